@@ -1,0 +1,23 @@
+# The two commands of the README: `make demo` (set up + main job) and `make test` (set up + tests).
+# Each creates .venv when it is missing and installs what the project needs into it.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/rnnkit demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

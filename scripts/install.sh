@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up the virtual environment with rnnkit and everything its tests and demos need.
+# torch is pinned to >=2.4,<2.14: on these machines pip takes the CPU wheel on disk;
+# a wider range would pull a multi-GB CUDA build.
+set -euo pipefail
+venv=${1:-.venv}
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -U pip
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"

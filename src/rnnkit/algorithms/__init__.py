@@ -1,0 +1,1 @@
+"""algorithms: see DESIGN.md (layout)."""

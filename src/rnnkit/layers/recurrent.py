@@ -1,0 +1,374 @@
+"""`Recurrent`: loops any cell over time; stacking, bidirectional, variable lengths, dropout.
+
+The reference implementation is a plain Python loop over t of the cell's forward; autograd
+through it is backpropagation through time. `impl="torch"` runs the same weights through
+PyTorch's fused RNN kernels (oneDNN on CPU, cuDNN on GPU) for the configurations PyTorch has;
+`impl="fused"` runs rnnkit's own kernels (rnnkit.kernels); `impl="auto"` takes the fastest
+that supports the configuration. `layer.impl_used` says which ran last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..cells import Cell, ElmanCell, GRUCell, LSTMCell, build_cell
+from ..config import RecurrentConfig
+from .state import stack_states, tree_map, unstack_state
+
+IMPLS = ("auto", "reference", "torch", "fused")
+
+
+class Recurrent(nn.Module):
+    """A (stacked, optionally bidirectional) recurrent layer over batch-first sequences.
+
+    Args:
+        cell: a cell for the first layer (further layers are fresh copies of it reading the
+            layer below), or a list of cells, one per layer.
+        num_layers: L, with a single cell.
+        bidirectional: also run a copy of each layer's cell backwards over each sequence
+            (within its own length); outputs of both directions are concatenated.
+        dropout: dropout on the outputs of every layer but the last (as torch.nn.LSTM).
+        recurrent_dropout: variational dropout on the recurrent input h_{t-1}: one mask per
+            sequence, shared over time (Gal & Ghahramani 2016).
+        impl: "auto", "reference", "torch" or "fused" (see the module docstring).
+
+    Call: `out, state = layer(x, state=None, lengths=None)` with x (B, T, D); out is
+    (B, T, O·dirs), zero past each sequence's length; `state` as torch.nn (L·dirs, B, ·),
+    taken at each sequence's own last step.
+
+    Example:
+        >>> layer = Recurrent(LSTMCell(8, 32), num_layers=2, bidirectional=True)
+        >>> out, (h, c) = layer(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 1]))
+        >>> out.shape, h.shape
+        (torch.Size([4, 10, 64]), torch.Size([4, 4, 32]))
+    """
+
+    def __init__(
+        self,
+        cell: Cell | Sequence[Cell],
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        impl: str = "auto",
+    ):
+        super().__init__()
+        if isinstance(cell, Sequence):
+            cells = list(cell)
+            if not cells:
+                raise ValueError("Recurrent: the list of cells is empty")
+            if num_layers not in (1, len(cells)):
+                raise ValueError(
+                    f"Recurrent: num_layers={num_layers} but {len(cells)} cells were given"
+                )
+        else:
+            if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+                raise ValueError(f"Recurrent: num_layers must be >= 1, got {num_layers!r}")
+            cells = [cell]
+        for c in cells:
+            if not isinstance(c, nn.Module) or not hasattr(c, "init_state"):
+                raise TypeError(f"Recurrent: expected a cell, got {type(c).__name__}")
+        for name, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"Recurrent: {name} must be in [0, 1), got {p}")
+        if impl not in IMPLS:
+            raise ValueError(f"Recurrent: impl must be one of {IMPLS}, got {impl!r}")
+        dirs = 2 if bidirectional else 1
+        while len(cells) < num_layers:
+            cells.append(cells[0].replicate(cells[-1].output_size * dirs))
+        for k in range(1, len(cells)):
+            want = cells[k - 1].output_size * dirs
+            if cells[k].input_size != want:
+                raise ValueError(
+                    f"Recurrent: layer {k} reads {cells[k].input_size} features but layer "
+                    f"{k - 1} gives {want}"
+                )
+        self.layers = nn.ModuleList(
+            nn.ModuleList([c] + ([c.replicate(c.input_size)] if bidirectional else []))
+            for c in cells
+        )
+        self.num_layers, self.bidirectional, self.num_directions = len(cells), bidirectional, dirs
+        self.dropout, self.recurrent_dropout, self.impl = dropout, recurrent_dropout, impl
+        self.input_size = cells[0].input_size
+        self.hidden_size = cells[-1].hidden_size
+        self.output_size = cells[-1].output_size * dirs
+        self.impl_used: str | None = None
+
+    # ---- construction from / to configs -------------------------------------------------
+
+    def config(self) -> RecurrentConfig:
+        return RecurrentConfig(
+            cells=tuple(layer[0].config() for layer in self.layers),
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            recurrent_dropout=self.recurrent_dropout,
+            impl=self.impl,
+        )
+
+    @classmethod
+    def from_config(cls, config: RecurrentConfig) -> Recurrent:
+        return cls(
+            [build_cell(c) for c in config.cells],
+            bidirectional=config.bidirectional,
+            dropout=config.dropout,
+            recurrent_dropout=config.recurrent_dropout,
+            impl=config.impl,
+        )
+
+    @property
+    def cells(self) -> list[Cell]:
+        """All cells, layer-major: [layer0 fwd, layer0 bwd, layer1 fwd, ...]."""
+        return [c for layer in self.layers for c in layer]
+
+    def init_state(self, batch: int, device=None, dtype=None) -> Any:
+        return stack_states([c.init_state(batch, device, dtype) for c in self.cells])
+
+    # ---- the forward pass ---------------------------------------------------------------
+
+    def forward(self, x: Tensor, state: Any = None, lengths: Tensor | Sequence[int] | None = None):
+        """x (B, T, D) -> (out (B, T, O·dirs), final state)."""
+        B, T = self._check_input(x)
+        lengths = self._check_lengths(lengths, B, T)
+        templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
+        states = templates if state is None else unstack_state(state, templates, "Recurrent")
+        impl = self.resolve_impl(x)
+        self.impl_used = impl
+        if impl == "torch":
+            return self._forward_torch(x, states, lengths)
+        if impl == "fused":
+            from .fused import run_fused
+
+            return self._forward_loop(x, states, lengths, run_fused)
+        return self._forward_loop(x, states, lengths, self.run_cell)
+
+    def _forward_loop(self, x: Tensor, states: list[Any], lengths: Tensor | None, run):
+        """Layers bottom-up, each direction run by `run(cell, x, state, lengths, hmask)`."""
+        dirs = self.num_directions
+        layer_in, finals = x, []
+        for k, layer in enumerate(self.layers):
+            if k > 0 and self.dropout > 0:
+                layer_in = nn.functional.dropout(layer_in, self.dropout, self.training)
+            outs = []
+            for d, cell in enumerate(layer):
+                inp = layer_in if d == 0 else reverse_padded(layer_in, lengths)
+                hmask = self.recurrent_mask(cell, inp.shape[0], inp)
+                out, final = run(cell, inp, states[k * dirs + d], lengths, hmask)
+                outs.append(out if d == 0 else reverse_padded(out, lengths))
+                finals.append(final)
+            layer_in = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)
+        return layer_in, stack_states(finals)
+
+    @staticmethod
+    def run_cell(cell: Cell, x: Tensor, state: Any, lengths: Tensor | None, hmask=None):
+        """One direction of one layer, step by step: (B, T, D) -> (B, T, O), final state."""
+        T = x.shape[1]
+        steps = None
+        if lengths is not None:
+            steps = torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]
+        ys = []
+        for t in range(T):
+            y, new = cell(x[:, t], state, hmask)
+            if steps is None:
+                state = new
+            else:
+                m = steps[:, t : t + 1]  # (B, 1): past its length a sequence keeps its state
+                state = tree_map(lambda a, b, m=m: torch.where(m, a, b), new, state)
+                y = y * m
+            ys.append(y)
+        return torch.stack(ys, dim=1), state  # (B, T, O)
+
+    def recurrent_mask(self, cell: Cell, batch: int, like: Tensor) -> Tensor | None:
+        if not (self.training and self.recurrent_dropout > 0):
+            return None
+        p = self.recurrent_dropout
+        width = recurrent_width(cell)
+        keep = torch.full((batch, width), 1.0 - p, device=like.device, dtype=like.dtype)
+        return torch.bernoulli(keep) / (1.0 - p)
+
+    # ---- choosing the implementation ----------------------------------------------------
+
+    def resolve_impl(self, x: Tensor | None = None) -> str:
+        """The implementation a call on x will use (raises if the requested one can't run)."""
+        if self.impl == "reference":
+            return "reference"
+        if self.impl == "torch":
+            why = self.torch_unsupported()
+            if why:
+                raise ValueError(f"Recurrent: impl='torch' cannot run this layer: {why}")
+            return "torch"
+        if self.impl == "fused":
+            from .fused import fused_unsupported
+
+            why = fused_unsupported(self, x)
+            if why:
+                raise ValueError(f"Recurrent: impl='fused' cannot run this layer: {why}")
+            return "fused"
+        from .fused import fused_unsupported
+
+        if not fused_unsupported(self, x):
+            return "fused"
+        return "torch" if not self.torch_unsupported() else "reference"
+
+    def torch_unsupported(self) -> str | None:
+        """Why torch.nn's kernels cannot run this layer, or None if they can."""
+        cells = self.cells
+        first = cells[0]
+        if self.training and self.recurrent_dropout > 0:
+            return "recurrent_dropout is not in torch.nn"
+        if any(type(c) is not type(first) for c in cells):
+            return "the layers mix cell types"
+        if any(c.hidden_size != first.hidden_size or c.bias != first.bias for c in cells):
+            return "the layers differ in hidden size or bias"
+        if isinstance(first, ElmanCell):
+            if any(c.activation not in ("tanh", "relu") for c in cells):
+                return "torch.nn.RNN has only tanh and relu"
+            if len({c.activation for c in cells}) > 1:
+                return "the layers mix activations"
+        elif isinstance(first, LSTMCell):
+            if any(c.peepholes or c.layer_norm for c in cells):
+                return "torch.nn.LSTM has no peepholes or layer norm"
+            if len({c.proj_size for c in cells}) > 1:
+                return "the layers differ in proj_size"
+        elif isinstance(first, GRUCell):
+            if any(not c.reset_after for c in cells):
+                return "torch.nn.GRU has only reset_after=True"
+        else:
+            return f"torch.nn has no {type(first).__name__}"
+        return None
+
+    # ---- torch.nn interop ---------------------------------------------------------------
+
+    def _torch_module(self) -> nn.RNNBase:
+        """A torch.nn.RNN/LSTM/GRU of the same shape, built once, holding no trained weights.
+
+        It is kept outside the module tree so it never shows in parameters() or state_dict().
+        """
+        shadow = self.__dict__.get("_shadow")
+        if shadow is None:
+            shadow = self.__dict__["_shadow"] = self._new_torch_module()
+        return shadow
+
+    def _new_torch_module(self) -> nn.RNNBase:
+        why = self.torch_unsupported()
+        if why:
+            raise ValueError(f"Recurrent: no torch.nn equivalent: {why}")
+        first = self.cells[0]
+        common = dict(
+            input_size=self.input_size,
+            hidden_size=first.hidden_size,
+            num_layers=self.num_layers,
+            bias=first.bias,
+            batch_first=True,
+            dropout=self.dropout,
+            bidirectional=self.bidirectional,
+        )
+        if isinstance(first, ElmanCell):
+            return nn.RNN(nonlinearity=first.activation, **common)
+        if isinstance(first, LSTMCell):
+            return nn.LSTM(proj_size=first.proj_size, **common)
+        return nn.GRU(**common)
+
+    def torch_parameters(self) -> dict[str, Tensor]:
+        """Our parameters under torch.nn's names (weight_ih_l0, weight_hh_l1_reverse, ...)."""
+        params = {}
+        for k, layer in enumerate(self.layers):
+            for d, cell in enumerate(layer):
+                suffix = f"_l{k}" + ("_reverse" if d else "")
+                for name, p in cell.named_parameters(recurse=False):
+                    params[name + suffix] = p
+        return params
+
+    def _forward_torch(self, x: Tensor, states: list[Any], lengths: Tensor | None):
+        module = self._torch_module()
+        module.train(self.training)
+        hx = stack_states(states)
+        inp = x
+        if lengths is not None:
+            inp = nn.utils.rnn.pack_padded_sequence(
+                x, lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+        out, final = functional_call(module, self.torch_parameters(), (inp, hx))
+        if lengths is not None:
+            out, _ = nn.utils.rnn.pad_packed_sequence(
+                out, batch_first=True, total_length=x.shape[1]
+            )
+        return out, final
+
+    def to_torch(self) -> nn.RNNBase:
+        """A torch.nn.RNN/LSTM/GRU (batch_first=True) holding copies of this layer's weights."""
+        module = self._new_torch_module()
+        first = next(self.parameters())
+        module = module.to(device=first.device, dtype=first.dtype)
+        with torch.no_grad():
+            for name, p in self.torch_parameters().items():
+                getattr(module, name).copy_(p)
+        return module
+
+    # ---- input checks -------------------------------------------------------------------
+
+    def _check_input(self, x: Tensor) -> tuple[int, int]:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"Recurrent: x must be a Tensor (B, T, D), got {type(x).__name__}")
+        if x.dim() != 3:
+            raise ValueError(
+                f"Recurrent: expected x of shape (B, T, {self.input_size}) (batch-first), "
+                f"got {x.dim()}-D shape {tuple(x.shape)}"
+            )
+        B, T, D = x.shape
+        if D != self.input_size:
+            raise ValueError(
+                f"Recurrent: expected {self.input_size} features per step, got x of shape "
+                f"{tuple(x.shape)}"
+            )
+        if T == 0 or B == 0:
+            raise ValueError(f"Recurrent: x has an empty dimension: {tuple(x.shape)}")
+        return B, T
+
+    def _check_lengths(self, lengths: Any, B: int, T: int) -> Tensor | None:
+        if lengths is None:
+            return None
+        lengths = torch.as_tensor(lengths)
+        if lengths.dim() != 1 or lengths.shape[0] != B:
+            raise ValueError(
+                f"Recurrent: lengths must have shape ({B},) (one per sequence), "
+                f"got {tuple(lengths.shape)}"
+            )
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise TypeError(f"Recurrent: lengths must be integers, got {lengths.dtype}")
+        lengths = lengths.to(torch.int64)
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 1 or hi > T:
+            raise ValueError(
+                f"Recurrent: lengths must be in [1, T={T}], got values from {lo} to {hi}"
+            )
+        return lengths
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
+            f"dropout={self.dropout}, recurrent_dropout={self.recurrent_dropout}, "
+            f"impl={self.impl!r}"
+        )
+
+
+def recurrent_width(cell: Cell) -> int:
+    """Width of the recurrent input h_{t-1} (y_{t-1} for Jordan, the projection for LSTM)."""
+    state = cell.init_state(1)
+    h = state if isinstance(state, Tensor) else state[0]
+    return h.shape[1]
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence within its own length; padding stays where it is. (B, T, ·)."""
+    if lengths is None:
+        return x.flip(1)
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device)[None, :].expand(B, T)
+    L = lengths.to(x.device)[:, None]
+    idx = torch.where(t < L, L - 1 - t, t)  # (B, T)
+    return x.gather(1, idx[:, :, None].expand_as(x))
