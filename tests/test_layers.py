@@ -1,0 +1,118 @@
+"""Recurrent layer behaviour beyond torch.nn: any cell, stacking lists, dropout, state formats."""
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit import ElmanCell, GRUCell, JordanCell, LSTMCell, Recurrent, RecurrentConfig
+from rnnkit.config import from_json, to_json
+
+
+def test_list_of_cells_of_different_sizes_stacks_and_returns_list_state():
+    layer = Recurrent([LSTMCell(3, 8), GRUCell(8, 5), ElmanCell(5, 2, activation="relu")])
+    out, state = layer(torch.randn(2, 4, 3))
+    assert out.shape == (2, 4, 2)
+    assert isinstance(state, list) and len(state) == 3
+    assert state[0][1].shape == (2, 8) and state[2].shape == (2, 2)
+    out2, _ = layer(torch.randn(2, 4, 3), state)  # the list state is accepted back
+    assert out2.shape == (2, 4, 2)
+
+
+def test_stacking_checks_sizes():
+    with pytest.raises(ValueError, match="layer 1 reads 4 features but layer 0 gives 8"):
+        Recurrent([GRUCell(3, 8), GRUCell(4, 8)])
+    with pytest.raises(ValueError, match="num_layers=3 but 2 cells"):
+        Recurrent([GRUCell(3, 8), GRUCell(8, 8)], num_layers=3)
+
+
+def test_jordan_layer_stacks_bidirectional():
+    layer = Recurrent(JordanCell(3, 6, output_size=2), num_layers=2, bidirectional=True)
+    out, y = layer(torch.randn(2, 5, 3), lengths=torch.tensor([5, 3]))
+    assert out.shape == (2, 5, 4) and y.shape == (4, 2, 2)
+    assert layer.impl_used == "reference"
+
+
+def test_state_in_equals_continuing_the_sequence():
+    """Running T steps at once equals running two halves with the state carried over."""
+    for layer in (rnnkit.LSTM(3, 4, num_layers=2), rnnkit.GRU(3, 4), rnnkit.RNN(3, 4)):
+        layer.impl = "reference"
+        x = torch.randn(2, 8, 3)
+        whole, s_whole = layer(x)
+        first, s = layer(x[:, :5])
+        second, s = layer(x[:, 5:], s)
+        torch.testing.assert_close(torch.cat([first, second], 1), whole)
+        for a, b in zip(
+            s if isinstance(s, tuple) else (s,),
+            s_whole if isinstance(s_whole, tuple) else (s_whole,),
+            strict=True,
+        ):
+            torch.testing.assert_close(a, b)
+
+
+def test_dropout_between_layers_only_in_training():
+    layer = rnnkit.GRU(3, 16, num_layers=2, dropout=0.5, impl="reference")
+    x = torch.randn(4, 6, 3)
+    layer.train()
+    a, b = layer(x)[0], layer(x)[0]
+    assert not torch.allclose(a, b)
+    layer.eval()
+    torch.testing.assert_close(layer(x)[0], layer(x)[0])
+
+
+def test_recurrent_dropout_one_mask_per_sequence():
+    """The mask is drawn once per sequence and reused at every step (Gal & Ghahramani)."""
+    cell = ElmanCell(2, 6, activation="identity", bias=False)
+    seen = []
+    original = cell.forward
+
+    def spy(x_t, state, hmask=None):
+        seen.append(hmask)
+        return original(x_t, state, hmask)
+
+    cell.forward = spy
+    layer = Recurrent(cell, recurrent_dropout=0.5)
+    layer.train()
+    layer(torch.randn(3, 5, 2))
+    assert len(seen) == 5 and seen[0] is not None
+    assert all(m is seen[0] for m in seen)
+    assert set(seen[0].unique().tolist()) <= {0.0, 2.0}
+    layer.eval()
+    seen.clear()
+    layer(torch.randn(3, 5, 2))
+    assert all(m is None for m in seen)
+
+
+def test_recurrent_dropout_routes_to_reference_in_training():
+    layer = rnnkit.LSTM(3, 4, recurrent_dropout=0.3)
+    layer.train()
+    layer(torch.randn(2, 3, 3))
+    assert layer.impl_used == "reference"
+    layer.eval()
+    layer(torch.randn(2, 3, 3))
+    assert layer.impl_used != "reference"
+
+
+def test_config_json_round_trip():
+    layer = rnnkit.LSTM(3, 4, num_layers=2, bidirectional=True, peepholes=True, dropout=0.1)
+    cfg = from_json(RecurrentConfig, to_json(layer.config()))
+    assert cfg == layer.config()
+    again = Recurrent.from_config(cfg)
+    again.load_state_dict(layer.state_dict())
+    layer.eval(), again.eval()
+    x = torch.randn(2, 3, 3)
+    torch.testing.assert_close(again(x)[0], layer(x)[0])
+
+
+def test_bptt_through_reference_learns():
+    """Autograd through the reference loop trains: a GRU learns to output x_{t-2}."""
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(1, 16, impl="reference")
+    head = torch.nn.Linear(16, 1)
+    opt = torch.optim.Adam([*layer.parameters(), *head.parameters()], lr=1e-2)
+    for _ in range(150):
+        x = torch.randn(16, 12, 1)
+        loss = ((head(layer(x)[0])[:, 2:] - x[:, :-2]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
