@@ -11,6 +11,7 @@ from ..config import CellConfig
 from .base import ACTIVATIONS, Cell, State
 from .elman import ElmanCell, JordanCell
 from .gru import GRUCell
+from .keras import load_keras_weights
 from .lstm import LSTMCell
 
 CELLS = {"elman": ElmanCell, "jordan": JordanCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -34,4 +35,5 @@ __all__ = [
     "LSTMCell",
     "State",
     "build_cell",
+    "load_keras_weights",
 ]
