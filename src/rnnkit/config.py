@@ -115,7 +115,11 @@ def _choice(owner: str, key: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _probability(owner: str, key: str, value: Any, upper_open: bool = True) -> None:
-    ok = isinstance(value, int | float) and 0.0 <= value and (value < 1 if upper_open else value <= 1)
+    ok = (
+        isinstance(value, int | float)
+        and 0.0 <= value
+        and (value < 1 if upper_open else value <= 1)
+    )
     if not ok:
         interval = "[0, 1)" if upper_open else "[0, 1]"
         raise ValueError(f"{owner}: {key} must be in {interval}, got {value!r}")

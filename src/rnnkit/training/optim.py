@@ -1,0 +1,76 @@
+"""Optimisers and learning-rate schedules from a TrainConfig."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+from ..config import TrainConfig
+
+
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], cfg: TrainConfig
+) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        raise ValueError("Trainer: the model has no trainable parameters")
+    wd = cfg.weight_decay
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=wd)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=wd)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=wd)
+    return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=wd)
+
+
+class Schedule:
+    """lr(step) = cfg.lr · factor(step); "plateau" lowers the factor from evaluations."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.plateau_factor = 1.0
+        self.plateau_best: float | None = None
+        self.plateau_bad = 0
+
+    def factor(self, step: int) -> float:
+        cfg = self.cfg
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        s = step - cfg.warmup_steps
+        frac = min(s / max(1, cfg.steps - cfg.warmup_steps), 1.0)
+        lo = cfg.min_lr_ratio
+        if cfg.schedule == "cosine":
+            return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * frac))
+        if cfg.schedule == "linear":
+            return 1 - (1 - lo) * frac
+        if cfg.schedule == "step":
+            return cfg.gamma ** (s // cfg.step_size)
+        if cfg.schedule == "exponential":
+            return cfg.gamma**s
+        if cfg.schedule == "plateau":
+            return self.plateau_factor
+        return 1.0
+
+    def observe(self, value: float, better: bool) -> None:
+        """An evaluation result for "plateau": decay after plateau_patience bad evaluations."""
+        if self.cfg.schedule != "plateau":
+            return
+        if better:
+            self.plateau_bad = 0
+            return
+        self.plateau_bad += 1
+        if self.plateau_bad >= self.cfg.plateau_patience:
+            self.plateau_factor *= self.cfg.gamma
+            self.plateau_bad = 0
+
+    def state_dict(self) -> dict:
+        return {"plateau_factor": self.plateau_factor, "plateau_bad": self.plateau_bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.plateau_factor = float(state["plateau_factor"])
+        self.plateau_bad = int(state["plateau_bad"])

@@ -1,0 +1,312 @@
+"""Run directories: everything needed to reload a model and continue training it.
+
+    run/
+      config.json          {"format", "model": {"kind", "config"}, "train", "algorithm", "extra"}
+      model.safetensors    ready weights (best on validation if there was one, else the latest)
+      metrics.jsonl        one JSON object per line: train logs, evaluations, events
+      checkpoint/
+        latest.json        {"step": N, "dir": "step-0000000N-xxxxxx"}: the checkpoint to resume
+        step-.../          model.safetensors + trainer.pt (optimiser, scheduler, RNG, step, ...)
+      <name>.json          task files (vocabulary, tokenizer, scaler): `write_run_json`
+
+Every file is written atomically (rnnkit.training.io). A checkpoint is written into a fresh
+directory and only then named in latest.json, so a crash while writing one leaves the previous
+checkpoint loadable. Nothing is unpickled: weights are safetensors, trainer.pt is read with
+`torch.load(weights_only=True)` (tensors and plain containers only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from ..config import TrainConfig, from_dict, to_dict
+from ..models import model_from_dict, model_to_dict
+from .io import atomic_write_bytes, atomic_write_json, fsync_dir, read_jsonl
+
+FORMAT = "rnnkit-run/1"
+CONFIG, WEIGHTS, METRICS, CHECKPOINT = (
+    "config.json",
+    "model.safetensors",
+    "metrics.jsonl",
+    "checkpoint",
+)
+LATEST, TRAINER_STATE = "latest.json", "trainer.pt"
+
+
+class RunError(ValueError):
+    """A path that is not a usable run directory: missing, incomplete or corrupted files."""
+
+
+# ---- weights ----------------------------------------------------------------------------
+
+
+def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with tied tensors stored once (safetensors refuses shared memory)."""
+    tensors, seen = {}, set()
+    for name, t in model.state_dict().items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        if t.numel() and key in seen:
+            continue
+        seen.add(key)
+        tensors[name] = t.detach().cpu().contiguous().clone()
+    return tensors
+
+
+def weights_bytes(model: nn.Module) -> bytes:
+    return st_save(model_tensors(model))
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load safetensors weights into `model`, raising RunError for a bad or mismatched file."""
+    path = Path(path)
+    try:
+        tensors = st_load(path.read_bytes())
+    except FileNotFoundError as err:
+        raise RunError(f"{path}: weights file is missing") from err
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise RunError(f"{path}: weights are corrupted or not safetensors ({err})") from err
+    expected = model_tensors(model)
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(model.state_dict()))
+    if missing or unexpected:
+        raise RunError(
+            f"{path}: weights do not match the model in config.json "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    for name, t in tensors.items():
+        if tuple(t.shape) != tuple(expected[name].shape):
+            raise RunError(
+                f"{path}: {name} has shape {tuple(t.shape)}, the model expects "
+                f"{tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(tensors, strict=False)
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
+    atomic_write_bytes(path, weights_bytes(model))
+
+
+# ---- config.json and task files ---------------------------------------------------------
+
+
+def run_config(
+    model: nn.Module,
+    train: TrainConfig | None = None,
+    algorithm: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "model": model_to_dict(model),
+        "train": None if train is None else to_dict(train),
+        "algorithm": algorithm,
+        "extra": extra or {},
+    }
+
+
+def write_run_json(run_dir: str | os.PathLike, name: str, obj: Any) -> Path:
+    """Store a task's JSON file (vocabulary, tokenizer, scaler) in a run directory.
+
+    Example:
+        >>> write_run_json("runs/shakespeare", "vocab", {"chars": chars})
+    """
+    if not name or "/" in name or name.startswith(".") or name in ("config", "config.json"):
+        raise ValueError(f"write_run_json: bad file name {name!r}")
+    path = Path(run_dir) / (name if name.endswith(".json") else name + ".json")
+    atomic_write_json(path, obj)
+    return path
+
+
+def save_model(
+    run_dir: str | os.PathLike,
+    model: nn.Module,
+    train: TrainConfig | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write config.json + model.safetensors: a loadable run without training state."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / CONFIG, run_config(model, train, None, extra))
+    save_weights(model, run_dir / WEIGHTS)
+    return run_dir
+
+
+# ---- checkpoints ------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    run_dir: str | os.PathLike, step: int, model: nn.Module, state: dict[str, Any], keep: int = 2
+) -> Path:
+    """Write checkpoint/step-N-*/ then point latest.json at it; keep the `keep` newest."""
+    ckpt_root = Path(run_dir) / CHECKPOINT
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:09d}-{uuid.uuid4().hex[:6]}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckpt_root))
+    try:
+        atomic_write_bytes(tmp / WEIGHTS, weights_bytes(model))
+        buf = _torch_bytes(state)
+        atomic_write_bytes(tmp / TRAINER_STATE, buf)
+        os.replace(tmp, ckpt_root / name)
+        fsync_dir(ckpt_root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_json(ckpt_root / LATEST, {"step": step, "dir": name})
+    # older checkpoints go only after latest.json names the new one
+    dirs = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
+    for old in dirs[:-keep] if keep > 0 else []:
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    return ckpt_root / name
+
+
+def _torch_bytes(obj: Any) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The directory latest.json names; if it is unreadable, the newest complete one."""
+    ckpt_root = Path(run_dir) / CHECKPOINT
+    try:
+        info = json.loads((ckpt_root / LATEST).read_text())
+        path = ckpt_root / info["dir"]
+        if (path / TRAINER_STATE).exists() and (path / WEIGHTS).exists():
+            return path
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    dirs = sorted(
+        p
+        for p in ckpt_root.glob("step-*")
+        if p.is_dir() and (p / TRAINER_STATE).exists() and (p / WEIGHTS).exists()
+    )
+    return dirs[-1] if dirs else None
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module) -> dict[str, Any]:
+    """Load weights into `model` and return the trainer state dict."""
+    path = Path(path)
+    load_weights(model, path / WEIGHTS)
+    try:
+        return torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RunError(f"{path / TRAINER_STATE}: checkpoint state is corrupted ({err})") from err
+
+
+# ---- loading a run ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Run:
+    """A loaded run directory. `model` is rebuilt from config.json and in eval mode."""
+
+    path: Path
+    model: nn.Module
+    model_config: Any
+    train_config: TrainConfig | None
+    algorithm: dict[str, Any] | None
+    extra: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    checkpoint: Path | None
+
+    @property
+    def step(self) -> int | None:
+        """The step of the latest checkpoint (None if there is none)."""
+        if self.checkpoint is None:
+            return None
+        return int(self.checkpoint.name.split("-")[1])
+
+    def read_json(self, name: str) -> Any:
+        """A task file written with `write_run_json` (RunError if missing or broken)."""
+        path = self.path / (name if name.endswith(".json") else name + ".json")
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            raise RunError(f"{self.path}: no {path.name} in this run directory") from err
+        except ValueError as err:
+            raise RunError(f"{path}: not valid JSON ({err})") from err
+
+    def evals(self, split: str = "val") -> list[dict[str, Any]]:
+        return [m for m in self.metrics if m.get("split") == split]
+
+
+def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: not a directory (expected a run directory with {CONFIG})")
+    cfg_path = path / CONFIG
+    try:
+        data = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise RunError(f"{path}: not a run directory (no {CONFIG})") from err
+    except ValueError as err:
+        raise RunError(f"{cfg_path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "model" not in data:
+        raise RunError(f"{cfg_path}: not an rnnkit run config (format {FORMAT!r} expected)")
+    return data
+
+
+def load_run(
+    path: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "model"
+) -> Run:
+    """Rebuild a run's model from config.json and its weights; nothing is unpickled.
+
+    Args:
+        path: the run directory.
+        device: where to put the model.
+        weights: "model" (model.safetensors: the best/final weights) or "checkpoint" (the
+            latest checkpoint's weights).
+
+    Raises:
+        RunError: the path is not a run directory, or a file is missing or corrupted.
+
+    Example:
+        >>> run = load_run("runs/shakespeare")
+        >>> logits, state = run.model(tokens)
+        >>> vocab = run.read_json("vocab")
+    """
+    if weights not in ("model", "checkpoint"):
+        raise ValueError(f"load_run: weights must be 'model' or 'checkpoint', got {weights!r}")
+    path = Path(path)
+    data = read_run_config(path)
+    try:
+        model = model_from_dict(data["model"])
+        train = None if data.get("train") is None else from_dict(TrainConfig, data["train"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise RunError(f"{path / CONFIG}: invalid configuration ({err})") from err
+    ckpt = latest_checkpoint(path)
+    if weights == "checkpoint":
+        if ckpt is None:
+            raise RunError(f"{path}: no checkpoint to load")
+        load_weights(model, ckpt / WEIGHTS)
+    else:
+        weights_path = path / WEIGHTS
+        if not weights_path.exists() and ckpt is not None:
+            weights_path = ckpt / WEIGHTS  # stopped before any final save: use the checkpoint
+        load_weights(model, weights_path)
+    model.to(device).eval()
+    return Run(
+        path=path,
+        model=model,
+        model_config=model.config,
+        train_config=train,
+        algorithm=data.get("algorithm"),
+        extra=data.get("extra") or {},
+        metrics=read_jsonl(path / METRICS),
+        checkpoint=ckpt,
+    )

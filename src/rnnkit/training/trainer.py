@@ -1,0 +1,768 @@
+"""The training loop. Nothing in it knows about the model beyond `model.loss(batch, state)`.
+
+Per step: take a batch, let the gradient algorithm turn it into updates (it calls `update`,
+which clips, steps the optimiser and zeroes gradients), set the schedule's learning rate, log,
+evaluate, checkpoint. Stop on the step/epoch/time budget, early stopping, a non-finite loss
+(the last good checkpoint is kept), a callback, or Ctrl-C (a checkpoint is saved first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..algorithms import BPTT, GradientAlgorithm, build_algorithm
+from ..config import TrainConfig, from_dict
+from ..models import model_from_dict
+from ..models.base import Batch
+from .callbacks import Callback
+from .io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from .optim import Schedule, build_optimizer
+from .run import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    WEIGHTS,
+    RunError,
+    latest_checkpoint,
+    load_checkpoint,
+    read_run_config,
+    run_config,
+    save_checkpoint,
+    save_weights,
+)
+
+BatchFn = Callable[[int, torch.Generator], Any]
+
+
+@dataclasses.dataclass
+class FitResult:
+    """How `fit` ended.
+
+    status: "completed" (budget reached), "early_stopped", "time_budget", "diverged"
+    (non-finite loss or gradient; parameters of the bad step were not applied), "interrupted"
+    (Ctrl-C; a checkpoint was saved), or "stopped" (a callback set `should_stop`).
+    """
+
+    status: str
+    message: str
+    step: int
+    train_loss: float | None
+    val: dict[str, float] | None
+    best: float | None
+    best_step: int | None
+    elapsed: float
+    run_dir: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in ("diverged",)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (call before building the model for reproducible init)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Trains any model with the loss contract, with a pluggable gradient algorithm.
+
+    Args:
+        model: an nn.Module with `loss(batch, state=None) -> StepOutput` (rnnkit.models).
+        algorithm: how gradients are computed (default BPTT()).
+        config: a TrainConfig (budget, optimiser, schedule, clipping, eval, checkpoints).
+        run_dir: where config.json, model.safetensors, metrics.jsonl and checkpoint/ go
+            (None: train in memory only; nothing can be resumed).
+        callbacks: Callback instances.
+        extra: JSON-ready task metadata stored in config.json under "extra" (vocabulary...).
+        optimizer: optional `fn(params) -> torch.optim.Optimizer` replacing config's choice.
+        scheduler: optional `fn(optimizer) -> torch LR scheduler`, stepped once per step,
+            replacing config's schedule.
+        device: where the model and batches go.
+        overwrite: allow a fresh run in a directory that already holds one (its checkpoints
+            and metrics are deleted).
+        console: a rich Console for the progress bar and messages.
+
+    Data: `fit(train, val)` takes either a batch function `fn(step, generator) -> batch`
+    (fresh batches forever; the generator is the Trainer's, saved in checkpoints, so resuming
+    replays the same batches) or a re-iterable (a list, a DataLoader): one pass is an epoch.
+    A batch is a `Batch` or a tuple (inputs, targets[, lengths[, target_lengths]]).
+
+    Example:
+        >>> trainer = Trainer(model, TBPTT(50), TrainConfig(steps=2000, eval_every=200),
+        ...                   run_dir="runs/lm", extra={"vocab": chars})
+        >>> result = trainer.fit(train_batches, val_batches)
+        >>> result.status, result.best
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        algorithm: GradientAlgorithm | None = None,
+        config: TrainConfig | None = None,
+        run_dir: str | Path | None = None,
+        callbacks: Sequence[Callback] = (),
+        extra: dict[str, Any] | None = None,
+        optimizer: Callable[[Any], torch.optim.Optimizer] | None = None,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        device: str | torch.device = "cpu",
+        overwrite: bool = False,
+        console: Any = None,
+    ):
+        if not hasattr(model, "loss"):
+            raise TypeError(
+                f"Trainer: {type(model).__name__} has no loss(batch, state) method "
+                "(see rnnkit.models.base)"
+            )
+        self.config = config if config is not None else TrainConfig()
+        if not isinstance(self.config, TrainConfig):
+            raise TypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}")
+        self.algorithm = algorithm if algorithm is not None else BPTT()
+        if not hasattr(self.algorithm, "train_batch"):
+            raise TypeError("Trainer: algorithm must follow rnnkit.algorithms.GradientAlgorithm")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.callbacks = list(callbacks)
+        self.extra = dict(extra or {})
+        self.overwrite = overwrite
+        self.optimizer = (optimizer or (lambda ps: build_optimizer(ps, self.config)))(
+            list(model.parameters())
+        )
+        self.scheduler = scheduler(self.optimizer) if scheduler is not None else None
+        self.schedule = Schedule(self.config)
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.console = console
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        # progress through training, all saved in checkpoints
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.epoch_rng: torch.Tensor | None = None
+        self.elapsed = 0.0
+        self.items = 0
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self.last_val: dict[str, float] | None = None
+        self.should_stop = False
+        self._interrupted = False
+        self._window = _Window()
+
+    # ---- construction from a run directory ----------------------------------------------
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, **overrides: Any) -> Trainer:
+        """A Trainer that continues a run: model, TrainConfig and algorithm from config.json.
+
+        Keyword arguments replace TrainConfig fields (e.g. steps=...) or are passed to the
+        constructor (callbacks, device, optimizer, scheduler, console). Call
+        `fit(train, val, resume=True)` next.
+        """
+        data = read_run_config(run_dir)
+        try:
+            model = model_from_dict(data["model"])
+            cfg = from_dict(TrainConfig, data["train"]) if data.get("train") else TrainConfig()
+            algo = build_algorithm(data["algorithm"]) if data.get("algorithm") else BPTT()
+        except (ValueError, TypeError, KeyError) as err:
+            raise RunError(f"{run_dir}: invalid {CONFIG} ({err})") from err
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        cfg_over = {k: overrides.pop(k) for k in list(overrides) if k in fields}
+        if cfg_over:
+            cfg = dataclasses.replace(cfg, **cfg_over)
+        overrides.setdefault("extra", data.get("extra"))
+        return cls(model, algo, cfg, run_dir=run_dir, **overrides)
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def fit(
+        self,
+        train: BatchFn | Iterable[Any],
+        val: BatchFn | Iterable[Any] | None = None,
+        resume: bool = False,
+    ) -> FitResult:
+        """Train until a budget or a stop condition; see FitResult for how it can end.
+
+        Args:
+            train: a batch function `fn(step, generator)` or a re-iterable of batches.
+            val: the same kinds, for evaluation (`eval_every`, early stopping, best weights).
+            resume: continue from run_dir's latest checkpoint (fresh start if it has none).
+        """
+        cfg = self.config
+        self._prepare_run_dir(resume)
+        resumed = False
+        if resume and self.run_dir is not None and latest_checkpoint(self.run_dir) is not None:
+            self._restore(latest_checkpoint(self.run_dir))
+            resumed = True
+        else:
+            seed_everything(cfg.seed)
+            self.generator.manual_seed(cfg.seed)
+        batches = _Batches(train, self, resumed)
+        progress = _Progress(self, cfg.progress)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        if resumed:
+            self.log({"event": "resumed"})
+        status, message = "completed", f"trained {cfg.steps} steps"
+        start = time.perf_counter() - self.elapsed
+        with _SigintFlag(self), progress:
+            while True:
+                if self.step >= cfg.steps:
+                    break
+                if cfg.time_minutes is not None and self.elapsed >= cfg.time_minutes * 60:
+                    status, message = "time_budget", f"time budget of {cfg.time_minutes} min used"
+                    break
+                batch = batches.next()
+                if batch is None:
+                    message = f"trained {cfg.epochs} epochs"
+                    break
+                t0 = time.perf_counter()
+                result = self._train_step(batch)
+                self.elapsed = time.perf_counter() - start
+                if not result.finite:
+                    status, message = "diverged", self._diverged_message(result)
+                    self.log({"event": "diverged", "message": message})
+                    break
+                self.step += 1
+                self.items += result.count
+                self._window.add(result, time.perf_counter() - t0)
+                logs = {"step": self.step, "loss": result.loss, "lr": self.lr}
+                for cb in self.callbacks:
+                    cb.on_step_end(self, logs)
+                if (cfg.log_every and self.step % cfg.log_every == 0) or self.step == cfg.steps:
+                    self._log_train()
+                progress.update(result)
+                if val is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
+                    if self._evaluate_and_track(val):
+                        status = "early_stopped"
+                        message = f"no improvement of val {cfg.monitor} in {cfg.patience} evals"
+                        self.should_stop = True
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self._interrupted:
+                    status, message = "interrupted", f"interrupted at step {self.step}"
+                    break
+                if self.should_stop:
+                    if status == "completed":
+                        status, message = "stopped", f"stopped by a callback at step {self.step}"
+                    break
+            self.elapsed = time.perf_counter() - start
+            if status != "diverged":
+                self._finish(val, status)
+        if status == "interrupted" and self.run_dir is not None:
+            message += f"; checkpoint saved in {self.run_dir / CHECKPOINT}, resume to continue"
+        if status != "diverged":
+            self.log({"event": status, "message": message})
+        result = FitResult(
+            status,
+            message,
+            self.step,
+            self._window.last_loss,
+            self.last_val,
+            self.best,
+            self.best_step,
+            self.elapsed,
+            self.run_dir,
+        )
+        progress.message(message, error=(status == "diverged"))
+        for cb in self.callbacks:
+            cb.on_fit_end(self, result)
+        return result
+
+    def _train_step(self, batch: Any):
+        self.model.train()
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            if self.scheduler is None:
+                g["lr"] = base * self.schedule.factor(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        batch = Batch.of(batch).to(self.device)
+        result = self.algorithm.train_batch(self.model, batch, self._update)
+        if result.finite and self.scheduler is not None:
+            self.scheduler.step()
+        return result
+
+    def _update(self) -> bool:
+        """Clip, check, step the optimiser, zero gradients. False if gradients are not finite."""
+        cfg = self.config
+        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if cfg.clip == "norm":
+            norm = nn.utils.clip_grad_norm_(params, cfg.clip_value)
+        else:
+            norm = nn.utils.clip_grad_norm_(params, float("inf"))
+            if cfg.clip == "value":
+                nn.utils.clip_grad_value_(params, cfg.clip_value)
+        if not torch.isfinite(norm):
+            self._nonfinite_grad = True
+            self.optimizer.zero_grad(set_to_none=True)
+            return False
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return True
+
+    def _diverged_message(self, result) -> str:
+        what = "gradient norm" if getattr(self, "_nonfinite_grad", False) else "loss"
+        value = result.loss
+        where = "nothing was saved"
+        if self.run_dir is not None:
+            ckpt = latest_checkpoint(self.run_dir)
+            where = (
+                f"the last good checkpoint (step {_step_of(ckpt)}) is intact in {ckpt.parent}"
+                if ckpt is not None
+                else "no checkpoint had been saved yet"
+            )
+        return (
+            f"{what} became non-finite ({value}) at step {self.step + 1}; training stopped "
+            f"before applying it; {where}. Lower the learning rate or clip harder."
+        )
+
+    # ---- evaluation ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(
+        self, data: BatchFn | Iterable[Any], max_batches: int | None = None
+    ) -> dict[str, float]:
+        """Mean loss and metrics over `data` in eval mode; RNG states are left untouched.
+
+        A batch function is called with a generator seeded from config.seed, so every
+        evaluation sees the same batches (`max_batches` of them, default eval_batches or 10).
+        """
+        max_batches = max_batches or self.config.eval_batches
+        was_training = self.model.training
+        rng = _rng_state(self.generator)
+        self.model.eval()
+        loss_sum, count, stats = 0.0, 0, {}
+        try:
+            if callable(data) and not hasattr(data, "__iter__"):
+                gen = torch.Generator().manual_seed(self.config.seed + 1_000_003)
+                source = (data(i, gen) for i in range(max_batches or 10))
+            else:
+                source = iter(data)
+            for i, batch in enumerate(source):
+                if max_batches is not None and i >= max_batches:
+                    break
+                out = self.model.loss(Batch.of(batch).to(self.device))
+                loss_sum += float(out.loss) * out.count
+                count += out.count
+                for k, (s, n) in out.stats.items():
+                    s0, n0 = stats.get(k, (0.0, 0.0))
+                    stats[k] = (s0 + s, n0 + n)
+        finally:
+            _set_rng_state(rng, self.generator)
+            self.model.train(was_training)
+        if count == 0:
+            raise ValueError("evaluate: the validation data gave no batches")
+        result = {"loss": loss_sum / count}
+        result.update({k: s / max(n, 1) for k, (s, n) in stats.items()})
+        return result
+
+    def _evaluate_and_track(self, val) -> bool:
+        """Evaluate, log, keep the best weights; True when early stopping should stop."""
+        cfg = self.config
+        metrics = self.evaluate(val)
+        if cfg.monitor not in metrics:
+            raise ValueError(
+                f"Trainer: monitor {cfg.monitor!r} is not among the metrics {sorted(metrics)}"
+            )
+        value = metrics[cfg.monitor]
+        better = self.best is None or (
+            value < self.best if cfg.monitor_mode == "min" else value > self.best
+        )
+        self.schedule.observe(value, better)
+        if better:
+            self.best, self.best_step, self.bad_evals = value, self.step, 0
+            if self.run_dir is not None:
+                save_weights(self.model, self.run_dir / WEIGHTS)
+        else:
+            self.bad_evals += 1
+        self.last_val = metrics
+        record = {"split": "val", **metrics, "best": better}
+        for cb in self.callbacks:
+            cb.on_eval_end(self, record)
+        self.log(record)
+        return bool(cfg.patience) and self.bad_evals >= cfg.patience
+
+    def _finish(self, val, status: str) -> None:
+        """Final evaluation, weights and checkpoint (not after divergence)."""
+        cfg = self.config
+        if (
+            val is not None
+            and status not in ("interrupted",)
+            and self.step > 0
+            and (self.best_step is None or (cfg.eval_every == 0 or self.step % cfg.eval_every != 0))
+        ):
+            self._evaluate_and_track(val)
+        if self.run_dir is None:
+            return
+        if self.best_step is None or not (self.run_dir / WEIGHTS).exists():
+            save_weights(self.model, self.run_dir / WEIGHTS)
+        self.save_checkpoint()
+
+    # ---- logging ------------------------------------------------------------------------
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append a record (with step and time) to metrics.jsonl when there is a run_dir."""
+        record = {"step": self.step, "time": round(self.elapsed, 3), **record}
+        if self.run_dir is not None:
+            append_jsonl(self.run_dir / METRICS, _jsonable(record))
+
+    def _log_train(self) -> None:
+        w = self._window
+        if not w.count:
+            return
+        record = {
+            "split": "train",
+            "epoch": self.epoch,
+            "loss": w.loss,
+            "lr": self.lr,
+            f"{w.unit}_per_s": w.throughput,
+            **w.metrics,
+        }
+        w.clear()
+        for cb in self.callbacks:
+            cb.on_log(self, record)
+        self.log(record)
+
+    # ---- run directory and checkpoints --------------------------------------------------
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        if self.run_dir is None:
+            if resume:
+                raise ValueError("Trainer: resume=True needs a run_dir")
+            return
+        rd = self.run_dir
+        if rd.exists() and not rd.is_dir():
+            raise RunError(f"{rd}: exists and is not a directory")
+        has_run = (rd / CONFIG).exists() or (rd / CHECKPOINT).exists()
+        if has_run and not resume:
+            if not self.overwrite:
+                raise RunError(
+                    f"{rd}: already holds a run; resume it (resume=True) or pass "
+                    "overwrite=True / choose another directory"
+                )
+            for name in (CHECKPOINT,):
+                shutil.rmtree(rd / name, ignore_errors=True)
+            for name in (METRICS, WEIGHTS):
+                (rd / name).unlink(missing_ok=True)
+        rd.mkdir(parents=True, exist_ok=True)
+        algo_cfg = self.algorithm.config() if hasattr(self.algorithm, "config") else None
+        atomic_write_json(rd / CONFIG, run_config(self.model, self.config, algo_cfg, self.extra))
+
+    def save_checkpoint(self) -> Path | None:
+        """Save model, optimiser, schedule, RNG states, step and counters (atomically)."""
+        if self.run_dir is None:
+            return None
+        state = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "epoch_rng": self.epoch_rng,
+            "elapsed": self.elapsed,
+            "items": self.items,
+            "best": self.best,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+            "last_val": self.last_val,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "rng": _rng_state(self.generator),
+            "carry": self.algorithm.carry_state(),
+            "window": self._window.state_dict(),
+        }
+        path = save_checkpoint(self.run_dir, self.step, self.model, state)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, path)
+        return path
+
+    def _restore(self, path: Path) -> None:
+        state = load_checkpoint(path, self.model)
+        self.model.to(self.device)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            self.schedule.load_state_dict(state["schedule"])
+        except (ValueError, KeyError) as err:
+            raise RunError(f"{path}: checkpoint does not fit this optimiser ({err})") from err
+        for key in (
+            "step",
+            "epoch",
+            "batch_in_epoch",
+            "epoch_rng",
+            "elapsed",
+            "items",
+            "best",
+            "best_step",
+            "bad_evals",
+            "last_val",
+        ):
+            setattr(self, key, state[key])
+        self.algorithm.load_carry(state["carry"])
+        self._window.load_state_dict(state["window"])
+        _set_rng_state(state["rng"], self.generator)
+        # metrics logged after this checkpoint belong to the abandoned future: drop them
+        records = read_jsonl(self.run_dir / METRICS)
+        kept = [r for r in records if r.get("step", 0) <= self.step]
+        if len(kept) != len(records):
+            text = "".join(_json_line(r) for r in kept)
+            atomic_write_text(self.run_dir / METRICS, text)
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+class _Batches:
+    """Batches from a batch function or a re-iterable, replayable after a resume."""
+
+    def __init__(self, source: Any, trainer: Trainer, resumed: bool):
+        self.source, self.t = source, trainer
+        self.is_fn = callable(source) and not hasattr(source, "__iter__")
+        if not self.is_fn and not hasattr(source, "__iter__"):
+            raise TypeError("fit: train must be a batch function fn(step, generator) or iterable")
+        if not self.is_fn and iter(source) is source:
+            raise TypeError(
+                "fit: train must be re-iterable (a list, a DataLoader), not an "
+                "iterator; wrap a generator in a function fn(step, generator)"
+            )
+        self.it = None
+        if resumed and not self.is_fn:
+            self._replay()
+
+    def _replay(self) -> None:
+        """Re-create the current epoch's iterator as it was, and skip the batches used."""
+        t = self.t
+        rng = _rng_state(t.generator)
+        if t.epoch_rng is not None:
+            torch.set_rng_state(t.epoch_rng)
+        self.it = iter(self.source)
+        for _ in range(t.batch_in_epoch):
+            next(self.it)
+        _set_rng_state(rng, t.generator)
+
+    def next(self) -> Any:
+        t = self.t
+        if self.is_fn:
+            return self.source(t.step, t.generator)
+        while True:
+            if self.it is None:
+                if t.config.epochs is not None and t.epoch >= t.config.epochs:
+                    return None
+                t.epoch_rng = torch.get_rng_state()
+                t.batch_in_epoch = 0
+                self.it = iter(self.source)
+            try:
+                batch = next(self.it)
+            except StopIteration:
+                self.it = None
+                t.epoch += 1
+                t.algorithm.reset()  # streams restart with the epoch
+                if t.batch_in_epoch == 0:
+                    raise ValueError("fit: the training data gave no batches") from None
+                continue
+            t.batch_in_epoch += 1
+            return batch
+
+
+class _Window:
+    """Sums since the last train log line."""
+
+    def __init__(self) -> None:
+        self.clear()
+        self.last_loss: float | None = None
+        self.unit = "samples"
+
+    def clear(self) -> None:
+        self.loss_sum, self.count, self.seconds, self.stats = 0.0, 0, 0.0, {}
+
+    def add(self, result, seconds: float) -> None:
+        self.loss_sum += result.loss * result.count
+        self.count += result.count
+        self.seconds += seconds
+        self.unit = result.unit
+        self.last_loss = result.loss
+        for k, (s, n) in result.stats.items():
+            s0, n0 = self.stats.get(k, (0.0, 0.0))
+            self.stats[k] = (s0 + s, n0 + n)
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.count, 1)
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {k: s / max(n, 1) for k, (s, n) in self.stats.items()}
+
+    def state_dict(self) -> dict:
+        return {
+            "loss_sum": self.loss_sum,
+            "count": self.count,
+            "seconds": self.seconds,
+            "stats": {k: list(v) for k, v in self.stats.items()},
+            "last_loss": self.last_loss,
+            "unit": self.unit,
+        }
+
+    def load_state_dict(self, s: dict) -> None:
+        self.loss_sum, self.count, self.seconds = s["loss_sum"], s["count"], s["seconds"]
+        self.stats = {k: tuple(v) for k, v in s["stats"].items()}
+        self.last_loss, self.unit = s["last_loss"], s["unit"]
+
+
+class _Progress:
+    """A rich progress bar with loss and throughput (silent when disabled)."""
+
+    def __init__(self, trainer: Trainer, enabled: bool):
+        self.t, self.enabled, self.bar = trainer, enabled, None
+        self.console = trainer.console
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = self.console or Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[val]}"),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.bar.__enter__()
+        self.task = self.bar.add_task(
+            "train", total=self.t.config.steps, completed=self.t.step, loss="-", val="", speed=""
+        )
+        return self
+
+    def update(self, result) -> None:
+        if self.bar is None:
+            return
+        w, t = self.t._window, self.t
+        speed = f"{w.throughput:,.0f} {w.unit}/s" if w.seconds else ""
+        val = "" if t.last_val is None else f"val {t.last_val['loss']:.4f}"
+        self.bar.update(
+            self.task, completed=t.step, loss=f"{result.loss:.4f}", val=val, speed=speed
+        )
+
+    def message(self, text: str, error: bool = False) -> None:
+        if self.enabled and self.console is not None:
+            self.console.print(f"[red]{text}[/]" if error else text)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+class _SigintFlag:
+    """First Ctrl-C asks the loop to stop after the current step; a second one aborts."""
+
+    def __init__(self, trainer: Trainer):
+        self.t, self.previous = trainer, None
+
+    def _handler(self, signum, frame):
+        if self.t._interrupted:
+            raise KeyboardInterrupt
+        self.t._interrupted = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "data": generator.get_state(),
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def _set_rng_state(state: dict[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["data"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _step_of(ckpt: Path) -> int:
+    return int(ckpt.name.split("-")[1])
+
+
+def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, torch.Tensor) and v.numel() == 1:
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            v = str(v)
+        out[k] = v
+    return out
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(record, sort_keys=True) + "\n"
+
+
+def resume(
+    run_dir: str | Path,
+    train: BatchFn | Iterable[Any],
+    val: BatchFn | Iterable[Any] | None = None,
+    **overrides: Any,
+) -> FitResult:
+    """Continue a run from its latest checkpoint, exactly where it stopped.
+
+    Example:
+        >>> result = resume("runs/lm", train_batches, val_batches, steps=4000)
+    """
+    return Trainer.from_run(run_dir, **overrides).fit(train, val, resume=True)
