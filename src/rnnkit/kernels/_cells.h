@@ -1,0 +1,803 @@
+/*
+ * Fused Elman / GRU / LSTM kernels, written once and instantiated for float and double by
+ * _native.c (which defines REAL, SUF, GEMM_FN, IS_FLOAT, EXP, SIGM, TANH before including).
+ *
+ * Internal layout is time-major: X (T, B, D), gate buffers (T, B, G*H), states (T+1, B, H),
+ * so one time step is a contiguous block of B rows and every GEMM is a plain strided matrix.
+ * The public output `out` is batch-first (B, T, H).
+ *
+ * Each sequence kernel takes `const int64_t *a`, the Python call's integer arguments
+ * (pointers and sizes), unpacked with ARG(i, type); a null pointer means "absent".
+ */
+
+/* Row-major GEMM: C (M, N) = alpha * op(A) op(B) + beta * C. BLAS is column-major, so the
+ * row-major product is computed as C^T = op(B)^T op(A)^T with the operands swapped. */
+static void SUF(gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A,
+                      int lda, const REAL *B, int ldb, REAL beta, REAL *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    GEMM_FN(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+/* A recurrent weight used once per step: C (M, N) = A (M, K) op(W) + beta C, with op(W) = W^T
+ * (forward: W is (N, K)) or W (backward: W is (K, N)). In float it is packed once per call
+ * with MKL's sgemm_pack so each step skips re-packing W. */
+typedef struct {
+    const REAL *W;
+    int ld, trans, M, N, K;
+    void *packed;
+} SUF(rmat);
+
+static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M, int N, int K) {
+    r->W = W; r->ld = ld; r->trans = trans; r->M = M; r->N = N; r->K = K; r->packed = NULL;
+#if IS_FLOAT
+    if (rk_use_pack && p_pack && M > 0 && N > 0 && K > 0) {
+        size_t bytes = p_pack_size(CBLAS_BMATRIX, M, N, K);
+        void *buf = NULL;
+        if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0) return -1;
+        p_pack(CBLAS_ROWMAJOR, CBLAS_BMATRIX, trans ? CBLAS_TRANS : CBLAS_NOTRANS, M, N, K,
+               1.0f, W, ld, buf);
+        r->packed = buf;
+    }
+#endif
+    return 0;
+}
+
+static void SUF(rmat_free)(SUF(rmat) *r) {
+    free(r->packed);
+    r->packed = NULL;
+}
+
+static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REAL beta,
+                          REAL *C, int ldc) {
+    if (M <= 0) return;
+#if IS_FLOAT
+    if (r->packed) {
+        p_compute(CBLAS_ROWMAJOR, CBLAS_NOTRANS, CBLAS_PACKED, M, r->N, r->K, A, lda,
+                  (const float *)r->packed, r->ld, beta, C, ldc);
+        return;
+    }
+#endif
+    SUF(gemm)('N', r->trans ? 'T' : 'N', M, r->N, r->K, 1, A, lda, r->W, r->ld, beta, C, ldc);
+}
+
+/* Column sums of A (rows, cols) with leading dimension lda into out (cols); accumulated in
+ * double so the bias gradient does not lose digits over T*B rows. */
+static int SUF(colsum)(const REAL *A, size_t rows, int cols, int lda, REAL *out) {
+    double *acc = (double *)calloc((size_t)cols, sizeof(double));
+    if (!acc) return -1;
+    for (size_t i = 0; i < rows; i++) {
+        const REAL *row = A + i * (size_t)lda;
+        for (int j = 0; j < cols; j++) acc[j] += row[j];
+    }
+    for (int j = 0; j < cols; j++) out[j] = (REAL)acc[j];
+    free(acc);
+    return 0;
+}
+
+/* Longest length among rows [b0, b1): later steps only carry the state. */
+static int SUF(max_len)(const int64_t *len, int T, int b0, int b1) {
+    if (!len) return T;
+    int m = 0;
+    for (int b = b0; b < b1; b++) if (len[b] > m) m = (int)len[b];
+    return m < T ? m : T;
+}
+
+/* Steps t >= tmax of rows [b0, b1): state frozen, output zero. */
+static void SUF(carry_tail)(int T, int B, int H, int b0, int b1, int tmax, REAL *Hs, REAL *Cs,
+                            REAL *out) {
+    size_t rowb = (size_t)(b1 - b0) * H * sizeof(REAL);
+    for (int t = tmax; t < T; t++) {
+        memcpy(Hs + ((size_t)(t + 1) * B + b0) * H, Hs + ((size_t)t * B + b0) * H, rowb);
+        if (Cs) memcpy(Cs + ((size_t)(t + 1) * B + b0) * H, Cs + ((size_t)t * B + b0) * H, rowb);
+        for (int b = b0; b < b1; b++) memset(out + ((size_t)b * T + t) * H, 0, H * sizeof(REAL));
+    }
+}
+
+/* Combined bias vectors: bx (G*H) is added to the input projection, bh (H) is the part of
+ * b_hh that must stay inside the GRU reset product (reset_after=True). */
+static int SUF(make_bias)(int G, int H, const REAL *bih, const REAL *bhh, int fold_last,
+                          REAL **bx, REAL **bh) {
+    *bx = (REAL *)calloc((size_t)G * H, sizeof(REAL));
+    *bh = (REAL *)calloc((size_t)H, sizeof(REAL));
+    if (!*bx || !*bh) { free(*bx); free(*bh); return -1; }
+    for (int j = 0; j < G * H; j++) {
+        REAL v = bih ? bih[j] : 0;
+        int last = j >= (G - 1) * H;
+        if (bhh && (!last || fold_last)) v += bhh[j];
+        (*bx)[j] = v;
+    }
+    if (bhh && !fold_last) for (int j = 0; j < H; j++) (*bh)[j] = bhh[(G - 1) * H + j];
+    return 0;
+}
+
+static void SUF(split)(int B, int nt, int tid, int *b0, int *b1) {
+    int q = B / nt, r = B % nt;
+    *b0 = tid * q + (tid < r ? tid : r);
+    *b1 = *b0 + q + (tid < r);
+}
+
+
+/* Gate math for one batch row, kept in small functions with restrict pointers so the
+ * compiler vectorises them (it would not inside the parallel region's outlined body). */
+#define RK_R REAL *restrict
+#define RK_C const REAL *restrict
+
+static void SUF(elman_row_bwd)(int act, int H, RK_C d, RK_C go, RK_C h, RK_R g, RK_R e) {
+    switch (act) {
+    case 0: for (int j = 0; j < H; j++) { g[j] = (d[j] + go[j]) * (1 - h[j] * h[j]); e[j] = 0; } break;
+    case 1: for (int j = 0; j < H; j++) { g[j] = (d[j] + go[j]) * h[j] * (1 - h[j]); e[j] = 0; } break;
+    case 2: for (int j = 0; j < H; j++) { g[j] = h[j] > 0 ? d[j] + go[j] : 0; e[j] = 0; } break;
+    default: for (int j = 0; j < H; j++) { g[j] = d[j] + go[j]; e[j] = 0; } break;
+    }
+}
+
+static void SUF(gru_row_fwd_ra)(int H, RK_R s, RK_C gh, RK_C bx, RK_C bh, RK_C hp, RK_R ext,
+                                RK_R hn, RK_R o) {
+    for (int j = 0; j < H; j++) {
+        REAL r = SIGM(s[j] + bx[j] + gh[j]);
+        REAL z = SIGM(s[H + j] + bx[H + j] + gh[H + j]);
+        REAL ghn = gh[2 * H + j] + bh[j];
+        REAL n = TANH(s[2 * H + j] + bx[2 * H + j] + r * ghn);
+        REAL h = n + z * (hp[j] - n);
+        s[j] = r; s[H + j] = z; s[2 * H + j] = n; ext[j] = ghn;
+        hn[j] = h; o[j] = h;
+    }
+}
+
+static void SUF(gru_row_fwd_rz)(int H, RK_R s, RK_C bx, RK_C hp, RK_R rh) {
+    for (int j = 0; j < H; j++) {
+        REAL r = SIGM(s[j] + bx[j]);
+        REAL z = SIGM(s[H + j] + bx[H + j]);
+        s[j] = r; s[H + j] = z; rh[j] = r * hp[j];
+    }
+}
+
+static void SUF(gru_row_fwd_n)(int H, RK_R s, RK_C bx, RK_C hp, RK_R hn, RK_R o) {
+    for (int j = 0; j < H; j++) {
+        REAL z = s[H + j];
+        REAL n = TANH(s[2 * H + j] + bx[2 * H + j]);
+        REAL h = n + z * (hp[j] - n);
+        s[2 * H + j] = n; hn[j] = h; o[j] = h;
+    }
+}
+
+static void SUF(gru_row_bwd_ra)(int H, RK_C d, RK_C go, RK_C s, RK_C ext, RK_C hp, RK_R g,
+                                RK_R xn, RK_R e) {
+    for (int j = 0; j < H; j++) {
+        REAL v = d[j] + go[j];
+        REAL r = s[j], z = s[H + j], n = s[2 * H + j];
+        REAL dan = v * (1 - z) * (1 - n * n);
+        g[j] = dan * ext[j] * r * (1 - r);
+        g[H + j] = v * (hp[j] - n) * z * (1 - z);
+        g[2 * H + j] = dan * r;
+        xn[j] = dan;
+        e[j] = v * z;
+    }
+}
+
+static void SUF(gru_row_bwd_zn)(int H, RK_C d, RK_C go, RK_C s, RK_C hp, RK_R g, RK_R e) {
+    for (int j = 0; j < H; j++) {
+        REAL v = d[j] + go[j];
+        REAL z = s[H + j], n = s[2 * H + j];
+        g[2 * H + j] = v * (1 - z) * (1 - n * n);
+        g[H + j] = v * (hp[j] - n) * z * (1 - z);
+        g[j] = 0;
+        e[j] = v; /* finished once d(r h) is known */
+    }
+}
+
+static void SUF(gru_row_bwd_r)(int H, RK_C s, RK_C hp, RK_C drh, RK_R g, RK_R e) {
+    for (int j = 0; j < H; j++) {
+        REAL r = s[j], z = s[H + j];
+        g[j] = drh[j] * hp[j] * r * (1 - r);
+        e[j] = e[j] * z + drh[j] * r;
+    }
+}
+
+static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, RK_R hn, RK_R o) {
+    for (int j = 0; j < H; j++) {
+        REAL i = SIGM(s[j] + bx[j]);
+        REAL f = SIGM(s[H + j] + bx[H + j]);
+        REAL g = TANH(s[2 * H + j] + bx[2 * H + j]);
+        REAL og = SIGM(s[3 * H + j] + bx[3 * H + j]);
+        REAL c = f * cp[j] + i * g;
+        REAL h = og * TANH(c);
+        s[j] = i; s[H + j] = f; s[2 * H + j] = g; s[3 * H + j] = og;
+        cn[j] = c; hn[j] = h; o[j] = h;
+    }
+}
+
+static void SUF(lstm_row_bwd)(int H, RK_C d, RK_C go, RK_C s, RK_C c, RK_C cp, RK_R dc,
+                              RK_R g, RK_R e) {
+    for (int j = 0; j < H; j++) {
+        REAL v = d[j] + go[j];
+        REAL i = s[j], f = s[H + j], gg = s[2 * H + j], o = s[3 * H + j];
+        REAL tc = TANH(c[j]);
+        REAL dct = dc[j] + v * o * (1 - tc * tc);
+        g[j] = dct * gg * i * (1 - i);
+        g[H + j] = dct * cp[j] * f * (1 - f);
+        g[2 * H + j] = dct * i * (1 - gg * gg);
+        g[3 * H + j] = v * tc * o * (1 - o);
+        dc[j] = dct * f;
+        e[j] = 0;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Elman: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh). act: 0 tanh, 1 sigmoid, 2 relu, 3 identity.
+ * ---------------------------------------------------------------------------------------- */
+
+static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *h, REAL *o, int H) {
+    switch (act) {
+    case 0: for (int j = 0; j < H; j++) { REAL v = TANH(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
+    case 1: for (int j = 0; j < H; j++) { REAL v = SIGM(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
+    case 2:
+        for (int j = 0; j < H; j++) { REAL v = g[j] + bx[j]; v = v > 0 ? v : 0; h[j] = v; o[j] = v; }
+        break;
+    default: for (int j = 0; j < H; j++) { REAL v = g[j] + bx[j]; h[j] = v; o[j] = v; } break;
+    }
+}
+
+/* a: dt T B D H act X Wih Whh bih bhh len h0 Xp Hs out nthreads */
+static int SUF(elman_fwd)(const int64_t *a) {
+    int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], act = (int)a[5];
+    const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
+    const REAL *bih = ARG(9, const REAL *), *bhh = ARG(10, const REAL *);
+    const int64_t *len = ARG(11, const int64_t *);
+    const REAL *h0 = ARG(12, const REAL *);
+    REAL *Xp = ARG(13, REAL *), *Hs = ARG(14, REAL *), *out = ARG(15, REAL *);
+    int nthreads = (int)a[16];
+    REAL *bx, *bh;
+    if (SUF(make_bias)(1, H, bih, bhh, 1, &bx, &bh)) return -1;
+    memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
+    SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, Xp, H);
+    int nt = rk_threads_for(B, nthreads), err = 0;
+#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
+    {
+        int b0, b1, prev = rk_mkl_local(1);
+        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh, H, 1, M, H, H)) err = 1;
+        else {
+            for (int t = 0; t < tmax; t++) {
+                REAL *g = Xp + ((size_t)t * B + b0) * H;
+                const REAL *hp = Hs + ((size_t)t * B + b0) * H;
+                REAL *hn = Hs + ((size_t)(t + 1) * B + b0) * H;
+                SUF(rmat_mul)(&Wh, M, hp, H, 1, g, H);
+                for (int b = 0; b < M; b++) {
+                    REAL *o = out + ((size_t)(b0 + b) * T + t) * H;
+                    if (!len || t < len[b0 + b]) {
+                        SUF(elman_act)(act, g + (size_t)b * H, bx, hn + (size_t)b * H, o, H);
+                    } else {
+                        memcpy(hn + (size_t)b * H, hp + (size_t)b * H, H * sizeof(REAL));
+                        memset(o, 0, H * sizeof(REAL));
+                    }
+                }
+            }
+            SUF(carry_tail)(T, B, H, b0, b1, tmax, Hs, NULL, out);
+            SUF(rmat_free)(&Wh);
+        }
+        rk_mkl_local(prev);
+    }
+    free(bx); free(bh);
+    return err ? -1 : 0;
+}
+
+/* a: dt T B D H act X Wih Whh len Hs dout dhn dh0 dX dWih dWhh dbih dbhh nthreads */
+static int SUF(elman_bwd)(const int64_t *a) {
+    int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], act = (int)a[5];
+    const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
+    const int64_t *len = ARG(9, const int64_t *);
+    const REAL *Hs = ARG(10, const REAL *), *dout = ARG(11, const REAL *), *dhn = ARG(12, const REAL *);
+    REAL *dh0 = ARG(13, REAL *), *dX = ARG(14, REAL *), *dWih = ARG(15, REAL *);
+    REAL *dWhh = ARG(16, REAL *), *dbih = ARG(17, REAL *), *dbhh = ARG(18, REAL *);
+    int nthreads = (int)a[19];
+    size_t TB = (size_t)T * B;
+    REAL *dA = (REAL *)malloc(TB * H * sizeof(REAL));
+    REAL *buf = (REAL *)malloc((size_t)2 * B * H * sizeof(REAL));
+    if (!dA || !buf) { free(dA); free(buf); return -1; }
+    REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
+    if (!zrow) { free(dA); free(buf); return -1; }
+    int nt = rk_threads_for(B, nthreads), err = 0;
+#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
+    {
+        int b0, b1, prev = rk_mkl_local(1);
+        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        REAL *dh = buf + (size_t)b0 * H, *dn = buf + (size_t)(B + b0) * H;
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh, H, 0, M, H, H)) err = 1;
+        else {
+            if (dhn) memcpy(dh, dhn + (size_t)b0 * H, (size_t)M * H * sizeof(REAL));
+            else memset(dh, 0, (size_t)M * H * sizeof(REAL));
+            for (int t = T - 1; t >= tmax; t--)
+                memset(dA + ((size_t)t * B + b0) * H, 0, (size_t)M * H * sizeof(REAL));
+            for (int t = tmax - 1; t >= 0; t--) {
+                REAL *da = dA + ((size_t)t * B + b0) * H;
+                const REAL *hs = Hs + ((size_t)(t + 1) * B + b0) * H;
+                for (int b = 0; b < M; b++) {
+                    REAL *g = da + (size_t)b * H, *d = dh + (size_t)b * H, *e = dn + (size_t)b * H;
+                    const REAL *h = hs + (size_t)b * H;
+                    if (len && t >= len[b0 + b]) {
+                        memset(g, 0, H * sizeof(REAL));
+                        memcpy(e, d, H * sizeof(REAL));
+                        continue;
+                    }
+                    const REAL *go = dout ? dout + ((size_t)(b0 + b) * T + t) * H : zrow;
+                    SUF(elman_row_bwd)(act, H, d, go, h, g, e);
+                }
+                SUF(rmat_mul)(&Wh, M, da, H, 1, dn, H);
+                REAL *tmp = dh; dh = dn; dn = tmp;
+            }
+            if (dh0) memcpy(dh0 + (size_t)b0 * H, dh, (size_t)M * H * sizeof(REAL));
+            SUF(rmat_free)(&Wh);
+        }
+        rk_mkl_local(prev);
+    }
+    if (!err) {
+        if (dWhh) SUF(gemm)('T', 'N', H, H, (int)TB, 1, dA, H, Hs, H, 0, dWhh, H);
+        if (dWih) SUF(gemm)('T', 'N', H, D, (int)TB, 1, dA, H, X, D, 0, dWih, D);
+        if (dX) SUF(gemm)('N', 'N', (int)TB, D, H, 1, dA, H, Wih, D, 0, dX, D);
+        if (dbih || dbhh) {
+            REAL *db = dbih ? dbih : dbhh;
+            if (SUF(colsum)(dA, TB, H, H, db)) err = 1;
+            else if (dbih && dbhh) memcpy(dbhh, dbih, H * sizeof(REAL));
+        }
+    }
+    free(dA); free(buf); free(zrow);
+    return err ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * GRU, gates r, z, n. reset_after=1: n = tanh(Wn x + bin + r (Whn h + bhn)) (PyTorch);
+ * reset_after=0: n = tanh(Wn x + bin + Whn (r h) + bhn) (Cho 2014). h' = (1 - z) n + z h.
+ * Saved per step: r, z, n in place of the input projection (S), plus
+ * ext = Whn h + bhn (reset_after=1) or r h (reset_after=0).
+ * ---------------------------------------------------------------------------------------- */
+
+/* a: dt T B D H ra X Wih Whh bih bhh len h0 S Hs ext out nthreads */
+static int SUF(gru_fwd)(const int64_t *a) {
+    int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], ra = (int)a[5];
+    const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
+    const REAL *bih = ARG(9, const REAL *), *bhh = ARG(10, const REAL *);
+    const int64_t *len = ARG(11, const int64_t *);
+    const REAL *h0 = ARG(12, const REAL *);
+    REAL *S = ARG(13, REAL *), *Hs = ARG(14, REAL *), *ext = ARG(15, REAL *), *out = ARG(16, REAL *);
+    int nthreads = (int)a[17];
+    int G = 3 * H;
+    REAL *bx, *bh;
+    if (SUF(make_bias)(3, H, bih, bhh, !ra, &bx, &bh)) return -1;
+    REAL *gh = ra ? (REAL *)malloc((size_t)B * G * sizeof(REAL)) : NULL;
+    if (ra && !gh) { free(bx); free(bh); return -1; }
+    memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
+    SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
+    int nt = rk_threads_for(B, nthreads), err = 0;
+#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
+    {
+        int b0, b1, prev = rk_mkl_local(1);
+        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        SUF(rmat) W1, W2;
+        W2.packed = NULL;
+        /* reset_after=1: one product with all of W_hh; =0: W_hrz (2H rows) then W_hn. */
+        int e1 = SUF(rmat_init)(&W1, Whh, H, 1, M, ra ? G : 2 * H, H);
+        int e2 = ra ? 0 : SUF(rmat_init)(&W2, Whh + (size_t)2 * H * H, H, 1, M, H, H);
+        if (e1 || e2) err = 1;
+        else {
+            for (int t = 0; t < tmax; t++) {
+                REAL *s = S + ((size_t)t * B + b0) * G;
+                REAL *e = ext + ((size_t)t * B + b0) * H;
+                const REAL *hp = Hs + ((size_t)t * B + b0) * H;
+                REAL *hn = Hs + ((size_t)(t + 1) * B + b0) * H;
+                if (ra) {
+                    REAL *g = gh + (size_t)b0 * G;
+                    SUF(rmat_mul)(&W1, M, hp, H, 0, g, G);
+                    for (int b = 0; b < M; b++) {
+                        REAL *sb = s + (size_t)b * G, *gb = g + (size_t)b * G, *eb = e + (size_t)b * H;
+                        const REAL *hb = hp + (size_t)b * H;
+                        REAL *hnb = hn + (size_t)b * H;
+                        REAL *o = out + ((size_t)(b0 + b) * T + t) * H;
+                        if (len && t >= len[b0 + b]) {
+                            memcpy(hnb, hb, H * sizeof(REAL));
+                            memset(o, 0, H * sizeof(REAL));
+                            continue;
+                        }
+                        SUF(gru_row_fwd_ra)(H, sb, gb, bx, bh, hb, eb, hnb, o);
+                    }
+                } else {
+                    SUF(rmat_mul)(&W1, M, hp, H, 1, s, G);
+                    for (int b = 0; b < M; b++) {
+                        REAL *sb = s + (size_t)b * G, *eb = e + (size_t)b * H;
+                        const REAL *hb = hp + (size_t)b * H;
+                        SUF(gru_row_fwd_rz)(H, sb, bx, hb, eb);
+                    }
+                    SUF(rmat_mul)(&W2, M, e, H, 1, s + 2 * H, G);
+                    for (int b = 0; b < M; b++) {
+                        REAL *sb = s + (size_t)b * G;
+                        const REAL *hb = hp + (size_t)b * H;
+                        REAL *hnb = hn + (size_t)b * H;
+                        REAL *o = out + ((size_t)(b0 + b) * T + t) * H;
+                        if (len && t >= len[b0 + b]) {
+                            memcpy(hnb, hb, H * sizeof(REAL));
+                            memset(o, 0, H * sizeof(REAL));
+                            continue;
+                        }
+                        SUF(gru_row_fwd_n)(H, sb, bx, hb, hnb, o);
+                    }
+                }
+            }
+            SUF(carry_tail)(T, B, H, b0, b1, tmax, Hs, NULL, out);
+        }
+        if (!e1) SUF(rmat_free)(&W1);
+        if (!ra && !e2) SUF(rmat_free)(&W2);
+        rk_mkl_local(prev);
+    }
+    free(gh); free(bx); free(bh);
+    return err ? -1 : 0;
+}
+
+/* a: dt T B D H ra X Wih Whh len Hs S ext dout dhn dh0 dX dWih dWhh dbih dbhh nthreads */
+static int SUF(gru_bwd)(const int64_t *a) {
+    int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], ra = (int)a[5];
+    const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
+    const int64_t *len = ARG(9, const int64_t *);
+    const REAL *Hs = ARG(10, const REAL *), *S = ARG(11, const REAL *), *ext = ARG(12, const REAL *);
+    const REAL *dout = ARG(13, const REAL *), *dhn = ARG(14, const REAL *);
+    REAL *dh0 = ARG(15, REAL *), *dX = ARG(16, REAL *), *dWih = ARG(17, REAL *);
+    REAL *dWhh = ARG(18, REAL *), *dbih = ARG(19, REAL *), *dbhh = ARG(20, REAL *);
+    int nthreads = (int)a[21];
+    int G = 3 * H;
+    size_t TB = (size_t)T * B;
+    /* dG: gradients of the gate pre-activations (T, B, 3H). reset_after=1: the hidden-side
+     * ones (n part is dan * r); the input-side n part dan goes to dxn (T, B, H).
+     * reset_after=0: input and hidden sides are equal; rbuf holds d(r h) per step. */
+    REAL *dG = (REAL *)malloc(TB * G * sizeof(REAL));
+    REAL *dxn = ra ? (REAL *)malloc(TB * H * sizeof(REAL)) : NULL;
+    REAL *buf = (REAL *)malloc((size_t)3 * B * H * sizeof(REAL));
+    if (!dG || !buf || (ra && !dxn)) { free(dG); free(dxn); free(buf); return -1; }
+    REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
+    if (!zrow) { free(dG); free(dxn); free(buf); return -1; }
+    int nt = rk_threads_for(B, nthreads), err = 0;
+#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
+    {
+        int b0, b1, prev = rk_mkl_local(1);
+        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        REAL *dh = buf + (size_t)b0 * H, *dn = buf + (size_t)(B + b0) * H;
+        REAL *drh = buf + (size_t)(2 * B + b0) * H;
+        SUF(rmat) W1, W2;
+        W2.packed = NULL;
+        int e1 = SUF(rmat_init)(&W1, Whh, H, 0, M, H, ra ? G : 2 * H);
+        int e2 = ra ? 0 : SUF(rmat_init)(&W2, Whh + (size_t)2 * H * H, H, 0, M, H, H);
+        if (e1 || e2) err = 1;
+        else {
+            if (dhn) memcpy(dh, dhn + (size_t)b0 * H, (size_t)M * H * sizeof(REAL));
+            else memset(dh, 0, (size_t)M * H * sizeof(REAL));
+            for (int t = T - 1; t >= tmax; t--) {
+                memset(dG + ((size_t)t * B + b0) * G, 0, (size_t)M * G * sizeof(REAL));
+                if (ra) memset(dxn + ((size_t)t * B + b0) * H, 0, (size_t)M * H * sizeof(REAL));
+            }
+            for (int t = tmax - 1; t >= 0; t--) {
+                const REAL *s = S + ((size_t)t * B + b0) * G;
+                const REAL *e = ext + ((size_t)t * B + b0) * H;
+                const REAL *hp = Hs + ((size_t)t * B + b0) * H;
+                REAL *g = dG + ((size_t)t * B + b0) * G;
+                for (int b = 0; b < M; b++) {
+                    const REAL *sb = s + (size_t)b * G, *eb = e + (size_t)b * H, *hb = hp + (size_t)b * H;
+                    REAL *gb = g + (size_t)b * G, *d = dh + (size_t)b * H, *nb = dn + (size_t)b * H;
+                    REAL *xb = ra ? dxn + ((size_t)t * B + b0 + b) * H : NULL;
+                    if (len && t >= len[b0 + b]) {
+                        memset(gb, 0, G * sizeof(REAL));
+                        if (ra) memset(xb, 0, H * sizeof(REAL));
+                        memcpy(nb, d, H * sizeof(REAL));
+                        continue;
+                    }
+                    const REAL *go = dout ? dout + ((size_t)(b0 + b) * T + t) * H : zrow;
+                    if (ra) SUF(gru_row_bwd_ra)(H, d, go, sb, eb, hb, gb, xb, nb);
+                    else SUF(gru_row_bwd_zn)(H, d, go, sb, hb, gb, nb);
+                }
+                if (!ra) {
+                    SUF(rmat_mul)(&W2, M, g + 2 * H, G, 0, drh, H);
+                    for (int b = 0; b < M; b++) {
+                        if (len && t >= len[b0 + b]) continue;
+                        const REAL *sb = s + (size_t)b * G, *hb = hp + (size_t)b * H;
+                        REAL *gb = g + (size_t)b * G, *nb = dn + (size_t)b * H;
+                        SUF(gru_row_bwd_r)(H, sb, hb, drh + (size_t)b * H, gb, nb);
+                    }
+                }
+                SUF(rmat_mul)(&W1, M, g, G, 1, dn, H);
+                REAL *tmp = dh; dh = dn; dn = tmp;
+            }
+            if (dh0) memcpy(dh0 + (size_t)b0 * H, dh, (size_t)M * H * sizeof(REAL));
+        }
+        if (!e1) SUF(rmat_free)(&W1);
+        if (!ra && !e2) SUF(rmat_free)(&W2);
+        rk_mkl_local(prev);
+    }
+    if (!err) {
+        int tb = (int)TB;
+        if (ra) {
+            if (dWhh) SUF(gemm)('T', 'N', G, H, tb, 1, dG, G, Hs, H, 0, dWhh, H);
+            if (dWih) {
+                SUF(gemm)('T', 'N', 2 * H, D, tb, 1, dG, G, X, D, 0, dWih, D);
+                SUF(gemm)('T', 'N', H, D, tb, 1, dxn, H, X, D, 0, dWih + (size_t)2 * H * D, D);
+            }
+            if (dX) {
+                SUF(gemm)('N', 'N', tb, D, 2 * H, 1, dG, G, Wih, D, 0, dX, D);
+                SUF(gemm)('N', 'N', tb, D, H, 1, dxn, H, Wih + (size_t)2 * H * D, D, 1, dX, D);
+            }
+            if (dbhh && SUF(colsum)(dG, TB, G, G, dbhh)) err = 1;
+            if (dbih && (SUF(colsum)(dG, TB, 2 * H, G, dbih) ||
+                         SUF(colsum)(dxn, TB, H, H, dbih + 2 * H))) err = 1;
+        } else {
+            if (dWhh) {
+                SUF(gemm)('T', 'N', 2 * H, H, tb, 1, dG, G, Hs, H, 0, dWhh, H);
+                SUF(gemm)('T', 'N', H, H, tb, 1, dG + 2 * H, G, ext, H, 0, dWhh + (size_t)2 * H * H, H);
+            }
+            if (dWih) SUF(gemm)('T', 'N', G, D, tb, 1, dG, G, X, D, 0, dWih, D);
+            if (dX) SUF(gemm)('N', 'N', tb, D, G, 1, dG, G, Wih, D, 0, dX, D);
+            if (dbih || dbhh) {
+                REAL *db = dbih ? dbih : dbhh;
+                if (SUF(colsum)(dG, TB, G, G, db)) err = 1;
+                else if (dbih && dbhh) memcpy(dbhh, dbih, G * sizeof(REAL));
+            }
+        }
+    }
+    free(dG); free(dxn); free(buf); free(zrow);
+    return err ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * LSTM, gates i, f, g, o: c' = f c + i g; h' = o tanh(c'). Saved: activated gates in S.
+ * ---------------------------------------------------------------------------------------- */
+
+/* a: dt T B D H X Wih Whh bih bhh len h0 c0 S Hs Cs out nthreads */
+static int SUF(lstm_fwd)(const int64_t *a) {
+    int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4];
+    const REAL *X = ARG(5, const REAL *), *Wih = ARG(6, const REAL *), *Whh = ARG(7, const REAL *);
+    const REAL *bih = ARG(8, const REAL *), *bhh = ARG(9, const REAL *);
+    const int64_t *len = ARG(10, const int64_t *);
+    const REAL *h0 = ARG(11, const REAL *), *c0 = ARG(12, const REAL *);
+    REAL *S = ARG(13, REAL *), *Hs = ARG(14, REAL *), *Cs = ARG(15, REAL *), *out = ARG(16, REAL *);
+    int nthreads = (int)a[17];
+    int G = 4 * H;
+    REAL *bx, *bh;
+    if (SUF(make_bias)(4, H, bih, bhh, 1, &bx, &bh)) return -1;
+    memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
+    memcpy(Cs, c0, (size_t)B * H * sizeof(REAL));
+    SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
+    int nt = rk_threads_for(B, nthreads), err = 0;
+#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
+    {
+        int b0, b1, prev = rk_mkl_local(1);
+        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh, H, 1, M, G, H)) err = 1;
+        else {
+            for (int t = 0; t < tmax; t++) {
+                REAL *s = S + ((size_t)t * B + b0) * G;
+                const REAL *hp = Hs + ((size_t)t * B + b0) * H, *cp = Cs + ((size_t)t * B + b0) * H;
+                REAL *hn = Hs + ((size_t)(t + 1) * B + b0) * H, *cn = Cs + ((size_t)(t + 1) * B + b0) * H;
+                SUF(rmat_mul)(&Wh, M, hp, H, 1, s, G);
+                for (int b = 0; b < M; b++) {
+                    REAL *sb = s + (size_t)b * G;
+                    const REAL *cb = cp + (size_t)b * H;
+                    REAL *hnb = hn + (size_t)b * H, *cnb = cn + (size_t)b * H;
+                    REAL *o = out + ((size_t)(b0 + b) * T + t) * H;
+                    if (len && t >= len[b0 + b]) {
+                        memcpy(hnb, hp + (size_t)b * H, H * sizeof(REAL));
+                        memcpy(cnb, cb, H * sizeof(REAL));
+                        memset(o, 0, H * sizeof(REAL));
+                        continue;
+                    }
+                    SUF(lstm_row_fwd)(H, sb, bx, cb, cnb, hnb, o);
+                }
+            }
+            SUF(carry_tail)(T, B, H, b0, b1, tmax, Hs, Cs, out);
+            SUF(rmat_free)(&Wh);
+        }
+        rk_mkl_local(prev);
+    }
+    free(bx); free(bh);
+    return err ? -1 : 0;
+}
+
+/* a: dt T B D H X Wih Whh len Hs Cs S dout dhn dcn dh0 dc0 dX dWih dWhh dbih dbhh nthreads */
+static int SUF(lstm_bwd)(const int64_t *a) {
+    int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4];
+    const REAL *X = ARG(5, const REAL *), *Wih = ARG(6, const REAL *), *Whh = ARG(7, const REAL *);
+    const int64_t *len = ARG(8, const int64_t *);
+    const REAL *Hs = ARG(9, const REAL *), *Cs = ARG(10, const REAL *), *S = ARG(11, const REAL *);
+    const REAL *dout = ARG(12, const REAL *), *dhn = ARG(13, const REAL *), *dcn = ARG(14, const REAL *);
+    REAL *dh0 = ARG(15, REAL *), *dc0 = ARG(16, REAL *), *dX = ARG(17, REAL *);
+    REAL *dWih = ARG(18, REAL *), *dWhh = ARG(19, REAL *), *dbih = ARG(20, REAL *), *dbhh = ARG(21, REAL *);
+    int nthreads = (int)a[22];
+    int G = 4 * H;
+    size_t TB = (size_t)T * B;
+    REAL *dG = (REAL *)malloc(TB * G * sizeof(REAL));
+    REAL *buf = (REAL *)malloc((size_t)3 * B * H * sizeof(REAL));
+    if (!dG || !buf) { free(dG); free(buf); return -1; }
+    REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
+    if (!zrow) { free(dG); free(buf); return -1; }
+    int nt = rk_threads_for(B, nthreads), err = 0;
+#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
+    {
+        int b0, b1, prev = rk_mkl_local(1);
+        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        REAL *dh = buf + (size_t)b0 * H, *dn = buf + (size_t)(B + b0) * H;
+        REAL *dc = buf + (size_t)(2 * B + b0) * H;
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh, H, 0, M, H, G)) err = 1;
+        else {
+            size_t rows = (size_t)M * H * sizeof(REAL);
+            if (dhn) memcpy(dh, dhn + (size_t)b0 * H, rows); else memset(dh, 0, rows);
+            if (dcn) memcpy(dc, dcn + (size_t)b0 * H, rows); else memset(dc, 0, rows);
+            for (int t = T - 1; t >= tmax; t--)
+                memset(dG + ((size_t)t * B + b0) * G, 0, (size_t)M * G * sizeof(REAL));
+            for (int t = tmax - 1; t >= 0; t--) {
+                const REAL *s = S + ((size_t)t * B + b0) * G;
+                const REAL *cs = Cs + ((size_t)(t + 1) * B + b0) * H, *cps = Cs + ((size_t)t * B + b0) * H;
+                REAL *g = dG + ((size_t)t * B + b0) * G;
+                for (int b = 0; b < M; b++) {
+                    const REAL *sb = s + (size_t)b * G, *cb = cs + (size_t)b * H, *cpb = cps + (size_t)b * H;
+                    REAL *gb = g + (size_t)b * G, *d = dh + (size_t)b * H, *nb = dn + (size_t)b * H;
+                    REAL *dcb = dc + (size_t)b * H;
+                    if (len && t >= len[b0 + b]) {
+                        memset(gb, 0, G * sizeof(REAL));
+                        memcpy(nb, d, H * sizeof(REAL));
+                        continue;
+                    }
+                    const REAL *go = dout ? dout + ((size_t)(b0 + b) * T + t) * H : zrow;
+                    SUF(lstm_row_bwd)(H, d, go, sb, cb, cpb, dcb, gb, nb);
+                }
+                SUF(rmat_mul)(&Wh, M, g, G, 1, dn, H);
+                REAL *tmp = dh; dh = dn; dn = tmp;
+            }
+            if (dh0) memcpy(dh0 + (size_t)b0 * H, dh, rows);
+            if (dc0) memcpy(dc0 + (size_t)b0 * H, dc, rows);
+            SUF(rmat_free)(&Wh);
+        }
+        rk_mkl_local(prev);
+    }
+    if (!err) {
+        int tb = (int)TB;
+        if (dWhh) SUF(gemm)('T', 'N', G, H, tb, 1, dG, G, Hs, H, 0, dWhh, H);
+        if (dWih) SUF(gemm)('T', 'N', G, D, tb, 1, dG, G, X, D, 0, dWih, D);
+        if (dX) SUF(gemm)('N', 'N', tb, D, G, 1, dG, G, Wih, D, 0, dX, D);
+        if (dbih || dbhh) {
+            REAL *db = dbih ? dbih : dbhh;
+            if (SUF(colsum)(dG, TB, G, G, db)) err = 1;
+            else if (dbih && dbhh) memcpy(dbhh, dbih, G * sizeof(REAL));
+        }
+    }
+    free(dG); free(buf); free(zrow);
+    return err ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Streaming steps (no autograd): one step for a small batch. x (B, D) with row stride ldx,
+ * h (and c) (B, H) contiguous; results into new (B, H) buffers hout (and cout).
+ * ---------------------------------------------------------------------------------------- */
+
+/* a: dt B D H act x ldx h Wih Whh bih bhh hout */
+static int SUF(elman_step)(const int64_t *a) {
+    int B = (int)a[1], D = (int)a[2], H = (int)a[3], act = (int)a[4];
+    const REAL *x = ARG(5, const REAL *);
+    int ldx = (int)a[6];
+    const REAL *h = ARG(7, const REAL *), *Wih = ARG(8, const REAL *), *Whh = ARG(9, const REAL *);
+    const REAL *bih = ARG(10, const REAL *), *bhh = ARG(11, const REAL *);
+    REAL *hout = ARG(12, REAL *);
+    int prev = rk_mkl_local(1);
+    SUF(gemm)('N', 'T', B, H, D, 1, x, ldx, Wih, D, 0, hout, H);
+    SUF(gemm)('N', 'T', B, H, H, 1, h, H, Whh, H, 1, hout, H);
+    rk_mkl_local(prev);
+    for (int b = 0; b < B; b++) {
+        REAL *o = hout + (size_t)b * H;
+        for (int j = 0; j < H; j++) {
+            REAL v = o[j] + (bih ? bih[j] : 0) + (bhh ? bhh[j] : 0);
+            switch (act) {
+            case 0: v = TANH(v); break;
+            case 1: v = SIGM(v); break;
+            case 2: v = v > 0 ? v : 0; break;
+            default: break;
+            }
+            o[j] = v;
+        }
+    }
+    return 0;
+}
+
+/* a: dt B D H ra x ldx h Wih Whh bih bhh hout */
+static int SUF(gru_step)(const int64_t *a) {
+    int B = (int)a[1], D = (int)a[2], H = (int)a[3], ra = (int)a[4];
+    const REAL *x = ARG(5, const REAL *);
+    int ldx = (int)a[6];
+    const REAL *h = ARG(7, const REAL *), *Wih = ARG(8, const REAL *), *Whh = ARG(9, const REAL *);
+    const REAL *bih = ARG(10, const REAL *), *bhh = ARG(11, const REAL *);
+    REAL *hout = ARG(12, REAL *);
+    int G = 3 * H;
+    REAL stackbuf[RK_STEP_STACK];
+    size_t need = (size_t)2 * B * G;
+    REAL *gx = need <= RK_STEP_STACK ? stackbuf : (REAL *)malloc(need * sizeof(REAL));
+    if (!gx) return -1;
+    REAL *gh = gx + (size_t)B * G;
+    int prev = rk_mkl_local(1);
+    SUF(gemm)('N', 'T', B, G, D, 1, x, ldx, Wih, D, 0, gx, G);
+    SUF(gemm)('N', 'T', B, ra ? G : 2 * H, H, 1, h, H, Whh, H, 0, gh, G);
+    for (int b = 0; b < B; b++) {
+        REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
+        const REAL *hp = h + (size_t)b * H;
+        REAL *o = hout + (size_t)b * H;
+        for (int j = 0; j < 2 * H; j++) {
+            REAL v = xb[j] + hb[j] + (bih ? bih[j] : 0) + (bhh ? bhh[j] : 0);
+            xb[j] = SIGM(v);  /* r, z */
+        }
+        if (ra) {
+            for (int j = 0; j < H; j++) {
+                REAL r = xb[j], z = xb[H + j];
+                REAL ghn = hb[2 * H + j] + (bhh ? bhh[2 * H + j] : 0);
+                REAL n = TANH(xb[2 * H + j] + (bih ? bih[2 * H + j] : 0) + r * ghn);
+                o[j] = n + z * (hp[j] - n);
+            }
+        } else {
+            for (int j = 0; j < H; j++) hb[j] = xb[j] * hp[j];  /* r h into the spent r slot */
+        }
+    }
+    if (!ra) {
+        SUF(gemm)('N', 'T', B, H, H, 1, gh, G, Whh + (size_t)2 * H * H, H, 0, gh + 2 * H, G);
+        for (int b = 0; b < B; b++) {
+            REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
+            const REAL *hp = h + (size_t)b * H;
+            REAL *o = hout + (size_t)b * H;
+            for (int j = 0; j < H; j++) {
+                REAL z = xb[H + j];
+                REAL n = TANH(xb[2 * H + j] + hb[2 * H + j] + (bih ? bih[2 * H + j] : 0) +
+                              (bhh ? bhh[2 * H + j] : 0));
+                o[j] = n + z * (hp[j] - n);
+            }
+        }
+    }
+    rk_mkl_local(prev);
+    if (gx != stackbuf) free(gx);
+    return 0;
+}
+
+/* a: dt B D H x ldx h c Wih Whh bih bhh hout cout */
+static int SUF(lstm_step)(const int64_t *a) {
+    int B = (int)a[1], D = (int)a[2], H = (int)a[3];
+    const REAL *x = ARG(4, const REAL *);
+    int ldx = (int)a[5];
+    const REAL *h = ARG(6, const REAL *), *c = ARG(7, const REAL *);
+    const REAL *Wih = ARG(8, const REAL *), *Whh = ARG(9, const REAL *);
+    const REAL *bih = ARG(10, const REAL *), *bhh = ARG(11, const REAL *);
+    REAL *hout = ARG(12, REAL *), *cout = ARG(13, REAL *);
+    int G = 4 * H;
+    REAL stackbuf[RK_STEP_STACK];
+    size_t need = (size_t)B * G;
+    REAL *gx = need <= RK_STEP_STACK ? stackbuf : (REAL *)malloc(need * sizeof(REAL));
+    if (!gx) return -1;
+    int prev = rk_mkl_local(1);
+    SUF(gemm)('N', 'T', B, G, D, 1, x, ldx, Wih, D, 0, gx, G);
+    SUF(gemm)('N', 'T', B, G, H, 1, h, H, Whh, H, 1, gx, G);
+    rk_mkl_local(prev);
+    for (int b = 0; b < B; b++) {
+        const REAL *sb = gx + (size_t)b * G, *cb = c + (size_t)b * H;
+        REAL *hb = hout + (size_t)b * H, *cnb = cout + (size_t)b * H;
+        for (int j = 0; j < H; j++) {
+#define RK_B(k) ((bih ? bih[(k) * H + j] : 0) + (bhh ? bhh[(k) * H + j] : 0))
+            REAL i = SIGM(sb[j] + RK_B(0));
+            REAL f = SIGM(sb[H + j] + RK_B(1));
+            REAL g = TANH(sb[2 * H + j] + RK_B(2));
+            REAL o = SIGM(sb[3 * H + j] + RK_B(3));
+#undef RK_B
+            REAL cn = f * cb[j] + i * g;
+            cnb[j] = cn;
+            hb[j] = o * TANH(cn);
+        }
+    }
+    if (gx != stackbuf) free(gx);
+    return 0;
+}
