@@ -1,7 +1,14 @@
-"""The root typer app. Subcommands live in sibling modules and are registered here."""
+"""The root typer app. Subcommands live in sibling modules and are registered here.
+
+A command module has `register(app)` (text.py: `register(app, train_app)`, since `train`
+is a group that each application adds its own `train <task>` command to). Optional modules
+owned by other work (inspect.py, bench.py) are registered when present.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from typing import Annotated
 
 import typer
@@ -15,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+train_app = typer.Typer(help="Train a model for an application.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 
 @app.callback()
@@ -49,6 +58,23 @@ def demo(
         f"[bold]accuracy[/] on fresh sequences (after the first {DELAY} steps): "
         f"{result.accuracy:.1%}"
     )
+
+
+OPTIONAL_COMMANDS = ("inspect", "bench")
+
+
+def _register_commands() -> None:
+    from . import datasets, runs, text
+
+    text.register(app, train_app)
+    datasets.register(app)
+    runs.register(app)
+    for name in OPTIONAL_COMMANDS:
+        if importlib.util.find_spec(f"{__package__}.{name}") is not None:
+            importlib.import_module(f"{__package__}.{name}").register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

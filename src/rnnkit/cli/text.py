@@ -1,0 +1,184 @@
+"""`rnnkit train text`, `rnnkit generate`, `rnnkit evaluate`: the character language model."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .errors import fail, user_errors
+
+DEFAULT_OUT = "runs"
+
+
+def register(app: typer.Typer, train_app: typer.Typer) -> None:
+    """Add `train text` to `train_app`, and `generate` and `evaluate` to `app`."""
+    train_app.command("text")(train_text)
+    app.command("generate")(generate)
+    app.command("evaluate")(evaluate)
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+def train_text(
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="A UTF-8 text file, or a text data set (rnnkit datasets list). "
+            "Default: the Shakespeare corpus."
+        ),
+    ] = None,
+    cell: Annotated[str, typer.Option(help="Recurrent cell: lstm, gru or rnn (Elman).")] = "lstm",
+    hidden: Annotated[int, typer.Option(help="Hidden units per layer.")] = 512,
+    layers: Annotated[int, typer.Option(help="Stacked recurrent layers.")] = 1,
+    embedding: Annotated[int, typer.Option(help="Embedding size per token.")] = 64,
+    dropout: Annotated[
+        float, typer.Option(help="Dropout between layers (needs --layers >= 2).")
+    ] = 0.0,
+    seq_len: Annotated[int, typer.Option(help="Steps per chunk of truncated BPTT.")] = 128,
+    batch: Annotated[int, typer.Option(help="Parallel streams per batch.")] = 32,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
+    steps: Annotated[
+        int | None,
+        typer.Option(help="Train this many updates (cosine decay) instead of --minutes."),
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="Wall-clock training budget. Default 4.5 without --steps.")
+    ] = None,
+    tokenizer: Annotated[str, typer.Option(help="char or word.")] = "char",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory. Default: runs/text-<date>-<time>.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Train a character (or word) language model and write a run directory with report.html."""
+    from ..tasks.text import TextOptions
+    from ..tasks.text import train_text as run_training
+
+    console = _console()
+    with user_errors():
+        if minutes is None and steps is None:
+            minutes = TextOptions.minutes
+        options = TextOptions(
+            data=data, tokenizer=tokenizer, cell=cell, hidden=hidden, layers=layers,
+            embedding=embedding, dropout=dropout, seq_len=seq_len, batch=batch, lr=lr,
+            steps=steps, minutes=minutes, seed=seed,
+        )  # fmt: skip
+        if out is None:
+            out = Path(DEFAULT_OUT) / time.strftime("text-%Y%m%d-%H%M%S")
+        result = run_training(
+            options, out, overwrite, console=console, progress=not quiet,
+            on_phase=lambda text: console.print(f"[dim]{text}[/]"),
+        )  # fmt: skip
+    ev = result.evaluation
+    console.print(
+        f"[bold]validation[/]: {ev.nats:.4f} nats/{ev.unit}, {ev.bits:.3f} bits/{ev.unit}, "
+        f"perplexity {ev.perplexity:.2f}  ({result.steps} steps, {result.seconds:.0f} s)"
+    )
+    console.print(f"run: {result.run_dir}   report: {result.report}")
+    print(result.run_dir)  # stdout: the run directory, for scripts (`rnnkit generate $(...)`)
+
+
+def generate(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `rnnkit train text`.")],
+    prompt: Annotated[
+        str,
+        typer.Option(
+            help="Text to start from (unknown characters are "
+            "replaced by a close known one or dropped)."
+        ),
+    ] = "",
+    length: Annotated[int, typer.Option(help="How many characters (or words) to generate.")] = 500,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")] = 0.8,
+    top_k: Annotated[int | None, typer.Option(help="Sample among the k likeliest only.")] = None,
+    top_p: Annotated[
+        float | None,
+        typer.Option(help="Nucleus sampling: smallest set with this much probability."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same text).")] = None,
+) -> None:
+    """Stream generated text to the terminal as it is produced."""
+    from ..data.text import EncodeReport
+    from ..tasks.text import check_sampling, load_text_run
+    from ..tasks.text import generate as stream
+
+    with user_errors():
+        if length <= 0:
+            raise fail(f"--length must be > 0, got {length}")
+        check_sampling(temperature, top_k, top_p)
+        loaded = load_text_run(run)
+        report = EncodeReport()
+        pieces = stream(
+            loaded.model, loaded.tokenizer, prompt, length, temperature, top_k, top_p, seed, report
+        )
+        first = next(pieces)
+        if report.message():
+            print(f"note: prompt characters outside the vocabulary: {report.message()}",
+                  file=sys.stderr)  # fmt: skip
+        sys.stdout.write(first)
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `rnnkit train text`.")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Held-out UTF-8 text (a file or data set). Default: the run's own "
+            "validation split."
+        ),
+    ] = None,
+) -> None:
+    """Loss on held-out text: nats and bits per character (or word), and perplexity."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..data.registry import load_text_source
+    from ..data.text import EncodeReport
+    from ..tasks.text import evaluate_ids, load_text_run, validation_ids
+
+    console = _console()
+    with user_errors():
+        loaded = load_text_run(run)
+        tok = loaded.tokenizer
+        note = None
+        if data is None:
+            ids = validation_ids(loaded.options, tok, loaded.data)
+            what = f"validation split of {loaded.data.get('source', '?')}"
+        else:
+            source = load_text_source(data)
+            report = EncodeReport()
+            ids = tok.encode(source.text, unknown="drop", report=report)
+            note = report.message()
+            what = source.name
+        import torch
+
+        ids = torch.as_tensor(ids, dtype=torch.int64)
+        with Progress(
+            TextColumn("evaluating"), BarColumn(), TimeRemainingColumn(), console=console,
+            transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task("eval", total=1)
+            ev = evaluate_ids(
+                loaded.model,
+                ids,
+                tok.unit,
+                on_progress=lambda i, n: bar.update(task, completed=i, total=n),
+            )
+    if note:
+        console.print(f"note: symbols outside the vocabulary: {note}")
+    u = ev.unit
+    print(f"data:       {what} ({ev.tokens:,} {u}s)")
+    print(f"loss:       {ev.nats:.4f} nats/{u}")
+    print(f"            {ev.bits:.4f} bits/{u}")
+    print(f"perplexity: {ev.perplexity:.3f}")
