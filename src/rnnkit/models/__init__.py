@@ -26,9 +26,16 @@ from torch import nn
 
 from ..config import from_dict, to_dict
 from .base import Batch, Head, InputLayer, StepOutput, build_rnn, detach_state
+from .decoding import Decoded, beam_search, filter_logits, greedy, sample
 from .many_to_many import ManyToMany
+from .many_to_one import ManyToOne
+from .one_to_many import OneToMany
+from .one_to_one import OneToOne
+from .seq2seq import Attention, Seq2Seq
 
-MODELS: dict[str, type[nn.Module]] = {ManyToMany.kind: ManyToMany}
+MODELS: dict[str, type[nn.Module]] = {
+    cls.kind: cls for cls in (OneToOne, OneToMany, ManyToOne, ManyToMany, Seq2Seq)
+}
 
 
 def register_model(cls: type[nn.Module]) -> type[nn.Module]:
@@ -72,10 +79,20 @@ def model_from_dict(data: dict[str, Any]) -> nn.Module:
 
 __all__ = [
     "MODELS",
+    "Attention",
     "Batch",
+    "Decoded",
     "Head",
     "InputLayer",
     "ManyToMany",
+    "ManyToOne",
+    "OneToMany",
+    "OneToOne",
+    "Seq2Seq",
+    "beam_search",
+    "filter_logits",
+    "greedy",
+    "sample",
     "StepOutput",
     "build_model",
     "build_rnn",

@@ -226,3 +226,60 @@ def check_lengths(lengths: Tensor | None, B: int, T: int, owner: str) -> Tensor 
     if int(lengths.min()) < 1 or int(lengths.max()) > T:
         raise ValueError(f"{owner}: lengths must be in [1, {T}]")
     return lengths.long()
+
+
+class StateBridge(nn.Module):
+    """A vector (B, C) -> a Recurrent layer's initial state: h_0 = tanh(W v + b) in every
+    layer and direction (other state parts, e.g. the LSTM cell, start at zero)."""
+
+    def __init__(self, rnn: Recurrent, in_features: int, owner: str):
+        super().__init__()
+        template = rnn.init_state(1)
+        if isinstance(template, list):
+            raise ValueError(
+                f"{owner}: setting the initial state needs every layer to have the same size"
+            )
+        first = template if isinstance(template, Tensor) else template[0]
+        self.rnn_ref = [rnn]  # a plain list: not registered twice as a submodule
+        self.linear = nn.Linear(in_features, first.shape[-1])
+
+    def forward(self, v: Tensor) -> Any:
+        rnn = self.rnn_ref[0]
+        state = rnn.init_state(v.shape[0], v.device, v.dtype)
+        first = state if isinstance(state, Tensor) else state[0]
+        h0 = torch.tanh(self.linear(v))[None].expand_as(first)  # (L·dirs, B, W)
+        return h0 if isinstance(state, Tensor) else (h0, *state[1:])
+
+
+def last_output(out: Tensor, lengths: Tensor | None, bidirectional: bool) -> Tensor:
+    """Summary of a sequence from a layer's outputs (B, T, H·dirs) -> (B, H·dirs): the forward
+    direction at each sequence's last step, the backward direction at step 0."""
+    B, T, W = out.shape
+    if lengths is None:
+        idx = torch.full((B,), T - 1, device=out.device)
+    else:
+        idx = lengths.to(out.device) - 1
+    last = out[torch.arange(B, device=out.device), idx]  # (B, H·dirs)
+    if not bidirectional:
+        return last
+    half = W // 2
+    return torch.cat([last[:, :half], out[:, 0, half:]], dim=-1)
+
+
+def check_tokens(x: Tensor, vocab: int, what: str, shape: str) -> None:
+    if not isinstance(x, Tensor) or x.dtype.is_floating_point or x.dtype == torch.bool:
+        got = getattr(x, "dtype", type(x).__name__)
+        raise ValueError(f"{what}: expected integer token ids {shape}, got {got}")
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab):
+        raise ValueError(
+            f"{what}: token ids must be in [0, {vocab}), got {int(x.min())}..{int(x.max())}"
+        )
+
+
+def sequence_stats(logits: Tensor, targets: Tensor, mask: Tensor) -> dict[str, tuple[float, float]]:
+    """Token accuracy and exact match of whole sequences (B, T, V) vs (B, T) under mask."""
+    right = (logits.argmax(-1) == targets) | ~mask
+    return {
+        "accuracy": (float((right & mask).sum()), float(mask.sum())),
+        "exact_match": (float(right.all(dim=1).sum()), float(targets.shape[0])),
+    }

@@ -57,6 +57,9 @@ class ManyToMany(nn.Module):
     def from_config(cls, config: ManyToManyConfig) -> ManyToMany:
         return cls(config)
 
+    eos_token = None  # a language model has no end: generation needs max_length
+    max_length = None
+
     @property
     def online(self) -> bool:
         """Whether outputs can be produced step by step (no backward direction)."""

@@ -400,9 +400,9 @@ class Trainer:
         cfg = self.config
         if (
             val is not None
-            and status not in ("interrupted",)
+            and status in ("completed", "time_budget")
             and self.step > 0
-            and (self.best_step is None or (cfg.eval_every == 0 or self.step % cfg.eval_every != 0))
+            and (cfg.eval_every == 0 or self.step % cfg.eval_every != 0)
         ):
             self._evaluate_and_track(val)
         if self.run_dir is None:

@@ -1,0 +1,74 @@
+import os
+
+import torch
+
+from _tasks import delayed_echo
+from rnnkit.algorithms import BPTT, TBPTT
+from rnnkit.config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig, TrainConfig
+from rnnkit.models import build_model
+from rnnkit.training import LambdaCallback, Trainer, load_run, resume, stream_batches
+
+
+def new_model():
+    torch.manual_seed(0)
+    cfg = ManyToManyConfig(
+        InputConfig("tokens", 8, 8),
+        HeadConfig("softmax", 8, dropout=0.2),  # dropout: the RNG state must be restored too
+        RNNConfig("gru", 16, impl="reference"),  # "torch" builds its nn.GRU lazily, drawing RNG
+    )
+    return build_model(cfg)
+
+
+def params(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for n in a:
+        assert torch.equal(a[n], b[n]), n
+
+
+def echo_batches(step, g):
+    return delayed_echo(8, g, T=10)
+
+
+TRAIN = dict(lr=5e-3, schedule="cosine", warmup_steps=3, eval_every=5, progress=False)
+
+
+def test_stop_and_resume_gives_identical_parameters(tmp_path):
+    straight = Trainer(new_model(), BPTT(), TrainConfig(steps=20, **TRAIN), tmp_path / "a")
+    straight.fit(echo_batches, echo_batches)
+
+    stop_at_8 = LambdaCallback(on_step_end=lambda t, logs: setattr(t, "should_stop", t.step == 8))
+    first = Trainer(
+        new_model(), BPTT(), TrainConfig(steps=20, **TRAIN), tmp_path / "b", [stop_at_8]
+    )
+    assert first.fit(echo_batches, echo_batches).step == 8
+    result = resume(tmp_path / "b", echo_batches, echo_batches)
+    assert result.status == "completed" and result.step == 20
+    assert_same(
+        params(straight.model), params(load_run(tmp_path / "b", weights="checkpoint").model)
+    )
+    # metrics.jsonl holds every step once
+    steps = [m["step"] for m in load_run(tmp_path / "b").metrics if m.get("split") == "train"]
+    assert steps == sorted(set(steps))
+
+
+def test_resume_with_stateful_tbptt_over_epochs_of_an_iterable(tmp_path):
+    tokens = torch.randint(0, 8, (8 * 6 * 5 + 1,), generator=torch.Generator().manual_seed(3))
+    data = stream_batches(tokens, batch_size=8, seq_len=6)  # 5 batches per epoch
+    cfg = dict(lr=5e-3, progress=False)
+    straight = Trainer(new_model(), TBPTT(3, 5), TrainConfig(steps=13, **cfg), tmp_path / "a")
+    straight.fit(data)
+    # stopped by Ctrl-C at step 7, in the middle of the second epoch
+    stop_at_7 = LambdaCallback(on_step_end=lambda t, logs: t.step == 7 and os.kill(os.getpid(), 2))
+    first = Trainer(
+        new_model(), TBPTT(3, 5), TrainConfig(steps=13, **cfg), tmp_path / "b", [stop_at_7]
+    )
+    assert first.fit(data).status == "interrupted"
+    resumed = Trainer.from_run(tmp_path / "b")
+    assert resumed.fit(data, resume=True).step == 13
+    assert resumed.epoch == straight.epoch == 2
+    assert_same(params(straight.model), params(resumed.model))
+    assert torch.equal(resumed.algorithm.carry_state(), straight.algorithm.carry_state())
