@@ -11,6 +11,19 @@ from rnnkit.layers import Recurrent
 
 D, H, B, T = 3, 4, 2, 6
 
+# torch.func's jvp scripts a decomposition once, which warns on torch 2.13; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids contention on a shared 2-core machine (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 CORES = {
     "elman-tanh": lambda: ElmanCell(D, H, activation="tanh"),
     "elman-sigmoid": lambda: ElmanCell(D, H, activation="sigmoid"),
@@ -81,3 +94,56 @@ def test_rtrl_rejects_bidirectional_and_unreset():
         RTRL(Recurrent(ElmanCell(D, H), bidirectional=True))
     with pytest.raises(RuntimeError, match="reset"):
         RTRL(ElmanCell(D, H)).step(torch.randn(1, D))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "identity"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_elman_closed_form_jacobians_match_torch_func(activation, bias):
+    torch.manual_seed(2)
+    cell = ElmanCell(D, H, activation=activation, bias=bias).double()
+    closed, generic = RecurrentStep(cell), RecurrentStep(cell, analytic=False)
+    assert closed.analytic and not generic.analytic
+    s = torch.randn(B, H, dtype=torch.float64)
+    x = torch.randn(B, D, dtype=torch.float64)
+    for a, b in zip(closed.jacobians(s, x), generic.jacobians(s, x), strict=True):
+        torch.testing.assert_close(a, b)
+    v = torch.randn(B, H, dtype=torch.float64)
+    torch.testing.assert_close(closed.state_jvp(s, x, v)[1], generic.state_jvp(s, x, v)[1])
+    torch.testing.assert_close(closed.param_vjp(s, x, v), generic.param_vjp(s, x, v))
+
+
+def test_rtrl_generic_path_on_elman_equals_bptt():
+    torch.manual_seed(3)
+    cell = ElmanCell(D, H).double()
+    x = torch.randn(B, T, D, dtype=torch.float64)
+    c = torch.randn(B, T, H, dtype=torch.float64)
+    want = bptt_grads(cell, x, c)
+    alg = RTRL(cell, analytic=False)
+    alg.reset(B)
+    for t in range(T):
+        alg.backward((alg.step(x[:, t]) * c[:, t]).sum())
+    for p, w in zip(alg.params, want, strict=True):
+        torch.testing.assert_close(p.grad, w, rtol=1e-8, atol=1e-10)
+
+
+def test_online_learner_learns_a_delayed_echo_with_every_algorithm():
+    """A never-unrolled stream, one (x_t, y_t) at a time: target x_{t-1}."""
+    from torch import nn
+
+    from rnnkit.algorithms.online import OnlineLearner, make_algorithm
+
+    for name in ("rtrl", "snap1", "uoro", "tbptt"):
+        torch.manual_seed(0)
+        cell = ElmanCell(1, 8)
+        learner = OnlineLearner(
+            make_algorithm(name, cell),
+            nn.Linear(8, 1),
+            lambda p, y: ((p - y) ** 2).sum(-1),
+            lr=1e-2,
+            update_every=2 if name == "tbptt" else 1,
+        )
+        learner.reset(4)
+        xs = torch.randn(300, 4, 1)
+        losses = [learner.step(xs[t], xs[t - 1] if t else None) for t in range(300)]
+        first, last = sum(losses[1:51]) / 50, sum(losses[-50:]) / 50
+        assert last < 0.5 * first, (name, first, last)

@@ -12,6 +12,15 @@ from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
 D, H, B, T = 3, 4, 2, 6
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids contention on a shared 2-core machine (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def diagonal_recurrence(cell):
     """Zero every off-diagonal recurrent weight (per gate block): D_t becomes diagonal."""
     with torch.no_grad():

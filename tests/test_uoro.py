@@ -20,6 +20,17 @@ from rnnkit.algorithms.uoro import UORO
 from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
 
 D, H, T = 2, 3, 5
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids contention on a shared 2-core machine (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 G, K = 20, 400
 T_LIMIT = 5.0
 

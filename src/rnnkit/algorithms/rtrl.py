@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, jacrev, vmap
+from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
 
 class RecurrentStep:
@@ -31,13 +31,15 @@ class RecurrentStep:
             the first tensor of its state), or a unidirectional `Recurrent` layer with no
             dropout. A stack of L layers is treated as one cell whose state is all L layers'
             states and whose parameters are all L layers' parameters, which keeps RTRL exact.
+        analytic: use the closed-form Jacobians of a single ElmanCell (named activation);
+            False (or any other core) takes them from torch.func (jacrev, jvp, vjp + vmap).
 
     Attributes:
         params: the core's parameters, in `named_parameters` order; P = their total size.
         S: the flat state size; O: the output size (the top cell's y_t).
     """
 
-    def __init__(self, core: nn.Module):
+    def __init__(self, core: nn.Module, analytic: bool = True):
         from ..layers import Recurrent
 
         if isinstance(core, Recurrent):
@@ -76,6 +78,8 @@ class RecurrentStep:
         self.O = cells[-1].output_size
         self.out_slice = slice(top, top + self.widths[-1][0])
         self._check_output_is_state()
+        # Elman cells have their Jacobians in closed form (much cheaper than torch.func).
+        self.analytic = analytic and self._analytic_ok()
 
     def _check_output_is_state(self) -> None:
         """y_t must be the top cell's first state tensor, so dL/dy_t is a gradient on s_t."""
@@ -140,6 +144,10 @@ class RecurrentStep:
             s_t (B, S), D_t (B, S, S), I_t (B, S, P). Work: S vector-Jacobian products of the
             step per sample, O(B·S·P); memory O(B·S·(S + P)).
         """
+        if self.analytic:
+            s_new, D = self.state_jacobian(s, x)
+            eye = torch.eye(self.S, dtype=s.dtype, device=s.device).expand(s.shape[0], -1, -1)
+            return s_new, D, self.param_vjp(s, x, eye)
 
         def f(params, s1, x1):
             out = self.single(params, s1, x1)
@@ -150,6 +158,90 @@ class RecurrentStep:
         B = s.shape[0]
         I = torch.cat([j.reshape(B, self.S, -1) for j in j_params], dim=2)  # (B, S, P)
         return s_new, j_state, I
+
+    def state_jacobian(self, s: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """s_t (B, S) and D_t = ds_t/ds_{t-1} (B, S, S)."""
+        if self.analytic:
+            s_new, fprime = self._elman(s, x)
+            return s_new, fprime[:, :, None] * self.cells[0].weight_hh.detach()[None]
+        params = self.detached_params()
+
+        def f(s1, x1):
+            out = self.single(params, s1, x1)
+            return out, out
+
+        D, s_new = vmap(jacrev(f, has_aux=True))(s, x)
+        return s_new, D
+
+    def state_jvp(self, s: Tensor, x: Tensor, tangent: Tensor) -> tuple[Tensor, Tensor]:
+        """s_t (B, S) and D_t·tangent (B, S) for a tangent (B, S): one forward-mode product."""
+        if self.analytic:
+            s_new, fprime = self._elman(s, x)
+            return s_new, fprime * (tangent @ self.cells[0].weight_hh.detach().T)
+        params = self.detached_params()
+        # Batch samples are independent, so the JVP of the batched step is per sample.
+        return jvp(lambda s_: self.batched(params, s_, x), (s,), (tangent,))
+
+    def param_vjp(self, s: Tensor, x: Tensor, cot: Tensor) -> Tensor:
+        """Per-sample products cotᵀ ∂s_t/∂θ: cot (B, S) -> (B, P), or (B, C, S) -> (B, C, P).
+
+        Parameters are shared across the batch, so per-sample products need vmap over B.
+        """
+        squeeze = cot.dim() == 2
+        cot3 = cot[:, None] if squeeze else cot  # (B, C, S)
+        if self.analytic:
+            out = self._elman_param_vjp(s, x, cot3)
+        else:
+            params = self.detached_params()
+
+            def one(s1, x1, c1):
+                _, pullback = vjp(lambda *p: self.single(p, s1, x1), *params)
+                grads = vmap(pullback)(c1)  # per parameter (C, *shape)
+                return torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+
+            out = vmap(one)(s, x, cot3)
+        return out[:, 0] if squeeze else out
+
+    # ---- the closed form for Elman cells --------------------------------------------------
+
+    def _analytic_ok(self) -> bool:
+        from ..cells import ElmanCell
+
+        cell = self.cells[0]
+        return (
+            len(self.cells) == 1
+            and type(cell) is ElmanCell
+            and cell.activation in ("tanh", "sigmoid", "relu", "identity")
+        )
+
+    def _elman(self, s: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """h_t (B, H) and f'(a_t) (B, H) for an Elman cell, from h_t alone where possible."""
+        cell = self.cells[0]
+        with torch.no_grad():
+            h = cell(x, s)[1]
+            act = cell.activation
+            if act == "tanh":
+                fprime = 1 - h * h
+            elif act == "sigmoid":
+                fprime = h * (1 - h)
+            elif act == "relu":
+                fprime = (h > 0).to(h.dtype)  # relu'(0) = 0, as autograd has it
+            else:
+                fprime = torch.ones_like(h)
+        return h, fprime
+
+    def _elman_param_vjp(self, s: Tensor, x: Tensor, cot: Tensor) -> Tensor:
+        """cot (B, C, H) -> (B, C, P): a = W_ih x + b_ih + W_hh h + b_hh, h_t = f(a)."""
+        _, fprime = self._elman(s, x)
+        g = cot * fprime[:, None, :]  # (B, C, H): dL/da per product
+        B, C, _ = g.shape
+        parts = {
+            "weight_ih": g[..., :, None] * x[:, None, None, :],  # (B, C, H, D)
+            "weight_hh": g[..., :, None] * s[:, None, None, :],  # (B, C, H, H)
+            "bias_ih": g,
+            "bias_hh": g,
+        }
+        return torch.cat([parts[name].reshape(B, C, -1) for _, name in self.names], dim=2)
 
     def add_to_grads(self, flat_grad: Tensor) -> None:
         """Accumulate a flat gradient (P,) into each parameter's .grad, as backward() would."""
@@ -175,6 +267,9 @@ class RTRL:
     torch.func, so any cell whose y_t is its first state tensor works), and unidirectional
     stacks of them (one core whose state is every layer's state).
 
+    Jacobians: closed form for a single ElmanCell (`analytic=True`, the default), torch.func
+    otherwise.
+
     Use: `alg.reset(B)`, then per step `y = alg.step(x_t)`; compute a loss from y and call
     `alg.backward(loss)`, which adds dL/dθ = Σ_b (dL/ds_t)_b M_t,b to each parameter's .grad.
 
@@ -187,8 +282,8 @@ class RTRL:
 
     name = "rtrl"
 
-    def __init__(self, core: nn.Module):
-        self.fn = RecurrentStep(core)
+    def __init__(self, core: nn.Module, analytic: bool = True):
+        self.fn = RecurrentStep(core, analytic)
         self.params = self.fn.params
         self.state: Tensor | None = None
         self.influence: Tensor | None = None

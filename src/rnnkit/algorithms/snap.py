@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.func import jacrev, vjp, vmap
 
 from .rtrl import RecurrentStep, _nbytes
 
@@ -44,6 +43,8 @@ class SnAp:
     Args:
         core: a cell or a unidirectional `Recurrent` layer (see `RecurrentStep`).
         level: n, the number of steps the pattern follows (1 or 2; higher is allowed).
+        analytic: closed-form Jacobians for a single ElmanCell (else torch.func); with it,
+            D_t costs O(B·H²) and SnAp-1's step is O(B·P), as in the paper.
 
     Example:
         >>> alg = SnAp(LSTMCell(3, 8), level=1)
@@ -53,10 +54,10 @@ class SnAp:
         >>> alg.rows.shape         # (P, m): the state entries kept for each parameter
     """
 
-    def __init__(self, core: nn.Module, level: int = 1):
+    def __init__(self, core: nn.Module, level: int = 1, analytic: bool = True):
         if isinstance(level, bool) or not isinstance(level, int) or level < 1:
             raise ValueError(f"SnAp: level must be an integer >= 1, got {level!r}")
-        self.fn = RecurrentStep(core)
+        self.fn = RecurrentStep(core, analytic)
         self.params = self.fn.params
         self.level = level
         self.name = f"snap{level}"
@@ -131,18 +132,10 @@ class SnAp:
 
     def _jacobians(self, s: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """s_t (B, S), D_t (B, S, S), and I_t at the kept entries (B, P, m)."""
-        params = self.fn.detached_params()
+        B = s.shape[0]
         colour_cot = nn.functional.one_hot(self.colours, self.n_colours).T.to(s.dtype)  # (C, S)
-
-        def one(s1, x1):
-            step_s = lambda s_: self.fn.single(params, s_, x1)  # noqa: E731
-            D1 = jacrev(step_s)(s1)  # (S, S)
-            out, pullback = vjp(lambda *p: self.fn.single(p, s1, x1), *params)
-            per_colour = vmap(pullback)(colour_cot)  # per parameter (C, *shape)
-            flat = torch.cat([g.reshape(g.shape[0], -1) for g in per_colour], dim=1)  # (C, P)
-            return out, D1, flat
-
-        s_new, D, by_colour = vmap(one)(s, x)
+        s_new, D = self.fn.state_jacobian(s, x)
+        by_colour = self.fn.param_vjp(s, x, colour_cot.expand(B, -1, -1))  # (B, C, P)
         # Each kept entry (row r, column p) is the product for r's colour at p: no other row
         # of column p has that colour, so the compressed product holds I_t[r, p] alone.
         colour_of_kept = self.colours[self.rows]  # (P, m)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.func import jvp, vjp, vmap
 
 from .rtrl import RecurrentStep, _nbytes
 
@@ -39,6 +38,7 @@ class UORO:
         core: a cell or a unidirectional `Recurrent` layer (see `RecurrentStep`).
         eps: keeps ρ0 and ρ1 finite when a factor is zero (at t = 1, θ̃_0 = 0).
         generator: a torch.Generator for the random signs (reproducible runs).
+        analytic: closed-form products for a single ElmanCell (else torch.func).
 
     Example:
         >>> alg = UORO(GRUCell(3, 8), generator=torch.Generator().manual_seed(0))
@@ -50,9 +50,13 @@ class UORO:
     name = "uoro"
 
     def __init__(
-        self, core: nn.Module, eps: float = 1e-7, generator: torch.Generator | None = None
+        self,
+        core: nn.Module,
+        eps: float = 1e-7,
+        generator: torch.Generator | None = None,
+        analytic: bool = True,
     ):
-        self.fn = RecurrentStep(core)
+        self.fn = RecurrentStep(core, analytic)
         self.params = self.fn.params
         self.eps, self.generator = eps, generator
         self.state: Tensor | None = None
@@ -73,13 +77,11 @@ class UORO:
         """x_t (B, D) -> y_t (B, O), differentiable with respect to the state s_t only."""
         if self.state is None:
             raise RuntimeError("UORO: call reset(batch) before step()")
-        params = self.fn.detached_params()
         s = self.state
         nu = self._signs(s)  # (B, S)
         with torch.no_grad():
-            # D_t s̃: batch samples are independent, so one JVP of the batched step does it.
-            s_new, d_s = jvp(lambda s_: self.fn.batched(params, s_, x_t), (s,), (self.s_tilde,))
-            nu_i = self._nu_times_immediate(params, s, x_t, nu)  # (B, P)
+            s_new, d_s = self.fn.state_jvp(s, x_t, self.s_tilde)  # D_t s̃ (B, S)
+            nu_i = self.fn.param_vjp(s, x_t, nu)  # νᵀ I_t (B, P)
             eps = self.eps
             rho0 = (self.theta_tilde.norm(dim=1) / (d_s.norm(dim=1) + eps)).sqrt() + eps
             rho1 = (nu_i.norm(dim=1) / (nu.norm(dim=1) + eps)).sqrt() + eps
@@ -92,15 +94,6 @@ class UORO:
     def _signs(self, like: Tensor) -> Tensor:
         bits = torch.randint(0, 2, like.shape, generator=self.generator, device=like.device)
         return bits.to(like.dtype) * 2 - 1
-
-    def _nu_times_immediate(self, params, s: Tensor, x: Tensor, nu: Tensor) -> Tensor:
-        """Per sample νᵀ ∂F/∂θ: (B, P). Parameters are shared, so this needs vmap over B."""
-
-        def one(s1, x1, nu1):
-            _, pullback = vjp(lambda *p: self.fn.single(p, s1, x1), *params)
-            return torch.cat([g.reshape(-1) for g in pullback(nu1)])
-
-        return vmap(one)(s, x, nu)
 
     def backward(self, loss: Tensor) -> None:
         """Backpropagate `loss` and add the UORO gradient estimate to the parameters' .grad."""
