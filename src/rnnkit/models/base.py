@@ -204,7 +204,7 @@ class Head(nn.Module):
         tgt = target.reshape(-1, O)[m].to(flat.dtype)
         if kind == "regression":
             se = (flat - tgt).pow(2).sum()
-            return se / (count * O), count, {"mse": (float(se), count * O)}
+            return se / (count * O), count, {"mse": (float(se.detach()), count * O)}
         if kind == "gaussian":
             mean, log_var = flat[:, :O], flat[:, O:]
             nll = 0.5 * (
