@@ -1,0 +1,298 @@
+"""Sentiment and translation applications: data parsing, baselines, metrics, and the CLI
+(`train sentiment`, `classify`, `train translate`, `translate`) on tiny slices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rnnkit.cli import app
+from rnnkit.cli.apps_text import register
+from rnnkit.data.sentiment import (
+    Example,
+    WordVocab,
+    load_csv,
+    load_vader,
+    parse_ground_truth,
+    split_examples,
+    vader_archive,
+    words,
+)
+from rnnkit.data.text import DataError
+from rnnkit.data.translation import (
+    Vocabulary,
+    dictionary_path,
+    load_dictionary_pairs,
+    number_pairs,
+    parse_dictionary_line,
+    split_of,
+)
+from rnnkit.tasks.sentiment import bag_of_words_baseline, classification_metrics
+from rnnkit.tasks.translate import most_frequent, translation_metrics, word_by_word
+
+if not any(c.name == "classify" for c in app.registered_commands):
+    register(app)  # until cli/app.py calls apps_text.register itself
+
+HAVE_VADER = vader_archive().is_file()
+HAVE_DICT = dictionary_path().is_file()
+TINY_SENT = ["--hidden", "8", "--embedding", "8", "--epochs", "1", "--batch", "8",
+             "--threads", "1", "--quiet"]  # fmt: skip
+TINY_TRANS = ["--hidden", "16", "--embedding", "8", "--steps", "4", "--batch", "8",
+              "--beam", "2", "--threads", "1", "--quiet"]  # fmt: skip
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, needle: str) -> None:
+    """Exit code 2, one `error:` line on stderr naming `needle`, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+def test_dictionary_line_is_aligned_and_cleaned():
+    line = "Aalsuppe {f} [cook.] | Aalsuppen {pl} :: eel soup | eel soups"
+    assert parse_dictionary_line(line) == [("Aalsuppe", "eel soup"), ("Aalsuppen", "eel soups")]
+    # first synonym; nested and mixed annotations removed
+    assert parse_dictionary_line("Aal {m} (Fisch (roh)); Flussaal :: eel; river eel <eels>") == [
+        ("Aal", "eel")
+    ]
+    # unequal numbers of segments: the line cannot be aligned
+    assert parse_dictionary_line("a | b :: x") == []
+    assert parse_dictionary_line("# comment :: x") == []
+    # an unbalanced bracket leaves the segment out
+    assert parse_dictionary_line("gut (sehr | besser :: good | better") == [("besser", "better")]
+
+
+def test_splits_are_deterministic_and_partition():
+    keys = [f"k{i}" for i in range(2000)]
+    splits = [split_of(k) for k in keys]
+    assert splits == [split_of(k) for k in keys]
+    share = {s: splits.count(s) / len(keys) for s in ("train", "val", "test")}
+    assert 0.75 < share["train"] < 0.85 and 0.07 < share["test"] < 0.13
+
+
+def test_number_pairs_hold_num2words_and_never_share_numbers():
+    pairs = number_pairs(0, 120)
+    everything = pairs.train + pairs.val + pairs.test
+    assert len(everything) == 121
+    as_text = {" ".join(s): "".join(t) for s, t in everything}
+    assert as_text["twenty - four"] == "vierundzwanzig"
+    assert as_text["one hundred and one"] == "einhunderteins"
+    train = {" ".join(s) for s, _ in pairs.train}
+    assert not train & {" ".join(s) for s, _ in pairs.test}
+
+
+def test_vocabulary_round_trip_and_unknowns():
+    v = Vocabulary.fit([["ein", "Haus"], ["ein", "Boot"]])
+    assert v.tokens[:4] == ["<pad>", "<unk>", "<bos>", "<eos>"] and v.tokens[4] == "ein"
+    assert v.encode(["ein", "Auto"]) == [4, Vocabulary.unk]
+    assert v.decode([4, 5, Vocabulary.eos, 6]) == ["ein", v.tokens[5]]
+    assert Vocabulary.from_dict(json.loads(json.dumps(v.to_dict()))).tokens == v.tokens
+    with pytest.raises(DataError):
+        Vocabulary(["a", "b"])
+
+
+def test_vader_ground_truth_labels_by_sign():
+    text = "1\t2.3\tGreat fun.\n2\t0.0\tA film.\n3\t-1.5\tDull.\nbroken line\n"
+    assert parse_ground_truth(text) == [Example("Great fun.", "positive"),
+                                        Example("Dull.", "negative")]  # fmt: skip
+    assert words("It's NOT good!") == ["it's", "not", "good", "!"]
+    vocab = WordVocab.fit(["good film", "good"], min_count=2)
+    assert vocab.tokens == ["<pad>", "<unk>", "good"] and vocab.encode("good bad") == [2, 1]
+
+
+def test_missing_data_names_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNKIT_VADER", str(tmp_path / "nope.tar.gz"))
+    with pytest.raises(DataError, match="pip download --no-deps --no-binary :all: vaderSentiment"):
+        load_vader()
+    with pytest.raises(DataError, match="apt-get install -y trans-de-en"):
+        load_dictionary_pairs(tmp_path / "de-en")
+
+
+@pytest.mark.skipif(not HAVE_VADER, reason="VADER archive not installed (scripts/install.sh)")
+def test_vader_movies_as_documented():
+    examples = load_vader("movies")
+    assert len(examples) == 10_605 - 37  # 37 sentences score exactly 0
+    splits = split_examples(examples, "movies")
+    assert len(splits.train) + len(splits.val) + len(splits.test) == len(examples)
+    assert {e.label for e in splits.limited(50).train} == {"negative", "positive"}
+
+
+def test_csv_errors_are_clear(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("sentence,label\nfine,pos\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"no column 'text' \(--text-column\); its columns"):
+        load_csv(path)
+    with pytest.raises(DataError, match="single label"):
+        load_csv(path, text_column="sentence")
+    with pytest.raises(DataError, match="no such file"):
+        load_csv(tmp_path / "missing.csv")
+
+
+# ---- metrics and baselines --------------------------------------------------------------------
+
+
+def test_classification_metrics_by_hand():
+    m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], 2)
+    assert m["accuracy"] == 0.75 and m["confusion"] == [[1, 1], [0, 2]]
+    # F1: class 0 = 2·1/(2+0+1) = 2/3, class 1 = 2·2/(4+1+0) = 4/5
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 4 / 5) / 2)
+
+
+def test_bag_of_words_baseline_learns_toy_words():
+    pos = [Example(f"great film {i}", "positive") for i in range(20)]
+    neg = [Example(f"awful film {i}", "negative") for i in range(20)]
+    pipe, info = bag_of_words_baseline(pos + neg, [], ["negative", "positive"])
+    assert list(pipe.predict(["a great one", "so awful"])) == [1, 0]
+    assert info["C"] == 1.0  # no validation split: no grid search
+
+
+def test_translation_metrics_and_word_by_word_baseline():
+    refs = ["a small house by the sea", "the cat sat on the mat"]
+    perfect = translation_metrics(refs, refs)
+    assert perfect["exact_match"] == 1.0 and perfect["bleu"] == pytest.approx(100.0)
+    half = translation_metrics(["a small house by the sea", "the dog sat on a mat"], refs)
+    assert half["exact_match"] == 0.5 and 0 < half["bleu"] < 100 and half["chrf"] < 100
+    assert translation_metrics(["zwei"], ["zwei"], bleu=False)["bleu"] is None
+    lex = most_frequent([("Haus", "house"), ("Haus", "home"), ("Haus", "house"), ("ein", "a")])
+    assert lex == {"Haus": "house", "ein": "a"}
+    assert word_by_word(lex, ["ein", "Haus", "Otto"], "de-en") == "a house Otto"
+    nums = {"twenty": "zwanzig", "four": "vier"}
+    assert word_by_word(nums, ["twenty", "-", "four"], "numbers") == "zwanzigvier"
+
+
+# ---- CLI ------------------------------------------------------------------------------------
+
+POSITIVE = ["a wonderful moving film", "great acting and a great story", "a joy to watch",
+            "funny warm and wonderful", "brilliant and moving", "great fun"]  # fmt: skip
+NEGATIVE = ["a dull boring mess", "awful acting and a dull story", "a waste of time",
+            "boring flat and awful", "tedious and dull", "awful mess"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sentiment_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sent") / "reviews.csv"
+    rows = ["review,stars"]
+    for i in range(6):
+        rows += [f'"{t} {i}",pos' for t in POSITIVE] + [f'"{t} {i}",neg' for t in NEGATIVE]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sentiment_run(sentiment_csv, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "sent"
+    result = invoke("train", "sentiment", "--data", sentiment_csv, "--text-column", "review",
+                    "--label-column", "stars", "--out", out, *TINY_SENT)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "bag-of-words" in result.stdout
+    return out
+
+
+def test_train_sentiment_writes_a_complete_run(sentiment_run):
+    for name in ("config.json", "model.safetensors", "metrics.jsonl", "vocab.json",
+                 "results.json", "report.html"):  # fmt: skip
+        assert (sentiment_run / name).is_file(), name
+    res = json.loads((sentiment_run / "results.json").read_text())
+    assert res["data"]["labels"] == ["neg", "pos"]
+    assert 0 <= res["model"]["accuracy"] <= 1 and 0 <= res["baseline"]["accuracy"] <= 1
+    html = (sentiment_run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "bag-of-words" in html
+
+
+def test_classify_prints_label_and_probability(sentiment_run, sentiment_csv, tmp_path):
+    result = invoke("classify", sentiment_run, "a wonderful film")
+    assert result.exit_code == 0, result.output
+    label, prob = result.stdout.strip().split("\t")
+    assert label in ("neg", "pos") and 0.5 <= float(prob) <= 1
+    data = json.loads(invoke("classify", sentiment_run, "dull", "--json").stdout)
+    assert set(data["probabilities"]) == {"neg", "pos"}
+    scored = invoke("classify", sentiment_run, "--data", sentiment_csv,
+                    "--text-column", "review", "--label-column", "stars")  # fmt: skip
+    assert scored.exit_code == 0 and scored.stdout.startswith("accuracy")
+    one_line_error(invoke("classify", sentiment_run, "   "), "empty")
+    one_line_error(invoke("classify", sentiment_run, "... --- ..."), "no words")
+    unseen = tmp_path / "unseen.csv"
+    unseen.write_text("review,stars\ngreat,pos\nmeh,neutral\n", encoding="utf-8")
+    one_line_error(invoke("classify", sentiment_run, "--data", unseen, "--text-column",
+                          "review", "--label-column", "stars"), "'neutral'")  # fmt: skip
+    one_line_error(invoke("classify", tmp_path, "good"), "not a run directory")
+
+
+def test_train_sentiment_bad_input(sentiment_csv, tmp_path):
+    out = tmp_path / "x"
+    one_line_error(invoke("train", "sentiment", "--data", sentiment_csv, "--out", out),
+                   "no column 'text'")  # fmt: skip
+    one_line_error(invoke("train", "sentiment", "--data", sentiment_csv, "--text-column",
+                          "review", "--label-column", "grade", "--out", out),
+                   "'review', 'stars'")  # fmt: skip
+    one_line_error(invoke("train", "sentiment", "--data", tmp_path / "none.csv", "--out", out),
+                   "no such file")  # fmt: skip
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not HAVE_VADER, reason="VADER archive not installed (scripts/install.sh)")
+def test_train_sentiment_on_vader_slice(tmp_path):
+    out = tmp_path / "vader"
+    result = invoke("train", "sentiment", "--limit", "40", "--out", out, *TINY_SENT)
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["data"]["sizes"] == {"train": 40, "val": 40, "test": 40}
+    assert res["data"]["labels"] == ["negative", "positive"]
+
+
+@pytest.fixture(scope="module")
+def numbers_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "numbers"
+    result = invoke("train", "translate", "--task", "numbers", "--high", "99", "--out", out,
+                    *TINY_TRANS)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "word-by-word" in result.stdout
+    return out
+
+
+def test_train_translate_numbers_and_translate(numbers_run, tmp_path):
+    res = json.loads((numbers_run / "results.json").read_text())
+    assert res["data"]["task"] == "numbers"
+    for key in ("model", "model_greedy", "baseline"):
+        assert 0 <= res[key]["exact_match"] <= 1 and "bleu" in res[key]
+    assert "data:image/png;base64," in (numbers_run / "report.html").read_text()
+    result = invoke("translate", numbers_run, "forty-two", "--beam", "2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().isalpha() or result.stdout.strip() == ""
+    data = json.loads(invoke("translate", numbers_run, "forty-two", "--json").stdout)
+    assert data["tokens"] == ["forty", "-", "two"] and data["unknown"] == []
+    one_line_error(invoke("translate", numbers_run, ""), "empty")
+    one_line_error(invoke("translate", numbers_run, "two", "--beam", "0"), "--beam")
+    one_line_error(invoke("translate", tmp_path, "zwei"), "not a run directory")
+
+
+def test_train_translate_bad_task(tmp_path):
+    one_line_error(invoke("train", "translate", "--task", "fr-en", "--out", tmp_path / "t"),
+                   "--task must be one of de-en, numbers")  # fmt: skip
+
+
+@pytest.mark.skipif(not HAVE_DICT, reason="trans-de-en not installed (scripts/install.sh)")
+def test_train_translate_de_en_on_a_dictionary_slice(tmp_path, monkeypatch):
+    lines = dictionary_path().read_text(encoding="utf-8").splitlines()[:4000]
+    small = tmp_path / "de-en"
+    small.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setenv("RNNKIT_DE_EN", str(small))
+    out = tmp_path / "de-en-run"
+    result = invoke("train", "translate", "--limit", "60", "--out", out, *TINY_TRANS)
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["data"]["task"] == "de-en" and res["baseline"]["lexicon_size"] > 100
+    result = invoke("translate", out, "ein kleines Haus")
+    assert result.exit_code == 0, result.output
