@@ -28,9 +28,10 @@ class RecurrentStep:
 
     Args:
         core: a cell (ElmanCell, GRUCell, LSTMCell, JordanCell or any cell whose output y_t is
-            the first tensor of its state), or a unidirectional `Recurrent` layer with no
-            dropout. A stack of L layers is treated as one cell whose state is all L layers'
-            states and whose parameters are all L layers' parameters, which keeps RTRL exact.
+            the first tensor of its state), a unidirectional `Recurrent` layer with no
+            dropout, or a list of cells (a stack, bottom first). A stack of L layers is
+            treated as one cell whose state is all L layers' states and whose parameters are
+            all L layers' parameters, which keeps RTRL exact.
         analytic: use the closed-form Jacobians of a single ElmanCell (named activation);
             False (or any other core) takes them from torch.func (jacrev, jvp, vjp + vmap).
 
@@ -51,6 +52,8 @@ class RecurrentStep:
                     "Recurrent layer with dropout=0 and recurrent_dropout=0"
                 )
             cells = list(core.cells)
+        elif isinstance(core, list | tuple):
+            cells = list(core)  # a stack given as its cells, bottom first (no dropout)
         elif hasattr(core, "init_state") and hasattr(core, "input_size"):
             cells = [core]
         else:
