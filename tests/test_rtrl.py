@@ -147,3 +147,36 @@ def test_online_learner_learns_a_delayed_echo_with_every_algorithm():
         losses = [learner.step(xs[t], xs[t - 1] if t else None) for t in range(300)]
         first, last = sum(losses[1:51]) / 50, sum(losses[-50:]) / 50
         assert last < 0.5 * first, (name, first, last)
+
+
+def test_online_adapter_fits_the_trainer_protocol_and_matches_bptt():
+    """With update_every=T, RTRL through the protocol gives T × the BPTT gradient of the
+    model's mean loss (each step's loss is the mean over the batch)."""
+    from rnnkit.algorithms.base import GradientAlgorithm
+    from rnnkit.algorithms.online import Online
+    from rnnkit.config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
+    from rnnkit.models import build_model
+
+    torch.manual_seed(0)
+    cfg = ManyToManyConfig(
+        InputConfig("frames", features=2), HeadConfig("regression", 1), RNNConfig("gru", 5)
+    )
+    model = build_model(cfg).double()
+    batch = (torch.randn(3, 7, 2, dtype=torch.float64), torch.randn(3, 7, 1, dtype=torch.float64))
+    model.loss(batch).loss.backward()
+    want = {n: 7 * p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    algo = Online("rtrl", update_every=7)
+    assert isinstance(algo, GradientAlgorithm)
+    got = {}
+
+    def update():
+        got.update({n: p.grad.clone() for n, p in model.named_parameters()})
+        model.zero_grad()
+        return True
+
+    result = algo.train_batch(model, batch, update)
+    assert result.updates == 1 and result.count == 21
+    for n, w in want.items():
+        torch.testing.assert_close(got[n], w, rtol=1e-8, atol=1e-10)
+    assert set(algo.carry_state()) == {"state", "influence"}

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from .base import register_algorithm
 from .rtrl import RecurrentStep, _nbytes
 
 
@@ -209,4 +210,135 @@ def make_algorithm(name: str, core: nn.Module, **kwargs: Any) -> OnlineAlgorithm
     return builders[name]()
 
 
-__all__ = ["OnlineAlgorithm", "OnlineLearner", "RecurrentStep", "TruncatedBPTT", "make_algorithm"]
+# ---- the Trainer's interface (rnnkit.algorithms.base.GradientAlgorithm) ------------------
+
+CARRIED = ("state", "influence", "s_tilde", "theta_tilde")
+
+
+@register_algorithm
+class Online:
+    """RTRL, UORO or SnAp behind the Trainer's `GradientAlgorithm` protocol.
+
+    For a many-to-many model with frame inputs (`model.input` holds no parameters,
+    `model.rnn` is a unidirectional Recurrent layer with no dropout, `model.head` scores one
+    step): each batch (B, T) is read one step at a time; the gradient of each step's loss
+    (the head's mean over the batch) comes from the online algorithm for the recurrent layer
+    and from backprop for the head, and `update()` is called every `update_every` steps, so a
+    gradient is the sum of the per-step mean losses since the last update. With `stateful`,
+    the state and the algorithm's memory (influence matrix, UORO's rank-one pair) carry over
+    to the next batch, which must continue the same B streams (rnnkit.training.stream_batches).
+
+    Args:
+        method: "rtrl", "snap1", "snap2", "uoro" (see `make_algorithm`).
+        update_every: steps between updates.
+        stateful: carry the state and the algorithm's memory across batches.
+
+    Example:
+        >>> Trainer(model, Online("snap1"), TrainConfig(steps=200)).fit(stream_batches(...))
+    """
+
+    name = "online"
+
+    def __init__(self, method: str = "snap1", update_every: int = 1, stateful: bool = True):
+        if method not in ("rtrl", "snap1", "snap2", "uoro"):
+            raise ValueError(
+                f"Online: method must be 'rtrl', 'snap1', 'snap2' or 'uoro', got {method!r}"
+            )
+        if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
+            raise ValueError(f"Online: update_every must be >= 1, got {update_every!r}")
+        self.method, self.update_every, self.stateful = method, update_every, stateful
+        self._alg: OnlineAlgorithm | None = None
+        self._model_id: int | None = None
+        self._batch: int | None = None
+        self._pending: dict[str, Tensor] | None = None  # carry loaded before the model was seen
+
+    def _algorithm(self, model: nn.Module, B: int, x: Tensor) -> OnlineAlgorithm:
+        for attr in ("input", "rnn", "head"):
+            if not hasattr(model, attr):
+                raise ValueError(
+                    f"Online: the model needs .input, .rnn and .head (a many-to-many model); "
+                    f"{type(model).__name__} has no .{attr}"
+                )
+        if any(True for _ in model.input.parameters()):
+            raise ValueError(
+                "Online: the input layer has parameters (token embeddings); online algorithms "
+                "here train the recurrent layer and the head: use frame inputs"
+            )
+        if self._alg is None or self._model_id != id(model):
+            self._alg = make_algorithm(self.method, model.rnn)
+            self._model_id, self._batch = id(model), None
+        if self._batch != B or not self.stateful:
+            self._alg.reset(B, x.device, x.dtype)
+            self._batch = B
+            if self._pending is not None and self.stateful:
+                self.load_carry(self._pending)
+                self._pending = None
+        return self._alg
+
+    def train_batch(self, model: nn.Module, batch: Any, update) -> Any:
+        import math
+
+        from ..models.base import Batch, StepOutput
+        from .base import Accumulator
+
+        batch = Batch.of(batch)
+        if batch.lengths is not None or batch.target_lengths is not None or batch.targets is None:
+            raise ValueError("Online: batches must be aligned streams with targets, no lengths")
+        x = model.input(batch.inputs)  # (B, T, D)
+        B, T = x.shape[:2]
+        alg = self._algorithm(model, B, x)
+        acc, updates = Accumulator(), 0
+        for t in range(T):
+            y = alg.step(x[:, t])  # (B, O)
+            out = model.head(y[:, None])  # (B, 1, ·)
+            loss, count, stats = model.head.loss(out, batch.targets[:, t : t + 1])
+            acc.add(StepOutput(loss, count, None, stats, "steps"))
+            if not math.isfinite(float(loss.detach())):
+                return acc.result(updates, finite=False)
+            alg.backward(loss)
+            if (t + 1) % self.update_every == 0 or t == T - 1:
+                alg.flush()
+                if not update():
+                    return acc.result(updates, finite=False)
+                updates += 1
+        return acc.result(updates)
+
+    def reset(self) -> None:
+        self._batch = None
+
+    def carry_state(self) -> Any:
+        if self._alg is None or not self.stateful:
+            return None
+        return {k: getattr(self._alg, k) for k in CARRIED if hasattr(self._alg, k)}
+
+    def load_carry(self, state: Any) -> None:
+        if state is None:
+            return
+        if self._alg is None:
+            self._pending = state
+            return
+        for k, v in state.items():
+            setattr(self._alg, k, v)
+        first = state.get("state")
+        self._batch = None if first is None else int(first.shape[0])
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "method": self.method,
+            "update_every": self.update_every,
+            "stateful": self.stateful,
+        }
+
+    def __repr__(self) -> str:
+        return f"Online({self.method!r}, update_every={self.update_every})"
+
+
+__all__ = [
+    "Online",
+    "OnlineAlgorithm",
+    "OnlineLearner",
+    "RecurrentStep",
+    "TruncatedBPTT",
+    "make_algorithm",
+]
