@@ -116,3 +116,12 @@ def test_bptt_through_reference_learns():
         loss.backward()
         opt.step()
     assert loss.item() < 0.05
+
+
+def test_torch_impl_does_not_consume_the_global_rng():
+    layer = rnnkit.LSTM(3, 4, impl="torch")
+    torch.manual_seed(5)
+    layer(torch.zeros(1, 2, 3))  # the first call builds the torch.nn twin
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    assert torch.equal(torch.rand(1), after)

@@ -250,7 +250,10 @@ class Recurrent(nn.Module):
         """
         shadow = self.__dict__.get("_shadow")
         if shadow is None:
-            shadow = self.__dict__["_shadow"] = self._new_torch_module()
+            # its throw-away initial weights must not consume the global RNG: a resumed run
+            # would otherwise see a different random stream (dropout) than an unbroken one
+            with torch.random.fork_rng(devices=[]):
+                shadow = self.__dict__["_shadow"] = self._new_torch_module()
         return shadow
 
     def _new_torch_module(self) -> nn.RNNBase:
