@@ -60,17 +60,39 @@ static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REA
     SUF(gemm)('N', r->trans ? 'T' : 'N', M, r->N, r->K, 1, A, lda, r->W, r->ld, beta, C, ldc);
 }
 
-/* Column sums of A (rows, cols) with leading dimension lda into out (cols); accumulated in
- * double so the bias gradient does not lose digits over T*B rows. */
-static int SUF(colsum)(const REAL *A, size_t rows, int cols, int lda, REAL *out) {
-    double *acc = (double *)calloc((size_t)cols, sizeof(double));
-    if (!acc) return -1;
-    for (size_t i = 0; i < rows; i++) {
-        const REAL *row = A + i * (size_t)lda;
-        for (int j = 0; j < cols; j++) acc[j] += row[j];
+/* Y (B, N) (+)= X (B, K) W^T for a handful of rows: each W row is read once for all B rows
+ * and never packed, since at B <= 8 copying W (what sgemm does first) costs more than the
+ * product itself. */
+static REAL SUF(dot)(const REAL *restrict a, const REAL *restrict b, int K) {
+    REAL s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int k = 0; k < K; k++) s += a[k] * b[k];
+    return s;
+}
+
+static void SUF(small_proj)(int B, int N, int K, const REAL *X, int ldx, const REAL *W, int ldw,
+                            REAL beta, REAL *Y, int ldy) {
+    if (B > RK_SMALL_B) {
+        SUF(gemm)('N', 'T', B, N, K, 1, X, ldx, W, ldw, beta, Y, ldy);
+        return;
     }
-    for (int j = 0; j < cols; j++) out[j] = (REAL)acc[j];
-    free(acc);
+    for (int j = 0; j < N; j++) {
+        const REAL *w = W + (size_t)j * ldw;
+        for (int b = 0; b < B; b++) {
+            REAL v = SUF(dot)(w, X + (size_t)b * ldx, K);
+            Y[(size_t)b * ldy + j] = beta != 0 ? Y[(size_t)b * ldy + j] + v : v;
+        }
+    }
+}
+
+/* Column sums of A (rows, cols) with leading dimension lda into out (cols), as one GEMM
+ * with a ones vector (the same summation order as a BLAS reduction, at memory speed). */
+static int SUF(colsum)(const REAL *A, size_t rows, int cols, int lda, REAL *out) {
+    REAL *ones = (REAL *)malloc(rows * sizeof(REAL));
+    if (!ones) return -1;
+    for (size_t i = 0; i < rows; i++) ones[i] = 1;
+    SUF(gemm)('N', 'N', 1, cols, (int)rows, 1, ones, (int)rows, A, lda, 0, out, cols);
+    free(ones);
     return 0;
 }
 
@@ -691,8 +713,8 @@ static int SUF(elman_step)(const int64_t *a) {
     const REAL *bih = ARG(10, const REAL *), *bhh = ARG(11, const REAL *);
     REAL *hout = ARG(12, REAL *);
     int prev = rk_mkl_local(1);
-    SUF(gemm)('N', 'T', B, H, D, 1, x, ldx, Wih, D, 0, hout, H);
-    SUF(gemm)('N', 'T', B, H, H, 1, h, H, Whh, H, 1, hout, H);
+    SUF(small_proj)(B, H, D, x, ldx, Wih, D, 0, hout, H);
+    SUF(small_proj)(B, H, H, h, H, Whh, H, 1, hout, H);
     rk_mkl_local(prev);
     for (int b = 0; b < B; b++) {
         REAL *o = hout + (size_t)b * H;
@@ -725,8 +747,8 @@ static int SUF(gru_step)(const int64_t *a) {
     if (!gx) return -1;
     REAL *gh = gx + (size_t)B * G;
     int prev = rk_mkl_local(1);
-    SUF(gemm)('N', 'T', B, G, D, 1, x, ldx, Wih, D, 0, gx, G);
-    SUF(gemm)('N', 'T', B, ra ? G : 2 * H, H, 1, h, H, Whh, H, 0, gh, G);
+    SUF(small_proj)(B, G, D, x, ldx, Wih, D, 0, gx, G);
+    SUF(small_proj)(B, ra ? G : 2 * H, H, h, H, Whh, H, 0, gh, G);
     for (int b = 0; b < B; b++) {
         REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
         const REAL *hp = h + (size_t)b * H;
@@ -747,7 +769,7 @@ static int SUF(gru_step)(const int64_t *a) {
         }
     }
     if (!ra) {
-        SUF(gemm)('N', 'T', B, H, H, 1, gh, G, Whh + (size_t)2 * H * H, H, 0, gh + 2 * H, G);
+        SUF(small_proj)(B, H, H, gh, G, Whh + (size_t)2 * H * H, H, 0, gh + 2 * H, G);
         for (int b = 0; b < B; b++) {
             REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
             const REAL *hp = h + (size_t)b * H;
@@ -780,8 +802,8 @@ static int SUF(lstm_step)(const int64_t *a) {
     REAL *gx = need <= RK_STEP_STACK ? stackbuf : (REAL *)malloc(need * sizeof(REAL));
     if (!gx) return -1;
     int prev = rk_mkl_local(1);
-    SUF(gemm)('N', 'T', B, G, D, 1, x, ldx, Wih, D, 0, gx, G);
-    SUF(gemm)('N', 'T', B, G, H, 1, h, H, Whh, H, 1, gx, G);
+    SUF(small_proj)(B, G, D, x, ldx, Wih, D, 0, gx, G);
+    SUF(small_proj)(B, G, H, h, H, Whh, H, 1, gx, G);
     rk_mkl_local(prev);
     for (int b = 0; b < B; b++) {
         const REAL *sb = gx + (size_t)b * G, *cb = c + (size_t)b * H;
