@@ -61,7 +61,8 @@ def test_snap1_equals_rtrl_for_diagonal_recurrence(name):
     want = run(RTRL(cell), x, c)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-8, atol=1e-10)
-    m = 2 if name == "lstm" else 1  # an LSTM parameter moves h_i and c_i of its unit
+    # An LSTM unit is (h_i, c_i); a reset-before GRU's reset gate reaches every unit.
+    m = {"lstm": 2, "gru-reset-before": H}.get(name, 1)
     assert snap.rows.shape == (snap.fn.P, m) and snap.n_colours == m
 
 
@@ -96,3 +97,10 @@ def test_snap2_is_rtrl_for_dense_elman():
 def test_snap_level_is_checked():
     with pytest.raises(ValueError, match="level"):
         SnAp(ElmanCell(D, H), level=0)
+
+
+def test_snap_pattern_is_structural_not_read_from_current_weights():
+    """An IRNN starts with W_hh = I: SnAp-2 must still keep the dense pattern."""
+    cell = ElmanCell(D, H, activation="relu", init="identity")
+    assert SnAp(cell, level=2).pattern.all()
+    assert SnAp(cell, level=1).rows.shape[1] == 1

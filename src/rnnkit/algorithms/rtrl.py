@@ -96,6 +96,21 @@ class RecurrentStep:
                 "online algorithms need y_t to be part of the state"
             )
 
+    def unit_matrix(self) -> Tensor:
+        """(S, S) bool: rows of the same unit — entry i of each equal-width state tensor of one
+        cell (an LSTM's h_i and c_i); every other row is a unit of its own."""
+        U = torch.eye(self.S, dtype=torch.bool)
+        start = 0
+        for widths in self.widths:
+            if len(widths) > 1 and len(set(widths)) == 1:
+                w = widths[0]
+                idx = start + torch.arange(w)
+                for a in range(len(widths)):
+                    for b in range(len(widths)):
+                        U[idx + a * w, idx + b * w] = True
+            start += sum(widths)
+        return U
+
     # ---- flat states ----------------------------------------------------------------------
 
     def init_state(self, batch: int, device=None, dtype=None) -> Tensor:
@@ -137,17 +152,20 @@ class RecurrentStep:
     def detached_params(self) -> tuple[Tensor, ...]:
         return tuple(p.detach() for p in self.params)
 
-    def jacobians(self, s: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def jacobians(
+        self, s: Tensor, x: Tensor, params: tuple[Tensor, ...] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """s_t, D_t = ds_t/ds_{t-1}, I_t = ∂s_t/∂θ for every sample.
 
         Args:
             s: (B, S) s_{t-1}; x: (B, D) x_t.
+            params: parameter values to evaluate at (default: the core's own).
 
         Returns:
             s_t (B, S), D_t (B, S, S), I_t (B, S, P). Work: S vector-Jacobian products of the
             step per sample, O(B·S·P); memory O(B·S·(S + P)).
         """
-        if self.analytic:
+        if self.analytic and params is None:
             s_new, D = self.state_jacobian(s, x)
             eye = torch.eye(self.S, dtype=s.dtype, device=s.device).expand(s.shape[0], -1, -1)
             return s_new, D, self.param_vjp(s, x, eye)
@@ -157,7 +175,8 @@ class RecurrentStep:
             return out, out
 
         jac = vmap(jacrev(f, argnums=(0, 1), has_aux=True), in_dims=(None, 0, 0))
-        (j_params, j_state), s_new = jac(self.detached_params(), s, x)
+        params = self.detached_params() if params is None else params
+        (j_params, j_state), s_new = jac(params, s, x)
         B = s.shape[0]
         I = torch.cat([j.reshape(B, self.S, -1) for j in j_params], dim=2)  # (B, S, P)
         return s_new, j_state, I

@@ -6,17 +6,23 @@ n steps of the dynamics and drops the rest at every step:
     M_t ≈ (D_t M_{t-1} + I_t) ⊙ mask_n,   mask_1 = units(pattern(I)),
     mask_n = pattern(D^{n-1} mask_1) ∪ ... ∪ mask_1
 
-SnAp-1 keeps, for each parameter, only the state entries of its own unit — those it moves in
-one step, joined with the entries that share a parameter with them: row i of W_ih, W_hh, b
-(and of every gate block of a GRU/LSTM) keeps dh_i/dθ, and for an LSTM also dc_i/dθ. The
-influence then has m entries per parameter (m = 1 for Elman/GRU, 2 for LSTM): B·P·m memory.
+where units(·) adds the other state entries of each unit touched (an LSTM unit is (h_i, c_i)).
+
+SnAp-1 keeps, for each parameter, only the state entries of the units it moves in one step:
+row i of W_ih, W_hh, b (and of every gate block of a GRU/LSTM) keeps dh_i/dθ, and for an LSTM
+also dc_i/dθ. The influence then has m entries per parameter (m = 1 for Elman and GRU, 2 for
+LSTM): B·P·m memory. Exceptions follow the structure: in a GRU with reset_after=False the
+reset gate of unit j reaches every unit in one step (through W_hn (r ⊙ h)), so its parameters
+keep a full column (m = H there); in a stack, a lower layer's parameters reach the upper
+layer's units within the same step.
 SnAp-1 is exact whenever D_t is block-diagonal over units (an Elman or GRU cell with diagonal
 W_hh blocks: D_t diagonal; an LSTM with diagonal W_hh blocks: 2 × 2 blocks (h_i, c_i));
 SnAp-2 is exact for a dense Elman cell (it is RTRL there).
 
-The sparsity pattern is read off the step's Jacobians at random probe points (32 random states
-and inputs, the union of their nonzeros), so it is structural: an activation whose derivative
-is zero at one point (ReLU) is nonzero at another.
+The sparsity pattern is read off the step's Jacobians at random probe points (32 random states,
+inputs and parameter values, the union of their nonzeros), so it is structural: it does not
+depend on weights that are zero now, and an activation whose derivative is zero at one point
+(ReLU) is nonzero at another.
 """
 
 from __future__ import annotations
@@ -81,20 +87,18 @@ class SnAp:
         for _ in range(PROBES // 8):  # chunks of 8 keep the probe's dense Jacobians small
             s = torch.randn(8, S, generator=gen, device=p0.device, dtype=p0.dtype)
             x = torch.randn(8, self.fn.input_size, generator=gen, device=p0.device, dtype=p0.dtype)
-            _, D, I = self.fn.jacobians(s, x)
+            # Random parameter values too: the pattern must not depend on weights that
+            # happen to be zero now (an IRNN's identity W_hh, a zero bias).
+            params = tuple(
+                torch.randn(p.shape, generator=gen, device=p0.device, dtype=p0.dtype)
+                for p in self.params
+            )
+            _, D, I = self.fn.jacobians(s, x, params)
             d_pat |= (D != 0).any(0)
             i_pat |= (I != 0).any(0)
-        # Units: state rows joined when one parameter moves both in one step (an LSTM's h_i
-        # and c_i). A parameter keeps every row of its unit, e.g. the output gate's weights
-        # keep dc_i/dθ too, which becomes nonzero one step later through h_i.
-        same_unit = ((i_pat.float() @ i_pat.float().T) > 0) | torch.eye(
-            S, dtype=torch.bool, device=p0.device
-        )
-        while True:
-            closed = (same_unit.float() @ same_unit.float()) > 0
-            if torch.equal(closed, same_unit):
-                break
-            same_unit = closed
+        # A parameter keeps every row of the units it touches: an LSTM unit is (h_i, c_i), so
+        # the output gate's weights keep dc_i/dθ too, which is nonzero from the next step on.
+        same_unit = self.fn.unit_matrix().to(p0.device)
         self.units = same_unit
         pattern = (same_unit.float() @ i_pat.float()) > 0
         reach = pattern.float()
