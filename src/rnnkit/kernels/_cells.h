@@ -60,27 +60,27 @@ static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REA
     SUF(gemm)('N', r->trans ? 'T' : 'N', M, r->N, r->K, 1, A, lda, r->W, r->ld, beta, C, ldc);
 }
 
-/* Y (B, N) (+)= X (B, K) W^T for a handful of rows: each W row is read once for all B rows
- * and never packed, since at B <= 8 copying W (what sgemm does first) costs more than the
- * product itself. */
-static REAL SUF(dot)(const REAL *restrict a, const REAL *restrict b, int K) {
-    REAL s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int k = 0; k < K; k++) s += a[k] * b[k];
-    return s;
-}
-
-static void SUF(small_proj)(int B, int N, int K, const REAL *X, int ldx, const REAL *W, int ldw,
-                            REAL beta, REAL *Y, int ldy) {
-    if (B > RK_SMALL_B) {
-        SUF(gemm)('N', 'T', B, N, K, 1, X, ldx, W, ldw, beta, Y, ldy);
-        return;
-    }
-    for (int j = 0; j < N; j++) {
-        const REAL *w = W + (size_t)j * ldw;
-        for (int b = 0; b < B; b++) {
-            REAL v = SUF(dot)(w, X + (size_t)b * ldx, K);
-            Y[(size_t)b * ldy + j] = beta != 0 ? Y[(size_t)b * ldy + j] + v : v;
+/* Y (B, N) (+)= X (B, K) W^T for a handful of rows, from WT = W^T (K, N) row-major (the step
+ * wrappers cache that transposed copy): each WT row is read once, contiguously, and scaled into
+ * all B output rows, so there are no horizontal reductions and no packing (what sgemm does
+ * first, and at B <= 8 that copy costs more than the product). */
+static void SUF(small_proj)(int B, int N, int K, const REAL *X, int ldx, const REAL *WT, int ldw,
+                            int accumulate, REAL *Y, int ldy) {
+    for (int b = 0; b < B; b++) {
+        REAL *restrict y = Y + (size_t)b * ldy;
+        const REAL *xb = X + (size_t)b * ldx;
+        if (!accumulate) memset(y, 0, (size_t)N * sizeof(REAL));
+        int k = 0;
+        for (; k + 4 <= K; k += 4) {  /* four WT rows per pass: a quarter of the y traffic */
+            const REAL *restrict w0 = WT + (size_t)k * ldw, *restrict w1 = w0 + ldw;
+            const REAL *restrict w2 = w1 + ldw, *restrict w3 = w2 + ldw;
+            REAL x0 = xb[k], x1 = xb[k + 1], x2 = xb[k + 2], x3 = xb[k + 3];
+            for (int j = 0; j < N; j++) y[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+        }
+        for (; k < K; k++) {
+            const REAL *restrict w0 = WT + (size_t)k * ldw;
+            REAL x0 = xb[k];
+            for (int j = 0; j < N; j++) y[j] += x0 * w0[j];
         }
     }
 }
@@ -701,7 +701,8 @@ static int SUF(lstm_bwd)(const int64_t *a) {
 
 /* ------------------------------------------------------------------------------------------
  * Streaming steps (no autograd): one step for a small batch. x (B, D) with row stride ldx,
- * h (and c) (B, H) contiguous; results into new (B, H) buffers hout (and cout).
+ * h (and c) (B, H) contiguous; results into new (B, H) buffers hout (and cout). The weights
+ * arrive transposed: Wih = W_ih^T (D, G*H), Whh = W_hh^T (H, G*H), both row-major.
  * ---------------------------------------------------------------------------------------- */
 
 /* a: dt B D H act x ldx h Wih Whh bih bhh hout */
@@ -712,10 +713,8 @@ static int SUF(elman_step)(const int64_t *a) {
     const REAL *h = ARG(7, const REAL *), *Wih = ARG(8, const REAL *), *Whh = ARG(9, const REAL *);
     const REAL *bih = ARG(10, const REAL *), *bhh = ARG(11, const REAL *);
     REAL *hout = ARG(12, REAL *);
-    int prev = rk_mkl_local(1);
-    SUF(small_proj)(B, H, D, x, ldx, Wih, D, 0, hout, H);
+    SUF(small_proj)(B, H, D, x, ldx, Wih, H, 0, hout, H);
     SUF(small_proj)(B, H, H, h, H, Whh, H, 1, hout, H);
-    rk_mkl_local(prev);
     for (int b = 0; b < B; b++) {
         REAL *o = hout + (size_t)b * H;
         for (int j = 0; j < H; j++) {
@@ -746,9 +745,8 @@ static int SUF(gru_step)(const int64_t *a) {
     REAL *gx = need <= RK_STEP_STACK ? stackbuf : (REAL *)malloc(need * sizeof(REAL));
     if (!gx) return -1;
     REAL *gh = gx + (size_t)B * G;
-    int prev = rk_mkl_local(1);
-    SUF(small_proj)(B, G, D, x, ldx, Wih, D, 0, gx, G);
-    SUF(small_proj)(B, ra ? G : 2 * H, H, h, H, Whh, H, 0, gh, G);
+    SUF(small_proj)(B, G, D, x, ldx, Wih, G, 0, gx, G);
+    SUF(small_proj)(B, ra ? G : 2 * H, H, h, H, Whh, G, 0, gh, G);
     for (int b = 0; b < B; b++) {
         REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
         const REAL *hp = h + (size_t)b * H;
@@ -769,7 +767,7 @@ static int SUF(gru_step)(const int64_t *a) {
         }
     }
     if (!ra) {
-        SUF(small_proj)(B, H, H, gh, G, Whh + (size_t)2 * H * H, H, 0, gh + 2 * H, G);
+        SUF(small_proj)(B, H, H, gh, G, Whh + 2 * H, G, 0, gh + 2 * H, G);
         for (int b = 0; b < B; b++) {
             REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
             const REAL *hp = h + (size_t)b * H;
@@ -782,7 +780,6 @@ static int SUF(gru_step)(const int64_t *a) {
             }
         }
     }
-    rk_mkl_local(prev);
     if (gx != stackbuf) free(gx);
     return 0;
 }
@@ -801,10 +798,8 @@ static int SUF(lstm_step)(const int64_t *a) {
     size_t need = (size_t)B * G;
     REAL *gx = need <= RK_STEP_STACK ? stackbuf : (REAL *)malloc(need * sizeof(REAL));
     if (!gx) return -1;
-    int prev = rk_mkl_local(1);
-    SUF(small_proj)(B, G, D, x, ldx, Wih, D, 0, gx, G);
-    SUF(small_proj)(B, G, H, h, H, Whh, H, 1, gx, G);
-    rk_mkl_local(prev);
+    SUF(small_proj)(B, G, D, x, ldx, Wih, G, 0, gx, G);
+    SUF(small_proj)(B, G, H, h, H, Whh, G, 1, gx, G);
     for (int b = 0; b < B; b++) {
         const REAL *sb = gx + (size_t)b * G, *cb = c + (size_t)b * H;
         REAL *hb = hout + (size_t)b * H, *cnb = cout + (size_t)b * H;

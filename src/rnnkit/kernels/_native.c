@@ -82,7 +82,6 @@ static inline float rk_tanhf(float x) { return 1.0f - 2.0f / (rk_expf(2.0f * x) 
 static inline double rk_sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 #define RK_STEP_STACK 8192
-#define RK_SMALL_B 8
 #define ARG(i, type) ((type)(intptr_t)a[i])
 
 #define REAL float
