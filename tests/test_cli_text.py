@@ -238,3 +238,27 @@ def test_help_lists_every_command():
     out = invoke("--help").stdout
     for cmd in ("train", "generate", "evaluate", "datasets", "runs", "demo"):
         assert cmd in out
+
+
+def test_word_tokenizer_run(corpus, tmp_path):
+    out = tmp_path / "words"
+    result = invoke(
+        "train", "text", "--data", corpus, "--tokenizer", "word", "--steps", "3", "--hidden", "16",
+        "--embedding", "8", "--seq-len", "8", "--batch", "2", "--out", out, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "nats/word" in result.stderr
+    assert "nats/word" in invoke("evaluate", out).stdout
+    gen = invoke("generate", out, "--prompt", "Speak,", "--length", "5", "--seed", "0")
+    assert gen.exit_code == 0 and gen.stdout.startswith("Speak,")
+
+
+def test_auto_threads_uses_the_idle_cores():
+    from rnnkit.cli.text import auto_threads
+
+    assert auto_threads(2, 0.1) == 2
+    assert auto_threads(2, 1.0) == 1
+    assert auto_threads(2, 12.0) == 1
+    assert auto_threads(16, 3.4) == 13
+    one_line_error(invoke("generate", ".", "--length", "1"), "not a run directory")
+    one_line_error(invoke("evaluate", ".", "--threads", "-1"), "--threads")

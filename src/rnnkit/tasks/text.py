@@ -50,23 +50,23 @@ class TextOptions:
     """What `rnnkit train text` was asked to do (stored in config.json under extra.text).
 
     The defaults are the measured default run (benchmarks/README.md, "Text generation"): a
-    1-layer LSTM of 512 units over 64-dim character embeddings, 32 streams of 128 steps,
-    truncated BPTT with the state carried across batches, Adam 3e-3 with cosine decay,
-    for a 4.5-minute budget (about 5 minutes with the report).
+    1-layer LSTM of 256 units over 64-dim character embeddings, 32 streams of 64 steps,
+    truncated BPTT with the state carried across batches, Adam 3e-3, for a 4-minute training
+    budget (about 5 minutes with the full validation pass and the report).
     """
 
     data: str | None = None  # a text data set name or a file; None: shakespeare
     tokenizer: str = "char"
     cell: str = "lstm"
-    hidden: int = 512
+    hidden: int = 256
     layers: int = 1
     embedding: int = 64
     dropout: float = 0.0
-    seq_len: int = 128
+    seq_len: int = 64
     batch: int = 32
     lr: float = 3e-3
     steps: int | None = None
-    minutes: float | None = 4.5
+    minutes: float | None = 4.0
     seed: int = 0
     val_fraction: float = 0.1
     eval_every: int = 100
@@ -200,19 +200,16 @@ def choose_token(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> int:
-    """One token id from logits (V,): argmax at temperature 0, else a filtered sample."""
+    """One token id from logits (V,): argmax at temperature 0, else a filtered sample.
+
+    The top-k / nucleus filter is rnnkit.models.decoding's, so `rnnkit generate` samples
+    exactly as `decoding.sample` does, one token at a time for streaming.
+    """
+    from ..models.decoding import filter_logits
+
     if temperature == 0:
         return int(logits.argmax())
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, -math.inf)
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        probs = sorted_logits.softmax(-1)
-        # drop a token when the tokens before it already cover top_p (the first always stays)
-        drop = probs.cumsum(-1) - probs >= top_p
-        logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), -math.inf)
+    logits = filter_logits(logits[None].float() / temperature, top_k or 0, top_p or 1.0)[0]
     probs = logits.softmax(-1)
     return int(torch.multinomial(probs, 1, generator=generator))
 
@@ -379,7 +376,7 @@ def val_batches(ids: Tensor, batch: int, seq_len: int) -> list[tuple[Tensor, Ten
 
 
 def gradient_profile(
-    model: nn.Module, ids: Tensor, steps: int = 128, batch: int = 8
+    model: nn.Module, ids: Tensor, steps: int = 128, batch: int = 16
 ) -> dict[str, Any]:
     """How much of the loss at the last step reaches h_{T-1-k}: ||dL_T / dh_{T-1-k}||, per lag k.
 
@@ -463,6 +460,7 @@ def train_text(
     from ..training import Callback, Trainer, seed_everything, stream_batches, write_run_json
 
     say = on_phase or (lambda text: None)
+    load_at_start = _load_average()
     out = Path(out)
     data = prepare_data(options)
     if len(data.train) - 1 < options.seq_len * options.batch:
@@ -524,6 +522,7 @@ def train_text(
     trainer.log({"split": "val_full", "event": "evaluation", **evaluation.as_dict()})
     say("sampling and measuring the gradient through time")
     analysis = analyse(model, tokenizer, data.val, evaluation, options.seed)
+    analysis["machine"] = machine_info(load_at_start)
     analysis["fit"] = {
         "status": result.status,
         "message": result.message,
@@ -553,6 +552,27 @@ def analyse(
         "samples": samples,
         "gradient_profile": profile,
         "analysis_seconds": time.perf_counter() - t0,
+    }
+
+
+def _load_average() -> float | None:
+    import os
+
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def machine_info(load_at_start: float | None) -> dict[str, Any]:
+    """Where the run ran: CPU count, torch threads, load average (other work) before and after."""
+    import os
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": _load_average(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
     }
 
 
@@ -643,7 +663,7 @@ def write_text_report(run_dir: str | Path) -> Path:
     model_cfg = run.model_config
     r.table(
         {
-            **{f"--{k.replace('_', '-')}": "" if v is None else v for k, v in options.items()},
+            **{k: "" if v is None else v for k, v in options.items()},
             "model": f"{type(run.model).__name__}: embedding {model_cfg.input.embedding_dim} -> "
             f"{model_cfg.rnn.num_layers} x {model_cfg.rnn.cell} {model_cfg.rnn.hidden_size} -> "
             f"softmax {model_cfg.head.output_size}",
@@ -686,6 +706,18 @@ def write_text_report(run_dir: str | Path) -> Path:
             line_plot({"throughput": (steps, speed)}, xlabel="step", ylabel=f"{unit}s / s"),
             f"Training throughput; mean {mean_speed:,.0f} {unit}s/s (forward, backward and "
             "update; machine shared with other work, so it varies)",
+        )
+
+    mach = analysis.get("machine")
+    if mach:
+        r.table(
+            {
+                "CPUs": mach.get("cpus"),
+                "torch threads": mach.get("torch_threads"),
+                "load average at start (other work)": mach.get("load_average_at_start"),
+                "load average at end": mach.get("load_average_at_end"),
+                "torch": mach.get("torch"),
+            }
         )
 
     r.heading("Samples")
