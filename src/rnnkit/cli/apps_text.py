@@ -161,7 +161,7 @@ def train_translate(
     layers: Annotated[int, typer.Option(help="Layers in encoder and decoder.")] = 1,
     attention: Annotated[str, typer.Option(help="additive, dot or none.")] = "additive",
     steps: Annotated[
-        int | None, typer.Option(help="Training updates. Default: 3000 (de-en), 2500 (numbers).")
+        int | None, typer.Option(help="Training updates. Default: 1500 (de-en), 600 (numbers).")
     ] = None,
     batch: Annotated[int, typer.Option(help="Pairs per batch.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay).")] = 2e-3,
