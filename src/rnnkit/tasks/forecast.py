@@ -81,6 +81,7 @@ class ForecastOptions:
     val_fraction: float = 0.15
     level: float = 0.9
     samples: int = 200
+    calibrate: bool = True
     arima_order: tuple[int, int, int] | None = None
     seed: int = 0
     progress: bool = True
@@ -283,10 +284,14 @@ class Forecaster:
     """
 
     def __init__(self, model, scaler: StandardScaler, window: int, strategy: str, level: float,
-                 head_horizon: int, samples: int = 200, seed: int = 0):  # fmt: skip
+                 head_horizon: int, samples: int = 200, seed: int = 0,
+                 sigma_scale: list[float] | None = None):  # fmt: skip
         self.model, self.scaler, self.window = model.eval(), scaler, window
         self.strategy, self.level, self.head_horizon = strategy, level, head_horizon
         self.samples, self.seed = samples, seed
+        # multiplies the head's standard deviations (one per lead time of the head); fitted on
+        # the validation part by `calibrate`, 1.0 when there was none
+        self.sigma_scale = np.asarray(sigma_scale or [1.0] * head_horizon, dtype=np.float64)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Forecaster:
@@ -295,8 +300,18 @@ class Forecaster:
             raise RunError(f"{run_dir}: not a forecast run (task {run.extra.get('task')!r})")
         e = run.extra
         scaler = StandardScaler.from_dict(run.read_json("scaler"))
+        scale = None
+        if (run.path / "calibration.json").exists():
+            cal = run.read_json("calibration")
+            try:
+                scale = [float(v) for v in cal["sigma_scale"]]
+            except (KeyError, TypeError, ValueError) as err:
+                raise RunError(f"{run_dir}: calibration.json is not valid ({err})") from None
+            if len(scale) != int(e["head_horizon"]) or min(scale) <= 0:
+                raise RunError(f"{run_dir}: calibration.json does not match the model")
         return cls(run.model, scaler, int(e["window"]), e["strategy"], float(e["level"]),
-                   int(e["head_horizon"]), int(e.get("samples", 200)))  # fmt: skip
+                   int(e["head_horizon"]), int(e.get("samples", 200)),
+                   sigma_scale=scale)  # fmt: skip
 
     @property
     def z(self) -> float:
@@ -316,7 +331,8 @@ class Forecaster:
         out, _ = self.model(contexts)  # (M, W, 2·O)
         O = out.shape[-1] // 2
         mean, log_var = out[:, -1, 0], out[:, -1, O]
-        return mean.numpy().astype(np.float64), torch.exp(0.5 * log_var).numpy().astype(np.float64)
+        sd = torch.exp(0.5 * log_var).double().numpy() * self.sigma_scale[0]
+        return mean.double().numpy(), sd
 
     @torch.no_grad()
     def forecast(
@@ -334,6 +350,7 @@ class Forecaster:
             O = self.head_horizon
             mean = out[:, -1, :horizon].double().numpy()
             std = torch.exp(0.5 * out[:, -1, O : O + horizon]).double().numpy()
+            std = std * self.sigma_scale[:horizon]
             lo, hi = mean - self.z * std, mean + self.z * std
         else:
             mean, lo, hi = self._recursive(x, horizon)
@@ -343,7 +360,8 @@ class Forecaster:
     def _recursive(self, x: torch.Tensor, H: int):
         M = x.shape[0]
         out, state = self.model(x)
-        mu, sd = out[:, -1, 0], torch.exp(0.5 * out[:, -1, 1])
+        c = float(self.sigma_scale[0])
+        mu, sd = out[:, -1, 0], c * torch.exp(0.5 * out[:, -1, 1])
         if H == 1:
             m = mu.double().numpy()[:, None]
             s = sd.double().numpy()[:, None]
@@ -364,7 +382,7 @@ class Forecaster:
         paths, st = [y], rep
         for _ in range(H - 1):
             o, st = self.model(y[:, None, None], st)
-            y = o[:, -1, 0] + torch.exp(0.5 * o[:, -1, 1]) * torch.randn(M * S, generator=gen)
+            y = o[:, -1, 0] + c * torch.exp(0.5 * o[:, -1, 1]) * torch.randn(M * S, generator=gen)
             paths.append(y)
         P = torch.stack(paths, 1).reshape(M, S, H).double().numpy()
         a = (1 - self.level) / 2
@@ -373,6 +391,25 @@ class Forecaster:
         m0, s0 = mu.double().numpy(), sd.double().numpy()
         lo[:, 0], hi[:, 0] = m0 - self.z * s0, m0 + self.z * s0
         return mean, lo, hi
+
+
+@torch.no_grad()
+def calibrate(fc: Forecaster, z: np.ndarray, n_fit: int) -> np.ndarray:
+    """Per lead time, the factor c with mean(((y - mean) / (c·std))²) = 1 on the validation
+    part z[n_fit:] (scaled units): Gaussian heads trained to convergence are overconfident on
+    new data, and this is the cheapest honest fix (test data is never touched)."""
+    Hh = fc.head_horizon
+    origins = np.arange(max(fc.window - 1, n_fit - 1), len(z) - 1)
+    idx = origins[:, None] + np.arange(-fc.window + 1, 1)[None, :]
+    out, _ = fc.model(torch.from_numpy(z[idx][..., None].astype(np.float32)))
+    mean = out[:, -1, :Hh].double().numpy()
+    std = torch.exp(0.5 * out[:, -1, Hh:]).double().numpy()
+    scale = []
+    for h in range(Hh):
+        ok = origins + h + 1 < len(z)
+        r = (z[origins[ok] + h + 1] - mean[ok, h]) / std[ok, h]
+        scale.append(float(np.sqrt(np.mean(r**2))) if ok.sum() >= 5 else 1.0)
+    return np.asarray(scale)
 
 
 def _repeat_state(state: Any, S: int) -> Any:
@@ -485,9 +522,15 @@ def train_forecaster(
         "n_train": sp.n_train - keep.start, "n_end": sp.n_end - keep.start,
     })  # fmt: skip
 
-    # evaluation on the test part, from the same origins for every method
     fc = Forecaster(load_run(run_dir).model, scaler, W, opts.strategy, opts.level, H_head,
                     opts.samples, opts.seed)  # fmt: skip
+    if opts.calibrate and sp.n_val >= 10:
+        fc.sigma_scale = calibrate(fc, z, n_fit)
+        write_run_json(run_dir, "calibration", {
+            "sigma_scale": fc.sigma_scale.tolist(), "n_val": sp.n_val,
+            "note": "head std multiplied by this; fitted on the validation part"})  # fmt: skip
+
+    # evaluation on the test part, from the same origins for every method
     H = opts.horizon
     origins = origins_for(sp)
     truth = truth_matrix(values, origins, H, sp.n_end)
@@ -515,6 +558,7 @@ def train_forecaster(
         "test": [float(series.index[sp.n_train]), float(series.index[sp.n_end - 1])],
         "n_train": sp.n_train, "n_val": sp.n_val, "n_test": sp.n_end - sp.n_train,
         "window": W, "mase_scale": scale,
+        "interval_sigma_scale": [round(float(c), 4) for c in fc.sigma_scale],
     }  # fmt: skip
     result = ForecastResult(run_dir, table, cov, fit.status, time.perf_counter() - t0, split_info)
     atomic_write_json(run_dir / "results.json", _clean({

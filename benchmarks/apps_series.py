@@ -1,0 +1,137 @@
+"""Quality figures for the series applications: run the CLI commands, collect the results.
+
+    .venv/bin/python benchmarks/apps_series.py [NAME ...]      # default: all
+    NAME: jv, bm, gunpoint, italy, sunspots, co2, anomalies
+
+Each entry runs one `rnnkit ...` command (the real typer commands, in-process) and merges its
+results.json into benchmarks/results/apps_series.json with the command, the date and the
+wall-clock time. Slow on a shared 2-core machine: minutes per entry. Not a test.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from rnnkit.cli.apps_series import register
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "apps_series.json"
+RUNS = Path("runs") / "bench-series"  # relative to the working directory; runs/ is ignored
+
+ENTRIES: dict[str, list[str]] = {
+    "jv": ["train", "sequence-classify", "--dataset", "JapaneseVowels"],
+    "bm": [
+        "train",
+        "sequence-classify",
+        "--dataset",
+        "BasicMotions",
+        "--cell",
+        "gru",
+        "--epochs",
+        "100",
+    ],
+    "bm-s1": [
+        "train",
+        "sequence-classify",
+        "--dataset",
+        "BasicMotions",
+        "--cell",
+        "gru",
+        "--epochs",
+        "100",
+        "--seed",
+        "1",
+    ],
+    "bm-s2": [
+        "train",
+        "sequence-classify",
+        "--dataset",
+        "BasicMotions",
+        "--cell",
+        "gru",
+        "--epochs",
+        "100",
+        "--seed",
+        "2",
+    ],
+    "jv-s1": ["train", "sequence-classify", "--dataset", "JapaneseVowels", "--seed", "1"],
+    "gunpoint": ["train", "sequence-classify", "--dataset", "GunPoint", "--epochs", "150"],
+    "italy": ["train", "sequence-classify", "--dataset", "ItalyPowerDemand", "--epochs", "150"],
+    "sunspots": ["train", "forecast", "--dataset", "sunspots"],
+    "sunspots-s1": ["train", "forecast", "--dataset", "sunspots", "--seed", "1"],
+    "sunspots-s2": ["train", "forecast", "--dataset", "sunspots", "--seed", "2"],
+    "sunspots-h5": [
+        "train",
+        "forecast",
+        "--dataset",
+        "sunspots",
+        "--horizon",
+        "5",
+        "--strategy",
+        "direct",
+    ],
+    "co2": ["train", "forecast", "--dataset", "co2", "--horizon", "52", "--steps", "800"],
+    "anomalies": ["detect-anomalies", str(RUNS / "sunspots")],
+}
+
+
+def app() -> typer.Typer:
+    a = typer.Typer()
+
+    @a.callback()
+    def root() -> None:
+        """rnnkit"""
+
+    register(a)
+    return a
+
+
+def run(name: str) -> dict:
+    args = list(ENTRIES[name])
+    out = RUNS / name
+    if name != "anomalies":
+        args += ["--out", str(out), "--overwrite", "--quiet"]
+    t0 = time.perf_counter()
+    r = CliRunner().invoke(app(), args)
+    seconds = time.perf_counter() - t0
+    if r.exit_code != 0:
+        raise SystemExit(f"{name} failed ({r.exit_code}): {r.output[-2000:]}")
+    path = (
+        (RUNS / "sunspots" / "anomalies" / "anomalies.json")
+        if name == "anomalies"
+        else (out / "results.json")
+    )
+    result = json.loads(path.read_text())
+    result.pop("flagged", None)
+    return {
+        "command": "rnnkit " + shlex.join(args),
+        "date": time.strftime("%Y-%m-%d"),
+        "seconds": round(seconds, 1),
+        "machine": f"{platform.machine()}, shared 2-core CPU",
+        "result": result,
+    }
+
+
+def main(names: list[str]) -> None:
+    names = names or list(ENTRIES)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name in names:
+        if name not in ENTRIES:
+            raise SystemExit(f"unknown entry {name!r}; known: {', '.join(ENTRIES)}")
+        print(f"== {name}: rnnkit {' '.join(ENTRIES[name])}", flush=True)
+        data[name] = run(name)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        print(json.dumps(data[name]["result"].get("test_accuracy", "")), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
