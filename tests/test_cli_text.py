@@ -262,3 +262,23 @@ def test_auto_threads_uses_the_idle_cores():
     assert auto_threads(16, 3.4) == 13
     one_line_error(invoke("generate", ".", "--length", "1"), "not a run directory")
     one_line_error(invoke("evaluate", ".", "--threads", "-1"), "--threads")
+
+
+def test_ctrl_c_keeps_a_loadable_run(corpus, tmp_path, monkeypatch):
+    from rnnkit.training import trainer as trainer_module
+
+    enter = trainer_module._SigintFlag.__enter__
+
+    def interrupted_at_once(self):  # as if Ctrl-C came during the first step
+        self.t._interrupted = True
+        return enter(self)
+
+    monkeypatch.setattr(trainer_module._SigintFlag, "__enter__", interrupted_at_once)
+    out = tmp_path / "cut"
+    result = invoke(
+        "train", "text", "--data", corpus, "--steps", "50", *TINY, "--out", out, "--quiet"
+    )
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.stderr
+    assert (out / "report.html").exists() and (out / "checkpoint").is_dir()
+    assert invoke("generate", out, "--length", "5").exit_code == 0

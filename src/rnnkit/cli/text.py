@@ -124,6 +124,10 @@ def train_text(
             on_phase=phase,
         )  # fmt: skip
     ev = result.evaluation
+    if ev is None:
+        console.print(f"{result.message}; run: {result.run_dir}   report: {result.report}")
+        print(result.run_dir)
+        raise typer.Exit(130)
     console.print(
         f"[bold]validation[/]: {ev.nats:.4f} nats/{ev.unit}, {ev.bits:.3f} bits/{ev.unit}, "
         f"perplexity {ev.perplexity:.2f}  ({result.steps} steps, {result.seconds:.0f} s)"
