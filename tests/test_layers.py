@@ -125,3 +125,49 @@ def test_torch_impl_does_not_consume_the_global_rng():
     after = torch.rand(1)
     torch.manual_seed(5)
     assert torch.equal(torch.rand(1), after)
+
+
+@pytest.mark.parametrize("make", [rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN])
+def test_step_by_step_equals_whole_sequence(make):
+    """Streaming one step at a time (fused kernels under no_grad, cells otherwise) gives
+    the outputs and state of one call on the whole sequence."""
+    from rnnkit import kernels
+
+    layer = make(3, 6, num_layers=2, impl="reference").eval()
+    x = torch.randn(2, 7, 3)
+    whole, s_whole = layer(x)
+    layer.impl = "auto"
+    for grad in (True, False):
+        state, ys = None, []
+        with torch.set_grad_enabled(grad):
+            for t in range(7):
+                y, state = layer.step(x[:, t], state)
+                ys.append(y)
+        expected = "fused" if (not grad and kernels.available()) else "reference"
+        assert layer.impl_used == expected
+        torch.testing.assert_close(torch.stack(ys, 1), whole, atol=1e-5, rtol=1e-5)
+        flat = state if isinstance(state, tuple) else (state,)
+        flat_whole = s_whole if isinstance(s_whole, tuple) else (s_whole,)
+        for a, b in zip(flat, flat_whole, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_step_refuses_bidirectional_and_bad_shapes():
+    with pytest.raises(ValueError, match="bidirectional layer needs the whole sequence"):
+        rnnkit.GRU(3, 4, bidirectional=True).step(torch.randn(1, 3))
+    with pytest.raises(ValueError, match=r"expected x_t of shape \(B, 3\), got \(1, 5\)"):
+        rnnkit.GRU(3, 4).step(torch.randn(1, 5))
+
+
+def test_auto_prefers_torch_for_lstm_inference_and_fused_for_training():
+    from rnnkit import kernels
+
+    if not kernels.available():
+        pytest.fail(f"native kernels did not build: {kernels.available().reason}")
+    lstm, gru = rnnkit.LSTM(3, 4), rnnkit.GRU(3, 4)
+    x = torch.randn(2, 5, 3)
+    lstm(x), gru(x)
+    assert lstm.impl_used == "fused" and gru.impl_used == "fused"
+    with torch.no_grad():
+        lstm(x), gru(x)
+    assert lstm.impl_used == "torch" and gru.impl_used == "fused"

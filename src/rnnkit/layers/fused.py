@@ -52,3 +52,15 @@ def run_fused(cell, x: Tensor, state: Any, lengths: Tensor | None, hmask=None):
     if isinstance(cell, GRUCell):
         return kernels.gru_sequence(x, state, *args, reset_after=cell.reset_after, lengths=lengths)
     return kernels.elman_sequence(x, state, *args, activation=cell.activation, lengths=lengths)
+
+
+def step_fused(cell, x_t: Tensor, state: Any):
+    """One step of one cell through the single-step kernels (inference only)."""
+    from .. import kernels
+
+    args = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    if isinstance(cell, LSTMCell):
+        return kernels.lstm_step(x_t, state, *args)
+    if isinstance(cell, GRUCell):
+        return kernels.gru_step(x_t, state, *args, reset_after=cell.reset_after)
+    return kernels.elman_step(x_t, state, *args, activation=cell.activation)

@@ -146,6 +146,46 @@ class Recurrent(nn.Module):
             return self._forward_loop(x, states, lengths, run_fused)
         return self._forward_loop(x, states, lengths, self.run_cell)
 
+    def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """One time step through every layer, for stateful streaming inference.
+
+        x_t (B, D) -> (y_t (B, O), state); `state` as `forward` returns it. Under
+        torch.no_grad() a configuration the fused kernels support runs through their
+        single-step kernels (one native call per layer); otherwise the cells run.
+        Unidirectional layers only: a backward direction needs the whole sequence.
+
+        Example:
+            >>> state = None
+            >>> with torch.no_grad():
+            ...     for x_t in stream:            # x_t (B, D)
+            ...         y_t, state = layer.step(x_t, state)
+        """
+        if self.bidirectional:
+            raise ValueError("Recurrent.step: a bidirectional layer needs the whole sequence")
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
+            got = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(
+                f"Recurrent.step: expected x_t of shape (B, {self.input_size}), got {got}"
+            )
+        B = x_t.shape[0]
+        templates = [c.init_state(B, x_t.device, x_t.dtype) for c in self.cells]
+        states = templates if state is None else unstack_state(state, templates, "Recurrent.step")
+        fused = not torch.is_grad_enabled() and self.impl in ("auto", "fused")
+        if fused:
+            from .fused import fused_unsupported, step_fused
+
+            fused = not fused_unsupported(self, x_t)
+        if self.impl == "fused" and not fused and torch.is_grad_enabled():
+            raise ValueError("Recurrent.step: impl='fused' steps only under torch.no_grad()")
+        self.impl_used = "fused" if fused else "reference"
+        y, finals = x_t, []
+        for k, cell in enumerate(self.cells):
+            if k > 0 and self.dropout > 0:
+                y = nn.functional.dropout(y, self.dropout, self.training)
+            y, new = step_fused(cell, y, states[k]) if fused else cell(y, states[k])
+            finals.append(new)
+        return y, stack_states(finals)
+
     def _forward_loop(self, x: Tensor, states: list[Any], lengths: Tensor | None, run):
         """Layers bottom-up, each direction run by `run(cell, x, state, lengths, hmask)`."""
         dirs = self.num_directions
@@ -210,9 +250,21 @@ class Recurrent(nn.Module):
             return "fused"
         from .fused import fused_unsupported
 
+        torch_ok = not self.torch_unsupported()
         if not fused_unsupported(self, x):
+            # measured (benchmarks/results/speed.*): the fused kernels beat torch.nn for
+            # Elman and GRU everywhere and for LSTM training; oneDNN's LSTM is faster for
+            # LSTM inference
+            lstm = isinstance(self.cells[0], LSTMCell)
+            if lstm and torch_ok and not (torch.is_grad_enabled() and self._needs_grad(x)):
+                return "torch"
             return "fused"
-        return "torch" if not self.torch_unsupported() else "reference"
+        return "torch" if torch_ok else "reference"
+
+    def _needs_grad(self, x: Tensor | None) -> bool:
+        return (x is not None and x.requires_grad) or any(
+            p.requires_grad for p in self.parameters()
+        )
 
     def torch_unsupported(self) -> str | None:
         """Why torch.nn's kernels cannot run this layer, or None if they can."""
