@@ -122,15 +122,20 @@ def run(name: str) -> dict:
 
 def main(names: list[str]) -> None:
     names = names or list(ENTRIES)
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for name in names:
         if name not in ENTRIES:
             raise SystemExit(f"unknown entry {name!r}; known: {', '.join(ENTRIES)}")
+    for name in names:
         print(f"== {name}: rnnkit {' '.join(ENTRIES[name])}", flush=True)
-        data[name] = run(name)
+        entry = run(name)
+        # re-read just before writing: several runners may share the file
+        data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        data[name] = entry
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        print(json.dumps(data[name]["result"].get("test_accuracy", "")), flush=True)
+        tmp = RESULTS.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        tmp.replace(RESULTS)
+        print(f"done {name} in {entry['seconds']} s", flush=True)
 
 
 if __name__ == "__main__":

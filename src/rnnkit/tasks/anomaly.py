@@ -84,7 +84,8 @@ def detect(
     if start < W:
         raise DataError(f"detection can start at point {W} at the earliest (the window)")
     z = _z(level)
-    ctx = fc.scaler.transform(v).astype(np.float32)  # contexts, with flagged values replaced
+    real = fc.scaler.transform(v).astype(np.float32)
+    ctx = real.copy()  # contexts, with flagged values replaced
     sc_mean, sc_std = fc.scaler.mean[0], fc.scaler.std[0]
     flags = np.zeros((K, N), dtype=bool)
     run = np.zeros(K, dtype=np.int64)  # consecutive flags so far
@@ -105,10 +106,12 @@ def detect(
         flags[:, t] = score[:, t] > z
         run = np.where(flags[:, t], run + 1, 0)
         if replace:
-            # a long run of flags is a new normal (or the forecasts have drifted): stop
-            # replacing so the context follows the data again
             swap = flags[:, t] & (run <= max_replace)
             ctx[swap, t] = mu[swap]
+            # a longer run of flags is a new normal (or the forecasts have drifted): put the
+            # data back into the context for the whole run, so it follows the data again
+            for k in np.flatnonzero(run == max_replace + 1):
+                ctx[k, t - max_replace : t + 1] = real[k, t - max_replace : t + 1]
     if single:
         return Detection(flags[0], mean[0], lo[0], hi[0], score[0])
     return Detection(flags, mean, lo, hi, score)
