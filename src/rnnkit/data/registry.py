@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -150,8 +151,9 @@ def load_fortunes() -> str:
     for f in sorted(FORTUNES_DIR.iterdir()):
         if f.suffix in (".dat", ".u8") or f.is_dir() or f.is_symlink():
             continue
-        raw = f.read_bytes().decode("utf-8", errors="replace")
-        quotes += [q.strip("\n") for q in raw.split("\n%\n") if q.strip()]
+        raw = f.read_bytes().decode("utf-8", errors="replace").replace("\r\n", "\n")
+        # a line holding only "%" ends a quote (empty quotes, "%%" runs included)
+        quotes += [q.strip("\n") for q in re.split(r"(?m)^%\n", raw + "\n") if q.strip()]
     if not quotes:
         raise DataError(f"no fortunes found in {FORTUNES_DIR}; reinstall the fortunes package")
     return "\n\n".join(quotes) + "\n"
