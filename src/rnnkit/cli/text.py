@@ -173,9 +173,13 @@ def generate(
             print(f"note: prompt characters outside the vocabulary: {report.message()}",
                   file=sys.stderr)  # fmt: skip
         sys.stdout.write(first)
-        for piece in pieces:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
+        try:
+            for piece in pieces:
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+        except KeyboardInterrupt:  # Ctrl-C ends the stream; what was printed stays
+            sys.stdout.write("\n")
+            raise typer.Exit(130) from None
     sys.stdout.write("\n")
 
 
