@@ -282,3 +282,12 @@ def test_ctrl_c_keeps_a_loadable_run(corpus, tmp_path, monkeypatch):
     assert "interrupted" in result.stderr
     assert (out / "report.html").exists() and (out / "checkpoint").is_dir()
     assert invoke("generate", out, "--length", "5").exit_code == 0
+
+
+def test_time_budget_run_shows_a_time_progress_bar(corpus, tmp_path):
+    out = tmp_path / "timed"
+    result = invoke("train", "text", "--data", corpus, "--minutes", "0.02", *TINY, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "time budget of 0.02 min used" in result.stderr and "train" in result.stderr
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["extra"]["text"]["options"]["minutes"] == 0.02

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from ..tasks.text import TextOptions as D  # the defaults live in one place
+from ..training import Callback
 from .errors import fail, user_errors
 
 DEFAULT_OUT = "runs"
@@ -58,6 +59,46 @@ def set_threads(threads: int) -> str:
         f"using {chosen} thread(s): load average {load:.1f} on {os.cpu_count()} cores "
         "(--threads to choose)"
     )
+
+
+class TimeProgress(Callback):
+    """A progress bar over a wall-clock budget (the Trainer's own bar counts steps)."""
+
+    def __init__(self, budget_s: float, console: Console):
+        self.budget_s, self.console, self.bar, self.val = budget_s, console, None, ""
+
+    def on_fit_start(self, trainer) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]train"), BarColumn(), TimeElapsedColumn(), TextColumn("/"),
+            TextColumn(f"{self.budget_s / 60:g} min"), TextColumn("step {task.fields[step]}"),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"),
+            TextColumn("{task.fields[speed]}"), console=self.console,
+        )  # fmt: skip
+        self.bar.__enter__()
+        self.task = self.bar.add_task(
+            "train", total=self.budget_s, step=0, loss="-", val="", speed=""
+        )
+
+    def on_step_end(self, trainer, logs) -> None:
+        if self.bar is None or trainer.step % 5:
+            return
+        speed = trainer.items / trainer.elapsed if trainer.elapsed > 0 else 0.0
+        self.bar.update(
+            self.task, completed=min(trainer.elapsed, self.budget_s), step=trainer.step,
+            loss=f"{logs['loss']:.3f}", val=self.val, speed=f"{speed:,.0f} tok/s",
+        )  # fmt: skip
+
+    def on_eval_end(self, trainer, record) -> None:
+        self.val = f"val {record['loss']:.3f}"
+
+    def on_fit_end(self, trainer, result) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.budget_s, val=self.val)
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+        self.console.print(f"[dim]{result.message}[/]")
 
 
 def train_text(
@@ -119,9 +160,12 @@ def train_text(
         )  # fmt: skip
         if out is None:
             out = Path(DEFAULT_OUT) / time.strftime("text-%Y%m%d-%H%M%S")
+        # a --minutes budget gets a bar over time; a --steps budget the Trainer's bar over steps
+        by_time = options.steps is None and not quiet
         result = run_training(
-            options, out, overwrite, console=console, progress=not quiet,
+            options, out, overwrite, console=console, progress=not quiet and not by_time,
             on_phase=phase,
+            callbacks=[TimeProgress(options.minutes * 60, console)] if by_time else [],
         )  # fmt: skip
     ev = result.evaluation
     if ev is None:

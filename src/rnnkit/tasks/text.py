@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -468,6 +468,7 @@ def train_text(
     console: Any = None,
     progress: bool = True,
     on_phase: Callable[[str], None] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TextRun:
     """Train a language model per `options` into run directory `out` and write its report.
 
@@ -523,7 +524,7 @@ def train_text(
         TBPTT(k1=options.seq_len),
         train_cfg,
         run_dir=out,
-        callbacks=[WriteTokenizer()],
+        callbacks=[WriteTokenizer(), *callbacks],
         extra=extra,
         scheduler=None if options.steps else time_cosine(options.minutes * 60, clock),
         overwrite=True,  # prepare_out_dir has already applied the --overwrite policy
