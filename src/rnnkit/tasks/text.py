@@ -695,6 +695,13 @@ def write_text_report(run_dir: str | Path) -> Path:
     r.table(
         {
             **{k: "" if v is None else v for k, v in options.items()},
+            "data": options.get("data") or "shakespeare (the default)",
+            "learning-rate schedule": (
+                f"cosine over {options.get('steps')} steps"
+                if options.get("steps")
+                else f"cosine over the {options.get('minutes')}-minute budget"
+            )
+            + f" to {MIN_LR_RATIO:g} x lr",
             "model": f"{type(run.model).__name__}: embedding {model_cfg.input.embedding_dim} -> "
             f"{model_cfg.rnn.num_layers} x {model_cfg.rnn.cell} {model_cfg.rnn.hidden_size} -> "
             f"softmax {model_cfg.head.output_size}",
