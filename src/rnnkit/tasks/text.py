@@ -561,6 +561,7 @@ def train_text(
     say("sampling and measuring the gradient through time")
     analysis = analyse(model, tokenizer, data.val, evaluation, options.seed)
     analysis["machine"] = machine_info(load_at_start)
+    analysis["machine"]["recurrent_impl"] = training_impl(trainer.model)
     analysis["fit"] = fit
     write_run_json(out, ANALYSIS_FILE, analysis)
     report = write_text_report(out)
@@ -590,6 +591,16 @@ def _load_average() -> float | None:
     import os
 
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def training_impl(model: nn.Module) -> str:
+    """Which implementation `impl="auto"` picks for the recurrent stack in training mode."""
+    was = model.training
+    model.train()
+    try:
+        return model.rnn.resolve_impl()
+    finally:
+        model.train(was)
 
 
 def machine_info(load_at_start: float | None) -> dict[str, Any]:
@@ -752,6 +763,7 @@ def write_text_report(run_dir: str | Path) -> Path:
             {
                 "CPUs": mach.get("cpus"),
                 "torch threads": mach.get("torch_threads"),
+                "recurrent implementation (training)": mach.get("recurrent_impl", ""),
                 "load average at start (other work)": mach.get("load_average_at_start"),
                 "load average at end": mach.get("load_average_at_end"),
                 "torch": mach.get("torch"),
