@@ -7,11 +7,13 @@
 - `split_blocks(ids, val_fraction, blocks)`: the deterministic train/validation split.
 
 Unknown symbols. The vocabulary is fitted on the whole training text, so training and
-validation never meet a symbol it lacks. A *prompt* (or a new evaluation text) may: the
-character tokenizer first folds each unknown character to a known one when Unicode
-compatibility decomposition gives one ("é" -> "e", "ﬁ" -> "fi", "’" -> "'"), and otherwise
-drops it (`unknown="drop"`, the default) or raises (`unknown="error"`); `encode_report`
-says which characters were folded or dropped. The word tokenizer maps unknown words to `<unk>`.
+validation never meet a symbol it lacks. A *prompt* (or a new evaluation text) may: with
+`unknown="drop"` the character tokenizer replaces each unknown character by a known stand-in
+when there is one (typographic punctuation by its ASCII twin, "’" -> "'", "—" -> "--"; else
+Unicode compatibility decomposition without accents, "é" -> "e", "ﬁ" -> "fi"; else the other
+letter case) and drops it otherwise; `unknown="error"` raises instead. An `EncodeReport`
+says which characters were replaced or dropped (`rnnkit generate` prints it on stderr).
+The word tokenizer maps unknown words to `<unk>`.
 
 Imports: the standard library and torch only.
 """
