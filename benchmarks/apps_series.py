@@ -79,6 +79,8 @@ ENTRIES: dict[str, list[str]] = {
         "direct",
     ],
     "co2": ["train", "forecast", "--dataset", "co2", "--horizon", "52", "--steps", "800"],
+    "co2-h1": ["train", "forecast", "--dataset", "co2", "--steps", "800"],
+    "anomalies-co2": ["detect-anomalies", str(RUNS / "co2-h1")],
     "anomalies": ["detect-anomalies", str(RUNS / "sunspots")],
 }
 
@@ -97,7 +99,7 @@ def app() -> typer.Typer:
 def run(name: str) -> dict:
     args = list(ENTRIES[name])
     out = RUNS / name
-    if name != "anomalies":
+    if not name.startswith("anomalies"):
         args += ["--out", str(out), "--overwrite", "--quiet"]
     t0 = time.perf_counter()
     r = CliRunner().invoke(app(), args)

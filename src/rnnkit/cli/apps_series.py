@@ -111,6 +111,9 @@ def train_sequence_classify(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = 60,
     batch: Annotated[int, typer.Option(min=1, help="Sequences per batch.")] = 32,
     lr: Annotated[float, typer.Option(min=0.0, help="Adam learning rate (cosine decay).")] = 3e-3,
+    weight_decay: Annotated[
+        float, typer.Option(min=0.0, help="AdamW weight decay (0: plain Adam).")
+    ] = 0.0,
     val_fraction: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Hold out this much of train to pick weights.")
     ] = 0.0,
@@ -149,7 +152,7 @@ def train_sequence_classify(
         opts = ClassifyOptions(
             cell=_cell(cell), hidden_size=hidden, num_layers=layers, bidirectional=bidirectional,
             readout=readout, dropout=dropout, epochs=epochs, batch_size=batch, lr=lr,
-            val_fraction=val_fraction, seed=seed, progress=not quiet,
+            weight_decay=weight_decay, val_fraction=val_fraction, seed=seed, progress=not quiet,
         )  # fmt: skip
         result = train_sequence_classifier(data, out, opts, overwrite=overwrite, console=console)
     console.print(_table("test accuracy", ("method", "accuracy"), result.table()))
@@ -197,6 +200,13 @@ def train_forecast(
         str, typer.Option(help="recursive (feed forecasts back) or direct (N outputs at once).")
     ] = "recursive",
     level: Annotated[float, typer.Option(help="Prediction-interval level, in (0, 1).")] = 0.9,
+    frame: Annotated[
+        str,
+        typer.Option(
+            help="absolute (scaled levels), relative (values minus the window's last value: "
+            "for trending series) or auto (relative when an ADF test finds a unit root)."
+        ),
+    ] = "auto",
     cell: Annotated[str, typer.Option(help="Recurrent cell: lstm, gru or rnn (Elman).")] = "lstm",
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units per layer.")] = 32,
     layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = 1,
@@ -232,6 +242,8 @@ def train_forecast(
         raise fail(f"--strategy must be recursive or direct, got {strategy!r}")
     if not 0 < level < 1:
         raise fail(f"--level must be in (0, 1), got {level}")
+    if frame not in ("auto", "absolute", "relative"):
+        raise fail(f"--frame must be auto, absolute or relative, got {frame!r}")
     order = _order(arima_order)
     out = _out(out, "forecast")
     _check_out(out, overwrite)
@@ -244,7 +256,7 @@ def train_forecast(
             window=window, horizon=horizon, strategy=strategy, cell=_cell(cell),
             hidden_size=hidden, num_layers=layers, dropout=dropout, steps=steps,
             batch_size=batch, lr=lr, test_fraction=test_fraction, val_fraction=val_fraction,
-            level=level, arima_order=order, seed=seed, progress=not quiet,
+            level=level, frame=frame, arima_order=order, seed=seed, progress=not quiet,
         )  # fmt: skip
         result = train_forecaster(series, out, opts, overwrite=overwrite, console=console)
     sp = result.split

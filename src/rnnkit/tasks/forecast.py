@@ -55,6 +55,7 @@ from .report import Report, line_plot
 
 TASK = "forecast"
 STRATEGIES = ("recursive", "direct")
+FRAMES = ("auto", "absolute", "relative")
 MAX_STORED = 20_000  # points of the series kept in series.json for `forecast RUN`
 
 
@@ -82,6 +83,7 @@ class ForecastOptions:
     level: float = 0.9
     samples: int = 200
     calibrate: bool = True
+    frame: str = "auto"
     arima_order: tuple[int, int, int] | None = None
     seed: int = 0
     progress: bool = True
@@ -197,15 +199,19 @@ def ar_forecast(params: np.ndarray, values: np.ndarray, origins: np.ndarray, H: 
     return out
 
 
-def arima_order_for(train: np.ndarray, p: int) -> tuple[int, int, int]:
-    """(min(p, 3), d, 1) with d = 1 when an ADF test cannot reject a unit root (p > 0.05)."""
+def has_unit_root(train: np.ndarray) -> bool:
+    """True when an augmented Dickey-Fuller test cannot reject a unit root (p > 0.05)."""
     _statsmodels()
     from statsmodels.tsa.stattools import adfuller
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        d = 1 if adfuller(train, autolag="AIC")[1] > 0.05 else 0
-    return (max(1, min(p, 3)), d, 1)
+        return bool(adfuller(train, autolag="AIC")[1] > 0.05)
+
+
+def arima_order_for(train: np.ndarray, p: int) -> tuple[int, int, int]:
+    """(min(p, 3), d, 1) with d = 1 when an ADF test cannot reject a unit root."""
+    return (max(1, min(p, 3)), 1 if has_unit_root(train) else 0, 1)
 
 
 def arima_forecast(
@@ -265,9 +271,17 @@ def coverage(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> list[dict[str
 # ---- the model: training data and prediction --------------------------------------------
 
 
-def training_pairs(z: np.ndarray, W: int, H: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled values -> inputs (M, W, 1) and per-step targets (M, W, H): at step t the next H."""
+def training_pairs(
+    z: np.ndarray, W: int, H: int, relative: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled values -> inputs (M, W, 1) and per-step targets (M, W, H): at step t the next H.
+
+    relative: inputs and targets minus the window's last input value (a trending series then
+    looks the same at every level; the model learns increments, not levels).
+    """
     seg = segments(z, W + H)  # (M, W+H)
+    if relative:
+        seg = seg - seg[:, W - 1 : W]
     x = seg[:, :W, None]
     # targets[m, t, j] = seg[m, t + 1 + j]
     idx = np.arange(W)[:, None] + 1 + np.arange(H)[None, :]
@@ -285,8 +299,9 @@ class Forecaster:
 
     def __init__(self, model, scaler: StandardScaler, window: int, strategy: str, level: float,
                  head_horizon: int, samples: int = 200, seed: int = 0,
-                 sigma_scale: list[float] | None = None):  # fmt: skip
+                 sigma_scale: list[float] | None = None, relative: bool = False):  # fmt: skip
         self.model, self.scaler, self.window = model.eval(), scaler, window
+        self.relative = relative
         self.strategy, self.level, self.head_horizon = strategy, level, head_horizon
         self.samples, self.seed = samples, seed
         # multiplies the head's standard deviations (one per lead time of the head); fitted on
@@ -311,7 +326,7 @@ class Forecaster:
                 raise RunError(f"{run_dir}: calibration.json does not match the model")
         return cls(run.model, scaler, int(e["window"]), e["strategy"], float(e["level"]),
                    int(e["head_horizon"]), int(e.get("samples", 200)),
-                   sigma_scale=scale)  # fmt: skip
+                   sigma_scale=scale, relative=bool(e.get("relative", False)))  # fmt: skip
 
     @property
     def z(self) -> float:
@@ -325,14 +340,28 @@ class Forecaster:
         idx = origins[:, None] + np.arange(-W + 1, 1)[None, :]
         return torch.from_numpy(z[idx][..., None].astype(np.float32))  # (M, W, 1)
 
+    def _run(self, contexts: torch.Tensor):
+        """contexts (M, W, 1) scaled -> (out (M, W, 2·O) in the model's frame, state, base (M,)).
+
+        base is what the model's frame subtracts: the last context value (relative) or 0.
+        """
+        base = contexts[:, -1, 0] if self.relative else torch.zeros(contexts.shape[0])
+        out, state = self.model(contexts - base[:, None, None])
+        return out, state, base
+
+    @torch.no_grad()
+    def head(self, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated mean and std of the head at the last step, scaled units, (M, O) each."""
+        out, _, base = self._run(contexts)
+        O = out.shape[-1] // 2
+        mean = (out[:, -1, :O] + base[:, None]).double().numpy()
+        return mean, torch.exp(0.5 * out[:, -1, O:]).double().numpy()
+
     @torch.no_grad()
     def one_step(self, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """contexts (M, W, 1) scaled -> mean, std of the next value (scaled units), (M,) each."""
-        out, _ = self.model(contexts)  # (M, W, 2·O)
-        O = out.shape[-1] // 2
-        mean, log_var = out[:, -1, 0], out[:, -1, O]
-        sd = torch.exp(0.5 * log_var).double().numpy() * self.sigma_scale[0]
-        return mean.double().numpy(), sd
+        mean, std = self.head(contexts)
+        return mean[:, 0], std[:, 0] * self.sigma_scale[0]
 
     @torch.no_grad()
     def forecast(
@@ -346,11 +375,8 @@ class Forecaster:
                     f"this direct model forecasts at most {self.head_horizon} steps; "
                     f"--horizon {horizon} needs a recursive model or retraining"
                 )
-            out, _ = self.model(x)
-            O = self.head_horizon
-            mean = out[:, -1, :horizon].double().numpy()
-            std = torch.exp(0.5 * out[:, -1, O : O + horizon]).double().numpy()
-            std = std * self.sigma_scale[:horizon]
+            mean, std = self.head(x)
+            mean, std = mean[:, :horizon], std[:, :horizon] * self.sigma_scale[:horizon]
             lo, hi = mean - self.z * std, mean + self.z * std
         else:
             mean, lo, hi = self._recursive(x, horizon)
@@ -359,11 +385,12 @@ class Forecaster:
 
     def _recursive(self, x: torch.Tensor, H: int):
         M = x.shape[0]
-        out, state = self.model(x)
+        out, state, base = self._run(x)  # everything below is in the model's frame
+        b = base.double().numpy()[:, None]
         c = float(self.sigma_scale[0])
         mu, sd = out[:, -1, 0], c * torch.exp(0.5 * out[:, -1, 1])
         if H == 1:
-            m = mu.double().numpy()[:, None]
+            m = mu.double().numpy()[:, None] + b
             s = sd.double().numpy()[:, None]
             return m, m - self.z * s, m + self.z * s
         # point forecast: feed the mean back
@@ -373,7 +400,7 @@ class Forecaster:
             o, st = self.model(y[:, None, None], st)
             y = o[:, -1, 0]
             means.append(y)
-        mean = torch.stack(means, 1).double().numpy()
+        mean = torch.stack(means, 1).double().numpy() + b
         # intervals: S sampled paths per origin
         S = self.samples
         gen = torch.Generator().manual_seed(self.seed)
@@ -384,11 +411,11 @@ class Forecaster:
             o, st = self.model(y[:, None, None], st)
             y = o[:, -1, 0] + c * torch.exp(0.5 * o[:, -1, 1]) * torch.randn(M * S, generator=gen)
             paths.append(y)
-        P = torch.stack(paths, 1).reshape(M, S, H).double().numpy()
+        P = torch.stack(paths, 1).reshape(M, S, H).double().numpy() + b[:, :, None]
         a = (1 - self.level) / 2
         lo, hi = np.quantile(P, a, axis=1), np.quantile(P, 1 - a, axis=1)
         # the first step is exactly Gaussian: use the closed form there
-        m0, s0 = mu.double().numpy(), sd.double().numpy()
+        m0, s0 = mu.double().numpy() + b[:, 0], sd.double().numpy()
         lo[:, 0], hi[:, 0] = m0 - self.z * s0, m0 + self.z * s0
         return mean, lo, hi
 
@@ -401,9 +428,7 @@ def calibrate(fc: Forecaster, z: np.ndarray, n_fit: int) -> np.ndarray:
     Hh = fc.head_horizon
     origins = np.arange(max(fc.window - 1, n_fit - 1), len(z) - 1)
     idx = origins[:, None] + np.arange(-fc.window + 1, 1)[None, :]
-    out, _ = fc.model(torch.from_numpy(z[idx][..., None].astype(np.float32)))
-    mean = out[:, -1, :Hh].double().numpy()
-    std = torch.exp(0.5 * out[:, -1, Hh:]).double().numpy()
+    mean, std = fc.head(torch.from_numpy(z[idx][..., None].astype(np.float32)))
     scale = []
     for h in range(Hh):
         ok = origins + h + 1 < len(z)
@@ -464,18 +489,23 @@ def train_forecaster(
         raise DataError(f"--window must be at least 2, got {W}")
     sp = split_series(series, opts, W)
     H_head = opts.horizon if opts.strategy == "direct" else 1
+    if opts.frame not in FRAMES:
+        raise DataError(f"--frame must be one of {FRAMES}, got {opts.frame!r}")
     values = series.values
     train_vals = values[: sp.n_train]
+    relative = opts.frame == "relative" or (opts.frame == "auto" and has_unit_root(train_vals))
     scaler = StandardScaler.fit(train_vals)
+    if relative:  # the model sees increments: scale them, not the levels, to about 1
+        scaler = StandardScaler(scaler.mean, [float(np.std(np.diff(train_vals))) or 1.0])
     z = scaler.transform(values[: sp.n_train])
 
     seed_everything(opts.seed)
     n_fit = sp.n_train - sp.n_val
-    x_tr, y_tr = training_pairs(z[:n_fit], W, H_head)
+    x_tr, y_tr = training_pairs(z[:n_fit], W, H_head, relative)
     val = None
     if sp.n_val:
         # windows whose targets end in the validation part (their contexts may start before)
-        x_all, y_all = training_pairs(z, W, H_head)
+        x_all, y_all = training_pairs(z, W, H_head, relative)
         first = max(0, n_fit - W - H_head + 1)
         x_v, y_v = x_all[first:], y_all[first:]
         val = [(x_v[i : i + 256], y_v[i : i + 256]) for i in range(0, len(x_v), 256)]
@@ -508,6 +538,7 @@ def train_forecaster(
         "horizon": opts.horizon,
         "level": opts.level,
         "samples": opts.samples,
+        "relative": relative,
         "options": {k: v for k, v in dataclasses.asdict(opts).items() if k != "arima_order"},
     }
     trainer = Trainer(model, BPTT(), tcfg, run_dir=run_dir, extra=extra, overwrite=overwrite,
@@ -523,7 +554,7 @@ def train_forecaster(
     })  # fmt: skip
 
     fc = Forecaster(load_run(run_dir).model, scaler, W, opts.strategy, opts.level, H_head,
-                    opts.samples, opts.seed)  # fmt: skip
+                    opts.samples, opts.seed, relative=relative)  # fmt: skip
     if opts.calibrate and sp.n_val >= 10:
         fc.sigma_scale = calibrate(fc, z, n_fit)
         write_run_json(run_dir, "calibration", {
@@ -559,6 +590,7 @@ def train_forecaster(
         "n_train": sp.n_train, "n_val": sp.n_val, "n_test": sp.n_end - sp.n_train,
         "window": W, "mase_scale": scale,
         "interval_sigma_scale": [round(float(c), 4) for c in fc.sigma_scale],
+        "frame": "relative" if relative else "absolute",
     }  # fmt: skip
     result = ForecastResult(run_dir, table, cov, fit.status, time.perf_counter() - t0, split_info)
     atomic_write_json(run_dir / "results.json", _clean({
