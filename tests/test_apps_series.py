@@ -58,7 +58,6 @@ def test_persistence_and_seasonal_naive():
 
 
 def test_ar_recovers_a_known_process_and_forecasts_recursively():
-    pytest.importorskip("statsmodels")
     rng = np.random.default_rng(0)
     y = np.zeros(600)
     for t in range(2, 600):

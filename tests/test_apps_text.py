@@ -18,7 +18,6 @@ from rnnkit.data.sentiment import (
     load_vader,
     parse_ground_truth,
     split_examples,
-    vader_archive,
     words,
 )
 from rnnkit.data.text import DataError
@@ -36,8 +35,6 @@ from rnnkit.tasks.translate import most_frequent, translation_metrics, word_by_w
 if not any(c.name == "classify" for c in app.registered_commands):
     register(app)  # until cli/app.py calls apps_text.register itself
 
-HAVE_VADER = vader_archive().is_file()
-HAVE_DICT = dictionary_path().is_file()
 TINY_SENT = ["--hidden", "8", "--embedding", "8", "--epochs", "1", "--batch", "8",
              "--threads", "1", "--quiet"]  # fmt: skip
 TINY_TRANS = ["--hidden", "16", "--embedding", "8", "--steps", "4", "--batch", "8",
@@ -120,7 +117,6 @@ def test_missing_data_names_the_install_command(monkeypatch, tmp_path):
         load_dictionary_pairs(tmp_path / "de-en")
 
 
-@pytest.mark.skipif(not HAVE_VADER, reason="VADER archive not installed (scripts/install.sh)")
 def test_vader_movies_as_documented():
     examples = load_vader("movies")
     assert len(examples) == 10_605 - 37  # 37 sentences score exactly 0
@@ -242,7 +238,6 @@ def test_train_sentiment_bad_input(sentiment_csv, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.skipif(not HAVE_VADER, reason="VADER archive not installed (scripts/install.sh)")
 def test_train_sentiment_on_vader_slice(tmp_path):
     out = tmp_path / "vader"
     result = invoke("train", "sentiment", "--limit", "40", "--out", out, *TINY_SENT)
@@ -283,7 +278,6 @@ def test_train_translate_bad_task(tmp_path):
                    "--task must be one of de-en, numbers")  # fmt: skip
 
 
-@pytest.mark.skipif(not HAVE_DICT, reason="trans-de-en not installed (scripts/install.sh)")
 def test_train_translate_de_en_on_a_dictionary_slice(tmp_path, monkeypatch):
     lines = dictionary_path().read_text(encoding="utf-8").splitlines()[:4000]
     small = tmp_path / "de-en"

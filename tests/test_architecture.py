@@ -7,6 +7,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "src" / "rnnkit"
 RANK = {
     "config": 0,
+    "atomic": 0,
     "cells": 1,
     "kernels": 2,
     "layers": 2,

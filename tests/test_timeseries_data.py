@@ -137,8 +137,6 @@ def test_windows_padding_resampling():
 
 
 def test_packaged_data_sets_load_offline():
-    pytest.importorskip("aeon")
-    pytest.importorskip("statsmodels")
     jv = load_classification_source("JapaneseVowels")
     assert (len(jv.X_train), len(jv.X_test), jv.features, len(jv.classes)) == (270, 370, 12, 9)
     assert {len(x) for x in jv.X_train} <= set(range(7, 30))

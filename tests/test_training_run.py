@@ -197,3 +197,15 @@ def test_callbacks_can_add_to_eval_records_and_stop(tmp_path):
 def test_time_budget_stops(tmp_path):
     _, result = fit(tmp_path / "run", steps=10_000, time_minutes=0.02)
     assert result.status == "time_budget" and 0 < result.step < 10_000
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from rnnkit.training import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask

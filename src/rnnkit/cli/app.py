@@ -1,14 +1,11 @@
 """The root typer app. Subcommands live in sibling modules and are registered here.
 
 A command module has `register(app)` (text.py: `register(app, train_app)`, since `train`
-is a group that each application adds its own `train <task>` command to). Optional modules
-owned by other work (inspect.py, bench.py) are registered when present.
+is a group that each application adds its own `train <task>` command to).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Annotated
 
 import typer
@@ -60,18 +57,15 @@ def demo(
     )
 
 
-OPTIONAL_COMMANDS = ("inspect", "bench")
-
-
 def _register_commands() -> None:
-    from . import datasets, runs, text
+    from . import apps_series, apps_text, datasets, inspect, runs, text
 
     text.register(app, train_app)
+    apps_text.register(app)
+    apps_series.register(app)
+    inspect.register(app)
     datasets.register(app)
     runs.register(app)
-    for name in OPTIONAL_COMMANDS:
-        if importlib.util.find_spec(f"{__package__}.{name}") is not None:
-            importlib.import_module(f"{__package__}.{name}").register(app)
 
 
 _register_commands()

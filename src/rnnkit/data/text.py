@@ -271,21 +271,9 @@ def build_tokenizer(kind: str, text: str) -> Tokenizer:
 
 def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:
     """Write the tokenizer as JSON (atomically: temp file, fsync, rename)."""
-    import os
-    import tempfile
+    from ..atomic import atomic_write_text
 
-    path = Path(path)
-    data = json.dumps(tokenizer.to_dict(), ensure_ascii=False, indent=0)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(tokenizer.to_dict(), ensure_ascii=False, indent=0))
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
