@@ -39,6 +39,7 @@ class UORO:
         eps: keeps ρ0 and ρ1 finite when a factor is zero (at t = 1, θ̃_0 = 0).
         generator: a torch.Generator for the random signs (reproducible runs).
         analytic: closed-form products for a single ElmanCell (else torch.func).
+        rescale: use the ρ0, ρ1 scalings (False: ρ0 = ρ1 = 1, for comparison).
 
     Example:
         >>> alg = UORO(GRUCell(3, 8), generator=torch.Generator().manual_seed(0))
@@ -55,10 +56,11 @@ class UORO:
         eps: float = 1e-7,
         generator: torch.Generator | None = None,
         analytic: bool = True,
+        rescale: bool = True,
     ):
         self.fn = RecurrentStep(core, analytic)
         self.params = self.fn.params
-        self.eps, self.generator = eps, generator
+        self.eps, self.generator, self.rescale = eps, generator, rescale
         self.state: Tensor | None = None
         self.s_tilde: Tensor | None = None
         self.theta_tilde: Tensor | None = None
@@ -83,8 +85,11 @@ class UORO:
             s_new, d_s = self.fn.state_jvp(s, x_t, self.s_tilde)  # D_t s̃ (B, S)
             nu_i = self.fn.param_vjp(s, x_t, nu)  # νᵀ I_t (B, P)
             eps = self.eps
-            rho0 = (self.theta_tilde.norm(dim=1) / (d_s.norm(dim=1) + eps)).sqrt() + eps
-            rho1 = (nu_i.norm(dim=1) / (nu.norm(dim=1) + eps)).sqrt() + eps
+            if self.rescale:
+                rho0 = (self.theta_tilde.norm(dim=1) / (d_s.norm(dim=1) + eps)).sqrt() + eps
+                rho1 = (nu_i.norm(dim=1) / (nu.norm(dim=1) + eps)).sqrt() + eps
+            else:  # plain rank-one estimate: still unbiased, but with a larger variance
+                rho0 = rho1 = torch.ones(s.shape[0], dtype=s.dtype, device=s.device)
             self.s_tilde = rho0[:, None] * d_s + rho1[:, None] * nu
             self.theta_tilde = self.theta_tilde / rho0[:, None] + nu_i / rho1[:, None]
         self.state = s_new
