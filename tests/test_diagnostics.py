@@ -105,7 +105,6 @@ def test_inspect_layer_writes_plots_and_json(tmp_path):
 
 def test_inspect_model_and_cli_on_a_saved_run(tmp_path):
     from rnnkit.cli.app import app
-    from rnnkit.cli.inspect import register
     from rnnkit.config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
     from rnnkit.models import build_model
     from rnnkit.training import save_model
@@ -117,8 +116,6 @@ def test_inspect_model_and_cli_on_a_saved_run(tmp_path):
     rep = inspect_model(model, steps=12, batch=2)
     assert rep.flow.norms.shape == (12,) and rep.files == []
     run = save_model(tmp_path / "run", model)
-    if not any(c.name == "inspect" for c in app.registered_commands):
-        register(app)
     result = CliRunner().invoke(app, ["inspect", str(run), "--steps", "10", "--batch", "2"])
     assert result.exit_code == 0, result.output
     assert (run / "inspect" / "grad_norms.png").exists()

@@ -207,7 +207,7 @@ def write_inspection(rep: Inspection, out_dir: Path, title: str = "") -> list[Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..training.io import atomic_write_bytes, atomic_write_json
+    from ..atomic import atomic_write_bytes, atomic_write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
