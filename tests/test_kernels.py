@@ -69,11 +69,11 @@ def naive_gru(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, lengths=None):
         gx = _lin(x_t, w_ih, b_ih)
         bh = torch.zeros(3 * H, dtype=x.dtype) if b_hh is None else b_hh
         r = torch.sigmoid(gx[:, :H] + h @ w_hh[:H].t() + bh[:H])
-        z = torch.sigmoid(gx[:, H:2 * H] + h @ w_hh[H:2 * H].t() + bh[H:2 * H])
+        z = torch.sigmoid(gx[:, H : 2 * H] + h @ w_hh[H : 2 * H].t() + bh[H : 2 * H])
         if reset_after:
-            n = torch.tanh(gx[:, 2 * H:] + r * (h @ w_hh[2 * H:].t() + bh[2 * H:]))
+            n = torch.tanh(gx[:, 2 * H :] + r * (h @ w_hh[2 * H :].t() + bh[2 * H :]))
         else:
-            n = torch.tanh(gx[:, 2 * H:] + (r * h) @ w_hh[2 * H:].t() + bh[2 * H:])
+            n = torch.tanh(gx[:, 2 * H :] + (r * h) @ w_hh[2 * H :].t() + bh[2 * H :])
         h = (1 - z) * n + z * h
         return h, h
 
@@ -96,8 +96,10 @@ def naive_lstm(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None):
 
 def _params(G, D, H, bias=True, dtype=torch.float32):
     k = H**-0.5
-    ps = [torch.empty(G * H, D, dtype=dtype).uniform_(-k, k),
-          torch.empty(G * H, H, dtype=dtype).uniform_(-k, k)]
+    ps = [
+        torch.empty(G * H, D, dtype=dtype).uniform_(-k, k),
+        torch.empty(G * H, H, dtype=dtype).uniform_(-k, k),
+    ]
     ps += [torch.empty(G * H, dtype=dtype).uniform_(-k, k) if bias else None for _ in range(2)]
     return [None if p is None else p.requires_grad_() for p in ps]
 
@@ -276,9 +278,9 @@ def test_lengths_zero_output_and_state_at_own_last_step():
     out, h_n = kernels.gru_sequence(x, torch.zeros(B, H), *ps, lengths=lengths)
     for b, n in enumerate(lengths.tolist()):
         assert torch.all(out[b, n:] == 0)
-        alone, h_alone = kernels.gru_sequence(x[b:b + 1, :n], torch.zeros(1, H), *ps)
-        torch.testing.assert_close(out[b:b + 1, :n], alone, **TOL)
-        torch.testing.assert_close(h_n[b:b + 1], h_alone, **TOL)
+        alone, h_alone = kernels.gru_sequence(x[b : b + 1, :n], torch.zeros(1, H), *ps)
+        torch.testing.assert_close(out[b : b + 1, :n], alone, **TOL)
+        torch.testing.assert_close(h_n[b : b + 1], h_alone, **TOL)
 
 
 # ---------------------------------------------------------------- gradcheck in float64
@@ -295,8 +297,7 @@ def test_gradcheck_elman(act):
     x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([4, 2, 3])
-    _gradcheck(lambda *a: kernels.elman_sequence(*a, activation=act, lengths=lengths),
-               x, h0, *ps)
+    _gradcheck(lambda *a: kernels.elman_sequence(*a, activation=act, lengths=lengths), x, h0, *ps)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -306,8 +307,9 @@ def test_gradcheck_gru(reset_after):
     x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([4, 1, 3])
-    _gradcheck(lambda *a: kernels.gru_sequence(*a, reset_after=reset_after, lengths=lengths),
-               x, h0, *ps)
+    _gradcheck(
+        lambda *a: kernels.gru_sequence(*a, reset_after=reset_after, lengths=lengths), x, h0, *ps
+    )
 
 
 def test_gradcheck_lstm():
@@ -378,6 +380,69 @@ def test_step_chain_equals_sequence():
     torch.testing.assert_close(state[1], c_n, **TOL)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("B", [1, 3])
+def test_streamer_equals_step_kernels_exactly(dtype, B):
+    # a stack of every cell family (D 5 -> 6 -> 7 -> 4), reset-before GRU, no-bias Elman
+    sizes = [(5, 6), (6, 7), (7, 4), (4, 3)]
+    kinds = [
+        ("gru", {"reset_after": False}),
+        ("lstm", {}),
+        ("elman", {"activation": "relu"}),
+        ("gru", {}),
+    ]
+    G = {"elman": 1, "gru": 3, "lstm": 4}
+    ps = [
+        [
+            None if p is None else p.detach()
+            for p in _params(G[k], D, H, bias=k != "elman", dtype=dtype)
+        ]
+        for (k, _), (D, H) in zip(kinds, sizes, strict=True)
+    ]
+    specs = [kernels.StreamLayer(k, *p, **opt) for (k, opt), p in zip(kinds, ps, strict=True)]
+    s = kernels.Streamer(specs, batch=B)
+    states = [torch.zeros(B, H, dtype=dtype) for _, H in sizes]
+    states[1] = (states[1], torch.zeros(B, 7, dtype=dtype))
+    with torch.no_grad():
+        for _ in range(4):
+            x = torch.randn(B, 5, dtype=dtype)
+            y = s.step(x)
+            inp = x
+            for k, ((kind, opt), p) in enumerate(zip(kinds, ps, strict=True)):
+                inp, states[k] = getattr(kernels, f"{kind}_step")(inp, states[k], *p, **opt)
+            assert torch.equal(y, inp)
+            assert torch.equal(s.state[1][1], states[1][1])
+    s.reset()
+    assert all(float(t.abs().sum()) == 0 for t in (s.state[0], *s.state[1]))
+    s.reset(states)
+    assert torch.equal(s.state[3], states[3])
+
+
+def test_streamer_feeds_its_output_back_and_checks_input():
+    H = 6
+    ps = [p.detach() for p in _params(3, H, H)]
+    s = kernels.Streamer([kernels.StreamLayer("gru", *ps)])
+    h = torch.zeros(1, H)
+    x = torch.randn(1, H)
+    with torch.no_grad():
+        y = s.step(x)
+        _, h = kernels.gru_step(x, h, *ps)
+        for _ in range(3):  # y aliases the state the kernel reads
+            y = s.step(y)
+            _, h = kernels.gru_step(h, h, *ps)
+            assert torch.equal(y, h)
+    with pytest.raises(ValueError, match=r"x_t must have shape \(1, 6\)"):
+        s.step(torch.zeros(2, H))
+    with pytest.raises(ValueError, match="float32 CPU tensor"):
+        s.step(torch.zeros(1, H, dtype=torch.float64))
+    with pytest.raises(ValueError, match="no_grad"):
+        s.step(torch.zeros(1, H, requires_grad=True))
+    with pytest.raises(ValueError, match="takes inputs of size"):
+        kernels.Streamer(
+            [kernels.StreamLayer("gru", *ps), kernels.StreamLayer("elman", *_params(1, 5, 5))]
+        )
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -396,3 +461,19 @@ def test_bad_input_raises_clear_errors():
         kernels.gru_step(x[:, 0], torch.zeros(2, 5), *ps)
     with torch.no_grad(), pytest.raises(ValueError, match=r"state\[0\] must have shape"):
         kernels.gru_step(x[:, 0], torch.zeros(2, 4), *ps)
+
+
+def test_streamer_equals_recurrent_step():
+    from rnnkit import GRU, LSTM
+    from rnnkit.tasks.speed import streamer_for
+
+    for layer in (GRU(5, 6, num_layers=2, impl="fused"), LSTM(5, 6, num_layers=2, impl="fused")):
+        layer.eval()
+        s = streamer_for(layer, batch=2)
+        state = None
+        with torch.no_grad():
+            for _ in range(3):
+                x = torch.randn(2, 5)
+                y, state = layer.step(x, state)
+                assert layer.impl_used == "fused"
+                assert torch.equal(s.step(x), y)

@@ -58,7 +58,7 @@ def demo(
 
 
 def _register_commands() -> None:
-    from . import apps_series, apps_text, datasets, inspect, runs, text
+    from . import apps_series, apps_text, bench, datasets, inspect, runs, text
 
     text.register(app, train_app)
     apps_text.register(app)
@@ -66,6 +66,7 @@ def _register_commands() -> None:
     inspect.register(app)
     datasets.register(app)
     runs.register(app)
+    bench.register(app)
 
 
 _register_commands()

@@ -105,8 +105,16 @@ def _compile(cc: str, out: Path) -> str | None:
         # -march=native makes the gate loops use the widest vectors the CPU has; if the
         # compiler refuses it, a portable build is still correct.
         for arch in (["-march=native"], []):
-            cmd = [*cc.split(), *_BASE_FLAGS, *arch, f"-I{include}", str(_HERE / "_native.c"),
-                   "-o", tmp, "-lm"]
+            cmd = [
+                *cc.split(),
+                *_BASE_FLAGS,
+                *arch,
+                f"-I{include}",
+                str(_HERE / "_native.c"),
+                "-o",
+                tmp,
+                "-lm",
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode == 0:
                 os.replace(tmp, out)
@@ -138,8 +146,14 @@ def _blas_addresses() -> tuple[list[int], str | None]:
         except AttributeError:
             return 0
 
-    names = ("sgemm_", "dgemm_", "cblas_sgemm_pack_get_size", "cblas_sgemm_pack",
-             "cblas_sgemm_compute", "MKL_Set_Num_Threads_Local")
+    names = (
+        "sgemm_",
+        "dgemm_",
+        "cblas_sgemm_pack_get_size",
+        "cblas_sgemm_pack",
+        "cblas_sgemm_compute",
+        "MKL_Set_Num_Threads_Local",
+    )
     addrs = [addr(n) for n in names]
     if not addrs[0] or not addrs[1]:
         return addrs, f"{lib.name} exports no sgemm_/dgemm_ (torch built without a Fortran BLAS)"
@@ -151,12 +165,18 @@ def _key(cc: str) -> str:
     for name in _SOURCES:
         h.update((_HERE / name).read_bytes())
     try:
-        version = subprocess.run([*cc.split(), "--version"], capture_output=True,
-                                 text=True).stdout.splitlines()[0]
+        version = subprocess.run(
+            [*cc.split(), "--version"], capture_output=True, text=True
+        ).stdout.splitlines()[0]
     except (OSError, IndexError):
         version = cc
-    for part in (" ".join(_BASE_FLAGS), version, sys.version, sysconfig.get_platform(),
-                 _cpu_flags()):
+    for part in (
+        " ".join(_BASE_FLAGS),
+        version,
+        sys.version,
+        sysconfig.get_platform(),
+        _cpu_flags(),
+    ):
         h.update(part.encode())
     return h.hexdigest()[:16]
 

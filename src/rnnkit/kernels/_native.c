@@ -156,6 +156,43 @@ RK_STEP(elman_step, 13)
 RK_STEP(gru_step, 13)
 RK_STEP(lstm_step, 14)
 
+/* stream_run(rows, nlayers, x, ldx): one step of a stack of cells in one call, for
+ * kernels.Streamer. rows points at nlayers rows of RK_ROW int64: [kind (0 elman, 1 gru,
+ * 2 lstm), then that step kernel's own arguments] with hout/cout aimed at scratch. Layer k
+ * reads layer k-1's new h; each layer's new state is copied over its h (and c), so the state
+ * buffers are updated in place (x may alias a state buffer: the kernels write scratch first).
+ * The same step kernels as elman_step/gru_step/lstm_step run, so results are identical. */
+#define RK_ROW 16
+static PyObject *py_stream_run(PyObject *self, PyObject *const *args, Py_ssize_t n) {
+    int64_t v[4];
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = PyLong_AsLongLong(args[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    int64_t *rows = (int64_t *)(intptr_t)v[0], x = v[2], ldx = v[3];
+    for (int64_t k = 0; k < v[1]; k++) {
+        int64_t *r = rows + k * RK_ROW, *p = r + 1;
+        int kind = (int)r[0], f64 = p[0] != 0, lstm = kind == 2, rc;
+        int xs = lstm ? 4 : 5, hs = lstm ? 6 : 7;
+        p[xs] = x;
+        p[xs + 1] = ldx;
+        if (kind == 0) rc = f64 ? elman_step_f64(p) : elman_step_f32(p);
+        else if (kind == 1) rc = f64 ? gru_step_f64(p) : gru_step_f32(p);
+        else rc = f64 ? lstm_step_f64(p) : lstm_step_f32(p);
+        if (rc) return PyErr_NoMemory();
+        size_t bytes = (size_t)p[1] * (size_t)p[3] * (f64 ? sizeof(double) : sizeof(float));
+        memcpy((void *)(intptr_t)p[hs], (const void *)(intptr_t)p[12], bytes);
+        if (lstm) memcpy((void *)(intptr_t)p[7], (const void *)(intptr_t)p[13], bytes);
+        x = p[hs];
+        ldx = p[3];
+    }
+    Py_RETURN_NONE;
+}
+
 /* init(sgemm_, dgemm_, pack_get_size, pack, compute, MKL_Set_Num_Threads_Local): addresses
  * as ints, 0 where a symbol is absent (only the first two are required). */
 static PyObject *py_init(PyObject *self, PyObject *const *args, Py_ssize_t n) {
@@ -205,6 +242,7 @@ static PyMethodDef methods[] = {
     {"elman_step", (PyCFunction)(void (*)(void))py_elman_step, METH_FASTCALL, NULL},
     {"gru_step", (PyCFunction)(void (*)(void))py_gru_step, METH_FASTCALL, NULL},
     {"lstm_step", (PyCFunction)(void (*)(void))py_lstm_step, METH_FASTCALL, NULL},
+    {"stream_run", (PyCFunction)(void (*)(void))py_stream_run, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_native",

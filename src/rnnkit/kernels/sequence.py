@@ -107,9 +107,23 @@ class _ElmanFunction(torch.autograd.Function):
         hs = x.new_empty(T + 1, B, H)  # (T+1, B, H): h0 .. h_T
         out = x.new_empty(B, T, H)
         lib().elman_fwd(
-            _dtype_code(x), T, B, D, H, act, X.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(),
-            _ptr(b_ih), _ptr(b_hh), _ptr(lengths), h0c.data_ptr(), work.data_ptr(),
-            hs.data_ptr(), out.data_ptr(), torch.get_num_threads(),
+            _dtype_code(x),
+            T,
+            B,
+            D,
+            H,
+            act,
+            X.data_ptr(),
+            w_ih.data_ptr(),
+            w_hh.data_ptr(),
+            _ptr(b_ih),
+            _ptr(b_hh),
+            _ptr(lengths),
+            h0c.data_ptr(),
+            work.data_ptr(),
+            hs.data_ptr(),
+            out.data_ptr(),
+            torch.get_num_threads(),
         )
         ctx.save_for_backward(X, w_ih, w_hh, hs, lengths)
         ctx.meta = (act, bias_ih is not None, bias_hh is not None)
@@ -131,9 +145,26 @@ class _ElmanFunction(torch.autograd.Function):
         dbhh = X.new_empty(H) if need[5] and has_bhh else None
         dout, dhn = _c(dout), _c(dhn)
         lib().elman_bwd(
-            _dtype_code(X), T, B, D, H, act, X.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(),
-            _ptr(lengths), hs.data_ptr(), _ptr(dout), _ptr(dhn), _ptr(dh0), _ptr(dX),
-            _ptr(dWih), _ptr(dWhh), _ptr(dbih), _ptr(dbhh), torch.get_num_threads(),
+            _dtype_code(X),
+            T,
+            B,
+            D,
+            H,
+            act,
+            X.data_ptr(),
+            w_ih.data_ptr(),
+            w_hh.data_ptr(),
+            _ptr(lengths),
+            hs.data_ptr(),
+            _ptr(dout),
+            _ptr(dhn),
+            _ptr(dh0),
+            _ptr(dX),
+            _ptr(dWih),
+            _ptr(dWhh),
+            _ptr(dbih),
+            _ptr(dbhh),
+            torch.get_num_threads(),
         )
         dx = dX.transpose(0, 1) if dX is not None else None
         return dx, dh0, dWih, dWhh, dbih, dbhh, None, None
@@ -151,9 +182,23 @@ class _GRUFunction(torch.autograd.Function):
         hs = x.new_empty(T + 1, B, H)
         out = x.new_empty(B, T, H)
         lib().gru_fwd(
-            _dtype_code(x), T, B, D, H, int(reset_after), X.data_ptr(), w_ih.data_ptr(),
-            w_hh.data_ptr(), _ptr(b_ih), _ptr(b_hh), _ptr(lengths), h0c.data_ptr(),
-            gates.data_ptr(), hs.data_ptr(), ext.data_ptr(), out.data_ptr(),
+            _dtype_code(x),
+            T,
+            B,
+            D,
+            H,
+            int(reset_after),
+            X.data_ptr(),
+            w_ih.data_ptr(),
+            w_hh.data_ptr(),
+            _ptr(b_ih),
+            _ptr(b_hh),
+            _ptr(lengths),
+            h0c.data_ptr(),
+            gates.data_ptr(),
+            hs.data_ptr(),
+            ext.data_ptr(),
+            out.data_ptr(),
             torch.get_num_threads(),
         )
         ctx.save_for_backward(X, w_ih, w_hh, hs, gates, ext, lengths)
@@ -176,9 +221,27 @@ class _GRUFunction(torch.autograd.Function):
         dbhh = X.new_empty(3 * H) if need[5] and has_bhh else None
         dout, dhn = _c(dout), _c(dhn)
         lib().gru_bwd(
-            _dtype_code(X), T, B, D, H, ra, X.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(),
-            _ptr(lengths), hs.data_ptr(), gates.data_ptr(), ext.data_ptr(), _ptr(dout),
-            _ptr(dhn), _ptr(dh0), _ptr(dX), _ptr(dWih), _ptr(dWhh), _ptr(dbih), _ptr(dbhh),
+            _dtype_code(X),
+            T,
+            B,
+            D,
+            H,
+            ra,
+            X.data_ptr(),
+            w_ih.data_ptr(),
+            w_hh.data_ptr(),
+            _ptr(lengths),
+            hs.data_ptr(),
+            gates.data_ptr(),
+            ext.data_ptr(),
+            _ptr(dout),
+            _ptr(dhn),
+            _ptr(dh0),
+            _ptr(dX),
+            _ptr(dWih),
+            _ptr(dWhh),
+            _ptr(dbih),
+            _ptr(dbhh),
             torch.get_num_threads(),
         )
         dx = dX.transpose(0, 1) if dX is not None else None
@@ -191,17 +254,29 @@ class _LSTMFunction(torch.autograd.Function):
         B, T, D = x.shape
         H = weight_hh.shape[1]
         X = _time_major(x)
-        w_ih, w_hh, b_ih, b_hh, h0c, c0c = map(
-            _c, (weight_ih, weight_hh, bias_ih, bias_hh, h0, c0)
-        )
+        w_ih, w_hh, b_ih, b_hh, h0c, c0c = map(_c, (weight_ih, weight_hh, bias_ih, bias_hh, h0, c0))
         gates = x.new_empty(T, B, 4 * H)  # i, f, g, o after the step
         hs = x.new_empty(T + 1, B, H)
         cs = x.new_empty(T + 1, B, H)
         out = x.new_empty(B, T, H)
         lib().lstm_fwd(
-            _dtype_code(x), T, B, D, H, X.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(),
-            _ptr(b_ih), _ptr(b_hh), _ptr(lengths), h0c.data_ptr(), c0c.data_ptr(),
-            gates.data_ptr(), hs.data_ptr(), cs.data_ptr(), out.data_ptr(),
+            _dtype_code(x),
+            T,
+            B,
+            D,
+            H,
+            X.data_ptr(),
+            w_ih.data_ptr(),
+            w_hh.data_ptr(),
+            _ptr(b_ih),
+            _ptr(b_hh),
+            _ptr(lengths),
+            h0c.data_ptr(),
+            c0c.data_ptr(),
+            gates.data_ptr(),
+            hs.data_ptr(),
+            cs.data_ptr(),
+            out.data_ptr(),
             torch.get_num_threads(),
         )
         ctx.save_for_backward(X, w_ih, w_hh, hs, cs, gates, lengths)
@@ -225,10 +300,29 @@ class _LSTMFunction(torch.autograd.Function):
         dbhh = X.new_empty(4 * H) if need[6] and has_bhh else None
         dout, dhn, dcn = _c(dout), _c(dhn), _c(dcn)
         lib().lstm_bwd(
-            _dtype_code(X), T, B, D, H, X.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(),
-            _ptr(lengths), hs.data_ptr(), cs.data_ptr(), gates.data_ptr(), _ptr(dout),
-            _ptr(dhn), _ptr(dcn), _ptr(dh0), _ptr(dc0), _ptr(dX), _ptr(dWih), _ptr(dWhh),
-            _ptr(dbih), _ptr(dbhh), torch.get_num_threads(),
+            _dtype_code(X),
+            T,
+            B,
+            D,
+            H,
+            X.data_ptr(),
+            w_ih.data_ptr(),
+            w_hh.data_ptr(),
+            _ptr(lengths),
+            hs.data_ptr(),
+            cs.data_ptr(),
+            gates.data_ptr(),
+            _ptr(dout),
+            _ptr(dhn),
+            _ptr(dcn),
+            _ptr(dh0),
+            _ptr(dc0),
+            _ptr(dX),
+            _ptr(dWih),
+            _ptr(dWhh),
+            _ptr(dbih),
+            _ptr(dbhh),
+            torch.get_num_threads(),
         )
         dx = dX.transpose(0, 1) if dX is not None else None
         return dx, dh0, dc0, dWih, dWhh, dbih, dbhh, None
@@ -238,8 +332,7 @@ def _zeros_state(x: torch.Tensor, H: int) -> torch.Tensor:
     return x.new_zeros(x.shape[0], H)
 
 
-def elman_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation="tanh",
-                   lengths=None):
+def elman_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation="tanh", lengths=None):
     """Run an Elman RNN over a whole sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh).
 
     Args:
@@ -272,8 +365,7 @@ def elman_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation="ta
     return _ElmanFunction.apply(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, act, lengths)
 
 
-def gru_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True,
-                 lengths=None):
+def gru_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True, lengths=None):
     """Run a GRU (gates r, z, n) over a whole sequence.
 
     reset_after=True is PyTorch's form, n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
@@ -316,7 +408,5 @@ def lstm_sequence(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=Non
     _, _, _, _, lengths = _check(
         "lstm_sequence", x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh, 4, lengths
     )
-    out, h_n, c_n = _LSTMFunction.apply(
-        x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths
-    )
+    out, h_n, c_n = _LSTMFunction.apply(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths)
     return out, (h_n, c_n)

@@ -13,6 +13,8 @@ optimizer step), so an updated weight is re-read, never served stale.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from .sequence import _ACTIVATIONS, lib
@@ -27,15 +29,28 @@ _cache: dict = {}
 class _Prepared:
     """Validated weights of one cell: transposed copies and the biases' pointers."""
 
-    __slots__ = ("refs", "stamp", "wih_t", "whh_t", "args", "D", "H", "dtype", "code",
-                 "x_stride", "h_stride")
+    __slots__ = (
+        "refs",
+        "stamp",
+        "wih_t",
+        "whh_t",
+        "args",
+        "D",
+        "H",
+        "dtype",
+        "code",
+        "x_stride",
+        "h_stride",
+    )
 
     def __init__(self, name, weight_ih, weight_hh, bias_ih, bias_hh, gates):
         H = weight_hh.shape[-1]
         D = weight_ih.shape[-1] if weight_ih.dim() == 2 else -1
         shapes = {
-            "weight_ih": (weight_ih, (gates * H, D)), "weight_hh": (weight_hh, (gates * H, H)),
-            "bias_ih": (bias_ih, (gates * H,)), "bias_hh": (bias_hh, (gates * H,)),
+            "weight_ih": (weight_ih, (gates * H, D)),
+            "weight_hh": (weight_hh, (gates * H, H)),
+            "bias_ih": (bias_ih, (gates * H,)),
+            "bias_hh": (bias_hh, (gates * H,)),
         }
         for key, (t, shape) in shapes.items():
             if t is None:
@@ -43,8 +58,9 @@ class _Prepared:
             if tuple(t.shape) != shape:
                 raise ValueError(f"{name}: {key} must have shape {shape}, got {tuple(t.shape)}")
             if t.dtype not in (_F32, _F64) or t.dtype != weight_hh.dtype:
-                raise TypeError(f"{name}: {key} is {t.dtype}; weights must all be float32 or "
-                                "all float64")
+                raise TypeError(
+                    f"{name}: {key} is {t.dtype}; weights must all be float32 or all float64"
+                )
             if t.device.type != "cpu":
                 raise ValueError(f"{name}: fused kernels run on the CPU; {key} is on {t.device}")
         self.refs = (weight_ih, weight_hh, bias_ih, bias_hh)  # keeps ids from being reused
@@ -53,8 +69,12 @@ class _Prepared:
             self.wih_t = weight_ih.detach().t().contiguous()  # (D, G*H)
             self.whh_t = weight_hh.detach().t().contiguous()  # (H, G*H)
             b = [None if t is None else t.detach().contiguous() for t in (bias_ih, bias_hh)]
-        self.args = (self.wih_t.data_ptr(), self.whh_t.data_ptr(),
-                     0 if b[0] is None else b[0].data_ptr(), 0 if b[1] is None else b[1].data_ptr())
+        self.args = (
+            self.wih_t.data_ptr(),
+            self.whh_t.data_ptr(),
+            0 if b[0] is None else b[0].data_ptr(),
+            0 if b[1] is None else b[1].data_ptr(),
+        )
         self.refs += tuple(b)
         self.D, self.H, self.dtype = D, H, weight_hh.dtype
         self.code = 0 if self.dtype is _F32 else 1
@@ -64,8 +84,12 @@ class _Prepared:
 def _stamp(weight_ih, weight_hh, bias_ih, bias_hh):
     # Written out (no loop, no generator): this runs on every step and costs ~0.1 us a read.
     return (
-        weight_ih.data_ptr(), weight_ih._version, weight_hh.data_ptr(), weight_hh._version,
-        0 if bias_ih is None else bias_ih.data_ptr(), 0 if bias_hh is None else bias_hh.data_ptr(),
+        weight_ih.data_ptr(),
+        weight_ih._version,
+        weight_hh.data_ptr(),
+        weight_hh._version,
+        0 if bias_ih is None else bias_ih.data_ptr(),
+        0 if bias_hh is None else bias_hh.data_ptr(),
     )
 
 
@@ -85,15 +109,16 @@ def _check_io(name, p: _Prepared, x_t, states, weights):
     if torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x_t, *states, *weights)
     ):
-        raise ValueError(f"{name} is for inference and records no autograd history; call it "
-                         "under torch.no_grad() (use the *_sequence kernels to train)")
+        raise ValueError(
+            f"{name} is for inference and records no autograd history; call it "
+            "under torch.no_grad() (use the *_sequence kernels to train)"
+        )
     if x_t.dim() != 2 or x_t.shape[1] != p.D:
         raise ValueError(f"{name}: x_t must be (B, {p.D}), got shape {tuple(x_t.shape)}")
     B = x_t.shape[0]
     for i, s in enumerate(states):
         if tuple(s.shape) != (B, p.H):
-            raise ValueError(f"{name}: state[{i}] must have shape {(B, p.H)}, got "
-                             f"{tuple(s.shape)}")
+            raise ValueError(f"{name}: state[{i}] must have shape {(B, p.H)}, got {tuple(s.shape)}")
         if s.dtype != p.dtype or not s.is_contiguous() or s.device.type != "cpu":
             raise ValueError(f"{name}: state[{i}] must be a contiguous {p.dtype} CPU tensor")
     if x_t.dtype != p.dtype or x_t.stride(1) != 1 or x_t.device.type != "cpu":
@@ -105,9 +130,14 @@ def _fast(p: _Prepared, x_t, h) -> bool:
     # The common case in a few attribute reads; anything else goes through _check_io.
     # x_t.stride() == (D, 1) also pins x_t to 2-D; h.stride() == (H, 1) with the shape check
     # makes h contiguous.
-    return (x_t.dtype is p.dtype and h.dtype is p.dtype and not _grad_enabled()
-            and x_t.stride() == p.x_stride and h.stride() == p.h_stride
-            and h.shape[0] == x_t.shape[0])
+    return (
+        x_t.dtype is p.dtype
+        and h.dtype is p.dtype
+        and not _grad_enabled()
+        and x_t.stride() == p.x_stride
+        and h.stride() == p.h_stride
+        and h.shape[0] == x_t.shape[0]
+    )
 
 
 def elman_step(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh, activation="tanh"):
@@ -127,8 +157,18 @@ def elman_step(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh, activation="tanh"
     if act is None:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
     out = torch.empty_like(h)
-    lib().elman_step(p.code, x_t.shape[0], p.D, p.H, act, x_t.data_ptr(), x_t.stride(0),
-                     h.data_ptr(), *p.args, out.data_ptr())
+    lib().elman_step(
+        p.code,
+        x_t.shape[0],
+        p.D,
+        p.H,
+        act,
+        x_t.data_ptr(),
+        x_t.stride(0),
+        h.data_ptr(),
+        *p.args,
+        out.data_ptr(),
+    )
     return out, out
 
 
@@ -145,8 +185,18 @@ def gru_step(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True):
     if not _fast(p, x_t, h):
         _check_io("gru_step", p, x_t, (h,), (weight_ih, weight_hh, bias_ih, bias_hh))
     out = torch.empty_like(h)
-    lib().gru_step(p.code, x_t.shape[0], p.D, p.H, 1 if reset_after else 0, x_t.data_ptr(),
-                   x_t.stride(0), h.data_ptr(), *p.args, out.data_ptr())
+    lib().gru_step(
+        p.code,
+        x_t.shape[0],
+        p.D,
+        p.H,
+        1 if reset_after else 0,
+        x_t.data_ptr(),
+        x_t.stride(0),
+        h.data_ptr(),
+        *p.args,
+        out.data_ptr(),
+    )
     return out, out
 
 
@@ -161,11 +211,199 @@ def lstm_step(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
     """
     h, c = state
     p = _prepared("lstm_step", weight_ih, weight_hh, bias_ih, bias_hh, 4)
-    if not (_fast(p, x_t, h) and c.dtype is p.dtype and c.shape == h.shape
-            and c.is_contiguous()):
+    if not (_fast(p, x_t, h) and c.dtype is p.dtype and c.shape == h.shape and c.is_contiguous()):
         _check_io("lstm_step", p, x_t, (h, c), (weight_ih, weight_hh, bias_ih, bias_hh))
     h_new = torch.empty_like(h)
     c_new = torch.empty_like(c)
-    lib().lstm_step(p.code, x_t.shape[0], p.D, p.H, x_t.data_ptr(), x_t.stride(0), h.data_ptr(),
-                    c.data_ptr(), *p.args, h_new.data_ptr(), c_new.data_ptr())
+    lib().lstm_step(
+        p.code,
+        x_t.shape[0],
+        p.D,
+        p.H,
+        x_t.data_ptr(),
+        x_t.stride(0),
+        h.data_ptr(),
+        c.data_ptr(),
+        *p.args,
+        h_new.data_ptr(),
+        c_new.data_ptr(),
+    )
     return h_new, (h_new, c_new)
+
+
+_KINDS = {"elman": (0, 1), "gru": (1, 3), "lstm": (2, 4)}  # kind -> (native code, gates)
+_ROW = 16  # int64 per layer in the native argument table (RK_ROW in _native.c)
+
+
+@dataclass(frozen=True)
+class StreamLayer:
+    """One layer of a Streamer: a cell family, its torch.nn-shaped weights and its option.
+
+    kind: "elman", "gru" or "lstm"; activation is read for Elman, reset_after for GRU.
+    """
+
+    kind: str
+    weight_ih: torch.Tensor
+    weight_hh: torch.Tensor
+    bias_ih: torch.Tensor | None = None
+    bias_hh: torch.Tensor | None = None
+    activation: str = "tanh"
+    reset_after: bool = True
+
+
+class Streamer:
+    """Stateful streaming inference over a stack of cells: one native call per step.
+
+    The per-call work of ``elman_step``/``gru_step``/``lstm_step`` (checking the weights are
+    unchanged, allocating the new state, one call per layer) is done once here: the weights
+    are validated and transposed when the Streamer is built, the state (B, H) of every layer
+    is preallocated and updated in place, and ``step`` passes one pointer to the native code,
+    which runs all layers with the same step kernels (so results equal theirs exactly).
+
+    The weights are a snapshot: after changing the model's weights, build a new Streamer.
+    Records no autograd history. Cost per step: one read of every weight, O(B * G * H * (D + H))
+    per layer; state memory B * H (and B * H for the LSTM cell) per layer.
+
+    Args:
+        layers: StreamLayer list, bottom-up; layer k's input size is layer k-1's hidden size.
+        batch: B, the number of streams stepped together (1-8 is what the kernels are for).
+
+    Example:
+        >>> s = Streamer([StreamLayer("gru", w_ih, w_hh, b_ih, b_hh)], batch=1)
+        >>> for x_t in stream:          # x_t (1, D)
+        ...     y_t = s.step(x_t)       # (1, H), s's buffer: clone it to keep it
+    """
+
+    def __init__(self, layers, batch: int = 1):
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Streamer: needs at least one layer")
+        if batch < 1:
+            raise ValueError(f"Streamer: batch must be >= 1, got {batch}")
+        self._module = lib()
+        self._prepared, self._h, self._c, keep = [], [], [], []
+        rows = torch.zeros(len(layers), _ROW, dtype=torch.int64)
+        dtype = None
+        for k, spec in enumerate(layers):
+            if spec.kind not in _KINDS:
+                raise ValueError(
+                    f"Streamer: layer {k} kind must be one of {sorted(_KINDS)}, got {spec.kind!r}"
+                )
+            code, gates = _KINDS[spec.kind]
+            weights = (spec.weight_ih, spec.weight_hh, spec.bias_ih, spec.bias_hh)
+            p = _Prepared(f"Streamer layer {k}", *weights, gates)
+            if k and p.D != self._prepared[-1].H:
+                raise ValueError(
+                    f"Streamer: layer {k} takes inputs of size {p.D} but layer "
+                    f"{k - 1} gives {self._prepared[-1].H}"
+                )
+            if dtype is not None and p.dtype != dtype:
+                raise TypeError(f"Streamer: layer {k} is {p.dtype}, layer 0 is {dtype}")
+            dtype = p.dtype
+            h = torch.zeros(batch, p.H, dtype=dtype)
+            c = torch.zeros(batch, p.H, dtype=dtype) if spec.kind == "lstm" else None
+            h_new, c_new = torch.empty_like(h), torch.empty_like(h)  # the kernels' scratch
+            keep += [h_new, c_new]
+            x_slot = (0, 0)  # filled by the native code on every step
+            if spec.kind == "elman":
+                act = _ACTIVATIONS.get(spec.activation)
+                if act is None:
+                    raise ValueError(
+                        f"Streamer: activation must be one of "
+                        f"{sorted(_ACTIVATIONS)}, got {spec.activation!r}"
+                    )
+                a = (p.code, batch, p.D, p.H, act, *x_slot, h.data_ptr(), *p.args, h_new.data_ptr())
+            elif spec.kind == "gru":
+                a = (
+                    p.code,
+                    batch,
+                    p.D,
+                    p.H,
+                    int(bool(spec.reset_after)),
+                    *x_slot,
+                    h.data_ptr(),
+                    *p.args,
+                    h_new.data_ptr(),
+                )
+            else:
+                a = (
+                    p.code,
+                    batch,
+                    p.D,
+                    p.H,
+                    *x_slot,
+                    h.data_ptr(),
+                    c.data_ptr(),
+                    *p.args,
+                    h_new.data_ptr(),
+                    c_new.data_ptr(),
+                )
+            rows[k, : 1 + len(a)] = torch.tensor((code, *a), dtype=torch.int64)
+            self._prepared.append(p)
+            self._h.append(h)
+            self._c.append(c)
+        self._rows, self._scratch = rows, keep
+        self._args = (rows.data_ptr(), len(layers))
+        self._run = self._module.stream_run
+        self._dtype, self._xshape = dtype, (batch, self._prepared[0].D)
+        self.batch, self.kinds = batch, tuple(spec.kind for spec in layers)
+
+    @property
+    def state(self) -> list:
+        """Per-layer states, live: h (B, H), or (h, c) for an LSTM layer."""
+        return [h if c is None else (h, c) for h, c in zip(self._h, self._c, strict=True)]
+
+    def reset(self, state=None) -> None:
+        """Zero the state, or copy ``state`` (a list as ``self.state`` gives) into it."""
+        with torch.no_grad():
+            if state is None:
+                for t in (*self._h, *(c for c in self._c if c is not None)):
+                    t.zero_()
+                return
+            if len(state) != len(self._h):
+                raise ValueError(
+                    f"Streamer.reset: expected {len(self._h)} layer states, got {len(state)}"
+                )
+            for k, (s, h, c) in enumerate(zip(state, self._h, self._c, strict=True)):
+                parts = (s,) if c is None else tuple(s)
+                mine = (h,) if c is None else (h, c)
+                if len(parts) != len(mine) or any(
+                    tuple(a.shape) != tuple(b.shape) for a, b in zip(parts, mine, strict=True)
+                ):
+                    raise ValueError(
+                        f"Streamer.reset: state {k} must be {len(mine)} tensor(s) "
+                        f"of shape {tuple(h.shape)}"
+                    )
+                for a, b in zip(parts, mine, strict=True):
+                    b.copy_(a)
+
+    def step(self, x_t: torch.Tensor) -> torch.Tensor:
+        """Advance every layer by one step on x_t (B, D); return the top layer's h (B, H).
+
+        The returned tensor is the Streamer's own state buffer, overwritten by the next step:
+        ``.clone()`` it to keep it.
+        """
+        if (
+            x_t.dtype is not self._dtype
+            or x_t.shape != self._xshape
+            or x_t.stride(1) != 1
+            or x_t.requires_grad
+            or x_t.device.type != "cpu"
+        ):
+            self._check(x_t)
+        self._run(*self._args, x_t.data_ptr(), x_t.stride(0))
+        return self._h[-1]
+
+    def _check(self, x_t):
+        if not isinstance(x_t, torch.Tensor) or tuple(x_t.shape) != self._xshape:
+            got = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
+            raise ValueError(f"Streamer.step: x_t must have shape {self._xshape}, got {got}")
+        if x_t.dtype != self._dtype or x_t.device.type != "cpu" or x_t.stride(1) != 1:
+            raise ValueError(
+                f"Streamer.step: x_t must be a {self._dtype} CPU tensor with contiguous rows"
+            )
+        if x_t.requires_grad and torch.is_grad_enabled():
+            raise ValueError(
+                "Streamer.step is for inference and records no autograd history; "
+                "call it under torch.no_grad() or pass x_t.detach()"
+            )
