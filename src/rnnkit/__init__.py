@@ -3,7 +3,7 @@
 Public API (re-exports only). See README.md for a tour.
 """
 
-from .algorithms import BPTT, TBPTT, GradientAlgorithm
+from .algorithms import BPTT, RTRL, TBPTT, UORO, GradientAlgorithm, OnlineLearner, SnAp
 from .cells import Cell, ElmanCell, GRUCell, JordanCell, LSTMCell, build_cell, load_keras_weights
 from .config import (
     CellConfig,
@@ -18,7 +18,7 @@ from .config import (
     Seq2SeqConfig,
     TrainConfig,
 )
-from .diagnostics import Unfolded, unfold
+from .diagnostics import Unfolded, inspect_layer, inspect_model, unfold
 from .layers import GRU, LSTM, RNN, Recurrent, from_torch
 from .models import (
     ManyToMany,
@@ -38,6 +38,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BPTT",
     "GRU",
+    "RTRL",
+    "UORO",
     "LSTM",
     "RNN",
     "TBPTT",
@@ -59,6 +61,7 @@ __all__ = [
     "OneToManyConfig",
     "OneToOne",
     "OneToOneConfig",
+    "OnlineLearner",
     "RNNConfig",
     "Recurrent",
     "RecurrentConfig",
@@ -66,6 +69,7 @@ __all__ = [
     "RunError",
     "Seq2Seq",
     "Seq2SeqConfig",
+    "SnAp",
     "Streamer",
     "TrainConfig",
     "Trainer",
@@ -75,6 +79,8 @@ __all__ = [
     "build_model",
     "from_torch",
     "greedy",
+    "inspect_layer",
+    "inspect_model",
     "load_keras_weights",
     "load_run",
     "resume",

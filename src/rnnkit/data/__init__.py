@@ -4,6 +4,13 @@ Sits beside the import chain: may import config, cells and layers; imported by t
 """
 
 from .registry import DATASETS, Dataset, get_dataset, load_text_source
+from .synthetic import (
+    ADDING_BASELINE_MSE,
+    CopyCurriculum,
+    adding_problem,
+    copy_memory,
+    copy_memory_baseline,
+)
 from .text import (
     CharTokenizer,
     DataError,
@@ -16,7 +23,12 @@ from .text import (
 )
 
 __all__ = [
+    "ADDING_BASELINE_MSE",
     "DATASETS",
+    "CopyCurriculum",
+    "adding_problem",
+    "copy_memory",
+    "copy_memory_baseline",
     "CharTokenizer",
     "DataError",
     "Dataset",
