@@ -705,6 +705,33 @@ static int SUF(lstm_bwd)(const int64_t *a) {
  * arrive transposed: Wih = W_ih^T (D, G*H), Whh = W_hh^T (H, G*H), both row-major.
  * ---------------------------------------------------------------------------------------- */
 
+/* y += b (the step kernels' bias adds, kept as loops of their own so they vectorise) */
+static void SUF(add_to)(int n, REAL *restrict y, const REAL *restrict b) {
+    for (int j = 0; j < n; j++) y[j] += b[j];
+}
+
+static void SUF(act_inplace)(int act, int H, REAL *restrict o) {
+    switch (act) {
+    case 0: for (int j = 0; j < H; j++) o[j] = TANH(o[j]); break;
+    case 1: for (int j = 0; j < H; j++) o[j] = SIGM(o[j]); break;
+    case 2: for (int j = 0; j < H; j++) o[j] = o[j] > 0 ? o[j] : 0; break;
+    default: break;
+    }
+}
+
+/* One LSTM step row from the summed projections s (4H) and the summed biases bs (4H). */
+static void SUF(lstm_step_row)(int H, RK_C s, RK_C bs, RK_C cp, RK_R hn, RK_R cn) {
+    for (int j = 0; j < H; j++) {
+        REAL i = SIGM(s[j] + bs[j]);
+        REAL f = SIGM(s[H + j] + bs[H + j]);
+        REAL g = TANH(s[2 * H + j] + bs[2 * H + j]);
+        REAL o = SIGM(s[3 * H + j] + bs[3 * H + j]);
+        REAL c = f * cp[j] + i * g;
+        cn[j] = c;
+        hn[j] = o * TANH(c);
+    }
+}
+
 /* a: dt B D H act x ldx h Wih Whh bih bhh hout */
 static int SUF(elman_step)(const int64_t *a) {
     int B = (int)a[1], D = (int)a[2], H = (int)a[3], act = (int)a[4];
@@ -715,18 +742,12 @@ static int SUF(elman_step)(const int64_t *a) {
     REAL *hout = ARG(12, REAL *);
     SUF(small_proj)(B, H, D, x, ldx, Wih, H, 0, hout, H);
     SUF(small_proj)(B, H, H, h, H, Whh, H, 1, hout, H);
+    /* biases, then the activation, as separate branch-free loops so they vectorise */
     for (int b = 0; b < B; b++) {
         REAL *o = hout + (size_t)b * H;
-        for (int j = 0; j < H; j++) {
-            REAL v = o[j] + (bih ? bih[j] : 0) + (bhh ? bhh[j] : 0);
-            switch (act) {
-            case 0: v = TANH(v); break;
-            case 1: v = SIGM(v); break;
-            case 2: v = v > 0 ? v : 0; break;
-            default: break;
-            }
-            o[j] = v;
-        }
+        if (bih) SUF(add_to)(H, o, bih);
+        if (bhh) SUF(add_to)(H, o, bhh);
+        SUF(act_inplace)(act, H, o);
     }
     return 0;
 }
@@ -795,26 +816,16 @@ static int SUF(lstm_step)(const int64_t *a) {
     REAL *hout = ARG(12, REAL *), *cout = ARG(13, REAL *);
     int G = 4 * H;
     REAL stackbuf[RK_STEP_STACK];
-    size_t need = (size_t)B * G;
+    size_t need = (size_t)(B + 1) * G;
     REAL *gx = need <= RK_STEP_STACK ? stackbuf : (REAL *)malloc(need * sizeof(REAL));
     if (!gx) return -1;
+    REAL *bs = gx + (size_t)B * G; /* bih + bhh, each 0 where absent */
+    for (int j = 0; j < G; j++) bs[j] = (bih ? bih[j] : 0) + (bhh ? bhh[j] : 0);
     SUF(small_proj)(B, G, D, x, ldx, Wih, G, 0, gx, G);
     SUF(small_proj)(B, G, H, h, H, Whh, G, 1, gx, G);
-    for (int b = 0; b < B; b++) {
-        const REAL *sb = gx + (size_t)b * G, *cb = c + (size_t)b * H;
-        REAL *hb = hout + (size_t)b * H, *cnb = cout + (size_t)b * H;
-        for (int j = 0; j < H; j++) {
-#define RK_B(k) ((bih ? bih[(k) * H + j] : 0) + (bhh ? bhh[(k) * H + j] : 0))
-            REAL i = SIGM(sb[j] + RK_B(0));
-            REAL f = SIGM(sb[H + j] + RK_B(1));
-            REAL g = TANH(sb[2 * H + j] + RK_B(2));
-            REAL o = SIGM(sb[3 * H + j] + RK_B(3));
-#undef RK_B
-            REAL cn = f * cb[j] + i * g;
-            cnb[j] = cn;
-            hb[j] = o * TANH(cn);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        SUF(lstm_step_row)(H, gx + (size_t)b * G, bs, c + (size_t)b * H, hout + (size_t)b * H,
+                           cout + (size_t)b * H);
     if (gx != stackbuf) free(gx);
     return 0;
 }
