@@ -77,7 +77,9 @@ def line_plot(
     fig, ax = plt.subplots(figsize=size)
     for label, (xs, ys) in series.items():
         if len(xs):
-            ax.plot(list(xs), list(ys), label=label, marker="o" if markers else None, ms=3)
+            # a series of few points (e.g. a short run's validations) would vanish as a line
+            mark = "o" if markers or len(xs) < 20 else None
+            ax.plot(list(xs), list(ys), label=label, marker=mark, ms=3)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
