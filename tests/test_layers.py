@@ -171,3 +171,23 @@ def test_auto_prefers_torch_for_lstm_inference_and_fused_for_training():
     with torch.no_grad():
         lstm(x), gru(x)
     assert lstm.impl_used == "torch" and gru.impl_used == "fused"
+
+
+@pytest.mark.parametrize("make", [rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN])
+def test_streamer_equals_whole_sequence(make):
+    layer = make(3, 6, num_layers=2).eval()
+    x = torch.randn(2, 7, 3)
+    with torch.no_grad():
+        whole, _ = layer(x)
+    s = layer.streamer(batch=2)
+    ys = [s.step(x[:, t]).clone() for t in range(7)]
+    torch.testing.assert_close(torch.stack(ys, 1), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_streamer_refuses_what_it_cannot_run():
+    with pytest.raises(ValueError, match="cannot run this layer: the LSTM kernel has no peepholes"):
+        rnnkit.LSTM(3, 4, peepholes=True).streamer()
+    with pytest.raises(ValueError, match="bidirectional"):
+        rnnkit.GRU(3, 4, bidirectional=True).streamer()
+    with pytest.raises(ValueError, match="layer.eval"):
+        rnnkit.GRU(3, 4, num_layers=2, dropout=0.5).streamer()

@@ -64,3 +64,37 @@ def step_fused(cell, x_t: Tensor, state: Any):
     if isinstance(cell, GRUCell):
         return kernels.gru_step(x_t, state, *args, reset_after=cell.reset_after)
     return kernels.elman_step(x_t, state, *args, activation=cell.activation)
+
+
+def make_streamer(layer, batch: int):
+    """A kernels.Streamer holding a snapshot of a unidirectional layer's weights."""
+    from .. import kernels
+
+    why = fused_unsupported(layer)
+    if why:
+        raise ValueError(f"Recurrent.streamer: the fused kernels cannot run this layer: {why}")
+    if layer.bidirectional:
+        raise ValueError("Recurrent.streamer: a bidirectional layer needs the whole sequence")
+    if layer.dropout > 0 and layer.training:
+        raise ValueError("Recurrent.streamer: call layer.eval() first (dropout between layers)")
+    specs = []
+    for cell in layer.cells:
+        kind = (
+            "lstm"
+            if isinstance(cell, LSTMCell)
+            else "gru"
+            if isinstance(cell, GRUCell)
+            else "elman"
+        )
+        specs.append(
+            kernels.StreamLayer(
+                kind,
+                cell.weight_ih,
+                cell.weight_hh,
+                cell.bias_ih,
+                cell.bias_hh,
+                activation=getattr(cell, "activation", "tanh"),
+                reset_after=getattr(cell, "reset_after", True),
+            )
+        )
+    return kernels.Streamer(specs, batch=batch)

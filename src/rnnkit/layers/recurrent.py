@@ -186,6 +186,23 @@ class Recurrent(nn.Module):
             finals.append(new)
         return y, stack_states(finals)
 
+    def streamer(self, batch: int = 1):
+        """The fastest streaming inference: a `rnnkit.kernels.Streamer` over this layer.
+
+        One native call per step for the whole stack, state kept in preallocated buffers.
+        It holds a snapshot of the weights (build a new one after training more) and
+        `step(x_t)` returns its own output buffer, overwritten by the next step.
+        Unidirectional layers of Elman, GRU or base LSTM cells, in eval mode.
+
+        Example:
+            >>> s = layer.eval().streamer(batch=1)
+            >>> for x_t in stream:                 # x_t (1, D)
+            ...     y_t = s.step(x_t).clone()      # (1, O)
+        """
+        from .fused import make_streamer
+
+        return make_streamer(self, batch)
+
     def _forward_loop(self, x: Tensor, states: list[Any], lengths: Tensor | None, run):
         """Layers bottom-up, each direction run by `run(cell, x, state, lengths, hmask)`."""
         dirs = self.num_directions

@@ -42,7 +42,6 @@ from torch import nn
 
 from .. import kernels
 from ..atomic import atomic_write_json, atomic_write_text
-from ..cells import ElmanCell, GRUCell, LSTMCell
 from ..layers import from_torch
 
 SIZES = ((32, 100, 64), (32, 100, 256), (64, 100, 512))  # (B, T, H), D = H
@@ -196,21 +195,7 @@ def onnx_job(module: nn.Module, x: torch.Tensor) -> tuple[Callable[[], None], fl
 
 def streamer_for(layer, batch: int) -> kernels.Streamer:
     """A kernels.Streamer holding a unidirectional layer's current weights."""
-    specs = []
-    for cell in layer.cells:
-        kind = {ElmanCell: "elman", GRUCell: "gru", LSTMCell: "lstm"}[type(cell)]
-        specs.append(
-            kernels.StreamLayer(
-                kind,
-                cell.weight_ih,
-                cell.weight_hh,
-                cell.bias_ih,
-                cell.bias_hh,
-                activation=getattr(cell, "activation", "tanh"),
-                reset_after=getattr(cell, "reset_after", True),
-            )
-        )
-    return kernels.Streamer(specs, batch=batch)
+    return layer.streamer(batch)
 
 
 def stream_jobs(cell: str, H: int, steps: int, reference: bool):
