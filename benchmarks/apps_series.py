@@ -1,7 +1,7 @@
 """Quality figures for the series applications: run the CLI commands, collect the results.
 
     .venv/bin/python benchmarks/apps_series.py [NAME ...]      # default: all
-    NAME: jv, bm, gunpoint, italy, sunspots, co2, anomalies
+    NAME: a key of ENTRIES below (jv, bm, sunspots, co2, anomalies, ...)
 
 Each entry runs one `rnnkit ...` command (the real typer commands, in-process) and merges its
 results.json into benchmarks/results/apps_series.json with the command, the date and the
@@ -96,9 +96,17 @@ def app() -> typer.Typer:
     return a
 
 
+def entry_args(name: str) -> list[str]:
+    """ENTRIES[name], or ENTRIES[base] + --seed N for a name written base@N."""
+    base, _, seed = name.partition("@")
+    if base not in ENTRIES or (seed and not seed.isdigit()):
+        raise SystemExit(f"unknown entry {name!r}; known: {', '.join(ENTRIES)} (or NAME@SEED)")
+    return list(ENTRIES[base]) + (["--seed", seed] if seed else [])
+
+
 def run(name: str) -> dict:
-    args = list(ENTRIES[name])
-    out = RUNS / name
+    args = entry_args(name)
+    out = RUNS / name.replace("@", "-s")
     if not name.startswith("anomalies"):
         args += ["--out", str(out), "--overwrite", "--quiet"]
     t0 = time.perf_counter()
@@ -106,11 +114,10 @@ def run(name: str) -> dict:
     seconds = time.perf_counter() - t0
     if r.exit_code != 0:
         raise SystemExit(f"{name} failed ({r.exit_code}): {r.output[-2000:]}")
-    path = (
-        (RUNS / "sunspots" / "anomalies" / "anomalies.json")
-        if name == "anomalies"
-        else (out / "results.json")
-    )
+    if name.startswith("anomalies"):
+        path = Path(args[1]) / "anomalies" / "anomalies.json"
+    else:
+        path = out / "results.json"
     result = json.loads(path.read_text())
     result.pop("flagged", None)
     return {
@@ -125,10 +132,9 @@ def run(name: str) -> dict:
 def main(names: list[str]) -> None:
     names = names or list(ENTRIES)
     for name in names:
-        if name not in ENTRIES:
-            raise SystemExit(f"unknown entry {name!r}; known: {', '.join(ENTRIES)}")
+        entry_args(name)
     for name in names:
-        print(f"== {name}: rnnkit {' '.join(ENTRIES[name])}", flush=True)
+        print(f"== {name}: rnnkit {' '.join(entry_args(name))}", flush=True)
         entry = run(name)
         # re-read just before writing: several runners may share the file
         data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
