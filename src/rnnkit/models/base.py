@@ -210,7 +210,7 @@ class Head(nn.Module):
             nll = 0.5 * (
                 log_var + (tgt - mean).pow(2) * torch.exp(-log_var) + math.log(2 * math.pi)
             )
-            se = float((mean - tgt).pow(2).sum())
+            se = float((mean - tgt).detach().pow(2).sum())
             return nll.sum() / (count * O), count, {"mse": (se, count * O)}
         bce = nn.functional.binary_cross_entropy_with_logits(flat, tgt, reduction="sum")
         right = float(((flat > 0).to(tgt.dtype) == tgt).sum())
