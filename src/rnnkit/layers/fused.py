@@ -56,14 +56,15 @@ def run_fused(cell, x: Tensor, state: Any, lengths: Tensor | None, hmask=None):
 
 def step_fused(cell, x_t: Tensor, state: Any):
     """One step of one cell through the single-step kernels (inference only)."""
-    from .. import kernels
+    from ..kernels import elman_step, gru_step, lstm_step
 
-    args = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    p = cell._parameters  # direct: nn.Module.__getattr__ costs ~1 µs a parameter here
+    args = (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
     if isinstance(cell, LSTMCell):
-        return kernels.lstm_step(x_t, state, *args)
+        return lstm_step(x_t, state, *args)
     if isinstance(cell, GRUCell):
-        return kernels.gru_step(x_t, state, *args, reset_after=cell.reset_after)
-    return kernels.elman_step(x_t, state, *args, activation=cell.activation)
+        return gru_step(x_t, state, *args, reset_after=cell.reset_after)
+    return elman_step(x_t, state, *args, activation=cell.activation)
 
 
 def make_streamer(layer, batch: int):

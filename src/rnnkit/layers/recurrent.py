@@ -18,7 +18,7 @@ from torch.func import functional_call
 
 from ..cells import Cell, ElmanCell, GRUCell, LSTMCell, build_cell
 from ..config import RecurrentConfig
-from .state import stack_states, tree_map, unstack_state
+from .state import leaves, stack_states, tree_map, unstack_state
 
 IMPLS = ("auto", "reference", "torch", "fused")
 
@@ -167,24 +167,68 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"Recurrent.step: expected x_t of shape (B, {self.input_size}), got {got}"
             )
-        B = x_t.shape[0]
-        templates = [c.init_state(B, x_t.device, x_t.dtype) for c in self.cells]
-        states = templates if state is None else unstack_state(state, templates, "Recurrent.step")
-        fused = not torch.is_grad_enabled() and self.impl in ("auto", "fused")
+        cells = self._cell_tuple()
+        states = self._step_states(cells, state, x_t)
+        fused = False
+        if self.impl in ("auto", "fused"):
+            why = self._step_fused_unsupported(x_t)
+            fused = why is None
+            if self.impl == "fused" and not fused:
+                raise ValueError(f"Recurrent.step: impl='fused' cannot run this step: {why}")
+        # plain attribute write: nn.Module.__setattr__ costs microseconds on this hot path
+        self.__dict__["impl_used"] = "fused" if fused else "reference"
         if fused:
-            from .fused import fused_unsupported, step_fused
-
-            fused = not fused_unsupported(self, x_t)
-        if self.impl == "fused" and not fused and torch.is_grad_enabled():
-            raise ValueError("Recurrent.step: impl='fused' steps only under torch.no_grad()")
-        self.impl_used = "fused" if fused else "reference"
+            from .fused import step_fused
         y, finals = x_t, []
-        for k, cell in enumerate(self.cells):
+        for k, cell in enumerate(cells):
             if k > 0 and self.dropout > 0:
                 y = nn.functional.dropout(y, self.dropout, self.training)
             y, new = step_fused(cell, y, states[k]) if fused else cell(y, states[k])
             finals.append(new)
         return y, stack_states(finals)
+
+    def _cell_tuple(self) -> tuple:
+        cached = self.__dict__.get("_cells_cache")
+        if cached is None:
+            cached = self.__dict__["_cells_cache"] = tuple(self.cells)
+        return cached
+
+    def _step_states(self, cells: tuple, state: Any, x_t: Tensor) -> list[Any]:
+        """Per-cell states for `step`: a cheap shape check in the common stacked case,
+        the full check (with its messages) otherwise."""
+        B = x_t.shape[0]
+        if state is None:
+            return [c.init_state(B, x_t.device, x_t.dtype) for c in cells]
+        widths = self.__dict__.get("_state_widths")
+        if widths is None:
+            widths = self.__dict__["_state_widths"] = tuple(
+                tuple(t.shape[1] for t in leaves(c.init_state(1))) for c in cells
+            )
+        parts = (state,) if isinstance(state, Tensor) else state
+        n = len(cells)
+        if (
+            isinstance(parts, tuple)
+            and len(parts) == len(widths[0])
+            and all(isinstance(p, Tensor) and p.dim() == 3 for p in parts)
+            and all(tuple(p.shape) == (n, B, w) for p, w in zip(parts, widths[0], strict=True))
+            and len(set(widths)) == 1
+        ):
+            if isinstance(state, Tensor):
+                return list(state.unbind(0))
+            return list(zip(*(p.unbind(0) for p in parts), strict=True))
+        templates = [c.init_state(B, x_t.device, x_t.dtype) for c in cells]
+        return unstack_state(state, templates, "Recurrent.step")
+
+    def _step_fused_unsupported(self, x_t: Tensor) -> str | None:
+        if torch.is_grad_enabled():
+            return "the single-step kernels run only under torch.no_grad()"
+        key = (self.training, x_t.device.type, self.recurrent_dropout, self.impl)
+        cache = self.__dict__.setdefault("_step_support", {})
+        if key not in cache:
+            from .fused import fused_unsupported
+
+            cache[key] = fused_unsupported(self, x_t)
+        return cache[key]
 
     def streamer(self, batch: int = 1):
         """The fastest streaming inference: a `rnnkit.kernels.Streamer` over this layer.
