@@ -191,3 +191,11 @@ def test_streamer_refuses_what_it_cannot_run():
         rnnkit.GRU(3, 4, bidirectional=True).streamer()
     with pytest.raises(ValueError, match="layer.eval"):
         rnnkit.GRU(3, 4, num_layers=2, dropout=0.5).streamer()
+
+
+def test_fused_step_says_why_it_cannot_run():
+    layer = rnnkit.LSTM(3, 4, peepholes=True, impl="fused")
+    with torch.no_grad(), pytest.raises(ValueError, match="impl='fused' cannot run this step"):
+        layer.step(torch.randn(1, 3))
+    with pytest.raises(ValueError, match=r"only under torch.no_grad\(\)"):
+        rnnkit.GRU(3, 4, impl="fused").step(torch.randn(1, 3))
