@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
 from rnnkit.cli.apps_text import register
 from rnnkit.data.sentiment import (
     Example,
+    ExampleSplits,
     WordVocab,
     load_csv,
     load_vader,
@@ -29,7 +31,14 @@ from rnnkit.data.translation import (
     parse_dictionary_line,
     split_of,
 )
-from rnnkit.tasks.sentiment import bag_of_words_baseline, classification_metrics
+from rnnkit.tasks.sentiment import (
+    SentimentData,
+    SentimentOptions,
+    bag_of_words_baseline,
+    batch_fn,
+    build_classifier,
+    classification_metrics,
+)
 from rnnkit.tasks.translate import most_frequent, translation_metrics, word_by_word
 
 if not any(c.name == "classify" for c in app.registered_commands):
@@ -136,6 +145,26 @@ def test_csv_errors_are_clear(tmp_path):
         load_csv(tmp_path / "missing.csv")
 
 
+def test_word_dropout_reads_training_words_as_unk():
+    train = [Example("good fun film", "pos"), Example("dull film", "neg")] * 50
+    vocab = WordVocab.fit(e.text for e in train)
+    data = SentimentData(ExampleSplits(train, [], [], "toy"), vocab, ["neg", "pos"], {})
+    plain, _, lengths = batch_fn(data, 64)(0, torch.Generator().manual_seed(0))
+    ids, _, _ = batch_fn(data, 64, word_dropout=0.5)(0, torch.Generator().manual_seed(0))
+    real = plain > 0
+    assert ((ids == plain) | (ids == 1)).all() and (ids[~real] == 0).all()  # padding kept
+    share = float((ids[real] == 1).float().mean())
+    assert 0.35 < share < 0.65, share
+    assert lengths.tolist() == real.sum(1).tolist()
+
+
+def test_word_vectors_start_small():
+    # torch's N(0, 1) start cost 3-4 points of validation accuracy (benchmarks/README.md)
+    model = build_classifier(SentimentOptions(hidden=8, embedding=16), 500, 2)
+    w = model.input.embedding.weight.detach()
+    assert (w[0] == 0).all() and 0.08 < float(w[1:].std()) < 0.12
+
+
 # ---- metrics and baselines --------------------------------------------------------------------
 
 
@@ -235,6 +264,9 @@ def test_train_sentiment_bad_input(sentiment_csv, tmp_path):
                    "'review', 'stars'")  # fmt: skip
     one_line_error(invoke("train", "sentiment", "--data", tmp_path / "none.csv", "--out", out),
                    "no such file")  # fmt: skip
+    one_line_error(invoke("train", "sentiment", "--readout", "sum", "--out", out), "--readout")
+    one_line_error(invoke("train", "sentiment", "--word-dropout", "1", "--out", out),
+                   "--word-dropout")  # fmt: skip
     assert not out.exists()
 
 

@@ -2,7 +2,7 @@
 
     sentences (VADER movie reviews, or a user's CSV) -> hash split train/val/test
     -> word vocabulary from the training split only
-    -> embedding -> bidirectional GRU/LSTM -> attention pooling -> softmax over labels
+    -> embedding -> bidirectional GRU/LSTM -> pooling over words -> softmax over labels
     -> Trainer (BPTT, best weights on validation accuracy)
     -> test accuracy / macro-F1 next to a bag-of-words logistic regression (scikit-learn)
        fitted on the same training split in the same run -> report.html
@@ -46,6 +46,7 @@ RESULTS_FILE = "results.json"
 REPORT_FILE = "report.html"
 MAX_WORDS = 100  # longer sentences are cut (the VADER snippets have at most ~60 words)
 SKLEARN_INSTALL = "pip install scikit-learn"
+READOUTS = ("attention", "max", "mean", "last")
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,19 @@ class SentimentOptions:
     text_column: str = "text"
     label_column: str = "label"
     cell: str = "gru"
-    hidden: int = 64
+    hidden: int = 128
     embedding: int = 64
+    embedding_std: float = 0.1  # initial word vectors ~ N(0, std²) (torch's default is 1)
     layers: int = 1
-    dropout: float = 0.5  # on the embedding-to-head path: pooled vector before the head
+    dropout: float = 0.5  # on the pooled vector before the head
+    word_dropout: float = 0.0  # training words replaced by <unk> with this probability
+    readout: str = "attention"  # pooling over time: attention, max, mean or last
     min_count: int = 2
     batch: int = 32
     lr: float = 2e-3
+    weight_decay: float = 0.0  # decoupled (AdamW); 0 is plain Adam
     epochs: float = 4.0
+    patience: int = 0  # stop after this many evaluations without a better val accuracy
     minutes: float | None = None
     eval_every: int = 100
     seed: int = 0
@@ -79,8 +85,15 @@ class SentimentOptions:
         for name in ("hidden", "embedding", "layers", "batch", "min_count", "eval_every"):
             if getattr(self, name) < 1:
                 raise DataError(f"--{name.replace('_', '-')} must be >= 1")
-        if not 0 <= self.dropout < 1:
-            raise DataError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.readout not in READOUTS:
+            raise DataError(f"--readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        for name in ("dropout", "word_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise DataError(f"--{name.replace('_', '-')} must be in [0, 1)")
+        if not self.embedding_std > 0:
+            raise DataError(f"--embedding-std must be > 0, got {self.embedding_std}")
+        if self.weight_decay < 0 or self.patience < 0:
+            raise DataError("--weight-decay and --patience must be >= 0")
         if not self.lr > 0 or not self.epochs > 0:
             raise DataError("--lr and --epochs must be > 0")
         if self.limit is not None and self.limit < 2:
@@ -159,14 +172,23 @@ def batches(data: SentimentData, examples: list[Example], size: int) -> list[tup
     return out
 
 
-def batch_fn(data: SentimentData, size: int) -> Callable[[int, torch.Generator], tuple]:
-    """Random training batches (with replacement), drawn from the Trainer's generator."""
+def batch_fn(
+    data: SentimentData, size: int, word_dropout: float = 0.0
+) -> Callable[[int, torch.Generator], tuple]:
+    """Random training batches (with replacement), drawn from the Trainer's generator.
+
+    `word_dropout`: each word is read as <unk> with this probability (a fresh draw per batch),
+    so the network cannot lean on a few rare words it has memorised.
+    """
     train = data.splits.train
     index = {lab: i for i, lab in enumerate(data.labels)}
 
     def make(step: int, gen: torch.Generator) -> tuple:
         pick = torch.randint(0, len(train), (min(size, len(train)),), generator=gen).tolist()
         ids, lengths = encode_batch(data.vocab, [train[i].text for i in pick])
+        if word_dropout > 0:
+            drop = (torch.rand(ids.shape, generator=gen) < word_dropout) & (ids > 0)  # (B, T)
+            ids = ids.masked_fill(drop, 1)
         return ids, torch.tensor([index[train[i].label] for i in pick]), lengths
 
     return make
@@ -189,9 +211,16 @@ def build_classifier(options: SentimentOptions, vocab_size: int, n_labels: int):
             bidirectional=True,
             dropout=options.dropout if options.layers > 1 else 0.0,
         ),
-        readout="attention",
+        readout=options.readout,
     )
-    return build_model(cfg)
+    model = build_model(cfg)
+    # torch starts word vectors at N(0, 1); a run of ~1,000 Adam steps moves each weight by
+    # about lr per step, so rare words would keep a large random vector to the end. Small
+    # starting vectors leave rare words near zero and let the useful ones grow.
+    with torch.no_grad():
+        model.input.embedding.weight.normal_(0.0, options.embedding_std)
+        model.input.embedding.weight[0].zero_()  # <pad>
+    return model
 
 
 @torch.no_grad()
@@ -329,7 +358,9 @@ def train_sentiment(
         steps=steps,
         time_minutes=options.minutes,
         batch_size=options.batch,
+        optimizer="adamw" if options.weight_decay > 0 else "adam",
         lr=options.lr,
+        weight_decay=options.weight_decay,
         schedule="cosine",
         min_lr_ratio=0.1,
         clip="norm",
@@ -337,6 +368,7 @@ def train_sentiment(
         eval_every=min(options.eval_every, steps),
         monitor="accuracy",
         monitor_mode="max",
+        patience=options.patience,
         log_every=10,
         seed=options.seed,
         progress=progress,
@@ -353,10 +385,10 @@ def train_sentiment(
         overwrite=True, console=console,
     )  # fmt: skip
     say(
-        f"training a bidirectional {options.cell.upper()} ({options.hidden} units, attention "
-        f"pooling) for {steps} steps on {data.summary['split']}"
+        f"training a bidirectional {options.cell.upper()} ({options.hidden} units, "
+        f"{options.readout} pooling) for {steps} steps on {data.summary['split']}"
     )
-    result = trainer.fit(batch_fn(data, options.batch), val)
+    result = trainer.fit(batch_fn(data, options.batch, options.word_dropout), val)
     if result.status == "diverged":
         raise DataError(f"training diverged: {result.message}")
     model = load_run(out).model  # best weights on validation accuracy
@@ -528,7 +560,8 @@ def write_sentiment_report(run_dir: str | Path) -> Path:
     r.heading("Test split: model vs baseline")
     r.table(
         [
-            [f"bidirectional {opts['cell'].upper()} {opts['hidden']} + attention pooling",
+            [f"bidirectional {opts['cell'].upper()} {opts['hidden']} + "
+             f"{opts.get('readout', 'attention')} pooling",
              m["accuracy"], m["macro_f1"]],
             [f"bag-of-words logistic regression (C={b['C']})", b["accuracy"], b["macro_f1"]],
             [f"majority class ({res['majority']['label']})", res["majority"]["accuracy"], ""],
