@@ -39,6 +39,7 @@ from ..data.sentiment import (
     words,
 )
 from ..data.text import DataError
+from ..training.run import prepare_out_dir
 
 TASK = "sentiment"
 VOCAB_FILE = "vocab.json"
@@ -311,17 +312,6 @@ class SentimentRun:
     seconds: float
     results: dict
     report: Path
-
-
-def prepare_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse an existing, non-empty run directory unless `overwrite`; then create it."""
-    from ..training import RunError
-
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RunError(f"--out {out} already exists; pass --overwrite or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def train_sentiment(

@@ -36,6 +36,7 @@ from ..data.text import (
     load_tokenizer,
     split_blocks,
 )
+from ..training.run import prepare_out_dir
 
 TASK = "text"
 TOKENIZER_FILE = "tokenizer.json"
@@ -448,17 +449,6 @@ class TextRun:
     seconds: float
     evaluation: Evaluation | None  # None when training was interrupted (Ctrl-C)
     report: Path
-
-
-def prepare_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse an existing, non-empty --out unless `overwrite`; then create it."""
-    from ..training import RunError
-
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RunError(f"--out {out} already exists; pass --overwrite or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def train_text(

@@ -42,7 +42,7 @@ from ..data.translation import (
     phrase_pairs,
     tokenize,
 )
-from .sentiment import prepare_out_dir
+from ..training.run import prepare_out_dir
 
 TASK = "translate"
 TASKS = ("de-en", "numbers")

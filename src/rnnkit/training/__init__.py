@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from .callbacks import Callback, LambdaCallback
 from .io import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
-from .run import Run, RunError, load_run, save_model, write_run_json
+from .run import Run, RunError, load_run, prepare_out_dir, save_model, write_run_json
 from .stream import Streamer, stream_batches
 from .trainer import FitResult, Trainer, resume, seed_everything
 
@@ -56,6 +56,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "load_run",
+    "prepare_out_dir",
     "read_jsonl",
     "resume",
     "save_model",

@@ -52,6 +52,19 @@ class RunError(ValueError):
 # ---- weights ----------------------------------------------------------------------------
 
 
+def prepare_out_dir(out: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse an existing, non-empty --out unless `overwrite`; then create it.
+
+    The CLI's rule for every training command: nothing a user has is overwritten unasked.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise RunError(f"--out {out} already exists; pass --overwrite or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """The state dict with tied tensors stored once (safetensors refuses shared memory)."""
     tensors, seen = {}, set()
