@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,9 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..tasks.sentiment import SentimentOptions as S  # the sentiment defaults live in one place
+from .common import default_out as _out
+from .common import stderr_console as _console
+from .common import train_group as _train_group
 from .errors import fail, user_errors
-
-DEFAULT_OUT = "runs"
 
 
 def register(app: typer.Typer) -> None:
@@ -30,24 +30,6 @@ def register(app: typer.Typer) -> None:
     train.command("translate")(train_translate)
     app.command("classify")(classify)
     app.command("translate")(translate)
-
-
-def _train_group(app: typer.Typer) -> typer.Typer:
-    for group in app.registered_groups:
-        if group.name == "train" and group.typer_instance is not None:
-            return group.typer_instance
-    # no `train` group yet (a build without the text commands): create it
-    train = typer.Typer(help="Train a model for an application.", no_args_is_help=True)
-    app.add_typer(train, name="train")
-    return train
-
-
-def _console() -> Console:
-    return Console(stderr=True)
-
-
-def _out(out: Path | None, prefix: str) -> Path:
-    return out if out is not None else Path(DEFAULT_OUT) / time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
 
 
 # ---- sentiment ----------------------------------------------------------------------------

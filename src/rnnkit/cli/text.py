@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +11,9 @@ from rich.console import Console
 
 from ..tasks.text import TextOptions as D  # the defaults live in one place
 from ..training import Callback
+from .common import default_out
+from .common import stderr_console as _console
 from .errors import fail, user_errors
-
-DEFAULT_OUT = "runs"
 
 
 def register(app: typer.Typer, train_app: typer.Typer) -> None:
@@ -22,10 +21,6 @@ def register(app: typer.Typer, train_app: typer.Typer) -> None:
     train_app.command("text")(train_text)
     app.command("generate")(generate)
     app.command("evaluate")(evaluate)
-
-
-def _console() -> Console:
-    return Console(stderr=True)
 
 
 def auto_threads(cores: int | None = None, load: float | None = None) -> int:
@@ -158,8 +153,7 @@ def train_text(
             embedding=embedding, dropout=dropout, seq_len=seq_len, batch=batch, lr=lr,
             steps=steps, minutes=minutes, seed=seed,
         )  # fmt: skip
-        if out is None:
-            out = Path(DEFAULT_OUT) / time.strftime("text-%Y%m%d-%H%M%S")
+        out = default_out(out, "text")
         # a --minutes budget gets a bar over time; a --steps budget the Trainer's bar over steps
         by_time = options.steps is None and not quiet
         result = run_training(
