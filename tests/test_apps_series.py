@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -158,6 +159,40 @@ def test_cli_train_sequence_classify(app, seq_csv, tmp_path):
 
     (label, prob), = classify(out, [np.stack([np.arange(6.0), np.zeros(6)], 1)])  # fmt: skip
     assert label in ("rise", "fall") and 0.5 <= prob <= 1
+
+
+def test_cli_sequence_classify_ensemble(app, seq_csv, tmp_path):
+    """--ensemble 2 trains and saves two differently seeded members and averages their
+    softmax; --augment only perturbs training batches."""
+    out = tmp_path / "ens"
+    args = ["train", "sequence-classify", "--dataset", seq_csv, "--time-column", "t",
+            "--hidden", 8, "--epochs", 3, "--batch", 8, "--ensemble", 2, "--augment", 0.1,
+            "--max-train", 12, "--out", out, "--quiet"]  # fmt: skip
+    r = invoke(app, args)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["options"]["ensemble"] == 2 and len(res["member_accuracies"]) == 2
+    for member in (out, out / "member-1"):
+        assert (member / "model.safetensors").exists()
+    from rnnkit.tasks.sequence_classify import classify, load_classifier
+
+    models, _, _ = load_classifier(out)
+    assert len(models) == 2
+    w0, w1 = (next(m.parameters()).detach() for m in models)
+    assert not torch.equal(w0, w1)  # independently seeded
+    seq = np.stack([np.arange(6.0), np.zeros(6)], 1)
+    (label, prob), = classify(out, [seq])  # fmt: skip
+    assert label in ("rise", "fall") and 0.5 <= prob <= 1
+
+
+def test_cv_folds_are_stratified():
+    from rnnkit.tasks.sequence_classify import cv_folds
+
+    y = np.array([0] * 10 + [1] * 5)
+    fold = cv_folds(y, 5, seed=0)
+    assert sorted(np.bincount(fold).tolist()) == [3, 3, 3, 3, 3]
+    for f in range(5):
+        assert (y[fold == f] == 0).sum() == 2 and (y[fold == f] == 1).sum() == 1
 
 
 def test_cli_forecast_run_and_future(app, forecast_run):
