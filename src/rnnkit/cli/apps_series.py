@@ -8,17 +8,17 @@ stdout carries the run directory (train) or the results (forecast, detect-anomal
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from .common import default_out as _out
+from .common import stderr_console as _console
+from .common import train_group as _train_group
 from .errors import fail, user_errors
 
-DEFAULT_OUT = "runs"
 CELLS = {"lstm": "lstm", "gru": "gru", "rnn": "elman", "elman": "elman"}
 
 
@@ -30,23 +30,6 @@ def register(app: typer.Typer) -> None:
     train.command("forecast")(train_forecast)
     app.command("forecast")(forecast)
     app.command("detect-anomalies")(detect_anomalies)
-
-
-def _train_group(app: typer.Typer) -> typer.Typer:
-    for group in app.registered_groups:
-        if group.name == "train" and group.typer_instance is not None:
-            return group.typer_instance
-    train = typer.Typer(help="Train a model for an application.", no_args_is_help=True)
-    app.add_typer(train, name="train")
-    return train
-
-
-def _console() -> Console:
-    return Console(stderr=True)
-
-
-def _out(out: Path | None, prefix: str) -> Path:
-    return out if out is not None else Path(DEFAULT_OUT) / time.strftime(f"{prefix}-%Y%m%d-%H%M%S")
 
 
 def _cell(cell: str) -> str:
