@@ -40,6 +40,7 @@ from ..data.sentiment import (
 )
 from ..data.text import DataError
 from ..training.run import prepare_out_dir
+from .common import TaskRun
 
 TASK = "sentiment"
 VOCAB_FILE = "vocab.json"
@@ -303,15 +304,7 @@ def bag_of_words_baseline(
 # ---- training -----------------------------------------------------------------------------
 
 
-@dataclass
-class SentimentRun:
-    path: Path
-    status: str
-    message: str
-    steps: int
-    seconds: float
-    results: dict
-    report: Path
+SentimentRun = TaskRun
 
 
 def train_sentiment(

@@ -43,6 +43,7 @@ from ..data.translation import (
     tokenize,
 )
 from ..training.run import prepare_out_dir
+from .common import TaskRun
 
 TASK = "translate"
 TASKS = ("de-en", "numbers")
@@ -306,15 +307,7 @@ def word_by_word(lexicon: dict[str, str], tokens: Sequence[str], task: str) -> s
 # ---- training -----------------------------------------------------------------------------
 
 
-@dataclass
-class TranslateRun:
-    path: Path
-    status: str
-    message: str
-    steps: int
-    seconds: float
-    results: dict
-    report: Path
+TranslateRun = TaskRun
 
 
 def train_translate(
