@@ -209,3 +209,14 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_run_task_names_the_command_that_made_it():
+    from rnnkit.training.run import Run
+
+    def run(extra):
+        return Run(None, None, None, None, None, extra, [], None)
+
+    assert run({"task": "forecast", "data": "sunspots"}).task == "forecast"
+    assert run({"text": {"vocab": []}}).task == "text"
+    assert run({}).task is None

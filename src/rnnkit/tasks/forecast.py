@@ -312,7 +312,7 @@ class Forecaster:
     def load(cls, run_dir: str | Path) -> Forecaster:
         run = load_run(run_dir)
         if run.extra.get("task") != TASK:
-            raise RunError(f"{run_dir}: not a forecast run (task {run.extra.get('task')!r})")
+            raise RunError(f"{run_dir}: not a forecast run (made by `train {run.task}`)")
         e = run.extra
         scaler = StandardScaler.from_dict(run.read_json("scaler"))
         scale = None

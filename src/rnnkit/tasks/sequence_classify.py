@@ -402,7 +402,7 @@ def load_classifier(run_dir: str | Path):
     if run.extra.get("task") != TASK:
         from ..training import RunError
 
-        raise RunError(f"{run_dir}: not a sequence-classify run (task {run.extra.get('task')!r})")
+        raise RunError(f"{run_dir}: not a sequence-classify run (made by `train {run.task}`)")
     n = int(run.extra.get("options", {}).get("ensemble", 1))
     models = [run.model] + [load_run(member_dir(run_dir, k)).model for k in range(1, n)]
     scaler = StandardScaler.from_dict(run.read_json("scaler"))

@@ -244,6 +244,15 @@ class Run:
             return None
         return int(self.checkpoint.name.split("-")[1])
 
+    @property
+    def task(self) -> str | None:
+        """Which command made the run: extra["task"], or the single key a task stored its
+        metadata under (e.g. {"text": {...}}); None if neither."""
+        task = self.extra.get("task")
+        if isinstance(task, str):
+            return task
+        return next(iter(self.extra)) if len(self.extra) == 1 else None
+
     def read_json(self, name: str) -> Any:
         """A task file written with `write_run_json` (RunError if missing or broken)."""
         path = self.path / (name if name.endswith(".json") else name + ".json")
