@@ -257,6 +257,30 @@ def test_batch_split_across_threads_matches_single_thread():
     _compare(many, ref, [x, h0, *ps])
 
 
+def test_elman_batch_split_with_short_sequences_gradcheck():
+    """Elman (batch-major state buffers): threads split the batch, no row runs to T."""
+    B, T, D, H = 40, 7, 3, 5
+    ps = [
+        (torch.randn(*s, dtype=torch.float64) * 0.5).requires_grad_()
+        for s in ((H, D), (H, H), (H,), (H,))
+    ]
+    x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
+    lengths = torch.randint(1, T, (B,))
+    lengths[:20] = 2
+
+    def f(x, h0, *p):
+        return kernels.elman_sequence(x, h0, *p, activation="tanh", lengths=lengths)
+
+    old = torch.get_num_threads()
+    try:
+        for nt in (1, 2):
+            torch.set_num_threads(nt)
+            assert gradcheck(f, (x, h0, *ps))
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_non_contiguous_inputs():
     B, T, D, H = 4, 6, 5, 3
     x_big = torch.randn(T, B, 2 * D)

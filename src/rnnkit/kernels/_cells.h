@@ -260,18 +260,24 @@ static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *h, REAL
     }
 }
 
-/* a: dt T B D H act X Wih Whh bih bhh len h0 Xp Hs out nthreads */
+/* Elman keeps everything batch-major, (B, T, .) like x and out, so x needs no time-major copy
+ * and dx comes out in x's layout; one step's rows are then strided by T*H, which the GEMMs
+ * take as their leading dimension. P (B, T, H) holds the state *entering* each step (h_0 ..
+ * h_{T-1}), so dW_hh = dA^T P is one GEMM; hN (B, H) holds h_T. */
+
+/* a: dt T B D H act X Wih Whh bih bhh len h0 Xp P hN out nthreads */
 static int SUF(elman_fwd)(const int64_t *a) {
     int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], act = (int)a[5];
     const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
     const REAL *bih = ARG(9, const REAL *), *bhh = ARG(10, const REAL *);
     const int64_t *len = ARG(11, const int64_t *);
     const REAL *h0 = ARG(12, const REAL *);
-    REAL *Xp = ARG(13, REAL *), *Hs = ARG(14, REAL *), *out = ARG(15, REAL *);
-    int nthreads = (int)a[16];
+    REAL *Xp = ARG(13, REAL *), *P = ARG(14, REAL *), *hN = ARG(15, REAL *), *out = ARG(16, REAL *);
+    int nthreads = (int)a[17];
+    size_t TH = (size_t)T * H;
     REAL *bx, *bh;
     if (SUF(make_bias)(1, H, bih, bhh, 1, &bx, &bh)) return -1;
-    memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
+    for (int b = 0; b < B; b++) memcpy(P + b * TH, h0 + (size_t)b * H, H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, Xp, H);
     int nt = rk_threads_for(B, nthreads), err = 0;
 #pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
@@ -282,22 +288,23 @@ static int SUF(elman_fwd)(const int64_t *a) {
         SUF(rmat) Wh;
         if (SUF(rmat_init)(&Wh, Whh, H, 1, M, H, H)) err = 1;
         else {
-            for (int t = 0; t < tmax; t++) {
-                REAL *g = Xp + ((size_t)t * B + b0) * H;
-                const REAL *hp = Hs + ((size_t)t * B + b0) * H;
-                REAL *hn = Hs + ((size_t)(t + 1) * B + b0) * H;
-                SUF(rmat_mul)(&Wh, M, hp, H, 1, g, H);
+            for (int t = 0; t < T; t++) {
+                REAL *g = Xp + b0 * TH + (size_t)t * H;
+                const REAL *hp = P + b0 * TH + (size_t)t * H;
+                int last = t + 1 == T;
+                REAL *hn = last ? hN + (size_t)b0 * H : P + b0 * TH + (size_t)(t + 1) * H;
+                size_t ldn = last ? (size_t)H : TH;
+                if (t < tmax) SUF(rmat_mul)(&Wh, M, hp, (int)TH, 1, g, (int)TH);
                 for (int b = 0; b < M; b++) {
-                    REAL *o = out + ((size_t)(b0 + b) * T + t) * H;
-                    if (!len || t < len[b0 + b]) {
-                        SUF(elman_act)(act, g + (size_t)b * H, bx, hn + (size_t)b * H, o, H);
+                    REAL *o = out + (b0 + b) * TH + (size_t)t * H;
+                    if (t < tmax && (!len || t < len[b0 + b])) {
+                        SUF(elman_act)(act, g + b * TH, bx, hn + b * ldn, o, H);
                     } else {
-                        memcpy(hn + (size_t)b * H, hp + (size_t)b * H, H * sizeof(REAL));
+                        memcpy(hn + b * ldn, hp + b * TH, H * sizeof(REAL));
                         memset(o, 0, H * sizeof(REAL));
                     }
                 }
             }
-            SUF(carry_tail)(T, B, H, b0, b1, tmax, Hs, NULL, out);
             SUF(rmat_free)(&Wh);
         }
         rk_mkl_local(prev);
@@ -306,17 +313,18 @@ static int SUF(elman_fwd)(const int64_t *a) {
     return err ? -1 : 0;
 }
 
-/* a: dt T B D H act X Wih Whh len Hs dout dhn dh0 dX dWih dWhh dbih dbhh nthreads */
+/* a: dt T B D H act X Wih Whh len P hN dout dhn dh0 dX dWih dWhh dbih dbhh nthreads */
 static int SUF(elman_bwd)(const int64_t *a) {
     int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], act = (int)a[5];
     const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
     const int64_t *len = ARG(9, const int64_t *);
-    const REAL *Hs = ARG(10, const REAL *), *dout = ARG(11, const REAL *), *dhn = ARG(12, const REAL *);
-    REAL *dh0 = ARG(13, REAL *), *dX = ARG(14, REAL *), *dWih = ARG(15, REAL *);
-    REAL *dWhh = ARG(16, REAL *), *dbih = ARG(17, REAL *), *dbhh = ARG(18, REAL *);
-    int nthreads = (int)a[19];
-    size_t TB = (size_t)T * B;
-    REAL *dA = (REAL *)malloc(TB * H * sizeof(REAL));
+    const REAL *P = ARG(10, const REAL *), *hN = ARG(11, const REAL *);
+    const REAL *dout = ARG(12, const REAL *), *dhn = ARG(13, const REAL *);
+    REAL *dh0 = ARG(14, REAL *), *dX = ARG(15, REAL *), *dWih = ARG(16, REAL *);
+    REAL *dWhh = ARG(17, REAL *), *dbih = ARG(18, REAL *), *dbhh = ARG(19, REAL *);
+    int nthreads = (int)a[20];
+    size_t TB = (size_t)T * B, TH = (size_t)T * H;
+    REAL *dA = (REAL *)malloc(TB * H * sizeof(REAL));  /* (B, T, H) */
     REAL *buf = (REAL *)malloc((size_t)2 * B * H * sizeof(REAL));
     if (!dA || !buf) { free(dA); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
@@ -333,23 +341,26 @@ static int SUF(elman_bwd)(const int64_t *a) {
         else {
             if (dhn) memcpy(dh, dhn + (size_t)b0 * H, (size_t)M * H * sizeof(REAL));
             else memset(dh, 0, (size_t)M * H * sizeof(REAL));
-            for (int t = T - 1; t >= tmax; t--)
-                memset(dA + ((size_t)t * B + b0) * H, 0, (size_t)M * H * sizeof(REAL));
+            for (int b = b0; b < b1; b++)
+                if (tmax < T)
+                    memset(dA + b * TH + (size_t)tmax * H, 0, (size_t)(T - tmax) * H * sizeof(REAL));
             for (int t = tmax - 1; t >= 0; t--) {
-                REAL *da = dA + ((size_t)t * B + b0) * H;
-                const REAL *hs = Hs + ((size_t)(t + 1) * B + b0) * H;
+                REAL *da = dA + b0 * TH + (size_t)t * H;
+                int last = t + 1 == T;
+                const REAL *hs = last ? hN + (size_t)b0 * H : P + b0 * TH + (size_t)(t + 1) * H;
+                size_t ldh = last ? (size_t)H : TH;
                 for (int b = 0; b < M; b++) {
-                    REAL *g = da + (size_t)b * H, *d = dh + (size_t)b * H, *e = dn + (size_t)b * H;
-                    const REAL *h = hs + (size_t)b * H;
+                    REAL *g = da + b * TH, *d = dh + (size_t)b * H, *e = dn + (size_t)b * H;
+                    const REAL *h = hs + b * ldh;
                     if (len && t >= len[b0 + b]) {
                         memset(g, 0, H * sizeof(REAL));
                         memcpy(e, d, H * sizeof(REAL));
                         continue;
                     }
-                    const REAL *go = dout ? dout + ((size_t)(b0 + b) * T + t) * H : zrow;
+                    const REAL *go = dout ? dout + (b0 + b) * TH + (size_t)t * H : zrow;
                     SUF(elman_row_bwd)(act, H, d, go, h, g, e);
                 }
-                SUF(rmat_mul)(&Wh, M, da, H, 1, dn, H);
+                SUF(rmat_mul)(&Wh, M, da, (int)TH, 1, dn, H);
                 REAL *tmp = dh; dh = dn; dn = tmp;
             }
             if (dh0) memcpy(dh0 + (size_t)b0 * H, dh, (size_t)M * H * sizeof(REAL));
@@ -358,7 +369,7 @@ static int SUF(elman_bwd)(const int64_t *a) {
         rk_mkl_local(prev);
     }
     if (!err) {
-        if (dWhh) SUF(gemm)('T', 'N', H, H, (int)TB, 1, dA, H, Hs, H, 0, dWhh, H);
+        if (dWhh) SUF(gemm)('T', 'N', H, H, (int)TB, 1, dA, H, P, H, 0, dWhh, H);
         if (dWih) SUF(gemm)('T', 'N', H, D, (int)TB, 1, dA, H, X, D, 0, dWih, D);
         if (dX) SUF(gemm)('N', 'N', (int)TB, D, H, 1, dA, H, Wih, D, 0, dX, D);
         if (dbih || dbhh) {

@@ -146,8 +146,8 @@ static int parse_ints(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expect
         Py_RETURN_NONE;                                                                     \
     }
 
-RK_SEQ(elman_fwd, 17)
-RK_SEQ(elman_bwd, 20)
+RK_SEQ(elman_fwd, 18)
+RK_SEQ(elman_bwd, 21)
 RK_SEQ(gru_fwd, 18)
 RK_SEQ(gru_bwd, 22)
 RK_SEQ(lstm_fwd, 18)

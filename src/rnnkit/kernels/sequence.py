@@ -6,7 +6,8 @@ explicit BPTT equations) followed by the weight gradients as a few large GEMMs.
 
 Shapes: x (B, T, D), h0/c0 (B, H), out (B, T, H); weights as in torch.nn (G gates):
 weight_ih (G*H, D), weight_hh (G*H, H), bias_ih/bias_hh (G*H,) or None.
-Memory saved for backward: x (T, B, D), states (T+1, B, H) (and cells for LSTM), the gate
+Memory saved for backward: x (GRU/LSTM: a (T, B, D) time-major copy; Elman: x itself), the
+states (T+1, B, H) (and cells for LSTM; Elman: (B, T, H) batch-major plus h_T), the gate
 activations (T, B, G*H) and, for GRU, one more (T, B, H).
 """
 
@@ -97,14 +98,17 @@ def _time_major(x: torch.Tensor) -> torch.Tensor:
 
 
 class _ElmanFunction(torch.autograd.Function):
+    # Batch-major throughout (see _cells.h): x is used as given (no time-major copy), P
+    # (B, T, H) holds the state entering each step and hN (B, H) the last one.
     @staticmethod
     def forward(ctx, x, h0, weight_ih, weight_hh, bias_ih, bias_hh, act, lengths):
         B, T, D = x.shape
         H = weight_hh.shape[1]
-        X = _time_major(x)
+        X = x.contiguous()
         w_ih, w_hh, b_ih, b_hh, h0c = map(_c, (weight_ih, weight_hh, bias_ih, bias_hh, h0))
-        work = x.new_empty(T, B, H)
-        hs = x.new_empty(T + 1, B, H)  # (T+1, B, H): h0 .. h_T
+        work = x.new_empty(B, T, H)
+        P = x.new_empty(B, T, H)
+        hN = x.new_empty(B, H)
         out = x.new_empty(B, T, H)
         lib().elman_fwd(
             _dtype_code(x),
@@ -121,23 +125,24 @@ class _ElmanFunction(torch.autograd.Function):
             _ptr(lengths),
             h0c.data_ptr(),
             work.data_ptr(),
-            hs.data_ptr(),
+            P.data_ptr(),
+            hN.data_ptr(),
             out.data_ptr(),
             torch.get_num_threads(),
         )
-        ctx.save_for_backward(X, w_ih, w_hh, hs, lengths)
+        ctx.save_for_backward(X, w_ih, w_hh, P, hN, lengths)
         ctx.meta = (act, bias_ih is not None, bias_hh is not None)
-        return out, hs[T].clone()
+        return out, hN.clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout, dhn):
-        X, w_ih, w_hh, hs, lengths = ctx.saved_tensors
+        X, w_ih, w_hh, P, hN, lengths = ctx.saved_tensors
         act, has_bih, has_bhh = ctx.meta
-        T, B, D = X.shape
+        B, T, D = X.shape
         H = w_hh.shape[1]
         need = ctx.needs_input_grad
-        dX = X.new_empty(T, B, D) if need[0] else None
+        dX = X.new_empty(B, T, D) if need[0] else None
         dh0 = X.new_empty(B, H) if need[1] else None
         dWih = torch.empty_like(w_ih) if need[2] else None
         dWhh = torch.empty_like(w_hh) if need[3] else None
@@ -155,7 +160,8 @@ class _ElmanFunction(torch.autograd.Function):
             w_ih.data_ptr(),
             w_hh.data_ptr(),
             _ptr(lengths),
-            hs.data_ptr(),
+            P.data_ptr(),
+            hN.data_ptr(),
             _ptr(dout),
             _ptr(dhn),
             _ptr(dh0),
@@ -166,8 +172,7 @@ class _ElmanFunction(torch.autograd.Function):
             _ptr(dbhh),
             torch.get_num_threads(),
         )
-        dx = dX.transpose(0, 1) if dX is not None else None
-        return dx, dh0, dWih, dWhh, dbih, dbhh, None, None
+        return dX, dh0, dWih, dWhh, dbih, dbhh, None, None
 
 
 class _GRUFunction(torch.autograd.Function):
