@@ -184,6 +184,11 @@ def onnx_job(module: nn.Module, x: torch.Tensor) -> tuple[Callable[[], None], fl
         torch.onnx.export(module, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = torch.get_num_threads()
+    # onnxruntime's threads spin after each run by default; interleaved with the other
+    # implementations they would hold the cores and slow whichever runs next (measured:
+    # fused inference 2x slower next to a spinning session)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
     feed = {"x": x.numpy()}
