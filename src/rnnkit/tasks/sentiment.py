@@ -40,7 +40,7 @@ from ..data.sentiment import (
 )
 from ..data.text import DataError
 from ..training.run import prepare_out_dir
-from .common import TaskRun
+from .common import TaskRun, fit_and_reload
 
 TASK = "sentiment"
 VOCAB_FILE = "vocab.json"
@@ -321,9 +321,8 @@ def train_sentiment(
         >>> run = train_sentiment(SentimentOptions(epochs=1), "runs/sentiment")
         >>> run.results["model"]["accuracy"], run.results["baseline"]["accuracy"]
     """
-    from ..algorithms import BPTT
     from ..config import TrainConfig
-    from ..training import Callback, Trainer, load_run, seed_everything, write_run_json
+    from ..training import seed_everything, write_run_json
 
     say = on_phase or (lambda text: None)
     options.check()
@@ -358,23 +357,14 @@ def train_sentiment(
     )
     extra = {TASK: {"options": dataclasses.asdict(options), "data": data.summary}}
     vocab_json = {"words": data.vocab.to_dict(), "labels": data.labels}
-
-    class WriteVocab(Callback):
-        def on_fit_start(self, trainer) -> None:
-            write_run_json(out, VOCAB_FILE, vocab_json)
-
-    trainer = Trainer(
-        model, BPTT(), cfg, run_dir=out, callbacks=[WriteVocab()], extra=extra,
-        overwrite=True, console=console,
-    )  # fmt: skip
     say(
         f"training a bidirectional {options.cell.upper()} ({options.hidden} units, "
         f"{options.readout} pooling) for {steps} steps on {data.summary['split']}"
     )
-    result = trainer.fit(batch_fn(data, options.batch, options.word_dropout), val)
-    if result.status == "diverged":
-        raise DataError(f"training diverged: {result.message}")
-    model = load_run(out).model  # best weights on validation accuracy
+    train = batch_fn(data, options.batch, options.word_dropout)
+    # the model comes back with its best weights on validation accuracy
+    files = {VOCAB_FILE: vocab_json}
+    trainer, result, model = fit_and_reload(model, cfg, out, train, val, extra, files, console)
 
     say("evaluating on the test split; fitting the bag-of-words baseline")
     test = data.splits.test

@@ -43,7 +43,7 @@ from ..data.translation import (
     tokenize,
 )
 from ..training.run import prepare_out_dir
-from .common import TaskRun
+from .common import TaskRun, fit_and_reload
 
 TASK = "translate"
 TASKS = ("de-en", "numbers")
@@ -324,9 +324,8 @@ def train_translate(
         >>> run = train_translate(TranslateOptions(task="numbers"), "runs/numbers")
         >>> run.results["model"]["exact_match"]
     """
-    from ..algorithms import BPTT
     from ..config import TrainConfig
-    from ..training import Callback, Trainer, load_run, seed_everything, write_run_json
+    from ..training import seed_everything, write_run_json
 
     say = on_phase or (lambda text: None)
     options.check()
@@ -358,23 +357,12 @@ def train_translate(
     )
     extra = {TASK: {"options": dataclasses.asdict(options), "data": data.summary}}
     vocab_json = {"source": data.source.to_dict(), "target": data.target.to_dict()}
-
-    class WriteVocab(Callback):
-        def on_fit_start(self, trainer) -> None:
-            write_run_json(out, VOCAB_FILE, vocab_json)
-
-    trainer = Trainer(
-        model, BPTT(), cfg, run_dir=out, callbacks=[WriteVocab()], extra=extra,
-        overwrite=True, console=console,
-    )  # fmt: skip
     say(
         f"training a {options.cell.upper()} encoder-decoder ({options.hidden} units, "
         f"{options.attention} attention) for {steps} steps on {data.summary['split']}"
     )
-    result = trainer.fit(batch_fn(data, options.batch), val)
-    if result.status == "diverged":
-        raise DataError(f"training diverged: {result.message}")
-    model = load_run(out).model
+    train, files = batch_fn(data, options.batch), {VOCAB_FILE: vocab_json}
+    trainer, result, model = fit_and_reload(model, cfg, out, train, val, extra, files, console)
 
     join = JOIN[options.task]
     test = data.splits.test
