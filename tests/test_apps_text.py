@@ -31,17 +31,17 @@ from rnnkit.data.translation import (
     parse_dictionary_line,
     split_of,
 )
-from rnnkit.tasks.sentiment import (
+from rnnkit.tasks.metrics import classification_metrics
+from rnnkit.tasks.sentiment.task import (
     SentimentData,
     SentimentOptions,
     bag_of_words_baseline,
     batch_fn,
     build_classifier,
-    classification_metrics,
 )
 from rnnkit.tasks.translate import most_frequent, translation_metrics, word_by_word
 
-if not any(c.name == "classify" for c in app.registered_commands):
+if not any(c.name == "translate" for c in app.registered_commands):
     register(app)  # until cli/app.py calls apps_text.register itself
 
 TINY_SENT = ["--hidden", "8", "--embedding", "8", "--epochs", "1", "--batch", "8",

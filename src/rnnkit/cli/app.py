@@ -6,14 +6,40 @@ is a group that each application adds its own `train <task>` command to).
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+class OneLineErrors(typer.core.TyperGroup):
+    """Usage errors (a bad flag, a value of the wrong type) as one `error:` line, exit code 2."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+        from typer.exceptions import Abort
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except ClickException as err:
+            message = " ".join(err.format_message().split())
+            print(f"error: {message} (see --help)", file=sys.stderr, flush=True)
+            sys.exit(err.exit_code)
+        except Abort:
+            print("aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="rnnkit",
+    cls=OneLineErrors,
     help="Recurrent neural networks: train, generate, evaluate, inspect.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -58,9 +84,11 @@ def demo(
 
 
 def _register_commands() -> None:
-    from . import apps_series, apps_text, bench, datasets, inspect, runs, text
+    from . import apps_series, apps_text, bench, datasets, inspect, runs, sentiment, text, train
 
     text.register(app, train_app)
+    train.register(app)
+    sentiment.register(app)
     apps_text.register(app)
     apps_series.register(app)
     inspect.register(app)

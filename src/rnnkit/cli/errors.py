@@ -53,7 +53,16 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 @contextmanager
 def user_errors(*extra: type[BaseException]) -> Iterator[None]:
     """Turn the known error types (and `extra` ones) raised inside into `fail(...)`."""
+    from ..tasks.options import OptionError
+
     try:
         yield
+    except OptionError as err:
+        raise fail(err.for_flag(flag(err.field))) from None
     except (*known_errors(), *extra) as err:
         raise fail(str(err)) from None
+
+
+def flag(field: str) -> str:
+    """The CLI flag of an options field: seq_len -> --seq-len (a phrase is left as it is)."""
+    return "--" + field.replace("_", "-") if field.isidentifier() else field

@@ -93,6 +93,40 @@ def line_plot(
     return fig
 
 
+def bar_plot(values: Mapping[str, float], xlabel: str = "", size=(6.0, 2.6)):
+    """Horizontal bars, one per entry (the first highlighted), each labelled with its value."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    names, vals = list(values), list(values.values())
+    ax.barh(names, vals, color=["#3b6ea8"] + ["#999"] * (len(vals) - 1))
+    for y, v in enumerate(vals):
+        ax.text(v, y, f" {v:.3f}", va="center")
+    ax.set_xlim(0, max([1.0, *vals]) * 1.08)
+    ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig
+
+
+def training_section(r: Report, run: Any, fit: Mapping[str, Any]) -> None:
+    """How training went: the Trainer's status and the train/validation loss curves."""
+    r.heading("Training")
+    if fit:
+        best = "" if fit.get("best") is None else (
+            f"; best validation {fit.get('monitor', 'loss')} {fit['best']:.4g} at step "
+            f"{fit['best_step']}")  # fmt: skip
+        r.paragraph(f"{fit['status']}: {fit['message']}; {fit['steps']} steps in "
+                    f"{fit['seconds']:.0f} s{best}.")  # fmt: skip
+    train = [x for x in run.metrics if x.get("split") == "train" and "loss" in x]
+    val = [x for x in run.evals("val") if "loss" in x]
+    r.figure(line_plot({"train loss": ([x["step"] for x in train], [x["loss"] for x in train]),
+                        "val loss": ([x["step"] for x in val], [x["loss"] for x in val])},
+                       xlabel="step", ylabel="loss"), "loss")  # fmt: skip
+
+
 class Report:
     """An HTML page built section by section. Every string is escaped; nothing is fetched."""
 

@@ -1,0 +1,90 @@
+"""`rnnkit train <task>`: one command per application, derived from its options dataclass.
+
+Each field of the task's options (rnnkit.tasks.<name>.options) becomes a flag with the help
+text and default declared there; `--out`, `--overwrite` and `--quiet` are added for every
+task. Nothing here names a task: a new application package appears as a new command.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .common import default_out, stderr_console, train_group
+from .errors import user_errors
+
+RUN_FLAGS = [
+    ("out", Path | None, None, "Run directory. Default: runs/<task>-<date>-<time>."),
+    ("overwrite", bool, False, "Replace an existing --out run directory."),
+    ("quiet", bool, False, "No progress bar."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    from ..tasks.driver import task_names, task_package
+
+    train = train_group(app)
+    for name in task_names():
+        package = task_package(name)
+        command = train_command(name, package.Options)
+        train.command(name.replace("_", "-"), help=package.HELP)(command)
+
+
+def train_command(name: str, options_cls: type):
+    """A typer command function whose parameters are the fields of `options_cls`."""
+    from ..tasks.options import field_specs
+
+    specs = [(f, tp) for f, tp in field_specs(options_cls) if f.metadata.get("cli", True)]
+    params = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=tp,
+                          default=typer.Option(f.default, help=_help(f.metadata)))
+        for f, tp in specs
+    ]  # fmt: skip
+    params += [
+        inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, annotation=tp,
+                          default=typer.Option(default, help=text))
+        for key, tp, default, text in RUN_FLAGS
+    ]  # fmt: skip
+
+    def command(**values: Any) -> None:
+        from rich.console import Console
+
+        from ..tasks import driver
+
+        out, overwrite, quiet = (values.pop(key) for key, *_ in RUN_FLAGS)
+        console = stderr_console()
+        with user_errors():
+            options = options_cls(**values)
+            task = driver.get_task(name)
+            out = default_out(out, task.run_name(options))
+            run = driver.train(task, options, out, overwrite=overwrite, console=console,
+                               progress=not quiet,
+                               on_phase=lambda text: console.print(f"[dim]{text}[/]"))  # fmt: skip
+        title, header, rows = task.summary(run.results)
+        if rows:
+            Console().print(_table(title, header, rows))
+        print(f"run: {run.path}\nreport: {run.report}")
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__name__ = f"train_{name}"
+    return command
+
+
+def _help(meta) -> str | None:
+    choices = meta.get("choices")
+    text = meta.get("help") or ""
+    return f"{text} One of: {', '.join(choices)}." if choices else text or None
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in header:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    return table

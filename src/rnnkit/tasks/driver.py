@@ -1,0 +1,247 @@
+"""One driver for every application: train a Task into a run directory, load it back.
+
+    train(task, options, out)  validate -> optional deps -> data -> overwrite policy -> threads
+                               -> seed -> build -> fit (files written at start) -> best weights
+                               -> evaluate + baselines -> metrics.jsonl -> results.json -> report
+    load(run_dir)              the task that made the run, and its predictor
+
+The run record (config.json["extra"]), the same for every task:
+
+    {"schema": 2, "task": name, "options": {...}, "data": {...summary}, "machine": {...}}
+
+Runs written by rnnkit 0.1 stored it as {"<task>": {"options", "data"}} or flat with "task";
+`run_record` reads both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .options import check_options, to_dict
+from .task import Fitted, Task, TaskRun
+
+SCHEMA = 2
+
+
+# ---- the task registry: every package under rnnkit/tasks/ with a TASK ----------------------
+
+
+def task_names() -> list[str]:
+    """The applications, by name (each package under rnnkit/tasks/ is one)."""
+    from .. import tasks
+
+    return sorted(m.name for m in pkgutil.iter_modules(tasks.__path__) if m.ispkg)
+
+
+def task_package(name: str) -> Any:
+    """The torch-free package of task `name` (NAME, HELP, Options)."""
+    if name not in task_names():
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(task_names())}")
+    return importlib.import_module(f"{__package__}.{name}")
+
+
+def get_task(name: str) -> Task:
+    """The Task object of application `name` (imports its model code)."""
+    module = importlib.import_module(f"{__package__}.{name}.task")
+    return module.TASK
+
+
+# ---- the run record -----------------------------------------------------------------------
+
+
+def run_record(extra: dict[str, Any]) -> dict[str, Any]:
+    """config.json["extra"] in the schema of today, whichever version wrote it.
+
+    Returns {"schema", "task", "options", "data", "machine", ...}; "task" is None when the run
+    was not made by an application (a plain Trainer run).
+    """
+    if extra.get("schema") == SCHEMA:
+        return extra
+    if isinstance(extra.get("task"), str):  # 0.1 flat form: forecast, sequence-classify
+        rest = {k: v for k, v in extra.items() if k not in ("task", "options", "data")}
+        task = extra["task"].replace("-", "_")
+        return {"schema": 1, "task": task, "options": extra.get("options", {}),
+                "data": extra.get("data", {}), **rest}  # fmt: skip
+    if len(extra) == 1:  # 0.1 nested form: {"text": {...}}, {"sentiment": {...}}
+        (task, inner), = extra.items()
+        if isinstance(inner, dict):
+            return {"schema": 1, "task": task, "options": inner.get("options", {}),
+                    "data": inner.get("data", {})}  # fmt: skip
+    return {"schema": SCHEMA, "task": None, "options": {}, "data": {}}
+
+
+def machine() -> dict[str, Any]:
+    from ..training import machine_info
+
+    return machine_info()
+
+
+# ---- training -----------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a Task's `fit` hook gets: everything the driver prepared."""
+
+    options: Any
+    data: Any
+    model: Any
+    config: Any
+    out: Path
+    extra: dict[str, Any]
+    console: Any
+    say: Callable[[str], None]
+
+
+def cap_threads(threads: int | None, say: Callable[[str], None]) -> int | None:
+    """torch's CPU threads: at most the machine's cores (more only spin), with a note."""
+    if threads is None:
+        return None
+    cores = os.cpu_count() or 1
+    if threads > cores:
+        say(f"threads {threads} capped at this machine's {cores} cores")
+        threads = cores
+    import torch
+
+    torch.set_num_threads(threads)
+    return threads
+
+
+def train(
+    task: Task | str,
+    options: Any,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    console: Any = None,
+    progress: bool = True,
+    on_phase: Callable[[str], None] | None = None,
+) -> TaskRun:
+    """Train `task` with `options` into run directory `out`; evaluate; write the report.
+
+    Raises:
+        OptionError: an option is out of range (names the field).
+        DataError: the data cannot be used, or training diverged.
+        RunError: `out` holds something that must not be replaced.
+    """
+    from ..deps import require
+    from ..training import seed_everything, write_run_json
+    from ..training.run import prepare_out_dir
+
+    task = get_task(task) if isinstance(task, str) else task
+    if not isinstance(options, task.options):
+        raise TypeError(f"{task.name}: options must be {task.options.__name__}")
+    say = on_phase or (lambda text: None)
+    check_options(options)
+    require(*task.requires)
+    out = Path(out)
+    data = task.prepare(options)
+    prepare_out_dir(out, overwrite)
+    cap_threads(getattr(options, "threads", None), say)
+    seed_everything(options.seed)
+    model = task.build(options, data)
+    config = dataclasses.replace(task.train_config(options, data), progress=progress)
+    extra = {"schema": SCHEMA, "task": task.name, "options": to_dict(options),
+             "data": data.summary, "machine": machine()}  # fmt: skip
+    ctx = Context(options, data, model, config, out, extra, console, say)
+    fitted = task.fit(ctx)
+    say("evaluating on the test split and computing the baselines")
+    results = task.evaluate(options, data, fitted)
+    fit = fitted.result
+    results["fit"] = {"status": fit.status, "message": fit.message, "steps": fit.step,
+                      "seconds": fit.elapsed, "best": fit.best, "best_step": fit.best_step,
+                      "monitor": fit_monitor(fitted)}  # fmt: skip
+    results.setdefault("data", data.summary)
+    fitted.trainer.log({"split": "test", "event": "evaluation", **task.test_metrics(results)})
+    write_run_json(out, task.results_file, results)
+    report = write_report(out, task)
+    return TaskRun(out, fit.status, fit.message, fit.step, fit.elapsed, results, report)
+
+
+def fit_monitor(fitted: Fitted) -> str:
+    return fitted.trainer.config.monitor
+
+
+def fit_one(task: Task, ctx: Context) -> Fitted:
+    """One Trainer run into ctx.out; the task's files are written when training starts; the
+    model comes back with its best weights (on validation), in eval mode."""
+    from ..data.text import DataError
+    from ..training import Callback, Trainer, load_run, write_run_json
+
+    files = task.files(ctx.options, ctx.data)
+
+    class WriteFiles(Callback):
+        def on_fit_start(self, trainer) -> None:
+            for name, value in files.items():
+                write_run_json(ctx.out, name, value)
+
+    train, val = task.batches(ctx.options, ctx.data)
+    trainer = Trainer(
+        ctx.model, task.algorithm(ctx.options), ctx.config, run_dir=ctx.out,
+        callbacks=[WriteFiles()], extra=ctx.extra, overwrite=True, console=ctx.console,
+    )  # fmt: skip
+    result = trainer.fit(train, val)
+    if result.status == "diverged":
+        raise DataError(f"training diverged: {result.message}")
+    return Fitted(load_run(ctx.out).model, trainer, result)
+
+
+# ---- loading and reports ------------------------------------------------------------------
+
+
+def load_run_of(run_dir: str | Path, name: str | None = None) -> tuple[Task, Any]:
+    """(the Task that made the run, the loaded Run). RunError if it is not a task's run, or
+    (with `name`) not a run of that task."""
+    from ..training import RunError, load_run
+
+    run = load_run(run_dir)
+    record = run_record(run.extra)
+    made_by = record["task"]
+    if made_by is None or made_by not in task_names():
+        raise RunError(f"{run_dir}: not a run of an rnnkit application (task {made_by!r})")
+    if name is not None and made_by != name:
+        raise RunError(
+            f"{run_dir}: a {made_by} run, not a {name} run "
+            f"(train one with: rnnkit train {name.replace('_', '-')})"
+        )
+    if record["schema"] != SCHEMA:
+        raise RunError(
+            f"{run_dir}: written by rnnkit 0.1 (run schema {record['schema']}); "
+            f"retrain it with: rnnkit train {made_by.replace('_', '-')}"
+        )
+    return get_task(made_by), run
+
+
+def load(run_dir: str | Path, name: str | None = None) -> Any:
+    """The predictor of a trained run (the task's own: Classifier, Translator, ...)."""
+    task, run = load_run_of(run_dir, name)
+    return task.load(run)
+
+
+def write_report(run_dir: str | Path, task: Task | None = None) -> Path:
+    """(Re)write report.html from the run directory's files alone."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from ..training import load_run
+    from .report import Report, training_section
+
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    record = run_record(run.extra)
+    task = task or get_task(record["task"])
+    results = run.read_json(task.results_file)
+    r = Report(f"{task.name.replace('_', ' ').capitalize()}: {run_dir.name}")
+    task.report(r, run, results)
+    training_section(r, run, results.get("fit", {}))
+    r.heading("Run")
+    r.table(record.get("machine", {}))
+    r.paragraph(f"options: {record['options']}", muted=True)
+    return r.write(run_dir / task.report_file)

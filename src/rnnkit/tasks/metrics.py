@@ -1,0 +1,73 @@
+"""What the classification applications share: metrics, label checks, BLAS threads."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from ..data.text import DataError
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], n: int) -> dict:
+    """Accuracy, macro-F1 and the confusion matrix (rows: true, columns: predicted).
+
+    Example:
+        >>> classification_metrics([0, 1, 1], [0, 1, 0], 2)["accuracy"]
+        0.6666666666666666
+    """
+    if len(y_true) != len(y_pred) or not len(y_true):
+        raise ValueError("classification_metrics: need equal, non-empty label lists")
+    confusion = [[0] * n for _ in range(n)]
+    for t, p in zip(y_true, y_pred, strict=True):
+        confusion[t][p] += 1
+    f1s = []
+    for c in range(n):
+        tp = confusion[c][c]
+        fp = sum(confusion[r][c] for r in range(n)) - tp
+        fn = sum(confusion[c]) - tp
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    correct = sum(confusion[c][c] for c in range(n))
+    return {
+        "accuracy": correct / len(y_true),
+        "macro_f1": sum(f1s) / n,
+        "confusion": confusion,
+        "n": len(y_true),
+    }
+
+
+def training_labels(source: str, train: Sequence[str], **others: Sequence[str]) -> list[str]:
+    """The sorted labels of the training split; DataError if there is only one, or if another
+    split (`val=...`, `test=...`) has a label training never shows."""
+    labels = sorted(set(train))
+    if len(labels) < 2:
+        raise DataError(
+            f"{source}: the training split has a single label ({labels[0]!r}); "
+            "a classifier needs at least two"
+        )
+    for name, part in others.items():
+        unseen = sorted(set(part) - set(labels))
+        if unseen:
+            raise DataError(
+                f"{source}: label(s) {', '.join(map(repr, unseen))} appear in the {name} "
+                f"split but never in training; add rows with them or remove those rows"
+            )
+    return labels
+
+
+def known_labels(labels: Sequence[str], given: Sequence[str]) -> None:
+    """DataError if `given` holds labels a trained run does not know."""
+    unseen = sorted(set(given) - set(labels))
+    if unseen:
+        raise DataError(
+            f"label(s) {', '.join(map(repr, unseen))} were not seen in training; this run "
+            f"knows {', '.join(map(repr, labels))}"
+        )
+
+
+def blas_threads(n: int | None):
+    """Limit BLAS/OpenMP threads (scikit-learn) like torch's, when a thread count is given."""
+    if not n:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    return threadpool_limits(n)

@@ -1,0 +1,39 @@
+"""`rnnkit train sentiment` options. The defaults are the measured default run
+(benchmarks/README.md, "Applications: text")."""
+
+from __future__ import annotations
+
+from ..options import TrainOptions, opt, options
+
+NAME = "sentiment"
+HELP = (
+    "Train a sentiment classifier (bidirectional RNN, pooling over words) and a bag-of-words "
+    "logistic-regression baseline on the same split; write a run directory with report.html."
+)
+READOUTS = ("attention", "max", "mean", "last")
+
+
+@options
+class SentimentOptions(TrainOptions):
+    data: str | None = opt(
+        None, "A CSV file with a header row, or a VADER corpus: movies, tweets, amazon, nyt. "
+        "Default: movies (10,605 movie-review sentences)."
+    )  # fmt: skip
+    text_column: str = opt("text", "CSV column holding the sentence.")
+    label_column: str = opt("label", "CSV column holding the label.")
+    cell: str = opt("gru", choices=("gru", "lstm"))
+    hidden: int = 128
+    embedding: int = opt(64, "Word embedding size.", ge=1, le=65536)
+    embedding_std: float = opt(0.1, "Standard deviation of the initial word vectors.", gt=0, le=10)
+    readout: str = opt("attention", "Pooling over the words.", choices=READOUTS)
+    dropout: float = opt(0.5, "Dropout on the pooled vector before the output layer.", ge=0, lt=1)
+    word_dropout: float = opt(0.0, "Probability that a training word is read as <unk>.", ge=0, lt=1)
+    min_count: int = opt(2, "Words seen fewer times in training are <unk>.", ge=1, le=10**9)
+    epochs: float | None = 4.0
+    lr: float = 2e-3
+    weight_decay: float = opt(0.0, "Decoupled weight decay (AdamW); 0: plain Adam.", ge=0, le=10)
+    patience: int = opt(
+        0, "Stop after N evaluations without better val accuracy (0: never).", ge=0, le=10**6
+    )
+    eval_every: int = opt(100, "Steps between validation passes.", ge=1, le=10**9)
+    limit: int | None = opt(None, "Use only the first N sentences of each split.", ge=2, le=10**9)
