@@ -1,6 +1,6 @@
 """Speed of rnnkit's fused kernels vs its reference and torch.nn: a wrapper of `rnnkit bench`.
 
-The benchmark lives in the package (rnnkit.tasks.speed; CLI in rnnkit.cli.bench); this script
+The benchmark lives in the package (rnnkit.bench.speed; CLI in rnnkit.cli.bench); this script
 runs the same command with results going to benchmarks/results/ wherever it is started from.
 
     .venv/bin/python benchmarks/speed.py --threads 1 --clock cpu   # the recorded results

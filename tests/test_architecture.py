@@ -1,5 +1,5 @@
 """Imports flow one way (DESIGN.md): config -> cells -> layers/kernels -> models -> algorithms
--> training -> tasks -> cli; data and diagnostics sit beside the chain."""
+-> training -> tasks -> bench -> cli; data and diagnostics sit beside the chain."""
 
 import ast
 from pathlib import Path
@@ -15,7 +15,8 @@ RANK = {
     "algorithms": 4,
     "training": 5,
     "tasks": 6,
-    "cli": 7,
+    "bench": 7,  # above tasks, not an application; the cli wraps it
+    "cli": 8,
 }
 SIDE = {"data", "diagnostics"}  # may import anything up to layers, imported by tasks and cli
 

@@ -489,7 +489,7 @@ def test_bad_input_raises_clear_errors():
 
 def test_streamer_equals_recurrent_step():
     from rnnkit import GRU, LSTM
-    from rnnkit.tasks.speed import streamer_for
+    from rnnkit.bench.speed import streamer_for
 
     for layer in (GRU(5, 6, num_layers=2, impl="fused"), LSTM(5, 6, num_layers=2, impl="fused")):
         layer.eval()

@@ -63,7 +63,7 @@ def bench(
     peak_n: Annotated[int | None, typer.Option(hidden=True, min=16)] = None,
 ) -> None:
     """Time fused vs reference vs torch.nn (and onnxruntime): JSON + markdown in --out."""
-    from ..tasks import speed
+    from ..bench import speed
 
     if clock not in speed.CLOCKS:
         raise fail(f"--clock must be one of {', '.join(speed.CLOCKS)}, got {clock!r}")

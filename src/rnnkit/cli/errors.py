@@ -1,9 +1,9 @@
 """User errors -> one line on stderr and exit code 2, never a traceback.
 
 The project's known error types are ValueError subclasses that carry a one-line message
-saying what was wrong and what to do: `rnnkit.data.text.DataError` (bad data or input files)
-and `rnnkit.training.RunError` (a path that is not a usable run directory). Anything else is a
-bug and keeps its traceback.
+saying what was wrong and what to do: `rnnkit.data.text.DataError` (bad data or input files),
+`rnnkit.deps.MissingDependency` (an optional package to install) and `rnnkit.training.RunError`
+(a path that is not a usable run directory). Anything else is a bug and keeps its traceback.
 
 Use in a command:
 
@@ -28,8 +28,9 @@ EXIT_USAGE = 2
 def known_errors() -> tuple[type[BaseException], ...]:
     """The exception types whose message is meant for the user."""
     from ..data.text import DataError
+    from ..deps import MissingDependency
 
-    types: list[type[BaseException]] = [DataError]
+    types: list[type[BaseException]] = [DataError, MissingDependency]
     try:  # training sits above data in the import chain; tolerate a build without it
         from ..training import RunError
     except ImportError:
