@@ -1,23 +1,20 @@
-"""rnnkit.data.timeseries: loaders, user files and their errors, scaling, gaps, windows."""
+"""rnnkit.data.archives, .series and .scaling: loaders, user files and errors, gaps, windows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rnnkit.data.text import DataError
-from rnnkit.data.timeseries import (
-    StandardScaler,
+from rnnkit.data.archives import (
     encode_labels,
-    fill_gaps,
     load_classification_source,
-    load_series_csv,
-    load_series_source,
     pad_sequences,
     resample,
-    segments,
     stratified_split,
 )
+from rnnkit.data.scaling import StandardScaler
+from rnnkit.data.series import fill_gaps, load_series_csv, load_series_source, segments
+from rnnkit.data.text import DataError
 
 
 def _long_csv(path, rows, header="id,label,t,a,b"):

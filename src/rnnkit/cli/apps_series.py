@@ -128,7 +128,7 @@ def train_sequence_classify(
     ensemble of 5 bi-GRUs, 150 epochs, augmentation 0.1) were chosen by cross-validation on
     the training splits of the archive problems (benchmarks/README.md).
     """
-    from ..data.timeseries import load_classification_source
+    from ..data.archives import load_classification_source
     from ..tasks.sequence_classify import ClassifyOptions, train_sequence_classifier
 
     out = _out(out, "classify")
@@ -233,7 +233,7 @@ def train_forecast(
     Prints MAE, RMSE, MSE and MASE on the held-out tail beside persistence, seasonal naive,
     AR and ARIMA fitted in the same run; writes report.html into the run directory.
     """
-    from ..data.timeseries import load_series_source
+    from ..data.series import load_series_source
     from ..tasks.forecast import ForecastOptions, metrics_rows, train_forecaster
 
     if strategy not in ("recursive", "direct"):
@@ -330,7 +330,7 @@ def detect_anomalies(
     ] = None,
 ) -> None:
     """Flag points a trained forecaster did not expect; score it on injected anomalies."""
-    from ..data.timeseries import load_series_source
+    from ..data.series import load_series_source
     from ..tasks.anomaly import EVAL_HEADER, evaluation_rows, run_detection
 
     if method not in ("interval", "residual"):

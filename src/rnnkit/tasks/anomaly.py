@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.series import Series, check_length
 from ..data.text import DataError
-from ..data.timeseries import Series, check_length
 from ..training import atomic_write_json
 from .forecast import Forecaster, load_run_series
 from .report import Report

@@ -34,14 +34,14 @@ import torch
 
 from ..algorithms import BPTT
 from ..config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig, TrainConfig
-from ..data.text import DataError
-from ..data.timeseries import (
+from ..data.scaling import StandardScaler
+from ..data.series import (
     STATSMODELS_INSTALL,
     Series,
-    StandardScaler,
     check_length,
     segments,
 )
+from ..data.text import DataError
 from ..models import build_model
 from ..training import (
     RunError,

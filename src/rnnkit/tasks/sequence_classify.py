@@ -4,7 +4,7 @@
     readout, softmax head) -> class
 
 Speaker recognition (JapaneseVowels), activity recognition (BasicMotions), univariate problems
-(GunPoint, ItalyPowerDemand) or a user's CSV/NPZ (rnnkit.data.timeseries). Channels are
+(GunPoint, ItalyPowerDemand) or a user's CSV/NPZ (rnnkit.data.archives). Channels are
 standardised with statistics of the training split only (scaler.json in the run directory).
 The baseline is computed in the same run: 1-NN with Euclidean distance (variable-length
 sequences are first resampled to a common length); the published 1-NN DTW accuracy of the
@@ -34,14 +34,14 @@ import torch
 
 from ..algorithms import BPTT
 from ..config import HeadConfig, InputConfig, ManyToOneConfig, RNNConfig, TrainConfig
-from ..data.text import DataError
-from ..data.timeseries import (
+from ..data.archives import (
     ClassificationData,
-    StandardScaler,
     pad_sequences,
     resample,
     stratified_split,
 )
+from ..data.scaling import StandardScaler
+from ..data.text import DataError
 from ..models import build_model
 from ..training import Trainer, atomic_write_json, load_run, seed_everything, write_run_json
 from .report import Report, line_plot

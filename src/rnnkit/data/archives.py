@@ -1,51 +1,32 @@
-"""Real-valued sequences: labelled series for classification, single series for forecasting.
+"""Labelled sequences for classification: aeon's UCR/UEA problems and a user's CSV or NPZ.
 
-Classification (many-to-one over frames, multivariate, variable length):
-    `load_classification_source(spec)`: an aeon problem shipped inside the aeon wheel
-    (JapaneseVowels, BasicMotions, GunPoint, ItalyPowerDemand, ArrowHead) or a user file:
-    CSV in long format (one row per series and time step) or NPZ. -> `ClassificationData`
-    with sequences as (T_i, D) float arrays and integer labels over `classes`.
+`load_classification_source(spec)`: an aeon problem shipped inside the aeon wheel
+(JapaneseVowels, BasicMotions, GunPoint, ItalyPowerDemand, ArrowHead) or a user file: CSV in
+long format (one row per series and time step) or NPZ. -> `ClassificationData` with sequences
+as (T_i, D) float arrays and integer labels over `classes`. `pad_sequences` and `resample`
+bring the variable-length sequences to one length.
 
-Forecasting (one real-valued series):
-    `load_series_source(spec, target, time)`: sunspots, co2 or nile from statsmodels, or a
-    user CSV with a `target` column. Interior NaN gaps (co2 has 59) are filled by linear
-    interpolation and counted; leading/trailing NaNs are dropped.
+Nothing is downloaded: aeon ships its data; a missing package is reported with the command
+that installs it.
 
-Shared pieces: `StandardScaler` (fitted on the training part only, saved as JSON in a run
-directory), `segments` (sliding windows), and `DataError` for every way user data can be wrong:
-one line saying what is wrong and what to do.
-
-Nothing is downloaded: aeon and statsmodels ship their data; a missing package is reported
-with the command that installs it.
-
-Imports: numpy, the standard library, rnnkit.data.text (DataError); pandas, aeon and
-statsmodels lazily, only when a loader needs them.
+Imports: numpy, the standard library, rnnkit.data.text (DataError), rnnkit.data.tables;
+aeon lazily, only when an aeon problem is loaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .tables import numeric_column, read_csv_frame, require_package
 from .text import DataError
 
 AEON_INSTALL = "pip install 'aeon<1.7'"
-STATSMODELS_INSTALL = "pip install statsmodels"
-PANDAS_INSTALL = "pip install pandas"
-
-
-def _require(module: str, install: str, what: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise DataError(f"{what} needs the {module} package, which is not installed; {install}")
-
-
-# ---- classification data ----------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +165,7 @@ def load_aeon(name: str) -> ClassificationData:
     Raises DataError when aeon is missing (naming the install command) or the problem is not
     shipped (aeon would download it; rnnkit never does).
     """
-    _require("aeon", AEON_INSTALL, f"the {name} data set")
+    require_package("aeon", AEON_INSTALL, f"the {name} data set")
     shipped = aeon_data_dir() / name / f"{name}_TRAIN.ts"
     if not shipped.exists():
         raise DataError(
@@ -337,63 +318,6 @@ def _read_npz(path: Path) -> _Labelled:
     return _Labelled(X, y, test)
 
 
-def _pandas():
-    _require("pandas", PANDAS_INSTALL, "reading CSV files")
-    import pandas as pd
-
-    return pd
-
-
-def _read_csv(path: Path):
-    pd = _pandas()
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-        if not head.strip():
-            raise DataError(f"{path} is empty; pass a CSV with a header row and data")
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
-    try:
-        frame = pd.read_csv(path, sep=None, engine="python")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file; save it as CSV (UTF-8)") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty; pass a CSV with a header row and data") from None
-    except (pd.errors.ParserError, ValueError, csv_error()) as err:
-        msg = " ".join(str(err).split())
-        raise DataError(f"{path}: not a readable CSV file ({msg})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise DataError(f"{path} has a header but no rows")
-    return frame
-
-
-def csv_error() -> type[BaseException]:
-    import csv
-
-    return csv.Error
-
-
-def _numeric(frame, column: str, path: Path, allow_nan: bool = False) -> np.ndarray:
-    pd = _pandas()
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-    raw = frame[column]
-    bad = np.isnan(values) & raw.notna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise DataError(
-            f"{path}: column {column!r} has a non-numeric value {str(raw.iloc[i])!r} "
-            f"(data row {i + 1}); use numbers only"
-        )
-    if not allow_nan and np.isnan(values).any():
-        i = int(np.argmax(np.isnan(values)))
-        raise DataError(f"{path}: column {column!r} has an empty value (data row {i + 1})")
-    if np.isinf(values).any():
-        i = int(np.argmax(np.isinf(values)))
-        raise DataError(f"{path}: column {column!r} has an infinite value (data row {i + 1})")
-    return values
-
-
 def _read_long_csv(
     path: Path,
     id_column: str,
@@ -401,7 +325,7 @@ def _read_long_csv(
     time_column: str | None,
     split_column: str,
 ) -> _Labelled:
-    frame = _read_csv(path)
+    frame = read_csv_frame(path)
     cols = list(frame.columns)
     for col, flag in ((id_column, "--id-column"), (label_column, "--label-column")):
         if col not in cols:
@@ -417,9 +341,9 @@ def _read_long_csv(
             f"{path}: no feature columns; besides {id_column!r} and {label_column!r} "
             "every column is a numeric channel"
         )
-    values = np.stack([_numeric(frame, c, path) for c in features], axis=1).astype(np.float32)
+    values = np.stack([numeric_column(frame, c, path) for c in features], axis=1).astype(np.float32)
     if time_column is not None:
-        t = _numeric(frame, time_column, path)
+        t = numeric_column(frame, time_column, path)
         # by time, ties in file order; grouping by id below keeps this order within each id
         order = np.lexsort((np.arange(len(frame)), t))
     else:
@@ -517,240 +441,3 @@ def resample(seqs: Sequence[np.ndarray], length: int) -> np.ndarray:
         for d in range(s.shape[1]):
             out[i, :, d] = np.interp(grid, src, s[:, d])
     return out
-
-
-# ---- scaling ----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class StandardScaler:
-    """Per-channel (x - mean) / std, fitted on training data only; JSON round trip.
-
-    Example:
-        >>> sc = StandardScaler.fit(train_values)       # (N,) or (N, D)
-        >>> z = sc.transform(values); back = sc.inverse(z)
-        >>> write_run_json(run_dir, "scaler", sc.to_dict())
-    """
-
-    mean: list[float]
-    std: list[float]
-
-    @classmethod
-    def fit(cls, values: np.ndarray) -> StandardScaler:
-        v = np.asarray(values, dtype=np.float64)
-        v = v.reshape(-1, 1) if v.ndim == 1 else v.reshape(-1, v.shape[-1])
-        if not len(v):
-            raise DataError("cannot fit a scaler on no data")
-        mean = np.nanmean(v, axis=0)
-        std = np.nanstd(v, axis=0)
-        std = np.where(std > 1e-12, std, 1.0)  # a constant channel is only centred
-        return cls([float(m) for m in mean], [float(s) for s in std])
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values, dtype=np.float64)
-        mean, std = np.asarray(self.mean), np.asarray(self.std)
-        if v.ndim == 1 and len(mean) == 1:
-            return (v - mean[0]) / std[0]
-        return (v - mean) / std
-
-    def inverse(self, values: np.ndarray) -> np.ndarray:
-        v = np.asarray(values, dtype=np.float64)
-        mean, std = np.asarray(self.mean), np.asarray(self.std)
-        if len(mean) == 1:
-            return v * std[0] + mean[0]
-        return v * std + mean
-
-    def inverse_scale(self, values: np.ndarray) -> np.ndarray:
-        """Back to data units for spreads (standard deviations): no shift."""
-        return np.asarray(values, dtype=np.float64) * np.asarray(self.std)[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "standard", "mean": self.mean, "std": self.std}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StandardScaler:
-        try:
-            if data.get("kind") != "standard":
-                raise ValueError(f"unknown scaler kind {data.get('kind')!r}")
-            mean = [float(m) for m in data["mean"]]
-            std = [float(s) for s in data["std"]]
-        except (AttributeError, KeyError, TypeError, ValueError) as err:
-            raise DataError(f"scaler.json is not a valid scaler ({err})") from None
-        if len(mean) != len(std) or not mean or min(std) <= 0:
-            raise DataError("scaler.json is not a valid scaler (mean/std mismatch)")
-        return cls(mean, std)
-
-
-# ---- one series (forecasting) -----------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Series:
-    """One real-valued series, regularly spaced.
-
-    Attributes:
-        name: the data set's name or the file's path.
-        values: (N,) float64, gaps already filled.
-        index: (N,) float64 positions for plots and splits (years, decimal years, or 0..N-1).
-        target: what the values are (column name).
-        period: seasonal period in steps (seasonal naive baseline), or None.
-        gaps_filled: how many NaN values were interpolated.
-        default_test: (first index value of the test part, last one) for data sets with a
-            standard split (sunspots: 1921-1987, Zhang 2003), else None.
-    """
-
-    name: str
-    values: np.ndarray
-    index: np.ndarray
-    target: str
-    period: int | None = None
-    gaps_filled: int = 0
-    default_test: tuple[float, float] | None = None
-    index_label: str = "step"
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
-STATSMODELS_SERIES = ("sunspots", "co2", "nile")
-
-
-def fill_gaps(values: np.ndarray, what: str = "the series") -> tuple[np.ndarray, int, slice]:
-    """Linear interpolation over interior NaNs; leading/trailing NaNs are cut.
-
-    Returns (filled values, number filled, the slice of the input that was kept).
-    """
-    v = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(v)
-    if not ok.any():
-        raise DataError(f"{what} has no numeric values")
-    first, last = int(np.argmax(ok)), len(v) - int(np.argmax(ok[::-1]))
-    v, ok = v[first:last].copy(), ok[first:last]
-    n = int((~ok).sum())
-    if n:
-        x = np.arange(len(v))
-        v[~ok] = np.interp(x[~ok], x[ok], v[ok])
-    return v, n, slice(first, last)
-
-
-def load_statsmodels_series(name: str) -> Series:
-    """sunspots (yearly 1700-2008), co2 (weekly 1958-2001, 59 NaNs) or nile (yearly)."""
-    _require("statsmodels", STATSMODELS_INSTALL, f"the {name} data set")
-    import statsmodels.datasets as smd
-
-    if name == "sunspots":
-        df = smd.sunspots.load_pandas().data
-        v, n, keep = fill_gaps(df["SUNACTIVITY"].to_numpy(), name)
-        idx = df["YEAR"].to_numpy(dtype=np.float64)[keep]
-        return Series(name, v, idx, "SUNACTIVITY", 11, n, (1921.0, 1987.0), "year")
-    if name == "co2":
-        df = smd.co2.load_pandas().data
-        v, n, keep = fill_gaps(df["co2"].to_numpy(), name)
-        when = df.index[keep]
-        idx = np.asarray(when.year + (when.dayofyear - 1) / 365.25, dtype=np.float64)
-        return Series(name, v, idx, "co2", 52, n, None, "year")
-    if name == "nile":
-        df = smd.nile.load_pandas().data
-        v, n, keep = fill_gaps(df["volume"].to_numpy(), name)
-        idx = df["year"].to_numpy(dtype=np.float64)[keep]
-        return Series(name, v, idx, "volume", None, n, None, "year")
-    raise DataError(f"unknown series {name!r}; known: {', '.join(STATSMODELS_SERIES)}")
-
-
-def load_series_csv(
-    path: str | Path, target: str | None = None, time: str | None = None, period: int | None = None
-) -> Series:
-    """A series from a CSV: the `target` column (default: the only numeric column), optionally
-    ordered by a `time` column (numbers or dates). Empty cells are gaps and are interpolated;
-    any other non-numeric value is an error.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"no such file: {path}")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory; pass a CSV file")
-    frame = _read_csv(path)
-    cols = list(frame.columns)
-    if target is None:
-        pd = _pandas()
-        numeric = [
-            c for c in cols if c != time and pd.to_numeric(frame[c], errors="coerce").notna().any()
-        ]
-        if len(numeric) != 1:
-            raise DataError(
-                f"{path}: name the column to forecast with --target (columns: "
-                f"{', '.join(cols[:12])})"
-            )
-        target = numeric[0]
-    if target not in cols:
-        raise DataError(f"{path}: no column {target!r} (columns: {', '.join(cols[:12])})")
-    values = _numeric(frame, target, path, allow_nan=True)
-    label = "step"
-    if time is not None:
-        if time not in cols:
-            raise DataError(f"{path}: no column {time!r} (columns: {', '.join(cols[:12])})")
-        index, label = _time_index(frame[time], path, time)
-        if np.isnan(index).any():
-            raise DataError(f"{path}: column {time!r} has empty values")
-        order = np.argsort(index, kind="stable")
-        if len(np.unique(index)) != len(index):
-            raise DataError(f"{path}: column {time!r} has repeated times; one row per time step")
-        values, index = values[order], index[order]
-    else:
-        index = np.arange(len(values), dtype=np.float64)
-    v, n, keep = fill_gaps(values, f"{path} column {target!r}")
-    return Series(str(path), v, index[keep], target, period, n, None, label)
-
-
-def _time_index(col, path: Path, name: str) -> tuple[np.ndarray, str]:
-    pd = _pandas()
-    num = pd.to_numeric(col, errors="coerce")
-    if num.notna().all():
-        return num.to_numpy(dtype=np.float64), name
-    try:
-        when = pd.to_datetime(col, errors="raise")
-    except (ValueError, TypeError):
-        raise DataError(
-            f"{path}: column {name!r} is neither numbers nor dates (e.g. {str(col.iloc[0])!r})"
-        ) from None
-    years = when.dt.year + (when.dt.dayofyear - 1) / 365.25
-    return years.to_numpy(dtype=np.float64), "year"
-
-
-def load_series_source(
-    spec: str, target: str | None = None, time: str | None = None, period: int | None = None
-) -> Series:
-    """`--dataset`: sunspots | co2 | nile (statsmodels) or a CSV file path."""
-    if spec in STATSMODELS_SERIES and not Path(spec).is_file():
-        if target is not None or time is not None:
-            raise DataError(f"--target/--time are for CSV files; {spec} has one series")
-        s = load_statsmodels_series(spec)
-        if period is not None:
-            s.period = period
-        return s
-    p = Path(spec)
-    if not p.exists() and p.suffix.lower() != ".csv":
-        raise DataError(
-            f"no such file or series: {spec!r}; series: {', '.join(STATSMODELS_SERIES)}, "
-            "or pass a .csv file with --target COLUMN"
-        )
-    return load_series_csv(p, target, time, period)
-
-
-def check_length(n: int, need: int, what: str, hint: str) -> None:
-    if n < need:
-        raise DataError(f"{what} has {n} points but needs at least {need}; {hint}")
-
-
-def segments(values: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
-    """All windows of `length` consecutive values: (N,) -> (M, length), a copy."""
-    v = np.asarray(values)
-    if len(v) < length:
-        return np.empty((0, length), dtype=v.dtype)
-    view = np.lib.stride_tricks.sliding_window_view(v, length)
-    return np.ascontiguousarray(view[::stride])
-
-
-def finite_or_none(x: float) -> float | None:
-    """For JSON: NaN/inf -> None."""
-    return float(x) if x is not None and math.isfinite(x) else None
