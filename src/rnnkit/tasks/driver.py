@@ -140,7 +140,7 @@ def train(
         raise TypeError(f"{task.name}: options must be {task.options.__name__}")
     say = on_phase or (lambda text: None)
     check_options(options)
-    require(*task.requires)
+    require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
     data = task.prepare(options)
     prepare_out_dir(out, overwrite)
