@@ -49,8 +49,20 @@ train_app = typer.Typer(help="Train a model for an application.", no_args_is_hel
 app.add_typer(train_app, name="train")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        print(f"rnnkit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
     """Recurrent neural networks: train, generate, evaluate, inspect."""
 
 

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
 def _summary(path: Path) -> dict[str, Any] | None:
     """What `runs list` shows about a run directory, from its small files only (no weights)."""
     from ..training.io import read_jsonl
+    from ..training.record import run_record
 
     try:
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -33,8 +34,8 @@ def _summary(path: Path) -> dict[str, Any] | None:
     steps = max((m.get("step", 0) for m in metrics), default=0)
     vals = [m for m in metrics if m.get("split") == "val" and isinstance(m.get("loss"), float)]
     full = [m for m in metrics if m.get("split") == "val_full"]
-    extra = cfg.get("extra") or {}
-    task = next(iter(extra), "") if isinstance(extra, dict) else ""
+    extra = cfg.get("extra") if isinstance(cfg.get("extra"), dict) else {}
+    task = run_record(extra)["task"] or ""
     val = None
     if full:
         val = next((v for k, v in full[-1].items() if k.startswith("nats_per_")), None)
@@ -83,6 +84,7 @@ def list_runs(
 def show(run: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """A run's configuration, data, final metrics and files."""
     from ..training import load_run
+    from ..training.record import run_record
 
     with user_errors():
         loaded = load_run(run)
@@ -95,12 +97,13 @@ def show(run: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
         print(f"recurrent:  {rnn.num_layers} x {rnn.cell} {rnn.hidden_size}")
     print(f"algorithm:  {loaded.algorithm}")
     print(f"checkpoint: {loaded.checkpoint or 'none'} (step {loaded.step})")
-    for task, info in loaded.extra.items():
-        if isinstance(info, dict):
-            for section in ("options", "data"):
-                if isinstance(info.get(section), dict):
-                    items = ", ".join(f"{k}={v}" for k, v in info[section].items() if k != "sha256")
-                    print(f"{task} {section}: {items}")
+    record = run_record(loaded.extra)
+    if record["task"]:
+        print(f"task:       {record['task']} (run schema {record['schema']})")
+    for section in ("options", "data", "machine"):
+        if isinstance(record.get(section), dict) and record[section]:
+            items = ", ".join(f"{k}={v}" for k, v in record[section].items() if k != "sha256")
+            print(f"{section + ':':<11} {items}")
     vals = loaded.evals("val")
     if vals:
         best = min(vals, key=lambda m: m.get("loss", float("inf")))

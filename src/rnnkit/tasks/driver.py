@@ -5,12 +5,7 @@
                                -> evaluate + baselines -> metrics.jsonl -> results.json -> report
     load(run_dir)              the task that made the run, and its predictor
 
-The run record (config.json["extra"]), the same for every task:
-
-    {"schema": 2, "task": name, "options": {...}, "data": {...summary}, "machine": {...}}
-
-Runs written by rnnkit 0.1 stored it as {"<task>": {"options", "data"}} or flat with "task";
-`run_record` reads both.
+The run record (config.json["extra"]) is the same for every task: see rnnkit.training.record.
 """
 
 from __future__ import annotations
@@ -24,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..training.record import SCHEMA, run_record
 from .options import check_options, to_dict
 from .task import Fitted, Task, TaskRun
-
-SCHEMA = 2
-
 
 # ---- the task registry: every package under rnnkit/tasks/ with a TASK ----------------------
 
@@ -51,30 +44,6 @@ def get_task(name: str) -> Task:
     """The Task object of application `name` (imports its model code)."""
     module = importlib.import_module(f"{__package__}.{name}.task")
     return module.TASK
-
-
-# ---- the run record -----------------------------------------------------------------------
-
-
-def run_record(extra: dict[str, Any]) -> dict[str, Any]:
-    """config.json["extra"] in the schema of today, whichever version wrote it.
-
-    Returns {"schema", "task", "options", "data", "machine", ...}; "task" is None when the run
-    was not made by an application (a plain Trainer run).
-    """
-    if extra.get("schema") == SCHEMA:
-        return extra
-    if isinstance(extra.get("task"), str):  # 0.1 flat form: forecast, sequence-classify
-        rest = {k: v for k, v in extra.items() if k not in ("task", "options", "data")}
-        task = extra["task"].replace("-", "_")
-        return {"schema": 1, "task": task, "options": extra.get("options", {}),
-                "data": extra.get("data", {}), **rest}  # fmt: skip
-    if len(extra) == 1:  # 0.1 nested form: {"text": {...}}, {"sentiment": {...}}
-        (task, inner), = extra.items()
-        if isinstance(inner, dict):
-            return {"schema": 1, "task": task, "options": inner.get("options", {}),
-                    "data": inner.get("data", {})}  # fmt: skip
-    return {"schema": SCHEMA, "task": None, "options": {}, "data": {}}
 
 
 def machine() -> dict[str, Any]:

@@ -246,12 +246,10 @@ class Run:
 
     @property
     def task(self) -> str | None:
-        """Which command made the run: extra["task"], or the single key a task stored its
-        metadata under (e.g. {"text": {...}}); None if neither."""
-        task = self.extra.get("task")
-        if isinstance(task, str):
-            return task
-        return next(iter(self.extra)) if len(self.extra) == 1 else None
+        """Which application made the run (None: a plain Trainer run); see training.record."""
+        from .record import run_record
+
+        return run_record(self.extra)["task"]
 
     def read_json(self, name: str) -> Any:
         """A task file written with `write_run_json` (RunError if missing or broken)."""
