@@ -265,15 +265,17 @@ def test_auto_threads_uses_the_idle_cores():
 
 
 def test_ctrl_c_keeps_a_loadable_run(corpus, tmp_path, monkeypatch):
-    from rnnkit.training import trainer as trainer_module
+    import signal
 
-    enter = trainer_module._SigintFlag.__enter__
+    from rnnkit.training.progress import StopSignals
+
+    enter = StopSignals.__enter__
 
     def interrupted_at_once(self):  # as if Ctrl-C came during the first step
-        self.t._interrupted = True
+        self.received = signal.SIGINT
         return enter(self)
 
-    monkeypatch.setattr(trainer_module._SigintFlag, "__enter__", interrupted_at_once)
+    monkeypatch.setattr(StopSignals, "__enter__", interrupted_at_once)
     out = tmp_path / "cut"
     result = invoke(
         "train", "text", "--data", corpus, "--steps", "50", *TINY, "--out", out, "--quiet"

@@ -8,6 +8,7 @@ import torch
 
 from _tasks import delayed_echo
 from rnnkit.algorithms import BPTT
+from rnnkit.atomic import atomic_write_bytes
 from rnnkit.config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig, TrainConfig
 from rnnkit.models import build_model
 from rnnkit.training import (
@@ -15,7 +16,6 @@ from rnnkit.training import (
     LambdaCallback,
     RunError,
     Trainer,
-    atomic_write_bytes,
     load_run,
     write_run_json,
 )
@@ -96,7 +96,7 @@ def test_failure_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, mon
         real(path, data)
 
     monkeypatch.setattr(run_module, "atomic_write_bytes", crash_on_state)
-    trainer.step = 99
+    trainer.state.step = 99
     with pytest.raises(OSError, match="disk full"):
         trainer.save_checkpoint()
     after = load_run(tmp_path / "run", weights="checkpoint")
@@ -203,7 +203,7 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     import os
     import stat
 
-    from rnnkit.training import atomic_write_text
+    from rnnkit.atomic import atomic_write_text
 
     atomic_write_text(tmp_path / "a.txt", "hello")
     mask = os.umask(0)

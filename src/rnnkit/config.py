@@ -322,6 +322,7 @@ class Seq2SeqConfig:
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "cosine", "linear", "step", "exponential", "plateau")
+TIME_SCHEDULES = ("constant", "cosine", "linear")  # the ones defined by a fraction of a budget
 CLIPS = ("norm", "value", "none")
 
 
@@ -335,6 +336,11 @@ class TrainConfig:
     lr·min_lr_ratio), "step" (×gamma every step_size), "exponential" (×gamma per step),
     "plateau" (×gamma after `plateau_patience` evaluations without improvement); all after
     `warmup_steps` of linear warm-up.
+    `schedule_over`: what "cosine" and "linear" decay over: "steps" (the `steps` budget, after
+    warm-up) or "time" (the `time_minutes` budget, as the fraction of it used when a step
+    starts: the Trainer's elapsed training time, evaluations and checkpoints included, the same
+    clock that ends training). "time" is for a budget of minutes alone, where the number of
+    steps is not known in advance; a resumed run continues from its saved elapsed time.
     Clipping: "norm" (global L2 norm ≤ clip_value, default), "value" (|g| ≤ clip_value), "none".
     `eval_every`/`checkpoint_every`/`log_every`: in steps, 0 = only at the end.
     `patience`: stop after this many evaluations without improvement of `monitor` (0 = never).
@@ -349,6 +355,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.0
     schedule: str = "constant"
+    schedule_over: str = "steps"
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
     gamma: float = 0.5
@@ -375,6 +382,15 @@ class TrainConfig:
             raise ValueError(f"{owner}: time_minutes must be > 0, got {self.time_minutes!r}")
         _choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
         _choice(owner, "schedule", self.schedule, SCHEDULES)
+        _choice(owner, "schedule_over", self.schedule_over, ("steps", "time"))
+        if self.schedule_over == "time":
+            if self.time_minutes is None:
+                raise ValueError(f"{owner}: schedule_over='time' needs time_minutes")
+            if self.schedule not in TIME_SCHEDULES:
+                raise ValueError(
+                    f"{owner}: schedule_over='time' works with schedule "
+                    f"{' or '.join(map(repr, TIME_SCHEDULES))}, got {self.schedule!r}"
+                )
         _choice(owner, "clip", self.clip, CLIPS)
         _choice(owner, "monitor_mode", self.monitor_mode, ("min", "max"))
         if not self.lr > 0:

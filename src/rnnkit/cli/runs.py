@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def _summary(path: Path) -> dict[str, Any] | None:
     """What `runs list` shows about a run directory, from its small files only (no weights)."""
-    from ..training.io import read_jsonl
+    from ..atomic import read_jsonl
     from ..training.record import run_record
 
     try:

@@ -11,11 +11,17 @@ ManyToMany language model):
 Each returns `Decoded(tokens (B, L), lengths (B,), scores (B,))`: tokens after a sequence's
 end are `pad` (default: the end token, or 0); lengths exclude the end token; scores are total
 log-probabilities (beam search: normalised by length ** length_penalty).
+
+Streaming (`stream_tokens`, one step at a time, for text shown as it is produced) samples each
+batch row at its own temperature (0 = greedy), with the same top-k / nucleus filter as
+`sample`; `check_sampling` validates its settings and `choose_token` picks one token.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -32,10 +38,14 @@ class Decoded:
         return [row[:n].tolist() for row, n in zip(self.tokens, self.lengths.tolist(), strict=True)]
 
 
-def _setup(model: nn.Module, max_length: int | None, eos: int | None, pad: int | None):
+def _check_decoder(model: nn.Module) -> None:
     for name in ("decode_start", "decode_step"):
         if not hasattr(model, name):
             raise TypeError(f"decoding: {type(model).__name__} has no {name} (not a generator)")
+
+
+def _setup(model: nn.Module, max_length: int | None, eos: int | None, pad: int | None):
+    _check_decoder(model)
     eos = getattr(model, "eos_token", None) if eos is None else eos
     max_length = getattr(model, "max_length", None) if max_length is None else max_length
     if max_length is None:
@@ -147,6 +157,76 @@ def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
         drop[:, 0] = False
         logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
     return logits
+
+
+def check_sampling(
+    temperature: float, top_k: int | None = None, top_p: float | None = None
+) -> None:
+    """ValueError, naming the argument, unless temperature is finite and >= 0 (0 = greedy),
+    top_k is None or >= 1 and top_p is None or in (0, 1]."""
+    if not temperature >= 0 or math.isinf(temperature):
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def choose_token(
+    logits: Tensor,
+    temperature: float,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> int:
+    """One token id from logits (V,): argmax at temperature 0, else a sample from
+    softmax(logits / temperature) after the top-k / nucleus filter (None: no filter)."""
+    if temperature == 0:
+        return int(logits.argmax())
+    logits = filter_logits(logits[None].float() / temperature, top_k or 0, top_p or 1.0)[0]
+    probs = logits.softmax(-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+@torch.no_grad()
+def stream_tokens(
+    model: nn.Module,
+    context: Tensor,
+    length: int,
+    temperatures: Sequence[float],
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[list[int]]:
+    """Continue each row of `context` (B, T) by `length` tokens, yielding the B new ones per step.
+
+    Row b is sampled at temperatures[b] (0: greedy, which draws no random number); sampled
+    rows draw from `generator` in row order. The model is in eval mode while the iterator runs
+    (its mode is restored when the iterator ends or is closed).
+
+    Example:
+        >>> for (tok,) in stream_tokens(lm, torch.tensor([prompt_ids]), 200, [0.8]):
+        ...     print(vocab[tok], end="", flush=True)
+    """
+    if len(temperatures) != context.shape[0]:
+        raise ValueError(
+            f"stream_tokens: {len(temperatures)} temperatures for {context.shape[0]} rows"
+        )
+    _check_decoder(model)
+    was = model.training
+    model.eval()
+    try:
+        logits, state = model.decode_start(context)  # (B, V)
+        for i in range(length):
+            toks = [
+                choose_token(logits[b], t, top_k, top_p, generator)
+                for b, t in enumerate(temperatures)
+            ]
+            yield toks
+            if i + 1 < length:
+                logits, state = model.decode_step(torch.tensor(toks, device=logits.device), state)
+    finally:
+        model.train(was)
 
 
 @torch.no_grad()

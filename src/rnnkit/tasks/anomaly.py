@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_json
 from ..data.series import Series, check_length
 from ..data.text import DataError
-from ..training import atomic_write_json
 from .forecast import Forecaster, load_run_series
 from .report import Report
 

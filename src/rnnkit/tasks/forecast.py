@@ -621,7 +621,7 @@ def metrics_rows(table: dict[str, list[dict[str, float]]], h: int) -> list[list[
 
 
 def _report(run_dir, series, sp, origins, truth, preds, lo, hi, result, opts, note) -> None:
-    from ..training import read_jsonl
+    from ..atomic import read_jsonl
 
     r = Report(f"Forecast: {Path(series.name).name} ({series.target})")
     info = dict(result.split)

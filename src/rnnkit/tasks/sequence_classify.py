@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..algorithms import BPTT
+from ..atomic import atomic_write_json
 from ..config import HeadConfig, InputConfig, ManyToOneConfig, RNNConfig, TrainConfig
 from ..data.archives import (
     ClassificationData,
@@ -43,7 +44,7 @@ from ..data.archives import (
 from ..data.scaling import StandardScaler
 from ..data.text import DataError
 from ..models import build_model
-from ..training import Trainer, atomic_write_json, load_run, seed_everything, write_run_json
+from ..training import Trainer, load_run, seed_everything, write_run_json
 from .report import Report, line_plot
 
 TASK = "sequence-classify"
@@ -311,7 +312,7 @@ def train_sequence_classifier(
 
 
 def _report(run_dir: Path, data: ClassificationData, result: ClassifyResult, fit) -> None:
-    from ..training import read_jsonl
+    from ..atomic import read_jsonl
 
     r = Report(f"Sequence classification: {Path(data.name).name}")
     if data.description:

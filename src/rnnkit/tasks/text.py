@@ -36,6 +36,9 @@ from ..data.text import (
     load_tokenizer,
     split_blocks,
 )
+from ..diagnostics.gradient_profile import gradient_profile
+from ..models import decoding
+from ..training.machine import load_average, machine_info
 from ..training.run import prepare_out_dir
 
 TASK = "text"
@@ -187,33 +190,12 @@ def build_language_model(options: TextOptions, vocab_size: int) -> nn.Module:
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if not temperature >= 0 or math.isinf(temperature):
-        raise DataError(f"--temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise DataError(f"--top-k must be >= 1, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise DataError(f"--top-p must be in (0, 1], got {top_p}")
-
-
-def choose_token(
-    logits: Tensor,
-    temperature: float,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    generator: torch.Generator | None = None,
-) -> int:
-    """One token id from logits (V,): argmax at temperature 0, else a filtered sample.
-
-    The top-k / nucleus filter is rnnkit.models.decoding's, so `rnnkit generate` samples
-    exactly as `decoding.sample` does, one token at a time for streaming.
-    """
-    from ..models.decoding import filter_logits
-
-    if temperature == 0:
-        return int(logits.argmax())
-    logits = filter_logits(logits[None].float() / temperature, top_k or 0, top_p or 1.0)[0]
-    probs = logits.softmax(-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
+    """decoding.check_sampling, its message naming the CLI flag (--temperature, --top-k, ...)."""
+    try:
+        decoding.check_sampling(temperature, top_k, top_p)
+    except ValueError as err:
+        name, rest = str(err).split(" ", 1)
+        raise DataError(f"--{name.replace('_', '-')} {rest}") from None
 
 
 def start_ids(tokenizer: Tokenizer) -> list[int]:
@@ -250,17 +232,16 @@ def generate(
     report = report if report is not None else EncodeReport()
     ids = tokenizer.encode(prompt, unknown="drop", report=report)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    model.eval()
     if ids:
         yield tokenizer.decode(ids)
     context = ids or start_ids(tokenizer)
-    logits, state = model.decode_start(torch.tensor([context]))
     prev = context[-1]
-    for _ in range(length):
-        tok = choose_token(logits[0], temperature, top_k, top_p, generator)
+    tokens = decoding.stream_tokens(
+        model, torch.tensor([context]), length, [temperature], top_k, top_p, generator
+    )
+    for (tok,) in tokens:
         yield _piece(tokenizer, prev, tok)
         prev = tok
-        logits, state = model.decode_step(torch.tensor([tok]), state)
 
 
 def _piece(tokenizer: Tokenizer, prev: int, tok: int) -> str:
@@ -282,15 +263,11 @@ def sample_many(
     """One sample per temperature, generated side by side as one batch (for reports)."""
     generator = torch.Generator().manual_seed(seed)
     ids = tokenizer.encode(prompt, unknown="drop") or start_ids(tokenizer)
-    B = len(temperatures)
-    model.eval()
-    logits, state = model.decode_start(torch.tensor([ids] * B))  # (B, V)
-    rows: list[list[int]] = [[] for _ in range(B)]
-    for _ in range(length):
-        toks = [choose_token(logits[b], t, generator=generator) for b, t in enumerate(temperatures)]
+    context = torch.tensor([ids] * len(temperatures))  # (B, T)
+    rows: list[list[int]] = [[] for _ in temperatures]
+    for toks in decoding.stream_tokens(model, context, length, temperatures, generator=generator):
         for row, tok in zip(rows, toks, strict=True):
             row.append(tok)
-        logits, state = model.decode_step(torch.tensor(toks), state)
     return [tokenizer.decode(row) for row in rows]
 
 
@@ -374,68 +351,10 @@ def val_batches(ids: Tensor, batch: int, seq_len: int) -> list[tuple[Tensor, Ten
     return out
 
 
-# ---- the gradient-through-time profile ----------------------------------------------------
-
-
-def gradient_profile(
-    model: nn.Module, ids: Tensor, steps: int = 128, batch: int = 16
-) -> dict[str, Any]:
-    """How much of the loss at the last step reaches h_{T-1-k}: ||dL_T / dh_{T-1-k}||, per lag k.
-
-    Runs the model's recurrent stack unfolded (rnnkit.diagnostics.unfold) over `batch`
-    validation windows of `steps` characters, with the loss of the final prediction only;
-    returns, per layer, the mean norm at each lag and the norms relative to lag 0.
-    """
-    from ..diagnostics import unfold
-
-    ids = torch.as_tensor(ids, dtype=torch.int64)
-    T = min(steps, len(ids) - 1)
-    n_windows = max(1, min(batch, (len(ids) - 1) // T))
-    stride = (len(ids) - 1 - T) // max(1, n_windows - 1) if n_windows > 1 else 0
-    starts = torch.arange(n_windows) * stride
-    rows = starts[:, None] + torch.arange(T)[None, :]  # (B, T)
-    x, y = ids[rows], ids[rows + 1]
-    model.eval()
-    emb = model.input(x).detach()  # (B, T, E)
-
-    def last_step_loss(out: Tensor) -> Tensor:
-        return nn.functional.cross_entropy(model.head(out[:, -1]), y[:, -1])
-
-    unfolded = unfold(model.rnn, emb, last_step_loss)
-    model.zero_grad(set_to_none=True)
-    layers = []
-    for k in range(len(unfolded.grads)):
-        norms = unfolded.grad_norms(k).flip(0)  # lag 0 = the last step
-        base = float(norms[0]) or 1.0
-        layers.append(
-            {
-                "norms": [float(v) for v in norms],
-                "relative": {str(lag): float(norms[lag]) / base for lag in PROFILE_LAGS if lag < T},
-            }
-        )
-    return {"steps": T, "batch": n_windows, "loss": float(unfolded.loss), "layers": layers}
-
-
 # ---- training -----------------------------------------------------------------------------
 
 
 MIN_LR_RATIO = 0.1
-
-
-def time_cosine(budget_s: float, clock: dict[str, Any]):
-    """A cosine learning-rate decay over a wall-clock budget (to lr·MIN_LR_RATIO).
-
-    With only --minutes the number of steps is unknown in advance, so the schedule follows the
-    Trainer's elapsed time (`clock["trainer"].elapsed`) instead of the step count; ending
-    training at a low learning rate is worth a few hundredths of a nat.
-    """
-
-    def factor(_: int) -> float:
-        trainer = clock.get("trainer")
-        frac = min(1.0, trainer.elapsed / budget_s) if trainer is not None else 0.0
-        return MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * frac))
-
-    return lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 @dataclass
@@ -471,7 +390,7 @@ def train_text(
     from ..training import Callback, Trainer, seed_everything, stream_batches, write_run_json
 
     say = on_phase or (lambda text: None)
-    load_at_start = _load_average()
+    machine = machine_info()  # before training: the load average of other work
     out = Path(out)
     data = prepare_data(options)
     if len(data.train) - 1 < options.seq_len * options.batch:
@@ -487,7 +406,10 @@ def train_text(
         time_minutes=options.minutes,
         batch_size=options.batch,
         lr=options.lr,
-        schedule="cosine",  # over --steps; over --minutes via time_cosine below
+        schedule="cosine",
+        # only --minutes: the number of steps is not known, so decay over the time budget;
+        # ending training at a low learning rate is worth a few hundredths of a nat
+        schedule_over="steps" if options.steps else "time",
         min_lr_ratio=MIN_LR_RATIO,
         warmup_steps=0,
         clip="norm",
@@ -508,7 +430,6 @@ def train_text(
 
     train = stream_batches(data.train, batch_size=options.batch, seq_len=options.seq_len)
     val = val_batches(data.val, options.batch, options.seq_len)
-    clock: dict[str, Any] = {}
     trainer = Trainer(
         model,
         TBPTT(k1=options.seq_len),
@@ -516,11 +437,9 @@ def train_text(
         run_dir=out,
         callbacks=[WriteTokenizer(), *callbacks],
         extra=extra,
-        scheduler=None if options.steps else time_cosine(options.minutes * 60, clock),
         overwrite=True,  # prepare_out_dir has already applied the --overwrite policy
         console=console,
     )
-    clock["trainer"] = trainer
     say(
         f"training a {options.layers}-layer {options.cell.upper()} ({options.hidden} units) on "
         f"{data.summary['source']}: {data.summary['split']}"
@@ -537,7 +456,7 @@ def train_text(
         "best_step": result.best_step,
     }
     if result.status == "interrupted":  # Ctrl-C: stop soon, keep what there is
-        write_run_json(out, ANALYSIS_FILE, {"fit": fit, "machine": machine_info(load_at_start)})
+        write_run_json(out, ANALYSIS_FILE, {"fit": fit, "machine": _machine(machine)})
         report = write_text_report(out)
         return TextRun(
             out, result.status, result.message, result.step, result.elapsed, None, report
@@ -550,7 +469,7 @@ def train_text(
     trainer.log({"split": "val_full", "event": "evaluation", **evaluation.as_dict()})
     say("sampling and measuring the gradient through time")
     analysis = analyse(model, tokenizer, data.val, evaluation, options.seed)
-    analysis["machine"] = machine_info(load_at_start)
+    analysis["machine"] = _machine(machine)
     analysis["machine"]["recurrent_impl"] = training_impl(trainer.model)
     analysis["fit"] = fit
     write_run_json(out, ANALYSIS_FILE, analysis)
@@ -567,7 +486,7 @@ def analyse(
     t0 = time.perf_counter()
     texts = sample_many(model, tokenizer, SAMPLE_TEMPERATURES, 400, seed)
     samples = {str(t): text for t, text in zip(SAMPLE_TEMPERATURES, texts, strict=True)}
-    profile = gradient_profile(model, val)
+    profile = gradient_profile(model, val, lags=PROFILE_LAGS)
     return {
         "evaluation": evaluation.as_dict(),
         "unit": evaluation.unit,
@@ -575,12 +494,6 @@ def analyse(
         "gradient_profile": profile,
         "analysis_seconds": time.perf_counter() - t0,
     }
-
-
-def _load_average() -> float | None:
-    import os
-
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def training_impl(model: nn.Module) -> str:
@@ -593,18 +506,14 @@ def training_impl(model: nn.Module) -> str:
         model.train(was)
 
 
-def machine_info(load_at_start: float | None) -> dict[str, Any]:
-    """Where the run ran: CPU count, torch threads, load average (other work) before and after."""
-    import os
-    import platform
-
+def _machine(at_start: dict[str, Any]) -> dict[str, Any]:
+    """machine_info() taken before training, with the 1-minute load average before and after
+    it (the report's rows)."""
+    end = load_average()
     return {
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": load_at_start,
-        "load_average_at_end": _load_average(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
+        **at_start,
+        "load_average_at_start": (at_start["load_average"] or [None])[0],
+        "load_average_at_end": None if end is None else end[0],
     }
 
 

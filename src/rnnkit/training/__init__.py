@@ -1,15 +1,17 @@
 """Training: the Trainer loop, run directories, checkpoints, callbacks, streaming inference.
 
-    trainer    Trainer, FitResult, resume, seed_everything
+    trainer    Trainer, TrainerState (what a checkpoint restores), FitResult, resume,
+               seed_everything
     run        run directories: load_run -> Run, RunError, save_model, write_run_json,
-               checkpoints (atomic; the previous one survives a failed write)
-    io         atomic_write_bytes/text/json, append_jsonl, read_jsonl (reuse them)
+               checkpoints (atomic via rnnkit.atomic; the previous one survives a failed write)
+    progress   ProgressBar, StopSignals (SIGINT / SIGTERM: checkpoint, then stop)
     callbacks  Callback, LambdaCallback
     stream     Streamer (stateful step/chunk inference), stream_batches (stateful batching)
+    machine    machine_info(): CPU, threads, load average, versions (recorded in every run)
 
 The loop knows nothing about the model: it calls the gradient algorithm
 (rnnkit.algorithms: BPTT, TBPTT, ...), which calls `model.loss(batch, state)`.
-Imports: config, models, algorithms; imported by tasks and cli.
+Imports: config, atomic, kernels (machine info), models, algorithms; imported by tasks and cli.
 
 Example (a character language model, truncated BPTT over B parallel streams):
 
@@ -38,26 +40,27 @@ Example (a character language model, truncated BPTT over B parallel streams):
 from __future__ import annotations
 
 from .callbacks import Callback, LambdaCallback
-from .io import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text, read_jsonl
+from .machine import load_average, machine_info
+from .progress import ProgressBar, StopSignals
 from .run import Run, RunError, load_run, prepare_out_dir, save_model, write_run_json
 from .stream import Streamer, stream_batches
-from .trainer import FitResult, Trainer, resume, seed_everything
+from .trainer import FitResult, Trainer, TrainerState, resume, seed_everything
 
 __all__ = [
     "Callback",
     "FitResult",
     "LambdaCallback",
+    "ProgressBar",
     "Run",
     "RunError",
+    "StopSignals",
     "Streamer",
     "Trainer",
-    "append_jsonl",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
+    "TrainerState",
+    "load_average",
     "load_run",
+    "machine_info",
     "prepare_out_dir",
-    "read_jsonl",
     "resume",
     "save_model",
     "seed_everything",

@@ -29,7 +29,11 @@ def build_optimizer(
 
 
 class Schedule:
-    """lr(step) = cfg.lr · factor(step); "plateau" lowers the factor from evaluations."""
+    """lr = cfg.lr · factor(step, elapsed); "plateau" lowers the factor from evaluations.
+
+    `elapsed` (seconds of training so far) matters only with `schedule_over="time"`, where
+    "cosine" and "linear" decay over the `time_minutes` budget instead of the step budget.
+    """
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
@@ -37,12 +41,15 @@ class Schedule:
         self.plateau_best: float | None = None
         self.plateau_bad = 0
 
-    def factor(self, step: int) -> float:
+    def factor(self, step: int, elapsed: float = 0.0) -> float:
         cfg = self.cfg
         if cfg.warmup_steps and step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
         s = step - cfg.warmup_steps
-        frac = min(s / max(1, cfg.steps - cfg.warmup_steps), 1.0)
+        if cfg.schedule_over == "time":
+            frac = min(elapsed / (cfg.time_minutes * 60), 1.0)
+        else:
+            frac = min(s / max(1, cfg.steps - cfg.warmup_steps), 1.0)
         lo = cfg.min_lr_ratio
         if cfg.schedule == "cosine":
             return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * frac))

@@ -9,7 +9,7 @@
         step-.../          model.safetensors + trainer.pt (optimiser, scheduler, RNG, step, ...)
       <name>.json          task files (vocabulary, tokenizer, scaler): `write_run_json`
 
-Every file is written atomically (rnnkit.training.io). A checkpoint is written into a fresh
+Every file is written atomically (rnnkit.atomic). A checkpoint is written into a fresh
 directory and only then named in latest.json, so a crash while writing one leaves the previous
 checkpoint loadable. Nothing is unpickled: weights are safetensors, trainer.pt is read with
 `torch.load(weights_only=True)` (tensors and plain containers only).
@@ -31,9 +31,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from ..atomic import atomic_write_bytes, atomic_write_json, fsync_dir, read_jsonl
 from ..config import TrainConfig, from_dict, to_dict
 from ..models import model_from_dict, model_to_dict
-from .io import atomic_write_bytes, atomic_write_json, fsync_dir, read_jsonl
 
 FORMAT = "rnnkit-run/1"
 CONFIG, WEIGHTS, METRICS, CHECKPOINT = (

@@ -3,7 +3,8 @@
 Per step: take a batch, let the gradient algorithm turn it into updates (it calls `update`,
 which clips, steps the optimiser and zeroes gradients), set the schedule's learning rate, log,
 evaluate, checkpoint. Stop on the step/epoch/time budget, early stopping, a non-finite loss
-(the last good checkpoint is kept), a callback, or Ctrl-C (a checkpoint is saved first).
+(the last good checkpoint is kept), a callback, or Ctrl-C / SIGTERM (a checkpoint is saved
+first). Where training stands is one `TrainerState`, saved in every checkpoint.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import dataclasses
 import math
 import random
 import shutil
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,12 +23,13 @@ import torch
 from torch import nn
 
 from ..algorithms import BPTT, GradientAlgorithm, build_algorithm
+from ..atomic import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from ..config import TrainConfig, from_dict
 from ..models import model_from_dict
 from ..models.base import Batch
 from .callbacks import Callback
-from .io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from .optim import Schedule, build_optimizer
+from .progress import ProgressBar, StopSignals
 from .run import (
     CHECKPOINT,
     CONFIG,
@@ -53,7 +53,7 @@ class FitResult:
 
     status: "completed" (budget reached), "early_stopped", "time_budget", "diverged"
     (non-finite loss or gradient; parameters of the bad step were not applied), "interrupted"
-    (Ctrl-C; a checkpoint was saved), or "stopped" (a callback set `should_stop`).
+    (Ctrl-C or SIGTERM; a checkpoint was saved), or "stopped" (a callback set `should_stop`).
     """
 
     status: str
@@ -69,6 +69,31 @@ class FitResult:
     @property
     def ok(self) -> bool:
         return self.status not in ("diverged",)
+
+
+@dataclasses.dataclass
+class TrainerState:
+    """Where training stands: saved in every checkpoint (one key each in trainer.pt, beside the
+    optimiser's, schedule's, RNG and algorithm states) and restored on resume."""
+
+    step: int = 0  # optimiser steps taken
+    epoch: int = 0  # passes completed over an iterable training set
+    batch_in_epoch: int = 0  # batches of the current pass already used
+    epoch_rng: torch.Tensor | None = None  # torch's RNG state when the current pass began
+    elapsed: float = 0.0  # seconds of fit(), evaluations included (the time budget's clock)
+    items: int = 0  # samples or tokens trained on
+    best: float | None = None  # best value of the monitored validation metric
+    best_step: int | None = None
+    bad_evals: int = 0  # evaluations since the best one (early stopping)
+    last_val: dict[str, float] | None = None  # the latest validation metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> TrainerState:
+        """From a checkpoint's state dict (other keys ignored)."""
+        return cls(**{f.name: state[f.name] for f in dataclasses.fields(cls)})
 
 
 def seed_everything(seed: int) -> None:
@@ -148,20 +173,27 @@ class Trainer:
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.console = console
         self.generator = torch.Generator().manual_seed(self.config.seed)
-        # progress through training, all saved in checkpoints
-        self.step = 0
-        self.epoch = 0
-        self.batch_in_epoch = 0
-        self.epoch_rng: torch.Tensor | None = None
-        self.elapsed = 0.0
-        self.items = 0
-        self.best: float | None = None
-        self.best_step: int | None = None
-        self.bad_evals = 0
-        self.last_val: dict[str, float] | None = None
+        self.state = TrainerState()
         self.should_stop = False
-        self._interrupted = False
-        self._window = _Window()
+        self.window = _Window()
+
+    # read-outs for callbacks and progress displays; the loop writes self.state
+
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def epoch(self) -> int:
+        return self.state.epoch
+
+    @property
+    def elapsed(self) -> float:
+        return self.state.elapsed
+
+    @property
+    def items(self) -> int:
+        return self.state.items
 
     # ---- construction from a run directory ----------------------------------------------
 
@@ -211,19 +243,20 @@ class Trainer:
         else:
             seed_everything(cfg.seed)
             self.generator.manual_seed(cfg.seed)
+        st = self.state
         batches = _Batches(train, self, resumed)
-        progress = _Progress(self, cfg.progress)
+        progress = ProgressBar(self, cfg.progress)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         if resumed:
             self.log({"event": "resumed"})
         status, message = "completed", f"trained {cfg.steps} steps"
-        start = time.perf_counter() - self.elapsed
-        with _SigintFlag(self), progress:
+        start = time.perf_counter() - st.elapsed
+        with StopSignals() as stop, progress:
             while True:
-                if self.step >= cfg.steps:
+                if st.step >= cfg.steps:
                     break
-                if cfg.time_minutes is not None and self.elapsed >= cfg.time_minutes * 60:
+                if cfg.time_minutes is not None and st.elapsed >= cfg.time_minutes * 60:
                     status, message = "time_budget", f"time budget of {cfg.time_minutes} min used"
                     break
                 batch = batches.next()
@@ -232,35 +265,36 @@ class Trainer:
                     break
                 t0 = time.perf_counter()
                 result = self._train_step(batch)
-                self.elapsed = time.perf_counter() - start
+                st.elapsed = time.perf_counter() - start
                 if not result.finite:
                     status, message = "diverged", self._diverged_message(result)
                     self.log({"event": "diverged", "message": message})
                     break
-                self.step += 1
-                self.items += result.count
-                self._window.add(result, time.perf_counter() - t0)
-                logs = {"step": self.step, "loss": result.loss, "lr": self.lr}
+                st.step += 1
+                st.items += result.count
+                self.window.add(result, time.perf_counter() - t0)
+                logs = {"step": st.step, "loss": result.loss, "lr": self.lr}
                 for cb in self.callbacks:
                     cb.on_step_end(self, logs)
-                if (cfg.log_every and self.step % cfg.log_every == 0) or self.step == cfg.steps:
+                if (cfg.log_every and st.step % cfg.log_every == 0) or st.step == cfg.steps:
                     self._log_train()
                 progress.update(result)
-                if val is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
+                if val is not None and cfg.eval_every and st.step % cfg.eval_every == 0:
                     if self._evaluate_and_track(val):
                         status = "early_stopped"
                         message = f"no improvement of val {cfg.monitor} in {cfg.patience} evals"
                         self.should_stop = True
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
-                if self._interrupted:
-                    status, message = "interrupted", f"interrupted at step {self.step}"
+                if stop.requested:
+                    status = "interrupted"
+                    message = f"interrupted by {stop.name} at step {st.step}"
                     break
                 if self.should_stop:
                     if status == "completed":
-                        status, message = "stopped", f"stopped by a callback at step {self.step}"
+                        status, message = "stopped", f"stopped by a callback at step {st.step}"
                     break
-            self.elapsed = time.perf_counter() - start
+            st.elapsed = time.perf_counter() - start
             if status != "diverged":
                 self._finish(val, status)
         if status == "interrupted" and self.run_dir is not None:
@@ -270,12 +304,12 @@ class Trainer:
         result = FitResult(
             status,
             message,
-            self.step,
-            self._window.last_loss,
-            self.last_val,
-            self.best,
-            self.best_step,
-            self.elapsed,
+            st.step,
+            self.window.last_loss,
+            st.last_val,
+            st.best,
+            st.best_step,
+            st.elapsed,
             self.run_dir,
         )
         progress.message(message, error=(status == "diverged"))
@@ -287,7 +321,7 @@ class Trainer:
         self.model.train()
         for g, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             if self.scheduler is None:
-                g["lr"] = base * self.schedule.factor(self.step)
+                g["lr"] = base * self.schedule.factor(self.state.step, self.state.elapsed)
         self.optimizer.zero_grad(set_to_none=True)
         batch = Batch.of(batch).to(self.device)
         result = self.algorithm.train_batch(self.model, batch, self._update)
@@ -371,43 +405,43 @@ class Trainer:
 
     def _evaluate_and_track(self, val) -> bool:
         """Evaluate, log, keep the best weights; True when early stopping should stop."""
-        cfg = self.config
+        cfg, st = self.config, self.state
         metrics = self.evaluate(val)
         if cfg.monitor not in metrics:
             raise ValueError(
                 f"Trainer: monitor {cfg.monitor!r} is not among the metrics {sorted(metrics)}"
             )
         value = metrics[cfg.monitor]
-        better = self.best is None or (
-            value < self.best if cfg.monitor_mode == "min" else value > self.best
+        better = st.best is None or (
+            value < st.best if cfg.monitor_mode == "min" else value > st.best
         )
         self.schedule.observe(value, better)
         if better:
-            self.best, self.best_step, self.bad_evals = value, self.step, 0
+            st.best, st.best_step, st.bad_evals = value, st.step, 0
             if self.run_dir is not None:
                 save_weights(self.model, self.run_dir / WEIGHTS)
         else:
-            self.bad_evals += 1
-        self.last_val = metrics
+            st.bad_evals += 1
+        st.last_val = metrics
         record = {"split": "val", **metrics, "best": better}
         for cb in self.callbacks:
             cb.on_eval_end(self, record)
         self.log(record)
-        return bool(cfg.patience) and self.bad_evals >= cfg.patience
+        return bool(cfg.patience) and st.bad_evals >= cfg.patience
 
     def _finish(self, val, status: str) -> None:
         """Final evaluation, weights and checkpoint (not after divergence)."""
-        cfg = self.config
+        cfg, st = self.config, self.state
         if (
             val is not None
             and status in ("completed", "time_budget")
-            and self.step > 0
-            and (cfg.eval_every == 0 or self.step % cfg.eval_every != 0)
+            and st.step > 0
+            and (cfg.eval_every == 0 or st.step % cfg.eval_every != 0)
         ):
             self._evaluate_and_track(val)
         if self.run_dir is None:
             return
-        if self.best_step is None or not (self.run_dir / WEIGHTS).exists():
+        if st.best_step is None or not (self.run_dir / WEIGHTS).exists():
             save_weights(self.model, self.run_dir / WEIGHTS)
         self.save_checkpoint()
 
@@ -419,17 +453,17 @@ class Trainer:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append a record (with step and time) to metrics.jsonl when there is a run_dir."""
-        record = {"step": self.step, "time": round(self.elapsed, 3), **record}
+        record = {"step": self.state.step, "time": round(self.state.elapsed, 3), **record}
         if self.run_dir is not None:
             append_jsonl(self.run_dir / METRICS, _jsonable(record))
 
     def _log_train(self) -> None:
-        w = self._window
+        w = self.window
         if not w.count:
             return
         record = {
             "split": "train",
-            "epoch": self.epoch,
+            "epoch": self.state.epoch,
             "loss": w.loss,
             "lr": self.lr,
             f"{w.unit}_per_s": w.throughput,
@@ -466,28 +500,19 @@ class Trainer:
         atomic_write_json(rd / CONFIG, run_config(self.model, self.config, algo_cfg, self.extra))
 
     def save_checkpoint(self) -> Path | None:
-        """Save model, optimiser, schedule, RNG states, step and counters (atomically)."""
+        """Save model, optimiser, schedule, RNG states and the TrainerState (atomically)."""
         if self.run_dir is None:
             return None
         state = {
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "epoch_rng": self.epoch_rng,
-            "elapsed": self.elapsed,
-            "items": self.items,
-            "best": self.best,
-            "best_step": self.best_step,
-            "bad_evals": self.bad_evals,
-            "last_val": self.last_val,
+            **self.state.to_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "schedule": self.schedule.state_dict(),
             "rng": _rng_state(self.generator),
             "carry": self.algorithm.carry_state(),
-            "window": self._window.state_dict(),
+            "window": self.window.state_dict(),
         }
-        path = save_checkpoint(self.run_dir, self.step, self.model, state)
+        path = save_checkpoint(self.run_dir, self.state.step, self.model, state)
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
         return path
@@ -502,25 +527,13 @@ class Trainer:
             self.schedule.load_state_dict(state["schedule"])
         except (ValueError, KeyError) as err:
             raise RunError(f"{path}: checkpoint does not fit this optimiser ({err})") from err
-        for key in (
-            "step",
-            "epoch",
-            "batch_in_epoch",
-            "epoch_rng",
-            "elapsed",
-            "items",
-            "best",
-            "best_step",
-            "bad_evals",
-            "last_val",
-        ):
-            setattr(self, key, state[key])
+        self.state = TrainerState.from_dict(state)
         self.algorithm.load_carry(state["carry"])
-        self._window.load_state_dict(state["window"])
+        self.window.load_state_dict(state["window"])
         _set_rng_state(state["rng"], self.generator)
         # metrics logged after this checkpoint belong to the abandoned future: drop them
         records = read_jsonl(self.run_dir / METRICS)
-        kept = [r for r in records if r.get("step", 0) <= self.step]
+        kept = [r for r in records if r.get("step", 0) <= self.state.step]
         if len(kept) != len(records):
             text = "".join(_json_line(r) for r in kept)
             atomic_write_text(self.run_dir / METRICS, text)
@@ -548,36 +561,36 @@ class _Batches:
 
     def _replay(self) -> None:
         """Re-create the current epoch's iterator as it was, and skip the batches used."""
-        t = self.t
+        t, st = self.t, self.t.state
         rng = _rng_state(t.generator)
-        if t.epoch_rng is not None:
-            torch.set_rng_state(t.epoch_rng)
+        if st.epoch_rng is not None:
+            torch.set_rng_state(st.epoch_rng)
         self.it = iter(self.source)
-        for _ in range(t.batch_in_epoch):
+        for _ in range(st.batch_in_epoch):
             next(self.it)
         _set_rng_state(rng, t.generator)
 
     def next(self) -> Any:
-        t = self.t
+        t, st = self.t, self.t.state
         if self.is_fn:
-            return self.source(t.step, t.generator)
+            return self.source(st.step, t.generator)
         while True:
             if self.it is None:
-                if t.config.epochs is not None and t.epoch >= t.config.epochs:
+                if t.config.epochs is not None and st.epoch >= t.config.epochs:
                     return None
-                t.epoch_rng = torch.get_rng_state()
-                t.batch_in_epoch = 0
+                st.epoch_rng = torch.get_rng_state()
+                st.batch_in_epoch = 0
                 self.it = iter(self.source)
             try:
                 batch = next(self.it)
             except StopIteration:
                 self.it = None
-                t.epoch += 1
+                st.epoch += 1
                 t.algorithm.reset()  # streams restart with the epoch
-                if t.batch_in_epoch == 0:
+                if st.batch_in_epoch == 0:
                     raise ValueError("fit: the training data gave no batches") from None
                 continue
-            t.batch_in_epoch += 1
+            st.batch_in_epoch += 1
             return batch
 
 
@@ -628,87 +641,6 @@ class _Window:
         self.loss_sum, self.count, self.seconds = s["loss_sum"], s["count"], s["seconds"]
         self.stats = {k: tuple(v) for k, v in s["stats"].items()}
         self.last_loss, self.unit = s["last_loss"], s["unit"]
-
-
-class _Progress:
-    """A rich progress bar with loss and throughput (silent when disabled)."""
-
-    def __init__(self, trainer: Trainer, enabled: bool):
-        self.t, self.enabled, self.bar = trainer, enabled, None
-        self.console = trainer.console
-
-    def __enter__(self):
-        if not self.enabled:
-            return self
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.console = self.console or Console(stderr=True)
-        self.bar = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[val]}"),
-            TextColumn("{task.fields[speed]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
-        )
-        self.bar.__enter__()
-        self.task = self.bar.add_task(
-            "train", total=self.t.config.steps, completed=self.t.step, loss="-", val="", speed=""
-        )
-        return self
-
-    def update(self, result) -> None:
-        if self.bar is None:
-            return
-        w, t = self.t._window, self.t
-        speed = f"{w.throughput:,.0f} {w.unit}/s" if w.seconds else ""
-        val = "" if t.last_val is None else f"val {t.last_val['loss']:.4f}"
-        self.bar.update(
-            self.task, completed=t.step, loss=f"{result.loss:.4f}", val=val, speed=speed
-        )
-
-    def message(self, text: str, error: bool = False) -> None:
-        if self.enabled and self.console is not None:
-            self.console.print(f"[red]{text}[/]" if error else text)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False
-
-
-class _SigintFlag:
-    """First Ctrl-C asks the loop to stop after the current step; a second one aborts."""
-
-    def __init__(self, trainer: Trainer):
-        self.t, self.previous = trainer, None
-
-    def _handler(self, signum, frame):
-        if self.t._interrupted:
-            raise KeyboardInterrupt
-        self.t._interrupted = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-        return False
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
