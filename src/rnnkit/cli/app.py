@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+
 class OneLineErrors(typer.core.TyperGroup):
     """Usage errors (a bad flag, a value of the wrong type) as one `error:` line, exit code 2."""
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from .common import default_out as _out
 from .common import stderr_console as _console
 from .common import train_group as _train_group
-from .errors import fail, user_errors
+from .errors import user_errors
 
 
 def register(app: typer.Typer) -> None:

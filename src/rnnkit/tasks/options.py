@@ -60,7 +60,8 @@ def opt(
         cli: False for fields set by the library only (e.g. computed from the data).
     """
     meta = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "cli": cli}
-    return dataclasses.field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
+    meta = {k: v for k, v in meta.items() if v is not None}
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def options(cls: type) -> type:
@@ -173,7 +174,8 @@ class TrainOptions(Validated):
     batch: int = opt(32, "Examples per batch.", ge=1, le=1_000_000)
     seed: int = opt(0, "Random seed.", ge=0, le=SEED_MAX)
     threads: int | None = opt(
-        None, "torch CPU threads, capped at the machine's cores (default: torch's).", ge=1, le=1 << 20
+        None, "torch CPU threads, capped at the machine's cores (default: torch's).",
+        ge=1, le=1 << 20,
     )
 
     def check(self) -> None:
