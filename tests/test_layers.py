@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit import ElmanCell, GRUCell, JordanCell, LSTMCell, Recurrent, RecurrentConfig
+from rnnkit import ElmanCell, GRUCell, JordanCell, LSTMCell, Recurrent, RNNConfig
 from rnnkit.config import from_json, to_json
 
 
@@ -94,7 +94,7 @@ def test_recurrent_dropout_routes_to_reference_in_training():
 
 def test_config_json_round_trip():
     layer = rnnkit.LSTM(3, 4, num_layers=2, bidirectional=True, peepholes=True, dropout=0.1)
-    cfg = from_json(RecurrentConfig, to_json(layer.config()))
+    cfg = from_json(RNNConfig, to_json(layer.config()))
     assert cfg == layer.config()
     again = Recurrent.from_config(cfg)
     again.load_state_dict(layer.state_dict())
