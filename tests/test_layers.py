@@ -103,6 +103,19 @@ def test_config_json_round_trip():
     torch.testing.assert_close(again(x)[0], layer(x)[0])
 
 
+def test_config_refuses_a_stack_of_differing_cells():
+    layer = Recurrent([LSTMCell(3, 8), GRUCell(8, 5)])
+    with pytest.raises(ValueError, match=r"layer 1 \(gru, hidden 5\) differs from layer 0"):
+        layer.config()
+
+
+def test_from_config_needs_an_input_size_that_agrees():
+    with pytest.raises(ValueError, match="no input_size"):
+        Recurrent.from_config(RNNConfig("gru", 4))
+    with pytest.raises(ValueError, match="input_size=3 but 5 features feed it"):
+        Recurrent.from_config(RNNConfig("gru", 4, input_size=3), 5)
+
+
 def test_bptt_through_reference_learns():
     """Autograd through the reference loop trains: a GRU learns to output x_{t-2}."""
     torch.manual_seed(0)
