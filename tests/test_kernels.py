@@ -424,7 +424,7 @@ def test_streamer_equals_step_kernels_exactly(dtype, B):
         for (k, _), (D, H) in zip(kinds, sizes, strict=True)
     ]
     specs = [kernels.StreamLayer(k, *p, **opt) for (k, opt), p in zip(kinds, ps, strict=True)]
-    s = kernels.Streamer(specs, batch=B)
+    s = kernels.KernelStreamer(specs, batch=B)
     states = [torch.zeros(B, H, dtype=dtype) for _, H in sizes]
     states[1] = (states[1], torch.zeros(B, 7, dtype=dtype))
     with torch.no_grad():
@@ -445,7 +445,7 @@ def test_streamer_equals_step_kernels_exactly(dtype, B):
 def test_streamer_feeds_its_output_back_and_checks_input():
     H = 6
     ps = [p.detach() for p in _params(3, H, H)]
-    s = kernels.Streamer([kernels.StreamLayer("gru", *ps)])
+    s = kernels.KernelStreamer([kernels.StreamLayer("gru", *ps)])
     h = torch.zeros(1, H)
     x = torch.randn(1, H)
     with torch.no_grad():
@@ -462,7 +462,7 @@ def test_streamer_feeds_its_output_back_and_checks_input():
     with pytest.raises(ValueError, match="no_grad"):
         s.step(torch.zeros(1, H, requires_grad=True))
     with pytest.raises(ValueError, match="takes inputs of size"):
-        kernels.Streamer(
+        kernels.KernelStreamer(
             [kernels.StreamLayer("gru", *ps), kernels.StreamLayer("elman", *_params(1, 5, 5))]
         )
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit import ElmanCell, GRUCell, JordanCell, LSTMCell, Recurrent, RecurrentConfig
+from rnnkit import ElmanCell, GRUCell, JordanCell, LSTMCell, Recurrent, RNNConfig
 from rnnkit.config import from_json, to_json
 
 
@@ -94,13 +94,26 @@ def test_recurrent_dropout_routes_to_reference_in_training():
 
 def test_config_json_round_trip():
     layer = rnnkit.LSTM(3, 4, num_layers=2, bidirectional=True, peepholes=True, dropout=0.1)
-    cfg = from_json(RecurrentConfig, to_json(layer.config()))
+    cfg = from_json(RNNConfig, to_json(layer.config()))
     assert cfg == layer.config()
     again = Recurrent.from_config(cfg)
     again.load_state_dict(layer.state_dict())
     layer.eval(), again.eval()
     x = torch.randn(2, 3, 3)
     torch.testing.assert_close(again(x)[0], layer(x)[0])
+
+
+def test_config_refuses_a_stack_of_differing_cells():
+    layer = Recurrent([LSTMCell(3, 8), GRUCell(8, 5)])
+    with pytest.raises(ValueError, match=r"layer 1 \(gru, hidden 5\) differs from layer 0"):
+        layer.config()
+
+
+def test_from_config_needs_an_input_size_that_agrees():
+    with pytest.raises(ValueError, match="no input_size"):
+        Recurrent.from_config(RNNConfig("gru", 4))
+    with pytest.raises(ValueError, match="input_size=3 but 5 features feed it"):
+        Recurrent.from_config(RNNConfig("gru", 4, input_size=3), 5)
 
 
 def test_bptt_through_reference_learns():

@@ -37,7 +37,6 @@ _EXPORTS = {
             "ManyToOneConfig",
             "OneToManyConfig",
             "OneToOneConfig",
-            "RecurrentConfig",
             "RNNConfig",
             "Seq2SeqConfig",
             "TrainConfig",

@@ -69,25 +69,14 @@ def _resolved_types(cls: type) -> dict[str, Any]:
 class CellConfig:
     """Which cell family and its options; enough to rebuild the cell with fresh weights.
 
-    `kind` is one of "elman", "jordan", "lstm", "gru"; `options` holds the family's
-    keyword arguments (JSON values only).
+    `kind` is a registered cell family's name ("elman", "jordan", "lstm", "gru" are built in;
+    see rnnkit.cells.registry); `options` holds the family's keyword arguments (JSON values only).
     """
 
     kind: str
     input_size: int
     hidden_size: int
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class RecurrentConfig:
-    """A `Recurrent` layer: one CellConfig per layer (forward direction's), plus options."""
-
-    cells: tuple[CellConfig, ...]
-    bidirectional: bool = False
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
-    impl: str = "auto"
 
 
 # ---- models (rnnkit.models) -------------------------------------------------------------
@@ -159,10 +148,13 @@ class InputConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RNNConfig:
-    """The recurrent stack of a model; its input size comes from what feeds it.
+    """A recurrent stack (`rnnkit.Recurrent`): one cell family repeated over `num_layers`.
 
-    `cell` is "elman", "jordan", "lstm" or "gru" (checked when the cell is built);
-    `options` are that cell family's keyword arguments (JSON values only).
+    `cell` is a registered cell family's name ("elman", "jordan", "lstm", "gru" are built in;
+    checked when the cell is built); `options` are that family's keyword arguments (JSON values
+    only). `impl` is "auto", "reference", "torch" or a registered impl such as "fused".
+    `input_size` is None inside a model's config, where what feeds the stack decides it;
+    `Recurrent.config()` records it so the layer rebuilds alone.
     """
 
     cell: str = "lstm"
@@ -173,11 +165,14 @@ class RNNConfig:
     recurrent_dropout: float = 0.0
     impl: str = "auto"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    input_size: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.cell, str) or not self.cell:
             raise ValueError(f"RNNConfig: cell must be a cell family name, got {self.cell!r}")
         _positive("RNNConfig", hidden_size=self.hidden_size, num_layers=self.num_layers)
+        if self.input_size is not None:
+            _positive("RNNConfig", input_size=self.input_size)
         _probability("RNNConfig", "dropout", self.dropout)
         _probability("RNNConfig", "recurrent_dropout", self.recurrent_dropout)
 

@@ -9,8 +9,8 @@ it is never required.
 
 Grid: cells {Elman-tanh, GRU, LSTM} x (B, T, H) x {inference, training step} with D = H, plus
 streaming latency of one step at B = 1 against torch's RNNCell/GRUCell/LSTMCell, through both
-``Recurrent.step`` (the layer API) and ``kernels.Streamer`` (prepared weights, state kept in
-place: the fast streaming API).
+``Recurrent.step`` (the layer API) and ``kernels.KernelStreamer`` (prepared weights, state kept
+in place: the fast streaming API).
 
 How it measures: implementations take turns (interleaved) so a change in machine load hits all
 of them alike; each number is a median; ratios are other / fused; GFLOP/s counts GEMM work
@@ -198,13 +198,13 @@ def onnx_job(module: nn.Module, x: torch.Tensor) -> tuple[Callable[[], None], fl
     return (lambda: sess.run(["y"], feed)), err
 
 
-def streamer_for(layer, batch: int) -> kernels.Streamer:
-    """A kernels.Streamer holding a unidirectional layer's current weights."""
+def streamer_for(layer, batch: int) -> kernels.KernelStreamer:
+    """A kernels.KernelStreamer holding a unidirectional layer's current weights."""
     return layer.streamer(batch)
 
 
 def stream_jobs(cell: str, H: int, steps: int, reference: bool):
-    """Jobs of `steps` B = 1 steps each: torch's cell, Recurrent.step, kernels.Streamer."""
+    """Jobs of `steps` B = 1 steps each: torch's cell, Recurrent.step, kernels.KernelStreamer."""
     torch.manual_seed(0)
     mod = TORCH_SEQ[cell](H, H, batch_first=True)
     tcell = TORCH_CELL[cell](H, H)
@@ -374,7 +374,7 @@ def targets(rows: list[dict], stream: list[dict]) -> list[dict[str, Any]]:
             add(f"lstm training vs torch.nn (oneDNN) at H={r['H']} >= 1x", x, 1.0)
     for s in stream:
         for api in ("streamer", "layer_fused"):
-            name = "kernels.Streamer" if api == "streamer" else "Recurrent.step"
+            name = "kernels.KernelStreamer" if api == "streamer" else "Recurrent.step"
             add(
                 f"streaming {s['cell']} B=1 H={s['H']} ({name}) >= 10x torch cell",
                 s["speedup_vs_torch_cell"][api],
@@ -466,9 +466,9 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Streaming, one step at B = 1 (D = H), µs per step. `kernels.Streamer` holds prepared "
-        "weights and its state in place (one native call per step); `Recurrent.step` is the "
-        "layer API (state in, state out). × columns are torch cell time over that API's.",
+        "Streaming, one step at B = 1 (D = H), µs per step. `kernels.KernelStreamer` holds "
+        "prepared weights and its state in place (one native call per step); `Recurrent.step` "
+        "is the layer API (state in, state out). × columns are torch cell time over that API's.",
         "",
         "| cell | H | torch cell µs | Streamer µs | Recurrent.step fused µs "
         "| Recurrent.step reference µs | × Streamer | × Recurrent.step |",

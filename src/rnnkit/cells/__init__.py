@@ -2,6 +2,7 @@
 
 A cell computes `y_t, state = cell(x_t, state)` and keeps nothing between calls, so BPTT,
 truncated BPTT and RTRL can all drive it. Parameter names and gate order follow PyTorch.
+Each family's file registers it (`registry`): a new family is one new file.
 Imports: torch and rnnkit.config only.
 """
 
@@ -13,27 +14,39 @@ from .elman import ElmanCell, JordanCell
 from .gru import GRUCell
 from .keras import load_keras_weights
 from .lstm import LSTMCell
-
-CELLS = {"elman": ElmanCell, "jordan": JordanCell, "lstm": LSTMCell, "gru": GRUCell}
-
-
-def build_cell(config: CellConfig) -> Cell:
-    """A fresh cell from its config (e.g. read from config.json)."""
-    if config.kind not in CELLS:
-        raise ValueError(f"unknown cell kind {config.kind!r}; expected one of {sorted(CELLS)}")
-    return CELLS[config.kind](config.input_size, config.hidden_size, **config.options)
-
+from .registry import (
+    FAMILIES,
+    CellFamily,
+    SequenceImpl,
+    TorchEquivalent,
+    build_cell,
+    families,
+    family_of,
+    impl_names,
+    impls_of,
+    register_cell,
+    register_impl,
+)
 
 __all__ = [
     "ACTIVATIONS",
-    "CELLS",
+    "FAMILIES",
     "Cell",
     "CellConfig",
+    "CellFamily",
     "ElmanCell",
     "GRUCell",
     "JordanCell",
     "LSTMCell",
+    "SequenceImpl",
     "State",
+    "TorchEquivalent",
     "build_cell",
+    "families",
+    "family_of",
+    "impl_names",
+    "impls_of",
     "load_keras_weights",
+    "register_cell",
+    "register_impl",
 ]

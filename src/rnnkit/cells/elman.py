@@ -21,6 +21,7 @@ from .base import (
     resolve_activation,
     uniform_init,
 )
+from .registry import CellFamily, TorchEquivalent, register_cell
 
 INITS = ("uniform", "orthogonal", "identity")
 
@@ -225,3 +226,24 @@ def init_recurrent(cell: nn.Module, weight_hh: Tensor, init: str, scale: float) 
             weight_hh.copy_(torch.eye(*weight_hh.shape) * scale)
         else:
             nn.init.orthogonal_(weight_hh, gain=scale)
+
+
+def _torch_rnn_unsupported(cells) -> str | None:
+    if any(c.activation not in ("tanh", "relu") for c in cells):
+        return "torch.nn.RNN has only tanh and relu"
+    return None
+
+
+register_cell(
+    CellFamily(
+        "elman",
+        ElmanCell,
+        torch=TorchEquivalent(
+            nn.RNN,
+            from_module=lambda m: ElmanCell(m.input_size, m.hidden_size, m.nonlinearity, m.bias),
+            options=lambda cell: {"nonlinearity": cell.activation},
+            unsupported=_torch_rnn_unsupported,
+        ),
+    )
+)
+register_cell(CellFamily("jordan", JordanCell))

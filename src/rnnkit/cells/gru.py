@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..config import CellConfig
 from .base import check_sizes, check_state_tensor, check_step_input, uniform_init
+from .registry import CellFamily, TorchEquivalent, register_cell
 
 
 class GRUCell(nn.Module):
@@ -95,3 +96,20 @@ class GRUCell(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, reset_after={self.reset_after}"
+
+
+register_cell(
+    CellFamily(
+        "gru",
+        GRUCell,
+        torch=TorchEquivalent(
+            nn.GRU,
+            from_module=lambda m: GRUCell(m.input_size, m.hidden_size, m.bias),
+            unsupported=lambda cells: (
+                "torch.nn.GRU has only reset_after=True"
+                if any(not c.reset_after for c in cells)
+                else None
+            ),
+        ),
+    )
+)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..config import CellConfig
 from .base import check_sizes, check_state_tensor, check_step_input, uniform_init
+from .registry import CellFamily, TorchEquivalent, register_cell
 
 
 class LSTMCell(nn.Module):
@@ -152,3 +153,27 @@ class LSTMCell(nn.Module):
         if self.proj_size:
             opts.append(f"proj_size={self.proj_size}")
         return ", ".join(opts)
+
+
+register_cell(
+    CellFamily(
+        "lstm",
+        LSTMCell,
+        torch=TorchEquivalent(
+            nn.LSTM,
+            # forget_bias 0: the weights are copied in whole, PyTorch's layout has no offset
+            from_module=lambda m: LSTMCell(
+                m.input_size, m.hidden_size, m.bias, 0.0, proj_size=m.proj_size
+            ),
+            options=lambda cell: {"proj_size": cell.proj_size},
+            unsupported=lambda cells: (
+                "torch.nn.LSTM has no peepholes or layer norm"
+                if any(c.peepholes or c.layer_norm for c in cells)
+                else None
+            ),
+        ),
+        # measured (benchmarks/results/speed.*): oneDNN's LSTM beats the fused kernel for
+        # inference; the kernel wins for training
+        prefer_for_inference=("torch",),
+    )
+)

@@ -2,8 +2,8 @@
 
 What lives here: whole-sequence kernels with an explicit BPTT backward (``elman_sequence``,
 ``gru_sequence``, ``lstm_sequence``), streaming single-step kernels for inference
-(``elman_step``, ``gru_step``, ``lstm_step``), ``Streamer`` (a stack of cells stepped in one
-native call, state kept in place) and ``available()``. Imports torch only; nothing
+(``elman_step``, ``gru_step``, ``lstm_step``), ``KernelStreamer`` (a stack of cells stepped in
+one native call, state kept in place) and ``available()``. Imports torch only; nothing
 else in rnnkit. Layers choose these explicitly (``impl="fused"``); importing this package never
 raises, and a failed build shows up as ``available().reason``.
 
@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from ._build import Status, cache_dir, native
 from .sequence import elman_sequence, gru_sequence, lstm_sequence
-from .step import Streamer, StreamLayer, elman_step, gru_step, lstm_step
+from .step import KernelStreamer, StreamLayer, elman_step, gru_step, lstm_step
 
 __all__ = [
+    "KernelStreamer",
     "Status",
     "StreamLayer",
-    "Streamer",
     "available",
     "cache_dir",
     "elman_sequence",

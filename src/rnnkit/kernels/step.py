@@ -237,7 +237,7 @@ _ROW = 16  # int64 per layer in the native argument table (RK_ROW in _native.c)
 
 @dataclass(frozen=True)
 class StreamLayer:
-    """One layer of a Streamer: a cell family, its torch.nn-shaped weights and its option.
+    """One layer of a KernelStreamer: a cell family, its torch.nn-shaped weights and its option.
 
     kind: "elman", "gru" or "lstm"; activation is read for Elman, reset_after for GRU.
     """
@@ -251,16 +251,19 @@ class StreamLayer:
     reset_after: bool = True
 
 
-class Streamer:
+class KernelStreamer:
     """Stateful streaming inference over a stack of cells: one native call per step.
+
+    This is what ``Recurrent.streamer()`` returns; ``rnnkit.Streamer`` (rnnkit.training) is a
+    different thing, streaming any model in Python through its own forward.
 
     The per-call work of ``elman_step``/``gru_step``/``lstm_step`` (checking the weights are
     unchanged, allocating the new state, one call per layer) is done once here: the weights
-    are validated and transposed when the Streamer is built, the state (B, H) of every layer
-    is preallocated and updated in place, and ``step`` passes one pointer to the native code,
+    are validated and transposed when the KernelStreamer is built, the state (B, H) of every
+    layer is preallocated and updated in place, and ``step`` passes one pointer to the native code,
     which runs all layers with the same step kernels (so results equal theirs exactly).
 
-    The weights are a snapshot: after changing the model's weights, build a new Streamer.
+    The weights are a snapshot: after changing the model's weights, build a new KernelStreamer.
     Records no autograd history. Cost per step: one read of every weight, O(B * G * H * (D + H))
     per layer; state memory B * H (and B * H for the LSTM cell) per layer.
 
@@ -269,7 +272,7 @@ class Streamer:
         batch: B, the number of streams stepped together (1-8 is what the kernels are for).
 
     Example:
-        >>> s = Streamer([StreamLayer("gru", w_ih, w_hh, b_ih, b_hh)], batch=1)
+        >>> s = KernelStreamer([StreamLayer("gru", w_ih, w_hh, b_ih, b_hh)], batch=1)
         >>> for x_t in stream:          # x_t (1, D)
         ...     y_t = s.step(x_t)       # (1, H), s's buffer: clone it to keep it
     """
@@ -277,9 +280,9 @@ class Streamer:
     def __init__(self, layers, batch: int = 1):
         layers = list(layers)
         if not layers:
-            raise ValueError("Streamer: needs at least one layer")
+            raise ValueError("KernelStreamer: needs at least one layer")
         if batch < 1:
-            raise ValueError(f"Streamer: batch must be >= 1, got {batch}")
+            raise ValueError(f"KernelStreamer: batch must be >= 1, got {batch}")
         self._module = lib()
         self._prepared, self._h, self._c, keep = [], [], [], []
         rows = torch.zeros(len(layers), _ROW, dtype=torch.int64)
@@ -287,18 +290,19 @@ class Streamer:
         for k, spec in enumerate(layers):
             if spec.kind not in _KINDS:
                 raise ValueError(
-                    f"Streamer: layer {k} kind must be one of {sorted(_KINDS)}, got {spec.kind!r}"
+                    f"KernelStreamer: layer {k} kind must be one of {sorted(_KINDS)}, "
+                    f"got {spec.kind!r}"
                 )
             code, gates = _KINDS[spec.kind]
             weights = (spec.weight_ih, spec.weight_hh, spec.bias_ih, spec.bias_hh)
-            p = _Prepared(f"Streamer layer {k}", *weights, gates)
+            p = _Prepared(f"KernelStreamer layer {k}", *weights, gates)
             if k and p.D != self._prepared[-1].H:
                 raise ValueError(
-                    f"Streamer: layer {k} takes inputs of size {p.D} but layer "
+                    f"KernelStreamer: layer {k} takes inputs of size {p.D} but layer "
                     f"{k - 1} gives {self._prepared[-1].H}"
                 )
             if dtype is not None and p.dtype != dtype:
-                raise TypeError(f"Streamer: layer {k} is {p.dtype}, layer 0 is {dtype}")
+                raise TypeError(f"KernelStreamer: layer {k} is {p.dtype}, layer 0 is {dtype}")
             dtype = p.dtype
             h = torch.zeros(batch, p.H, dtype=dtype)
             c = torch.zeros(batch, p.H, dtype=dtype) if spec.kind == "lstm" else None
@@ -309,7 +313,7 @@ class Streamer:
                 act = _ACTIVATIONS.get(spec.activation)
                 if act is None:
                     raise ValueError(
-                        f"Streamer: activation must be one of "
+                        f"KernelStreamer: activation must be one of "
                         f"{sorted(_ACTIVATIONS)}, got {spec.activation!r}"
                     )
                 a = (p.code, batch, p.D, p.H, act, *x_slot, h.data_ptr(), *p.args, h_new.data_ptr())
@@ -363,7 +367,7 @@ class Streamer:
                 return
             if len(state) != len(self._h):
                 raise ValueError(
-                    f"Streamer.reset: expected {len(self._h)} layer states, got {len(state)}"
+                    f"KernelStreamer.reset: expected {len(self._h)} layer states, got {len(state)}"
                 )
             for k, (s, h, c) in enumerate(zip(state, self._h, self._c, strict=True)):
                 parts = (s,) if c is None else tuple(s)
@@ -372,7 +376,7 @@ class Streamer:
                     tuple(a.shape) != tuple(b.shape) for a, b in zip(parts, mine, strict=True)
                 ):
                     raise ValueError(
-                        f"Streamer.reset: state {k} must be {len(mine)} tensor(s) "
+                        f"KernelStreamer.reset: state {k} must be {len(mine)} tensor(s) "
                         f"of shape {tuple(h.shape)}"
                     )
                 for a, b in zip(parts, mine, strict=True):
@@ -381,7 +385,7 @@ class Streamer:
     def step(self, x_t: torch.Tensor) -> torch.Tensor:
         """Advance every layer by one step on x_t (B, D); return the top layer's h (B, H).
 
-        The returned tensor is the Streamer's own state buffer, overwritten by the next step:
+        The returned tensor is the KernelStreamer's own state buffer, overwritten by the next step:
         ``.clone()`` it to keep it.
         """
         # The common case in five attribute reads (~0.3 us); the rest goes through _check.
@@ -401,13 +405,13 @@ class Streamer:
     def _check(self, x_t):
         if not isinstance(x_t, torch.Tensor) or tuple(x_t.shape) != self._xshape:
             got = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
-            raise ValueError(f"Streamer.step: x_t must have shape {self._xshape}, got {got}")
+            raise ValueError(f"KernelStreamer.step: x_t must have shape {self._xshape}, got {got}")
         if x_t.dtype != self._dtype or not x_t.is_cpu or x_t.stride(1) != 1:
             raise ValueError(
-                f"Streamer.step: x_t must be a {self._dtype} CPU tensor with contiguous rows"
+                f"KernelStreamer.step: x_t must be a {self._dtype} CPU tensor with contiguous rows"
             )
         if x_t.requires_grad and torch.is_grad_enabled():
             raise ValueError(
-                "Streamer.step is for inference and records no autograd history; "
+                "KernelStreamer.step is for inference and records no autograd history; "
                 "call it under torch.no_grad() or pass x_t.detach()"
             )

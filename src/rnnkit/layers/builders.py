@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..cells import ElmanCell, GRUCell, LSTMCell
+from ..cells import ElmanCell, GRUCell, LSTMCell, families
 from .recurrent import Recurrent
 
 
@@ -82,6 +82,8 @@ def GRU(  # noqa: N802
 def from_torch(module: nn.RNNBase, impl: str = "auto") -> Recurrent:
     """A Recurrent layer holding copies of a torch.nn.RNN, LSTM or GRU's weights.
 
+    The cell family is the registered one whose torch.nn equivalent the module is.
+
     Any number of layers and directions, LSTM projections included. The result is batch-first
     whatever `module.batch_first` was: feed it (B, T, D).
 
@@ -89,18 +91,14 @@ def from_torch(module: nn.RNNBase, impl: str = "auto") -> Recurrent:
         >>> layer = from_torch(nn.LSTM(8, 32, num_layers=2, bidirectional=True))
         >>> back = layer.to_torch()
     """
-    if isinstance(module, nn.LSTM):
-        cell = LSTMCell(
-            module.input_size, module.hidden_size, module.bias, 0.0, proj_size=module.proj_size
-        )
-    elif isinstance(module, nn.GRU):
-        cell = GRUCell(module.input_size, module.hidden_size, module.bias)
-    elif isinstance(module, nn.RNN):
-        cell = ElmanCell(module.input_size, module.hidden_size, module.nonlinearity, module.bias)
-    else:
+    equivalent = next(
+        (f.torch for f in families() if f.torch and isinstance(module, f.torch.module)), None
+    )
+    if equivalent is None:
         raise TypeError(
             f"from_torch: expected torch.nn.RNN, LSTM or GRU, got {type(module).__name__}"
         )
+    cell = equivalent.from_module(module)
     layer = Recurrent(
         cell, module.num_layers, module.bidirectional, float(module.dropout), impl=impl
     )

@@ -1,10 +1,12 @@
 """`Recurrent`: loops any cell over time; stacking, bidirectional, variable lengths, dropout.
 
 The reference implementation is a plain Python loop over t of the cell's forward; autograd
-through it is backpropagation through time. `impl="torch"` runs the same weights through
-PyTorch's fused RNN kernels (oneDNN on CPU, cuDNN on GPU) for the configurations PyTorch has;
-`impl="fused"` runs rnnkit's own kernels (rnnkit.kernels); `impl="auto"` takes the fastest
-that supports the configuration. `layer.impl_used` says which ran last.
+through it is backpropagation through time. Every other path comes from the cell registry
+(rnnkit.cells.registry): `impl="torch"` runs the same weights through PyTorch's RNN kernels
+(oneDNN on CPU, cuDNN on GPU) for families with a torch.nn equivalent; any other name runs a
+sequence implementation the family registered (`impl="fused"`: rnnkit's own kernels, added by
+rnnkit.layers.fused); `impl="auto"` takes the family's fastest path that supports the
+configuration. `layer.impl_used` says which ran last.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..cells import Cell, ElmanCell, GRUCell, LSTMCell, build_cell
-from ..config import RecurrentConfig
+from ..cells import Cell, CellConfig, SequenceImpl, build_cell, family_of, impl_names, impls_of
+from ..config import RNNConfig
 from .state import leaves, stack_states, tree_map, unstack_state
-
-IMPLS = ("auto", "reference", "torch", "fused")
 
 
 class Recurrent(nn.Module):
@@ -35,7 +35,8 @@ class Recurrent(nn.Module):
         dropout: dropout on the outputs of every layer but the last (as torch.nn.LSTM).
         recurrent_dropout: variational dropout on the recurrent input h_{t-1}: one mask per
             sequence, shared over time (Gal & Ghahramani 2016).
-        impl: "auto", "reference", "torch" or "fused" (see the module docstring).
+        impl: "auto", "reference", "torch", or an impl a cell family registered, such as
+            "fused" (see the module docstring).
 
     Call: `out, state = layer(x, state=None, lengths=None)` with x (B, T, D); out is
     (B, T, O·dirs), zero past each sequence's length; `state` as torch.nn (L·dirs, B, ·),
@@ -76,8 +77,8 @@ class Recurrent(nn.Module):
         for name, p in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"Recurrent: {name} must be in [0, 1), got {p}")
-        if impl not in IMPLS:
-            raise ValueError(f"Recurrent: impl must be one of {IMPLS}, got {impl!r}")
+        if impl not in impl_names():
+            raise ValueError(f"Recurrent: impl must be one of {impl_names()}, got {impl!r}")
         dirs = 2 if bidirectional else 1
         while len(cells) < num_layers:
             cells.append(cells[0].replicate(cells[-1].output_size * dirs))
@@ -101,19 +102,56 @@ class Recurrent(nn.Module):
 
     # ---- construction from / to configs -------------------------------------------------
 
-    def config(self) -> RecurrentConfig:
-        return RecurrentConfig(
-            cells=tuple(layer[0].config() for layer in self.layers),
+    def config(self) -> RNNConfig:
+        """The RNNConfig that rebuilds this layer (fresh weights), its input_size included.
+
+        Only a stack of one family with the same options in every layer has one: a stack
+        built from a list of differing cells is rebuilt from those cells.
+        """
+        first = self.layers[0][0].config()
+        for k, layer in enumerate(self.layers[1:], start=1):
+            cfg = layer[0].config()
+            if (cfg.kind, cfg.hidden_size, cfg.options) != (
+                first.kind,
+                first.hidden_size,
+                first.options,
+            ):
+                raise ValueError(
+                    f"Recurrent.config: layer {k} ({cfg.kind}, hidden {cfg.hidden_size}) "
+                    f"differs from layer 0 ({first.kind}, hidden {first.hidden_size}) in family, "
+                    "size or options; an RNNConfig describes one cell repeated over the layers"
+                )
+        return RNNConfig(
+            cell=first.kind,
+            hidden_size=first.hidden_size,
+            num_layers=self.num_layers,
             bidirectional=self.bidirectional,
             dropout=self.dropout,
             recurrent_dropout=self.recurrent_dropout,
             impl=self.impl,
+            options=dict(first.options),
+            input_size=first.input_size,
         )
 
     @classmethod
-    def from_config(cls, config: RecurrentConfig) -> Recurrent:
+    def from_config(cls, config: RNNConfig, input_size: int | None = None) -> Recurrent:
+        """A fresh layer from its config; `input_size` is given when the config leaves it to
+        what feeds the layer (as in a model's config), and must agree with it otherwise."""
+        if input_size is None:
+            input_size = config.input_size
+        elif config.input_size is not None and config.input_size != input_size:
+            raise ValueError(
+                f"Recurrent.from_config: the config reads input_size={config.input_size} "
+                f"but {input_size} features feed it"
+            )
+        if input_size is None:
+            raise ValueError("Recurrent.from_config: the config has no input_size; pass one")
+        cell = build_cell(
+            CellConfig(config.cell, input_size, config.hidden_size, dict(config.options))
+        )
         return cls(
-            [build_cell(c) for c in config.cells],
+            cell,
+            config.num_layers,
             bidirectional=config.bidirectional,
             dropout=config.dropout,
             recurrent_dropout=config.recurrent_dropout,
@@ -140,18 +178,19 @@ class Recurrent(nn.Module):
         self.impl_used = impl
         if impl == "torch":
             return self._forward_torch(x, states, lengths)
-        if impl == "fused":
-            from .fused import run_fused
-
-            return self._forward_loop(x, states, lengths, run_fused)
-        return self._forward_loop(x, states, lengths, self.run_cell)
+        if impl == "reference":
+            return self._forward_loop(x, states, lengths, self.run_cell)
+        runs = {id(c): i.run for c, i in zip(self.cells, self.impls(impl), strict=True)}
+        return self._forward_loop(
+            x, states, lengths, lambda cell, *args: runs[id(cell)](cell, *args)
+        )
 
     def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """One time step through every layer, for stateful streaming inference.
 
         x_t (B, D) -> (y_t (B, O), state); `state` as `forward` returns it. Under
-        torch.no_grad() a configuration the fused kernels support runs through their
-        single-step kernels (one native call per layer); otherwise the cells run.
+        torch.no_grad() a configuration whose registered impl has a single-step path (the
+        fused kernels: one native call per layer) runs through it; otherwise the cells run.
         Unidirectional layers only: a backward direction needs the whole sequence.
 
         Example:
@@ -169,21 +208,14 @@ class Recurrent(nn.Module):
             )
         cells = self._cell_tuple()
         states = self._step_states(cells, state, x_t)
-        fused = False
-        if self.impl in ("auto", "fused"):
-            why = self._step_fused_unsupported(x_t)
-            fused = why is None
-            if self.impl == "fused" and not fused:
-                raise ValueError(f"Recurrent.step: impl='fused' cannot run this step: {why}")
+        name, steps = self._step_impl(x_t)
         # plain attribute write: nn.Module.__setattr__ costs microseconds on this hot path
-        self.__dict__["impl_used"] = "fused" if fused else "reference"
-        if fused:
-            from .fused import step_fused
+        self.__dict__["impl_used"] = name
         y, finals = x_t, []
         for k, cell in enumerate(cells):
             if k > 0 and self.dropout > 0:
                 y = nn.functional.dropout(y, self.dropout, self.training)
-            y, new = step_fused(cell, y, states[k]) if fused else cell(y, states[k])
+            y, new = cell(y, states[k]) if steps is None else steps[k](cell, y, states[k])
             finals.append(new)
         return y, stack_states(finals)
 
@@ -219,19 +251,44 @@ class Recurrent(nn.Module):
         templates = [c.init_state(B, x_t.device, x_t.dtype) for c in cells]
         return unstack_state(state, templates, "Recurrent.step")
 
-    def _step_fused_unsupported(self, x_t: Tensor) -> str | None:
-        if torch.is_grad_enabled():
-            return "the single-step kernels run only under torch.no_grad()"
-        key = (self.training, x_t.device.type, self.recurrent_dropout, self.impl)
-        cache = self.__dict__.setdefault("_step_support", {})
-        if key not in cache:
-            from .fused import fused_unsupported
+    def _step_impl(self, x_t: Tensor) -> tuple[str, tuple | None]:
+        """(impl name, per-cell step functions) for `step`; ("reference", None) runs the cells.
 
-            cache[key] = fused_unsupported(self, x_t)
-        return cache[key]
+        impl="auto" takes the first path of its order that has a single-step form and supports
+        this layer; a named impl without one (e.g. "torch") steps the cells; a named impl with
+        one raises when it cannot run.
+        """
+        if self.impl == "reference" or (self.impl == "auto" and torch.is_grad_enabled()):
+            return "reference", None
+        key = (torch.is_grad_enabled(), self.training, x_t.device.type, self.recurrent_dropout)
+        cache = self.__dict__.setdefault("_step_support", {})
+        if (self.impl, key) not in cache:
+            cache[self.impl, key] = self._choose_step(x_t)
+        found = cache[self.impl, key]
+        if isinstance(found, str):
+            raise ValueError(f"Recurrent.step: impl={self.impl!r} cannot run this step: {found}")
+        return found
+
+    def _choose_step(self, x_t: Tensor) -> tuple[str, tuple | None] | str:
+        """What `_step_impl` returns, or why the requested impl cannot step (a str)."""
+        names = self._auto_order(x_t) if self.impl == "auto" else (self.impl,)
+        for name in names:
+            if name == "torch":
+                continue  # torch.nn has no single-step form: the cells step
+            why = self.impl_unsupported(name, x_t)
+            impls = self.impls(name)
+            if why is None and not all(hasattr(i, "step") for i in impls):
+                continue  # a sequence-only impl: the cells step
+            if why is None and torch.is_grad_enabled():
+                why = "the single-step kernels run only under torch.no_grad()"
+            if why is None:
+                return name, tuple(i.step for i in impls)
+            if self.impl != "auto":
+                return why
+        return "reference", None
 
     def streamer(self, batch: int = 1):
-        """The fastest streaming inference: a `rnnkit.kernels.Streamer` over this layer.
+        """The fastest streaming inference: a `rnnkit.kernels.KernelStreamer` over this layer.
 
         One native call per step for the whole stack, state kept in preallocated buffers.
         It holds a snapshot of the weights (build a new one after training more) and
@@ -297,30 +354,47 @@ class Recurrent(nn.Module):
         """The implementation a call on x will use (raises if the requested one can't run)."""
         if self.impl == "reference":
             return "reference"
-        if self.impl == "torch":
-            why = self.torch_unsupported()
+        if self.impl != "auto":
+            why = self.impl_unsupported(self.impl, x)
             if why:
-                raise ValueError(f"Recurrent: impl='torch' cannot run this layer: {why}")
-            return "torch"
-        if self.impl == "fused":
-            from .fused import fused_unsupported
+                raise ValueError(f"Recurrent: impl={self.impl!r} cannot run this layer: {why}")
+            return self.impl
+        for name in self._auto_order(x):
+            if not self.impl_unsupported(name, x):
+                return name
+        return "reference"
 
-            why = fused_unsupported(self, x)
+    def _auto_order(self, x: Tensor | None) -> tuple[str, ...]:
+        """impl="auto"'s order, from the first layer's family: under inference its
+        `prefer_for_inference`, then its registered impls in order, then torch.nn."""
+        first = self.cells[0]
+        family = family_of(first)
+        inference = not (torch.is_grad_enabled() and self._needs_grad(x))
+        preferred = family.prefer_for_inference if family is not None and inference else ()
+        return tuple(dict.fromkeys((*preferred, *impls_of(first), "torch")))
+
+    def impls(self, name: str) -> list[SequenceImpl | None]:
+        """Each cell's registered sequence implementation `name` (None where it has none)."""
+        return [impls_of(c).get(name) for c in self.cells]
+
+    def impl_unsupported(self, name: str, x: Tensor | None = None) -> str | None:
+        """Why impl `name` cannot run this layer (on x, when given), or None if it can."""
+        if name == "reference":
+            return None
+        if name == "torch":
+            return self.torch_unsupported()
+        impls = self.impls(name)
+        for cell, impl in zip(self.cells, impls, strict=True):
+            if impl is None:
+                return f"no {name!r} implementation for {type(cell).__name__}"
+        for cell, impl in zip(self.cells, impls, strict=True):
+            why = impl.unsupported(cell, x)
             if why:
-                raise ValueError(f"Recurrent: impl='fused' cannot run this layer: {why}")
-            return "fused"
-        from .fused import fused_unsupported
-
-        torch_ok = not self.torch_unsupported()
-        if not fused_unsupported(self, x):
-            # measured (benchmarks/results/speed.*): the fused kernels beat torch.nn for
-            # Elman and GRU everywhere and for LSTM training; oneDNN's LSTM is faster for
-            # LSTM inference
-            lstm = isinstance(self.cells[0], LSTMCell)
-            if lstm and torch_ok and not (torch.is_grad_enabled() and self._needs_grad(x)):
-                return "torch"
-            return "fused"
-        return "torch" if torch_ok else "reference"
+                return why
+        if self.training and self.recurrent_dropout > 0:
+            if not all(getattr(impl, "recurrent_dropout", False) for impl in impls):
+                return f"recurrent_dropout is not in impl {name!r}"
+        return None
 
     def _needs_grad(self, x: Tensor | None) -> bool:
         return (x is not None and x.requires_grad) or any(
@@ -335,23 +409,19 @@ class Recurrent(nn.Module):
             return "recurrent_dropout is not in torch.nn"
         if any(type(c) is not type(first) for c in cells):
             return "the layers mix cell types"
+        family = family_of(first)
+        if family is None or family.torch is None:
+            return f"torch.nn has no {type(first).__name__}"
         if any(c.hidden_size != first.hidden_size or c.bias != first.bias for c in cells):
             return "the layers differ in hidden size or bias"
-        if isinstance(first, ElmanCell):
-            if any(c.activation not in ("tanh", "relu") for c in cells):
-                return "torch.nn.RNN has only tanh and relu"
-            if len({c.activation for c in cells}) > 1:
-                return "the layers mix activations"
-        elif isinstance(first, LSTMCell):
-            if any(c.peepholes or c.layer_norm for c in cells):
-                return "torch.nn.LSTM has no peepholes or layer norm"
-            if len({c.proj_size for c in cells}) > 1:
-                return "the layers differ in proj_size"
-        elif isinstance(first, GRUCell):
-            if any(not c.reset_after for c in cells):
-                return "torch.nn.GRU has only reset_after=True"
-        else:
-            return f"torch.nn has no {type(first).__name__}"
+        why = family.torch.unsupported(cells)
+        if why:
+            return why
+        options = family.torch.options(first)
+        for c in cells:
+            for key, value in family.torch.options(c).items():
+                if value != options[key]:
+                    return f"the layers differ in {key}"
         return None
 
     # ---- torch.nn interop ---------------------------------------------------------------
@@ -374,7 +444,8 @@ class Recurrent(nn.Module):
         if why:
             raise ValueError(f"Recurrent: no torch.nn equivalent: {why}")
         first = self.cells[0]
-        common = dict(
+        torch_equivalent = family_of(first).torch
+        return torch_equivalent.module(
             input_size=self.input_size,
             hidden_size=first.hidden_size,
             num_layers=self.num_layers,
@@ -382,12 +453,8 @@ class Recurrent(nn.Module):
             batch_first=True,
             dropout=self.dropout,
             bidirectional=self.bidirectional,
+            **torch_equivalent.options(first),
         )
-        if isinstance(first, ElmanCell):
-            return nn.RNN(nonlinearity=first.activation, **common)
-        if isinstance(first, LSTMCell):
-            return nn.LSTM(proj_size=first.proj_size, **common)
-        return nn.GRU(**common)
 
     def torch_parameters(self) -> dict[str, Tensor]:
         """Our parameters under torch.nn's names (weight_ih_l0, weight_hh_l1_reverse, ...)."""

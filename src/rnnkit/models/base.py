@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..cells import build_cell
-from ..config import CellConfig, HeadConfig, InputConfig, RNNConfig
+from ..config import HeadConfig, InputConfig, RNNConfig
 from ..layers import Recurrent
 
 
@@ -100,15 +99,7 @@ def detach_state(state: Any) -> Any:
 
 def build_rnn(config: RNNConfig, input_size: int) -> Recurrent:
     """A Recurrent layer from a model's RNNConfig, reading `input_size` features."""
-    cell = build_cell(CellConfig(config.cell, input_size, config.hidden_size, dict(config.options)))
-    return Recurrent(
-        cell,
-        config.num_layers,
-        config.bidirectional,
-        config.dropout,
-        config.recurrent_dropout,
-        config.impl,
-    )
+    return Recurrent.from_config(config, input_size)
 
 
 class InputLayer(nn.Module):
