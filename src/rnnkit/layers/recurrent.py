@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..cells import Cell, CellConfig, SequenceImpl, build_cell, family_of, impl_names, impls_of
-from ..config import RNNConfig
+from ..cells import Cell, SequenceImpl, build_cell, family_of, impl_names, impls_of
+from ..config import CellConfig, RNNConfig
 from .state import leaves, stack_states, tree_map, unstack_state
 
 
@@ -109,13 +109,10 @@ class Recurrent(nn.Module):
         built from a list of differing cells is rebuilt from those cells.
         """
         first = self.layers[0][0].config()
+        repeated = (first.kind, first.hidden_size, first.options)
         for k, layer in enumerate(self.layers[1:], start=1):
             cfg = layer[0].config()
-            if (cfg.kind, cfg.hidden_size, cfg.options) != (
-                first.kind,
-                first.hidden_size,
-                first.options,
-            ):
+            if (cfg.kind, cfg.hidden_size, cfg.options) != repeated:
                 raise ValueError(
                     f"Recurrent.config: layer {k} ({cfg.kind}, hidden {cfg.hidden_size}) "
                     f"differs from layer 0 ({first.kind}, hidden {first.hidden_size}) in family, "
