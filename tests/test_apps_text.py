@@ -15,7 +15,7 @@ from rnnkit.cli.apps_text import register
 from rnnkit.data.sentiment import (
     Example,
     ExampleSplits,
-    WordVocab,
+    fit_vocab,
     load_csv,
     load_vader,
     parse_ground_truth,
@@ -24,13 +24,14 @@ from rnnkit.data.sentiment import (
 )
 from rnnkit.data.text import DataError
 from rnnkit.data.translation import (
-    Vocabulary,
     dictionary_path,
     load_dictionary_pairs,
     number_pairs,
     parse_dictionary_line,
     split_of,
 )
+from rnnkit.data.translation import fit_vocab as fit_translation_vocab
+from rnnkit.data.vocab import Vocab
 from rnnkit.tasks.sentiment import (
     SentimentData,
     SentimentOptions,
@@ -100,13 +101,13 @@ def test_number_pairs_hold_num2words_and_never_share_numbers():
 
 
 def test_vocabulary_round_trip_and_unknowns():
-    v = Vocabulary.fit([["ein", "Haus"], ["ein", "Boot"]])
+    v = fit_translation_vocab([["ein", "Haus"], ["ein", "Boot"]])
     assert v.tokens[:4] == ["<pad>", "<unk>", "<bos>", "<eos>"] and v.tokens[4] == "ein"
-    assert v.encode(["ein", "Auto"]) == [4, Vocabulary.unk]
-    assert v.decode([4, 5, Vocabulary.eos, 6]) == ["ein", v.tokens[5]]
-    assert Vocabulary.from_dict(json.loads(json.dumps(v.to_dict()))).tokens == v.tokens
+    assert v.encode(["ein", "Auto"]) == [4, v.unk]
+    assert v.tokens_of([4, 5, v.eos, 6]) == ["ein", v.tokens[5]]
+    assert Vocab.from_dict(json.loads(json.dumps(v.to_dict()))).tokens == v.tokens
     with pytest.raises(DataError):
-        Vocabulary(["a", "b"])
+        Vocab(["a", "b"], specials=v.specials)
 
 
 def test_vader_ground_truth_labels_by_sign():
@@ -114,7 +115,7 @@ def test_vader_ground_truth_labels_by_sign():
     assert parse_ground_truth(text) == [Example("Great fun.", "positive"),
                                         Example("Dull.", "negative")]  # fmt: skip
     assert words("It's NOT good!") == ["it's", "not", "good", "!"]
-    vocab = WordVocab.fit(["good film", "good"], min_count=2)
+    vocab = fit_vocab(["good film", "good"], min_count=2)
     assert vocab.tokens == ["<pad>", "<unk>", "good"] and vocab.encode("good bad") == [2, 1]
 
 
@@ -147,7 +148,7 @@ def test_csv_errors_are_clear(tmp_path):
 
 def test_word_dropout_reads_training_words_as_unk():
     train = [Example("good fun film", "pos"), Example("dull film", "neg")] * 50
-    vocab = WordVocab.fit(e.text for e in train)
+    vocab = fit_vocab(e.text for e in train)
     data = SentimentData(ExampleSplits(train, [], [], "toy"), vocab, ["neg", "pos"], {})
     plain, _, lengths = batch_fn(data, 64)(0, torch.Generator().manual_seed(0))
     ids, _, _ = batch_fn(data, 64, word_dropout=0.5)(0, torch.Generator().manual_seed(0))

@@ -32,13 +32,14 @@ from ..data.sentiment import (
     CORPORA,
     Example,
     ExampleSplits,
-    WordVocab,
+    fit_vocab,
     load_csv,
     load_vader,
     split_examples,
     words,
 )
 from ..data.text import DataError
+from ..data.vocab import Vocab
 from ..training.run import prepare_out_dir
 from .common import TaskRun, fit_and_reload
 
@@ -110,7 +111,7 @@ class SentimentOptions:
 @dataclass
 class SentimentData:
     splits: ExampleSplits
-    vocab: WordVocab
+    vocab: Vocab
     labels: list[str]
     summary: dict[str, Any]
 
@@ -142,7 +143,7 @@ def prepare_data(options: SentimentOptions) -> SentimentData:
                 f"{splits.source}: label(s) {', '.join(map(repr, unseen))} appear in the {name} "
                 f"split but never in training; add rows with them or remove those rows"
             )
-    vocab = WordVocab.fit((e.text for e in splits.train), min_count=options.min_count)
+    vocab = fit_vocab((e.text for e in splits.train), min_count=options.min_count)
     summary = {
         "source": splits.source,
         "split": splits.describe(),
@@ -153,7 +154,7 @@ def prepare_data(options: SentimentOptions) -> SentimentData:
     return SentimentData(splits, vocab, labels, summary)
 
 
-def encode_batch(vocab: WordVocab, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+def encode_batch(vocab: Vocab, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
     """Sentences -> (ids (B, T) padded with 0, lengths (B,)); a wordless sentence is <unk>."""
     seqs = [(vocab.encode(t) or [1])[:MAX_WORDS] for t in texts]
     T = max(len(s) for s in seqs)
@@ -226,7 +227,7 @@ def build_classifier(options: SentimentOptions, vocab_size: int, n_labels: int):
 
 
 @torch.no_grad()
-def predict_proba(model, vocab: WordVocab, texts: Sequence[str], size: int = 256) -> Tensor:
+def predict_proba(model, vocab: Vocab, texts: Sequence[str], size: int = 256) -> Tensor:
     """Class probabilities (N, C) for sentences."""
     model.eval()
     out = []
@@ -437,7 +438,7 @@ def _examples(model, data: SentimentData, test: list[Example], k: int = 8):
 # ---- prediction ---------------------------------------------------------------------------
 
 
-def classify_text(model, vocab: WordVocab, labels: Sequence[str], text: str) -> dict:
+def classify_text(model, vocab: Vocab, labels: Sequence[str], text: str) -> dict:
     """One sentence -> {"prediction", "probability", "probabilities", "attention"}.
 
     Raises:
@@ -471,7 +472,7 @@ class Classifier:
     """A trained sentiment run, loaded for prediction."""
 
     model: Any
-    vocab: WordVocab
+    vocab: Vocab
     labels: list[str]
 
     def classify(self, text: str) -> dict:
@@ -501,7 +502,7 @@ def load_classifier(run_dir: str | Path) -> Classifier:
         raise RunError(f"{run_dir}: not a sentiment run (train one with: rnnkit train sentiment)")
     data = run.read_json(VOCAB_FILE)
     try:
-        vocab, labels = WordVocab.from_dict(data["words"]), list(data["labels"])
+        vocab, labels = Vocab.from_dict(data["words"]), list(data["labels"])
     except (KeyError, TypeError, DataError) as err:
         raise RunError(f"{run_dir}/{VOCAB_FILE}: malformed ({err})") from None
     return Classifier(run.model, vocab, labels)
