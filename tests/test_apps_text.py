@@ -13,7 +13,7 @@ from rnnkit.cli import app
 from rnnkit.cli.apps_text import register
 from rnnkit.data.sentiment import (
     Example,
-    WordVocab,
+    fit_vocab,
     load_csv,
     load_vader,
     parse_ground_truth,
@@ -22,13 +22,14 @@ from rnnkit.data.sentiment import (
 )
 from rnnkit.data.text import DataError
 from rnnkit.data.translation import (
-    Vocabulary,
     dictionary_path,
     load_dictionary_pairs,
     number_pairs,
     parse_dictionary_line,
     split_of,
 )
+from rnnkit.data.translation import fit_vocab as fit_translation_vocab
+from rnnkit.data.vocab import Vocab
 from rnnkit.tasks.translate import most_frequent, translation_metrics, word_by_word
 
 if not any(c.name == "translate" for c in app.registered_commands):
@@ -88,13 +89,13 @@ def test_number_pairs_hold_num2words_and_never_share_numbers():
 
 
 def test_vocabulary_round_trip_and_unknowns():
-    v = Vocabulary.fit([["ein", "Haus"], ["ein", "Boot"]])
+    v = fit_translation_vocab([["ein", "Haus"], ["ein", "Boot"]])
     assert v.tokens[:4] == ["<pad>", "<unk>", "<bos>", "<eos>"] and v.tokens[4] == "ein"
-    assert v.encode(["ein", "Auto"]) == [4, Vocabulary.unk]
-    assert v.decode([4, 5, Vocabulary.eos, 6]) == ["ein", v.tokens[5]]
-    assert Vocabulary.from_dict(json.loads(json.dumps(v.to_dict()))).tokens == v.tokens
+    assert v.encode(["ein", "Auto"]) == [4, v.unk]
+    assert v.tokens_of([4, 5, v.eos, 6]) == ["ein", v.tokens[5]]
+    assert Vocab.from_dict(json.loads(json.dumps(v.to_dict()))).tokens == v.tokens
     with pytest.raises(DataError):
-        Vocabulary(["a", "b"])
+        Vocab(["a", "b"], specials=v.specials)
 
 
 def test_vader_ground_truth_labels_by_sign():
@@ -102,7 +103,7 @@ def test_vader_ground_truth_labels_by_sign():
     assert parse_ground_truth(text) == [Example("Great fun.", "positive"),
                                         Example("Dull.", "negative")]  # fmt: skip
     assert words("It's NOT good!") == ["it's", "not", "good", "!"]
-    vocab = WordVocab.fit(["good film", "good"], min_count=2)
+    vocab = fit_vocab(["good film", "good"], min_count=2)
     assert vocab.tokens == ["<pad>", "<unk>", "good"] and vocab.encode("good bad") == [2, 1]
 
 

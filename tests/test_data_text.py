@@ -1,24 +1,16 @@
-"""rnnkit.data.text and rnnkit.data.registry: files, tokenizers, the split, data sets."""
+"""rnnkit.data.text, .vocab and .registry: files, vocabularies, the split, data sets."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 import torch
 
 from rnnkit.data import registry
-from rnnkit.data.text import (
-    CharTokenizer,
-    DataError,
-    EncodeReport,
-    WordTokenizer,
-    build_tokenizer,
-    load_tokenizer,
-    read_text_file,
-    save_tokenizer,
-    split_blocks,
-)
+from rnnkit.data.text import DataError, read_text_file, split_blocks
+from rnnkit.data.vocab import UNK, EncodeReport, Vocab, build_tokenizer
 
 # ---- reading files ----------------------------------------------------------------------
 
@@ -58,16 +50,16 @@ def _write(path, data: bytes):
 
 def test_char_tokenizer_round_trip_and_save_load(tmp_path):
     text = "To be, or not to be: that is the question.\n"
-    tok = CharTokenizer.fit(text)
-    assert tok.vocab == sorted(set(text))
+    tok = build_tokenizer("char", text)
+    assert tok.tokens == sorted(set(text))
     assert tok.decode(tok.encode(text)) == text
-    save_tokenizer(tok, tmp_path / "tok.json")
-    back = load_tokenizer(tmp_path / "tok.json")
-    assert isinstance(back, CharTokenizer) and back.vocab == tok.vocab
+    (tmp_path / "tok.json").write_text(json.dumps(tok.to_dict()))
+    back = Vocab.load(tmp_path / "tok.json")
+    assert back.mode == "char" and back.tokens == tok.tokens
 
 
 def test_char_tokenizer_unknown_policy():
-    tok = CharTokenizer.fit("abcde '")
+    tok = build_tokenizer("char", "abcde '")
     with pytest.raises(DataError, match="not in the model's vocabulary"):
         tok.encode("abz", unknown="error")
     report = EncodeReport()
@@ -81,24 +73,24 @@ def test_char_tokenizer_unknown_policy():
 
 def test_word_tokenizer_round_trip_unknown_and_save_load(tmp_path):
     text = "To be, or not to be: that is the question.\nWhether 'tis nobler\n"
-    tok = WordTokenizer.fit(text)
+    tok = build_tokenizer("word", text)
     assert tok.decode(tok.encode("to be, or not")) == "to be, or not"
     assert tok.encode("zebra")[0] == 0  # <unk>
-    save_tokenizer(tok, tmp_path / "w.json")
-    assert load_tokenizer(tmp_path / "w.json").vocab == tok.vocab
-    small = WordTokenizer.fit(text, max_vocab=3)
-    assert small.vocab_size == 3
+    (tmp_path / "w.json").write_text(json.dumps(tok.to_dict()))
+    assert Vocab.load(tmp_path / "w.json").tokens == tok.tokens
+    small = Vocab.fit([text], "word", (UNK,), max_size=3)
+    assert len(small) == 3
 
 
 def test_build_tokenizer_and_load_errors(tmp_path):
-    assert build_tokenizer("char", "ab").vocab_size == 2
+    assert len(build_tokenizer("char", "ab")) == 2
     with pytest.raises(DataError, match="unknown tokenizer"):
         build_tokenizer("bpe", "ab")
-    with pytest.raises(DataError, match="no tokenizer file"):
-        load_tokenizer(tmp_path / "nope.json")
+    with pytest.raises(DataError, match="no vocabulary file"):
+        Vocab.load(tmp_path / "nope.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(DataError, match="not a valid tokenizer"):
-        load_tokenizer(tmp_path / "bad.json")
+    with pytest.raises(DataError, match="not a valid vocabulary"):
+        Vocab.load(tmp_path / "bad.json")
 
 
 # ---- the split ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from clitest import invoke, one_line_error, sweep_numeric_options
-from rnnkit.data.sentiment import Example, ExampleSplits, WordVocab
+from rnnkit.data.sentiment import Example, ExampleSplits, fit_vocab
 from rnnkit.tasks.metrics import classification_metrics
 from rnnkit.tasks.sentiment.task import (
     SentimentData,
@@ -26,7 +26,7 @@ TINY_SENT = ["--hidden", "8", "--embedding", "8", "--epochs", "1", "--batch", "8
 
 def test_word_dropout_reads_training_words_as_unk():
     train = [Example("good fun film", "pos"), Example("dull film", "neg")] * 50
-    vocab = WordVocab.fit(e.text for e in train)
+    vocab = fit_vocab(e.text for e in train)
     data = SentimentData(ExampleSplits(train, [], [], "toy"), vocab, ["neg", "pos"], {})
     plain, _, lengths = batch_fn(data, 64)(0, torch.Generator().manual_seed(0))
     ids, _, _ = batch_fn(data, 64, word_dropout=0.5)(0, torch.Generator().manual_seed(0))

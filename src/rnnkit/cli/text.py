@@ -193,7 +193,7 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same text).")] = None,
 ) -> None:
     """Stream generated text to the terminal as it is produced."""
-    from ..data.text import EncodeReport
+    from ..data.vocab import EncodeReport
     from ..tasks.text import check_sampling, load_text_run
     from ..tasks.text import generate as stream
 
@@ -238,7 +238,7 @@ def evaluate(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..data.registry import load_text_source
-    from ..data.text import EncodeReport
+    from ..data.vocab import EncodeReport
     from ..tasks.text import evaluate_ids, load_text_run, validation_ids
 
     console = _console()

@@ -1,4 +1,4 @@
-"""Data: tokenisers, text and series loaders, data-set registry and installers, synthetic tasks.
+"""Data: the vocabulary, text and series loaders, data-set registry and installers, synthetic tasks.
 
 Sits beside the import chain: may import config, cells and layers; imported by tasks and cli.
 """
@@ -11,16 +11,8 @@ from .synthetic import (
     copy_memory,
     copy_memory_baseline,
 )
-from .text import (
-    CharTokenizer,
-    DataError,
-    WordTokenizer,
-    build_tokenizer,
-    load_tokenizer,
-    read_text_file,
-    save_tokenizer,
-    split_blocks,
-)
+from .text import DataError, read_text_file, split_blocks
+from .vocab import EncodeReport, Vocab, build_tokenizer
 
 __all__ = [
     "ADDING_BASELINE_MSE",
@@ -29,15 +21,13 @@ __all__ = [
     "adding_problem",
     "copy_memory",
     "copy_memory_baseline",
-    "CharTokenizer",
     "DataError",
     "Dataset",
-    "WordTokenizer",
+    "EncodeReport",
     "build_tokenizer",
     "get_dataset",
     "load_text_source",
-    "load_tokenizer",
     "read_text_file",
-    "save_tokenizer",
     "split_blocks",
+    "Vocab",
 ]

@@ -6,9 +6,10 @@
 - `load_csv(path, text_column, label_column)`: a user's labelled sentences.
 - `split_examples(examples)`: deterministic train/val/test split by a hash of the text.
 - `words(text)`: the lower-cased word tokens both the network and the baseline read.
-- `WordVocab`: word <-> id from the training split only (<pad> 0, <unk> 1).
+- `fit_vocab(texts)`: a `Vocab` of words from the training split only (<pad> 0, <unk> 1).
 
-Imports: the standard library, rnnkit.data.text (DataError), rnnkit.data.registry.
+Imports: the standard library, rnnkit.data.text (DataError), rnnkit.data.registry,
+rnnkit.data.translation (split_of), rnnkit.data.vocab.
 """
 
 from __future__ import annotations
@@ -17,16 +18,15 @@ import csv
 import hashlib
 import io
 import os
-import re
 import tarfile
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .registry import data_dir, get_dataset
 from .text import DataError
 from .translation import split_of
+from .vocab import PAD, UNK, Vocab, split
 
 VADER_VERSION = "3.3.2"
 CORPORA = {
@@ -36,7 +36,6 @@ CORPORA = {
     "nyt": "nytEditorialSnippets",
 }
 _INNER = f"vaderSentiment-{VADER_VERSION}/additional_resources/hutto_ICWSM_2014.tar.gz"
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[!?]")
 
 
 @dataclass(frozen=True)
@@ -209,46 +208,18 @@ def split_examples(
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens (with ! and ?), the unit both models read.
+    """Lower-cased word tokens (with ! and ?), the unit both models read (Vocab mode "lower").
 
     Example:
         >>> words("It's NOT good!")
         ["it's", 'not', 'good', '!']
+        >>> words("Très bon café!")
+        ['très', 'bon', 'café', '!']
     """
-    return _WORD.findall(text.lower())
+    return split(text, "lower")
 
 
-class WordVocab:
-    """Words -> ids with <pad> = 0 and <unk> = 1, fitted on training sentences only."""
-
-    PAD, UNK = "<pad>", "<unk>"
-
-    def __init__(self, tokens: Sequence[str]):
-        tokens = list(tokens)
-        if tokens[:2] != [self.PAD, self.UNK] or len(set(tokens)) != len(tokens):
-            raise DataError("a word vocabulary must be distinct words starting <pad>, <unk>")
-        self.tokens = tokens
-        self.index = {w: i for i, w in enumerate(tokens)}
-
-    @classmethod
-    def fit(cls, texts: Iterable[str], min_count: int = 1, max_size: int = 20000) -> WordVocab:
-        counts = Counter(w for t in texts for w in words(t))
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        kept = [w for w, c in ranked if c >= min_count][: max(0, max_size - 2)]
-        return cls([cls.PAD, cls.UNK, *kept])
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, text: str) -> list[int]:
-        return [self.index.get(w, 1) for w in words(text)]
-
-    def to_dict(self) -> dict:
-        return {"tokens": self.tokens}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> WordVocab:
-        try:
-            return cls(data["tokens"])
-        except (KeyError, TypeError) as err:
-            raise DataError(f"not a word vocabulary ({err})") from None
+def fit_vocab(texts: Iterable[str], min_count: int = 1, max_size: int = 20000) -> Vocab:
+    """The classifier's words from the training sentences only: <pad> 0, <unk> 1, then words
+    seen at least `min_count` times, most frequent first, `max_size` ids in all."""
+    return Vocab.fit(texts, "lower", (PAD, UNK), min_count, max_size)

@@ -7,9 +7,9 @@
   token lists, split deterministically by a hash of the German side.
 - `number_pairs(...)`: a generated task, English number words -> German number words
   (num2words), split by a hash of the number.
-- `Vocabulary`: token <-> id with <pad>, <unk>, <bos>, <eos>; JSON round trip.
+- `fit_vocab(token lists)`: a `Vocab` with <pad>, <unk>, <bos>, <eos>.
 
-Imports: the standard library, rnnkit.data.text (DataError) and rnnkit.data.registry.
+Imports: the standard library, rnnkit.data.text (DataError) and rnnkit.data.vocab.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .text import DataError
+from .vocab import SPECIALS, Vocab
 
 DICTIONARY_PATH = Path("/usr/share/trans/de-en")
 DICTIONARY_INSTALL = "apt-get update && apt-get install -y trans-de-en"
@@ -204,7 +205,7 @@ def number_words(n: int, lang: str) -> str:
 
 def number_tokens(text: str) -> list[str]:
     """English number words as tokens: words, hyphens and commas are separate tokens."""
-    return re.findall(r"[a-z]+|[-,]", text.lower())
+    return re.findall(r"[^\W\d_]+|[-,]", text.lower())  # letters of any script, - and ,
 
 
 def number_pairs(
@@ -237,68 +238,14 @@ def number_pairs(
 
 # ---- vocabulary -------------------------------------------------------------------------
 
-PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
-SPECIALS = (PAD, UNK, BOS, EOS)
 
-
-class Vocabulary:
-    """Tokens <-> ids; ids 0..3 are <pad>, <unk>, <bos>, <eos>.
+def fit_vocab(sequences: Iterable[Sequence[str]]) -> Vocab:
+    """A side's vocabulary from its training token lists: <pad> 0, <unk> 1, <bos> 2, <eos> 3,
+    then every token, most frequent first (ties alphabetical).
 
     Example:
-        >>> v = Vocabulary.fit([["ein", "Haus"], ["ein", "Boot"]])
-        >>> v.encode(["ein", "Auto"]), v.decode(v.encode(["ein", "Haus"]))
+        >>> v = fit_vocab([["ein", "Haus"], ["ein", "Boot"]])
+        >>> v.encode(["ein", "Auto"]), v.tokens_of(v.encode(["ein", "Haus"]))
         ([4, 1], ['ein', 'Haus'])
     """
-
-    pad, unk, bos, eos = 0, 1, 2, 3
-
-    def __init__(self, tokens: Sequence[str]):
-        tokens = list(tokens)
-        if tuple(tokens[:4]) != SPECIALS or len(set(tokens)) != len(tokens):
-            raise DataError(f"a vocabulary must be distinct tokens starting with {SPECIALS}")
-        self.tokens = tokens
-        self.index = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def fit(
-        cls, sequences: Iterable[Sequence[str]], min_count: int = 1, max_size: int | None = None
-    ) -> Vocabulary:
-        """Tokens seen at least `min_count` times, most frequent first (ties alphabetical)."""
-        counts = Counter(t for seq in sequences for t in seq)
-        for s in SPECIALS:
-            counts.pop(s, None)
-        ranked = [t for t, c in _most_common(counts, len(counts)) if c >= min_count]
-        if max_size is not None:
-            ranked = ranked[: max(0, max_size - len(SPECIALS))]
-        return cls([*SPECIALS, *ranked])
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def __contains__(self, token: str) -> bool:
-        return token in self.index
-
-    def encode(self, tokens: Iterable[str]) -> list[int]:
-        return [self.index.get(t, self.unk) for t in tokens]
-
-    def decode(self, ids: Iterable[int], strip: bool = True) -> list[str]:
-        """Ids -> tokens; with `strip`, stops at <eos> and leaves out <pad>/<bos>."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if strip and i == self.eos:
-                break
-            if strip and i in (self.pad, self.bos):
-                continue
-            out.append(self.tokens[i] if 0 <= i < len(self.tokens) else UNK)
-        return out
-
-    def to_dict(self) -> dict:
-        return {"tokens": self.tokens}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Vocabulary:
-        try:
-            return cls(data["tokens"])
-        except (KeyError, TypeError) as err:
-            raise DataError(f"not a vocabulary ({err})") from None
+    return Vocab.fit(sequences, "word", SPECIALS)

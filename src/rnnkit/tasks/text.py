@@ -28,14 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ..data.registry import load_text_source
-from ..data.text import (
-    DataError,
-    EncodeReport,
-    Tokenizer,
-    build_tokenizer,
-    load_tokenizer,
-    split_blocks,
-)
+from ..data.text import DataError, split_blocks
+from ..data.vocab import EncodeReport, Vocab, build_tokenizer
 from ..diagnostics.gradient_profile import gradient_profile
 from ..models import decoding
 from ..training.machine import load_average, machine_info
@@ -113,7 +107,7 @@ MAX_STEPS = 10**9  # the step budget when only --minutes bounds training
 class TextData:
     """A tokenised, split corpus and what the report says about it."""
 
-    tokenizer: Tokenizer
+    tokenizer: Vocab
     train: Tensor  # (N_train,) int64
     val: Tensor  # (N_val,) int64
     summary: dict[str, Any]
@@ -146,7 +140,7 @@ def prepare_data(options: TextOptions) -> TextData:
         "characters": len(text),
         "tokens": len(ids),
         "unit": tokenizer.unit,
-        "vocab_size": tokenizer.vocab_size,
+        "vocab_size": len(tokenizer),
         "train_tokens": len(split.train),
         "val_tokens": len(split.val),
         "split": split.describe(),
@@ -157,7 +151,7 @@ def prepare_data(options: TextOptions) -> TextData:
     return TextData(tokenizer, split.train, split.val, summary)
 
 
-def validation_ids(options: TextOptions, tokenizer: Tokenizer, summary: dict) -> Tensor:
+def validation_ids(options: TextOptions, tokenizer: Vocab, summary: dict) -> Tensor:
     """Rebuild a run's validation split from its recorded source and split parameters."""
     source = load_text_source(options.data)
     if hashlib.sha256(source.text.encode("utf-8")).hexdigest() != summary.get("sha256"):
@@ -198,7 +192,7 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
         raise DataError(f"--{name.replace('_', '-')} {rest}") from None
 
 
-def start_ids(tokenizer: Tokenizer) -> list[int]:
+def start_ids(tokenizer: Vocab) -> list[int]:
     """The context when the prompt is empty: a newline if the vocabulary has one."""
     nl = tokenizer.index.get("\n")
     return [nl if nl is not None else 0]
@@ -207,7 +201,7 @@ def start_ids(tokenizer: Tokenizer) -> list[int]:
 @torch.no_grad()
 def generate(
     model: nn.Module,
-    tokenizer: Tokenizer,
+    tokenizer: Vocab,
     prompt: str = "",
     length: int = 500,
     temperature: float = 0.8,
@@ -244,17 +238,17 @@ def generate(
         prev = tok
 
 
-def _piece(tokenizer: Tokenizer, prev: int, tok: int) -> str:
+def _piece(tokenizer: Vocab, prev: int, tok: int) -> str:
     """The text one more token adds (the word tokenizer's spacing depends on the previous)."""
-    if tokenizer.kind == "char":
-        return tokenizer.vocab[tok]
+    if tokenizer.mode == "char":
+        return tokenizer.tokens[tok]
     return tokenizer.decode([prev, tok])[len(tokenizer.decode([prev])) :]
 
 
 @torch.no_grad()
 def sample_many(
     model: nn.Module,
-    tokenizer: Tokenizer,
+    tokenizer: Vocab,
     temperatures: tuple[float, ...],
     length: int,
     seed: int = 0,
@@ -400,7 +394,7 @@ def train_text(
         )
     prepare_out_dir(out, overwrite)
     seed_everything(options.seed)
-    model = build_language_model(options, data.tokenizer.vocab_size)
+    model = build_language_model(options, len(data.tokenizer))
     train_cfg = TrainConfig(
         steps=options.steps or MAX_STEPS,
         time_minutes=options.minutes,
@@ -480,7 +474,7 @@ def train_text(
 
 
 def analyse(
-    model: nn.Module, tokenizer: Tokenizer, val: Tensor, evaluation: Evaluation, seed: int
+    model: nn.Module, tokenizer: Vocab, val: Tensor, evaluation: Evaluation, seed: int
 ) -> dict[str, Any]:
     """Samples at several temperatures and the gradient profile, for analysis.json."""
     t0 = time.perf_counter()
@@ -525,7 +519,7 @@ class TextModel:
     """A trained text run: the model, its tokenizer and what it was trained with."""
 
     run: Any  # rnnkit.training.Run
-    tokenizer: Tokenizer
+    tokenizer: Vocab
     options: TextOptions
     data: dict[str, Any]
 
@@ -543,7 +537,7 @@ def load_text_run(path: str | Path) -> TextModel:
     if not isinstance(info, dict) or "options" not in info:
         raise RunError(f"{path}: not a text-generation run (no extra.text in config.json)")
     try:
-        tokenizer = load_tokenizer(Path(path) / TOKENIZER_FILE)
+        tokenizer = Vocab.load(Path(path) / TOKENIZER_FILE)
     except DataError as err:
         raise RunError(str(err)) from None
     try:
@@ -551,9 +545,9 @@ def load_text_run(path: str | Path) -> TextModel:
     except (TypeError, DataError) as err:
         raise RunError(f"{path}: invalid text options in config.json ({err})") from None
     vocab = run.model.config.input.vocab_size
-    if vocab != tokenizer.vocab_size:
+    if vocab != len(tokenizer):
         raise RunError(
-            f"{path}: tokenizer.json has {tokenizer.vocab_size} symbols, the model {vocab}"
+            f"{path}: tokenizer.json has {len(tokenizer)} symbols, the model {vocab}"
         )
     return TextModel(run, tokenizer, options, info.get("data", {}))
 

@@ -35,13 +35,14 @@ from torch import Tensor
 from ..data.text import DataError
 from ..data.translation import (
     PairSplits,
-    Vocabulary,
+    fit_vocab,
     load_dictionary_pairs,
     number_pairs,
     number_tokens,
     phrase_pairs,
     tokenize,
 )
+from ..data.vocab import Vocab
 from ..training.run import prepare_out_dir
 from .common import TaskRun, fit_and_reload
 
@@ -120,8 +121,8 @@ DEFAULT_STEPS = {"de-en": 1500, "numbers": 600}
 @dataclass
 class TranslationData:
     splits: PairSplits
-    source: Vocabulary
-    target: Vocabulary
+    source: Vocab
+    target: Vocab
     summary: dict[str, Any]
 
 
@@ -140,8 +141,8 @@ def load_pairs(options: TranslateOptions) -> PairSplits:
 
 def prepare_data(options: TranslateOptions) -> TranslationData:
     splits = load_pairs(options)
-    source = Vocabulary.fit(s for s, _ in splits.train)
-    target = Vocabulary.fit(t for _, t in splits.train)
+    source = fit_vocab(s for s, _ in splits.train)
+    target = fit_vocab(t for _, t in splits.train)
     longest = max(len(t) for part in (splits.train, splits.val, splits.test) for _, t in part)
     summary = {
         "task": options.task,
@@ -167,7 +168,7 @@ def pad(seqs: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
 def make_batch(data: TranslationData, pairs: Sequence[tuple[list[str], list[str]]]) -> tuple:
     """(source ids, target ids + <eos>, source lengths, target lengths) for Seq2Seq.loss."""
     src, src_len = pad([data.source.encode(s) for s, _ in pairs])
-    tgt, tgt_len = pad([data.target.encode(t) + [Vocabulary.eos] for _, t in pairs])
+    tgt, tgt_len = pad([data.target.encode(t) + [data.target.eos] for _, t in pairs])
     return src, tgt, src_len, tgt_len
 
 
@@ -192,15 +193,15 @@ def build_translator(options: TranslateOptions, data: TranslationData):
     cfg = Seq2SeqConfig(
         source=InputConfig("tokens", len(data.source), options.embedding, padding_idx=0),
         target_vocab_size=len(data.target),
-        bos_token=Vocabulary.bos,
-        eos_token=Vocabulary.eos,
+        bos_token=data.target.bos,
+        eos_token=data.target.eos,
         target_embedding_dim=options.embedding,
         encoder=RNNConfig(options.cell, options.hidden // 2 or 1, options.layers, True, drop),
         decoder=RNNConfig(options.cell, options.hidden, options.layers, False, drop),
         attention=options.attention,
         teacher_forcing=1.0,
         max_length=data.summary["longest_target"] + 8,
-        pad_token=Vocabulary.pad,
+        pad_token=data.target.pad,
     )
     return build_model(cfg)
 
@@ -208,8 +209,8 @@ def build_translator(options: TranslateOptions, data: TranslationData):
 @torch.no_grad()
 def decode(
     model,
-    data_source: Vocabulary,
-    data_target: Vocabulary,
+    data_source: Vocab,
+    data_target: Vocab,
     sources: Sequence[Sequence[str]],
     beam: int = 4,
     size: int = 64,
@@ -220,13 +221,13 @@ def decode(
     model.eval()
     out: list[list[str]] = []
     for i in range(0, len(sources), size):
-        src, lengths = pad([data_source.encode(s) or [Vocabulary.unk] for s in
+        src, lengths = pad([data_source.encode(s) or [data_source.unk] for s in
                             sources[i : i + size]])  # fmt: skip
         if beam > 1:
             dec = beam_search(model, src, lengths=lengths, beam_width=beam)
         else:
             dec = greedy(model, src, lengths=lengths)
-        out.extend(data_target.decode(ids) for ids in dec.to_lists())
+        out.extend(data_target.tokens_of(ids) for ids in dec.to_lists())
     return out
 
 
@@ -419,8 +420,8 @@ class Translator:
     """A trained translation run, loaded for prediction."""
 
     model: Any
-    source: Vocabulary
-    target: Vocabulary
+    source: Vocab
+    target: Vocab
     task: str
 
     def tokens(self, text: str) -> list[str]:
@@ -453,7 +454,7 @@ def load_translator(run_dir: str | Path) -> Translator:
         raise RunError(f"{run_dir}: not a translation run (train one: rnnkit train translate)")
     data = run.read_json(VOCAB_FILE)
     try:
-        source, target = Vocabulary.from_dict(data["source"]), Vocabulary.from_dict(data["target"])
+        source, target = Vocab.from_dict(data["source"]), Vocab.from_dict(data["target"])
         task = run.extra[TASK]["options"]["task"]
     except (KeyError, TypeError, DataError) as err:
         raise RunError(f"{run_dir}/{VOCAB_FILE}: malformed ({err})") from None
@@ -555,11 +556,11 @@ def attention_figure(run, source: str | None):
     import matplotlib.pyplot as plt
 
     data = run.read_json(VOCAB_FILE)
-    src_v, tgt_v = Vocabulary.from_dict(data["source"]), Vocabulary.from_dict(data["target"])
+    src_v, tgt_v = Vocab.from_dict(data["source"]), Vocab.from_dict(data["target"])
     toks = source.split(" ")
     hyp = decode(run.model, src_v, tgt_v, [toks], beam=1)[0]
     src, lengths = pad([src_v.encode(toks)])
-    tokens_in = torch.tensor([[Vocabulary.bos, *tgt_v.encode(hyp)]])
+    tokens_in = torch.tensor([[tgt_v.bos, *tgt_v.encode(hyp)]])
     run.model.eval()
     run.model(src, tokens_in, lengths)
     w = run.model.attention_weights[0].numpy()  # (T, S)

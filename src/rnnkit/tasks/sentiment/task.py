@@ -18,13 +18,14 @@ from ...data.sentiment import (
     CORPORA,
     Example,
     ExampleSplits,
-    WordVocab,
+    fit_vocab,
     load_csv,
     load_vader,
     split_examples,
     words,
 )
 from ...data.text import DataError
+from ...data.vocab import Vocab
 from .. import driver
 from ..metrics import blas_threads, classification_metrics, known_labels, training_labels
 from ..task import Fitted, Task
@@ -37,7 +38,7 @@ MAX_WORDS = 100  # longer sentences are cut (the VADER snippets have at most ~60
 @dataclass
 class SentimentData:
     splits: ExampleSplits
-    vocab: WordVocab
+    vocab: Vocab
     labels: list[str]
     summary: dict[str, Any]
 
@@ -53,7 +54,7 @@ def load_examples(options: SentimentOptions) -> ExampleSplits:
     return splits.limited(options.limit)
 
 
-def encode_batch(vocab: WordVocab, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+def encode_batch(vocab: Vocab, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
     """Sentences -> (ids (B, T) padded with 0, lengths (B,)); a wordless sentence is <unk>."""
     seqs = [(vocab.encode(t) or [1])[:MAX_WORDS] for t in texts]
     ids = torch.zeros(len(seqs), max(len(s) for s in seqs), dtype=torch.long)
@@ -102,7 +103,7 @@ def build_classifier(options: SentimentOptions, vocab_size: int, n_labels: int):
 
 
 @torch.no_grad()
-def predict_proba(model, vocab: WordVocab, texts: Sequence[str], size: int = 256) -> Tensor:
+def predict_proba(model, vocab: Vocab, texts: Sequence[str], size: int = 256) -> Tensor:
     """Class probabilities (N, C) for sentences."""
     model.eval()
     out = []
@@ -161,7 +162,7 @@ class SentimentTask(Task):
         labels = training_labels(splits.source, [e.label for e in splits.train],
                                  val=[e.label for e in splits.val],
                                  test=[e.label for e in splits.test])  # fmt: skip
-        vocab = WordVocab.fit((e.text for e in splits.train), min_count=options.min_count)
+        vocab = fit_vocab((e.text for e in splits.train), min_count=options.min_count)
         summary = {"source": splits.source, "split": splits.describe(),
                    "sizes": {"train": len(splits.train), "val": len(splits.val),
                              "test": len(splits.test)},
@@ -259,7 +260,7 @@ class SentimentTask(Task):
 
         data = run.read_json(VOCAB_FILE)
         try:
-            vocab, labels = WordVocab.from_dict(data["words"]), list(data["labels"])
+            vocab, labels = Vocab.from_dict(data["words"]), list(data["labels"])
         except (KeyError, TypeError, DataError) as err:
             raise RunError(f"{run.path}/{VOCAB_FILE}: malformed ({err})") from None
         return Classifier(run.model, vocab, labels)
@@ -270,7 +271,7 @@ class Classifier:
     """A trained sentiment run, loaded for prediction."""
 
     model: Any
-    vocab: WordVocab
+    vocab: Vocab
     labels: list[str]
 
     def classify(self, text: str) -> dict:
