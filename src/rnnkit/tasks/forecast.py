@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..algorithms import BPTT
+from ..atomic import atomic_write_json
 from ..config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig, TrainConfig
 from ..data.text import DataError
 from ..data.timeseries import (
@@ -43,14 +44,7 @@ from ..data.timeseries import (
     segments,
 )
 from ..models import build_model
-from ..training import (
-    RunError,
-    Trainer,
-    atomic_write_json,
-    load_run,
-    seed_everything,
-    write_run_json,
-)
+from ..training import RunError, Trainer, load_run, seed_everything, write_run_json
 from .report import Report, line_plot
 
 TASK = "forecast"
