@@ -1,7 +1,9 @@
+import pytest
 import torch
 from torch import nn
 
 from rnnkit.models import beam_search, filter_logits, greedy, sample
+from rnnkit.models.decoding import check_sampling, stream_tokens
 
 
 class Table(nn.Module):
@@ -63,3 +65,46 @@ def test_sampling_filters():
     hot = sample(model, torch.zeros(400, dtype=torch.long), temperature=1.0, generator=gen)
     first = hot.tokens[:, 0].float()
     assert 0.4 < (first == 1).float().mean() < 0.6  # P(1 | 0) = 0.5
+
+
+class LastToken(Table):
+    """Table as a language model: decode_start reads a (B, T) context, its last token counts."""
+
+    def decode_start(self, context, lengths=None):
+        return super().decode_start(context[:, -1])
+
+
+def test_stream_tokens_samples_each_row_at_its_own_temperature():
+    model = LastToken(TABLE).train()
+    context = torch.tensor([[2, 0], [2, 0]])  # (B, T)
+    steps = list(stream_tokens(model, context, 4, [0.0, 1.0], generator=torch.Generator()))
+    assert len(steps) == 4 and all(len(toks) == 2 for toks in steps)
+    assert [toks[0] for toks in steps] == [1, 2, 3, 3]  # the greedy row: the argmax path
+    assert model.training  # eval mode only while streaming
+
+    # a greedy row draws no random numbers: the sampled row is what it would be alone
+    def sampled(temps, seed):
+        gen = torch.Generator().manual_seed(seed)
+        rows = list(stream_tokens(model, context[: len(temps)], 12, temps, generator=gen))
+        return [toks[-1] for toks in rows]
+
+    for seed in range(3):
+        assert sampled([0.0, 1.0], seed) == sampled([1.0], seed)
+    assert len({tuple(sampled([1.0], s)) for s in range(6)}) > 1  # and it does sample
+    with pytest.raises(ValueError, match="2 temperatures for 1 rows"):
+        next(stream_tokens(model, context[:1], 3, [0.0, 1.0]))
+
+
+def test_check_sampling_names_the_argument():
+    check_sampling(0.0, None, None)
+    check_sampling(0.7, 5, 0.9)
+    for args, needle in [
+        ((-1.0,), "temperature must be >= 0"),
+        ((float("inf"),), "temperature"),
+        ((float("nan"),), "temperature"),
+        ((1.0, 0), "top_k must be >= 1"),
+        ((1.0, None, 1.5), r"top_p must be in \(0, 1\]"),
+        ((1.0, None, 0.0), "top_p"),
+    ]:
+        with pytest.raises(ValueError, match=needle):
+            check_sampling(*args)

@@ -1,5 +1,6 @@
 import os
 
+import pytest
 import torch
 
 from _tasks import delayed_echo
@@ -72,3 +73,30 @@ def test_resume_with_stateful_tbptt_over_epochs_of_an_iterable(tmp_path):
     assert resumed.epoch == straight.epoch == 2
     assert_same(params(straight.model), params(resumed.model))
     assert torch.equal(resumed.algorithm.carry_state(), straight.algorithm.carry_state())
+
+
+def test_a_resumed_run_continues_where_it_was_on_the_time_schedule(tmp_path):
+    import math
+
+    cfg = TrainConfig(
+        steps=10**9, time_minutes=1.0, lr=5e-3, schedule="cosine", schedule_over="time",
+        progress=False,
+    )  # fmt: skip
+    stop_at_30 = LambdaCallback(on_step_end=lambda t, logs: setattr(t, "should_stop", t.step == 30))
+    first = Trainer(new_model(), BPTT(), cfg, tmp_path / "run", [stop_at_30])
+    assert first.fit(echo_batches).step == 30
+    seen = {}
+
+    def record(t, logs):
+        seen.setdefault("lr", logs["lr"])
+        t.should_stop = True
+
+    resumed = Trainer.from_run(
+        tmp_path / "run",
+        callbacks=[LambdaCallback(on_fit_start=lambda t: seen.setdefault("elapsed", t.elapsed),
+                                  on_step_end=record)],
+    )  # fmt: skip
+    assert resumed.fit(echo_batches, resume=True).step == 31
+    assert seen["elapsed"] == pytest.approx(first.elapsed) and seen["elapsed"] > 0
+    frac = seen["elapsed"] / 60
+    assert seen["lr"] == pytest.approx(5e-3 * 0.5 * (1 + math.cos(math.pi * frac)), rel=1e-9)

@@ -220,3 +220,79 @@ def test_run_task_names_the_command_that_made_it():
     assert run({"task": "forecast", "data": "sunspots"}).task == "forecast"
     assert run({"text": {"vocab": []}}).task == "text"
     assert run({}).task is None
+
+
+def test_sigterm_is_handled_like_ctrl_c_and_handlers_are_restored(tmp_path):
+    def terminate(trainer, logs):
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    _, result = fit(tmp_path / "run", steps=50, callbacks=[LambdaCallback(on_step_end=terminate)])
+    assert result.status == "interrupted" and result.step == 2
+    assert "SIGTERM" in result.message and "checkpoint saved" in result.message
+    assert load_run(tmp_path / "run", weights="checkpoint").step == 2
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_a_second_signal_aborts_at_once():
+    from rnnkit.training import StopSignals
+
+    with pytest.raises(KeyboardInterrupt), StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested and stop.name == "SIGTERM"
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_checkpoint_keeps_the_0_1_0_layout(tmp_path):
+    # runs checkpointed by 0.1.0 must resume: trainer.pt is one flat dict with these keys
+    fit(tmp_path / "run", steps=4, eval_every=2)
+    ckpt = load_run(tmp_path / "run", weights="checkpoint").checkpoint
+    state = torch.load(ckpt / "trainer.pt", weights_only=True)
+    assert set(state) == {
+        "step", "epoch", "batch_in_epoch", "epoch_rng", "elapsed", "items", "best",
+        "best_step", "bad_evals", "last_val", "optimizer", "scheduler", "schedule", "rng",
+        "carry", "window",
+    }  # fmt: skip
+    assert state["step"] == 4 and state["best_step"] in (2, 4)
+
+
+def test_time_schedule_decays_the_rate_over_the_trainers_elapsed_time(tmp_path):
+    seen = []  # (elapsed after the step, lr the step used)
+    log = LambdaCallback(on_step_end=lambda t, logs: seen.append((t.elapsed, logs["lr"])))
+    _, result = fit(
+        None, steps=10**9, time_minutes=0.01, schedule="cosine", schedule_over="time",
+        min_lr_ratio=0.1, callbacks=[log],
+    )  # fmt: skip
+    assert result.status == "time_budget" and len(seen) > 10
+    budget = 0.01 * 60
+
+    def cosine(elapsed):
+        frac = min(elapsed / budget, 1.0)
+        return 5e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    assert seen[0][1] == pytest.approx(5e-3)  # no time used when the first step starts
+    for (before, _), (_, lr) in zip(seen, seen[1:], strict=False):
+        assert lr == pytest.approx(cosine(before), rel=1e-9)
+    assert seen[-1][1] < 0.2 * 5e-3  # near lr·min_lr_ratio at the end of the budget
+
+
+def test_time_schedule_needs_a_time_budget_and_a_fractional_schedule():
+    with pytest.raises(ValueError, match="schedule_over='time' needs time_minutes"):
+        TrainConfig(schedule="cosine", schedule_over="time")
+    with pytest.raises(ValueError, match="schedule_over='time' works with schedule"):
+        TrainConfig(schedule="step", schedule_over="time", time_minutes=1)
+    with pytest.raises(ValueError, match="schedule_over"):
+        TrainConfig(schedule_over="epochs")
+
+
+def test_machine_info_describes_this_machine():
+    from rnnkit import __version__
+    from rnnkit.training import machine_info
+
+    info = machine_info()
+    json.dumps(info)  # JSON-ready
+    assert info["cpus"] == os.cpu_count() and info["torch_threads"] == torch.get_num_threads()
+    assert info["rnnkit"] == __version__ and info["torch"] == torch.__version__
+    assert len(info["load_average"]) == 3 and info["python"].count(".") == 2
+    assert info["kernels"] == "fused" or info["kernels"].startswith("unavailable: ")

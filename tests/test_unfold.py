@@ -50,3 +50,30 @@ def test_unfold_layer_matches_layer_and_shows_vanishing():
     layer.zero_grad()
     layer(x)[0][:, -1].sum().backward()
     torch.testing.assert_close(g_unfold, layer.cells[0].weight_hh.grad)
+
+
+def test_gradient_profile_of_a_language_model_starts_at_the_last_step():
+    from rnnkit.config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
+    from rnnkit.diagnostics import gradient_profile
+    from rnnkit.models import build_model
+
+    torch.manual_seed(0)
+    cfg = ManyToManyConfig(
+        InputConfig("tokens", 7, 4), HeadConfig("softmax", 7), RNNConfig("gru", 8, impl="reference")
+    )
+    model = build_model(cfg)
+    ids = torch.randint(0, 7, (200,))
+    prof = gradient_profile(model, ids, steps=20, batch=3, lags=(0, 5, 50))
+    assert (prof["steps"], prof["batch"]) == (20, 3) and len(prof["layers"]) == 1
+    layer = prof["layers"][0]
+    assert len(layer["norms"]) == 20 and set(layer["relative"]) == {"0", "5"}  # 50 >= T
+    assert layer["relative"]["0"] == 1.0
+    assert layer["relative"]["5"] == layer["norms"][5] / layer["norms"][0]
+    # lag 0 is dL/dh_{T-1}, which reaches the loss through the head alone; windows start at
+    # 0, 89 and 178 (spread evenly over the stream)
+    rows = torch.tensor([0, 89, 178])[:, None] + torch.arange(20)[None, :]
+    out = model.rnn(model.input(ids[rows]))[0].detach().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(model.head(out[:, -1]), ids[rows + 1][:, -1])
+    (grad,) = torch.autograd.grad(loss, out)
+    assert abs(layer["norms"][0] - float(grad[:, -1].norm(dim=-1).mean())) < 1e-6
+    assert abs(prof["loss"] - loss.item()) < 1e-6

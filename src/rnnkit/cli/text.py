@@ -163,7 +163,9 @@ def train_text(
         )  # fmt: skip
     ev = result.evaluation
     if ev is None:
-        console.print(f"{result.message}; run: {result.run_dir}   report: {result.report}")
+        if quiet:  # else the progress bar has printed how training ended (checkpoint saved...)
+            console.print(result.message)
+        console.print(f"run: {result.run_dir}   report: {result.report}")
         print(result.run_dir)
         raise typer.Exit(130)
     console.print(

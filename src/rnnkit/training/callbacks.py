@@ -1,9 +1,9 @@
 """Callbacks: hooks a task adds to the Trainer without touching the loop.
 
-Subclass `Callback` and override what you need; every hook gets the Trainer, whose
-`step`, `model`, `run_dir` and `should_stop` (set it to True to stop after this step) are
-public. `on_eval_end` may add keys to the evaluation record before it is written to
-metrics.jsonl (e.g. a generated text sample).
+Subclass `Callback` and override what you need; every hook gets the Trainer, whose `step`,
+`elapsed`, `state` (a TrainerState), `model`, `run_dir` and `should_stop` (set it to True to
+stop after this step) are public. `on_eval_end` may add keys to the evaluation record before
+it is written to metrics.jsonl (e.g. a generated text sample).
 """
 
 from __future__ import annotations

@@ -122,6 +122,9 @@ class Trainer:
             and metrics are deleted).
         console: a rich Console for the progress bar and messages.
 
+    Where training stands (step, epoch, elapsed time, best value...) is `trainer.state`, a
+    TrainerState saved in every checkpoint; `step`, `epoch`, `elapsed` and `items` read it.
+
     Data: `fit(train, val)` takes either a batch function `fn(step, generator) -> batch`
     (fresh batches forever; the generator is the Trainer's, saved in checkpoints, so resuming
     replays the same batches) or a re-iterable (a list, a DataLoader): one pass is an epoch.
