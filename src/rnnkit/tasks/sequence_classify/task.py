@@ -232,6 +232,7 @@ class SequenceClassifyTask(Task):
         test metrics."""
         from ...training import seed_everything
 
+        ctx.say(" ".join(f"{k}: {v}" for k, v in ctx.data.source.summary().items()))
         fits = []
         for k in range(ctx.options.ensemble):
             seed = member_seed(ctx.options.seed, k)
