@@ -20,18 +20,16 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from rnnkit.cli.apps_series import register
-
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "apps_series.json"
 RUNS = Path("runs") / "bench-series"  # relative to the working directory; runs/ is ignored
 
 # the classification entries are the default commands (seeds via NAME@SEED, e.g. bm@3)
 ENTRIES: dict[str, list[str]] = {
-    "jv": ["train", "sequence-classify", "--dataset", "JapaneseVowels"],
-    "bm": ["train", "sequence-classify", "--dataset", "BasicMotions"],
-    "gunpoint": ["train", "sequence-classify", "--dataset", "GunPoint"],
-    "italy": ["train", "sequence-classify", "--dataset", "ItalyPowerDemand"],
+    "jv": ["train", "sequence-classify", "--data", "JapaneseVowels"],
+    "bm": ["train", "sequence-classify", "--data", "BasicMotions"],
+    "gunpoint": ["train", "sequence-classify", "--data", "GunPoint"],
+    "italy": ["train", "sequence-classify", "--data", "ItalyPowerDemand"],
     "sunspots": ["train", "forecast", "--dataset", "sunspots"],
     "sunspots-s1": ["train", "forecast", "--dataset", "sunspots", "--seed", "1"],
     "sunspots-s2": ["train", "forecast", "--dataset", "sunspots", "--seed", "2"],
@@ -53,14 +51,9 @@ ENTRIES: dict[str, list[str]] = {
 
 
 def app() -> typer.Typer:
-    a = typer.Typer()
+    from rnnkit.cli import app as rnnkit_app
 
-    @a.callback()
-    def root() -> None:
-        """rnnkit"""
-
-    register(a)
-    return a
+    return rnnkit_app
 
 
 def entry_args(name: str) -> list[str]:

@@ -1,0 +1,188 @@
+"""Sequence classification: the 1-NN baseline, folds, `train sequence-classify` on a tiny
+user file (seconds), the ensemble, loading, and every numeric option's bad values."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rnnkit.cli import app
+from rnnkit.data.archives import load_classification_source
+from rnnkit.tasks import sequence_classify
+from rnnkit.tasks.sequence_classify import SequenceClassifyOptions
+from rnnkit.tasks.sequence_classify.selection import cross_validate, cv_folds
+from rnnkit.tasks.sequence_classify.task import one_nn_euclidean
+
+TINY = ["--hidden", 8, "--epochs", 3, "--batch", 8, "--threads", 1, "--quiet"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, needle: str) -> None:
+    """Exit code 2, one `error:` line on stderr naming `needle`, no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def seq_csv(tmp_path_factory):
+    """Two classes of 2-channel sequences of length 5-9: rising vs falling."""
+    rng = np.random.default_rng(0)
+    lines = ["id,label,t,x1,x2,split"]
+    for i in range(24):
+        lab = ["rise", "fall"][i % 2]
+        n = int(rng.integers(5, 10))
+        sign = 1.0 if lab == "rise" else -1.0
+        split = "test" if i >= 16 else "train"
+        for t in range(n):
+            lines.append(
+                f"s{i},{lab},{t},{sign * t + rng.normal(0, 0.1):.3f},{rng.normal():.3f},{split}"
+            )
+    p = tmp_path_factory.mktemp("seq") / "seq.csv"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_one_nn_euclidean_handles_unequal_lengths():
+    X_train = [np.zeros((4, 1)), np.ones((6, 1)) * 5]
+    y_train = np.array([0, 1])
+    X_test = [np.ones((3, 1)) * 4, np.zeros((8, 1)) + 0.5]
+    assert one_nn_euclidean(X_train, y_train, X_test).tolist() == [1, 0]
+
+
+def test_cv_folds_are_stratified():
+    y = np.array([0] * 10 + [1] * 5)
+    fold = cv_folds(y, 5, seed=0)
+    assert sorted(np.bincount(fold).tolist()) == [3, 3, 3, 3, 3]
+    for f in range(5):
+        assert (y[fold == f] == 0).sum() == 2 and (y[fold == f] == 1).sum() == 1
+
+
+def test_cli_train_sequence_classify(seq_csv, tmp_path):
+    out = tmp_path / "cls"
+    r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+               "--ensemble", 1, "--out", out, *TINY)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert 0 <= res["test_accuracy"] <= 1 and res["baselines"]["1nn_euclidean"] == 1.0
+    for name in ("config.json", "model.safetensors", "scaler.json", "report.html"):
+        assert (out / name).exists()
+    assert "data:image/png;base64" in (out / "report.html").read_text()
+    test = [m for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+            if m.get("split") == "test"]  # fmt: skip
+    assert test and test[-1]["accuracy"] == res["test_accuracy"]
+    (label, prob), = sequence_classify.load(out).classify(  # fmt: skip
+        [np.stack([np.arange(6.0), np.zeros(6)], 1)])
+    assert label in ("rise", "fall") and 0.5 <= prob <= 1
+
+
+def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
+    """--ensemble 2 trains and saves two differently seeded members and averages their
+    softmax; --augment only perturbs training batches; --minutes is shared by the members."""
+    out = tmp_path / "ens"
+    r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+               "--ensemble", 2, "--augment", 0.1, "--max-train", 12, "--minutes", 10,
+               "--out", out, *TINY)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["options"]["ensemble"] == 2 and len(res["member_accuracies"]) == 2
+    for member in (out, out / "member-1"):
+        assert (member / "model.safetensors").exists()
+        config = json.loads((member / "config.json").read_text())["train"]
+        assert config["time_minutes"] == 5
+    clf = sequence_classify.load(out)
+    assert len(clf.models) == 2
+    w0, w1 = (next(m.parameters()).detach() for m in clf.models)
+    assert not torch.equal(w0, w1)  # independently seeded
+    seq = np.stack([np.arange(6.0), np.zeros(6)], 1)
+    (label, prob), = clf.classify([seq])  # fmt: skip
+    assert label in ("rise", "fall") and 0.5 <= prob <= 1
+    probs = clf.predict_proba([seq])
+    assert probs.shape == (1, 2) and probs.sum() == pytest.approx(1.0)
+
+
+def test_cross_validate_reads_only_the_training_split(seq_csv, tmp_path):
+    data = load_classification_source(str(seq_csv), time_column="t")
+    opts = SequenceClassifyOptions(hidden=4, epochs=1.0, batch=8, ensemble=1, threads=1)
+    cv = cross_validate(data, opts, tmp_path, folds=2)
+    assert len(cv["folds"]) == 2 and 0 <= cv["accuracy"] <= 1
+    run = json.loads((tmp_path / "fold-0" / "results.json").read_text())
+    assert run["data"]["train"] + run["data"]["test"] == len(data.y_train)
+
+
+def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
+    out = tmp_path / "x"
+    cls = ["train", "sequence-classify", "--out", out, "--quiet", "--epochs", 1]
+    unseen = tmp_path / "unseen.csv"
+    text = "\n".join(  # s17 is a test series: give it a label no training series has
+        line.replace(",fall,", ",jump,") if line.startswith("s17,") else line
+        for line in seq_csv.read_text().splitlines()
+    )
+    unseen.write_text(text + "\n")
+    one_line_error(invoke(*cls, "--data", unseen), "never seen in training")
+    one_line_error(invoke(*cls, "--data", seq_csv, "--label-column", "y"), "no column 'y'")
+    one_line_error(invoke(*cls, "--data", seq_csv, "--time-column", "t", "--max-train", 2,
+                          "--max-test", 1, "--readout", "sum"), "--readout")  # fmt: skip
+    one_line_error(invoke(*cls, "--data", tmp_path / "none.csv"), "no such file")
+    one_line_error(invoke(*cls, "--cell", "elmann"), "--cell")
+    assert not out.exists()
+
+
+# ---- every numeric option against bad values -------------------------------------------------
+
+NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
+           "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
+           "ensemble"]  # fmt: skip
+BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
+LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
+         ("seed", "0")}  # fmt: skip
+
+
+def test_numeric_options_cover_the_command():
+    from rnnkit.tasks.options import base_type, field_specs
+
+    numeric = {f.name for f, tp in field_specs(SequenceClassifyOptions)
+               if base_type(tp)[0] in (int, float)}  # fmt: skip
+    assert numeric == set(NUMERIC)
+
+
+@pytest.mark.parametrize("field", NUMERIC)
+def test_numeric_option_sweep(field, tmp_path):
+    flag = "--" + field.replace("_", "-")
+    kind = SequenceClassifyOptions.__dataclass_fields__[field].type
+    for value in BAD:
+        if (field, value) in LEGAL:
+            parse = float if "float" in str(kind) else int
+            SequenceClassifyOptions(**{field: parse(value)})
+            continue
+        one_line_error(invoke("train", "sequence-classify", flag, value, "--out", tmp_path / "x"),
+                       flag)  # fmt: skip
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seed", str(2**64)], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+    (["--ensemble", "1001"], "--ensemble"),
+    (["--dropout", "0.96"], "--dropout"),
+    (["--val-fraction", "0.95"], "--val-fraction"),
+    (["--steps", "0", "--epochs", "1"], "--steps"),
+])  # fmt: skip
+def test_out_of_range_values(args, needle, tmp_path):
+    one_line_error(invoke("train", "sequence-classify", *args, "--out", tmp_path / "x"), needle)
+
+
+def test_legal_extremes_construct():
+    """Values at the bounds are accepted (and --threads above the cores is capped later)."""
+    SequenceClassifyOptions(seed=2**32 - 1, threads=4096, ensemble=1000, dropout=0.95,
+                            val_fraction=0.9, epochs=1e6, minutes=7 * 24 * 60,
+                            max_train=2, max_test=1)  # fmt: skip
