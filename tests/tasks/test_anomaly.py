@@ -7,23 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from _helpers import invoke, one_line_error, write_series_csv
 
-from rnnkit.cli import app
 from rnnkit.tasks.anomaly import inject, persistence_detect, scores
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *words) -> None:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 def test_injection_labels_and_scores():
@@ -44,10 +30,7 @@ def test_injection_labels_and_scores():
 def forecast_run(tmp_path_factory):
     """A tiny forecast run on 160 months of a 12-step seasonal load."""
     tmp = tmp_path_factory.mktemp("anomaly")
-    t = np.arange(160)
-    y = 10 + 3 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.3, 160)
-    csv = tmp / "load.csv"
-    csv.write_text("month,load\n" + "".join(f"{i},{v:.3f}\n" for i, v in zip(t, y, strict=True)))
+    csv = write_series_csv(tmp / "load.csv")
     r = invoke("train", "forecast", "--data", csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15,
                "--arima-order", "1,0,0", "--out", tmp / "fc", "--quiet")  # fmt: skip

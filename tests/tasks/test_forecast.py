@@ -11,9 +11,8 @@ import math
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from _helpers import invoke, one_line_error, write_series_csv
 
-from rnnkit.cli import app
 from rnnkit.tasks import forecast
 from rnnkit.tasks.forecast.baselines import (
     ar_forecast,
@@ -25,21 +24,6 @@ from rnnkit.tasks.forecast.baselines import (
     truth_matrix,
 )
 from rnnkit.tasks.options import OptionError
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *words) -> None:
-    """Exit code 2, one `error:` line on stderr naming each of `words`, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert "Traceback" not in result.output
-
 
 # ---- baselines and metrics on toy data ---------------------------------------------------
 
@@ -77,16 +61,6 @@ def test_metrics_and_mase():
 
 
 # ---- CLI ---------------------------------------------------------------------------------
-
-
-def write_series_csv(path):
-    """160 months of a 12-step seasonal load with noise and one gap."""
-    t = np.arange(160)
-    y = 10 + 3 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.3, 160)
-    lines = ["month,load"] + [f"{i},{v:.3f}" for i, v in zip(t, y, strict=True)]
-    lines[50] = "49,"  # a gap
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")
