@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import typer
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent
@@ -30,21 +29,21 @@ ENTRIES: dict[str, list[str]] = {
     "bm": ["train", "sequence-classify", "--data", "BasicMotions"],
     "gunpoint": ["train", "sequence-classify", "--data", "GunPoint"],
     "italy": ["train", "sequence-classify", "--data", "ItalyPowerDemand"],
-    "sunspots": ["train", "forecast", "--dataset", "sunspots"],
-    "sunspots-s1": ["train", "forecast", "--dataset", "sunspots", "--seed", "1"],
-    "sunspots-s2": ["train", "forecast", "--dataset", "sunspots", "--seed", "2"],
+    "sunspots": ["train", "forecast", "--data", "sunspots"],
+    "sunspots-s1": ["train", "forecast", "--data", "sunspots", "--seed", "1"],
+    "sunspots-s2": ["train", "forecast", "--data", "sunspots", "--seed", "2"],
     "sunspots-h5": [
         "train",
         "forecast",
-        "--dataset",
+        "--data",
         "sunspots",
         "--horizon",
         "5",
         "--strategy",
         "direct",
     ],
-    "co2": ["train", "forecast", "--dataset", "co2", "--horizon", "52", "--steps", "800"],
-    "co2-h1": ["train", "forecast", "--dataset", "co2", "--steps", "800"],
+    "co2": ["train", "forecast", "--data", "co2", "--horizon", "52", "--steps", "800"],
+    "co2-h1": ["train", "forecast", "--data", "co2", "--steps", "800"],
     "anomalies-co2": ["detect-anomalies", str(RUNS / "co2-h1")],
     "anomalies": ["detect-anomalies", str(RUNS / "sunspots")],
 }
@@ -70,7 +69,7 @@ def run(name: str) -> dict:
     if not name.startswith("anomalies"):
         args += ["--out", str(out), "--overwrite", "--quiet"]
     t0 = time.perf_counter()
-    r = CliRunner().invoke(app(), args)
+    r = CliRunner().invoke(app, args)
     seconds = time.perf_counter() - t0
     if r.exit_code != 0:
         raise SystemExit(f"{name} failed ({r.exit_code}): {r.output[-2000:]}")

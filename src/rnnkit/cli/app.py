@@ -97,13 +97,25 @@ def demo(
 
 
 def _register_commands() -> None:
-    from . import apps_series, apps_text, bench, datasets, inspect, runs, sentiment, text, train
+    from . import (
+        anomaly,
+        apps_text,
+        bench,
+        datasets,
+        forecast,
+        inspect,
+        runs,
+        sentiment,
+        text,
+        train,
+    )
 
     text.register(app, train_app)
     train.register(app)
     sentiment.register(app)
     apps_text.register(app)
-    apps_series.register(app)
+    forecast.register(app)
+    anomaly.register(app)
     inspect.register(app)
     datasets.register(app)
     runs.register(app)

@@ -23,9 +23,10 @@ same robust threshold.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,11 +34,17 @@ import torch
 from ..atomic import atomic_write_json
 from ..data.series import Series, check_length
 from ..data.text import DataError
-from .forecast import Forecaster, load_run_series
+from .options import SEED_MAX, OptionError
 from .report import Report
+
+if TYPE_CHECKING:
+    from .forecast import Forecaster
+
+Progress = Callable[[str, int, int], None]  # (what, points done, points in all)
 
 KINDS = ("spike", "level shift", "dropout")
 METHODS = ("interval", "residual")
+MAX_TRIALS = 10_000  # copies of the held-out part checked side by side (memory: trials × N)
 
 
 @dataclasses.dataclass
@@ -52,8 +59,8 @@ class Detection:
 
 
 def _z(level: float) -> float:
-    if not 0 < level < 1:
-        raise DataError(f"--level must be in (0, 1), got {level}")
+    if not 0 < level < 1:  # also refuses nan
+        raise OptionError("level", "in (0, 1)", level)
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
@@ -67,14 +74,17 @@ def detect(
     residual_scale: tuple[float, float] | None = None,
     replace: bool = True,
     max_replace: int | None = None,
+    progress: Progress | None = None,
+    what: str = "checking",
 ) -> Detection:
     """Flag anomalies in `values` (K, N) or (N,), sequentially from `start` (default W).
 
     residual_scale: (median, scale) of clean residuals for method "residual".
     max_replace: replace at most this many consecutive flagged values (default W // 3).
+    progress: called as progress(what, t - start + 1, N - start) after each point.
     """
     if method not in METHODS:
-        raise DataError(f"--method must be one of {METHODS}, got {method!r}")
+        raise OptionError("method", f"one of {', '.join(METHODS)}", method)
     single = np.ndim(values) == 1
     v = np.atleast_2d(np.asarray(values, dtype=np.float64))
     K, N = v.shape
@@ -112,6 +122,8 @@ def detect(
             # data back into the context for the whole run, so it follows the data again
             for k in np.flatnonzero(run == max_replace + 1):
                 ctx[k, t - max_replace : t + 1] = real[k, t - max_replace : t + 1]
+        if progress is not None:
+            progress(what, t - start + 1, N - start)
     if single:
         return Detection(flags[0], mean[0], lo[0], hi[0], score[0])
     return Detection(flags, mean, lo, hi, score)
@@ -248,12 +260,27 @@ def run_detection(
     evaluate: bool = True,
     trials: int = 20,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> AnomalyResult:
     """Flag anomalies in `series` (default: the run's own series) and, with `evaluate`, score
     the detector on injected anomalies in the held-out part. Writes anomalies.json and
-    anomalies.html into `out_dir` (default RUN/anomalies)."""
-    fc = Forecaster.load(run_dir)
-    stored = load_run_series(run_dir)
+    anomalies.html into `out_dir` (default RUN/anomalies).
+
+    Raises:
+        OptionError: level, method or trials out of range (names the field).
+        RunError: `run_dir` is not a finished `train forecast` run.
+    """
+    from . import forecast
+
+    _z(level)
+    if method not in METHODS:
+        raise OptionError("method", f"one of {', '.join(METHODS)}", method)
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
+        raise OptionError("trials", f"an integer in 1..{MAX_TRIALS}", trials)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise OptionError("seed", f"an integer in 0..{SEED_MAX}", seed)
+    fc = forecast.load(run_dir)
+    stored = fc.series
     if series is None:
         values = np.asarray(stored["values"], dtype=np.float64)
         index = np.asarray(stored["index"], dtype=np.float64)
@@ -270,7 +297,7 @@ def run_detection(
     check_length(len(values), W + 1, f"{name}", f"the model's window is {W}")
     train_ref = np.asarray(stored["values"], float)[: int(stored["n_train"])]
     rs = residual_scale(fc, train_ref) if method == "residual" else None
-    det = detect(fc, values, W, level, method, rs)
+    det = detect(fc, values, W, level, method, rs, progress=progress, what="the series")
     flagged = np.flatnonzero(det.flags)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "anomalies"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,7 +312,8 @@ def run_detection(
         # about one anomaly of each kind per 60 held-out points, so most points stay clean
         per_kind = max(1, round((n_end - start) / 60))
         inj = inject(tail, start, trials, sigma, seed, per_kind=per_kind)
-        d = detect(fc, inj.values, start, level, method, rs)
+        d = detect(fc, inj.values, start, level, method, rs, progress=progress,
+                   what=f"{trials} injected trials")  # fmt: skip
         base = persistence_detect(inj.values, train_ref, start, level)
         evaluation = {
             "held_out": held_out, "trials": trials, "sigma": sigma, "level": level,

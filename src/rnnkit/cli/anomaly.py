@@ -1,0 +1,91 @@
+"""`rnnkit detect-anomalies RUN`: flag what a trained forecaster did not expect.
+
+stdout carries the flagged points (index, value); the progress bar, the evaluation table and
+the report path go to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import stderr_console
+from .errors import user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("detect-anomalies")(detect_anomalies)
+
+
+def detect_anomalies(
+    run: Annotated[Path, typer.Argument(help="A run directory from `rnnkit train forecast`.")],
+    data: Annotated[
+        str | None,
+        typer.Option(help="A series (sunspots, co2, nile, or a .csv). Default: the run's own."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="CSV: the column to check.")] = None,
+    time: Annotated[
+        str | None, typer.Option("--time", help="CSV: a time column (numbers or dates).")
+    ] = None,
+    level: Annotated[
+        float, typer.Option(help="Flag outside this interval level, in (0, 1).")
+    ] = 0.99,
+    method: Annotated[
+        str, typer.Option(help="interval (outside the forecast's interval) or residual (MAD).")
+    ] = "interval",
+    evaluate: Annotated[
+        bool, typer.Option(help="Score on anomalies injected into the held-out part.")
+    ] = True,
+    trials: Annotated[int, typer.Option(help="Injection trials to pool (1-10,000).")] = 20,
+    seed: Annotated[int, typer.Option(help="Random seed for the injections.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Where anomalies.json/.html go. Default: RUN/anomalies.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Flag points a trained forecaster did not expect; score it on injected anomalies."""
+    from ..data.series import load_series_source
+    from ..tasks.anomaly import EVAL_HEADER, evaluation_rows, run_detection
+    from .train import _table
+
+    console = stderr_console()
+    with user_errors(), progress_bar(console, quiet) as progress:
+        series = None if data is None else load_series_source(data, target, time)
+        result = run_detection(run, series, out, level, method, evaluate, trials, seed,
+                               progress=progress)  # fmt: skip
+    n = len(result.flagged_index)
+    console.print(f"{n} point{'s' if n != 1 else ''} flagged")
+    for t, v in zip(result.flagged_index[:50], result.flagged_values[:50], strict=True):
+        sys.stdout.write(f"{t:g}\t{v:.4g}\n")
+    if n > 50:
+        console.print(f"... {n - 50} more in {result.out_dir / 'anomalies.json'}")
+    if result.evaluation is not None:
+        ev = result.evaluation
+        console.print(_table(f"injected anomalies, {ev['trials']} trials on {ev['held_out']}",
+                             list(EVAL_HEADER), evaluation_rows(ev)))  # fmt: skip
+    console.print(f"report: {result.out_dir / 'anomalies.html'}")
+
+
+@contextmanager
+def progress_bar(console, quiet: bool):
+    """A rich bar per pass over the series (stderr); yields the `progress` callback, or None
+    when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:  # fmt: skip
+
+        def update(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(f"checking {what}", total=total)
+            bar.update(tasks[what], completed=done)
+
+        yield update

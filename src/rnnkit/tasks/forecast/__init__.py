@@ -1,0 +1,41 @@
+"""Forecasting one series, against classical baselines computed in the same run.
+
+    a series (sunspots, co2, nile, or a user's CSV) -> split by time: training part (its last
+    val_fraction validates), held-out test part -> scaler fitted on the training part only
+    -> windows (B, W, 1) -> LSTM/GRU with a Gaussian head (recursive: the next value; direct:
+    the next H) -> best weights on validation MSE -> intervals recalibrated on validation
+    -> test MAE/RMSE/MSE/MASE per lead time next to persistence, seasonal naive, AR(p) and
+       ARIMA from the same origins -> report.html
+
+    options.py     ForecastOptions (torch-free)
+    baselines.py   persistence, seasonal naive, AR, ARIMA, MASE and the other metrics
+    forecaster.py  Forecaster: the trained model in data units (used by anomaly detection)
+    report.py      the report sections and plots
+    task.py        the Task: data, model, calibration, evaluation, loading
+
+Python API:
+
+    >>> from rnnkit.tasks import forecast
+    >>> run = forecast.train(forecast.Options(data="sunspots"), "runs/sunspots")
+    >>> run.results["metrics"]["rnnkit"][0]["mse"], run.results["metrics"]["AR(18)"][0]["mse"]
+    >>> f = forecast.load("runs/sunspots")
+    >>> ahead = f.future(12)          # 12 steps past the end of the series
+    >>> ahead.mean, ahead.lower, ahead.upper
+"""
+
+from .options import HELP, NAME, ForecastOptions
+from .options import ForecastOptions as Options
+
+_MODULES = {"Forecaster": "forecaster", "FutureForecast": "forecaster", "plot_future": "report"}
+
+
+def __getattr__(name: str):  # the model code (torch) loads on first use, not for `--help`
+    import importlib
+
+    if name.startswith("__") or name in ("task", "forecaster", "baselines", "report"):
+        raise AttributeError(name)
+    module = _MODULES.get(name, "task")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = ["HELP", "NAME", "Options", "ForecastOptions", "Forecaster", "train", "load"]

@@ -1,0 +1,74 @@
+"""`rnnkit train forecast` options. The defaults are the measured default run
+(benchmarks/README.md, "Forecasting, sunspots")."""
+
+from __future__ import annotations
+
+from ..options import HUGE, OptionError, TrainOptions, opt, options
+
+NAME = "forecast"
+HELP = (
+    "Forecast a series with a recurrent network and Gaussian prediction intervals, beside "
+    "persistence, seasonal naive, AR and ARIMA fitted in the same run; write a run directory "
+    "with report.html."
+)
+STRATEGIES = ("recursive", "direct")
+FRAMES = ("auto", "absolute", "relative")
+MAX_HORIZON = 10_000  # lead times; a recursive forecast runs the model once per step
+
+
+@options
+class ForecastOptions(TrainOptions):
+    """window: context length W (None: 2 periods, at least 24, at most 104).
+    horizon: H, the longest lead time evaluated (and the width of the direct head)."""
+
+    data: str | None = opt(
+        "sunspots", "sunspots (1700-2008; test 1921-1987 as in Zhang 2003), co2 (weekly, with "
+        "gaps), nile (statsmodels), or a .csv file with --target."
+    )  # fmt: skip
+    target: str | None = opt(None, "CSV: the column to forecast.")
+    time: str | None = opt(None, "CSV: a time column (numbers or dates).")
+    period: int | None = opt(None, "Seasonal period in steps (seasonal naive).", ge=1, le=HUGE)
+    window: int | None = opt(None, "Context length W. Default: 2 periods, 24-104.", ge=2, le=HUGE)
+    horizon: int = opt(1, "Evaluate 1..N steps ahead.", ge=1, le=MAX_HORIZON)
+    strategy: str = opt(
+        "recursive", "recursive (feed forecasts back) or direct (N outputs at once).",
+        choices=STRATEGIES,
+    )  # fmt: skip
+    level: float = opt(0.9, "Prediction-interval level.", gt=0, lt=1)
+    frame: str = opt(
+        "auto", "absolute (scaled levels), relative (values minus the window's last value: for "
+        "trending series) or auto (relative when an ADF test finds a unit root).", choices=FRAMES
+    )  # fmt: skip
+    hidden: int = 32
+    dropout: float = opt(0.0, "Dropout between stacked layers.", ge=0, le=0.95)
+    steps: int | None = 1500
+    lr: float = 3e-3
+    weight_decay: float = opt(0.0, "AdamW weight decay (0: plain Adam).", ge=0, le=10)
+    test_fraction: float = opt(
+        0.2, "Held-out tail for series without a standard split.", gt=0, lt=1
+    )
+    val_fraction: float = opt(
+        0.15, "Tail of the training part that picks the weights.", ge=0, le=0.5
+    )
+    samples: int = opt(200, "Monte Carlo paths per origin for recursive intervals.", ge=1,
+                       le=100_000)  # fmt: skip
+    calibrate: bool = opt(True, "Rescale the interval widths on the validation part.")
+    arima_order: str | None = opt(
+        None, "ARIMA baseline order p,d,q (e.g. 9,0,0). Default: chosen from the data."
+    )
+
+    def check(self) -> None:
+        super().check()
+        self.order()
+
+    def order(self) -> tuple[int, int, int] | None:
+        """arima_order as (p, d, q), or None (chosen from the data)."""
+        if self.arima_order is None:
+            return None
+        try:
+            p, d, q = (int(v) for v in self.arima_order.split(","))
+        except ValueError:
+            raise OptionError("arima_order", "p,d,q (e.g. 9,0,0)", self.arima_order) from None
+        if min(p, d, q) < 0 or max(p, d, q) > 50:
+            raise OptionError("arima_order", "three integers in 0..50", self.arima_order)
+        return (p, d, q)

@@ -1,0 +1,302 @@
+"""The forecast Task: split, scale, windows, model, calibration, baselines, and the loaded
+Forecaster.
+
+The series is split by time: training part, then the held-out test part (sunspots:
+1921-1987 as in Zhang 2003, trained on 1700-1920; otherwise the last `test_fraction`). The last
+`val_fraction` of the training part picks the best weights and calibrates the intervals. The
+scaler is fitted on the training part only.
+
+A run directory holds, besides the Trainer's files: `scaler.json`, `forecaster.json` (window,
+strategy, frame), `series.json` (the series, for `forecast RUN` and `detect-anomalies`),
+`calibration.json`, `results.json` and `report.html`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...algorithms import BPTT
+from ...data.scaling import StandardScaler
+from ...data.series import Series, check_length, load_series_source
+from ...data.text import DataError
+from .. import driver
+from ..task import Fitted, Task
+from .baselines import (
+    baseline_forecasts,
+    coverage,
+    has_unit_root,
+    mase_scale,
+    metrics,
+    origins_for,
+    truth_matrix,
+)
+from .forecaster import Forecaster, calibrate, training_pairs
+from .options import NAME, ForecastOptions
+from .report import metrics_rows, write_sections
+
+MAX_STORED = 20_000  # points of the series kept in series.json for `forecast RUN`
+CELLS = {"lstm": "lstm", "gru": "gru", "rnn": "elman"}
+
+
+def default_window(series: Series) -> int:
+    p = series.period or 12
+    return int(min(104, max(24, 2 * p)))
+
+
+@dataclass
+class ForecastData:
+    """The series, its split (train [0, n_train), of which the last n_val validate; test
+    [n_train, n_end)), the scaler and the scaled training windows."""
+
+    series: Series
+    n_train: int
+    n_end: int
+    n_val: int
+    window: int
+    head_horizon: int
+    relative: bool
+    scaler: StandardScaler
+    z: np.ndarray  # the training part, scaled
+    x: torch.Tensor  # (M, W, 1) training contexts
+    y: torch.Tensor  # (M, W, head_horizon) targets
+    summary: dict[str, Any]
+
+
+def split_series(series: Series, o: ForecastOptions, W: int) -> tuple[int, int, int]:
+    """(n_train, n_end, n_val); DataError when a part is too short for the window/horizon."""
+    N = len(series)
+    if series.default_test is not None:
+        lo, hi = series.default_test
+        n_train = int(np.searchsorted(series.index, lo))
+        n_end = int(np.searchsorted(series.index, hi, side="right"))
+    else:
+        n_end = N
+        n_train = N - max(o.horizon, int(round(N * o.test_fraction)))
+    n_val = int(round(n_train * o.val_fraction)) if o.val_fraction > 0 else 0
+    H = o.horizon if o.strategy == "direct" else 1
+    check_length(n_train, W + H + 1 + n_val, f"the training part of {series.name}",
+                 f"use a shorter window (now {W}) or a longer series")  # fmt: skip
+    if n_end - n_train < o.horizon:
+        raise DataError(
+            f"the test part of {series.name} has {n_end - n_train} points, fewer than the "
+            f"horizon {o.horizon}; lower the horizon or raise the test fraction"
+        )
+    return n_train, n_end, n_val
+
+
+class StepCounting(BPTT):
+    """BPTT whose results count optimiser steps, so the progress bar's "steps/s" is updates
+    per second (the model counts time steps: B·W of them a batch). Every batch has the same
+    size, so the logged mean loss is unchanged."""
+
+    def train_batch(self, model, batch, update):
+        result = super().train_batch(model, batch, update)
+        return dataclasses.replace(result, count=1, unit="steps")
+
+
+@dataclass
+class ForecastFitted(Fitted):
+    forecaster: Forecaster | None = None
+
+
+class ForecastTask(Task):
+    name = NAME
+    options = ForecastOptions
+
+    def prepare(self, o: ForecastOptions) -> ForecastData:
+        series = load_series_source(o.data or "sunspots", o.target, o.time, o.period)
+        W = o.window or default_window(series)
+        n_train, n_end, n_val = split_series(series, o, W)
+        train = series.values[:n_train]
+        if np.ptp(train) == 0:
+            raise DataError(f"{series.name}: the training part is constant ({train[0]:g} "
+                            "throughout); there is nothing to forecast")  # fmt: skip
+        relative = o.frame == "relative" or (o.frame == "auto" and has_unit_root(train))
+        scaler = StandardScaler.fit(train)
+        if relative:  # the model sees increments: scale them, not the levels, to about 1
+            scaler = StandardScaler(scaler.mean, [float(np.std(np.diff(train))) or 1.0])
+        z = scaler.transform(train)
+        head = o.horizon if o.strategy == "direct" else 1
+        x, y = training_pairs(z[: n_train - n_val], W, head, relative)
+        idx = series.index
+        summary = {
+            "source": series.name, "target": series.target, "gaps_filled": series.gaps_filled,
+            "train": [float(idx[0]), float(idx[n_train - 1])],
+            "test": [float(idx[n_train]), float(idx[n_end - 1])],
+            "n_train": n_train, "n_val": n_val, "n_test": n_end - n_train, "window": W,
+            "frame": "relative" if relative else "absolute",
+        }  # fmt: skip
+        return ForecastData(series, n_train, n_end, n_val, W, head, relative, scaler, z, x, y,
+                            summary)  # fmt: skip
+
+    def build(self, o: ForecastOptions, data: ForecastData):
+        from ...config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
+        from ...models import build_model
+
+        return build_model(ManyToManyConfig(
+            InputConfig("frames", features=1), HeadConfig("gaussian", data.head_horizon),
+            RNNConfig(CELLS[o.cell], o.hidden, o.layers, False, o.dropout),
+        ))  # fmt: skip
+
+    def files(self, o: ForecastOptions, data: ForecastData) -> dict[str, Any]:
+        s, keep = data.series, slice(max(0, len(data.series) - MAX_STORED), len(data.series))
+        return {
+            "scaler.json": data.scaler.to_dict(),
+            "forecaster.json": {"window": data.window, "strategy": o.strategy,
+                                "head_horizon": data.head_horizon, "level": o.level,
+                                "samples": o.samples, "seed": o.seed,
+                                "relative": data.relative},
+            "series.json": {"name": s.name, "target": s.target, "index_label": s.index_label,
+                            "period": s.period, "gaps_filled": s.gaps_filled,
+                            "index": s.index[keep].tolist(), "values": s.values[keep].tolist(),
+                            "n_train": data.n_train - keep.start,
+                            "n_end": data.n_end - keep.start},
+        }  # fmt: skip
+
+    def train_config(self, o: ForecastOptions, data: ForecastData):
+        from ...config import TrainConfig
+
+        batch = min(o.batch, len(data.x))
+        steps = o.total_steps(math.ceil(len(data.x) / batch))
+        every = max(1, min(steps, 2000) // 20)  # 20 log lines (about every 100 under --minutes)
+        return TrainConfig(
+            steps=steps, time_minutes=o.minutes, batch_size=batch, lr=o.lr,
+            weight_decay=o.weight_decay, optimizer="adamw" if o.weight_decay else "adam",
+            schedule="cosine", min_lr_ratio=0.05, eval_every=every if data.n_val else 0,
+            log_every=every, monitor="mse", seed=o.seed,
+        )  # fmt: skip
+
+    def algorithm(self, o: ForecastOptions):
+        return StepCounting()
+
+    def batches(self, o: ForecastOptions, data: ForecastData):
+        x, y, batch = data.x, data.y, min(o.batch, len(data.x))
+
+        def train_batch(step: int, gen: torch.Generator):
+            idx = torch.randint(0, len(x), (batch,), generator=gen)
+            return x[idx], y[idx]
+
+        if not data.n_val:
+            return train_batch, None
+        # windows whose targets end in the validation part (their contexts may start before)
+        x_all, y_all = training_pairs(data.z, data.window, data.head_horizon, data.relative)
+        first = max(0, data.n_train - data.n_val - data.window - data.head_horizon + 1)
+        x_v, y_v = x_all[first:], y_all[first:]
+        return train_batch, [(x_v[i : i + 256], y_v[i : i + 256]) for i in range(0, len(x_v), 256)]
+
+    def fit(self, ctx) -> ForecastFitted:
+        """One Trainer run, then the interval calibration on the validation part."""
+        from ...training import write_run_json
+
+        o, data = ctx.options, ctx.data
+        fitted = driver.fit_one(self, ctx)
+        fc = Forecaster(fitted.model, data.scaler, data.window, o.strategy, o.level,
+                        data.head_horizon, o.samples, o.seed, relative=data.relative,
+                        series=self.files(o, data)["series.json"])  # fmt: skip
+        if o.calibrate and data.n_val >= 10:
+            fc.sigma_scale = calibrate(fc, data.z, data.n_train - data.n_val)
+            write_run_json(ctx.out, "calibration", {
+                "sigma_scale": fc.sigma_scale.tolist(), "n_val": data.n_val,
+                "note": "head std multiplied by this; fitted on the validation part"})  # fmt: skip
+        return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
+
+    def evaluate(self, o: ForecastOptions, data: ForecastData, fitted: ForecastFitted):
+        """Every method forecasts the test part from the same origins."""
+        fc, values, H = fitted.forecaster, data.series.values, o.horizon
+        origins = origins_for(data.n_train, data.n_end)
+        truth = truth_matrix(values, origins, H, data.n_end)
+        scale = mase_scale(values[: data.n_train])
+        mean, lo, hi = fc.forecast(values, origins, H)
+        baselines, note = baseline_forecasts(values, data.n_train, origins, H,
+                                             data.series.period, o.order())  # fmt: skip
+        preds = {"rnnkit": mean, **baselines}
+        split = {**{k: data.summary[k] for k in ("train", "test", "n_train", "n_val", "n_test",
+                                                  "window", "frame")},
+                 "mase_scale": scale,
+                 "interval_sigma_scale": [round(float(c), 4) for c in fc.sigma_scale]}  # fmt: skip
+        return clean({
+            "target": data.series.target, "split": split, "gaps_filled": data.series.gaps_filled,
+            "metrics": {k: metrics(v, truth, scale) for k, v in preds.items()},
+            "interval": {"level": o.level, "per_horizon": coverage(lo, hi, truth)},
+            "one_step": {"index": data.series.index[origins + 1].tolist(),
+                         "lower": lo[:, 0].tolist(), "upper": hi[:, 0].tolist(),
+                         **{k: v[:, 0].tolist() for k, v in preds.items()}},
+            "notes": note,
+        })  # fmt: skip
+
+    def test_metrics(self, results):
+        m = results["metrics"]["rnnkit"][0]
+        return {"mae": m["mae"], "rmse": m["rmse"], "mse": m["mse"], "mase": m["mase"],
+                "coverage": results["interval"]["per_horizon"][0]["coverage"]}  # fmt: skip
+
+    def summary(self, results):
+        sp, H = results["split"], len(results["metrics"]["rnnkit"])
+        cov = results["interval"]["per_horizon"]
+        title = (f"test {sp['test'][0]:g}-{sp['test'][1]:g} ({sp['n_test']} points), window "
+                 f"{sp['window']}; {results['interval']['level']:.0%} interval coverage "
+                 + ", ".join(f"h={c['h']}: {c['coverage']:.0%}" for c in cov[:5]))  # fmt: skip
+        header = ["method", "MAE", "RMSE", "MSE", "MASE"]
+        rows = metrics_rows(results["metrics"], 1)
+        if H > 1:
+            header += [f"MASE h={H}", f"RMSE h={H}"]
+            rows = [[*r, v[H - 1]["mase"], v[H - 1]["rmse"]]
+                    for r, v in zip(rows, results["metrics"].values(), strict=True)]  # fmt: skip
+        return title, header, [["-" if v is None else v for v in r] for r in rows]
+
+    def report(self, r, run, results) -> None:
+        write_sections(r, run, results)
+
+    def load(self, run) -> Forecaster:
+        from ...training import RunError
+
+        settings, series = run.read_json("forecaster"), run.read_json("series")
+        scaler = StandardScaler.from_dict(run.read_json("scaler"))
+        scale = None
+        if (run.path / "calibration.json").exists():
+            try:
+                scale = [float(v) for v in run.read_json("calibration")["sigma_scale"]]
+            except (KeyError, TypeError, ValueError) as err:
+                raise RunError(f"{run.path}: calibration.json is not valid ({err})") from None
+        try:
+            fc = Forecaster(run.model, scaler, int(settings["window"]), settings["strategy"],
+                            float(settings["level"]), int(settings["head_horizon"]),
+                            int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,
+                            relative=bool(settings["relative"]), series=series)  # fmt: skip
+            series["values"], series["index"], series["n_train"]  # noqa: B018
+        except (KeyError, TypeError, ValueError) as err:
+            raise RunError(f"{run.path}: forecaster.json or series.json is not valid "
+                           f"({err})") from None  # fmt: skip
+        if len(fc.sigma_scale) != fc.head_horizon or min(fc.sigma_scale) <= 0:
+            raise RunError(f"{run.path}: calibration.json does not match the model")
+        return fc
+
+
+def clean(obj: Any) -> Any:
+    """NaN -> None, recursively (JSON has no NaN; a failed ARIMA fit gives NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    return obj
+
+
+TASK = ForecastTask()
+
+
+def train(options: ForecastOptions, out: str | Path, **kwargs: Any):
+    """Train the forecaster, compute the baselines on the same origins; see driver.train."""
+    return driver.train(TASK, options, out, **kwargs)
+
+
+def load(run_dir: str | Path) -> Forecaster:
+    """A `train forecast` run, loaded for `forecast`, `future` and anomaly detection."""
+    return driver.load(run_dir, NAME)

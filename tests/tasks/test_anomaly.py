@@ -1,0 +1,61 @@
+"""Anomaly detection with a trained forecaster: injection and scores on toy data, the
+`detect-anomalies` command, bad input as one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _helpers import invoke, one_line_error, write_series_csv
+
+from rnnkit.tasks.anomaly import inject, persistence_detect, scores
+
+
+def test_injection_labels_and_scores():
+    y = np.sin(np.arange(200) / 5.0)
+    inj = inject(y, start=100, trials=3, sigma=0.2, seed=1)
+    assert inj.values.shape == (3, 200) and not inj.labels[:, :100].any()
+    assert {e[1] for e in inj.events} == {"spike", "level shift", "dropout"}
+    perfect = scores(inj.labels.copy(), inj, 100)
+    assert perfect["precision"] == perfect["recall"] == perfect["f1"] == 1.0
+    assert all(k["event_recall"] == 1.0 for k in perfect["kinds"].values())
+    base = persistence_detect(inj.values, y[:100], 100, 0.99)
+    assert base.shape == inj.values.shape and not base[:, :100].any()
+    s = scores(base, inj, 100)
+    assert s["kinds"]["spike"]["event_recall"] == 1.0  # ±5σ jumps are caught by differences
+
+
+@pytest.fixture(scope="module")
+def forecast_run(tmp_path_factory):
+    """A tiny forecast run on 160 months of a 12-step seasonal load."""
+    tmp = tmp_path_factory.mktemp("anomaly")
+    csv = write_series_csv(tmp / "load.csv")
+    r = invoke("train", "forecast", "--data", csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15,
+               "--arima-order", "1,0,0", "--out", tmp / "fc", "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    return tmp / "fc"
+
+
+def test_cli_detect_anomalies(forecast_run, tmp_path):
+    r = invoke("detect-anomalies", forecast_run, "--trials", 2, "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "anomalies.json").read_text())
+    ev = res["evaluation"]
+    assert set(ev) >= {"rnnkit", "persistence residual"} and 0 <= ev["rnnkit"]["f1"] <= 1
+    assert (tmp_path / "anomalies.html").exists()
+    assert "checking the series" in r.stderr  # the progress bar, on stderr
+    quiet = invoke("detect-anomalies", forecast_run, "--trials", 1, "--out", tmp_path, "--quiet")
+    assert quiet.exit_code == 0 and "checking" not in quiet.stderr
+
+
+def test_cli_detect_anomalies_bad_input(forecast_run, tmp_path):
+    one_line_error(invoke("detect-anomalies", tmp_path / "nothing"), "not a directory")
+    for flag, values in {"--level": (0, 1, -1, "nan", "inf", "1e30", "abc"),
+                         "--trials": (0, -1, 10**9, "abc"), "--seed": (-1, 2**64, "abc"),
+                         "--method": ("mad",)}.items():  # fmt: skip
+        for value in values:
+            r = invoke("detect-anomalies", forecast_run, flag, value, "--out", tmp_path)
+            one_line_error(r, flag)
+

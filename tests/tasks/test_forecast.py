@@ -1,0 +1,201 @@
+"""Forecasting: baselines and metrics on toy data, the train/forecast commands, bad input.
+
+CLI tests run the real commands on a tiny user file (a few seconds); bad input must give one
+line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from _helpers import invoke, one_line_error, write_series_csv
+
+from rnnkit.tasks import forecast
+from rnnkit.tasks.forecast.baselines import (
+    ar_forecast,
+    fit_ar,
+    mase_scale,
+    metrics,
+    persistence,
+    seasonal_naive,
+    truth_matrix,
+)
+from rnnkit.tasks.options import OptionError
+
+# ---- baselines and metrics on toy data ---------------------------------------------------
+
+
+def test_persistence_and_seasonal_naive():
+    y = np.arange(20, dtype=float)
+    o = np.array([9, 10])
+    assert persistence(y, o, 3).tolist() == [[9, 9, 9], [10, 10, 10]]
+    # m = 4: y[o+h-4·ceil(h/4)]
+    assert seasonal_naive(y, o, 5, 4).tolist() == [[6, 7, 8, 9, 6], [7, 8, 9, 10, 7]]
+    truth = truth_matrix(y, o, 3, n_end=12)
+    assert truth[0, :2].tolist() == [10, 11] and np.isnan(truth[0, 2])
+    assert truth[1, 0] == 11 and np.isnan(truth[1, 1:]).all()
+
+
+def test_ar_recovers_a_known_process_and_forecasts_recursively():
+    rng = np.random.default_rng(0)
+    y = np.zeros(600)
+    for t in range(2, 600):
+        y[t] = 1.0 + 0.6 * y[t - 1] - 0.3 * y[t - 2] + 0.1 * rng.normal()
+    params, p = fit_ar(y, max_lag=4)
+    assert p == 2
+    np.testing.assert_allclose(params, [1.0, 0.6, -0.3], atol=0.05)
+    f = ar_forecast(np.array([1.0, 0.5, 0.2]), np.array([0.0, 1.0, 2.0]), np.array([2]), 2)
+    step1 = 1.0 + 0.5 * 2.0 + 0.2 * 1.0
+    np.testing.assert_allclose(f, [[step1, 1.0 + 0.5 * step1 + 0.2 * 2.0]])
+
+
+def test_metrics_and_mase():
+    train = np.array([0.0, 2.0, 0.0, 2.0])
+    assert mase_scale(train) == 2.0
+    m = metrics(np.array([[1.0], [3.0]]), np.array([[2.0], [1.0]]), 2.0)[0]
+    assert (m["mae"], m["mse"], m["mase"], m["n"]) == (1.5, 2.5, 0.75, 2)
+    assert m["rmse"] == pytest.approx(2.5**0.5)
+
+
+# ---- CLI ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def series_csv(tmp_path_factory):
+    return write_series_csv(tmp_path_factory.mktemp("series") / "load.csv")
+
+
+@pytest.fixture(scope="module")
+def forecast_run(series_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "fc"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15, "--horizon", 3,
+               "--arima-order", "1,0,0", "--out", out, "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_cli_forecast_run_and_future(forecast_run, tmp_path):
+    res = json.loads((forecast_run / "results.json").read_text())
+    assert {"rnnkit", "persistence", "seasonal naive (m=12)", "ARIMA(1, 0, 0)"} <= set(
+        res["metrics"]
+    )
+    assert res["gaps_filled"] == 1 and len(res["metrics"]["rnnkit"]) == 3
+    # seasonal naive must beat persistence on a clean 12-step seasonal signal
+    sn, pe = res["metrics"]["seasonal naive (m=12)"][0], res["metrics"]["persistence"][0]
+    assert sn["mae"] < pe["mae"]
+    r = invoke("forecast", forecast_run, "--horizon", 4)
+    assert r.exit_code == 0, r.output
+    rows = [line.split("\t") for line in r.stdout.strip().splitlines()]
+    assert len(rows) == 5 and rows[1][0] == "160"
+    lo, mid, hi = (float(rows[1][i]) for i in (2, 1, 3))
+    assert lo < mid < hi
+    assert (forecast_run / "forecast.png").exists()
+    # --plot into folders that do not exist yet: they are created
+    plot = tmp_path / "new" / "dir" / "f.png"
+    assert invoke("forecast", forecast_run, "--plot", plot).exit_code == 0 and plot.exists()
+
+
+def test_python_api_loads_the_run(forecast_run):
+    f = forecast.load(forecast_run)
+    assert isinstance(f, forecast.Forecaster) and f.window == 12
+    ahead = f.future(5)
+    assert ahead.mean.shape == (5,) and (ahead.lower < ahead.upper).all()
+    with pytest.raises(OptionError, match="horizon"):
+        f.future(forecast.options.MAX_HORIZON + 1)
+
+
+def test_forecast_horizon_and_plot_errors(forecast_run, tmp_path):
+    # a million steps would run for hours: refused at once, in one line
+    one_line_error(invoke("forecast", forecast_run, "--horizon", 1_000_000), "--horizon", "10000")
+    for bad in (0, -1, "abc", "nan"):
+        one_line_error(invoke("forecast", forecast_run, "--horizon", bad), "horizon")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(invoke("forecast", forecast_run, "--plot", blocker / "f.png"), "--plot")
+    one_line_error(invoke("forecast", forecast_run, "--plot", tmp_path), "--plot", "directory")
+
+
+def test_progress_bar_counts_optimiser_steps(forecast_run):
+    logs = [json.loads(line) for line in (forecast_run / "metrics.jsonl").read_text().split("\n")
+            if line.strip()]  # fmt: skip
+    train = [m for m in logs if m.get("split") == "train" and "steps_per_s" in m]
+    assert train
+    # 15 updates took at least a few ms: optimiser steps per second stay far below the
+    # B·W = 32·12 time steps a batch holds per update
+    config = json.loads((forecast_run / "config.json").read_text())
+    assert config["extra"]["task"] == "forecast"
+    assert all(m["steps_per_s"] < 1e5 for m in train)
+
+
+def test_cli_bad_input_one_line_exit_2(series_csv, tmp_path):
+    out = tmp_path / "x"
+    fc = ["train", "forecast", "--out", out, "--quiet", "--steps", 1]
+    one_line_error(invoke(*fc, "--data", series_csv, "--target", "nope"), "no column 'nope'")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,v\n0,1\n1,two\n2,3\n")
+    one_line_error(invoke(*fc, "--data", bad, "--target", "v"), "non-numeric")
+    short = tmp_path / "short.csv"
+    short.write_text("v\n" + "\n".join(str(i) for i in range(30)) + "\n")
+    one_line_error(invoke(*fc, "--data", short, "--window", 40), "needs at least")
+    one_line_error(invoke(*fc, "--data", "sunspotz"), "no such file or series")
+    flat = tmp_path / "flat.csv"
+    flat.write_text("v\n" + "\n".join("5" for _ in range(200)) + "\n")
+    one_line_error(invoke(*fc, "--data", flat), "constant")
+    for order in ("1,2", "a,b,c", "-1,0,0"):
+        one_line_error(invoke(*fc, "--data", series_csv, "--target", "load",
+                              "--arima-order", order), "--arima-order")  # fmt: skip
+    one_line_error(invoke("forecast", tmp_path, "--horizon", 2), "run directory")
+
+
+def test_a_run_of_another_task_is_named(forecast_run, tmp_path):
+    from rnnkit.tasks import sentiment
+
+    with pytest.raises(ValueError, match="a forecast run, not a sentiment run"):
+        sentiment.load(forecast_run)
+
+
+# ---- every numeric option of `train forecast`, swept ----------------------------------------
+
+NUMERIC = {  # flag -> a legal value (the default's neighbourhood)
+    "--hidden": 8, "--layers": 2, "--steps": 10, "--epochs": 0.5, "--minutes": 0.5,
+    "--lr": 0.01, "--batch": 16, "--seed": 3, "--threads": 1, "--period": 12, "--window": 12,
+    "--horizon": 3, "--level": 0.8, "--dropout": 0.1, "--weight-decay": 0.01,
+    "--test-fraction": 0.3, "--val-fraction": 0.2, "--samples": 50,
+}  # fmt: skip
+# a value that is legal for a flag is left out of its illegal cases
+LEGAL = {"--dropout": {0}, "--weight-decay": {0}, "--val-fraction": {0}, "--seed": {0}}
+BAD = (0, -1, "nan", "inf", "1e30", "abc")
+
+
+@pytest.mark.parametrize("flag", sorted(NUMERIC))
+def test_every_numeric_option_rejects_bad_values(flag, tmp_path):
+    for value in BAD:
+        if value in LEGAL.get(flag, ()):
+            continue
+        # a missing --data file: a value wrongly taken fails at once, without naming the flag
+        r = invoke("train", "forecast", flag, value, "--data", tmp_path / "none.csv",
+                   "--out", tmp_path / "never", "--quiet")  # fmt: skip
+        one_line_error(r, flag)
+        assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("flag", sorted(NUMERIC))
+def test_every_numeric_option_takes_a_legal_value(flag):
+    value = NUMERIC[flag]
+    field = flag[2:].replace("-", "_")
+    options = forecast.Options(**{field: value})  # validated when made; nothing is trained
+    assert math.isclose(getattr(options, field), value)
+    for zero in LEGAL.get(flag, ()):
+        assert getattr(forecast.Options(**{field: zero}), field) == zero
+
+
+def test_numeric_sweep_covers_every_numeric_option():
+    from rnnkit.tasks.options import base_type, field_specs
+
+    numeric = {"--" + f.name.replace("_", "-") for f, tp in field_specs(forecast.Options)
+               if base_type(tp)[0] in (int, float)}  # fmt: skip
+    assert numeric == set(NUMERIC)
