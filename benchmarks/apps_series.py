@@ -19,6 +19,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from rnnkit.cli import app
+
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "apps_series.json"
 RUNS = Path("runs") / "bench-series"  # relative to the working directory; runs/ is ignored
@@ -47,12 +49,6 @@ ENTRIES: dict[str, list[str]] = {
     "anomalies-co2": ["detect-anomalies", str(RUNS / "co2-h1")],
     "anomalies": ["detect-anomalies", str(RUNS / "sunspots")],
 }
-
-
-def app() -> typer.Typer:
-    from rnnkit.cli import app as rnnkit_app
-
-    return rnnkit_app
 
 
 def entry_args(name: str) -> list[str]:
