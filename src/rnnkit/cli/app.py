@@ -97,12 +97,12 @@ def demo(
 
 
 def _register_commands() -> None:
-    from . import apps_series, apps_text, bench, datasets, inspect, runs, sentiment, text, train
+    from . import apps_series, bench, datasets, inspect, runs, sentiment, text, train, translate
 
     text.register(app, train_app)
     train.register(app)
     sentiment.register(app)
-    apps_text.register(app)
+    translate.register(app)
     apps_series.register(app)
     inspect.register(app)
     datasets.register(app)
