@@ -99,7 +99,6 @@ def demo(
 def _register_commands() -> None:
     from . import (
         anomaly,
-        apps_text,
         bench,
         datasets,
         forecast,
@@ -108,18 +107,13 @@ def _register_commands() -> None:
         sentiment,
         text,
         train,
+        translate,
     )
 
     text.register(app, train_app)
     train.register(app)
-    sentiment.register(app)
-    apps_text.register(app)
-    forecast.register(app)
-    anomaly.register(app)
-    inspect.register(app)
-    datasets.register(app)
-    runs.register(app)
-    bench.register(app)
+    for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench):
+        module.register(app)
 
 
 _register_commands()

@@ -1,5 +1,5 @@
-"""Sentiment and translation applications: data parsing, baselines, metrics, and the CLI
-(`train sentiment`, `classify`, `train translate`, `translate`) on tiny slices."""
+"""Translation: dictionary parsing, splits, vocabularies, scores, the word-by-word baseline,
+and the CLI (`train translate`, `translate`) on tiny slices."""
 
 from __future__ import annotations
 
@@ -7,19 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from rnnkit.cli import app
-from rnnkit.cli.apps_text import register
-from rnnkit.data.sentiment import (
-    Example,
-    fit_vocab,
-    load_csv,
-    load_vader,
-    parse_ground_truth,
-    split_examples,
-    words,
-)
+from clitest import invoke, one_line_error, sweep_numeric_options
 from rnnkit.data.text import DataError
 from rnnkit.data.translation import (
     dictionary_path,
@@ -30,26 +19,11 @@ from rnnkit.data.translation import (
 )
 from rnnkit.data.translation import fit_vocab as fit_translation_vocab
 from rnnkit.data.vocab import Vocab
-from rnnkit.tasks.translate import most_frequent, translation_metrics, word_by_word
-
-if not any(c.name == "translate" for c in app.registered_commands):
-    register(app)  # until cli/app.py calls apps_text.register itself
+from rnnkit.tasks.translate import TranslateOptions
+from rnnkit.tasks.translate.scoring import most_frequent, translation_metrics, word_by_word
 
 TINY_TRANS = ["--hidden", "16", "--embedding", "8", "--steps", "4", "--batch", "8",
               "--beam", "2", "--threads", "1", "--quiet"]  # fmt: skip
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, needle: str) -> None:
-    """Exit code 2, one `error:` line on stderr naming `needle`, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert needle in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 # ---- data -----------------------------------------------------------------------------------
@@ -98,41 +72,6 @@ def test_vocabulary_round_trip_and_unknowns():
         Vocab(["a", "b"], specials=v.specials)
 
 
-def test_vader_ground_truth_labels_by_sign():
-    text = "1\t2.3\tGreat fun.\n2\t0.0\tA film.\n3\t-1.5\tDull.\nbroken line\n"
-    assert parse_ground_truth(text) == [Example("Great fun.", "positive"),
-                                        Example("Dull.", "negative")]  # fmt: skip
-    assert words("It's NOT good!") == ["it's", "not", "good", "!"]
-    vocab = fit_vocab(["good film", "good"], min_count=2)
-    assert vocab.tokens == ["<pad>", "<unk>", "good"] and vocab.encode("good bad") == [2, 1]
-
-
-def test_missing_data_names_the_install_command(monkeypatch, tmp_path):
-    monkeypatch.setenv("RNNKIT_VADER", str(tmp_path / "nope.tar.gz"))
-    with pytest.raises(DataError, match="pip download --no-deps --no-binary :all: vaderSentiment"):
-        load_vader()
-    with pytest.raises(DataError, match="apt-get install -y trans-de-en"):
-        load_dictionary_pairs(tmp_path / "de-en")
-
-
-def test_vader_movies_as_documented():
-    examples = load_vader("movies")
-    assert len(examples) == 10_605 - 37  # 37 sentences score exactly 0
-    splits = split_examples(examples, "movies")
-    assert len(splits.train) + len(splits.val) + len(splits.test) == len(examples)
-    assert {e.label for e in splits.limited(50).train} == {"negative", "positive"}
-
-
-def test_csv_errors_are_clear(tmp_path):
-    path = tmp_path / "d.csv"
-    path.write_text("sentence,label\nfine,pos\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"no column 'text' \(--text-column\); its columns"):
-        load_csv(path)
-    with pytest.raises(DataError, match="single label"):
-        load_csv(path, text_column="sentence")
-    with pytest.raises(DataError, match="no such file"):
-        load_csv(tmp_path / "missing.csv")
-
 
 # ---- metrics and baselines --------------------------------------------------------------------
 
@@ -156,7 +95,7 @@ def test_translation_metrics_and_word_by_word_baseline():
 @pytest.fixture(scope="module")
 def numbers_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "numbers"
-    result = invoke("train", "translate", "--task", "numbers", "--high", "99", "--out", out,
+    result = invoke("train", "translate", "--data", "numbers", "--high", "99", "--out", out,
                     *TINY_TRANS)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "word-by-word" in result.stdout
@@ -165,7 +104,7 @@ def numbers_run(tmp_path_factory) -> Path:
 
 def test_train_translate_numbers_and_translate(numbers_run, tmp_path):
     res = json.loads((numbers_run / "results.json").read_text())
-    assert res["data"]["task"] == "numbers"
+    assert res["data"]["name"] == "numbers"
     for key in ("model", "model_greedy", "baseline"):
         assert 0 <= res[key]["exact_match"] <= 1 and "bleu" in res[key]
     assert "data:image/png;base64," in (numbers_run / "report.html").read_text()
@@ -179,9 +118,9 @@ def test_train_translate_numbers_and_translate(numbers_run, tmp_path):
     one_line_error(invoke("translate", tmp_path, "zwei"), "not a run directory")
 
 
-def test_train_translate_bad_task(tmp_path):
-    one_line_error(invoke("train", "translate", "--task", "fr-en", "--out", tmp_path / "t"),
-                   "--task must be one of de-en, numbers")  # fmt: skip
+def test_train_translate_bad_data(tmp_path):
+    one_line_error(invoke("train", "translate", "--data", "fr-en", "--out", tmp_path / "t"),
+                   "--data must be one of de-en, numbers")  # fmt: skip
 
 
 def test_train_translate_de_en_on_a_dictionary_slice(tmp_path, monkeypatch):
@@ -193,6 +132,26 @@ def test_train_translate_de_en_on_a_dictionary_slice(tmp_path, monkeypatch):
     result = invoke("train", "translate", "--limit", "60", "--out", out, *TINY_TRANS)
     assert result.exit_code == 0, result.output
     res = json.loads((out / "results.json").read_text())
-    assert res["data"]["task"] == "de-en" and res["baseline"]["lexicon_size"] > 100
+    assert res["data"]["name"] == "de-en" and res["baseline"]["lexicon_size"] > 100
     result = invoke("translate", out, "ein kleines Haus")
     assert result.exit_code == 0, result.output
+
+
+def test_missing_dictionary_names_the_install_command(tmp_path):
+    with pytest.raises(DataError, match="apt-get install -y trans-de-en"):
+        load_dictionary_pairs(tmp_path / "de-en")
+
+
+def test_train_translate_numeric_options_one_line(tmp_path):
+    assert sweep_numeric_options(["train", "translate"], TranslateOptions, tmp_path / "x") > 40
+    for minutes in ("0", "-5"):
+        one_line_error(invoke("train", "translate", "--minutes", minutes, "--out", tmp_path / "m"),
+                       "--minutes")  # fmt: skip
+    one_line_error(invoke("train", "translate", "--low", "50", "--high", "10", "--out",
+                          tmp_path / "r"), "--low")  # fmt: skip
+    assert TranslateOptions(data="numbers").train_steps(100) == 600  # the data set's default
+    assert TranslateOptions(epochs=0.5).train_steps(100) == 50
+
+
+def test_translate_beam_is_bounded(numbers_run):
+    one_line_error(invoke("translate", numbers_run, "two", "--beam", "100000"), "--beam")
