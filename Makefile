@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml scripts/install.sh
 
 # the main job: a character language model on Shakespeare (~5 min on 2 cores), then a sample
 demo: $(STAMP)
-	@run=$$($(VENV)/bin/rnnkit train text) && $(VENV)/bin/rnnkit generate "$$run" --length 600 --seed 0
+	@run=runs/text-$$(date +%Y%m%d-%H%M%S) && $(VENV)/bin/rnnkit train text --out "$$run" \
+		&& $(VENV)/bin/rnnkit generate "$$run" --length 600 --seed 0
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -1,7 +1,7 @@
 """The root typer app. Subcommands live in sibling modules and are registered here.
 
-A command module has `register(app)` (text.py: `register(app, train_app)`, since `train`
-is a group that each application adds its own `train <task>` command to).
+A command module has `register(app)`; `train` (train.py) is a group with one command per
+application, derived from its options (tasks/<name>/options.py).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _register_commands() -> None:
         translate,
     )
 
-    text.register(app, train_app)
+    text.register(app)
     train.register(app)
     for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench):
         module.register(app)

@@ -1,4 +1,4 @@
-"""`rnnkit train text`, `rnnkit generate`, `rnnkit evaluate`: the character language model."""
+"""`rnnkit generate`, `rnnkit evaluate`: a trained text run (`rnnkit train text`) at work."""
 
 from __future__ import annotations
 
@@ -7,173 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from ..tasks.text import TextOptions as D  # the defaults live in one place
-from ..training import Callback
-from .common import default_out
 from .common import stderr_console as _console
 from .errors import fail, user_errors
 
 
-def register(app: typer.Typer, train_app: typer.Typer) -> None:
-    """Add `train text` to `train_app`, and `generate` and `evaluate` to `app`."""
-    train_app.command("text")(train_text)
+def register(app: typer.Typer) -> None:
+    """Add `generate` and `evaluate` (`train text` is derived from the task's options)."""
     app.command("generate")(generate)
     app.command("evaluate")(evaluate)
-
-
-def auto_threads(cores: int | None = None, load: float | None = None) -> int:
-    """Threads for torch when --threads is 0: the cores other processes leave idle (>= 1).
-
-    On a machine shared with other work, OpenMP threads that wait on a busy core spin and
-    slow training several-fold (measured: 1 thread ran 3x faster than 2 on 2 cores at load 12).
-    """
-    import os
-
-    cores = cores or os.cpu_count() or 1
-    if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return max(1, min(cores, cores - round(load)))
-
-
-def set_threads(threads: int) -> str:
-    """Apply --threads (0 = auto) to torch; returns a note saying what was chosen."""
-    import os
-
-    import torch
-
-    if threads < 0:
-        raise fail(f"--threads must be >= 0 (0 = auto), got {threads}")
-    chosen = threads or auto_threads()
-    torch.set_num_threads(chosen)
-    if threads:
-        return f"using {chosen} thread(s)"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return (
-        f"using {chosen} thread(s): load average {load:.1f} on {os.cpu_count()} cores "
-        "(--threads to choose)"
-    )
-
-
-class TimeProgress(Callback):
-    """A progress bar over a wall-clock budget (the Trainer's own bar counts steps)."""
-
-    def __init__(self, budget_s: float, console: Console):
-        self.budget_s, self.console, self.bar, self.val = budget_s, console, None, ""
-
-    def on_fit_start(self, trainer) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(
-            TextColumn("[bold]train"), BarColumn(), TimeElapsedColumn(), TextColumn("/"),
-            TextColumn(f"{self.budget_s / 60:g} min"), TextColumn("step {task.fields[step]}"),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"),
-            TextColumn("{task.fields[speed]}"), console=self.console,
-        )  # fmt: skip
-        self.bar.__enter__()
-        self.task = self.bar.add_task(
-            "train", total=self.budget_s, step=0, loss="-", val="", speed=""
-        )
-
-    def on_step_end(self, trainer, logs) -> None:
-        if self.bar is None or trainer.step % 5:
-            return
-        speed = trainer.items / trainer.elapsed if trainer.elapsed > 0 else 0.0
-        self.bar.update(
-            self.task, completed=min(trainer.elapsed, self.budget_s), step=trainer.step,
-            loss=f"{logs['loss']:.3f}", val=self.val, speed=f"{speed:,.0f} tok/s",
-        )  # fmt: skip
-
-    def on_eval_end(self, trainer, record) -> None:
-        self.val = f"val {record['loss']:.3f}"
-
-    def on_fit_end(self, trainer, result) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.budget_s, val=self.val)
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-        self.console.print(f"[dim]{result.message}[/]")
-
-
-def train_text(
-    data: Annotated[
-        str | None,
-        typer.Option(
-            help="A UTF-8 text file, or a text data set (rnnkit datasets list). "
-            "Default: the Shakespeare corpus."
-        ),
-    ] = None,
-    cell: Annotated[str, typer.Option(help="Recurrent cell: lstm, gru or rnn (Elman).")] = D.cell,
-    hidden: Annotated[int, typer.Option(help="Hidden units per layer.")] = D.hidden,
-    layers: Annotated[int, typer.Option(help="Stacked recurrent layers.")] = D.layers,
-    embedding: Annotated[int, typer.Option(help="Embedding size per token.")] = D.embedding,
-    dropout: Annotated[
-        float, typer.Option(help="Dropout between layers (needs --layers >= 2).")
-    ] = D.dropout,
-    seq_len: Annotated[int, typer.Option(help="Steps per chunk of truncated BPTT.")] = D.seq_len,
-    batch: Annotated[int, typer.Option(help="Parallel streams per batch.")] = D.batch,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = D.lr,
-    steps: Annotated[
-        int | None,
-        typer.Option(help="Train this many updates (cosine decay) instead of --minutes."),
-    ] = None,
-    minutes: Annotated[
-        float | None,
-        typer.Option(help=f"Wall-clock training budget. Default {D.minutes:g} without --steps."),
-    ] = None,
-    tokenizer: Annotated[str, typer.Option(help="char or word.")] = D.tokenizer,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = D.seed,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory. Default: runs/text-<date>-<time>.")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    threads: Annotated[
-        int, typer.Option(help="CPU threads for torch; 0 = the cores other work leaves idle.")
-    ] = 0,
-) -> None:
-    """Train a character (or word) language model and write a run directory with report.html."""
-    from ..tasks.text import TextOptions
-    from ..tasks.text import train_text as run_training
-
-    console = _console()
-    notes = [set_threads(threads)]  # printed once the data is known to be good
-
-    def phase(text: str) -> None:
-        while notes:
-            console.print(f"[dim]{notes.pop()}[/]")
-        console.print(f"[dim]{text}[/]")
-
-    with user_errors():
-        if minutes is None and steps is None:
-            minutes = TextOptions.minutes
-        options = TextOptions(
-            data=data, tokenizer=tokenizer, cell=cell, hidden=hidden, layers=layers,
-            embedding=embedding, dropout=dropout, seq_len=seq_len, batch=batch, lr=lr,
-            steps=steps, minutes=minutes, seed=seed,
-        )  # fmt: skip
-        out = default_out(out, "text")
-        # a --minutes budget gets a bar over time; a --steps budget the Trainer's bar over steps
-        by_time = options.steps is None and not quiet
-        result = run_training(
-            options, out, overwrite, console=console, progress=not quiet and not by_time,
-            on_phase=phase,
-            callbacks=[TimeProgress(options.minutes * 60, console)] if by_time else [],
-        )  # fmt: skip
-    ev = result.evaluation
-    if ev is None:
-        if quiet:  # else the progress bar has printed how training ended (checkpoint saved...)
-            console.print(result.message)
-        console.print(f"run: {result.run_dir}   report: {result.report}")
-        print(result.run_dir)
-        raise typer.Exit(130)
-    console.print(
-        f"[bold]validation[/]: {ev.nats:.4f} nats/{ev.unit}, {ev.bits:.3f} bits/{ev.unit}, "
-        f"perplexity {ev.perplexity:.2f}  ({result.steps} steps, {result.seconds:.0f} s)"
-    )
-    console.print(f"run: {result.run_dir}   report: {result.report}")
-    print(result.run_dir)  # stdout: the run directory, for scripts (`rnnkit generate $(...)`)
 
 
 def generate(
@@ -196,16 +38,16 @@ def generate(
 ) -> None:
     """Stream generated text to the terminal as it is produced."""
     from ..data.vocab import EncodeReport
-    from ..tasks.text import check_sampling, load_text_run
-    from ..tasks.text import generate as stream
+    from ..tasks import text
+    from ..tasks.text.lm import check_sampling
 
     with user_errors():
         if length <= 0:
             raise fail(f"--length must be > 0, got {length}")
         check_sampling(temperature, top_k, top_p)
-        loaded = load_text_run(run)
+        loaded = text.load(run)
         report = EncodeReport()
-        pieces = stream(
+        pieces = text.generate(
             loaded.model, loaded.tokenizer, prompt, length, temperature, top_k, top_p, seed, report
         )
         first = next(pieces)
@@ -241,12 +83,16 @@ def evaluate(
 
     from ..data.registry import load_text_source
     from ..data.vocab import EncodeReport
-    from ..tasks.text import evaluate_ids, load_text_run, validation_ids
+    from ..tasks import text
+    from ..tasks.text.lm import evaluate_ids
+    from ..tasks.text.task import validation_ids
 
     console = _console()
+    if threads < 0:
+        raise fail(f"--threads must be >= 0 (0 = auto), got {threads}")
     threads_note = set_threads(threads)
     with user_errors():
-        loaded = load_text_run(run)
+        loaded = text.load(run)
         tok = loaded.tokenizer
         note = None
         if data is None:
@@ -280,3 +126,15 @@ def evaluate(
     print(f"loss:       {ev.nats:.4f} nats/{u}")
     print(f"            {ev.bits:.4f} bits/{u}")
     print(f"perplexity: {ev.perplexity:.3f}")
+
+
+def set_threads(threads: int) -> str:
+    """Apply --threads (0 = auto) to torch; returns a note saying what was chosen."""
+    if not threads:
+        from ..tasks.text.progress import set_auto_threads
+
+        return set_auto_threads()
+    import torch
+
+    torch.set_num_threads(threads)
+    return f"using {threads} thread(s)"

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from rnnkit.cli import app
+from clitest import invoke, one_line_error, sweep_numeric_options
+from rnnkit.tasks.text import TextOptions
 
 CORPUS = (
     "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
@@ -16,20 +15,6 @@ CORPUS = (
     "All:\nResolved. resolved.\n\n"
 ) * 12  # ~2,800 characters
 TINY = ["--hidden", "16", "--embedding", "8", "--seq-len", "16", "--batch", "4"]
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, needle: str) -> None:
-    """Exit code 2, one `error:` line on stderr, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert needle in lines[0], lines[0]
-    assert "Traceback" not in result.output
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +31,7 @@ def run_dir(corpus, tmp_path_factory) -> Path:
         "train", "text", "--data", corpus, "--steps", "6", *TINY, "--out", out, "--quiet"
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().splitlines()[-1] == str(out)
+    assert f"run: {out}" in result.stdout.splitlines()
     return out
 
 
@@ -58,7 +43,7 @@ def test_train_text_writes_a_complete_run(run_dir):
                  "analysis.json", "report.html", "checkpoint"):  # fmt: skip
         assert (run_dir / name).exists(), name
     cfg = json.loads((run_dir / "config.json").read_text())
-    text = cfg["extra"]["text"]
+    text = cfg["extra"]
     assert text["options"]["hidden"] == 16 and text["data"]["vocab_size"] > 10
     assert text["data"]["train_tokens"] + text["data"]["val_tokens"] == text["data"]["tokens"]
     analysis = json.loads((run_dir / "analysis.json").read_text())
@@ -128,7 +113,7 @@ def test_train_text_bad_options(corpus, tmp_path):
     )
     one_line_error(
         invoke("train", "text", "--data", corpus, "--dropout", "0.5", "--out", tmp_path / "o"),
-        "--layers 2",
+        "layers 2 or more",
     )
 
 
@@ -247,14 +232,14 @@ def test_word_tokenizer_run(corpus, tmp_path):
         "--embedding", "8", "--seq-len", "8", "--batch", "2", "--out", out, "--quiet",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "nats/word" in result.stderr
+    assert "nats/word" in result.stdout
     assert "nats/word" in invoke("evaluate", out).stdout
     gen = invoke("generate", out, "--prompt", "Speak,", "--length", "5", "--seed", "0")
     assert gen.exit_code == 0 and gen.stdout.startswith("Speak,")
 
 
 def test_auto_threads_uses_the_idle_cores():
-    from rnnkit.cli.text import auto_threads
+    from rnnkit.tasks.text.progress import auto_threads
 
     assert auto_threads(2, 0.1) == 2
     assert auto_threads(2, 1.0) == 1
@@ -280,7 +265,7 @@ def test_ctrl_c_keeps_a_loadable_run(corpus, tmp_path, monkeypatch):
     result = invoke(
         "train", "text", "--data", corpus, "--steps", "50", *TINY, "--out", out, "--quiet"
     )
-    assert result.exit_code == 130, result.output
+    assert result.exit_code == 0, result.output
     assert "interrupted" in result.stderr
     assert (out / "report.html").exists() and (out / "checkpoint").is_dir()
     assert invoke("generate", out, "--length", "5").exit_code == 0
@@ -292,4 +277,22 @@ def test_time_budget_run_shows_a_time_progress_bar(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     assert "time budget of 0.02 min used" in result.stderr and "train" in result.stderr
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["extra"]["text"]["options"]["minutes"] == 0.02
+    assert cfg["extra"]["options"]["minutes"] == 0.02
+
+
+def test_default_budget_is_four_minutes_unless_steps_or_epochs_are_given():
+    assert TextOptions().minutes == 4.0
+    assert TextOptions(steps=10).minutes is None and TextOptions(epochs=1.0).minutes is None
+    assert TextOptions(steps=10, minutes=2.0).minutes == 2.0
+
+
+def test_every_numeric_option_refuses_illegal_values(tmp_path):
+    assert sweep_numeric_options(["train", "text"], TextOptions, tmp_path / "x") > 50
+
+
+@pytest.mark.parametrize("args, needle", [(("--lr", "inf"), "--lr"),
+                                          (("--seed", str(2**64)), "--seed"),
+                                          (("--seed", str(2**32)), "--seed")])  # fmt: skip
+def test_train_text_refuses_infinite_lr_and_huge_seeds(tmp_path, args, needle):
+    one_line_error(invoke("train", "text", *args, "--out", tmp_path / "o"), needle)
+    assert not (tmp_path / "o").exists()
