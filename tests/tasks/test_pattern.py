@@ -9,9 +9,9 @@ import math
 import pytest
 
 from clitest import invoke, one_line_error
+from rnnkit.record import SCHEMA, run_record
 from rnnkit.tasks.driver import task_names
 from rnnkit.tasks.options import OptionError, TrainOptions, opt, options
-from rnnkit.training.record import SCHEMA, run_record
 
 
 @options

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from clitest import invoke, one_line_error, sweep_numeric_options
 from rnnkit.tasks.text import TextOptions
 

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 def _summary(path: Path) -> dict[str, Any] | None:
     """What `runs list` shows about a run directory, from its small files only (no weights)."""
     from ..atomic import read_jsonl
-    from ..training.record import run_record
+    from ..record import run_record
 
     try:
         cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -83,8 +83,8 @@ def list_runs(
 @runs_app.command("show")
 def show(run: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """A run's configuration, data, final metrics and files."""
+    from ..record import run_record
     from ..training import load_run
-    from ..training.record import run_record
 
     with user_errors():
         loaded = load_run(run)

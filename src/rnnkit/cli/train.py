@@ -67,6 +67,8 @@ def train_command(name: str, options_cls: type):
         if rows:
             Console().print(_table(title, header, rows))
         print(f"run: {run.path}\nreport: {run.report}")
+        if run.status == "interrupted":  # Ctrl-C / SIGTERM: the run is kept, the exit says so
+            raise typer.Exit(130)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = f"train_{name}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..training.record import SCHEMA, run_record
+from ..record import SCHEMA, run_record
 from .options import check_options, to_dict
 from .task import Fitted, Task, TaskRun
 
@@ -121,14 +121,17 @@ def train(
              "data": data.summary, "machine": machine()}  # fmt: skip
     ctx = Context(options, data, model, config, out, extra, console, say)
     fitted = task.fit(ctx)
-    say("evaluating on the test split and computing the baselines")
+    if task.evaluation:
+        say(f"evaluating: {task.evaluation}")
     results = task.evaluate(options, data, fitted)
     fit = fitted.result
     results["fit"] = {"status": fit.status, "message": fit.message, "steps": fit.step,
                       "seconds": fit.elapsed, "best": fit.best, "best_step": fit.best_step,
                       "monitor": fit_monitor(fitted)}  # fmt: skip
     results.setdefault("data", data.summary)
-    fitted.trainer.log({"split": "test", "event": "evaluation", **task.test_metrics(results)})
+    test = task.test_metrics(results)
+    if test:
+        fitted.trainer.log({"split": "test", "event": "evaluation", **test})
     write_run_json(out, task.results_file, results)
     report = write_report(out, task)
     return TaskRun(out, fit.status, fit.message, fit.step, fit.elapsed, results, report)
@@ -138,9 +141,12 @@ def fit_monitor(fitted: Fitted) -> str:
     return fitted.trainer.config.monitor
 
 
-def fit_one(task: Task, ctx: Context) -> Fitted:
+def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None) -> Fitted:
     """One Trainer run into ctx.out; the task's files are written when training starts; the
-    model comes back with its best weights (on validation), in eval mode."""
+    model comes back with its best weights (on validation), in eval mode.
+
+    `callbacks` are added to the Trainer's; `config` replaces ctx.config (e.g. progress off
+    when the task draws its own bar)."""
     from ..data.text import DataError
     from ..training import Callback, Trainer, load_run, write_run_json
 
@@ -153,8 +159,8 @@ def fit_one(task: Task, ctx: Context) -> Fitted:
 
     train, val = task.batches(ctx.options, ctx.data)
     trainer = Trainer(
-        ctx.model, task.algorithm(ctx.options), ctx.config, run_dir=ctx.out,
-        callbacks=[WriteFiles()], extra=ctx.extra, overwrite=True, console=ctx.console,
+        ctx.model, task.algorithm(ctx.options), config or ctx.config, run_dir=ctx.out,
+        callbacks=[WriteFiles(), *callbacks], extra=ctx.extra, overwrite=True, console=ctx.console,
     )  # fmt: skip
     result = trainer.fit(train, val)
     if result.status == "diverged":
@@ -207,9 +213,10 @@ def write_report(run_dir: str | Path, task: Task | None = None) -> Path:
     record = run_record(run.extra)
     task = task or get_task(record["task"])
     results = run.read_json(task.results_file)
-    r = Report(f"{task.name.replace('_', ' ').capitalize()}: {run_dir.name}")
+    r = Report(f"{task.title}: {run_dir.name}")
     task.report(r, run, results)
-    training_section(r, run, results.get("fit", {}))
+    if task.training_section:
+        training_section(r, run, results.get("fit", {}))
     r.heading("Run")
     r.table(record.get("machine", {}))
     r.paragraph(f"options: {record['options']}", muted=True)

@@ -65,6 +65,9 @@ class Task:
     requires: ClassVar[tuple[str, ...]] = ()  # optional modules (e.g. "sklearn"), checked first
     results_file: ClassVar[str] = "results.json"
     report_file: ClassVar[str] = "report.html"
+    title: ClassVar[str] = "Run"  # the report's heading: "<title>: <run directory>"
+    evaluation: ClassVar[str] = "the test split, the model and the baselines"  # said when it starts
+    training_section: ClassVar[bool] = True  # False: the task's report draws its own curves
 
     # ---- data and model ------------------------------------------------------------------
 

@@ -247,7 +247,7 @@ class Run:
     @property
     def task(self) -> str | None:
         """Which application made the run (None: a plain Trainer run); see training.record."""
-        from .record import run_record
+        from ..record import run_record
 
         return run_record(self.extra)["task"]
 

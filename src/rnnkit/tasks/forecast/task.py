@@ -108,6 +108,7 @@ class ForecastFitted(Fitted):
 
 class ForecastTask(Task):
     name = NAME
+    title = "Forecasting"
     options = ForecastOptions
 
     def prepare(self, o: ForecastOptions) -> ForecastData:

@@ -154,6 +154,7 @@ def bag_of_words_baseline(
 
 class SentimentTask(Task):
     name = NAME
+    title = "Sentiment"
     options = SentimentOptions
     requires = ("sklearn",)
 

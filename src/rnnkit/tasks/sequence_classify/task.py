@@ -174,6 +174,7 @@ class SequenceClassifyTask(Task):
     """`data`: train on this split instead of loading `options.data` (cross-validation)."""
 
     name = NAME
+    title = "Sequence classification"
     options = SequenceClassifyOptions
 
     def __init__(self, data: ClassificationData | None = None):

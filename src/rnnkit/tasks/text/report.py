@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...training.record import run_record
+from ...record import run_record
 from ..report import Report, line_plot
 
 PROFILE_LAGS = (0, 10, 50, 100)  # the gradient-profile lags the table shows

@@ -133,6 +133,9 @@ class TextFitted(Fitted):
 
 class TextTask(Task):
     name = NAME
+    title = "Text generation"
+    evaluation = ""  # fit evaluates the whole validation split itself, saying so
+    training_section = False  # the text report draws loss against steps and wall time
     options = TextOptions
     results_file = ANALYSIS_FILE
 
@@ -183,21 +186,13 @@ class TextTask(Task):
     def fit(self, ctx: Any) -> TextFitted:
         """One Trainer run (fit_one's, with a bar over the time budget when only time bounds
         training), then the full validation pass, samples and the gradient profile."""
-        from ...training import Callback, Trainer, load_run, write_run_json
         from .progress import TimeProgress, set_auto_threads
 
         options, data, config = ctx.options, ctx.data, ctx.config
         if options.threads is None:
             ctx.say(set_auto_threads())
         at_start = ctx.extra["machine"]  # taken before training: the load average of other work
-        files = self.files(options, data)
-
-        class WriteFiles(Callback):
-            def on_fit_start(self, trainer) -> None:
-                for name, value in files.items():
-                    write_run_json(ctx.out, name, value)
-
-        callbacks = [WriteFiles()]
+        callbacks = []
         if config.progress and config.steps >= HUGE:  # a bar over time, not over 10^9 steps
             callbacks.append(TimeProgress(options.minutes * 60, ctx.console))
             config = dataclasses.replace(config, progress=False)
@@ -205,15 +200,8 @@ class TextTask(Task):
             f"training a {options.layers}-layer {options.cell.upper()} ({options.hidden} units) "
             f"on {data.summary['source']}: {data.summary['split']}"
         )
-        train, val = self.batches(options, data)
-        trainer = Trainer(
-            ctx.model, self.algorithm(options), config, run_dir=ctx.out, callbacks=callbacks,
-            extra=ctx.extra, overwrite=True, console=ctx.console,
-        )  # fmt: skip
-        result = trainer.fit(train, val)
-        if result.status == "diverged":
-            raise DataError(f"training diverged: {result.message}")
-        model = load_run(ctx.out).model  # the best weights on validation
+        fitted = driver.fit_one(self, ctx, callbacks=tuple(callbacks), config=config)
+        model, trainer, result = fitted.model, fitted.trainer, fitted.result
         if result.status == "interrupted":  # Ctrl-C: stop soon, keep what there is
             if not ctx.config.progress:  # else the bar has said how training ended
                 ctx.say(result.message)
@@ -243,8 +231,8 @@ class TextTask(Task):
         sections(r, run, results)
 
     def load(self, run: Any) -> TextModel:
+        from ...record import run_record
         from ...training import RunError
-        from ...training.record import run_record
 
         record = run_record(run.extra)
         try:

@@ -126,6 +126,7 @@ def decode(
 
 class TranslateTask(Task):
     name = NAME
+    title = "Translation"
     options = TranslateOptions
     requires = ("sacrebleu",)
 
