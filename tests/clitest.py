@@ -17,12 +17,13 @@ def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def one_line_error(result, needle: str) -> None:
-    """Exit code 2, exactly one `error:` line on stderr naming `needle`, no traceback."""
+def one_line_error(result, *needles: str) -> None:
+    """Exit code 2, exactly one `error:` line on stderr naming each needle, no traceback."""
     assert result.exit_code == 2, (result.exit_code, result.output)
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert needle in lines[0], lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
     assert "Traceback" not in result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
 

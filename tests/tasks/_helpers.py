@@ -1,25 +1,10 @@
-"""Helpers of the task tests: run a command in-process, check a usage error, a toy series."""
+"""Helpers of the series task tests: a toy monthly series (and the shared CLI helpers)."""
 
 from __future__ import annotations
 
 import numpy as np
-from typer.testing import CliRunner
 
-from rnnkit.cli import app
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *words) -> None:
-    """Exit code 2, one `error:` line on stderr naming each of `words`, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    assert "Traceback" not in result.output
+from clitest import invoke, one_line_error  # noqa: F401  (re-exported for the series tests)
 
 
 def write_series_csv(path):

@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from rnnkit.cli import app
+from clitest import invoke, one_line_error
 from rnnkit.data.archives import load_classification_source
 from rnnkit.tasks import sequence_classify
 from rnnkit.tasks.sequence_classify import SequenceClassifyOptions
@@ -18,19 +17,6 @@ from rnnkit.tasks.sequence_classify.selection import cross_validate, cv_folds
 from rnnkit.tasks.sequence_classify.task import one_nn_euclidean
 
 TINY = ["--hidden", 8, "--epochs", 3, "--batch", 8, "--threads", 1, "--quiet"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, needle: str) -> None:
-    """Exit code 2, one `error:` line on stderr naming `needle`, no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert needle in lines[0], lines[0]
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")
