@@ -153,7 +153,9 @@ def _time_index(col, path: Path, name: str) -> tuple[np.ndarray, str]:
         raise DataError(
             f"{path}: column {name!r} is neither numbers nor dates (e.g. {str(col.iloc[0])!r})"
         ) from None
-    years = when.dt.year + (when.dt.dayofyear - 1) / 365.25
+    # the time of day counts: hourly (or finer) stamps on one day are distinct steps
+    day = (when.dt.hour * 3600 + when.dt.minute * 60 + when.dt.second) / 86400
+    years = when.dt.year + (when.dt.dayofyear - 1 + day) / 365.25
     return years.to_numpy(dtype=np.float64), "year"
 
 

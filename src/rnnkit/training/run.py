@@ -49,6 +49,24 @@ class RunError(ValueError):
     """A path that is not a usable run directory: missing, incomplete or corrupted files."""
 
 
+MAX_CONFIG_BYTES = 16 << 20  # config.json and task files: far more than any real one
+MAX_WEIGHTS_BYTES = 64 << 30
+
+
+def read_regular(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. RunError for a device, a FIFO or a
+    directory (a symlink to /dev/zero would be read forever) and for an oversized file; only
+    FileNotFoundError passes through."""
+    import stat
+
+    st = path.stat()  # follows symlinks: what matters is what would be read
+    if not stat.S_ISREG(st.st_mode):
+        raise RunError(f"{path}: the {what} is not a regular file")
+    if st.st_size > limit:
+        raise RunError(f"{path}: the {what} is {st.st_size:,} bytes, more than {limit:,}")
+    return path.read_bytes()
+
+
 # ---- weights ----------------------------------------------------------------------------
 
 
@@ -85,9 +103,11 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     """Load safetensors weights into `model`, raising RunError for a bad or mismatched file."""
     path = Path(path)
     try:
-        tensors = st_load(path.read_bytes())
+        tensors = st_load(read_regular(path, MAX_WEIGHTS_BYTES, "weights file"))
     except FileNotFoundError as err:
         raise RunError(f"{path}: weights file is missing") from err
+    except RunError:
+        raise
     except Exception as err:  # safetensors raises its own error types for corrupt headers
         raise RunError(f"{path}: weights are corrupted or not safetensors ({err})") from err
     expected = model_tensors(model)
@@ -99,6 +119,10 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
     for name, t in tensors.items():
+        if t.dtype != expected[name].dtype:
+            raise RunError(
+                f"{path}: {name} is {t.dtype}, the model expects {expected[name].dtype}"
+            )
         if tuple(t.shape) != tuple(expected[name].shape):
             raise RunError(
                 f"{path}: {name} has shape {tuple(t.shape)}, the model expects "
@@ -255,10 +279,12 @@ class Run:
         """A task file written with `write_run_json` (RunError if missing or broken)."""
         path = self.path / (name if name.endswith(".json") else name + ".json")
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return json.loads(read_regular(path, MAX_CONFIG_BYTES, path.name).decode("utf-8"))
         except FileNotFoundError as err:
             raise RunError(f"{self.path}: no {path.name} in this run directory") from err
-        except ValueError as err:
+        except RunError:
+            raise
+        except (ValueError, RecursionError) as err:
             raise RunError(f"{path}: not valid JSON ({err})") from err
 
     def evals(self, split: str = "val") -> list[dict[str, Any]]:
@@ -271,10 +297,12 @@ def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
         raise RunError(f"{path}: not a directory (expected a run directory with {CONFIG})")
     cfg_path = path / CONFIG
     try:
-        data = json.loads(cfg_path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(cfg_path, MAX_CONFIG_BYTES, CONFIG).decode("utf-8"))
     except FileNotFoundError as err:
         raise RunError(f"{path}: not a run directory (no {CONFIG})") from err
-    except ValueError as err:
+    except RunError:
+        raise
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
         raise RunError(f"{cfg_path}: not valid JSON ({err})") from err
     if not isinstance(data, dict) or data.get("format") != FORMAT or "model" not in data:
         raise RunError(f"{cfg_path}: not an rnnkit run config (format {FORMAT!r} expected)")

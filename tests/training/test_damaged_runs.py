@@ -1,0 +1,83 @@
+"""Damaged or hostile run directories and logs: one clear RunError, never a hang or a crash
+(issue 17's defects, each reproduced)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from rnnkit.atomic import append_jsonl, read_jsonl
+from rnnkit.training import RunError, load_run
+from rnnkit.training.run import save_model
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    from rnnkit.config import HeadConfig, InputConfig, ManyToOneConfig, RNNConfig
+    from rnnkit.models import build_model
+
+    model = build_model(ManyToOneConfig(InputConfig("frames", features=3), HeadConfig("softmax", 2),
+                                        RNNConfig("gru", 4)))  # fmt: skip
+    save_model(tmp_path / "run", model)
+    return tmp_path / "run"
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    append_jsonl(path, {"step": 1})
+    with open(path, "ab") as f:
+        f.write(b'{"step": 2, "lo')  # a crash mid-append
+    append_jsonl(path, {"step": 3})
+    assert read_jsonl(path) == [{"step": 1}, {"step": 3}]
+
+
+def test_non_utf8_and_non_object_lines_are_skipped(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b'{"step": 1}\n\xff\xfe{"x": 1}\n[1, 2]\n{"step": 2}\n')
+    assert read_jsonl(path) == [{"step": 1}, {"step": 2}]
+
+
+def test_weights_of_another_dtype_are_refused(run_dir):
+    from safetensors.torch import load_file, save_file
+
+    tensors = {k: v.to(torch.float64) for k, v in load_file(run_dir / "model.safetensors").items()}
+    save_file(tensors, run_dir / "model.safetensors")
+    with pytest.raises(RunError, match="float64, the model expects torch.float32"):
+        load_run(run_dir)
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_a_symlink_to_a_device_or_a_fifo_is_refused_at_once(run_dir, name):
+    (run_dir / name).unlink()
+    os.symlink("/dev/zero", run_dir / name)
+    with pytest.raises(RunError, match="not a regular file"):
+        load_run(run_dir)
+    (run_dir / name).unlink()
+    os.mkfifo(run_dir / name)  # opening it for reading would block forever
+    with pytest.raises(RunError, match="not a regular file"):
+        load_run(run_dir)
+
+
+def test_deeply_nested_config_is_one_error(run_dir):
+    (run_dir / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(RunError, match="not valid JSON|not an rnnkit run config"):
+        load_run(run_dir)
+
+
+def test_non_utf8_config_is_one_error(run_dir):
+    (run_dir / "config.json").write_bytes(b"\xff" + json.dumps({"a": 1}).encode())
+    with pytest.raises(RunError, match="not valid JSON"):
+        load_run(run_dir)
+
+
+def test_hourly_timestamps_are_distinct_steps(tmp_path):
+    from rnnkit.data.series import load_series_csv
+
+    path = tmp_path / "hourly.csv"
+    rows = [f"2010-01-01 {h:02d}:00,{h}" for h in range(24)]
+    path.write_text("time,temp\n" + "\n".join(rows) + "\n")
+    s = load_series_csv(path, "temp", "time")
+    assert len(s.values) == 24 and list(s.values[:3]) == [0, 1, 2]
