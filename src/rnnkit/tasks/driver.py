@@ -102,7 +102,7 @@ def train(
     """
     from ..deps import require
     from ..training import seed_everything, write_run_json
-    from ..training.run import prepare_out_dir
+    from ..training.run import RunLock, check_out_dir, prepare_out_dir
 
     task = get_task(task) if isinstance(task, str) else task
     if not isinstance(options, task.options):
@@ -112,28 +112,30 @@ def train(
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
     data = task.prepare(options)
-    prepare_out_dir(out, overwrite)
-    cap_threads(getattr(options, "threads", None), say)
-    seed_everything(options.seed)
-    model = task.build(options, data)
-    config = dataclasses.replace(task.train_config(options, data), progress=progress)
-    extra = {"schema": SCHEMA, "task": task.name, "options": to_dict(options),
-             "data": data.summary, "machine": machine()}  # fmt: skip
-    ctx = Context(options, data, model, config, out, extra, console, say)
-    fitted = task.fit(ctx)
-    if task.evaluation:
-        say(f"evaluating: {task.evaluation}")
-    results = task.evaluate(options, data, fitted)
-    fit = fitted.result
-    results["fit"] = {"status": fit.status, "message": fit.message, "steps": fit.step,
-                      "seconds": fit.elapsed, "best": fit.best, "best_step": fit.best_step,
-                      "monitor": fit_monitor(fitted)}  # fmt: skip
-    results.setdefault("data", data.summary)
-    test = task.test_metrics(results)
-    if test:
-        fitted.trainer.log({"split": "test", "event": "evaluation", **test})
-    write_run_json(out, task.results_file, results)
-    report = write_report(out, task)
+    check_out_dir(out, overwrite)  # refuse before the lock file is made
+    with RunLock(out):  # one writer per run directory, from the overwrite check to the report
+        prepare_out_dir(out, overwrite)
+        cap_threads(getattr(options, "threads", None), say)
+        seed_everything(options.seed)
+        model = task.build(options, data)
+        config = dataclasses.replace(task.train_config(options, data), progress=progress)
+        extra = {"schema": SCHEMA, "task": task.name, "options": to_dict(options),
+                 "data": data.summary, "machine": machine()}  # fmt: skip
+        ctx = Context(options, data, model, config, out, extra, console, say)
+        fitted = task.fit(ctx)
+        if task.evaluation:
+            say(f"evaluating: {task.evaluation}")
+        results = task.evaluate(options, data, fitted)
+        fit = fitted.result
+        results["fit"] = {"status": fit.status, "message": fit.message, "steps": fit.step,
+                          "seconds": fit.elapsed, "best": fit.best, "best_step": fit.best_step,
+                          "monitor": fit_monitor(fitted)}  # fmt: skip
+        results.setdefault("data", data.summary)
+        test = task.test_metrics(results)
+        if test:
+            fitted.trainer.log({"split": "test", "event": "evaluation", **test})
+        write_run_json(out, task.results_file, results)
+        report = write_report(out, task)
     return TaskRun(out, fit.status, fit.message, fit.step, fit.elapsed, results, report)
 
 

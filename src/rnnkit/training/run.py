@@ -70,17 +70,81 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
 # ---- weights ----------------------------------------------------------------------------
 
 
-def prepare_out_dir(out: str | os.PathLike, overwrite: bool) -> None:
-    """Refuse an existing, non-empty --out unless `overwrite`; then create it.
+LOCK = ".lock"
 
-    The CLI's rule for every training command: nothing a user has is overwritten unasked.
-    """
+
+def check_out_dir(out: str | os.PathLike, overwrite: bool) -> list[Path]:
+    """The one overwrite policy of every training command, checked without writing anything:
+    an existing, non-empty `out` is refused unless `overwrite`. Returns its entries."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RunError(f"--out {out} already exists; pass --overwrite or choose another --out")
+        raise RunError(f"{out} exists and is not a directory; choose another run directory")
+    entries = [p for p in out.iterdir() if p.name != LOCK] if out.is_dir() else []
+    if entries and not overwrite:
+        raise RunError(f"{out} already exists; pass --overwrite or choose another --out")
+    return entries
+
+
+def prepare_out_dir(out: str | os.PathLike, overwrite: bool) -> None:
+    """Apply the overwrite policy (check_out_dir) and create `out`. With `overwrite`, an old run
+    (config.json or checkpoint/) is removed whole, so no report or analysis of it is left beside
+    the new weights; in a directory that is not a run, other files are left alone."""
+    out = Path(out)
+    entries = check_out_dir(out, overwrite)
+    if (out / CONFIG).exists() or (out / CHECKPOINT).exists():
+        for p in entries:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
     out.mkdir(parents=True, exist_ok=True)
+
+
+class RunLock:
+    """An exclusive lock on a run directory for the life of a training command (flock on
+    RUN/.lock, released by the kernel if the process dies). A second writer gets one line
+    naming the holder's pid.
+
+    Example:
+        >>> with RunLock("runs/x"):
+        ...     train()
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / LOCK
+        self.fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise RunError(
+                f"{self.path.parent} is in use by another rnnkit process (pid {holder}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+
+
+def clean_debris(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove what a crash can leave behind: temp files of atomic writes (.NAME.*.tmp) and
+    half-written checkpoint directories (checkpoint/.step-*). Returns what was removed."""
+    run_dir = Path(run_dir)
+    removed = [p for p in run_dir.glob(".*.tmp") if p.is_file()]
+    removed += [p for p in (run_dir / CHECKPOINT).glob(".step-*") if p.is_dir()]
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    return removed
 
 
 def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:

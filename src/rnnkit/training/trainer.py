@@ -36,6 +36,7 @@ from .run import (
     METRICS,
     WEIGHTS,
     RunError,
+    clean_debris,
     latest_checkpoint,
     load_checkpoint,
     read_run_config,
@@ -269,7 +270,7 @@ class Trainer:
                 t0 = time.perf_counter()
                 result = self._train_step(batch)
                 st.elapsed = time.perf_counter() - start
-                if not result.finite:
+                if not result.finite or self._exploded(result.loss):
                     status, message = "diverged", self._diverged_message(result)
                     self.log({"event": "diverged", "message": message})
                     break
@@ -350,9 +351,21 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         return True
 
+    EXPLOSION = 100.0  # a loss this many times its first value (at least 1) has diverged
+
+    def _exploded(self, loss: float) -> bool:
+        """True once the loss exceeds EXPLOSION × max(|its first value in this process|, 1): no
+        working run climbs that far, and a finite loss of 317,251 nats/char is no result."""
+        if not hasattr(self, "_first_loss"):
+            self._first_loss = loss
+        return loss > self.EXPLOSION * max(abs(self._first_loss), 1.0)
+
     def _diverged_message(self, result) -> str:
-        what = "gradient norm" if getattr(self, "_nonfinite_grad", False) else "loss"
-        value = result.loss
+        if result.finite:  # the update of this step has been applied: stop, save nothing
+            cause = f"loss exploded to {result.loss:.4g} (it started at {self._first_loss:.4g})"
+        else:
+            what = "gradient norm" if getattr(self, "_nonfinite_grad", False) else "loss"
+            cause = f"{what} became non-finite ({result.loss}); the update was not applied"
         where = "nothing was saved"
         if self.run_dir is not None:
             ckpt = latest_checkpoint(self.run_dir)
@@ -362,8 +375,8 @@ class Trainer:
                 else "no checkpoint had been saved yet"
             )
         return (
-            f"{what} became non-finite ({value}) at step {self.step + 1}; training stopped "
-            f"before applying it; {where}. Lower the learning rate or clip harder."
+            f"{cause} at step {self.step + 1}; training stopped; {where}. "
+            "Lower the learning rate or clip harder."
         )
 
     # ---- evaluation ---------------------------------------------------------------------
@@ -487,6 +500,8 @@ class Trainer:
         rd = self.run_dir
         if rd.exists() and not rd.is_dir():
             raise RunError(f"{rd}: exists and is not a directory")
+        if rd.is_dir():
+            clean_debris(rd)  # temp files and half-written checkpoints of a crashed process
         has_run = (rd / CONFIG).exists() or (rd / CHECKPOINT).exists()
         if has_run and not resume:
             if not self.overwrite:
