@@ -81,3 +81,19 @@ def test_hourly_timestamps_are_distinct_steps(tmp_path):
     path.write_text("time,temp\n" + "\n".join(rows) + "\n")
     s = load_series_csv(path, "temp", "time")
     assert len(s.values) == 24 and list(s.values[:3]) == [0, 1, 2]
+
+
+def test_csv_input_that_is_a_fifo_or_too_large_is_refused(tmp_path, monkeypatch):
+    from rnnkit.data import tables
+    from rnnkit.data.text import DataError
+
+    fifo = tmp_path / "series.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="not a regular file"):
+        tables.read_csv_frame(fifo)
+    big = tmp_path / "big.csv"
+    big.write_text("t;v\n" + "".join(f"{i};{i}\n" for i in range(2000)))
+    assert list(tables.read_csv_frame(big).columns) == ["t", "v"]  # ';' sniffed
+    monkeypatch.setattr(tables, "MAX_CSV_BYTES", 1000)
+    with pytest.raises(DataError, match="MiB; rnnkit reads CSV files of up to"):
+        tables.read_csv_frame(big)
