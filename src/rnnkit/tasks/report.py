@@ -87,7 +87,7 @@ def line_plot(
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    if len(series) > 1:
+    if sum(1 for xs, _ in series.values() if len(xs)) > 1:
         ax.legend()
     fig.tight_layout()
     return fig
