@@ -37,6 +37,8 @@ class Recurrent(nn.Module):
             sequence, shared over time (Gal & Ghahramani 2016).
         impl: "auto", "reference", "torch", or an impl a cell family registered, such as
             "fused" (see the module docstring).
+        batch_first: False reads and writes time-first (T, B, ·) tensors, as torch.nn's
+            default (`from_torch` keeps the module's layout); state and lengths are unchanged.
 
     Call: `out, state = layer(x, state=None, lengths=None)` with x (B, T, D); out is
     (B, T, O·dirs), zero past each sequence's length; `state` as torch.nn (L·dirs, B, ·),
@@ -57,6 +59,7 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         impl: str = "auto",
+        batch_first: bool = True,
     ):
         super().__init__()
         if isinstance(cell, Sequence):
@@ -99,6 +102,7 @@ class Recurrent(nn.Module):
         self.hidden_size = cells[-1].hidden_size
         self.output_size = cells[-1].output_size * dirs
         self.impl_used: str | None = None
+        self.batch_first = bool(batch_first)
         if self._torch_config_unsupported() is None:
             self._torch_module()  # now, not at the first call: torch.compile cannot build it
 
@@ -168,7 +172,14 @@ class Recurrent(nn.Module):
     # ---- the forward pass ---------------------------------------------------------------
 
     def forward(self, x: Tensor, state: Any = None, lengths: Tensor | Sequence[int] | None = None):
-        """x (B, T, D) -> (out (B, T, O·dirs), final state)."""
+        """x (B, T, D) -> (out (B, T, O·dirs), final state); (T, B, ·) if not batch_first."""
+        if self.batch_first:
+            return self._forward(x, state, lengths)
+        self._check_input(x)  # its message names the (T, B, D) layout
+        out, final = self._forward(x.transpose(0, 1), state, lengths)
+        return out.transpose(0, 1), final
+
+    def _forward(self, x: Tensor, state: Any, lengths: Tensor | Sequence[int] | None):
         B, T = self._check_input(x)
         lengths = self._check_lengths(lengths, B, T)
         templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
@@ -528,9 +539,10 @@ class Recurrent(nn.Module):
         return out, final
 
     def to_torch(self) -> nn.RNNBase:
-        """A torch.nn.RNN/LSTM/GRU (batch_first=True) holding copies of this layer's weights."""
+        """A torch.nn.RNN/LSTM/GRU, in this layer's layout, holding copies of its weights."""
         first = next(self.parameters())
         module = self._new_torch_module(device=first.device, dtype=first.dtype)
+        module.batch_first = self.batch_first
         with torch.no_grad():
             for name, p in self.torch_parameters().items():
                 getattr(module, name).copy_(p)
@@ -542,8 +554,9 @@ class Recurrent(nn.Module):
         if not isinstance(x, Tensor):
             raise TypeError(f"Recurrent: x must be a Tensor (B, T, D), got {type(x).__name__}")
         if x.dim() != 3:
+            layout = "(B, T, {}) (batch-first)" if self.batch_first else "(T, B, {}) (time-first)"
             raise ValueError(
-                f"Recurrent: expected x of shape (B, T, {self.input_size}) (batch-first), "
+                f"Recurrent: expected x of shape {layout.format(self.input_size)}, "
                 f"got {x.dim()}-D shape {tuple(x.shape)}"
             )
         B, T, D = x.shape
@@ -579,7 +592,7 @@ class Recurrent(nn.Module):
         return (
             f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
             f"dropout={self.dropout}, recurrent_dropout={self.recurrent_dropout}, "
-            f"impl={self.impl!r}"
+            f"impl={self.impl!r}" + ("" if self.batch_first else ", batch_first=False")
         )
 
 
