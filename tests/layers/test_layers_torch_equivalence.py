@@ -153,11 +153,16 @@ def test_to_torch_refuses_what_torch_lacks():
         rnnkit.GRU(3, 4, reset_after=False, impl="torch")(torch.randn(1, 2, 3))
 
 
-def test_from_torch_time_major_module_is_fed_batch_first():
-    m = nn.LSTM(3, 4)  # batch_first=False
+def test_from_torch_keeps_the_time_first_layout():
+    m = nn.LSTM(3, 4, num_layers=2)  # batch_first=False
     layer = from_torch(m)
-    x = torch.randn(2, 5, 3)  # (B, T, D)
-    torch.testing.assert_close(layer(x)[0], m(x.transpose(0, 1))[0].transpose(0, 1))
+    x = torch.randn(5, 2, 3)  # (T, B, D)
+    got, want = layer(x), m(x)
+    torch.testing.assert_close(got[0], want[0])
+    torch.testing.assert_close(got[1], want[1])
+    assert not layer.to_torch().batch_first
+    with pytest.raises(ValueError, match=r"\(T, B, 3\) \(time-first\)"):
+        layer(torch.randn(5, 3))
 
 
 def test_auto_reports_what_ran():

@@ -101,6 +101,7 @@ def _register_commands() -> None:
         anomaly,
         bench,
         datasets,
+        export,
         forecast,
         inspect,
         runs,
@@ -112,7 +113,9 @@ def _register_commands() -> None:
 
     text.register(app)
     train.register(app)
-    for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench):
+    for module in (
+        sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench, export,
+    ):
         module.register(app)
 
 

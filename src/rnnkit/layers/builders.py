@@ -84,11 +84,16 @@ def from_torch(module: nn.RNNBase, impl: str = "auto") -> Recurrent:
 
     The cell family is the registered one whose torch.nn equivalent the module is.
 
-    Any number of layers and directions, LSTM projections included. The result is batch-first
-    whatever `module.batch_first` was: feed it (B, T, D).
+    Any number of layers and directions, LSTM projections included. The layout is the
+    module's: time-first (T, B, D) for torch.nn's default, batch-first with batch_first=True.
+
+    A torch.nn state_dict loads through the module: build it, `load_state_dict`, then
+    from_torch (rnnkit's own keys are per cell, e.g. layers.0.0.weight_ih).
 
     Example:
-        >>> layer = from_torch(nn.LSTM(8, 32, num_layers=2, bidirectional=True))
+        >>> m = nn.LSTM(8, 32, num_layers=2, bidirectional=True)
+        >>> m.load_state_dict(torch.load("lstm.pt"))
+        >>> layer = from_torch(m)               # fed (T, B, 8), as m is
         >>> back = layer.to_torch()
     """
     equivalent = next(
@@ -100,8 +105,9 @@ def from_torch(module: nn.RNNBase, impl: str = "auto") -> Recurrent:
         )
     cell = equivalent.from_module(module)
     layer = Recurrent(
-        cell, module.num_layers, module.bidirectional, float(module.dropout), impl=impl
-    )
+        cell, module.num_layers, module.bidirectional, float(module.dropout), impl=impl,
+        batch_first=module.batch_first,
+    )  # fmt: skip
     first = next(module.parameters())
     layer = layer.to(device=first.device, dtype=first.dtype)
     with torch.no_grad():

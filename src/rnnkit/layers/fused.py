@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ..cells import ElmanCell, GRUCell, LSTMCell, register_impl
+from .capture import COMPILING, graph_capture
 
 FUSED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
+FUSED_DTYPES = (torch.float32, torch.float64)
 
 
 class _Kernels:
@@ -32,6 +35,12 @@ class _Kernels:
             return f"native kernels unavailable: {status.reason}"
         if x is not None and x.device.type != "cpu":
             return f"the kernels run on the CPU, x is on {x.device}"
+        dtype = cell.weight_hh.dtype if x is None else x.dtype
+        if dtype not in FUSED_DTYPES:
+            return f"the kernels take float32 or float64, not {dtype}"
+        why = graph_capture(x)
+        if why and why != COMPILING:  # under torch.compile `run` breaks the graph instead
+            return f"the native kernels cannot run here: {why}"
         return self.cell_unsupported(cell)
 
     def cell_unsupported(self, cell) -> str | None:
@@ -45,6 +54,8 @@ class _Kernels:
             raise ValueError("impl 'fused': recurrent dropout is not supported by the kernels")
         args = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
         lengths = None if lengths is None else lengths.cpu()
+        if torch.compiler.is_compiling():  # the kernels read data pointers: run them eagerly
+            return _eager(self.sequence)(kernels, x, state, args, cell, lengths)
         return self.sequence(kernels, x, state, args, cell, lengths)
 
     def step(self, cell, x_t: Tensor, state: Any):
@@ -70,6 +81,11 @@ class _Kernels:
 
     def stream_options(self, cell) -> dict[str, Any]:
         return {}
+
+
+def _eager(fn):
+    """fn run outside torch.compile's graph (a graph break), on real tensors."""
+    return torch.compiler.disable(fn, recursive=True)
 
 
 class _ElmanKernels(_Kernels):

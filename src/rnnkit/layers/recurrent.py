@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from ..cells import Cell, SequenceImpl, build_cell, family_of, impl_names, impls_of
 from ..config import CellConfig, RNNConfig
+from .capture import graph_capture, vmapping
 from .state import leaves, stack_states, tree_map, unstack_state
 
 
@@ -37,6 +37,8 @@ class Recurrent(nn.Module):
             sequence, shared over time (Gal & Ghahramani 2016).
         impl: "auto", "reference", "torch", or an impl a cell family registered, such as
             "fused" (see the module docstring).
+        batch_first: False reads and writes time-first (T, B, ·) tensors, as torch.nn's
+            default (`from_torch` keeps the module's layout); state and lengths are unchanged.
 
     Call: `out, state = layer(x, state=None, lengths=None)` with x (B, T, D); out is
     (B, T, O·dirs), zero past each sequence's length; `state` as torch.nn (L·dirs, B, ·),
@@ -57,6 +59,7 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         impl: str = "auto",
+        batch_first: bool = True,
     ):
         super().__init__()
         if isinstance(cell, Sequence):
@@ -99,6 +102,9 @@ class Recurrent(nn.Module):
         self.hidden_size = cells[-1].hidden_size
         self.output_size = cells[-1].output_size * dirs
         self.impl_used: str | None = None
+        self.batch_first = bool(batch_first)
+        if self._torch_config_unsupported() is None:
+            self._torch_module()  # now, not at the first call: torch.compile cannot build it
 
     # ---- construction from / to configs -------------------------------------------------
 
@@ -166,13 +172,22 @@ class Recurrent(nn.Module):
     # ---- the forward pass ---------------------------------------------------------------
 
     def forward(self, x: Tensor, state: Any = None, lengths: Tensor | Sequence[int] | None = None):
-        """x (B, T, D) -> (out (B, T, O·dirs), final state)."""
+        """x (B, T, D) -> (out (B, T, O·dirs), final state); (T, B, ·) if not batch_first."""
+        if self.batch_first:
+            return self._forward(x, state, lengths)
+        self._check_input(x)  # its message names the (T, B, D) layout
+        out, final = self._forward(x.transpose(0, 1), state, lengths)
+        return out.transpose(0, 1), final
+
+    def _forward(self, x: Tensor, state: Any, lengths: Tensor | Sequence[int] | None):
         B, T = self._check_input(x)
         lengths = self._check_lengths(lengths, B, T)
         templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
         impl = self.resolve_impl(x)
         self.impl_used = impl
+        if impl == "reference" and torch.jit.is_tracing():
+            raise RuntimeError(self._untraceable(T))
         if impl == "torch":
             return self._forward_torch(x, states, lengths)
         if impl == "reference":
@@ -180,6 +195,26 @@ class Recurrent(nn.Module):
         runs = {id(c): i.run for c, i in zip(self.cells, self.impls(impl), strict=True)}
         return self._forward_loop(
             x, states, lengths, lambda cell, *args: runs[id(cell)](cell, *args)
+        )
+
+    def _untraceable(self, T: int) -> str:
+        why = (
+            f"torch.nn cannot run it: {self.torch_unsupported()}"
+            if self.impl == "auto"
+            else f"impl={self.impl!r} was asked for"
+        )
+        return (
+            f"Recurrent: cannot trace or ONNX-export the cell loop ({why}): it would be unrolled "
+            f"for T={T} and wrong at any other length; export a configuration torch.nn runs "
+            "(impl 'auto' or 'torch'), or run the layer in Python"
+        )
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this first: one line instead of a TorchScript compile error
+        raise RuntimeError(
+            "Recurrent: torch.jit.script cannot compile rnnkit layers (Python-level cells and "
+            "impls); use torch.jit.trace or torch.onnx.export(model, x, dynamo=False), which "
+            "take torch.nn's kernels, or rnnkit.export.export_onnx"
         )
 
     def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
@@ -257,11 +292,20 @@ class Recurrent(nn.Module):
         """
         if self.impl == "reference" or (self.impl == "auto" and torch.is_grad_enabled()):
             return "reference", None
-        key = (torch.is_grad_enabled(), self.training, x_t.device.type, self.recurrent_dropout)
+        key = (
+            torch.is_grad_enabled(),
+            self.training,
+            x_t.device.type,
+            x_t.dtype,
+            self.recurrent_dropout,
+        )
         cache = self.__dict__.setdefault("_step_support", {})
-        if (self.impl, key) not in cache:
-            cache[self.impl, key] = self._choose_step(x_t)
-        found = cache[self.impl, key]
+        if graph_capture(x_t):  # traced, compiled or transformed: never cached, never native
+            found = self._choose_step(x_t) if self.impl != "auto" else ("reference", None)
+        else:
+            if (self.impl, key) not in cache:
+                cache[self.impl, key] = self._choose_step(x_t)
+            found = cache[self.impl, key]
         if isinstance(found, str):
             raise ValueError(f"Recurrent.step: impl={self.impl!r} cannot run this step: {found}")
         return found
@@ -379,6 +423,8 @@ class Recurrent(nn.Module):
         if name == "reference":
             return None
         if name == "torch":
+            if vmapping():
+                return "torch.nn's RNN ops have no torch.func.vmap batching rule"
             return self.torch_unsupported()
         impls = self.impls(name)
         for cell, impl in zip(self.cells, impls, strict=True):
@@ -400,10 +446,14 @@ class Recurrent(nn.Module):
 
     def torch_unsupported(self) -> str | None:
         """Why torch.nn's kernels cannot run this layer, or None if they can."""
-        cells = self.cells
-        first = cells[0]
         if self.training and self.recurrent_dropout > 0:
             return "recurrent_dropout is not in torch.nn"
+        return self._torch_config_unsupported()
+
+    def _torch_config_unsupported(self) -> str | None:
+        """Why no torch.nn module has this layer's cells and shape (whatever the mode)."""
+        cells = self.cells
+        first = cells[0]
         if any(type(c) is not type(first) for c in cells):
             return "the layers mix cell types"
         family = family_of(first)
@@ -424,20 +474,20 @@ class Recurrent(nn.Module):
     # ---- torch.nn interop ---------------------------------------------------------------
 
     def _torch_module(self) -> nn.RNNBase:
-        """A torch.nn.RNN/LSTM/GRU of the same shape, built once, holding no trained weights.
+        """A torch.nn.RNN/LSTM/GRU of the same shape with its weights on the meta device.
 
-        It is kept outside the module tree so it never shows in parameters() or state_dict().
+        It only lends its forward: our parameters are put in place for each call. Built once,
+        at construction: on the meta device it costs no memory and consumes no random
+        numbers (a resumed run must see the same RNG stream as an unbroken one). Kept outside
+        the module tree so it never shows in parameters() or state_dict().
         """
         shadow = self.__dict__.get("_shadow")
         if shadow is None:
-            # its throw-away initial weights must not consume the global RNG: a resumed run
-            # would otherwise see a different random stream (dropout) than an unbroken one
-            with torch.random.fork_rng(devices=[]):
-                shadow = self.__dict__["_shadow"] = self._new_torch_module()
+            shadow = self.__dict__["_shadow"] = self._new_torch_module(device="meta")
         return shadow
 
-    def _new_torch_module(self) -> nn.RNNBase:
-        why = self.torch_unsupported()
+    def _new_torch_module(self, device=None, dtype=None) -> nn.RNNBase:
+        why = self._torch_config_unsupported()
         if why:
             raise ValueError(f"Recurrent: no torch.nn equivalent: {why}")
         first = self.cells[0]
@@ -450,6 +500,8 @@ class Recurrent(nn.Module):
             batch_first=True,
             dropout=self.dropout,
             bidirectional=self.bidirectional,
+            device=device,
+            dtype=dtype,
             **torch_equivalent.options(first),
         )
 
@@ -472,7 +524,14 @@ class Recurrent(nn.Module):
             inp = nn.utils.rnn.pack_padded_sequence(
                 x, lengths.cpu(), batch_first=True, enforce_sorted=False
             )
-        out, final = functional_call(module, self.torch_parameters(), (inp, hx))
+        # our parameters put in the shadow's place for this call: torch.func.functional_call
+        # would do the same but refuses under torch.jit.trace, which ONNX export needs
+        params, saved = self.torch_parameters(), dict(module._parameters)
+        module._parameters.update(params)
+        try:
+            out, final = module(inp, hx)
+        finally:
+            module._parameters.update(saved)
         if lengths is not None:
             out, _ = nn.utils.rnn.pad_packed_sequence(
                 out, batch_first=True, total_length=x.shape[1]
@@ -480,10 +539,10 @@ class Recurrent(nn.Module):
         return out, final
 
     def to_torch(self) -> nn.RNNBase:
-        """A torch.nn.RNN/LSTM/GRU (batch_first=True) holding copies of this layer's weights."""
-        module = self._new_torch_module()
+        """A torch.nn.RNN/LSTM/GRU, in this layer's layout, holding copies of its weights."""
         first = next(self.parameters())
-        module = module.to(device=first.device, dtype=first.dtype)
+        module = self._new_torch_module(device=first.device, dtype=first.dtype)
+        module.batch_first = self.batch_first
         with torch.no_grad():
             for name, p in self.torch_parameters().items():
                 getattr(module, name).copy_(p)
@@ -495,8 +554,9 @@ class Recurrent(nn.Module):
         if not isinstance(x, Tensor):
             raise TypeError(f"Recurrent: x must be a Tensor (B, T, D), got {type(x).__name__}")
         if x.dim() != 3:
+            layout = "(B, T, {}) (batch-first)" if self.batch_first else "(T, B, {}) (time-first)"
             raise ValueError(
-                f"Recurrent: expected x of shape (B, T, {self.input_size}) (batch-first), "
+                f"Recurrent: expected x of shape {layout.format(self.input_size)}, "
                 f"got {x.dim()}-D shape {tuple(x.shape)}"
             )
         B, T, D = x.shape
@@ -532,7 +592,7 @@ class Recurrent(nn.Module):
         return (
             f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
             f"dropout={self.dropout}, recurrent_dropout={self.recurrent_dropout}, "
-            f"impl={self.impl!r}"
+            f"impl={self.impl!r}" + ("" if self.batch_first else ", batch_first=False")
         )
 
 

@@ -29,8 +29,9 @@ def leaves(state: Any) -> tuple[Tensor, ...]:
 
 def stack_states(states: list[Any]) -> Any:
     """L·D cell states -> torch.nn layout, or the list itself when shapes differ."""
-    shapes = {tuple(t.shape for t in leaves(s)) for s in states}
-    if len(shapes) != 1:
+    # compared with ==, not hashed: under torch.jit.trace sizes are tensors, hashed by identity
+    shapes = [tuple(t.shape for t in leaves(s)) for s in states]
+    if any(s != shapes[0] for s in shapes[1:]):
         return list(states)
     return tree_map(lambda *ts: torch.stack(ts, 0), *states)
 
