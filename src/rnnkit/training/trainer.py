@@ -121,6 +121,8 @@ class Trainer:
         overwrite: allow a fresh run in a directory that already holds one (its checkpoints
             and metrics are deleted).
         console: a rich Console for the progress bar and messages.
+        resume_command: the command that continues this run, named in the message of an
+            interrupted fit (default: the `rnnkit.training.resume` call).
 
     Where training stands (step, epoch, elapsed time, best value...) is `trainer.state`, a
     TrainerState saved in every checkpoint; `step`, `epoch`, `elapsed` and `items` read it.
@@ -150,6 +152,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         overwrite: bool = False,
         console: Any = None,
+        resume_command: str | None = None,
     ):
         if not hasattr(model, "loss"):
             raise TypeError(
@@ -175,6 +178,7 @@ class Trainer:
         self.schedule = Schedule(self.config)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.console = console
+        self.resume_command = resume_command
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.state = TrainerState()
         self.should_stop = False
@@ -301,7 +305,8 @@ class Trainer:
             if status != "diverged":
                 self._finish(val, status)
         if status == "interrupted" and self.run_dir is not None:
-            message += f"; checkpoint saved in {self.run_dir / CHECKPOINT}, resume to continue"
+            how = self.resume_command or f"rnnkit.resume({str(self.run_dir)!r}, train, val)"
+            message += f"; checkpoint saved in {self.run_dir / CHECKPOINT}; resume with: {how}"
         if status != "diverged":
             self.log({"event": status, "message": message})
         result = FitResult(
