@@ -48,7 +48,9 @@ def worker(rank: int, init: str, out: str) -> None:
 
 
 def test_two_ranks_step_as_one_process_with_the_whole_batch(tmp_path):
-    mp.spawn(worker, args=(f"file://{tmp_path}/rendezvous", str(tmp_path)), nprocs=2)
+    # fork: the children need not import torch and rnnkit again (most of a spawn's cost)
+    mp.start_processes(worker, args=(f"file://{tmp_path}/rendezvous", str(tmp_path)), nprocs=2,
+                       start_method="fork")
     single = Trainer(new_model(), BPTT(), CONFIG)
     single.fit(batches(slice(0, 2 * B)))
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]

@@ -8,7 +8,7 @@ from clitest import invoke, one_line_error
 from rnnkit.tasks.sentiment.task import TASK
 from rnnkit.training.run import latest_checkpoint
 
-TINY = ["--limit", "200", "--hidden", "8", "--embedding", "8", "--eval-every", "4", "--quiet"]
+TINY = ["--limit", "80", "--hidden", "8", "--embedding", "8", "--eval-every", "4", "--quiet"]
 
 
 def weights(run_dir) -> bytes:
