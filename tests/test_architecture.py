@@ -16,6 +16,7 @@ RANK = {
     "training": 5,
     "tasks": 6,
     "bench": 7,  # above tasks, not an application; the cli wraps it
+    "serve": 7,  # the HTTP server: above tasks (their predictors), below the cli
     "cli": 8,
 }
 SIDE = {"data", "diagnostics"}  # may import anything up to layers, imported by tasks and cli

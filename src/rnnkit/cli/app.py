@@ -106,6 +106,7 @@ def _register_commands() -> None:
         inspect,
         runs,
         sentiment,
+        serve,
         text,
         train,
         translate,
@@ -114,7 +115,7 @@ def _register_commands() -> None:
     text.register(app)
     train.register(app)
     for module in (
-        sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench, export,
+        sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench, export, serve,
     ):
         module.register(app)
 

@@ -3,6 +3,8 @@
     train(task, options, out)  validate -> optional deps -> data -> overwrite policy -> threads
                                -> seed -> build -> fit (files written at start) -> best weights
                                -> evaluate + baselines -> metrics.jsonl -> results.json -> report
+    resume(run_dir, steps=..)  the same, continuing the run's checkpoint with its stored
+                               options (a budget may be given anew)
     load(run_dir)              the task that made the run, and its predictor
 
 The run record (config.json["extra"]) is the same for every task: see rnnkit.training.record.
@@ -14,6 +16,7 @@ import dataclasses
 import importlib
 import os
 import pkgutil
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +70,8 @@ class Context:
     extra: dict[str, Any]
     console: Any
     say: Callable[[str], None]
+    resume: bool = False  # continue the checkpoint in `out` (see `resume`)
+    resume_command: str | None = None  # named when training is interrupted
 
 
 def cap_threads(threads: int | None, say: Callable[[str], None]) -> int | None:
@@ -92,8 +97,11 @@ def train(
     console: Any = None,
     progress: bool = True,
     on_phase: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> TaskRun:
     """Train `task` with `options` into run directory `out`; evaluate; write the report.
+    With `resume`, continue the checkpoint in `out` instead (use `resume(out)`, which reads
+    the options the run was trained with).
 
     Raises:
         OptionError: an option is out of range (names the field).
@@ -112,16 +120,20 @@ def train(
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
     data = task.prepare(options)
-    check_out_dir(out, overwrite)  # refuse before the lock file is made
+    if not resume:
+        check_out_dir(out, overwrite)  # refuse before the lock file is made
     with RunLock(out):  # one writer per run directory, from the overwrite check to the report
-        prepare_out_dir(out, overwrite)
+        if not resume:
+            prepare_out_dir(out, overwrite)
         cap_threads(getattr(options, "threads", None), say)
         seed_everything(options.seed)
         model = task.build(options, data)
         config = dataclasses.replace(task.train_config(options, data), progress=progress)
         extra = {"schema": SCHEMA, "task": task.name, "options": to_dict(options),
                  "data": data.summary, "machine": machine()}  # fmt: skip
-        ctx = Context(options, data, model, config, out, extra, console, say)
+        ctx = Context(options, data, model, config, out, extra, console, say, resume,
+                      resume_command=f"rnnkit train {task.name.replace('_', '-')} --resume "
+                                     f"{shlex.quote(str(out))}")  # fmt: skip
         fitted = task.fit(ctx)
         if task.evaluation:
             say(f"evaluating: {task.evaluation}")
@@ -163,11 +175,67 @@ def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None)
     trainer = Trainer(
         ctx.model, task.algorithm(ctx.options), config or ctx.config, run_dir=ctx.out,
         callbacks=[WriteFiles(), *callbacks], extra=ctx.extra, overwrite=True, console=ctx.console,
+        resume_command=ctx.resume_command,
     )  # fmt: skip
-    result = trainer.fit(train, val)
+    result = trainer.fit(train, val, resume=ctx.resume)
     if result.status == "diverged":
         raise DataError(f"training diverged: {result.message}")
     return Fitted(load_run(ctx.out).model, trainer, result)
+
+
+# ---- resuming -----------------------------------------------------------------------------
+
+BUDGETS = ("steps", "epochs", "minutes")  # what a resumed run may be given anew
+MACHINE = ("threads",)  # settings of this machine, not of the run
+
+
+def resumed_options(run_dir: str | Path, **changes: Any) -> tuple[Task, Any]:
+    """(the Task that made the run, the options it was trained with, `changes` applied).
+
+    A budget given (steps, epochs, minutes) replaces the run's whole budget: `steps=4000`
+    alone continues to step 4000 whatever epochs or minutes the run had. `threads` may change
+    too; nothing else may (the data and the model must be the run's).
+
+    Raises:
+        RunError: `run_dir` is not a task's run, or has no checkpoint to continue.
+        OptionError: a change is not a budget, or out of range.
+    """
+    from ..training import RunError
+    from ..training.run import latest_checkpoint, read_run_config
+    from .options import OptionError, from_dict
+
+    record = run_record(read_run_config(run_dir).get("extra") or {})
+    name = record["task"]
+    if name not in task_names() or not isinstance(record.get("options"), dict):
+        raise RunError(f"{run_dir}: not a run of an rnnkit application (task {name!r})")
+    if record["schema"] != SCHEMA:
+        raise RunError(f"{run_dir}: written by an older rnnkit (run schema {record['schema']}); "
+                       f"it cannot be resumed")  # fmt: skip
+    if latest_checkpoint(run_dir) is None:
+        raise RunError(f"{run_dir}: has no checkpoint to resume (it stopped before the first)")
+    other = sorted(set(changes) - set(BUDGETS) - set(MACHINE))
+    if other:
+        raise OptionError(other[0], "left as the run had it (a resumed run keeps its options; "
+                          f"only {', '.join(BUDGETS + MACHINE)} may change)")  # fmt: skip
+    task = get_task(name)
+    options = from_dict(task.options, record["options"])
+    if any(k in BUDGETS for k in changes):
+        changes = {**dict.fromkeys(BUDGETS), **changes}
+    return task, dataclasses.replace(options, **changes)
+
+
+def resume(run_dir: str | Path, *, console: Any = None, progress: bool = True,
+           on_phase: Callable[[str], None] | None = None, **changes: Any) -> TaskRun:
+    """Continue a task's run from its latest checkpoint with the options it was trained with
+    (`changes`: a new budget, see `resumed_options`); then evaluate and report as `train`.
+    Resuming an interrupted run gives the same parameters as the run not interrupted.
+
+    Example:
+        >>> driver.resume("runs/text-20260101-120000", steps=4000)
+    """
+    task, options = resumed_options(run_dir, **changes)
+    return train(task, options, run_dir, console=console, progress=progress, on_phase=on_phase,
+                 resume=True)  # fmt: skip
 
 
 # ---- loading and reports ------------------------------------------------------------------

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..algorithms import BPTT, GradientAlgorithm, build_algorithm
 from ..atomic import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
@@ -108,7 +110,10 @@ class Trainer:
     """Trains any model with the loss contract, with a pluggable gradient algorithm.
 
     Args:
-        model: an nn.Module with `loss(batch, state=None) -> StepOutput` (rnnkit.models).
+        model: an nn.Module with `loss(batch, state=None) -> StepOutput` (rnnkit.models), or
+            one wrapped in DistributedDataParallel: every rank gives its own shard of each
+            batch, gradients are averaged across ranks before clipping (so N ranks × batch b
+            step as one process × batch N·b), and rank 0 alone writes `run_dir`.
         algorithm: how gradients are computed (default BPTT()).
         config: a TrainConfig (budget, optimiser, schedule, clipping, eval, checkpoints).
         run_dir: where config.json, model.safetensors, metrics.jsonl and checkpoint/ go
@@ -122,6 +127,8 @@ class Trainer:
         overwrite: allow a fresh run in a directory that already holds one (its checkpoints
             and metrics are deleted).
         console: a rich Console for the progress bar and messages.
+        resume_command: the command that continues this run, named in the message of an
+            interrupted fit (default: the `rnnkit.training.resume` call).
 
     Where training stands (step, epoch, elapsed time, best value...) is `trainer.state`, a
     TrainerState saved in every checkpoint; `step`, `epoch`, `elapsed` and `items` read it.
@@ -151,7 +158,15 @@ class Trainer:
         device: str | torch.device = "cpu",
         overwrite: bool = False,
         console: Any = None,
+        resume_command: str | None = None,
     ):
+        self.ddp = model if isinstance(model, DistributedDataParallel) else None
+        if self.ddp is not None:
+            # the loss contract is the wrapped model's: the algorithms call model.loss, which
+            # DDP's forward-driven reducer never sees, so `_update` averages the gradients
+            model = self.ddp.module
+            if dist.get_rank(self.ddp.process_group) != 0:
+                run_dir = None  # rank 0 alone writes the run directory
         if not hasattr(model, "loss"):
             raise TypeError(
                 f"Trainer: {type(model).__name__} has no loss(batch, state) method "
@@ -176,6 +191,7 @@ class Trainer:
         self.schedule = Schedule(self.config)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.console = console
+        self.resume_command = resume_command
         self.generator = torch.Generator().manual_seed(self.config.seed)
         self.state = TrainerState()
         self.should_stop = False
@@ -302,7 +318,8 @@ class Trainer:
             if status != "diverged":
                 self._finish(val, status)
         if status == "interrupted" and self.run_dir is not None:
-            message += f"; checkpoint saved in {self.run_dir / CHECKPOINT}, resume to continue"
+            how = self.resume_command or f"rnnkit.resume({str(self.run_dir)!r}, train, val)"
+            message += f"; checkpoint saved in {self.run_dir / CHECKPOINT}; resume with: {how}"
         if status != "diverged":
             self.log({"event": status, "message": message})
         result = FitResult(
@@ -336,6 +353,8 @@ class Trainer:
     def _update(self) -> bool:
         """Clip, check, step the optimiser, zero gradients. False if gradients are not finite."""
         cfg = self.config
+        if self.ddp is not None:
+            _average_gradients(self.optimizer, self.ddp.process_group)
         params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
         if cfg.clip == "norm":
             norm = nn.utils.clip_grad_norm_(params, cfg.clip_value)
@@ -659,6 +678,21 @@ class _Window:
         self.loss_sum, self.count, self.seconds = s["loss_sum"], s["count"], s["seconds"]
         self.stats = {k: tuple(v) for k, v in s["stats"].items()}
         self.last_loss, self.unit = s["last_loss"], s["unit"]
+
+
+def _average_gradients(optimizer: torch.optim.Optimizer, group: Any) -> None:
+    """Mean of every parameter's gradient over the ranks, in one all-reduce (a parameter
+    without a gradient on this rank counts as zero, so every rank sends the same tensors)."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, group=group)
+    flat /= dist.get_world_size(group)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset : offset + n].view_as(p).clone()
+        offset += n
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
