@@ -40,12 +40,12 @@ def test_non_utf8_and_non_object_lines_are_skipped(tmp_path):
     assert read_jsonl(path) == [{"step": 1}, {"step": 2}]
 
 
-def test_weights_of_another_dtype_are_refused(run_dir):
+def test_integer_weights_are_refused(run_dir):
     from safetensors.torch import load_file, save_file
 
-    tensors = {k: v.to(torch.float64) for k, v in load_file(run_dir / "model.safetensors").items()}
+    tensors = {k: v.to(torch.int32) for k, v in load_file(run_dir / "model.safetensors").items()}
     save_file(tensors, run_dir / "model.safetensors")
-    with pytest.raises(RunError, match="float64, the model expects torch.float32"):
+    with pytest.raises(RunError, match="int32, the model expects torch.float32"):
         load_run(run_dir)
 
 

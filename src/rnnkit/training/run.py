@@ -183,7 +183,8 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
     for name, t in tensors.items():
-        if t.dtype != expected[name].dtype:
+        if t.is_floating_point() != expected[name].is_floating_point() or t.is_complex():
+            # float64 weights load into a float32 model (a cast); integers never pass as weights
             raise RunError(
                 f"{path}: {name} is {t.dtype}, the model expects {expected[name].dtype}"
             )
