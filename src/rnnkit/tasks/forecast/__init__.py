@@ -23,19 +23,11 @@ Python API:
     >>> ahead.mean, ahead.lower, ahead.upper
 """
 
+from .. import lazy
 from .options import HELP, NAME, ForecastOptions
 from .options import ForecastOptions as Options
 
-_MODULES = {"Forecaster": "forecaster", "FutureForecast": "forecaster", "plot_future": "report"}
-
-
-def __getattr__(name: str):  # the model code (torch) loads on first use, not for `--help`
-    import importlib
-
-    if name.startswith("__") or name in ("task", "forecaster", "baselines", "report"):
-        raise AttributeError(name)
-    module = _MODULES.get(name, "task")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
+__getattr__ = lazy(__name__, {"Forecaster": "forecaster", "FutureForecast": "forecaster",
+                                  "plot_future": "report"})  # fmt: skip
 
 __all__ = ["HELP", "NAME", "Options", "ForecastOptions", "Forecaster", "train", "load"]

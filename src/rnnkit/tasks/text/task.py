@@ -21,11 +21,11 @@ from ...data.registry import load_text_source
 from ...data.text import DataError, split_blocks
 from ...data.vocab import Vocab, build_tokenizer
 from ...diagnostics.gradient_profile import gradient_profile
+from ...models.language import Evaluation, evaluate_ids, generate, sample_many, val_batches
 from ...training.machine import load_average
 from .. import driver
 from ..options import HUGE, from_dict
 from ..task import Fitted, Task
-from .lm import Evaluation, evaluate_ids, generate, sample_many, val_batches
 from .options import NAME, TextOptions
 from .report import MIN_LR_RATIO, PROFILE_LAGS, sections
 
@@ -186,7 +186,7 @@ class TextTask(Task):
     def fit(self, ctx: Any) -> TextFitted:
         """One Trainer run (fit_one's, with a bar over the time budget when only time bounds
         training), then the full validation pass, samples and the gradient profile."""
-        from .progress import TimeProgress, set_auto_threads
+        from ...training import TimeProgress, set_auto_threads
 
         options, data, config = ctx.options, ctx.data, ctx.config
         if options.threads is None:
