@@ -87,8 +87,8 @@ def evaluate(
 
     from ..data.registry import load_text_source
     from ..data.vocab import EncodeReport
-    from ..tasks import text
     from ..models.language import evaluate_ids
+    from ..tasks import text
     from ..tasks.text.task import validation_ids
 
     console = _console()
