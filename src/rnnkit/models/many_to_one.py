@@ -97,3 +97,16 @@ class ManyToOne(nn.Module):
         out, state = self(batch.inputs, state, batch.lengths)
         loss, count, stats = self.head.loss(out, batch.targets)
         return StepOutput(loss, count, state, stats, "samples")
+
+
+@torch.no_grad()
+def class_probabilities(model: nn.Module, x: Tensor, lengths: Tensor, size: int = 256) -> Tensor:
+    """A softmax classifier's class probabilities (N, C), in eval mode, `size` sequences at a
+    time, each batch cut to its longest sequence. x: (N, T) ids or (N, T, D) frames, padded."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), size):
+        L = lengths[i : i + size]
+        logits, _ = model(x[i : i + size, : int(L.max())], lengths=L)
+        out.append(torch.softmax(logits.float(), -1))
+    return torch.cat(out) if out else torch.zeros(0, 0)

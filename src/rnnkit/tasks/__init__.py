@@ -6,7 +6,8 @@ Imports anything below it in the chain (config .. training, data, diagnostics); 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -26,3 +27,37 @@ def lazy(package: str, modules: dict[str, str] | None = None) -> Callable[[str],
         return getattr(module, name)
 
     return __getattr__
+
+
+def entry_points(task: Any) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+    """A task's Python API: `train(options, out, **kwargs)` (rnnkit.tasks.driver.train: train,
+    evaluate model and baselines, write the run directory) and `load(run_dir)` (the task's
+    predictor; RunError if `run_dir` is not a finished run of this task).
+
+    Example (in tasks/<name>/task.py):
+        >>> train, load = entry_points(TASK)
+    """
+    from . import driver
+
+    def train(options: Any, out: Any, **kwargs: Any) -> Any:
+        return driver.train(task, options, out, **kwargs)
+
+    def load(run_dir: Any) -> Any:
+        return driver.load(run_dir, task.name)
+
+    command = task.name.replace("_", "-")
+    train.__doc__ = f"`rnnkit train {command}` from Python, into run directory `out`."
+    load.__doc__ = f"A `rnnkit train {command}` run directory, loaded for prediction."
+    return train, load
+
+
+@contextmanager
+def malformed(run: Any, name: str) -> Iterator[None]:
+    """Turn a missing key, a wrong type or a bad value met while reading a run's file `name`
+    into RunError naming the file (a run directory edited or written by another version)."""
+    from ..training import RunError
+
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as err:  # ValueError: DataError too
+        raise RunError(f"{run.path}/{name}: malformed ({err})") from None

@@ -1,9 +1,13 @@
-"""What the classification applications share: metrics, label checks, BLAS threads."""
+"""What the applications share: classification metrics, label checks, BLAS threads, and the
+forecast metrics per lead time (MAE, RMSE, MSE, MASE, interval coverage) from rolling origins."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
+
+import numpy as np
 
 from ..data.text import DataError
 
@@ -71,3 +75,49 @@ def blas_threads(n: int | None):
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     return threadpool_limits(n)
+
+
+# ---- forecasts (data units) --------------------------------------------------------------
+
+
+def origins_for(n_train: int, n_end: int) -> np.ndarray:
+    """Forecast origins o: every o whose o+1 is in the test part [n_train, n_end)."""
+    return np.arange(n_train - 1, n_end - 1)
+
+def truth_matrix(values: np.ndarray, origins: np.ndarray, H: int, n_end: int) -> np.ndarray:
+    """(M, H) targets y[o+h]; NaN where o+h is past the test part."""
+    idx = origins[:, None] + np.arange(1, H + 1)[None, :]
+    out = np.full(idx.shape, np.nan)
+    ok = idx < n_end
+    out[ok] = values[idx[ok]]
+    return out
+
+
+def mase_scale(train: np.ndarray) -> float:
+    """In-sample MAE of the one-step naive forecast on the training part."""
+    d = np.abs(np.diff(train))
+    return float(d.mean()) if len(d) and d.mean() > 0 else 1.0
+
+
+def metrics(pred: np.ndarray, truth: np.ndarray, scale: float) -> list[dict[str, float]]:
+    """Per horizon h: MAE, RMSE, MSE, MASE over the origins where y[o+h] is known."""
+    out = []
+    for h in range(truth.shape[1]):
+        ok = np.isfinite(truth[:, h])
+        err = pred[ok, h] - truth[ok, h]
+        mse = float(np.mean(err**2))
+        mae = float(np.mean(np.abs(err)))
+        out.append({"h": h + 1, "n": int(ok.sum()), "mae": mae, "rmse": math.sqrt(mse),
+                    "mse": mse, "mase": mae / scale})  # fmt: skip
+    return out
+
+
+def coverage(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
+    out = []
+    for h in range(truth.shape[1]):
+        ok = np.isfinite(truth[:, h])
+        t = truth[ok, h]
+        out.append({"h": h + 1, "coverage": float(np.mean((t >= lo[ok, h]) & (t <= hi[ok, h]))),
+                    "width": float(np.mean(hi[ok, h] - lo[ok, h]))})  # fmt: skip
+    return out
+

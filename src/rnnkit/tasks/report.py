@@ -2,8 +2,10 @@
 
 Generic pieces any task can use:
     `Report(title)` collects sections (`heading`, `paragraph`, `table`, `figure`, `pre`) and
-    `Report.write(path)` writes the page atomically. `line_plot` draws curves with matplotlib
-    (Agg backend) and returns the figure ready for `Report.figure`.
+    `Report.write(path)` writes the page atomically. `line_plot` and `bar_plot` draw with
+    matplotlib (Agg backend) and return the figure ready for `Report.figure`.
+Blocks several tasks draw the same way: `training_section` (status and loss curves) and
+`accuracy_section` (a classifier against its baselines).
 
 Example:
     >>> r = Report("My run")
@@ -125,6 +127,30 @@ def training_section(r: Report, run: Any, fit: Mapping[str, Any]) -> None:
     r.figure(line_plot({"train loss": ([x["step"] for x in train], [x["loss"] for x in train]),
                         "val loss": ([x["step"] for x in val], [x["loss"] for x in val])},
                        xlabel="step", ylabel="loss"), "loss")  # fmt: skip
+
+
+def accuracy_section(
+    r: Report, heading: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
+    labels: Sequence[str], confusion: Sequence[Sequence[int]], val: Sequence[Mapping] = (),
+    baseline: float | None = None,
+) -> None:
+    """A classifier against its baselines: the table (rows: name, accuracy, ...), their test
+    accuracies as bars, the model's confusion matrix, and the validation accuracy during
+    training (with the first baseline's test accuracy as a line) when it was measured."""
+    r.heading(heading)
+    r.table(rows, header=header)
+    r.figure(bar_plot({str(row[0]).strip(): row[1] for row in rows}, "test accuracy"),
+             "test accuracy, model vs baselines (same split)")  # fmt: skip
+    r.heading("Confusion matrix (rows: true class, columns: predicted)")
+    r.table([[lab, *row] for lab, row in zip(labels, confusion, strict=True)], header=("", *labels))
+    val = [x for x in val if "accuracy" in x]
+    if val:
+        steps = [x["step"] for x in val]
+        curves = {"val accuracy": (steps, [x["accuracy"] for x in val])}
+        if baseline is not None:
+            curves["baseline (test)"] = (steps, [baseline] * len(val))
+        r.figure(line_plot(curves, xlabel="step", ylabel="accuracy", markers=True),
+                 "validation accuracy during training")  # fmt: skip
 
 
 class Report:

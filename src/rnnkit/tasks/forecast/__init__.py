@@ -5,10 +5,9 @@
     -> windows (B, W, 1) -> LSTM/GRU with a Gaussian head (recursive: the next value; direct:
     the next H) -> best weights on validation MSE -> intervals recalibrated on validation
     -> test MAE/RMSE/MSE/MASE per lead time next to persistence, seasonal naive, AR(p) and
-       ARIMA from the same origins -> report.html
+       ARIMA from the same origins (rnnkit.models.classical) -> report.html
 
     options.py     ForecastOptions (torch-free)
-    baselines.py   persistence, seasonal naive, AR, ARIMA, MASE and the other metrics
     forecaster.py  Forecaster: the trained model in data units (used by anomaly detection)
     report.py      the report sections and plots
     task.py        the Task: data, model, calibration, evaluation, loading

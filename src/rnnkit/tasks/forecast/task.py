@@ -26,17 +26,10 @@ from ...algorithms import BPTT
 from ...data.scaling import StandardScaler
 from ...data.series import Series, check_length, load_series_source
 from ...data.text import DataError
+from ...models.classical import baseline_forecasts, has_unit_root
 from .. import driver
+from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
 from ..task import Fitted, Task
-from .baselines import (
-    baseline_forecasts,
-    coverage,
-    has_unit_root,
-    mase_scale,
-    metrics,
-    origins_for,
-    truth_matrix,
-)
 from .forecaster import Forecaster, calibrate, training_pairs
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
