@@ -7,8 +7,7 @@
     -> test MAE/RMSE/MSE/MASE per lead time next to persistence, seasonal naive, AR(p) and
        ARIMA from the same origins (rnnkit.models.classical) -> report.html
 
-    options.py     ForecastOptions (torch-free)
-    forecaster.py  Forecaster: the trained model in data units (used by anomaly detection)
+    options.py     ForecastOptions (torch-free); the Forecaster is rnnkit.models.forecaster
     report.py      the report sections and plots
     task.py        the Task: data, model, calibration, evaluation, loading
 
@@ -26,7 +25,6 @@ from .. import lazy
 from .options import HELP, NAME, ForecastOptions
 from .options import ForecastOptions as Options
 
-__getattr__ = lazy(__name__, {"Forecaster": "forecaster", "FutureForecast": "forecaster",
-                                  "plot_future": "report"})  # fmt: skip
+__getattr__ = lazy(__name__, {"plot_future": "report"})
 
 __all__ = ["HELP", "NAME", "Options", "ForecastOptions", "Forecaster", "train", "load"]

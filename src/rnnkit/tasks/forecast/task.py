@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,11 @@ from ...data.scaling import StandardScaler
 from ...data.series import Series, check_length, load_series_source
 from ...data.text import DataError
 from ...models.classical import baseline_forecasts, has_unit_root
-from .. import driver
+from ...models.forecaster import Forecaster, FutureForecast, calibrate, training_pairs
+from .. import driver, entry_points
 from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
+from ..options import check_value, field_specs
 from ..task import Fitted, Task
-from .forecaster import Forecaster, calibrate, training_pairs
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
 
@@ -92,6 +92,19 @@ class StepCounting(BPTT):
     def train_batch(self, model, batch, update):
         result = super().train_batch(model, batch, update)
         return dataclasses.replace(result, count=1, unit="steps")
+
+
+class RunForecaster(Forecaster):
+    """What `load` returns: a Forecaster whose `future` bounds its horizon as --horizon is
+    bounded (OptionError; a recursive forecast runs the model once a step, so a million steps
+    would not finish)."""
+
+    def future(self, horizon: int) -> FutureForecast:
+        check_value(*HORIZON, horizon)
+        return super().future(horizon)
+
+
+HORIZON = next(spec for spec in field_specs(ForecastOptions) if spec[0].name == "horizon")
 
 
 @dataclass
@@ -259,7 +272,7 @@ class ForecastTask(Task):
             except (KeyError, TypeError, ValueError) as err:
                 raise RunError(f"{run.path}: calibration.json is not valid ({err})") from None
         try:
-            fc = Forecaster(run.model, scaler, int(settings["window"]), settings["strategy"],
+            fc = RunForecaster(run.model, scaler, int(settings["window"]), settings["strategy"],
                             float(settings["level"]), int(settings["head_horizon"]),
                             int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,
                             relative=bool(settings["relative"]), series=series)  # fmt: skip
@@ -284,13 +297,4 @@ def clean(obj: Any) -> Any:
 
 
 TASK = ForecastTask()
-
-
-def train(options: ForecastOptions, out: str | Path, **kwargs: Any):
-    """Train the forecaster, compute the baselines on the same origins; see driver.train."""
-    return driver.train(TASK, options, out, **kwargs)
-
-
-def load(run_dir: str | Path) -> Forecaster:
-    """A `train forecast` run, loaded for `forecast`, `future` and anomaly detection."""
-    return driver.load(run_dir, NAME)
+train, load = entry_points(TASK)
