@@ -1,5 +1,6 @@
-"""What the applications share: classification metrics, label checks, BLAS threads, and the
-forecast metrics per lead time (MAE, RMSE, MSE, MASE, interval coverage) from rolling origins."""
+"""The applications' metrics: classification (with label checks and BLAS threads), translation
+(sacrebleu BLEU and chrF, exact match), and forecasts per lead time (MAE, RMSE, MSE, MASE,
+interval coverage) from rolling origins."""
 
 from __future__ import annotations
 
@@ -36,6 +37,36 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], n: int)
         "macro_f1": sum(f1s) / n,
         "confusion": confusion,
         "n": len(y_true),
+    }
+
+
+def translation_metrics(hyps: Sequence[str], refs: Sequence[str], bleu: bool = True) -> dict:
+    """sacrebleu corpus BLEU and chrF (default settings, 13a tokenisation), exact match.
+
+    BLEU counts word 4-grams over the corpus: it is 0 for outputs that are single words
+    (the numbers data), so `bleu=False` reports None there; chrF still applies.
+
+    Example:
+        >>> translation_metrics(["a small house"], ["a small house"])["exact_match"]
+        1.0
+    """
+    from ..deps import require
+
+    if len(hyps) != len(refs) or not refs:
+        raise ValueError("translation_metrics: need equal, non-empty lists")
+    require("sacrebleu", what="BLEU and chrF")
+    import sacrebleu
+
+    # both sides are space-joined tokens, compared alike: no detokenisation warning needed
+    score = sacrebleu.corpus_bleu(list(hyps), [list(refs)], force=True) if bleu else None
+    chrf = sacrebleu.corpus_chrf(list(hyps), [list(refs)])
+    exact = sum(int(h == r) for h, r in zip(hyps, refs, strict=True)) / len(refs)
+    return {
+        "bleu": None if score is None else score.score,
+        "bleu_signature": None if score is None else str(score.format(signature=True)),
+        "chrf": chrf.score,
+        "exact_match": exact,
+        "n": len(refs),
     }
 
 
