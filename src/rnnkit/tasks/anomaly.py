@@ -31,8 +31,8 @@ from ..models.forecaster import (
     persistence_detect,
     residual_scale,
 )
+from ..training.report import Report, finish_series, series_axes
 from .options import SEED_MAX, OptionError
-from .report import Report
 
 MAX_TRIALS = 10_000  # copies of the held-out part checked side by side (memory: trials × N)
 
@@ -192,12 +192,7 @@ def evaluation_rows(ev: dict[str, Any]) -> list[list[Any]]:
 
 def _plot(x, v, lower, upper, flags, label: str, target: str, spans=(), name="observed"):
     """The series, the prediction interval, flagged points (red), shaded (start, stop, kind)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.4))
+    fig, ax = series_axes((8, 3.4))
     ax.plot(x, v, color="k", lw=0.8, label=name)
     for lo, hi, kind in spans:
         ax.axvspan(lo, hi, color=f"C{ANOMALY_KINDS.index(kind) + 1}", alpha=0.25)
@@ -205,12 +200,7 @@ def _plot(x, v, lower, upper, flags, label: str, target: str, spans=(), name="ob
     ax.fill_between(x[ok], lower[ok], upper[ok], color="C0", alpha=0.2,
                     label=None if spans else "interval")  # fmt: skip
     ax.scatter(x[flags], v[flags], color="red", s=14, zorder=3, label="flagged")
-    ax.set_xlabel(label)
-    ax.set_ylabel(target)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return finish_series(fig, ax, label, target)
 
 
 def _plot_injected(index, inj: Injected, det: Detection, start: int, label: str, target: str):

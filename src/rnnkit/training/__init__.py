@@ -6,6 +6,7 @@
                checkpoints (atomic via rnnkit.atomic; the previous one survives a failed write)
     progress   ProgressBar, StopSignals (SIGINT / SIGTERM: checkpoint, then stop)
     callbacks  Callback, LambdaCallback
+    report     Report: a run's self-contained report.html (sections, inline plots)
     stream     Streamer (stateful step/chunk inference), stream_batches (stateful batching)
     machine    machine_info(): CPU, threads, load average, versions (recorded in every run);
                auto_threads(): the cores other work leaves idle

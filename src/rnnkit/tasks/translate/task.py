@@ -203,7 +203,7 @@ class TranslateTask(Task):
         return title, ["model", "BLEU", "chrF", "exact match"], rows
 
     def report(self, r, run, results) -> None:
-        from ..report import bar_plot, line_plot
+        from ...training.report import bar_plot, line_plot
 
         opts, d = driver.run_record(run.extra)["options"], results["data"]
         m, g, b = results["model"], results["model_greedy"], results["baseline"]
