@@ -4,7 +4,7 @@
 - `fixed_batches(x, y, lengths)`: in order (validation, test), each cut to its longest sequence.
 - `random_batches(x, y, lengths, size)`: the Trainer's `(step, generator) -> batch` callable,
   drawing with replacement, each batch cut to its longest sequence, optionally transformed
-  (augmentation, word dropout) with the same generator.
+  with the same generator: `token_dropout(p)` (ids), `jitter_and_scale(std)` (frames).
 
 Batches are `(x, y, lengths)`, what ManyToOne.loss reads. Imports: torch only.
 """
@@ -56,3 +56,13 @@ def random_batches(
         return (xb if transform is None else transform(xb, L, gen)), y[idx], L
 
     return make
+
+
+def token_dropout(p: float, unk: int = 1) -> Transform:
+    """Each real token (id > 0, not <pad>) is read as `unk` with probability p, a fresh draw per
+    batch, so a network cannot lean on a few rare tokens it has memorised."""
+
+    def drop(ids: Tensor, lengths: Tensor, gen: torch.Generator) -> Tensor:
+        return ids.masked_fill((torch.rand(ids.shape, generator=gen) < p) & (ids > 0), unk)
+
+    return drop

@@ -8,6 +8,7 @@ and on the same split:
                        ARIMA are fitted on the training part only.
     sequences          1-nearest-neighbour under Euclidean distance (frames resampled)
     sentences          bag-of-words logistic regression (scikit-learn)
+    any labels         the majority class of the training split
 
 Imports numpy and rnnkit.data; statsmodels and scikit-learn when first used.
 """
@@ -181,3 +182,12 @@ def bag_of_words_baseline(
             best = (C, pipe)
     assert best is not None
     return best[1], {"C": best[0], "val_accuracy_by_C": {str(k): v for k, v in scores.items()}}
+
+
+def majority_class(train: Sequence[str], test: Sequence[str]) -> dict[str, Any]:
+    """{"label": the most frequent training label (first in sorted order on ties), "accuracy":
+    its share of `test`}."""
+    labels = sorted(set(train))
+    counts = [sum(1 for y in train if y == lab) for lab in labels]
+    label = labels[counts.index(max(counts))]
+    return {"label": label, "accuracy": sum(1 for y in test if y == label) / len(test)}

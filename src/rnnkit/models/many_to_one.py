@@ -10,6 +10,7 @@ Yang et al. 2016 without the context vector). Variable lengths throughout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -110,3 +111,14 @@ def class_probabilities(model: nn.Module, x: Tensor, lengths: Tensor, size: int 
         logits, _ = model(x[i : i + size, : int(L.max())], lengths=L)
         out.append(torch.softmax(logits.float(), -1))
     return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def most_attended(model: nn.Module, tokens: Sequence[str], k: int = 5) -> list[list[Any]]:
+    """[[token, weight], ...]: the k tokens of the last forward's first sequence that an
+    attention readout weighted most (empty for other readouts)."""
+    weights = getattr(model, "attention_weights", None)
+    if weights is None:
+        return []
+    pairs = zip(tokens, weights[0, : len(tokens)].tolist(), strict=True)
+    pairs = sorted(pairs, key=lambda tw: -tw[1])
+    return [[t, round(float(w), 4)] for t, w in pairs[:k]]

@@ -168,16 +168,13 @@ class ForecastTask(Task):
         }  # fmt: skip
 
     def train_config(self, o: ForecastOptions, data: ForecastData):
-        from ...config import TrainConfig
 
         batch = min(o.batch, len(data.x))
         steps = o.total_steps(math.ceil(len(data.x) / batch))
         every = max(1, min(steps, 2000) // 20)  # 20 log lines (about every 100 under --minutes)
-        return TrainConfig(
-            steps=steps, time_minutes=o.minutes, batch_size=batch, lr=o.lr,
-            weight_decay=o.weight_decay, optimizer="adamw" if o.weight_decay else "adam",
-            schedule="cosine", min_lr_ratio=0.05, eval_every=every if data.n_val else 0,
-            log_every=every, monitor="mse", seed=o.seed,
+        return o.train_config(
+            steps, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
+            eval_every=every if data.n_val else 0, log_every=every, monitor="mse",
         )  # fmt: skip
 
     def algorithm(self, o: ForecastOptions):

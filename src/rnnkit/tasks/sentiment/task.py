@@ -13,12 +13,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ...data.batching import fixed_batches, pad_ids, random_batches
+from ...data.batching import fixed_batches, pad_ids, random_batches, token_dropout
 from ...data.sentiment import Example, ExampleSplits, fit_vocab, load_source, words
 from ...data.text import DataError
 from ...data.vocab import Vocab
-from ...models.classical import bag_of_words_baseline
-from ...models.many_to_one import class_probabilities
+from ...models.classical import bag_of_words_baseline, majority_class
+from ...models.many_to_one import class_probabilities, most_attended
 from .. import driver, entry_points, malformed
 from ..metrics import blas_threads, classification_metrics, known_labels, training_labels
 from ..report import accuracy_section
@@ -49,16 +49,10 @@ def tensors(data: SentimentData, examples: Sequence[Example]) -> tuple[Tensor, T
 
 
 def batch_fn(data: SentimentData, size: int, word_dropout: float = 0.0):
-    """Random training batches (with replacement) drawn from the Trainer's generator.
-
-    `word_dropout`: each word is read as <unk> with this probability (a fresh draw per batch),
-    so the network cannot lean on a few rare words it has memorised.
-    """
-
-    def drop(ids: Tensor, lengths: Tensor, gen: torch.Generator) -> Tensor:
-        return ids.masked_fill((torch.rand(ids.shape, generator=gen) < word_dropout) & (ids > 0), 1)
-
-    return random_batches(*tensors(data, data.splits.train), size, drop if word_dropout else None)
+    """Random training batches (with replacement) from the Trainer's generator; each word is
+    read as <unk> with probability `word_dropout` (data.batching.token_dropout)."""
+    drop = token_dropout(word_dropout) if word_dropout else None
+    return random_batches(*tensors(data, data.splits.train), size, drop)
 
 
 def build_classifier(options: SentimentOptions, vocab_size: int, n_labels: int):
@@ -107,16 +101,11 @@ class SentimentTask(Task):
         return {VOCAB_FILE: {"words": data.vocab.to_dict(), "labels": data.labels}}
 
     def train_config(self, options: SentimentOptions, data: SentimentData):
-        from ...config import TrainConfig
-
         steps = options.total_steps(-(-len(data.splits.train) // options.batch))
-        return TrainConfig(
-            steps=steps, time_minutes=options.minutes, batch_size=options.batch,
-            optimizer="adamw" if options.weight_decay > 0 else "adam", lr=options.lr,
-            weight_decay=options.weight_decay, schedule="cosine", min_lr_ratio=0.1,
-            clip="norm", clip_value=1.0, eval_every=min(options.eval_every, steps),
-            monitor="accuracy", monitor_mode="max", patience=options.patience, log_every=10,
-            seed=options.seed,
+        return options.train_config(
+            steps, schedule="cosine", min_lr_ratio=0.1, clip="norm", clip_value=1.0,
+            eval_every=min(options.eval_every, steps), monitor="accuracy", monitor_mode="max",
+            patience=options.patience, log_every=10,
         )  # fmt: skip
 
     def batches(self, options: SentimentOptions, data: SentimentData):
@@ -130,13 +119,11 @@ class SentimentTask(Task):
             pipe, info = bag_of_words_baseline(train, val, labels)
         y_true = [labels.index(e.label) for e in test]
         y_base = [int(p) for p in pipe.predict([e.text for e in test])]
-        counts = [sum(1 for e in train if e.label == lab) for lab in labels]
-        majority = counts.index(max(counts))
         return {
             "model": clf.evaluate(test),
             "baseline": {"name": "bag-of-words logistic regression (scikit-learn)",
                          **classification_metrics(y_true, y_base, len(labels)), **info},
-            "majority": {"label": labels[majority], "accuracy": y_true.count(majority) / len(test)},
+            "majority": majority_class([e.label for e in train], [e.label for e in test]),
             "examples": [{"text": e.text, "label": e.label, **clf.classify(e.text)}
                          for e in test[:8]],
         }  # fmt: skip
@@ -192,13 +179,10 @@ class Classifier:
             raise DataError(f"{text!r} has no words to classify (only punctuation or symbols)")
         probs = predict_proba(self.model, self.vocab, [text])[0]
         best = int(probs.argmax())
-        weights = getattr(self.model, "attention_weights", None)
-        attention = [] if weights is None else sorted(
-            zip(toks, weights[0, : len(toks)].tolist(), strict=True), key=lambda tw: -tw[1])[:5]
         return {
             "prediction": self.labels[best], "probability": float(probs[best]),
             "probabilities": {lab: float(p) for lab, p in zip(self.labels, probs, strict=True)},
-            "attention": [[t, round(float(w), 4)] for t, w in attention],
+            "attention": most_attended(self.model, toks),
             "known_words": sum(1 for t in toks if t in self.vocab.index), "words": len(toks),
         }  # fmt: skip
 

@@ -173,20 +173,15 @@ class SequenceClassifyTask(Task):
         return {SCALER_FILE: data.scaler.to_dict(), CLASSES_FILE: {"classes": data.source.classes}}
 
     def train_config(self, options: SequenceClassifyOptions, data: SequenceData):
-        from ...config import TrainConfig
 
         batch = min(options.batch, len(data.X))
         steps = options.total_steps(-(-len(data.X) // batch))
         every, val = max(1, steps // 10), data.val is not None
         minutes = None if options.minutes is None else options.minutes / options.ensemble
-        return TrainConfig(
-            steps=steps, time_minutes=minutes, batch_size=batch, lr=options.lr,
-            weight_decay=options.weight_decay,
-            optimizer="adamw" if options.weight_decay else "adam", schedule="cosine",
-            min_lr_ratio=0.05, warmup_steps=min(20, steps // 10),
-            eval_every=every if val else 0, log_every=every,
+        return options.train_config(
+            steps, time_minutes=minutes, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
+            warmup_steps=min(20, steps // 10), eval_every=every if val else 0, log_every=every,
             monitor="accuracy" if val else "loss", monitor_mode="max" if val else "min",
-            seed=options.seed,
         )  # fmt: skip
 
     def batches(self, options: SequenceClassifyOptions, data: SequenceData):

@@ -145,14 +145,10 @@ class TranslateTask(Task):
         return {VOCAB_FILE: {"source": data.source.to_dict(), "target": data.target.to_dict()}}
 
     def train_config(self, options: TranslateOptions, data: TranslationData):
-        from ...config import TrainConfig
-
         steps = options.train_steps(-(-len(data.splits.train) // options.batch))
-        return TrainConfig(
-            steps=steps, time_minutes=options.minutes, batch_size=options.batch, lr=options.lr,
-            schedule="cosine", min_lr_ratio=0.05, clip="norm", clip_value=1.0,
+        return options.train_config(
+            steps, schedule="cosine", min_lr_ratio=0.05, clip="norm", clip_value=1.0,
             eval_every=min(options.eval_every, steps), monitor="loss", log_every=10,
-            seed=options.seed,
         )  # fmt: skip
 
     def batches(self, options: TranslateOptions, data: TranslationData):
