@@ -122,3 +122,15 @@ def most_attended(model: nn.Module, tokens: Sequence[str], k: int = 5) -> list[l
     pairs = zip(tokens, weights[0, : len(tokens)].tolist(), strict=True)
     pairs = sorted(pairs, key=lambda tw: -tw[1])
     return [[t, round(float(w), 4)] for t, w in pairs[:k]]
+
+
+@torch.no_grad()
+def small_embeddings(model: nn.Module, std: float) -> nn.Module:
+    """Start a token model's embedding at N(0, std²), <pad> (id 0) at zero; returns the model.
+
+    torch starts word vectors at N(0, 1); ~1,000 Adam steps move each weight by about lr a
+    step, so rare words would keep a large random vector. Small ones let useful words grow.
+    """
+    model.input.embedding.weight.normal_(0.0, std)
+    model.input.embedding.weight[0].zero_()
+    return model

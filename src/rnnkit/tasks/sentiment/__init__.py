@@ -22,5 +22,4 @@ from .options import SentimentOptions as Options
 
 __getattr__ = lazy(__name__)
 
-
 __all__ = ["HELP", "NAME", "Options", "SentimentOptions", "train", "load"]

@@ -1,8 +1,5 @@
-"""The sentiment Task: data, model, baseline, report, and the loaded Classifier.
-
-A run directory holds, besides the Trainer's files: `vocab.json` (words and labels),
-`results.json` (test metrics of both models, examples) and `report.html`.
-"""
+"""The sentiment Task and the loaded Classifier. A run directory holds, besides the Trainer's
+files: `vocab.json` (words, labels), `results.json` (test metrics, examples), `report.html`."""
 
 from __future__ import annotations
 
@@ -18,7 +15,7 @@ from ...data.sentiment import Example, ExampleSplits, fit_vocab, load_source, wo
 from ...data.text import DataError
 from ...data.vocab import Vocab
 from ...models.classical import bag_of_words_baseline, majority_class
-from ...models.many_to_one import class_probabilities, most_attended
+from ...models.many_to_one import class_probabilities, most_attended, small_embeddings
 from .. import driver, entry_points, malformed
 from ..metrics import blas_threads, classification_metrics, known_labels, training_labels
 from ..report import accuracy_section
@@ -61,21 +58,10 @@ def build_classifier(options: SentimentOptions, vocab_size: int, n_labels: int):
 
     rnn = RNNConfig(options.cell, options.hidden, options.layers, bidirectional=True,
                     dropout=options.dropout if options.layers > 1 else 0.0)  # fmt: skip
-    model = build_model(ManyToOneConfig(
+    return small_embeddings(build_model(ManyToOneConfig(
         InputConfig("tokens", vocab_size, options.embedding, padding_idx=0),
         HeadConfig("softmax", n_labels, dropout=options.dropout), rnn, readout=options.readout,
-    ))  # fmt: skip
-    # torch starts word vectors at N(0, 1); ~1,000 Adam steps move each weight by about lr a
-    # step, so rare words would keep a large random vector. Small ones let useful words grow.
-    with torch.no_grad():
-        model.input.embedding.weight.normal_(0.0, options.embedding_std)
-        model.input.embedding.weight[0].zero_()  # <pad>
-    return model
-
-
-def predict_proba(model, vocab: Vocab, texts: Sequence[str]) -> Tensor:
-    """Class probabilities (N, C) for sentences."""
-    return class_probabilities(model, *encode(vocab, texts)) if texts else torch.zeros(0, 0)
+    )), options.embedding_std)  # fmt: skip
 
 
 class SentimentTask(Task):
@@ -177,7 +163,7 @@ class Classifier:
         toks = words(text)[:MAX_WORDS]
         if not toks:
             raise DataError(f"{text!r} has no words to classify (only punctuation or symbols)")
-        probs = predict_proba(self.model, self.vocab, [text])[0]
+        probs = class_probabilities(self.model, *encode(self.vocab, [text]))[0]
         best = int(probs.argmax())
         return {
             "prediction": self.labels[best], "probability": float(probs[best]),
@@ -189,7 +175,7 @@ class Classifier:
     def evaluate(self, examples: Sequence[Example]) -> dict:
         """Accuracy on labelled examples; DataError for labels the run never saw."""
         known_labels(self.labels, [e.label for e in examples])
-        probs = predict_proba(self.model, self.vocab, [e.text for e in examples])
+        probs = class_probabilities(self.model, *encode(self.vocab, [e.text for e in examples]))
         return classification_metrics([self.labels.index(e.label) for e in examples],
                                       probs.argmax(-1).tolist(), len(self.labels))  # fmt: skip
 
