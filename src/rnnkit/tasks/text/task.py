@@ -23,7 +23,7 @@ from ...data.vocab import Vocab, build_tokenizer
 from ...diagnostics.gradient_profile import gradient_profile
 from ...models.language import Evaluation, evaluate_ids, generate, sample_many, val_batches
 from ...training.machine import load_average
-from .. import driver
+from .. import driver, entry_points
 from ..options import HUGE, from_dict
 from ..task import Fitted, Task
 from .options import NAME, TextOptions
@@ -118,7 +118,6 @@ def build_language_model(options: TextOptions, vocab_size: int) -> nn.Module:
         RNNConfig(CELLS[options.cell], options.hidden, options.layers, dropout=options.dropout),
     )
     return build_model(config)
-
 
 
 # ---- the task -----------------------------------------------------------------------------
@@ -286,7 +285,6 @@ def _machine(at_start: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-
 @dataclass
 class TextModel:
     """A trained text run: the model, its tokenizer and what it was trained with."""
@@ -302,13 +300,4 @@ class TextModel:
 
 
 TASK = TextTask()
-
-
-def train(options: TextOptions, out: str | Path, **kwargs: Any):
-    """Train a language model into run directory `out`; see rnnkit.tasks.driver.train."""
-    return driver.train(TASK, options, out, **kwargs)
-
-
-def load(run_dir: str | Path) -> TextModel:
-    """A `train text` run, loaded for `generate` and `evaluate`."""
-    return driver.load(run_dir, NAME)
+train, load = entry_points(TASK)
