@@ -36,11 +36,13 @@ def countdown(digits: torch.Tensor, bos: int = 10, eos: int = 11):
     return tgt, digits + 2
 
 
-def reverse_strings(n: int, g: torch.Generator, V: int = 8, eos: int = 9):
-    """Source ids (n, 12) of lengths 5..12 (padding 0); target reversed + EOS."""
-    lengths = torch.randint(5, 13, (n,), generator=g)
-    src = torch.randint(0, V, (n, 12), generator=g)
-    tgt = torch.full((n, 13), eos)
+def reverse_strings(
+    n: int, g: torch.Generator, V: int = 8, eos: int = 9, low: int = 5, high: int = 12
+):
+    """Source ids (n, high) of lengths low..high (padding 0); target reversed + EOS."""
+    lengths = torch.randint(low, high + 1, (n,), generator=g)
+    src = torch.randint(0, V, (n, high), generator=g)
+    tgt = torch.full((n, high + 1), eos)
     for i, n_i in enumerate(lengths.tolist()):
         src[i, n_i:] = 0
         tgt[i, :n_i] = src[i, :n_i].flip(0)

@@ -122,3 +122,10 @@ def test_inspect_model_and_cli_on_a_saved_run(tmp_path):
     assert "verdict" in result.output
     bad = CliRunner().invoke(app, ["inspect", str(tmp_path / "nope")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+    from clitest import invoke
+
+    shown = invoke("inspect", run, "--steps", "5", "--batch", "1", "--out", tmp_path / "a")
+    assert shown.exit_code == 0 and "inspecting run" in shown.stderr  # the bar, on stderr
+    assert "inspecting" not in shown.stdout and "verdict" in shown.stdout
+    quiet = invoke("inspect", run, "--steps", "5", "--batch", "1", "--quiet")
+    assert quiet.exit_code == 0 and "inspecting" not in quiet.stderr

@@ -28,11 +28,14 @@ def exact_match(decoded, tgt, lengths):
 
 
 def test_reverses_strings_with_attention_and_beam_is_at_least_greedy():
+    # strings of 4-8 symbols and 200 steps (was 5-12 and 400): still a task that needs the
+    # attention, since with attention="none" the same budget reaches only ~0.5 exact match
+    # (measured: 0.49 greedy, 0.53 beam), with "dot" 1.0
     torch.manual_seed(0)
     model = Seq2Seq(config("dot"))
-    cfg = TrainConfig(steps=400, lr=1e-2, schedule="cosine", clip_value=5.0, progress=False)
-    Trainer(model, BPTT(), cfg).fit(lambda step, g: reverse_strings(64, g))
-    src, tgt, lengths, _ = reverse_strings(300, torch.Generator().manual_seed(123))
+    cfg = TrainConfig(steps=200, lr=1e-2, schedule="cosine", clip_value=5.0, progress=False)
+    Trainer(model, BPTT(), cfg).fit(lambda step, g: reverse_strings(64, g, low=4, high=8))
+    src, tgt, lengths, _ = reverse_strings(300, torch.Generator().manual_seed(123), low=4, high=8)
     g = exact_match(greedy(model, src, lengths=lengths), tgt, lengths)
     b = exact_match(beam_search(model, src, lengths=lengths, beam_width=3), tgt, lengths)
     assert g >= 0.95, g

@@ -13,16 +13,9 @@ import numpy as np
 import pytest
 from _helpers import invoke, one_line_error, write_series_csv
 
+from rnnkit.models.classical import ar_forecast, fit_ar, persistence, seasonal_naive
 from rnnkit.tasks import forecast
-from rnnkit.tasks.forecast.baselines import (
-    ar_forecast,
-    fit_ar,
-    mase_scale,
-    metrics,
-    persistence,
-    seasonal_naive,
-    truth_matrix,
-)
+from rnnkit.tasks.metrics import mase_scale, metrics, truth_matrix
 from rnnkit.tasks.options import OptionError
 
 # ---- baselines and metrics on toy data ---------------------------------------------------

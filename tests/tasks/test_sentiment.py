@@ -11,11 +11,11 @@ import torch
 
 from clitest import invoke, one_line_error, sweep_numeric_options
 from rnnkit.data.sentiment import Example, ExampleSplits, fit_vocab
+from rnnkit.models.classical import bag_of_words_baseline
 from rnnkit.tasks.metrics import classification_metrics
 from rnnkit.tasks.sentiment.task import (
     SentimentData,
     SentimentOptions,
-    bag_of_words_baseline,
     batch_fn,
     build_classifier,
 )

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from clitest import invoke, one_line_error
-from rnnkit.data.archives import load_classification_source
+from rnnkit.data.archives import cv_folds, load_classification_source
+from rnnkit.models.classical import one_nn_euclidean
 from rnnkit.tasks import sequence_classify
 from rnnkit.tasks.sequence_classify import SequenceClassifyOptions
-from rnnkit.tasks.sequence_classify.selection import cross_validate, cv_folds
-from rnnkit.tasks.sequence_classify.task import one_nn_euclidean
+from rnnkit.tasks.sequence_classify.task import cross_validate
 
 TINY = ["--hidden", 8, "--epochs", 3, "--batch", 8, "--threads", 1, "--quiet"]
 

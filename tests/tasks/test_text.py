@@ -240,7 +240,7 @@ def test_word_tokenizer_run(corpus, tmp_path):
 
 
 def test_auto_threads_uses_the_idle_cores():
-    from rnnkit.tasks.text.progress import auto_threads
+    from rnnkit.training import auto_threads
 
     assert auto_threads(2, 0.1) == 2
     assert auto_threads(2, 1.0) == 1

@@ -13,14 +13,16 @@ from rnnkit.data.text import DataError
 from rnnkit.data.translation import (
     dictionary_path,
     load_dictionary_pairs,
+    most_frequent,
     number_pairs,
     parse_dictionary_line,
     split_of,
+    word_by_word,
 )
 from rnnkit.data.translation import fit_vocab as fit_translation_vocab
 from rnnkit.data.vocab import Vocab
+from rnnkit.tasks.metrics import translation_metrics
 from rnnkit.tasks.translate import TranslateOptions
-from rnnkit.tasks.translate.scoring import most_frequent, translation_metrics, word_by_word
 
 TINY_TRANS = ["--hidden", "16", "--embedding", "8", "--steps", "4", "--batch", "8",
               "--beam", "2", "--threads", "1", "--quiet"]  # fmt: skip

@@ -7,13 +7,12 @@ the report path go to stderr.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .common import stderr_console
+from .common import progress_bar, stderr_console
 from .errors import user_errors
 
 
@@ -56,7 +55,7 @@ def detect_anomalies(
     with user_errors(), progress_bar(console, quiet) as progress:
         series = None if data is None else load_series_source(data, target, time)
         result = run_detection(run, series, out, level, method, evaluate, trials, seed,
-                               progress=progress)  # fmt: skip
+                               progress=lambda w, i, n: progress(f"checking {w}", i, n))
     n = len(result.flagged_index)
     console.print(f"{n} point{'s' if n != 1 else ''} flagged")
     for t, v in zip(result.flagged_index[:50], result.flagged_values[:50], strict=True):
@@ -68,24 +67,3 @@ def detect_anomalies(
         console.print(_table(f"injected anomalies, {ev['trials']} trials on {ev['held_out']}",
                              list(EVAL_HEADER), evaluation_rows(ev)))  # fmt: skip
     console.print(f"report: {result.out_dir / 'anomalies.html'}")
-
-
-@contextmanager
-def progress_bar(console, quiet: bool):
-    """A rich bar per pass over the series (stderr); yields the `progress` callback, or None
-    when quiet."""
-    if quiet:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    tasks: dict[str, int] = {}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:  # fmt: skip
-
-        def update(what: str, done: int, total: int) -> None:
-            if what not in tasks:
-                tasks[what] = bar.add_task(f"checking {what}", total=total)
-            bar.update(tasks[what], completed=done)
-
-        yield update

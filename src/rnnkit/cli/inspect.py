@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .common import progress_bar, stderr_console
 from .errors import fail, user_errors
 
 
@@ -27,6 +28,7 @@ def inspect_run(
     steps: Annotated[int, typer.Option(help="Steps T of the probe sequences.")] = 100,
     batch: Annotated[int, typer.Option(help="Probe sequences B.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the probe inputs and loss.")] = 0,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Write grad_norms.png, jacobian_spectra.png, recurrent_spectrum.png and inspect.json.
 
@@ -39,13 +41,18 @@ def inspect_run(
     if batch < 1:
         raise fail(f"--batch must be >= 1, got {batch}")
     from ..diagnostics import inspect_model
+    from ..diagnostics.inspection import write_inspection
     from ..training import load_run
 
-    with user_errors(ValueError):
-        loaded = load_run(run)
-        rep = inspect_model(
-            loaded.model, out or run / "inspect", batch, steps, seed, title=run.name
-        )
+    what = f"inspecting {run.name}"  # stages: load, gradients and Jacobians, plots
+    with user_errors(ValueError), progress_bar(stderr_console(), quiet) as progress:
+        progress(what, 0, 3)
+        model = load_run(run).model
+        progress(what, 1, 3)
+        rep = inspect_model(model, None, batch, steps, seed, title=run.name)
+        progress(what, 2, 3)
+        files = write_inspection(rep, out or run / "inspect", run.name)
+        progress(what, 3, 3)
     console = Console()
     table = Table(title=escape(f"{run}: gradient flow over {steps} steps"))
     table.add_column("quantity")
@@ -58,5 +65,5 @@ def inspect_run(
     for name, r in s["spectral_radius"].items():
         table.add_row(escape(f"spectral radius {name}"), f"{r:.4f}")
     console.print(table)
-    for f in rep.files:
+    for f in files:
         console.print(f"wrote {escape(str(f))}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .common import stderr_console as _console
-from .errors import fail, user_errors
+from .errors import fail, flag, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -38,13 +38,17 @@ def generate(
 ) -> None:
     """Stream generated text to the terminal as it is produced."""
     from ..data.vocab import EncodeReport
+    from ..models.decoding import check_sampling
     from ..tasks import text
-    from ..tasks.text.lm import check_sampling
 
-    with user_errors():
-        if length <= 0:
-            raise fail(f"--length must be > 0, got {length}")
+    if length <= 0:
+        raise fail(f"--length must be > 0, got {length}")
+    try:
         check_sampling(temperature, top_k, top_p)
+    except ValueError as err:  # it names the argument: temperature must be >= 0
+        name, rest = str(err).split(" ", 1)
+        raise fail(f"{flag(name)} {rest}") from None
+    with user_errors():
         loaded = text.load(run)
         report = EncodeReport()
         pieces = text.generate(
@@ -83,8 +87,8 @@ def evaluate(
 
     from ..data.registry import load_text_source
     from ..data.vocab import EncodeReport
+    from ..models.language import evaluate_ids
     from ..tasks import text
-    from ..tasks.text.lm import evaluate_ids
     from ..tasks.text.task import validation_ids
 
     console = _console()
@@ -112,12 +116,8 @@ def evaluate(
             transient=True,
         ) as bar:  # fmt: skip
             task = bar.add_task("eval", total=1)
-            ev = evaluate_ids(
-                loaded.model,
-                ids,
-                tok.unit,
-                on_progress=lambda i, n: bar.update(task, completed=i, total=n),
-            )
+            ev = evaluate_ids(loaded.model, ids, tok.unit,
+                              on_progress=lambda i, n: bar.update(task, completed=i, total=n))
     console.print(f"[dim]{threads_note}[/]")
     if note:
         console.print(f"note: symbols outside the vocabulary: {note}")
@@ -131,7 +131,7 @@ def evaluate(
 def set_threads(threads: int) -> str:
     """Apply --threads (0 = auto) to torch; returns a note saying what was chosen."""
     if not threads:
-        from ..tasks.text.progress import set_auto_threads
+        from ..training import set_auto_threads
 
         return set_auto_threads()
     import torch

@@ -410,6 +410,19 @@ def stratified_split(labels: Sequence[Any], test_fraction: float, seed: int = 0)
     return sorted(train), sorted(test)
 
 
+def cv_folds(labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """(N,) fold ids in 0..folds-1, stratified: each class is shuffled and dealt round-robin."""
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        fold[idx] = (np.arange(len(idx)) + offset) % folds
+        offset += len(idx)  # continue the deal so small classes do not all start at fold 0
+    return fold
+
+
 # ---- padding ----------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@
   latin-1). Label = sign of the score ("negative"/"positive"); zero scores are dropped.
 - `load_csv(path, text_column, label_column)`: a user's labelled sentences.
 - `split_examples(examples)`: deterministic train/val/test split by a hash of the text.
+- `load_source(spec)`: a VADER corpus name or a CSV file, split: what `--data` names.
 - `words(text)`: the lower-cased word tokens both the network and the baseline read.
 - `fit_vocab(texts)`: a `Vocab` of words from the training split only (<pad> 0, <unk> 1).
 
@@ -177,6 +178,9 @@ class ExampleSplits:
             f"{len(self.test):,} test sentences"
         )
 
+    def parts(self) -> tuple[list[Example], list[Example], list[Example]]:
+        return self.train, self.val, self.test
+
     def limited(self, limit: int | None) -> ExampleSplits:
         """The first `limit` examples of each split (tiny runs)."""
         if limit is None:
@@ -205,6 +209,21 @@ def split_examples(
             f"({sum(len(v) for v in out.values())} in all)"
         )
     return ExampleSplits(out["train"], out["val"], out["test"], source)
+
+
+def load_source(
+    spec: str | None, text_column: str = "text", label_column: str = "label",
+    limit: int | None = None,
+) -> ExampleSplits:
+    """The examples `spec` names (a VADER corpus, default movies, or a CSV file), split
+    deterministically; `limit` keeps the first N of each split."""
+    if spec is None or (spec in CORPORA and not Path(spec).exists()):
+        corpus = spec or "movies"
+        source = f"VADER {corpus} (vaderSentiment {VADER_VERSION})"
+        splits = split_examples(load_vader(corpus), source)
+    else:
+        splits = split_examples(load_csv(spec, text_column, label_column), spec)
+    return splits.limited(limit)
 
 
 def words(text: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""Synthetic long-range tasks: the adding problem, copy memory, and a copy-task curriculum.
+"""Synthetic long-range tasks (the adding problem, copy memory, a copy-task curriculum) and
+labelled anomalies injected into a real series (`inject`: spikes, level shifts, dropouts).
 
 Each generator takes a torch.Generator so a benchmark is reproducible, and returns
 batch-first tensors. The trivial baselines the literature compares against are given:
@@ -8,13 +9,15 @@ batch-first tensors. The trivial baselines the literature compares against are g
     copy memory (Arjovsky et al. 2016): emitting blanks, then a uniform guess over the 8
         symbols, gives cross-entropy 10·log 8 / (T + 20) per step  -> copy_memory_baseline(T)
 
-Imports: torch only.
+Imports: torch and numpy only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -135,3 +138,65 @@ class CopyCurriculum:
             self.history.append((self.episodes, self.length))
             return True
         return False
+
+
+# ---- anomalies injected into a series ---------------------------------------------------
+
+ANOMALY_KINDS = ("spike", "level shift", "dropout")
+
+
+@dataclasses.dataclass
+class Injected:
+    values: np.ndarray  # (K, N)
+    labels: np.ndarray  # (K, N) bool
+    kind: np.ndarray  # (K, N) int: -1 clean, else index into ANOMALY_KINDS
+    events: list[tuple[int, str, int, int]]  # (trial, kind, start, stop)
+
+
+def inject(
+    values: np.ndarray,
+    start: int,
+    trials: int,
+    sigma: float,
+    seed: int = 0,
+    per_kind: int = 2,
+    spike_size: float = 5.0,
+    shift_size: float = 3.0,
+    min_gap: int = 3,
+) -> Injected:
+    """`trials` copies of `values`, each with `per_kind` spikes, level shifts and dropouts at
+    random non-overlapping places in [start, N). Segments last 3-8 points."""
+    rng = np.random.default_rng(seed)
+    N = len(values)
+    out = np.repeat(np.asarray(values, dtype=np.float64)[None], trials, 0)
+    kind = np.full((trials, N), -1)
+    events = []
+    for k in range(trials):
+        taken = np.zeros(N, dtype=bool)
+        taken[:start] = True
+        plan = [
+            (j, 1 if j == 0 else int(rng.integers(3, 9))) for j in range(3) for _ in range(per_kind)
+        ]
+        rng.shuffle(plan)
+        for j, length in plan:
+            free = [
+                s for s in range(start, N - length + 1)
+                if not taken[max(0, s - min_gap) : s + length + min_gap].any()
+            ]  # fmt: skip
+            if not free:
+                continue
+            s = int(rng.choice(free))
+            seg = slice(s, s + length)
+            before = out[k, seg].copy()
+            if j == 0:
+                out[k, seg] += rng.choice([-1.0, 1.0]) * spike_size * sigma
+            elif j == 1:
+                out[k, seg] += rng.choice([-1.0, 1.0]) * shift_size * sigma
+            else:
+                out[k, seg] = 0.0
+            material = np.abs(out[k, seg] - before) >= sigma
+            taken[seg] = True
+            if material.any():
+                kind[k, s : s + length][material] = j
+                events.append((k, ANOMALY_KINDS[j], s, s + length))
+    return Injected(out, kind >= 0, kind, events)

@@ -8,6 +8,7 @@
 - `number_pairs(...)`: a generated task, English number words -> German number words
   (num2words), split by a hash of the number.
 - `fit_vocab(token lists)`: a `Vocab` with <pad>, <unk>, <bos>, <eos>.
+- the word-by-word baseline: `build_lexicon(data, splits)`, `word_by_word(lexicon, tokens, data)`.
 
 Imports: the standard library, rnnkit.data.text (DataError) and rnnkit.data.vocab.
 """
@@ -249,3 +250,53 @@ def fit_vocab(sequences: Iterable[Sequence[str]]) -> Vocab:
         ([4, 1], ['ein', 'Haus'])
     """
     return Vocab.fit(sequences, "word", SPECIALS)
+
+
+# ---- the word-by-word dictionary baseline ------------------------------------------------
+
+# how target tokens join into a string: words with spaces, characters without
+JOIN = {"de-en": " ", "numbers": ""}
+# words the number baseline leaves out: German writes no "and", hyphen or comma
+_NUMBER_SKIP = {"and", "-", ","}
+
+
+def most_frequent(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """word -> its most frequent translation among (word, translation) pairs (ties: A-Z).
+
+    Example:
+        >>> most_frequent([("Haus", "house"), ("Haus", "home"), ("Haus", "house")])
+        {'Haus': 'house'}
+    """
+    counts: dict[str, Counter] = {}
+    for w, t in pairs:
+        counts.setdefault(w, Counter())[t] += 1
+    return {w: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for w, c in counts.items()}
+
+
+def build_lexicon(data: str, splits: PairSplits) -> dict[str, str]:
+    """The baseline's word lexicon.
+
+    de-en: every one-word-to-one-word entry of the whole dictionary (the phrases have at
+    least `min_words` words, so no test pair is among them): the dictionary translation of
+    each word. numbers: the training pairs whose source is one word ("seven" -> "sieben",
+    "forty" -> "vierzig").
+    """
+    if data == "numbers":
+        return most_frequent([(s[0], "".join(t)) for s, t in splits.train if len(s) == 1])
+    single = []
+    for de, en in load_dictionary_pairs():
+        d, e = tokenize(de), tokenize(en)
+        if len(d) == 1 and len(e) == 1:
+            single.append((d[0], e[0]))
+    return most_frequent(single)
+
+
+def word_by_word(lexicon: dict[str, str], tokens: Sequence[str], data: str) -> str:
+    """Translate each word on its own; unknown words are copied (names, numbers)."""
+    out = []
+    for w in tokens:
+        if data == "numbers" and w in _NUMBER_SKIP:
+            continue
+        t = lexicon.get(w) or lexicon.get(w.lower()) or lexicon.get(w.capitalize()) or w
+        out.append(t)
+    return JOIN[data].join(out)

@@ -6,6 +6,7 @@
     many_to_many  an output per step (language model, tagger, forecaster)
     seq2seq       encoder-decoder over unaligned sequences, additive or dot attention
     decoding      greedy, sampling (temperature, top-k, top-p), beam search
+    language      a language model at work: streaming generation, samples, stream evaluation
 
 Every model has `.config` (a frozen dataclass from rnnkit.config), `Model.from_config(cfg)`,
 and `loss(batch, state=None) -> StepOutput`. `build_model(cfg)` and `model_from_dict(d)` go

@@ -10,6 +10,7 @@ Yang et al. 2016 without the context vector). Variable lengths throughout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -97,3 +98,39 @@ class ManyToOne(nn.Module):
         out, state = self(batch.inputs, state, batch.lengths)
         loss, count, stats = self.head.loss(out, batch.targets)
         return StepOutput(loss, count, state, stats, "samples")
+
+
+@torch.no_grad()
+def class_probabilities(model: nn.Module, x: Tensor, lengths: Tensor, size: int = 256) -> Tensor:
+    """A softmax classifier's class probabilities (N, C), in eval mode, `size` sequences at a
+    time, each batch cut to its longest sequence. x: (N, T) ids or (N, T, D) frames, padded."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), size):
+        L = lengths[i : i + size]
+        logits, _ = model(x[i : i + size, : int(L.max())], lengths=L)
+        out.append(torch.softmax(logits.float(), -1))
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def most_attended(model: nn.Module, tokens: Sequence[str], k: int = 5) -> list[list[Any]]:
+    """[[token, weight], ...]: the k tokens of the last forward's first sequence that an
+    attention readout weighted most (empty for other readouts)."""
+    weights = getattr(model, "attention_weights", None)
+    if weights is None:
+        return []
+    pairs = zip(tokens, weights[0, : len(tokens)].tolist(), strict=True)
+    pairs = sorted(pairs, key=lambda tw: -tw[1])
+    return [[t, round(float(w), 4)] for t, w in pairs[:k]]
+
+
+@torch.no_grad()
+def small_embeddings(model: nn.Module, std: float) -> nn.Module:
+    """Start a token model's embedding at N(0, std²), <pad> (id 0) at zero; returns the model.
+
+    torch starts word vectors at N(0, 1); ~1,000 Adam steps move each weight by about lr a
+    step, so rare words would keep a large random vector. Small ones let useful words grow.
+    """
+    model.input.embedding.weight.normal_(0.0, std)
+    model.input.embedding.weight[0].zero_()
+    return model

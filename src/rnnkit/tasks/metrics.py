@@ -1,9 +1,14 @@
-"""What the classification applications share: metrics, label checks, BLAS threads."""
+"""The applications' metrics: classification (with label checks and BLAS threads), translation
+(sacrebleu BLEU and chrF, exact match), and forecasts per lead time (MAE, RMSE, MSE, MASE,
+interval coverage) from rolling origins."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
+
+import numpy as np
 
 from ..data.text import DataError
 
@@ -32,6 +37,36 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], n: int)
         "macro_f1": sum(f1s) / n,
         "confusion": confusion,
         "n": len(y_true),
+    }
+
+
+def translation_metrics(hyps: Sequence[str], refs: Sequence[str], bleu: bool = True) -> dict:
+    """sacrebleu corpus BLEU and chrF (default settings, 13a tokenisation), exact match.
+
+    BLEU counts word 4-grams over the corpus: it is 0 for outputs that are single words
+    (the numbers data), so `bleu=False` reports None there; chrF still applies.
+
+    Example:
+        >>> translation_metrics(["a small house"], ["a small house"])["exact_match"]
+        1.0
+    """
+    from ..deps import require
+
+    if len(hyps) != len(refs) or not refs:
+        raise ValueError("translation_metrics: need equal, non-empty lists")
+    require("sacrebleu", what="BLEU and chrF")
+    import sacrebleu
+
+    # both sides are space-joined tokens, compared alike: no detokenisation warning needed
+    score = sacrebleu.corpus_bleu(list(hyps), [list(refs)], force=True) if bleu else None
+    chrf = sacrebleu.corpus_chrf(list(hyps), [list(refs)])
+    exact = sum(int(h == r) for h, r in zip(hyps, refs, strict=True)) / len(refs)
+    return {
+        "bleu": None if score is None else score.score,
+        "bleu_signature": None if score is None else str(score.format(signature=True)),
+        "chrf": chrf.score,
+        "exact_match": exact,
+        "n": len(refs),
     }
 
 
@@ -71,3 +106,49 @@ def blas_threads(n: int | None):
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     return threadpool_limits(n)
+
+
+# ---- forecasts (data units) --------------------------------------------------------------
+
+
+def origins_for(n_train: int, n_end: int) -> np.ndarray:
+    """Forecast origins o: every o whose o+1 is in the test part [n_train, n_end)."""
+    return np.arange(n_train - 1, n_end - 1)
+
+def truth_matrix(values: np.ndarray, origins: np.ndarray, H: int, n_end: int) -> np.ndarray:
+    """(M, H) targets y[o+h]; NaN where o+h is past the test part."""
+    idx = origins[:, None] + np.arange(1, H + 1)[None, :]
+    out = np.full(idx.shape, np.nan)
+    ok = idx < n_end
+    out[ok] = values[idx[ok]]
+    return out
+
+
+def mase_scale(train: np.ndarray) -> float:
+    """In-sample MAE of the one-step naive forecast on the training part."""
+    d = np.abs(np.diff(train))
+    return float(d.mean()) if len(d) and d.mean() > 0 else 1.0
+
+
+def metrics(pred: np.ndarray, truth: np.ndarray, scale: float) -> list[dict[str, float]]:
+    """Per horizon h: MAE, RMSE, MSE, MASE over the origins where y[o+h] is known."""
+    out = []
+    for h in range(truth.shape[1]):
+        ok = np.isfinite(truth[:, h])
+        err = pred[ok, h] - truth[ok, h]
+        mse = float(np.mean(err**2))
+        mae = float(np.mean(np.abs(err)))
+        out.append({"h": h + 1, "n": int(ok.sum()), "mae": mae, "rmse": math.sqrt(mse),
+                    "mse": mse, "mase": mae / scale})  # fmt: skip
+    return out
+
+
+def coverage(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
+    out = []
+    for h in range(truth.shape[1]):
+        ok = np.isfinite(truth[:, h])
+        t = truth[ok, h]
+        out.append({"h": h + 1, "coverage": float(np.mean((t >= lo[ok, h]) & (t <= hi[ok, h]))),
+                    "width": float(np.mean(hi[ok, h] - lo[ok, h]))})  # fmt: skip
+    return out
+

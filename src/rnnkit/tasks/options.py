@@ -190,6 +190,19 @@ class TrainOptions(Validated):
             candidates.append(max(1, math.ceil(self.epochs * max(1, steps_per_epoch))))
         return min(candidates) if candidates else HUGE
 
+    def train_config(self, steps: int, **fields: Any) -> Any:
+        """The TrainConfig of a run: `steps`, --minutes, --batch, --lr, --seed, and AdamW when a
+        task's `weight_decay` option is set (else Adam); `fields` are the task's own settings
+        (schedule, clipping, monitor, ...) and win over these."""
+        from ..config import TrainConfig
+
+        decay = getattr(self, "weight_decay", 0.0)
+        return TrainConfig(**{
+            "steps": steps, "time_minutes": self.minutes, "batch_size": self.batch, "lr": self.lr,
+            "seed": self.seed, "weight_decay": decay, "optimizer": "adamw" if decay else "adam",
+            **fields,
+        })  # fmt: skip
+
 
 def to_dict(obj: Any) -> dict[str, Any]:
     """An options object as JSON-ready values (for config.json)."""

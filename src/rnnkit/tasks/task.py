@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..config import TrainConfig
     from ..training import FitResult, Run, Trainer
-    from .report import Report
+    from ..training.report import Report
 
 
 @dataclass

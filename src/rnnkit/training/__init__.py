@@ -6,8 +6,10 @@
                checkpoints (atomic via rnnkit.atomic; the previous one survives a failed write)
     progress   ProgressBar, StopSignals (SIGINT / SIGTERM: checkpoint, then stop)
     callbacks  Callback, LambdaCallback
+    report     Report: a run's self-contained report.html (sections, inline plots)
     stream     Streamer (stateful step/chunk inference), stream_batches (stateful batching)
-    machine    machine_info(): CPU, threads, load average, versions (recorded in every run)
+    machine    machine_info(): CPU, threads, load average, versions (recorded in every run);
+               auto_threads(): the cores other work leaves idle
 
 The loop knows nothing about the model: it calls the gradient algorithm
 (rnnkit.algorithms: BPTT, TBPTT, ...), which calls `model.loss(batch, state)`.
@@ -40,8 +42,8 @@ Example (a character language model, truncated BPTT over B parallel streams):
 from __future__ import annotations
 
 from .callbacks import Callback, LambdaCallback
-from .machine import load_average, machine_info
-from .progress import ProgressBar, StopSignals
+from .machine import auto_threads, load_average, machine_info, set_auto_threads
+from .progress import ProgressBar, StopSignals, TimeProgress
 from .run import Run, RunError, load_run, prepare_out_dir, save_model, write_run_json
 from .stream import Streamer, stream_batches
 from .trainer import FitResult, Trainer, TrainerState, resume, seed_everything
@@ -54,9 +56,11 @@ __all__ = [
     "Run",
     "RunError",
     "StopSignals",
+    "TimeProgress",
     "Streamer",
     "Trainer",
     "TrainerState",
+    "auto_threads",
     "load_average",
     "load_run",
     "machine_info",
@@ -64,6 +68,7 @@ __all__ = [
     "resume",
     "save_model",
     "seed_everything",
+    "set_auto_threads",
     "stream_batches",
     "write_run_json",
 ]

@@ -1,6 +1,7 @@
 """What the Trainer shows and hears while it runs: a progress bar, and stop signals.
 
     ProgressBar   a rich bar over the step budget with loss, validation loss and throughput
+    TimeProgress  a callback drawing a bar over a wall-clock budget instead (--minutes alone)
     StopSignals   SIGINT (Ctrl-C) and SIGTERM ask the loop to stop after the current step
 
 Both are context managers entered for the duration of `Trainer.fit`; neither touches the model.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import signal
 import threading
 from typing import Any
+
+from .callbacks import Callback
 
 
 class ProgressBar:
@@ -123,3 +126,43 @@ class StopSignals:
                 signal.signal(sig, handler)
         self.previous = {}
         return False
+
+
+class TimeProgress(Callback):
+    """A progress bar over a wall-clock budget (the Trainer's own bar counts steps)."""
+
+    def __init__(self, budget_s: float, console: Any):
+        self.budget_s, self.console, self.bar, self.val = budget_s, console, None, ""
+
+    def on_fit_start(self, trainer) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]train"), BarColumn(), TimeElapsedColumn(), TextColumn("/"),
+            TextColumn(f"{self.budget_s / 60:g} min"), TextColumn("step {task.fields[step]}"),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[val]}"),
+            TextColumn("{task.fields[speed]}"), console=self.console,
+        )  # fmt: skip
+        self.bar.__enter__()
+        self.task = self.bar.add_task(
+            "train", total=self.budget_s, step=0, loss="-", val="", speed=""
+        )
+
+    def on_step_end(self, trainer, logs) -> None:
+        if self.bar is None or trainer.step % 5:
+            return
+        speed = trainer.items / trainer.elapsed if trainer.elapsed > 0 else 0.0
+        self.bar.update(
+            self.task, completed=min(trainer.elapsed, self.budget_s), step=trainer.step,
+            loss=f"{logs['loss']:.3f}", val=self.val, speed=f"{speed:,.0f} tok/s",
+        )  # fmt: skip
+
+    def on_eval_end(self, trainer, record) -> None:
+        self.val = f"val {record['loss']:.3f}"
+
+    def on_fit_end(self, trainer, result) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.budget_s, val=self.val)
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+        self.console.print(f"[dim]{result.message}[/]")

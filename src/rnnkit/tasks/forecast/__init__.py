@@ -5,11 +5,9 @@
     -> windows (B, W, 1) -> LSTM/GRU with a Gaussian head (recursive: the next value; direct:
     the next H) -> best weights on validation MSE -> intervals recalibrated on validation
     -> test MAE/RMSE/MSE/MASE per lead time next to persistence, seasonal naive, AR(p) and
-       ARIMA from the same origins -> report.html
+       ARIMA from the same origins (rnnkit.models.classical) -> report.html
 
-    options.py     ForecastOptions (torch-free)
-    baselines.py   persistence, seasonal naive, AR, ARIMA, MASE and the other metrics
-    forecaster.py  Forecaster: the trained model in data units (used by anomaly detection)
+    options.py     ForecastOptions (torch-free); the Forecaster is rnnkit.models.forecaster
     report.py      the report sections and plots
     task.py        the Task: data, model, calibration, evaluation, loading
 
@@ -23,19 +21,10 @@ Python API:
     >>> ahead.mean, ahead.lower, ahead.upper
 """
 
+from .. import lazy
 from .options import HELP, NAME, ForecastOptions
 from .options import ForecastOptions as Options
 
-_MODULES = {"Forecaster": "forecaster", "FutureForecast": "forecaster", "plot_future": "report"}
-
-
-def __getattr__(name: str):  # the model code (torch) loads on first use, not for `--help`
-    import importlib
-
-    if name.startswith("__") or name in ("task", "forecaster", "baselines", "report"):
-        raise AttributeError(name)
-    module = _MODULES.get(name, "task")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
+__getattr__ = lazy(__name__, {"plot_future": "report"})
 
 __all__ = ["HELP", "NAME", "Options", "ForecastOptions", "Forecaster", "train", "load"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..report import line_plot
+from ...training.report import finish_series, line_plot, series_axes
 
 
 def metrics_rows(table: dict[str, list[dict[str, float]]], h: int) -> list[list[Any]]:
@@ -46,27 +46,9 @@ def write_sections(r, run, results: dict[str, Any]) -> None:
     r.figure(line_plot(curves, "step", "mse", logy=True), "training mse")
 
 
-def _axes(size):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=size)
-
-
-def _finish(fig, ax, xlabel: str, ylabel: str, **legend):
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8, **legend)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def test_part_plot(series: dict[str, Any], one_step: dict[str, list], level: float):
     """The observed series around the test part, the one-step forecasts and the interval."""
-    fig, ax = _axes((8, 3.8))
+    fig, ax = series_axes((8, 3.8))
     n_train, n_end = int(series["n_train"]), int(series["n_end"])
     start = max(0, n_train - 2 * (n_end - n_train))
     idx, v = np.asarray(series["index"], float), np.asarray(series["values"], float)
@@ -81,14 +63,14 @@ def test_part_plot(series: dict[str, Any], one_step: dict[str, list], level: flo
             ax.plot(t1, np.asarray(one_step[k], float), lw=0.9, ls="--", color=f"C{i + 1}",
                     label=k)  # fmt: skip
     ax.axvline(idx[n_train], color="grey", lw=0.8)
-    return _finish(fig, ax, series.get("index_label", "step"), series["target"], ncol=3)
+    return finish_series(fig, ax, series.get("index_label", "step"), series["target"], ncol=3)
 
 
 def plot_future(f, context: int = 200):
     """A FutureForecast: the last `context` observed values, the forecast and its interval."""
-    fig, ax = _axes((8, 3.6))
+    fig, ax = series_axes((8, 3.6))
     ax.plot(f.history_index[-context:], f.history[-context:], color="k", lw=1, label="observed")
     ax.fill_between(f.index, f.lower, f.upper, color="C0", alpha=0.25,
                     label=f"{f.level:.0%} interval")  # fmt: skip
     ax.plot(f.index, f.mean, color="C0", marker="o", ms=2, label="forecast")
-    return _finish(fig, ax, f.index_label, f.target)
+    return finish_series(fig, ax, f.index_label, f.target)

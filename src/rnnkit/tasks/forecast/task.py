@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,18 +25,12 @@ from ...algorithms import BPTT
 from ...data.scaling import StandardScaler
 from ...data.series import Series, check_length, load_series_source
 from ...data.text import DataError
-from .. import driver
+from ...models.classical import baseline_forecasts, has_unit_root
+from ...models.forecaster import Forecaster, FutureForecast, calibrate, training_pairs
+from .. import driver, entry_points
+from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
+from ..options import check_value, field_specs
 from ..task import Fitted, Task
-from .baselines import (
-    baseline_forecasts,
-    coverage,
-    has_unit_root,
-    mase_scale,
-    metrics,
-    origins_for,
-    truth_matrix,
-)
-from .forecaster import Forecaster, calibrate, training_pairs
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
 
@@ -101,6 +94,19 @@ class StepCounting(BPTT):
         return dataclasses.replace(result, count=1, unit="steps")
 
 
+class RunForecaster(Forecaster):
+    """What `load` returns: a Forecaster whose `future` bounds its horizon as --horizon is
+    bounded (OptionError; a recursive forecast runs the model once a step, so a million steps
+    would not finish)."""
+
+    def future(self, horizon: int) -> FutureForecast:
+        check_value(*HORIZON, horizon)
+        return super().future(horizon)
+
+
+HORIZON = next(spec for spec in field_specs(ForecastOptions) if spec[0].name == "horizon")
+
+
 @dataclass
 class ForecastFitted(Fitted):
     forecaster: Forecaster | None = None
@@ -162,16 +168,13 @@ class ForecastTask(Task):
         }  # fmt: skip
 
     def train_config(self, o: ForecastOptions, data: ForecastData):
-        from ...config import TrainConfig
 
         batch = min(o.batch, len(data.x))
         steps = o.total_steps(math.ceil(len(data.x) / batch))
         every = max(1, min(steps, 2000) // 20)  # 20 log lines (about every 100 under --minutes)
-        return TrainConfig(
-            steps=steps, time_minutes=o.minutes, batch_size=batch, lr=o.lr,
-            weight_decay=o.weight_decay, optimizer="adamw" if o.weight_decay else "adam",
-            schedule="cosine", min_lr_ratio=0.05, eval_every=every if data.n_val else 0,
-            log_every=every, monitor="mse", seed=o.seed,
+        return o.train_config(
+            steps, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
+            eval_every=every if data.n_val else 0, log_every=every, monitor="mse",
         )  # fmt: skip
 
     def algorithm(self, o: ForecastOptions):
@@ -266,7 +269,7 @@ class ForecastTask(Task):
             except (KeyError, TypeError, ValueError) as err:
                 raise RunError(f"{run.path}: calibration.json is not valid ({err})") from None
         try:
-            fc = Forecaster(run.model, scaler, int(settings["window"]), settings["strategy"],
+            fc = RunForecaster(run.model, scaler, int(settings["window"]), settings["strategy"],
                             float(settings["level"]), int(settings["head_horizon"]),
                             int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,
                             relative=bool(settings["relative"]), series=series)  # fmt: skip
@@ -291,13 +294,4 @@ def clean(obj: Any) -> Any:
 
 
 TASK = ForecastTask()
-
-
-def train(options: ForecastOptions, out: str | Path, **kwargs: Any):
-    """Train the forecaster, compute the baselines on the same origins; see driver.train."""
-    return driver.train(TASK, options, out, **kwargs)
-
-
-def load(run_dir: str | Path) -> Forecaster:
-    """A `train forecast` run, loaded for `forecast`, `future` and anomaly detection."""
-    return driver.load(run_dir, NAME)
+train, load = entry_points(TASK)

@@ -23,18 +23,10 @@ Python API:
     >>> clf.classify([sequence])  # (T, D) arrays -> [(label, probability)]
 """
 
+from .. import lazy
 from .options import HELP, NAME, SequenceClassifyOptions
 from .options import SequenceClassifyOptions as Options
 
-
-def __getattr__(name: str):  # the model code (torch) loads on first use, not for `--help`
-    import importlib
-
-    if name.startswith("__") or name in ("task", "selection"):
-        raise AttributeError(name)
-    if name in ("cross_validate", "cv_folds"):
-        return getattr(importlib.import_module(f"{__name__}.selection"), name)
-    return getattr(importlib.import_module(f"{__name__}.task"), name)
-
+__getattr__ = lazy(__name__)
 
 __all__ = ["HELP", "NAME", "Options", "SequenceClassifyOptions", "train", "load", "cross_validate"]

@@ -19,15 +19,20 @@ import torch
 
 from ...data.archives import (
     ClassificationData,
+    cv_folds,
     load_classification_source,
     pad_sequences,
-    resample,
     stratified_split,
 )
+from ...data.batching import fixed_batches, random_batches
 from ...data.scaling import StandardScaler
 from ...data.text import DataError
-from .. import driver
+from ...models.classical import one_nn_euclidean
+from ...models.many_to_one import class_probabilities
+from .. import driver, entry_points
+from ..metrics import classification_metrics
 from ..options import OptionError, to_dict
+from ..report import accuracy_section
 from ..task import Fitted, Task
 from .options import NAME, SequenceClassifyOptions
 
@@ -71,7 +76,8 @@ def encode(data: ClassificationData, options: SequenceClassifyOptions) -> Sequen
     scaler = StandardScaler.fit(np.concatenate(list(X_tr), axis=0))
     X, lengths = tensors(X_tr, scaler)
     if options.val_fraction > 0:
-        val = fixed_batches(*tensors(X_va, scaler), torch.from_numpy(y_va), 256)
+        X_v, L_v = tensors(X_va, scaler)
+        val = fixed_batches(X_v, torch.from_numpy(y_va), L_v)
     summary = {**data.summary(), "labels": data.classes, "fit_on": len(X_tr),
                "val": 0 if val is None else len(y_va)}  # fmt: skip
     return SequenceData(data, scaler, X, torch.from_numpy(y_tr), lengths, val, summary)
@@ -81,15 +87,6 @@ def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler):
     """(T_i, D) arrays -> standardised frames (N, T_max, D) zero-padded, lengths (N,)."""
     X, lengths = pad_sequences([scaler.transform(s).astype(np.float32) for s in seqs])
     return torch.from_numpy(X), torch.from_numpy(lengths)
-
-
-def fixed_batches(X: torch.Tensor, L: torch.Tensor, y: torch.Tensor, size: int) -> list[tuple]:
-    """Batches (x, y, lengths) in order (evaluation), each trimmed to its longest sequence."""
-    out = []
-    for i in range(0, len(X), size):
-        Lb = L[i : i + size]
-        out.append((X[i : i + size, : int(Lb.max())], y[i : i + size], Lb))
-    return out
 
 
 def augmenter(augment: float):
@@ -109,32 +106,9 @@ def augmenter(augment: float):
     return aug
 
 
-@torch.no_grad()
-def predict_proba(model, X: torch.Tensor, L: torch.Tensor, size: int = 256) -> np.ndarray:
+def predict_proba(model, X: torch.Tensor, L: torch.Tensor) -> np.ndarray:
     """Class probabilities (N, C) in eval mode."""
-    model.eval()
-    probs = []
-    for i in range(0, len(X), size):
-        Lb = L[i : i + size]
-        logits, _ = model(X[i : i + size, : int(Lb.max())], lengths=Lb)
-        probs.append(torch.softmax(logits, -1))
-    return torch.cat(probs).numpy()
-
-
-def one_nn_euclidean(
-    X_train: Sequence[np.ndarray], y_train: np.ndarray, X_test: Sequence[np.ndarray]
-) -> np.ndarray:
-    """1-nearest-neighbour labels under Euclidean distance: (N_test,) class ids.
-
-    Sequences of different lengths are linearly resampled to the longest training length
-    (the usual practice for equal-length 1-NN ED on unequal-length archives).
-    """
-    T = max(len(x) for x in X_train)
-    A = resample(X_train, T).reshape(len(X_train), -1)  # (N, T·D)
-    Bm = resample(X_test, T).reshape(len(X_test), -1)
-    # squared distances (N_test, N_train) without forming the differences
-    d = (Bm * Bm).sum(1)[:, None] - 2.0 * Bm @ A.T + (A * A).sum(1)[None, :]
-    return np.asarray(y_train)[np.argmin(d, axis=1)]
+    return class_probabilities(model, X, L).numpy()
 
 
 def member_dir(run_dir: str | Path, k: int) -> Path:
@@ -199,33 +173,20 @@ class SequenceClassifyTask(Task):
         return {SCALER_FILE: data.scaler.to_dict(), CLASSES_FILE: {"classes": data.source.classes}}
 
     def train_config(self, options: SequenceClassifyOptions, data: SequenceData):
-        from ...config import TrainConfig
 
         batch = min(options.batch, len(data.X))
         steps = options.total_steps(-(-len(data.X) // batch))
         every, val = max(1, steps // 10), data.val is not None
         minutes = None if options.minutes is None else options.minutes / options.ensemble
-        return TrainConfig(
-            steps=steps, time_minutes=minutes, batch_size=batch, lr=options.lr,
-            weight_decay=options.weight_decay,
-            optimizer="adamw" if options.weight_decay else "adam", schedule="cosine",
-            min_lr_ratio=0.05, warmup_steps=min(20, steps // 10),
-            eval_every=every if val else 0, log_every=every,
+        return options.train_config(
+            steps, time_minutes=minutes, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
+            warmup_steps=min(20, steps // 10), eval_every=every if val else 0, log_every=every,
             monitor="accuracy" if val else "loss", monitor_mode="max" if val else "min",
-            seed=options.seed,
         )  # fmt: skip
 
     def batches(self, options: SequenceClassifyOptions, data: SequenceData):
-        N, B = len(data.X), min(options.batch, len(data.X))
         aug = augmenter(options.augment) if options.augment > 0 else None
-
-        def train_batch(step: int, gen: torch.Generator):
-            idx = torch.randint(0, N, (B,), generator=gen)
-            Lb = data.lengths[idx]
-            x = data.X[idx, : int(Lb.max())]
-            return (x if aug is None else aug(x, Lb, gen)), data.y[idx], Lb
-
-        return train_batch, data.val
+        return random_batches(data.X, data.y, data.lengths, options.batch, aug), data.val
 
     def fit(self, ctx) -> Fitted:
         """Member k: seeded member_seed(seed, k), its own Trainer into member_dir(out, k).
@@ -256,15 +217,14 @@ class SequenceClassifyTask(Task):
         members = [float((p.argmax(1) == src.y_test).mean()) for p in probs]
         pred = (sum(probs) / len(probs)).argmax(1)
         base = one_nn_euclidean(src.X_train, src.y_train, src.X_test)
-        C = len(src.classes)
-        confusion = np.zeros((C, C), dtype=np.int64)
-        np.add.at(confusion, (src.y_test, pred), 1)
         return {
             "test_accuracy": float((pred == src.y_test).mean()), "member_accuracies": members,
             "baselines": {"1nn_euclidean": float((base == src.y_test).mean()),
                           "published": dataclasses.asdict(src.published) if src.published
                           else None},
-            "confusion": confusion.tolist(), "classes": src.classes,
+            "confusion": classification_metrics(src.y_test.tolist(), pred.tolist(),
+                                                len(src.classes))["confusion"],
+            "classes": src.classes,
             "description": src.description, "options": to_dict(options),
         }  # fmt: skip
 
@@ -281,16 +241,14 @@ class SequenceClassifyTask(Task):
         if results.get("description"):
             r.paragraph(results["description"])
         r.table(results["data"])
-        r.heading("Test accuracy against the baselines")
-        r.table(accuracy_rows(results), header=("method", "accuracy"))
         published = results["baselines"]["published"]
+        accuracy_section(r, "Test accuracy against the baselines", ("method", "accuracy"),
+                         accuracy_rows(results), results["classes"], results["confusion"],
+                         run.evals("val"))  # fmt: skip
         if published:
             r.paragraph(f"Published figures: {published['source']}.", muted=True)
         r.paragraph("1-NN Euclidean: nearest training sequence after linear resampling to a "
                     "common length, computed in this run on the same split.", muted=True)
-        r.heading("Confusion matrix (rows: true class, columns: predicted)")
-        r.table([[c, *row] for c, row in zip(results["classes"], results["confusion"],
-                                             strict=True)], header=("", *results["classes"]))
         n = len(results["member_accuracies"])
         if n > 1:
             r.paragraph(f"Training below is member 0's; each of the {n} members trains the "
@@ -319,14 +277,38 @@ def accuracy_rows(results: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def cross_validate(
+    data: ClassificationData,
+    options: SequenceClassifyOptions,
+    run_root: str | Path,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How the default recipe was chosen (benchmarks/README.md, "Applications: series"):
+    stratified k-fold accuracy of `options` on the TRAINING split of `data` only: each fold
+    is a full run (fold-<f>/ under `run_root`) trained on the other folds.
+
+    Returns {"accuracy": pooled over all held-out cases, "folds": per-fold accuracies,
+    "1nn_euclidean": the baseline pooled the same way}.
+    """
+    fold = cv_folds(data.y_train, folds, seed)
+    correct = base = 0.0
+    per_fold = []
+    for f in range(folds):
+        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        part = dataclasses.replace(
+            data,
+            X_train=[data.X_train[i] for i in tr], y_train=data.y_train[tr],
+            X_test=[data.X_train[i] for i in te], y_test=data.y_train[te], published=None,
+        )  # fmt: skip
+        run = driver.train(SequenceClassifyTask(part), options, Path(run_root) / f"fold-{f}",
+                           overwrite=True, progress=False)  # fmt: skip
+        correct += run.results["test_accuracy"] * len(te)
+        base += run.results["baselines"]["1nn_euclidean"] * len(te)
+        per_fold.append(run.results["test_accuracy"])
+    n = len(data.y_train)
+    return {"accuracy": correct / n, "folds": per_fold, "1nn_euclidean": base / n}
+
+
 TASK = SequenceClassifyTask()
-
-
-def train(options: SequenceClassifyOptions, out: str | Path, **kwargs: Any):
-    """Train the ensemble and the baseline on one split; see rnnkit.tasks.driver.train."""
-    return driver.train(TASK, options, out, **kwargs)
-
-
-def load(run_dir: str | Path) -> SequenceClassifier:
-    """A `train sequence-classify` run (all its members), loaded for `classify`."""
-    return driver.load(run_dir, NAME)
+train, load = entry_points(TASK)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ...record import run_record
-from ..report import Report, line_plot
+from ...training.report import Report, line_plot
 
 PROFILE_LAGS = (0, 10, 50, 100)  # the gradient-profile lags the table shows
 MIN_LR_RATIO = 0.1  # the cosine's floor, a fraction of --lr

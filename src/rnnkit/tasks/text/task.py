@@ -21,11 +21,11 @@ from ...data.registry import load_text_source
 from ...data.text import DataError, split_blocks
 from ...data.vocab import Vocab, build_tokenizer
 from ...diagnostics.gradient_profile import gradient_profile
+from ...models.language import Evaluation, evaluate_ids, generate, sample_many, val_batches
 from ...training.machine import load_average
-from .. import driver
+from .. import driver, entry_points
 from ..options import HUGE, from_dict
 from ..task import Fitted, Task
-from .lm import Evaluation, evaluate_ids, generate, sample_many, val_batches
 from .options import NAME, TextOptions
 from .report import MIN_LR_RATIO, PROFILE_LAGS, sections
 
@@ -120,7 +120,6 @@ def build_language_model(options: TextOptions, vocab_size: int) -> nn.Module:
     return build_model(config)
 
 
-
 # ---- the task -----------------------------------------------------------------------------
 
 
@@ -186,7 +185,7 @@ class TextTask(Task):
     def fit(self, ctx: Any) -> TextFitted:
         """One Trainer run (fit_one's, with a bar over the time budget when only time bounds
         training), then the full validation pass, samples and the gradient profile."""
-        from .progress import TimeProgress, set_auto_threads
+        from ...training import TimeProgress, set_auto_threads
 
         options, data, config = ctx.options, ctx.data, ctx.config
         if options.threads is None:
@@ -286,7 +285,6 @@ def _machine(at_start: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-
 @dataclass
 class TextModel:
     """A trained text run: the model, its tokenizer and what it was trained with."""
@@ -302,13 +300,4 @@ class TextModel:
 
 
 TASK = TextTask()
-
-
-def train(options: TextOptions, out: str | Path, **kwargs: Any):
-    """Train a language model into run directory `out`; see rnnkit.tasks.driver.train."""
-    return driver.train(TASK, options, out, **kwargs)
-
-
-def load(run_dir: str | Path) -> TextModel:
-    """A `train text` run, loaded for `generate` and `evaluate`."""
-    return driver.load(run_dir, NAME)
+train, load = entry_points(TASK)

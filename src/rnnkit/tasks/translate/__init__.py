@@ -22,16 +22,11 @@ Python API:
     'zweiundvierzig'
 """
 
+from .. import lazy
 from .options import HELP, NAME, TranslateOptions
 from .options import TranslateOptions as Options
 
-
-def __getattr__(name: str):  # the model code (torch) loads on first use, not for `--help`
-    import importlib
-
-    if name.startswith("__") or name == "task":
-        raise AttributeError(name)
-    return getattr(importlib.import_module(f"{__name__}.task"), name)
+__getattr__ = lazy(__name__)
 
 
 __all__ = ["HELP", "NAME", "Options", "TranslateOptions", "train", "load"]

@@ -10,27 +10,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
+from ...data.batching import pad_ids
 from ...data.text import DataError
 from ...data.translation import (
+    JOIN,
     PairSplits,
+    build_lexicon,
     fit_vocab,
     number_pairs,
     number_tokens,
     phrase_pairs,
     tokenize,
+    word_by_word,
 )
 from ...data.vocab import Vocab
-from .. import driver
+from .. import driver, entry_points, malformed
+from ..metrics import translation_metrics
 from ..options import OptionError
 from ..task import Fitted, Task
 from .options import MAX_BEAM, NAME, TranslateOptions
-from .scoring import JOIN, build_lexicon, translation_metrics, word_by_word
 
 VOCAB_FILE = "vocab.json"
 LEXICON_FILE = "baseline.json"
@@ -57,19 +59,10 @@ def load_pairs(options: TranslateOptions) -> PairSplits:
     return splits
 
 
-def pad(seqs: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
-    """Id lists -> (ids (B, T) padded with 0 = <pad>, lengths (B,))."""
-    T = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), T, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(list(s), dtype=torch.long)
-    return ids, torch.tensor([len(s) for s in seqs])
-
-
 def make_batch(data: TranslationData, pairs: Sequence[tuple[list[str], list[str]]]) -> tuple:
     """(source ids, target ids + <eos>, source lengths, target lengths) for Seq2Seq.loss."""
-    src, src_len = pad([data.source.encode(s) for s, _ in pairs])
-    tgt, tgt_len = pad([data.target.encode(t) + [data.target.eos] for _, t in pairs])
+    src, src_len = pad_ids([data.source.encode(s) for s, _ in pairs])
+    tgt, tgt_len = pad_ids([data.target.encode(t) + [data.target.eos] for _, t in pairs])
     return src, tgt, src_len, tgt_len
 
 
@@ -115,7 +108,7 @@ def decode(
     model.eval()
     out: list[list[str]] = []
     for i in range(0, len(sources), size):
-        src, lengths = pad([source.encode(s) or [source.unk] for s in sources[i : i + size]])
+        src, lengths = pad_ids([source.encode(s) or [source.unk] for s in sources[i : i + size]])
         if beam > 1:
             dec = beam_search(model, src, lengths=lengths, beam_width=beam)
         else:
@@ -152,14 +145,10 @@ class TranslateTask(Task):
         return {VOCAB_FILE: {"source": data.source.to_dict(), "target": data.target.to_dict()}}
 
     def train_config(self, options: TranslateOptions, data: TranslationData):
-        from ...config import TrainConfig
-
         steps = options.train_steps(-(-len(data.splits.train) // options.batch))
-        return TrainConfig(
-            steps=steps, time_minutes=options.minutes, batch_size=options.batch, lr=options.lr,
-            schedule="cosine", min_lr_ratio=0.05, clip="norm", clip_value=1.0,
+        return options.train_config(
+            steps, schedule="cosine", min_lr_ratio=0.05, clip="norm", clip_value=1.0,
             eval_every=min(options.eval_every, steps), monitor="loss", log_every=10,
-            seed=options.seed,
         )  # fmt: skip
 
     def batches(self, options: TranslateOptions, data: TranslationData):
@@ -210,7 +199,7 @@ class TranslateTask(Task):
         return title, ["model", "BLEU", "chrF", "exact match"], rows
 
     def report(self, r, run, results) -> None:
-        from ..report import bar_plot, line_plot
+        from ...training.report import bar_plot, line_plot
 
         opts, d = driver.run_record(run.extra)["options"], results["data"]
         m, g, b = results["model"], results["model_greedy"], results["baseline"]
@@ -249,13 +238,9 @@ class TranslateTask(Task):
             r.figure(fig, "attention weights of the first test example (rows: output tokens)")
 
     def load(self, run) -> Translator:
-        from ...training import RunError
-
         data = run.read_json(VOCAB_FILE)
-        try:
+        with malformed(run, VOCAB_FILE):
             source, target = Vocab.from_dict(data["source"]), Vocab.from_dict(data["target"])
-        except (KeyError, TypeError, DataError) as err:
-            raise RunError(f"{run.path}/{VOCAB_FILE}: malformed ({err})") from None
         data_set = driver.run_record(run.extra)["options"]["data"]
         return Translator(run.model, source, target, data_set)
 
@@ -298,7 +283,7 @@ class Translator:
         import matplotlib.pyplot as plt
 
         hyp = decode(self.model, self.source, self.target, [toks], beam=1)[0]
-        src, lengths = pad([self.source.encode(toks)])
+        src, lengths = pad_ids([self.source.encode(toks)])
         self.model.eval()
         self.model(src, torch.tensor([[self.target.bos, *self.target.encode(hyp)]]), lengths)
         w = self.model.attention_weights[0].numpy()  # (T, S)
@@ -311,13 +296,4 @@ class Translator:
 
 
 TASK = TranslateTask()
-
-
-def train(options: TranslateOptions, out: str | Path, **kwargs: Any):
-    """Train the translator, score it and the baseline on the test split; see driver.train."""
-    return driver.train(TASK, options, out, **kwargs)
-
-
-def load(run_dir: str | Path) -> Translator:
-    """A `train translate` run, loaded for `translate`."""
-    return driver.load(run_dir, NAME)
+train, load = entry_points(TASK)

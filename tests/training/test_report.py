@@ -1,11 +1,11 @@
-"""rnnkit.tasks.report: the self-contained HTML report writer."""
+"""rnnkit.training.report: the self-contained HTML report writer."""
 
 from __future__ import annotations
 
 import base64
 import re
 
-from rnnkit.tasks.report import Report, figure_png, line_plot
+from rnnkit.training.report import Report, figure_png, line_plot
 
 
 def test_line_plot_embeds_as_png():

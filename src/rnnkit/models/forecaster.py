@@ -1,4 +1,5 @@
-"""The trained forecaster: scaled windows in, Gaussian forecasts in data units out.
+"""A trained forecaster at work: scaled windows in, Gaussian forecasts in data units out, and
+the anomalies it did not expect.
 
     context (B, W, 1) scaled values -> ManyToMany(LSTM/GRU, gaussian head) -> at every step t
     the mean and log-variance of the next value (recursive) or of the next H values (direct)
@@ -6,23 +7,39 @@
 Recursive: one step ahead; longer horizons feed the forecast back in (the point forecast feeds
 the mean; the prediction interval comes from Monte Carlo paths that feed sampled values).
 Direct: the head predicts H steps at once, each with its own Gaussian.
-`Forecaster` is what `rnnkit.tasks.forecast.load(run)` returns and what anomaly detection uses.
+
+Anomalies (`detect`), for each point t from the window on: the model forecasts y[t] from the W
+values before it, with a Gaussian prediction interval. Two rules:
+
+    interval   y[t] lies outside the `level` prediction interval (|y - mean| > z·std)
+    residual   the residual y[t] - mean is an outlier against the residuals on the clean
+               training part: |r - median| > z · 1.4826 · MAD
+
+A flagged value is replaced by its forecast in the context of later points, so one anomaly
+does not spill into the next forecasts and a level shift keeps being flagged while it lasts.
+`persistence_detect` is the baseline detector: the persistence residual y[t] - y[t-1] with the
+same robust threshold.
+
+Used by rnnkit.tasks.forecast (`load` returns a Forecaster) and rnnkit.tasks.anomaly. Errors
+name the argument (ValueError); the applications map them to their options.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import torch
 
-from ...data.scaling import StandardScaler
-from ...data.series import check_length, segments
-from ...data.text import DataError
-from ..options import OptionError
-from .options import MAX_HORIZON
+from ..data.scaling import StandardScaler
+from ..data.series import check_length, segments
+from ..data.text import DataError
+
+Progress = Callable[[str, int, int], None]  # (what, points done, points in all)
+METHODS = ("interval", "residual")
 
 
 def training_pairs(
@@ -105,14 +122,11 @@ class Forecaster:
     def future(self, horizon: int) -> FutureForecast:
         """Forecast `horizon` steps past the end of the run's stored series, with intervals.
 
-        Raises:
-            OptionError: horizon < 1 or > MAX_HORIZON (a recursive forecast runs the model once a
-                step: a million steps would not finish).
+        A recursive forecast runs the model once a step: the application bounds `horizon`
+        (rnnkit.tasks.forecast, `--horizon`).
         """
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-            raise OptionError("horizon", "an integer >= 1", horizon)
-        if horizon > MAX_HORIZON:
-            raise OptionError("horizon", f"<= {MAX_HORIZON}", horizon)
+            raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
         s = self.series
         if s is None:
             raise DataError("this forecaster has no stored series; load it from a run directory")
@@ -207,7 +221,6 @@ def _repeat_state(state: Any, S: int) -> Any:
     return type(state)(_repeat_state(s, S) for s in state)
 
 
-
 @dataclasses.dataclass
 class FutureForecast:
     """Forecasts past the end of a run's series, with the history they follow."""
@@ -221,3 +234,114 @@ class FutureForecast:
     history: np.ndarray
     target: str
     index_label: str
+
+
+# ---- anomalies ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Detection:
+    """Per point of the series (NaN / False before the first forecastable point)."""
+
+    flags: np.ndarray  # (N,) bool
+    mean: np.ndarray  # (N,) forecasts
+    lower: np.ndarray
+    upper: np.ndarray
+    score: np.ndarray  # (N,) |residual| in units of the threshold scale
+
+
+def interval_z(level: float) -> float:
+    """The standard normal quantile of a central `level` interval: 0.95 -> 1.96."""
+    if not 0 < level < 1:  # also refuses nan
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+@torch.no_grad()
+def detect(
+    fc: Forecaster,
+    values: np.ndarray,
+    start: int | None = None,
+    level: float = 0.99,
+    method: str = "interval",
+    residual_scale: tuple[float, float] | None = None,
+    replace: bool = True,
+    max_replace: int | None = None,
+    progress: Progress | None = None,
+    what: str = "checking",
+) -> Detection:
+    """Flag anomalies in `values` (K, N) or (N,), sequentially from `start` (default W).
+
+    residual_scale: (median, scale) of clean residuals for method "residual".
+    max_replace: replace at most this many consecutive flagged values (default W // 3).
+    progress: called as progress(what, t - start + 1, N - start) after each point.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    single = np.ndim(values) == 1
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    K, N = v.shape
+    W = fc.window
+    start = W if start is None else start
+    check_length(N, W + 1, "the series", f"the model needs {W} values before the first check")
+    if start < W:
+        raise DataError(f"detection can start at point {W} at the earliest (the window)")
+    z = interval_z(level)
+    real = fc.scaler.transform(v).astype(np.float32)
+    ctx = real.copy()  # contexts, with flagged values replaced
+    sc_mean, sc_std = fc.scaler.mean[0], fc.scaler.std[0]
+    flags = np.zeros((K, N), dtype=bool)
+    run = np.zeros(K, dtype=np.int64)  # consecutive flags so far
+    max_replace = max(1, W // 3) if max_replace is None else max_replace
+    mean = np.full((K, N), np.nan)
+    lo, hi, score = mean.copy(), mean.copy(), np.zeros((K, N))
+    for t in range(start, N):
+        x = torch.from_numpy(np.ascontiguousarray(ctx[:, t - W : t, None]))
+        mu, sd = fc.one_step(x)  # scaled units, (K,)
+        m, s = mu * sc_std + sc_mean, sd * sc_std
+        mean[:, t], lo[:, t], hi[:, t] = m, m - z * s, m + z * s
+        r = v[:, t] - m
+        if method == "interval":
+            score[:, t] = np.abs(r) / s
+        else:
+            med, scale = residual_scale or (0.0, 1.0)
+            score[:, t] = np.abs(r - med) / scale
+        flags[:, t] = score[:, t] > z
+        run = np.where(flags[:, t], run + 1, 0)
+        if replace:
+            swap = flags[:, t] & (run <= max_replace)
+            ctx[swap, t] = mu[swap]
+            # a longer run of flags is a new normal (or the forecasts have drifted): put the
+            # data back into the context for the whole run, so it follows the data again
+            for k in np.flatnonzero(run == max_replace + 1):
+                ctx[k, t - max_replace : t + 1] = real[k, t - max_replace : t + 1]
+        if progress is not None:
+            progress(what, t - start + 1, N - start)
+    if single:
+        return Detection(flags[0], mean[0], lo[0], hi[0], score[0])
+    return Detection(flags, mean, lo, hi, score)
+
+
+def residual_scale(fc: Forecaster, train: np.ndarray) -> tuple[float, float]:
+    """(median, 1.4826·MAD) of one-step residuals on clean training data (robust sigma)."""
+    W = fc.window
+    origins = np.arange(W - 1, len(train) - 1)
+    mu, _ = fc.one_step(fc._contexts(train, origins))
+    r = train[origins + 1] - fc.scaler.inverse(mu)
+    med = float(np.median(r))
+    mad = float(np.median(np.abs(r - med))) * 1.4826
+    return med, mad if mad > 0 else float(np.std(r) or 1.0)
+
+
+def persistence_detect(
+    values: np.ndarray, train: np.ndarray, start: int, level: float
+) -> np.ndarray:
+    """Baseline: flag |Δy - median(Δy_train)| > z·1.4826·MAD(Δy_train)."""
+    z = interval_z(level)
+    d = np.diff(train)
+    med = float(np.median(d))
+    mad = float(np.median(np.abs(d - med))) * 1.4826 or float(np.std(d) or 1.0)
+    v = np.atleast_2d(values)
+    flags = np.zeros(v.shape, dtype=bool)
+    flags[:, start:] = np.abs(np.diff(v, axis=1)[:, start - 1 :] - med) > z * mad
+    return flags if np.ndim(values) == 2 else flags[0]

@@ -1,5 +1,7 @@
-"""The language model's own operations: streaming generation, batched samples, and the stateful
-evaluation of a token stream (nats, bits and perplexity per token)."""
+"""Language models at work: streaming generation, batched samples, and the stateful evaluation
+of a token stream (nats, bits and perplexity per token), for any ManyToMany model over a Vocab.
+
+Errors name the argument (`temperature must be >= 0, got -1`); the CLI maps them to flags."""
 
 from __future__ import annotations
 
@@ -11,20 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...data.text import DataError
-from ...data.vocab import EncodeReport, Vocab
-from ...models import decoding
+from ..data.text import DataError
+from ..data.vocab import EncodeReport, Vocab
+from . import decoding
 
 # ---- sampling -----------------------------------------------------------------------------
-
-
-def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    """decoding.check_sampling, its message naming the CLI flag (--temperature, --top-k, ...)."""
-    try:
-        decoding.check_sampling(temperature, top_k, top_p)
-    except ValueError as err:
-        name, rest = str(err).split(" ", 1)
-        raise DataError(f"--{name.replace('_', '-')} {rest}") from None
 
 
 def start_ids(tokenizer: Vocab) -> list[int]:
@@ -55,9 +48,9 @@ def generate(
         >>> for piece in generate(run.model, tok, "ROMEO.", 200, temperature=0.8):
         ...     print(piece, end="", flush=True)
     """
-    check_sampling(temperature, top_k, top_p)
+    decoding.check_sampling(temperature, top_k, top_p)
     if length < 1:
-        raise DataError(f"--length must be > 0, got {length}")
+        raise ValueError(f"length must be > 0, got {length}")
     report = report if report is not None else EncodeReport()
     ids = tokenizer.encode(prompt, unknown="drop", report=report)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -1,39 +1,32 @@
-"""The classical forecasts every forecast run is compared with, and the metrics (data units).
+"""Classical (non-neural) models the applications measure themselves against, in the same run
+and on the same split:
 
-All forecast from the same origins o (the last observed index) in the test part, using only
-data up to o; AR and ARIMA are fitted on the training part only (statsmodels):
+    series forecasts   persistence ŷ[o+h] = y[o]; seasonal naive ŷ[o+h] = y[o + h - m·ceil(h/m)];
+                       AR(p), p chosen by AIC, OLS, recursive; ARIMA(p, d, q), d = 1 when an
+                       ADF test cannot reject a unit root (statsmodels). All forecast from the
+                       origins o (the last observed index) using only data up to o; AR and
+                       ARIMA are fitted on the training part only.
+    sequences          1-nearest-neighbour under Euclidean distance (frames resampled)
+    sentences          bag-of-words logistic regression (scikit-learn)
+    any labels         the majority class of the training split
 
-    persistence      ŷ[o+h] = y[o]
-    seasonal naive   ŷ[o+h] = y[o + h - m·ceil(h/m)]
-    AR(p)            p chosen by AIC, OLS, recursive
-    ARIMA(p, d, q)   d = 1 when an ADF test cannot reject a unit root
-
-Metrics per lead time h: MAE, RMSE, MSE and MASE (MAE divided by the in-sample MAE of the
-one-step naive forecast on the training part); interval coverage and width.
+Imports numpy and rnnkit.data; statsmodels and scikit-learn when first used.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ...data.series import STATSMODELS_INSTALL
-from ...data.text import DataError
+from ..data.archives import resample
+from ..data.sentiment import Example, words
+from ..data.series import STATSMODELS_INSTALL
+from ..data.text import DataError
 
-
-def origins_for(n_train: int, n_end: int) -> np.ndarray:
-    """Forecast origins o: every o whose o+1 is in the test part [n_train, n_end)."""
-    return np.arange(n_train - 1, n_end - 1)
-
-def truth_matrix(values: np.ndarray, origins: np.ndarray, H: int, n_end: int) -> np.ndarray:
-    """(M, H) targets y[o+h]; NaN where o+h is past the test part."""
-    idx = origins[:, None] + np.arange(1, H + 1)[None, :]
-    out = np.full(idx.shape, np.nan)
-    ok = idx < n_end
-    out[ok] = values[idx[ok]]
-    return out
+# ---- series forecasts -------------------------------------------------------------------
 
 
 def persistence(values: np.ndarray, origins: np.ndarray, H: int) -> np.ndarray:
@@ -144,34 +137,57 @@ def baseline_forecasts(
     return preds, ""
 
 
-# ---- metrics ----------------------------------------------------------------------------
+# ---- sequences and sentences -----------------------------------------------------------
 
 
-def mase_scale(train: np.ndarray) -> float:
-    """In-sample MAE of the one-step naive forecast on the training part."""
-    d = np.abs(np.diff(train))
-    return float(d.mean()) if len(d) and d.mean() > 0 else 1.0
+def one_nn_euclidean(
+    X_train: Sequence[np.ndarray], y_train: np.ndarray, X_test: Sequence[np.ndarray]
+) -> np.ndarray:
+    """1-nearest-neighbour labels under Euclidean distance: (N_test,) class ids.
+
+    Sequences of different lengths are linearly resampled to the longest training length
+    (the usual practice for equal-length 1-NN ED on unequal-length archives).
+    """
+    T = max(len(x) for x in X_train)
+    A = resample(X_train, T).reshape(len(X_train), -1)  # (N, T·D)
+    Bm = resample(X_test, T).reshape(len(X_test), -1)
+    # squared distances (N_test, N_train) without forming the differences
+    d = (Bm * Bm).sum(1)[:, None] - 2.0 * Bm @ A.T + (A * A).sum(1)[None, :]
+    return np.asarray(y_train)[np.argmin(d, axis=1)]
 
 
-def metrics(pred: np.ndarray, truth: np.ndarray, scale: float) -> list[dict[str, float]]:
-    """Per horizon h: MAE, RMSE, MSE, MASE over the origins where y[o+h] is known."""
-    out = []
-    for h in range(truth.shape[1]):
-        ok = np.isfinite(truth[:, h])
-        err = pred[ok, h] - truth[ok, h]
-        mse = float(np.mean(err**2))
-        mae = float(np.mean(np.abs(err)))
-        out.append({"h": h + 1, "n": int(ok.sum()), "mae": mae, "rmse": math.sqrt(mse),
-                    "mse": mse, "mase": mae / scale})  # fmt: skip
-    return out
+def bag_of_words_baseline(
+    train: Sequence[Example], val: Sequence[Example], labels: Sequence[str]
+) -> tuple[Any, dict]:
+    """Logistic regression on binary word counts (the same `words` tokens the network reads);
+    C picked on the validation split from a small grid. Returns (pipeline, info)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    index = {lab: i for i, lab in enumerate(labels)}
+    x_train, y_train = [e.text for e in train], [index[e.label] for e in train]
+    scores: dict[float, float] = {}
+    best = None
+    for C in (0.1, 0.3, 1.0, 3.0, 10.0) if val else (1.0,):
+        pipe = make_pipeline(
+            CountVectorizer(tokenizer=words, lowercase=False, token_pattern=None, binary=True),
+            LogisticRegression(C=C, max_iter=2000),
+        ).fit(x_train, y_train)
+        if val:
+            pred = pipe.predict([e.text for e in val])
+            scores[C] = sum(int(p == index[e.label]) for p, e in zip(pred, val, strict=True))
+            scores[C] /= len(val)
+        if best is None or (val and scores[C] > scores[best[0]]):
+            best = (C, pipe)
+    assert best is not None
+    return best[1], {"C": best[0], "val_accuracy_by_C": {str(k): v for k, v in scores.items()}}
 
 
-def coverage(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
-    out = []
-    for h in range(truth.shape[1]):
-        ok = np.isfinite(truth[:, h])
-        t = truth[ok, h]
-        out.append({"h": h + 1, "coverage": float(np.mean((t >= lo[ok, h]) & (t <= hi[ok, h]))),
-                    "width": float(np.mean(hi[ok, h] - lo[ok, h]))})  # fmt: skip
-    return out
-
+def majority_class(train: Sequence[str], test: Sequence[str]) -> dict[str, Any]:
+    """{"label": the most frequent training label (first in sorted order on ties), "accuracy":
+    its share of `test`}."""
+    labels = sorted(set(train))
+    counts = [sum(1 for y in train if y == lab) for lab in labels]
+    label = labels[counts.index(max(counts))]
+    return {"label": label, "accuracy": sum(1 for y in test if y == label) / len(test)}
