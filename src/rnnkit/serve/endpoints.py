@@ -39,7 +39,8 @@ def _nan_to_none(values: np.ndarray) -> list[float | None]:
 def add_text(app: FastAPI, served: Served) -> None:
     import torch
 
-    from ..tasks.text.lm import check_sampling, generate
+    from ..models.decoding import check_sampling
+    from ..models.language import generate
 
     lim, lm = served.limits, served.predictor
     sessions = Sessions(lim.max_sessions, lim.session_idle)
