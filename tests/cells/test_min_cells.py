@@ -196,3 +196,4 @@ def test_recurrent_dropout_has_no_recurrent_weights_to_drop():
     layer = Recurrent.from_config(RNNConfig("mingru", 4, recurrent_dropout=0.3), 3).train()
     with pytest.raises(ValueError, match="no recurrent weights"):
         layer(torch.randn(2, 3, 3))
+

@@ -27,6 +27,7 @@ from ...data.scaling import StandardScaler
 from ...data.series import Series, check_length, load_series_source
 from ...data.text import DataError
 from .. import driver
+from ..options import CELL_FAMILIES
 from ..task import Fitted, Task
 from .baselines import (
     baseline_forecasts,
@@ -42,7 +43,6 @@ from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
 
 MAX_STORED = 20_000  # points of the series kept in series.json for `forecast RUN`
-CELLS = {"lstm": "lstm", "gru": "gru", "rnn": "elman"}
 
 
 def default_window(series: Series) -> int:
@@ -143,7 +143,7 @@ class ForecastTask(Task):
 
         return build_model(ManyToManyConfig(
             InputConfig("frames", features=1), HeadConfig("gaussian", data.head_horizon),
-            RNNConfig(CELLS[o.cell], o.hidden, o.layers, False, o.dropout),
+            RNNConfig(CELL_FAMILIES[o.cell], o.hidden, o.layers, False, o.dropout),
         ))  # fmt: skip
 
     def files(self, o: ForecastOptions, data: ForecastData) -> dict[str, Any]:

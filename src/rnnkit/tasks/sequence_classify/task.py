@@ -27,12 +27,11 @@ from ...data.archives import (
 from ...data.scaling import StandardScaler
 from ...data.text import DataError
 from .. import driver
-from ..options import OptionError, to_dict
+from ..options import CELL_FAMILIES, OptionError, to_dict
 from ..task import Fitted, Task
 from .options import NAME, SequenceClassifyOptions
 
 SCALER_FILE, CLASSES_FILE = "scaler.json", "classes.json"
-CELLS = {"lstm": "lstm", "gru": "gru", "rnn": "elman"}
 
 
 @dataclass
@@ -190,8 +189,8 @@ class SequenceClassifyTask(Task):
         return build_model(ManyToOneConfig(
             InputConfig("frames", features=data.source.features),
             HeadConfig("softmax", len(data.source.classes), dropout=options.dropout),
-            RNNConfig(CELLS[options.cell], options.hidden, options.layers, options.bidirectional,
-                      options.dropout),
+            RNNConfig(CELL_FAMILIES[options.cell], options.hidden, options.layers,
+                      options.bidirectional, options.dropout),
             readout=options.readout,
         ))  # fmt: skip
 
