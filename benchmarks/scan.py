@@ -160,7 +160,8 @@ def markdown(results: dict) -> str:
         cfg = results["speed_config"]
         lines += [f"Training step, B = {cfg['batch']}, D = H = {cfg['hidden']} "
                   "(seconds, min of repeats; MiB saved for backward):", "",
-                  "| T | " + " | ".join(m for m, _, _ in SPEED_MODELS) + " | GRU fused / minGRU |",
+                  "| T | " + " | ".join(m for m, _, _ in SPEED_MODELS)
+                  + " | scan time / fused GRU time |",
                   "|---" * (len(SPEED_MODELS) + 2) + "|"]  # fmt: skip
         for T in cfg["lengths"]:
             row = {r["model"]: r for r in results["speed"] if r["T"] == T}
@@ -170,7 +171,7 @@ def markdown(results: dict) -> str:
                 cells.append("skipped" if "skipped" in r or not r else
                              f"{r['seconds']:.3f} s, {r['saved_bytes'] / 2**20:.0f} MiB")
             fused, scan = row.get("GRU (fused)", {}), row.get("minGRU (scan)", {})
-            ratio = (f"{fused['seconds'] / scan['seconds']:.1f}×"
+            ratio = (f"{scan['seconds'] / fused['seconds']:.1f}×"
                      if "seconds" in fused and "seconds" in scan else "—")  # fmt: skip
             lines.append(f"| {T} | " + " | ".join(cells) + f" | {ratio} |")
         lines.append("")
