@@ -25,7 +25,18 @@ _EXPORTS = {
         "algorithms",
     ),
     **dict.fromkeys(
-        ("Cell", "ElmanCell", "GRUCell", "JordanCell", "LSTMCell", "build_cell"), "cells"
+        (
+            "Cell",
+            "ElmanCell",
+            "GRUCell",
+            "JordanCell",
+            "LRUCell",
+            "LSTMCell",
+            "MinGRUCell",
+            "MinLSTMCell",
+            "build_cell",
+        ),
+        "cells",
     ),
     "load_keras_weights": "cells",
     **dict.fromkeys(

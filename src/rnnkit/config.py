@@ -69,8 +69,9 @@ def _resolved_types(cls: type) -> dict[str, Any]:
 class CellConfig:
     """Which cell family and its options; enough to rebuild the cell with fresh weights.
 
-    `kind` is a registered cell family's name ("elman", "jordan", "lstm", "gru" are built in;
-    see rnnkit.cells.registry); `options` holds the family's keyword arguments (JSON values only).
+    `kind` is a registered cell family's name ("elman", "jordan", "lstm", "gru", "mingru",
+    "minlstm", "lru" are built in; see rnnkit.cells.registry); `options` holds the family's
+    keyword arguments (JSON values only).
     """
 
     kind: str
@@ -150,9 +151,10 @@ class InputConfig:
 class RNNConfig:
     """A recurrent stack (`rnnkit.Recurrent`): one cell family repeated over `num_layers`.
 
-    `cell` is a registered cell family's name ("elman", "jordan", "lstm", "gru" are built in;
-    checked when the cell is built); `options` are that family's keyword arguments (JSON values
-    only). `impl` is "auto", "reference", "torch" or a registered impl such as "fused".
+    `cell` is a registered cell family's name ("elman", "jordan", "lstm", "gru", "mingru",
+    "minlstm", "lru" are built in; checked when the cell is built); `options` are that family's
+    keyword arguments (JSON values only). `impl` is "auto", "reference", "torch" or a registered
+    impl such as "fused" or "scan".
     `input_size` is None inside a model's config, where what feeds the stack decides it;
     `Recurrent.config()` records it so the layer rebuilds alone.
     """

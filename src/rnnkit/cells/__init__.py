@@ -13,7 +13,9 @@ from .base import ACTIVATIONS, Cell, State
 from .elman import ElmanCell, JordanCell
 from .gru import GRUCell
 from .keras import load_keras_weights
+from .lru import LRUCell
 from .lstm import LSTMCell
+from .minimal import MinGRUCell, MinLSTMCell
 from .registry import (
     FAMILIES,
     CellFamily,
@@ -37,7 +39,10 @@ __all__ = [
     "ElmanCell",
     "GRUCell",
     "JordanCell",
+    "LRUCell",
     "LSTMCell",
+    "MinGRUCell",
+    "MinLSTMCell",
     "SequenceImpl",
     "State",
     "TorchEquivalent",

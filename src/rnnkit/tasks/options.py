@@ -23,6 +23,11 @@ from typing import Any
 
 SEED_MAX = 2**32 - 1  # numpy's seed range; torch takes more, numpy does not
 HUGE = 10**9  # the upper bound of counts nobody means to exceed (steps, sizes)
+# --cell name -> rnnkit cell family (rnnkit.cells.registry); the CLI's "rnn" is the Elman cell
+CELL_FAMILIES = {
+    "lstm": "lstm", "gru": "gru", "rnn": "elman", "mingru": "mingru", "minlstm": "minlstm",
+    "lru": "lru",
+}
 
 
 class OptionError(ValueError):
@@ -164,7 +169,7 @@ class TrainOptions(Validated):
     """
 
     data: str | None = opt(None, "A data set name or a file.")
-    cell: str = opt("lstm", "Recurrent cell.", choices=("lstm", "gru", "rnn"))
+    cell: str = opt("lstm", "Recurrent cell.", choices=tuple(CELL_FAMILIES))
     hidden: int = opt(128, "Hidden units per layer (and direction).", ge=1, le=65536)
     layers: int = opt(1, "Stacked recurrent layers.", ge=1, le=64)
     steps: int | None = opt(None, "Optimiser updates (a budget).", ge=1, le=HUGE)

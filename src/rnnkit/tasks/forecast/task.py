@@ -29,13 +29,12 @@ from ...models.classical import baseline_forecasts, has_unit_root
 from ...models.forecaster import Forecaster, FutureForecast, calibrate, training_pairs
 from .. import driver, entry_points
 from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
-from ..options import check_value, field_specs
+from ..options import CELL_FAMILIES, check_value, field_specs
 from ..task import Fitted, Task
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
 
 MAX_STORED = 20_000  # points of the series kept in series.json for `forecast RUN`
-CELLS = {"lstm": "lstm", "gru": "gru", "rnn": "elman"}
 
 
 def default_window(series: Series) -> int:
@@ -149,7 +148,7 @@ class ForecastTask(Task):
 
         return build_model(ManyToManyConfig(
             InputConfig("frames", features=1), HeadConfig("gaussian", data.head_horizon),
-            RNNConfig(CELLS[o.cell], o.hidden, o.layers, False, o.dropout),
+            RNNConfig(CELL_FAMILIES[o.cell], o.hidden, o.layers, False, o.dropout),
         ))  # fmt: skip
 
     def files(self, o: ForecastOptions, data: ForecastData) -> dict[str, Any]:

@@ -21,7 +21,7 @@ class SentimentOptions(TrainOptions):
     )  # fmt: skip
     text_column: str = opt("text", "CSV column holding the sentence.")
     label_column: str = opt("label", "CSV column holding the label.")
-    cell: str = opt("gru", choices=("gru", "lstm"))
+    cell: str = opt("gru", choices=("gru", "lstm", "mingru", "minlstm", "lru"))
     hidden: int = 128
     embedding: int = opt(64, "Word embedding size.", ge=1, le=65536)
     embedding_std: float = opt(0.1, "Standard deviation of the initial word vectors.", gt=0, le=10)

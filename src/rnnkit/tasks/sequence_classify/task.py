@@ -31,13 +31,12 @@ from ...models.classical import one_nn_euclidean
 from ...models.many_to_one import class_probabilities
 from .. import driver, entry_points
 from ..metrics import classification_metrics
-from ..options import OptionError, to_dict
+from ..options import CELL_FAMILIES, OptionError, to_dict
 from ..report import accuracy_section
 from ..task import Fitted, Task
 from .options import NAME, SequenceClassifyOptions
 
 SCALER_FILE, CLASSES_FILE = "scaler.json", "classes.json"
-CELLS = {"lstm": "lstm", "gru": "gru", "rnn": "elman"}
 
 
 @dataclass
@@ -164,8 +163,8 @@ class SequenceClassifyTask(Task):
         return build_model(ManyToOneConfig(
             InputConfig("frames", features=data.source.features),
             HeadConfig("softmax", len(data.source.classes), dropout=options.dropout),
-            RNNConfig(CELLS[options.cell], options.hidden, options.layers, options.bidirectional,
-                      options.dropout),
+            RNNConfig(CELL_FAMILIES[options.cell], options.hidden, options.layers,
+                      options.bidirectional, options.dropout),
             readout=options.readout,
         ))  # fmt: skip
 

@@ -24,7 +24,7 @@ from ...diagnostics.gradient_profile import gradient_profile
 from ...models.language import Evaluation, evaluate_ids, generate, sample_many, val_batches
 from ...training.machine import load_average
 from .. import driver, entry_points
-from ..options import HUGE, from_dict
+from ..options import CELL_FAMILIES, HUGE, from_dict
 from ..task import Fitted, Task
 from .options import NAME, TextOptions
 from .report import MIN_LR_RATIO, PROFILE_LAGS, sections
@@ -32,7 +32,6 @@ from .report import MIN_LR_RATIO, PROFILE_LAGS, sections
 TOKENIZER_FILE = "tokenizer.json"
 ANALYSIS_FILE = "analysis.json"
 SAMPLE_TEMPERATURES = (0.0, 0.5, 0.8, 1.0)
-CELLS = {"lstm": "lstm", "gru": "gru", "rnn": "elman"}  # CLI name -> rnnkit cell family
 
 __all__ = ["TASK", "TextModel", "TextOptions", "generate", "load", "train"]
 
@@ -115,7 +114,9 @@ def build_language_model(options: TextOptions, vocab_size: int) -> nn.Module:
     config = ManyToManyConfig(
         InputConfig("tokens", vocab_size, options.embedding),
         HeadConfig("softmax", vocab_size),
-        RNNConfig(CELLS[options.cell], options.hidden, options.layers, dropout=options.dropout),
+        RNNConfig(
+            CELL_FAMILIES[options.cell], options.hidden, options.layers, dropout=options.dropout
+        ),
     )
     return build_model(config)
 

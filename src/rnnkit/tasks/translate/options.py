@@ -22,7 +22,7 @@ class TranslateOptions(TrainOptions):
         "de-en", "de-en (dictionary phrases) or numbers (English -> German number words).",
         choices=DATA,
     )  # fmt: skip
-    cell: str = opt("gru", choices=("gru", "lstm"))
+    cell: str = opt("gru", choices=("gru", "lstm", "mingru", "minlstm"))
     hidden: int = opt(256, "Decoder units (encoder: half per direction).")
     embedding: int = opt(128, "Token embedding size.", ge=1, le=65536)
     layers: int = opt(1, "Layers in encoder and decoder.")
