@@ -103,6 +103,7 @@ def _register_commands() -> None:
         datasets,
         forecast,
         inspect,
+        music,
         runs,
         sentiment,
         text,
@@ -112,7 +113,7 @@ def _register_commands() -> None:
 
     text.register(app)
     train.register(app)
-    for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench):
+    for module in (sentiment, translate, forecast, anomaly, music, inspect, datasets, runs, bench):
         module.register(app)
 
 
