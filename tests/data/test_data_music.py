@@ -85,9 +85,25 @@ def test_chorales_are_parsed_once_then_read_from_the_cache(tmp_path, monkeypatch
 
     monkeypatch.setattr(music, "parse_chorale", no_parse)
     assert music.load_chorales(limit=4, progress=False) == first
-    train, val, test = music.split_chorales(first, 0.25, 0.25, seed=0)
-    again = music.split_chorales(list(reversed(first)), 0.25, 0.25, seed=0)
-    assert (train, val, test) == again and len({c.name for c in train + val + test}) == 4
+    split = music.split_chorales(first, 0.25, 0.25, seed=0)
+    assert split == music.split_chorales(list(reversed(first)), 0.25, 0.25, seed=0)
+    assert len({c.name for c in split.train + split.val + split.test}) == 4
+
+
+def test_split_drops_duplicates_and_keeps_a_tune_in_one_split():
+    def chorale(name, soprano, bass):
+        return music.Chorale(name, "C major", 0, (tuple(soprano), (64,) * 13, (55,) * 13,
+                                                  tuple(bass)))  # fmt: skip
+
+    tune_a, tune_b = list(range(60, 73)), list(range(72, 59, -1))
+    chorales = [chorale("a1", tune_a, [48] * 13), chorale("a2", tune_a, [43] * 13),
+                chorale("a1-copy", tune_a, [48] * 13), chorale("b", tune_b, [48] * 13),
+                *(chorale(f"c{i}", [60 + i] * 13, [48] * 13) for i in range(6))]  # fmt: skip
+    split = music.split_chorales(chorales, 0.2, 0.2, seed=1)
+    assert split.duplicates == 1 and split.tunes == 8
+    names = [[c.name for c in part] for part in (split.train, split.val, split.test)]
+    assert sum(map(len, names)) == 9 and "a1-copy" not in sum(names, [])
+    assert sum({"a1", "a2"} <= set(part) for part in names) == 1  # one tune, one split
 
 
 def test_kneser_ney_distributions_sum_to_one():

@@ -41,7 +41,9 @@ def test_train_music_writes_a_complete_run(run_dir):
         assert (run_dir / name).exists(), name
     results = json.loads((run_dir / "results.json").read_text())
     model, kn = results["model"], results["kneser_ney"]
-    assert results["data"]["sizes"] == {"train": 6, "val": 1, "test": 1}
+    data = results["data"]
+    assert sum(data["sizes"].values()) == data["chorales"] - data["duplicates_dropped"] == 8
+    assert min(data["sizes"].values()) >= 1
     assert kn["order"] in ORDERS and len(kn["val_nats"]) == len(ORDERS) * len(DISCOUNTS)
     for row in (model, kn):  # 64 tokens (16 steps of 4 voices) per quarter note
         assert row["nats_per_quarter"] == pytest.approx(

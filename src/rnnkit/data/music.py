@@ -198,17 +198,49 @@ def _parse_into(cached: dict[str, Any], names: list[str], progress: bool) -> Non
             bar.advance(task)
 
 
+TUNE_NOTES = 12  # chorales whose soprano opens with the same 12 pitches share a hymn tune
+
+
+def tune(chorale: Chorale) -> tuple[int, ...]:
+    """The first TUNE_NOTES soprano pitches (in C major / A minor): the chorale's hymn tune."""
+    return tuple(p for p in chorale.grid[0] if p >= 0)[:TUNE_NOTES]
+
+
+@dataclass(frozen=True)
+class ChoraleSplit:
+    train: list[Chorale]
+    val: list[Chorale]
+    test: list[Chorale]
+    duplicates: int  # chorales dropped: the same four voices as an earlier one
+    tunes: int  # distinct tunes (groups that are never split)
+
+
 def split_chorales(
     chorales: Sequence[Chorale], val: float, test: float, seed: int = 0
-) -> tuple[list[Chorale], list[Chorale], list[Chorale]]:
-    """(train, val, test) by chorale: a seeded shuffle of the names, the same on every machine."""
-    order = sorted(chorales, key=lambda c: c.name)
+) -> ChoraleSplit:
+    """Split by tune: exact duplicates dropped (the corpus holds ~20), then the chorales of one
+    hymn tune (`tune`) kept together in one split, so that no test chorale is a harmonisation
+    of a training melody. The groups are shuffled with `seed`: the same split on every
+    machine. Validation and test get at least `val`/`test` of the chorales."""
+    seen, unique = set(), []
+    for c in sorted(chorales, key=lambda c: c.name):
+        if c.grid not in seen:
+            seen.add(c.grid)
+            unique.append(c)
+    groups: dict[tuple[int, ...], list[Chorale]] = {}
+    for c in unique:
+        groups.setdefault(tune(c), []).append(c)
+    order = sorted(groups.values(), key=lambda g: g[0].name)
     random.Random(seed).shuffle(order)
-    n_test = max(1, round(test * len(order)))
-    n_val = max(1, round(val * len(order)))
-    if len(order) < n_test + n_val + 1:
-        raise DataError(f"{len(order)} chorales cannot be split into train, val and test")
-    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+    n_test = max(1, round(test * len(unique)))
+    n_val = max(1, round(val * len(unique)))
+    parts: list[list[Chorale]] = [[], [], []]  # test, val, train
+    for group in order:
+        i = 0 if len(parts[0]) < n_test else 1 if len(parts[1]) < n_val else 2
+        parts[i].extend(group)
+    if not parts[2]:
+        raise DataError(f"{len(unique)} chorales cannot be split into train, val and test")
+    return ChoraleSplit(parts[2], parts[1], parts[0], len(chorales) - len(unique), len(groups))
 
 
 # ---- tokens ----------------------------------------------------------------------------
@@ -269,6 +301,9 @@ class MusicVocab:
 
 def grid_score(grid: Sequence[Sequence[int]], shift: int = 0, title: str = "rnnkit") -> Any:
     """A music21 Score of the grid (voices S, A, T, B), transposed by `shift` semitones."""
+    from ..deps import require
+
+    require("music21", what="writing MIDI and MusicXML")
     from music21 import duration, instrument, metadata, meter, note, stream
 
     score = stream.Score()

@@ -1,7 +1,7 @@
-"""`rnnkit train music` options. The defaults train for 7 minutes (about 9 with the n-gram baseline and the evaluation, on a
-2-core machine; (see
-benchmarks/README.md, "Music"): a 1-layer LSTM of 256 units over 32-dim token embeddings, 32
-streams of 128 tokens (two quarter notes of four voices), Adam 3e-3 decayed by a cosine."""
+"""`rnnkit train music` options. The defaults train for 7 minutes (about 9 in all with the
+n-gram baseline and the evaluation, on a 2-core machine; see benchmarks/README.md, "Music"): a
+1-layer LSTM of 256 units over 32-dim token embeddings, 32 streams of 128 tokens (two quarter
+notes of four voices), Adam 3e-3 decayed by a cosine to 3e-4."""
 
 from __future__ import annotations
 
@@ -31,10 +31,16 @@ class MusicOptions(TrainOptions):
         None, f"Wall-clock training time (a budget). Default {DEFAULT_MINUTES:g} when neither "
         "--steps nor --epochs is given."
     )  # fmt: skip
-    val_fraction: float = opt(0.1, "Fraction of the chorales held out for validation.",
-                              gt=0, le=0.4)  # fmt: skip
-    test_fraction: float = opt(0.1, "Fraction of the chorales held out for the test.",
-                               gt=0, le=0.4)  # fmt: skip
+    threads: int | None = opt(
+        None, "torch CPU threads, capped at the machine's cores (default: the cores other work "
+        "leaves idle).", ge=1, le=1 << 20,
+    )  # fmt: skip
+    val_fraction: float = opt(
+        0.1, "Fraction of the chorales held out for validation (whole tunes).", gt=0, le=0.4
+    )
+    test_fraction: float = opt(
+        0.1, "Fraction of the chorales held out for the test (whole tunes).", gt=0, le=0.4
+    )
     eval_every: int = opt(100, "Steps between validation checks.", ge=1, le=10**9)
     pieces: int = opt(20, "Pieces generated for the report's statistics.", ge=1, le=1000)
     piece_quarters: int = opt(64, "Length of each generated piece, in quarter notes.",

@@ -14,7 +14,9 @@ from .stats import piano_roll
 def sections(r: Any, run: Any, results: dict[str, Any]) -> None:
     data, m, k = results["data"], results["model"], results["kneser_ney"]
     sizes = data["sizes"]
-    r.paragraph(f"{data['source']}: {data['chorales']} chorales, split by chorale "
+    r.paragraph(f"{data['source']}: {data['chorales']} chorales, {data['duplicates_dropped']} "
+                f"exact duplicates dropped, split by hymn tune ({data['tunes']} tunes: the "
+                "chorales whose soprano opens with the same 12 pitches stay in one split) "
                 f"{sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test). Encoding: "
                 f"{data['encoding']} ({data['vocab_size']} symbols; Hadjeres et al. 2017, "
                 "DeepBach; Liang et al. 2017, BachBot).")  # fmt: skip

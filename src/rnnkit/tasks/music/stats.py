@@ -150,8 +150,7 @@ def piano_roll(grid: Grid, title: str):
     snd = sounding(grid)
     fig, ax = plt.subplots(figsize=(8.0, 2.8))
     colours = ("tab:red", "tab:orange", "tab:green", "tab:blue")
-    for v, (name, colour) in enumerate(zip(VOICES, colours, strict=True)):
-        row = [r for r in grid[v]]
+    for v, (row, colour) in enumerate(zip(grid, colours, strict=False)):
         t = 0
         while t < len(row):
             end = t + 1
@@ -159,8 +158,7 @@ def piano_roll(grid: Grid, title: str):
                 end += 1
             if snd[v, t] >= 0:
                 ax.broken_barh([(t / STEPS_PER_QUARTER, (end - t) / STEPS_PER_QUARTER - 0.05)],
-                               (snd[v, t] - 0.4, 0.8), color=colour,
-                               label=name if t == 0 else None)  # fmt: skip
+                               (snd[v, t] - 0.4, 0.8), color=colour)
             t = end
     ax.set_xlabel("quarter notes")
     ax.set_ylabel("MIDI pitch")

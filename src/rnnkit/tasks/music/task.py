@@ -65,8 +65,8 @@ class MusicData:
 
 def prepare_data(options: MusicOptions) -> MusicData:
     chorales = load_chorales(options.limit)
-    train, val, test = split_chorales(chorales, options.val_fraction, options.test_fraction,
-                                      SPLIT_SEED)  # fmt: skip
+    split = split_chorales(chorales, options.val_fraction, options.test_fraction, SPLIT_SEED)
+    train, val, test = split.train, split.val, split.test
     vocab = MusicVocab()
 
     def stream(part: list[Chorale]) -> Tensor:
@@ -82,6 +82,8 @@ def prepare_data(options: MusicOptions) -> MusicData:
         "source": "Bach chorales, music21 corpus (four-part, Riemenschneider numbering)",
         "encoding": ENCODING,
         "chorales": len(chorales),
+        "duplicates_dropped": split.duplicates,
+        "tunes": split.tunes,
         "sizes": {"train": len(train), "val": len(val), "test": len(test)},
         "tokens": {"train": len(train_ids), "val": len(val_ids),
                    "test": sum(4 * c.steps + 1 for c in test)},  # fmt: skip
@@ -90,7 +92,7 @@ def prepare_data(options: MusicOptions) -> MusicData:
         "keys": modes,
         "vocab_size": len(vocab),
         "test_chorales": [c.name for c in test],
-        "split": f"{len(train)}/{len(val)}/{len(test)} chorales (train/val/test, by chorale)",
+        "split": f"{len(train)}/{len(val)}/{len(test)} chorales (train/val/test, by tune)",
     }
     return MusicData(vocab, train, val, test, train_ids, val_ids, streams, summary)
 
