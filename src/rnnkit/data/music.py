@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_bytes, atomic_write_text
 from .text import DataError
 
 STEPS_PER_QUARTER = 4  # a 16th-note grid
@@ -328,24 +328,17 @@ def grid_score(grid: Sequence[Sequence[int]], shift: int = 0, title: str = "rnnk
 
 
 def write_piece(grid: Sequence[Sequence[int]], out: str | Path, shift: int = 0) -> list[Path]:
-    """Write `out` (.mid) and the same piece as MusicXML beside it; returns both paths."""
+    """Write `out` (.mid) and the same piece as MusicXML beside it; returns both paths. Each
+    file is written atomically (music21 writes a scratch copy, rnnkit.atomic moves it in)."""
     import tempfile
 
     out = Path(out)
     score = grid_score(grid, shift, title=out.stem)
     paths = [out, out.with_suffix(".musicxml")]
-    for path, fmt in zip(paths, ("midi", "musicxml"), strict=True):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-        os.close(fd)
-        try:
-            score.write(fmt, fp=tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    with tempfile.TemporaryDirectory() as scratch:
+        for path, fmt in zip(paths, ("midi", "musicxml"), strict=True):
+            written = Path(score.write(fmt, fp=Path(scratch) / path.name))
+            atomic_write_bytes(path, written.read_bytes())
     return paths
 
 
