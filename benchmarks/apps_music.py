@@ -49,7 +49,7 @@ def main() -> None:
         "model": m,
         "kneser_ney": {key: v for key, v in k.items() if key != "val_nats"},
         "kneser_ney_val_grid": k["val_nats"],
-        "statistics": {key: v for key, v in s.items()},
+        "statistics": s,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1) + "\n")
