@@ -97,27 +97,20 @@ def demo(
 
 
 def _register_commands() -> None:
-    from . import (
-        anomaly,
-        bench,
-        datasets,
-        export,
-        forecast,
-        inspect,
-        runs,
-        sentiment,
-        serve,
-        text,
-        train,
-        translate,
-    )
+    """Every module of this package with a `register(app)` adds its commands (a new
+    application's cli/<name>.py appears without an edit here); `train` derives one command
+    per task package."""
+    import importlib
+    import pkgutil
 
-    text.register(app)
-    train.register(app)
-    for module in (
-        sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench, export, serve,
-    ):
-        module.register(app)
+    from .. import cli
+
+    for info in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
+        if info.name in ("app", "common", "errors"):
+            continue
+        module = importlib.import_module(f"{cli.__name__}.{info.name}")
+        if callable(getattr(module, "register", None)):
+            module.register(app)
 
 
 _register_commands()

@@ -213,6 +213,14 @@ DATASETS: dict[str, Dataset] = {
             "music21",
         ),
         Dataset(
+            "fluidsynth", "music", "MIDI synthesiser: the music report's audio", "1 tool", "apt",
+            "fluidsynth", marker="fluidsynth",
+        ),
+        Dataset(
+            "gm-soundfont", "music", "FluidR3 General MIDI soundfont for fluidsynth", "1 file",
+            "apt", "fluid-soundfont-gm", marker="/usr/share/sounds/sf2/FluidR3_GM.sf2",
+        ),
+        Dataset(
             "espeak-ng", "voice", "speech synthesised offline: 16 female, 71 male voices",
             "87 voices", "apt", "espeak-ng", marker="espeak-ng",
         ),
