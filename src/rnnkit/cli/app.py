@@ -100,6 +100,7 @@ def _register_commands() -> None:
     from . import (
         anomaly,
         bench,
+        caption,
         datasets,
         forecast,
         inspect,
@@ -112,7 +113,8 @@ def _register_commands() -> None:
 
     text.register(app)
     train.register(app)
-    for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench):
+    for module in (sentiment, translate, caption, forecast, anomaly, inspect, datasets, runs,
+                   bench):  # fmt: skip
         module.register(app)
 
 

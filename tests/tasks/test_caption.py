@@ -1,0 +1,114 @@
+"""Image captioning: the attention captioner, its decoding, the baselines, and the CLI
+(`train caption`, `caption`) on tiny slices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from clitest import invoke, one_line_error, sweep_numeric_options
+from rnnkit.models import beam_search, greedy
+from rnnkit.tasks.caption import CaptionOptions
+from rnnkit.tasks.caption.baselines import nearest
+from rnnkit.tasks.caption.model import Captioner, CaptionerConfig
+
+TINY = ["--train-images", "48", "--val-images", "8", "--test-images", "8", "--filters", "4",
+        "--hidden", "8", "--embedding", "8", "--attention", "8", "--steps", "3", "--batch", "8",
+        "--beam", "2", "--threads", "1", "--quiet"]  # fmt: skip
+
+
+def tiny_model(cell: str = "lstm") -> Captioner:
+    torch.manual_seed(0)
+    return Captioner(CaptionerConfig(vocab_size=9, bos_token=2, eos_token=3, height=8, width=16,
+                                     filters=4, blocks=2, cell=cell, hidden=16, embedding=8,
+                                     attention=8, max_length=5))  # fmt: skip
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_captioner_learns_and_decodes(cell):
+    model = tiny_model(cell)
+    images = torch.rand(4, 1, 8, 16)
+    targets = torch.tensor([[4, 5, 3], [6, 3, 0], [7, 8, 3], [5, 3, 0]])
+    batch = (images, targets, None, torch.tensor([3, 2, 3, 2]))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
+    first = float(model.loss(batch).loss.detach())
+    for _ in range(60):
+        opt.zero_grad()
+        model.loss(batch).loss.backward()
+        opt.step()
+    model.eval()
+    assert float(model.loss(batch).loss.detach()) < first / 5
+    want = [[4, 5], [6], [7, 8], [5]]
+    assert greedy(model, images).to_lists() == want
+    assert beam_search(model, images, beam_width=3).to_lists() == want
+    tokens, alphas = model.attend(images)
+    assert tokens == want and alphas.shape[0] == 4 and alphas.shape[2] == 2 * 4
+    assert torch.allclose(alphas.sum(-1), torch.ones(alphas.shape[:2]))
+    with pytest.raises(ValueError, match="images must be"):
+        model.loss((torch.rand(4, 3, 8, 16), targets))
+
+
+def test_beam_of_one_is_greedy():
+    model = tiny_model().eval()
+    images = torch.rand(6, 1, 8, 16)
+    assert beam_search(model, images, beam_width=1).to_lists() == greedy(model, images).to_lists()
+
+
+def test_nearest_matches_brute_force():
+    gen = torch.Generator().manual_seed(0)
+    train, query = torch.rand(700, 5, generator=gen), torch.rand(30, 5, generator=gen)
+    want = torch.cdist(query, train).argmin(1).tolist()
+    assert nearest(train, query) == want
+    assert nearest(train, train[:3]) == [0, 1, 2]
+
+
+# ---- CLI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    result = invoke("train", "caption", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "nearest picture, pixels" in result.stdout
+    return out
+
+
+def test_train_caption_and_caption(digits_run, tmp_path):
+    res = json.loads((digits_run / "results.json").read_text())
+    assert res["data"]["name"] == "digits" and res["data"]["test_unseen_captions"] >= 1
+    for key in ("model", "model_greedy", "nn_pixels", "nn_features", "oracle"):
+        assert 0 <= res[key]["exact_match"] <= 1 and "bleu" in res[key] and "chrf" in res[key]
+    assert 0 <= res["oracle"]["digit_accuracy"] <= 1
+    assert res["data"]["scans"] == {"train": 1257, "val": 269, "test": 271}
+    assert "data:image/png;base64," in (digits_run / "report.html").read_text()
+    picture = np.zeros((30, 60, 3), dtype=np.uint8)
+    picture[5:25, 10:20] = 255
+    Image.fromarray(picture).save(tmp_path / "two.jpg")
+    result = invoke("caption", digits_run, tmp_path / "two.jpg", "--beam", "2")
+    assert result.exit_code == 0, result.output
+    words = set(result.stdout.split())
+    assert words <= {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                     "nine"}  # fmt: skip
+    data = json.loads(invoke("caption", digits_run, tmp_path / "two.jpg", "--json").stdout)
+    assert data["words"] == data["caption"].split()
+    Image.fromarray(np.zeros((1, 1), dtype=np.uint8)).save(tmp_path / "dot.png")
+    one_line_error(invoke("caption", digits_run, tmp_path / "dot.png"), "1x1", "too small")
+    (tmp_path / "notes.txt").write_text("hello")
+    one_line_error(invoke("caption", digits_run, tmp_path / "notes.txt"), "not an image")
+    one_line_error(invoke("caption", digits_run, tmp_path / "two.jpg", "--beam", "0"), "--beam")
+    one_line_error(invoke("caption", tmp_path, tmp_path / "two.jpg"), "not a run directory")
+
+
+def test_train_caption_rejects_bad_options(tmp_path):
+    checked = sweep_numeric_options(["train", "caption"], CaptionOptions, tmp_path / "x")
+    assert checked > 20
+    one_line_error(invoke("train", "caption", "--data", "emoji", "--out", tmp_path / "e"),
+                   "--data")  # fmt: skip
+    one_line_error(invoke("train", "caption", "--batch", "64", "--train-images", "10",
+                          "--out", tmp_path / "b"), "--batch")  # fmt: skip
