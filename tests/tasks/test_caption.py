@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,10 @@ import torch
 from PIL import Image
 
 from clitest import invoke, one_line_error, sweep_numeric_options
+from rnnkit.data import images
 from rnnkit.models import beam_search, greedy
 from rnnkit.tasks.caption import CaptionOptions
+from rnnkit.tasks.caption import options as options_module
 from rnnkit.tasks.caption.baselines import nearest
 from rnnkit.tasks.caption.model import Captioner, CaptionerConfig
 
@@ -106,9 +110,22 @@ def test_train_caption_and_caption(digits_run, tmp_path):
 
 
 def test_train_caption_rejects_bad_options(tmp_path):
+    assert options_module.MAX_DIGITS == images.MAX_DIGITS  # declared twice: --help is torch-free
     checked = sweep_numeric_options(["train", "caption"], CaptionOptions, tmp_path / "x")
     assert checked > 20
     one_line_error(invoke("train", "caption", "--data", "emoji", "--out", tmp_path / "e"),
                    "--data")  # fmt: skip
     one_line_error(invoke("train", "caption", "--batch", "64", "--train-images", "10",
                           "--out", tmp_path / "b"), "--batch")  # fmt: skip
+
+
+def test_help_does_not_import_torch():
+    probe = ("import sys\nfrom typer.testing import CliRunner\nfrom rnnkit.cli import app\n"
+             "for args in (['train', 'caption', '--help'], ['caption', '--help']):\n"
+             "    result = CliRunner().invoke(app, args)\n"
+             "    assert result.exit_code == 0 and '--beam' in result.output, result.output\n"
+             "print('torch' in sys.modules)\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"

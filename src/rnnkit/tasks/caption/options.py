@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from ...data.images import MAX_DIGITS
 from ..options import HUGE, OptionError, TrainOptions, opt, options
 
 NAME = "caption"
@@ -15,6 +14,7 @@ HELP = (
 DATA = ("digits",)
 DEFAULT_STEPS = 1500  # when neither --steps, --epochs nor --minutes is given
 MAX_BEAM = 64  # wider beams cost memory and time and no longer change the output
+MAX_DIGITS = 5  # rnnkit.data.images.MAX_DIGITS (rnnkit.data imports torch: not for --help)
 MAX_IMAGES = 200_000  # pictures are held in memory (24x96 bytes each)
 
 
@@ -25,9 +25,9 @@ class CaptionOptions(TrainOptions):
         choices=DATA,
     )  # fmt: skip
     cell: str = opt("lstm", choices=("lstm", "gru"))
-    hidden: int = opt(256, "Decoder units.")
+    hidden: int = opt(128, "Decoder units.")
     embedding: int = opt(64, "Word embedding size.", ge=1, le=65536)
-    filters: int = opt(32, "CNN filters in the first block (doubled per block).", ge=1, le=1024)
+    filters: int = opt(16, "CNN filters in the first block (doubled per block).", ge=1, le=1024)
     attention: int = opt(128, "Width of the attention MLP.", ge=1, le=65536)
     dropout: float = opt(0.0, "Dropout before the output layer.", ge=0, lt=1)
     steps: int | None = opt(
@@ -38,7 +38,7 @@ class CaptionOptions(TrainOptions):
     lr: float = opt(2e-3, "Adam learning rate (cosine decay).")
     eval_every: int = opt(250, "Steps between validation passes.", ge=1, le=HUGE)
     beam: int = opt(4, "Beam width for the test captions (1: greedy).", ge=1, le=MAX_BEAM)
-    train_images: int = opt(20000, "Training pictures (composed once).", ge=2, le=MAX_IMAGES)
+    train_images: int = opt(10000, "Training pictures (composed once).", ge=2, le=MAX_IMAGES)
     val_images: int = opt(1000, "Validation pictures.", ge=1, le=MAX_IMAGES)
     test_images: int = opt(2000, "Test pictures.", ge=1, le=MAX_IMAGES)
     max_digits: int = opt(MAX_DIGITS, "digits: most digits in a picture.", ge=1, le=MAX_DIGITS)
