@@ -1,5 +1,5 @@
-"""Image captioning: the attention captioner, its decoding, the baselines, and the CLI
-(`train caption`, `caption`) on tiny slices."""
+"""Image captioning: the baselines and the CLI (`train caption`, `caption`) on tiny slices
+(the model: tests/models/test_models_captioner.py)."""
 
 from __future__ import annotations
 
@@ -15,52 +15,13 @@ from PIL import Image
 
 from clitest import invoke, one_line_error, sweep_numeric_options
 from rnnkit.data import images
-from rnnkit.models import beam_search, greedy
 from rnnkit.tasks.caption import CaptionOptions
 from rnnkit.tasks.caption import options as options_module
 from rnnkit.tasks.caption.baselines import nearest
-from rnnkit.tasks.caption.model import Captioner, CaptionerConfig
 
 TINY = ["--train-images", "48", "--val-images", "8", "--test-images", "8", "--filters", "4",
         "--hidden", "8", "--embedding", "8", "--attention", "8", "--steps", "3", "--batch", "8",
         "--beam", "2", "--threads", "1", "--quiet"]  # fmt: skip
-
-
-def tiny_model(cell: str = "lstm") -> Captioner:
-    torch.manual_seed(0)
-    return Captioner(CaptionerConfig(vocab_size=9, bos_token=2, eos_token=3, height=8, width=16,
-                                     filters=4, blocks=2, cell=cell, hidden=16, embedding=8,
-                                     attention=8, max_length=5))  # fmt: skip
-
-
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_captioner_learns_and_decodes(cell):
-    model = tiny_model(cell)
-    images = torch.rand(4, 1, 8, 16)
-    targets = torch.tensor([[4, 5, 3], [6, 3, 0], [7, 8, 3], [5, 3, 0]])
-    batch = (images, targets, None, torch.tensor([3, 2, 3, 2]))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
-    first = float(model.loss(batch).loss.detach())
-    for _ in range(60):
-        opt.zero_grad()
-        model.loss(batch).loss.backward()
-        opt.step()
-    model.eval()
-    assert float(model.loss(batch).loss.detach()) < first / 5
-    want = [[4, 5], [6], [7, 8], [5]]
-    assert greedy(model, images).to_lists() == want
-    assert beam_search(model, images, beam_width=3).to_lists() == want
-    tokens, alphas = model.attend(images)
-    assert tokens == want and alphas.shape[0] == 4 and alphas.shape[2] == 2 * 4
-    assert torch.allclose(alphas.sum(-1), torch.ones(alphas.shape[:2]))
-    with pytest.raises(ValueError, match="images must be"):
-        model.loss((torch.rand(4, 3, 8, 16), targets))
-
-
-def test_beam_of_one_is_greedy():
-    model = tiny_model().eval()
-    images = torch.rand(6, 1, 8, 16)
-    assert beam_search(model, images, beam_width=1).to_lists() == greedy(model, images).to_lists()
 
 
 def test_nearest_matches_brute_force():

@@ -20,12 +20,12 @@ from torch import Tensor
 from ...data.images import ImageSplits, digit_splits, read_image
 from ...data.text import DataError
 from ...data.vocab import SPECIALS, Vocab
+from ...models import Captioner, CaptionerConfig
 from .. import driver
 from ..options import OptionError
 from ..task import Fitted, Task
 from ..translate.scoring import translation_metrics
 from .baselines import nearest_captions, oracle_digits
-from .model import Captioner, CaptionerConfig
 from .options import MAX_BEAM, NAME, CaptionOptions
 
 VOCAB_FILE = "vocab.json"

@@ -14,6 +14,7 @@ recurrent decoder attends to, trained end to end.
 The decoder runs step by step (attention reads h_{t-1}); captions are a few words, so the
 Python loop is short. Work per step: O(B·L·A) for the scores, O(B·L·D) for the context.
 It follows rnnkit's decoding protocol, so greedy and beam_search (rnnkit.models) decode it.
+Its config lives here, not in rnnkit.config: it is the one model that reads images.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...cells import build_cell
-from ...config import CellConfig
-from ...models import register_model
-from ...models.base import Batch, StepOutput, sequence_stats, step_mask
-from ...models.many_to_many import reorder_cell_state
+from ..cells import build_cell
+from ..config import CellConfig
+from .base import Batch, StepOutput, sequence_stats, step_mask
+from .many_to_many import reorder_cell_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,5 +221,3 @@ class Captioner(nn.Module):
                for row in tokens]  # fmt: skip
         return out, torch.stack(alphas, 1)
 
-
-register_model(Captioner)
