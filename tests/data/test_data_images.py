@@ -1,5 +1,5 @@
 """Captioning images: digit pictures composed from disjoint scans, held-out sequences, the
-oracle crops, and image files read for prediction."""
+oracle crops, emoji renderings and their names, and image files read for prediction."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rnnkit.data import images
 from rnnkit.data.images import (
+    EMOJI_SIDE,
     HEIGHT,
     WIDTH,
     WORDS,
     crop_digits,
     digit_splits,
+    emoji_splits,
     held_out,
+    load_emoji,
     read_image,
+    render_emoji,
 )
 from rnnkit.data.text import DataError
 
@@ -76,3 +81,23 @@ def test_read_image_converts_letterboxes_and_rejects_bad_files(tmp_path):
         read_image(tmp_path / "notes.png", 1, HEIGHT, WIDTH)
     with pytest.raises(DataError, match="no such file"):
         read_image(tmp_path / "missing.png", 1, HEIGHT, WIDTH)
+
+
+def test_emoji_are_named_with_skin_tones_and_split_by_rendering(monkeypatch):
+    texts, captions = load_emoji()
+    assert len(texts) > 1800 and len(set(captions)) == len(captions)
+    assert captions[texts.index("\U0001f600")] == "grinning face"
+    assert captions[texts.index("\U0001f44b\U0001f3fd")] == "waving hand sign medium skin tone"
+    assert "\U0001f3fd" not in texts and "\u200d" not in texts  # no bare modifiers or joiners
+    data = emoji_splits(6, 3, 3)
+    assert data.train.images.shape == (6, 3, EMOJI_SIDE, EMOJI_SIDE)
+    assert [" ".join(c) for c in data.train.captions] == captions[:6]
+    again = render_emoji([0, 0], np.random.default_rng(1))
+    assert not np.array_equal(again[0], again[1])  # two renderings of one emoji differ
+    monkeypatch.setattr(images, "EMOJI_FONT", "/nonexistent/emoji.ttf")
+    images._emoji_font.cache_clear()
+    try:
+        with pytest.raises(DataError, match="rnnkit datasets install emoji"):
+            images._emoji_font()
+    finally:
+        images._emoji_font.cache_clear()

@@ -70,11 +70,25 @@ def test_train_caption_and_caption(digits_run, tmp_path):
     one_line_error(invoke("caption", tmp_path, tmp_path / "two.jpg"), "not a run directory")
 
 
+def test_train_caption_emoji_and_caption_a_colour_image(tmp_path):
+    out = tmp_path / "emoji"
+    result = invoke("train", "caption", "--data", "emoji", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    res = json.loads((out / "results.json").read_text())
+    assert "oracle" not in res and res["data"]["channels"] == 3
+    assert 0 <= res["nn_pixels"]["bleu"] <= 100 and 0 <= res["model"]["bleu"] <= 100
+    Image.fromarray(np.full((20, 30, 4), 200, dtype=np.uint8)).save(tmp_path / "rgba.png")
+    result = invoke("caption", out, tmp_path / "rgba.png", "--json")
+    assert result.exit_code == 0, result.output
+    vocab = set(json.loads((out / "vocab.json").read_text())["tokens"])
+    assert set(json.loads(result.stdout)["words"]) <= vocab
+
+
 def test_train_caption_rejects_bad_options(tmp_path):
     assert options_module.MAX_DIGITS == images.MAX_DIGITS  # declared twice: --help is torch-free
     checked = sweep_numeric_options(["train", "caption"], CaptionOptions, tmp_path / "x")
     assert checked > 20
-    one_line_error(invoke("train", "caption", "--data", "emoji", "--out", tmp_path / "e"),
+    one_line_error(invoke("train", "caption", "--data", "faces", "--out", tmp_path / "e"),
                    "--data")  # fmt: skip
     one_line_error(invoke("train", "caption", "--batch", "64", "--train-images", "10",
                           "--out", tmp_path / "b"), "--batch")  # fmt: skip

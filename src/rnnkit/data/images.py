@@ -8,6 +8,13 @@ tenth digit sequence of two or more digits (by a hash of its caption) is held ou
 and validation never show it, the test split draws from all sequences, so it holds
 sequences never seen in training (both held out ones and the many never drawn).
 
+Emoji: every pictographic code point of the Noto Color Emoji font (Debian
+fonts-noto-color-emoji), and each one that takes a skin tone with the five Fitzpatrick
+modifiers, drawn with Pillow (a bitmap font: drawn at its one size, 109, then resized) at a
+random size, position and rotation on a random plain background, 48x48 RGB, captioned with
+its Unicode name ("grinning face with smiling eyes", "waving hand sign medium skin tone").
+Split by rendering: every emoji is in every split, each picture is a fresh rendering.
+
 Image files (`read_image`): any PNG/JPEG Pillow opens, converted to grey or RGB, letterboxed
 into the model's canvas; a file that is not an image, or one too small, is a DataError.
 """
@@ -32,6 +39,16 @@ MAX_DIGITS = 5
 SPLIT_SEED = 0  # the split and the pictures do not depend on --seed: every run sees the same
 SPLIT_SHARES = (0.7, 0.15)  # train, val; the rest is test
 MIN_IMAGE_SIDE = 8  # smaller files cannot hold a digit
+
+EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+EMOJI_INSTALL = "rnnkit datasets install emoji (Debian fonts-noto-color-emoji)"
+EMOJI_SIDE = 48  # the emoji canvas (RGB)
+EMOJI_MIN, EMOJI_MAX = 24, 44  # an emoji's side in pixels before rotation
+EMOJI_ROTATION = 30  # degrees either way
+EMOJI_CACHE = 64  # each emoji is drawn once at 109 and kept at this size
+# the Fitzpatrick modifiers and their CLDR names
+SKIN_TONES = {0x1F3FB: "light", 0x1F3FC: "medium-light", 0x1F3FD: "medium",
+              0x1F3FE: "medium-dark", 0x1F3FF: "dark"}  # fmt: skip
 
 
 @dataclass
@@ -61,10 +78,13 @@ class ImageSplits:
     val: CaptionImages
     test: CaptionImages
     source: str
-    scans: dict[str, int]  # digit scans per split
+    scans: dict[str, int] | None  # digit scans per split (None: emoji, split by rendering)
 
     def describe(self) -> str:
         s = self.scans
+        if s is None:
+            return (f"{len(self.train):,} train / {len(self.val):,} val / {len(self.test):,} "
+                    "test pictures, each its own rendering")  # fmt: skip
         return (f"{len(self.train):,} train / {len(self.val):,} val / {len(self.test):,} test "
                 f"pictures, from {s['train']:,} / {s['val']:,} / {s['test']:,} disjoint digit "
                 "scans")  # fmt: skip
@@ -154,6 +174,105 @@ def digit_splits(n_train: int, n_val: int, n_test: int,
     return ImageSplits(made["train"], made["val"], made["test"],
                        "scikit-learn load_digits (UCI handwritten digits, 1,797 scans)",
                        {k: len(v) for k, v in parts.items()})  # fmt: skip
+
+
+def _pictographic(cp: int) -> bool:
+    """A code point drawn as an emoji on its own: not a joiner, modifier, tag, keycap mark,
+    regional-indicator letter or ASCII."""
+    import unicodedata
+
+    ch = chr(cp)
+    return (cp > 0x2000 and unicodedata.category(ch) not in ("Mn", "Me", "Cf", "Sk")
+            and not 0x1F1E6 <= cp <= 0x1F1FF and not 0xE0000 <= cp <= 0xE007F
+            and cp not in SKIN_TONES and bool(unicodedata.name(ch, "")))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _emoji_font():
+    from PIL import ImageFont
+
+    if not Path(EMOJI_FONT).is_file():
+        raise DataError(f"the emoji font {EMOJI_FONT} is not installed; install it with: "
+                        f"{EMOJI_INSTALL}")  # fmt: skip
+    return ImageFont.truetype(EMOJI_FONT, 109)
+
+
+@functools.lru_cache(maxsize=1)
+def load_emoji() -> tuple[list[str], list[str]]:
+    """(emoji strings, their captions): every emoji of the font and its skin-tone variants;
+    DataError with the install command if the font is missing."""
+    import unicodedata
+
+    from ..deps import require
+
+    font = _emoji_font()
+    require("fontTools", what="the emoji captioning data")
+    from fontTools.ttLib import TTFont
+
+    base = sorted(cp for cp in TTFont(EMOJI_FONT).getBestCmap() if _pictographic(cp))
+    one = font.getbbox(chr(base[0]))[2]  # the width of one glyph
+    texts, captions = [], []
+    for cp in base:
+        name = unicodedata.name(chr(cp)).lower()
+        texts.append(chr(cp))
+        captions.append(name)
+        # a modifier base shapes with a tone into one glyph; others draw two side by side
+        if font.getbbox(chr(cp) + chr(0x1F3FD))[2] <= 1.2 * one:
+            for tone, tone_name in SKIN_TONES.items():
+                texts.append(chr(cp) + chr(tone))
+                captions.append(f"{name} {tone_name} skin tone")
+    return texts, captions
+
+
+@functools.cache
+def _drawn(index: int):
+    """Emoji `index` drawn once at the font's size, cropped, kept as a 64x64 RGBA image."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGBA", (2 * 136, 128), (0, 0, 0, 0))
+    ImageDraw.Draw(im).text((0, 0), load_emoji()[0][index], font=_emoji_font(),
+                            embedded_color=True)  # fmt: skip
+    return im.crop(im.getbbox() or (0, 0, 1, 1)).resize((EMOJI_CACHE, EMOJI_CACHE),
+                                                        Image.BILINEAR)  # fmt: skip
+
+
+def render_emoji(index: Sequence[int], rng: np.random.Generator) -> np.ndarray:
+    """Fresh renderings of emoji `index` (into load_emoji): (N, 3, 48, 48) uint8, each at a
+    random size, rotation and position on a random plain background."""
+    from PIL import Image
+
+    out = np.zeros((len(index), 3, EMOJI_SIDE, EMOJI_SIDE), dtype=np.uint8)
+    for i, e in enumerate(index):
+        size = int(rng.integers(EMOJI_MIN, EMOJI_MAX + 1))
+        glyph = _drawn(int(e)).resize((size, size), Image.BILINEAR)
+        glyph = glyph.rotate(float(rng.uniform(-EMOJI_ROTATION, EMOJI_ROTATION)),
+                             Image.BILINEAR, expand=True)  # fmt: skip
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        canvas = Image.new("RGB", (EMOJI_SIDE, EMOJI_SIDE), colour)
+        w, h = glyph.size
+        x = int(rng.integers(min(0, EMOJI_SIDE - w), max(0, EMOJI_SIDE - w) + 1))
+        y = int(rng.integers(min(0, EMOJI_SIDE - h), max(0, EMOJI_SIDE - h) + 1))
+        canvas.paste(glyph, (x, y), glyph)
+        out[i] = np.asarray(canvas).transpose(2, 0, 1)
+    return out
+
+
+def emoji_splits(n_train: int, n_val: int, n_test: int) -> ImageSplits:
+    """The emoji captioning data: picture i of a split shows emoji i mod N (every emoji in
+    every split, each picture its own rendering)."""
+    texts, captions = load_emoji()
+    made = {}
+    for k, (name, n) in enumerate((("train", n_train), ("val", n_val), ("test", n_test))):
+        rng = np.random.default_rng([SPLIT_SEED, 100 + k])
+        index = [i % len(texts) for i in range(n)]
+        if name != "train":  # short splits still sample every kind of emoji
+            index = rng.permutation(len(texts))[:n].tolist() if n <= len(texts) else index
+        made[name] = CaptionImages(render_emoji(index, rng),
+                                   [captions[i].split() for i in index], [[] for _ in index],
+                                   [[i] for i in index])  # fmt: skip
+    return ImageSplits(made["train"], made["val"], made["test"],
+                       f"Noto Color Emoji ({EMOJI_FONT}), {len(texts):,} emoji with skin tones",
+                       None)  # fmt: skip
 
 
 def crop_digits(data: CaptionImages, side: int = 8) -> tuple[np.ndarray, list[int]]:

@@ -11,7 +11,7 @@ HELP = (
     "Attend and Tell) and score it (exact match, BLEU, chrF) against nearest-neighbour "
     "baselines; write a run directory with report.html and attention maps."
 )
-DATA = ("digits",)
+DATA = ("digits", "emoji")
 DEFAULT_STEPS = 1500  # when neither --steps, --epochs nor --minutes is given
 MAX_BEAM = 64  # wider beams cost memory and time and no longer change the output
 MAX_DIGITS = 5  # rnnkit.data.images.MAX_DIGITS (rnnkit.data imports torch: not for --help)
@@ -21,7 +21,8 @@ MAX_IMAGES = 200_000  # pictures are held in memory (24x96 bytes each)
 @options
 class CaptionOptions(TrainOptions):
     data: str = opt(
-        "digits", "digits: 1-5 handwritten digits (scikit-learn's scans) side by side.",
+        "digits", "digits (1-5 of scikit-learn's handwritten scans side by side) or emoji "
+        "(Noto Color Emoji, named by Unicode).",
         choices=DATA,
     )  # fmt: skip
     cell: str = opt("lstm", choices=("lstm", "gru"))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...data.images import ImageSplits, digit_splits, read_image
+from ...data.images import ImageSplits, digit_splits, emoji_splits, read_image
 from ...data.text import DataError
 from ...data.vocab import SPECIALS, Vocab
 from ...models import Captioner, CaptionerConfig
@@ -29,6 +29,9 @@ from .baselines import nearest_captions, oracle_digits
 from .options import MAX_BEAM, NAME, CaptionOptions
 
 VOCAB_FILE = "vocab.json"
+ROWS = {"model": "captioner, beam {beam}", "model_greedy": "captioner, greedy",
+        "nn_pixels": "nearest picture, pixels", "nn_features": "nearest picture, CNN features",
+        "oracle": "oracle digits + logistic regression"}  # results key -> summary row
 
 
 @dataclass
@@ -36,6 +39,13 @@ class CaptionData:
     splits: ImageSplits
     vocab: Vocab
     summary: dict[str, Any]
+
+
+def load_splits(data: str, n_train: int, n_val: int, n_test: int,
+                max_digits: int) -> ImageSplits:  # fmt: skip
+    if data == "emoji":
+        return emoji_splits(n_train, n_val, n_test)
+    return digit_splits(n_train, n_val, n_test, max_digits)
 
 
 def pictures(images: np.ndarray) -> Tensor:
@@ -91,14 +101,14 @@ class CaptionTask(Task):
     name = NAME
     title = "Image captioning"
     options = CaptionOptions
-    requires = ("sacrebleu", "sklearn", "PIL")
+    requires = ("sacrebleu", "sklearn", "PIL")  # emoji also needs fontTools (checked there)
 
     def run_name(self, options: CaptionOptions) -> str:
         return f"{NAME}-{options.data}"
 
     def prepare(self, options: CaptionOptions) -> CaptionData:
-        splits = digit_splits(options.train_images, options.val_images, options.test_images,
-                              options.max_digits)  # fmt: skip
+        splits = load_splits(options.data, options.train_images, options.val_images,
+                             options.test_images, options.max_digits)  # fmt: skip
         words = sorted({w for c in splits.train.captions for w in c})
         vocab = Vocab(list(SPECIALS) + words, specials=SPECIALS)
         seen = {" ".join(c) for c in splits.train.captions}
@@ -155,8 +165,7 @@ class CaptionTask(Task):
         greedy_out = decode(model, data.vocab, test.images, 1)
         pixels = nearest_captions(train, test, lambda x: x.flatten(1))
         features = nearest_captions(train, test, model.features)
-        oracle = oracle_digits(train, test)
-        return {
+        out = {
             "model": {**scores(beam_out, refs, seen), "beam": options.beam,
                       "seconds_decode": seconds},
             "model_greedy": scores(greedy_out, refs, seen),
@@ -164,27 +173,30 @@ class CaptionTask(Task):
                           **scores(pixels, refs, seen)},
             "nn_features": {"name": "nearest training picture (CNN features)",
                             **scores(features, refs, seen)},
-            "oracle": {"name": "logistic regression on oracle-segmented digits (upper bound)",
-                       "digit_accuracy": oracle["digit_accuracy"],
-                       "fitted_on": oracle["fitted_on"],
-                       **scores(oracle["captions"], refs, seen)},
             "examples": [{"reference": r, "model": m, "nn_pixels": p, "nn_features": f}
                          for r, m, p, f in list(zip(refs, beam_out, pixels, features,
                                                     strict=True))[:12]],
         }  # fmt: skip
+        if options.data == "digits":
+            oracle = oracle_digits(train, test)
+            out["oracle"] = {
+                "name": "logistic regression on oracle-segmented digits (upper bound)",
+                "digit_accuracy": oracle["digit_accuracy"], "fitted_on": oracle["fitted_on"],
+                **scores(oracle["captions"], refs, seen),
+            }  # fmt: skip
+        return out
 
     def test_metrics(self, results):
-        return {f"{k}_{m}": results[k][m] for k in ("model", "nn_pixels", "nn_features", "oracle")
+        return {f"{k}_{m}": results[k][m] for k in ROWS if k in results
                 for m in ("bleu", "chrf", "exact_match")}  # fmt: skip
 
     def summary(self, results):
         rows = []
-        for name, key in ((f"captioner, beam {results['model']['beam']}", "model"),
-                          ("captioner, greedy", "model_greedy"),
-                          ("nearest picture, pixels", "nn_pixels"),
-                          ("nearest picture, CNN features", "nn_features"),
-                          ("oracle digits + logistic regression", "oracle")):  # fmt: skip
+        for key, name in ROWS.items():
+            if key not in results:
+                continue
             m = results[key]
+            name = name.format(beam=results["model"]["beam"])
             unseen = "n/a" if m["exact_match_unseen"] is None else f"{m['exact_match_unseen']:.3f}"
             rows.append([name, f"{m['exact_match']:.3f}", unseen, f"{m['bleu']:.1f}",
                          f"{m['chrf']:.1f}"])  # fmt: skip
@@ -196,26 +208,29 @@ class CaptionTask(Task):
 
         opts, d = driver.run_record(run.extra)["options"], results["data"]
         r.paragraph(f"{d['source']}: {d['split']}. {d['test_unseen_captions']:,} test captions "
-                    "never appear in training.")  # fmt: skip
+                    "never appear in training (nearest-neighbour captions cannot be right on "
+                    "those).")  # fmt: skip
         r.heading("Test split: captioner vs baselines")
         title, header, rows = self.summary(results)
         r.table(rows, header=header)
-        accuracy = results["oracle"]["digit_accuracy"]
         r.paragraph(f"Captioner: {opts['filters']}-filter CNN, {opts['cell'].upper()} "
-                    f"{opts['hidden']} decoder with soft attention (Xu et al. 2015). The "
-                    f"oracle reads each digit at its true box ({accuracy:.3f} digit accuracy): "
-                    "an upper bound, the captioner gets no boxes.")  # fmt: skip
+                    f"{opts['hidden']} decoder with soft attention (Xu et al. 2015).")
+        if "oracle" in results:
+            r.paragraph(f"The oracle reads each digit at its true box "
+                        f"({results['oracle']['digit_accuracy']:.3f} digit accuracy): an upper "
+                        "bound, the captioner gets no boxes.")  # fmt: skip
         r.paragraph(f"sacrebleu: {results['model']['bleu_signature']}", muted=True)
-        r.figure(bar_plot({n: results[k]["exact_match"] for n, k in (
-            ("captioner", "model"), ("NN pixels", "nn_pixels"), ("NN features", "nn_features"),
-            ("oracle", "oracle"))}, "test exact match"),
-            "test exact match, same run")  # fmt: skip
+        for key, label in (("exact_match", "exact match"), ("bleu", "BLEU")):
+            r.figure(bar_plot({n: results[k][key] for n, k in (
+                ("captioner", "model"), ("NN pixels", "nn_pixels"),
+                ("NN features", "nn_features"), ("oracle", "oracle")) if k in results},
+                f"test {label}"), f"test {label}, same run")  # fmt: skip
         r.heading("Examples (test split)")
         r.table([[e["reference"], e["model"], e["nn_pixels"], e["nn_features"]]
                  for e in results["examples"]],
                 header=["reference", "captioner", "NN pixels", "NN features"])  # fmt: skip
         captioner = self.load(run)
-        test = digit_splits(2, 1, 4, opts["max_digits"]).test
+        test = load_splits(opts["data"], 2, 1, 4, opts["max_digits"]).test
         r.figure(captioner.attention_figure(test.images[:4]),
                  "attention of each word (greedy decoding) on test pictures")
 
