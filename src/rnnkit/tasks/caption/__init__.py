@@ -1,10 +1,12 @@
 """Image captioning: a CNN encoder and an attention RNN decoder (Show, Attend and Tell).
 
-One data set (`--data`):
+Two data sets (`--data`, both in rnnkit.data.images):
     digits   1-5 of scikit-learn's real 8x8 digit scans side by side at random scale and
              spacing, captioned with number words ("four two seven"); the test split uses
              scans never seen in training and sequences never seen in training
-             (rnnkit.data.images)
+    emoji    every emoji of Noto Color Emoji and its skin tones (~2,000), rendered at random
+             size, rotation, position and background, captioned with its Unicode name;
+             split by rendering
 
     pictures -> CNN feature map (B, L, D) + positions -> attention LSTM/GRU decoder
     (teacher forcing) -> best weights on validation loss
