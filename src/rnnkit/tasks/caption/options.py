@@ -27,6 +27,7 @@ class CaptionOptions(TrainOptions):
     )  # fmt: skip
     cell: str = opt("lstm", choices=("lstm", "gru"))
     hidden: int = opt(128, "Decoder units.")
+    layers: int = opt(1, "Decoder layers: one (an attention cell, Xu et al. 2015).", ge=1, le=1)
     embedding: int = opt(64, "Word embedding size.", ge=1, le=65536)
     filters: int = opt(16, "CNN filters in the first block (doubled per block).", ge=1, le=1024)
     attention: int = opt(128, "Width of the attention MLP.", ge=1, le=65536)
