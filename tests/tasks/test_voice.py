@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from clitest import invoke, one_line_error, sweep_numeric_options
 from rnnkit.data import audio
 from rnnkit.data.audio import stack_frames
 from rnnkit.tasks.voice.options import VoiceOptions
-from rnnkit.tasks.voice.task import balanced_accuracy, pitch_threshold
+from rnnkit.tasks.voice.task import balanced_accuracy, freq_mask, pitch_threshold, warp_channels
 
 TINY = ["--utterances", "16", "--voices-per-sex", "2", "--hidden", "8", "--steps", "3",
         "--batch", "4", "--threads", "1", "--quiet"]  # fmt: skip
@@ -24,6 +25,21 @@ def test_stack_frames_puts_consecutive_frames_side_by_side():
     s = stack_frames(x, 2)
     assert s.shape == (3, 4) and s[0].tolist() == [0, 1, 2, 3] and s[2].tolist() == [8, 9, 0, 0]
     assert stack_frames(x, 1) is x
+
+
+def test_augmentations_touch_only_the_mel_channels():
+    # 2 stacked frames of 4 mel channels + 1 log-F0 channel
+    x = torch.arange(2 * 3 * 10, dtype=torch.float).view(2, 3, 10) + 1
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(warp_channels(x, 2, 4, 0.0, gen), x)  # alpha = 1: unchanged
+    w = warp_channels(x, 2, 4, 0.3, gen).view(2, 3, 2, 5)
+    v = x.view(2, 3, 2, 5)
+    assert torch.equal(w[..., 4], v[..., 4]) and torch.equal(w[..., 0], v[..., 0])
+    assert not torch.equal(w, v)
+    m = freq_mask(x, 2, 4, 4, torch.Generator().manual_seed(1)).view(2, 3, 2, 5)
+    assert torch.equal(m[..., 4], v[..., 4])
+    zeroed = m[..., :4] == 0  # the same band in every frame and stacked frame of a sequence
+    assert (zeroed == zeroed[:, :1, :1]).all() and zeroed.any()
 
 
 def test_balanced_accuracy_weights_classes_equally():

@@ -115,16 +115,24 @@ def features(y: np.ndarray, sr: int, spec: FeatureSpec = FeatureSpec()) -> np.nd
 
 
 def f0_track(y: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """F0 (Hz, YIN, 50-400 Hz) of each feature frame: (T,), frames centred where the log-mel
-    frames are (YIN needs 64 ms windows to see two periods of 50 Hz, so the signal is padded
-    by the difference). Unvoiced frames get whatever YIN finds; the log-mel energies beside
-    it say they are quiet."""
+    """Continuous F0 (Hz, YIN, 50-400 Hz) of each feature frame: (T,).
+
+    Frames are centred where the log-mel frames are (YIN needs 64 ms windows to see two
+    periods of 50 Hz, so the signal is padded by the difference). YIN has no voicing
+    decision: frames quieter than 30% of the loudest decile's RMS are taken as unvoiced and
+    their F0 is interpolated linearly from the loud frames around them (the "continuous F0"
+    of speech synthesis), so the channel is a clean contour rather than noise in pauses."""
     import librosa
 
     frame = 1024
-    pad = (frame - spec.n_fft) // 2
-    return librosa.yin(np.pad(y, pad), fmin=50, fmax=400, sr=spec.rate, frame_length=frame,
-                       hop_length=spec.hop, center=False)  # fmt: skip
+    padded = np.pad(y, (frame - spec.n_fft) // 2)
+    f0 = librosa.yin(padded, fmin=50, fmax=400, sr=spec.rate, frame_length=frame,
+                     hop_length=spec.hop, center=False)  # fmt: skip
+    rms = librosa.feature.rms(y=padded, frame_length=frame, hop_length=spec.hop, center=False)[0]
+    loud = np.flatnonzero(rms[: len(f0)] > 0.3 * np.quantile(rms[: len(f0)], 0.9))
+    if not len(loud):
+        return np.full(len(f0), 100.0)
+    return np.interp(np.arange(len(f0)), loud, f0[loud])
 
 
 def mfcc_stats(logmel: np.ndarray, n: int = 13) -> np.ndarray:

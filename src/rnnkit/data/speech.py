@@ -43,7 +43,7 @@ class VoiceSpec:
     amplitude: tuple[int, int] = (60, 160)
     words: tuple[int, int] = (3, 8)
     feature: audio.FeatureSpec = field(default_factory=lambda: audio.FeatureSpec(pitch=True))
-    version: int = 1  # bump when the generator changes
+    version: int = 2  # bump when the generator changes (2: continuous F0)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,8 @@ class SpeechOptions(TrainOptions):
     utterances: int = opt(600, "Connected digit strings in the generated corpus.", ge=8,
                           le=100_000)  # fmt: skip
     voices_per_sex: int = opt(16, "espeak-ng voice variants of each sex.", ge=2, le=100)
+    units: str = opt("words", "CTC outputs: the vocabulary's words, or characters.",
+                     choices=("words", "chars"))  # fmt: skip
     stack: int = opt(2, "Stack this many 10 ms frames into one step.", ge=1, le=4)
     cell: str = opt("lstm", choices=("lstm", "gru"))
     hidden: int = 96

@@ -39,22 +39,34 @@ from .options import NAME, SpeechOptions
 
 SPEECH_FILE = "speech.json"
 HEADER = ["decoder", "CER", "WER", "strings right"]
-CHARS = "".join(sorted(set("".join(DIGITS)) | {" "}))  # label k+1 is CHARS[k]; 0 is blank
+CHARS = "".join(sorted(set("".join(DIGITS)) | {" "}))
 
 
-def encode_text(text: str) -> list[int]:
-    return [CHARS.index(c) + 1 for c in text]
+@dataclass(frozen=True)
+class Units:
+    """What the CTC outputs are: characters (label k+1 is tokens[k]; 0 is the blank) or the
+    words of the fixed vocabulary."""
 
+    kind: str  # "chars" | "words"
+    tokens: tuple[str, ...]
 
-def decode_labels(labels: list[int], chars: str = CHARS) -> str:
-    return "".join(chars[k - 1] for k in labels)
+    @classmethod
+    def of(cls, kind: str) -> Units:
+        return cls(kind, tuple(CHARS) if kind == "chars" else DIGITS)
+
+    def encode(self, text: str) -> list[int]:
+        pieces = text if self.kind == "chars" else text.split()
+        return [self.tokens.index(p) + 1 for p in pieces]
+
+    def decode(self, labels: list[int]) -> str:
+        return ("" if self.kind == "chars" else " ").join(self.tokens[k - 1] for k in labels)
 
 
 class CTCModel(ManyToMany):
     """A ManyToMany trained with CTC: targets (B, S) label ids padded with 0, target_lengths.
 
     `kind` is ManyToMany's, so a run reloads it as a ManyToMany (the forward pass is the same).
-    Stats: the greedy character errors per reference character ("cer")."""
+    Stats: the greedy token error rate ("ter": edits per reference character or word)."""
 
     def loss(self, batch: Any, state: Any = None) -> StepOutput:
         b = Batch.of(batch)
@@ -64,13 +76,13 @@ class CTCModel(ManyToMany):
             lp.transpose(0, 1), b.targets, b.lengths, b.target_lengths, blank=0,
             reduction="sum", zero_infinity=True,
         )  # fmt: skip
-        errors, chars = 0, 0
+        errors, total = 0, 0
         best = lp.detach().argmax(-1)
         for i in range(b.size):
             hyp = collapse(best[i, : int(b.lengths[i])].tolist())
             ref = b.targets[i, : int(b.target_lengths[i])].tolist()
-            errors, chars = errors + edit_distance(ref, hyp), chars + len(ref)
-        return StepOutput(loss / b.size, b.size, None, {"cer": (errors, chars)}, "utterances")
+            errors, total = errors + edit_distance(ref, hyp), total + len(ref)
+        return StepOutput(loss / b.size, b.size, None, {"ter": (errors, total)}, "utterances")
 
 
 @dataclass
@@ -80,6 +92,7 @@ class SpeechData:
     words: list[int]  # isolated-digit recordings of the training voices
     scaler: StandardScaler
     X: list[np.ndarray]
+    units: Units
     summary: dict[str, Any]
 
 
@@ -105,14 +118,14 @@ def prepare(options: SpeechOptions, progress: bool = True) -> SpeechData:
         "corpus": corpus.path, "sizes": {s: len(v) for s, v in split.items()},
         "isolated_words": len(words), "voices": voices,
         "split": "by voice variant: test voices never heard in training",
-        "feature": spec.feature.to_dict(), "chars": CHARS,
+        "feature": spec.feature.to_dict(), "units": options.units,
     }  # fmt: skip
-    return SpeechData(corpus, split, words, scaler, X, summary)
+    return SpeechData(corpus, split, words, scaler, X, Units.of(options.units), summary)
 
 
 def batch_of(data: SpeechData, idx: list[int]) -> tuple:
     x, L = pad_sequences([data.X[i] for i in idx])
-    labels = [encode_text(data.corpus.meta[i]["text"]) for i in idx]
+    labels = [data.units.encode(data.corpus.meta[i]["text"]) for i in idx]
     tgt = torch.zeros(len(idx), max(len(s) for s in labels), dtype=torch.long)
     for k, s in enumerate(labels):
         tgt[k, : len(s)] = torch.tensor(s)
@@ -183,13 +196,13 @@ class SpeechTask(Task):
 
         return CTCModel(ManyToManyConfig(
             InputConfig("frames", features=int(data.X[0].shape[1])),
-            HeadConfig("softmax", len(CHARS) + 1, dropout=options.dropout),
+            HeadConfig("softmax", len(data.units.tokens) + 1, dropout=options.dropout),
             RNNConfig(options.cell, options.hidden, options.layers, bidirectional=True,
                       dropout=options.dropout if options.layers > 1 else 0.0),
         ))  # fmt: skip
 
     def files(self, options: SpeechOptions, data: SpeechData) -> dict[str, Any]:
-        return {SPEECH_FILE: {"chars": CHARS, "stack": options.stack,
+        return {SPEECH_FILE: {"units": options.units, "stack": options.stack,
                               "feature": data.summary["feature"],
                               "scaler": data.scaler.to_dict()}}  # fmt: skip
 
@@ -203,7 +216,7 @@ class SpeechTask(Task):
             steps=steps, time_minutes=options.minutes, batch_size=batch, lr=options.lr,
             schedule="cosine", min_lr_ratio=0.05, warmup_steps=min(50, steps // 10),
             clip="norm", clip_value=5.0, eval_every=max(1, steps // 10),
-            log_every=max(1, steps // 20), monitor="cer", monitor_mode="min", seed=options.seed,
+            log_every=max(1, steps // 20), monitor="ter", monitor_mode="min", seed=options.seed,
         )  # fmt: skip
 
     def batches(self, options: SpeechOptions, data: SpeechData):
@@ -221,8 +234,8 @@ class SpeechTask(Task):
         te = data.split["test"]
         refs = [data.corpus.meta[i]["text"] for i in te]
         lps = log_probs(fitted.model, [data.X[i] for i in te])
-        greedy_hyps = [decode_labels(greedy(lp)) for lp in lps]
-        beam_hyps = [decode_labels(prefix_beam(lp, options.beam)) for lp in lps]
+        greedy_hyps = [data.units.decode(greedy(lp)) for lp in lps]
+        beam_hyps = [data.units.decode(prefix_beam(lp, options.beam)) for lp in lps]
         dtw_hyps, info = dtw_baseline(data, options)
         return {
             "greedy": error_rates(refs, greedy_hyps), "beam": error_rates(refs, beam_hyps),
@@ -268,7 +281,7 @@ class SpeechTask(Task):
 
         info = run.read_json(SPEECH_FILE)
         try:
-            return Transcriber(run.model, str(info["chars"]), int(info["stack"]),
+            return Transcriber(run.model, Units.of(str(info["units"])), int(info["stack"]),
                                audio.FeatureSpec.from_dict(info["feature"]),
                                StandardScaler.from_dict(info["scaler"]))  # fmt: skip
         except (KeyError, TypeError, ValueError) as err:
@@ -283,7 +296,8 @@ def alignment(data: SpeechData, i: int, lp: np.ndarray) -> dict:
     return {"ref": data.corpus.meta[i]["text"], "stack": int(data.X[i].shape[1] //
             data.corpus.frames[i].shape[1]),
             "frames": np.round(data.corpus.frames[i][::2], 2).T.tolist(),
-            "probs": {CHARS[k - 1]: np.round(p[:, k], 3).tolist() for k in shown}}  # fmt: skip
+            "probs": {data.units.tokens[k - 1]: np.round(p[:, k], 3).tolist()
+                      for k in shown}}  # fmt: skip
 
 
 def alignment_plot(a: dict):
@@ -323,7 +337,7 @@ class Transcriber:
     """A trained speech run, loaded for transcription of WAV files."""
 
     model: Any
-    chars: str
+    units: Units
     stack: int
     feature: audio.FeatureSpec
     scaler: StandardScaler
@@ -333,8 +347,8 @@ class Transcriber:
         x = audio.stack_frames(self.scaler.transform(frames).astype(np.float32), self.stack)
         lp = log_probs(self.model, [x])[0]
         labels = prefix_beam(lp, beam) if beam > 1 else greedy(lp)
-        return {"text": decode_labels(labels, self.chars),
-                "greedy": decode_labels(greedy(lp), self.chars), "seconds": len(y) / sr}
+        return {"text": self.units.decode(labels), "greedy": self.units.decode(greedy(lp)),
+                "seconds": len(y) / sr}
 
     def transcribe_file(self, path: str | Path, beam: int = 8) -> dict:
         """Any WAV (any rate; stereo mixed down) -> {"text", "greedy", "seconds"}."""

@@ -25,6 +25,10 @@ class VoiceOptions(TrainOptions):
         8, "SpecAugment: zero a random band of up to N mel channels per training example.",
         ge=0, le=40,
     )  # fmt: skip
+    warp: float = opt(
+        0.1, "Vocal tract length perturbation: warp the mel axis by a random factor within "
+        "1 +- N per training example (0: off).", ge=0, lt=0.5,
+    )  # fmt: skip
     cell: str = opt("gru", choices=("gru", "lstm"))
     hidden: int = 64
     dropout: float = opt(0.2, "Dropout before the output layer.", ge=0, lt=1)

@@ -42,6 +42,25 @@ def freq_mask(x: torch.Tensor, stack: int, n_mels: int, width: int, gen: torch.G
     return x.masked_fill(band[:, None, None, :], 0.0).view(B, T, KD)
 
 
+def warp_channels(x: torch.Tensor, stack: int, n_mels: int, amount: float, gen: torch.Generator):
+    """Vocal tract length perturbation (Jaitly & Hinton 2013), on the mel axis: sequence b of
+    x (B, T, k·D) reads mel channel c from channel c / α_b (linear interpolation), α_b uniform
+    in [1 - amount, 1 + amount], so formants move as they do between longer and shorter vocal
+    tracts; channels past n_mels (log F0) are left alone."""
+    B, T, KD = x.shape
+    D = KD // stack
+    alpha = 1 + amount * (2 * torch.rand(B, generator=gen) - 1)
+    src = (torch.arange(n_mels)[None, :] / alpha[:, None]).clamp(0, n_mels - 1)  # (B, n_mels)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=n_mels - 1)
+    w = (src - lo)[:, None, None, :]
+    x = x.view(B, T, stack, D)
+    mel = x[..., :n_mels]
+    idx = lambda i: i[:, None, None, :].expand(B, T, stack, n_mels)  # noqa: E731
+    warped = mel.gather(3, idx(lo)) * (1 - w) + mel.gather(3, idx(hi)) * w
+    return torch.cat([warped, x[..., n_mels:]], dim=3).reshape(B, T, KD)
+
+
 def balanced_accuracy(confusion: list[list[int]]) -> float:
     """The mean over true classes (that occur) of the share predicted right (recall)."""
     recalls = [row[c] / sum(row) for c, row in enumerate(confusion) if sum(row)]
@@ -216,6 +235,8 @@ class VoiceTask(Task):
         def make(step: int, gen: torch.Generator):
             pick = [train[int(i)] for i in torch.randint(0, len(train), (B,), generator=gen)]
             x, L = tensors([data.X[i] for i in pick])
+            if options.warp:
+                x = warp_channels(x, options.stack, n_mels, options.warp, gen)
             if width:
                 x = freq_mask(x, options.stack, n_mels, width, gen)
             return x, y[pick], L
