@@ -23,8 +23,7 @@ class SpeechOptions(TrainOptions):
                      choices=("words", "chars"))  # fmt: skip
     stack: int = opt(2, "Stack this many 10 ms frames into one step.", ge=1, le=4)
     cell: str = opt("lstm", choices=("lstm", "gru"))
-    hidden: int = 96
-    layers: int = 2
+    hidden: int = 64
     dropout: float = opt(0.1, "Dropout between layers and before the output layer.", ge=0, lt=1)
     beam: int = opt(8, "Prefix-beam width for the test transcripts (1: greedy only).", ge=1,
                     le=64)  # fmt: skip
@@ -32,6 +31,6 @@ class SpeechOptions(TrainOptions):
         6, "DTW baseline: templates per word (isolated recordings of training voices).",
         ge=1, le=100,
     )  # fmt: skip
-    epochs: float | None = 40.0
+    epochs: float | None = 15.0
     lr: float = 2e-3
     batch: int = 16

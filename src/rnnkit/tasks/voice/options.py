@@ -22,7 +22,7 @@ class VoiceOptions(TrainOptions):
     voices_per_sex: int = opt(16, "espeak-ng voice variants of each sex.", ge=2, le=100)
     stack: int = opt(3, "Stack this many 10 ms frames into one step.", ge=1, le=16)
     freq_mask: int = opt(
-        8, "SpecAugment: zero a random band of up to N mel channels per training example.",
+        16, "SpecAugment: zero a random band of up to N mel channels per training example.",
         ge=0, le=40,
     )  # fmt: skip
     warp: float = opt(
@@ -30,8 +30,8 @@ class VoiceOptions(TrainOptions):
         "1 +- N per training example (0: off).", ge=0, lt=0.5,
     )  # fmt: skip
     cell: str = opt("gru", choices=("gru", "lstm"))
-    hidden: int = 64
-    dropout: float = opt(0.2, "Dropout before the output layer.", ge=0, lt=1)
-    epochs: float | None = 12.0
+    hidden: int = 32
+    dropout: float = opt(0.5, "Dropout before the output layer.", ge=0, lt=1)
+    epochs: float | None = 15.0
     lr: float = 2e-3
     batch: int = 32
