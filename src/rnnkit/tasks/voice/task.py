@@ -99,7 +99,7 @@ def prepare(options: VoiceOptions, progress: bool = True) -> VoiceData:
     spec = VoiceSpec(n=options.utterances, per_sex=options.voices_per_sex, seed=0)
     corpus = voice_corpus(spec, progress=generation_bar() if progress else None)
     split = split_indices(corpus, options.label, options.seed)
-    names = corpus.labels(options.label)
+    names = corpus.labels("voice" if options.label == "speaker" else options.label)
     labels = training_labels(f"voice corpus ({options.label})",
                              [names[i] for i in split["train"]],
                              val=[names[i] for i in split["val"]],
