@@ -2,12 +2,14 @@
 
     voice_corpus(spec)   sentences from Shakespeare spoken by espeak-ng voice variants over
                          several language voices, pitch / speed / amplitude varied, white or pink
-                         noise at a random SNR -> log-mel frames, median F0, labels
+                         noise at a random SNR -> log-mel frames + log F0, median F0, labels
+    digit_corpus(spec)   connected digit strings ("four two seven") and every voice saying
+                         each digit alone (DTW templates) -> log-mel frames, transcripts
 
-The cache ($RNNKIT_DATA/voice-<hash>.npz) holds the features, not the WAVs, so a run starts in
-a second once the corpus exists; the hash covers every parameter, so a changed spec makes a new
-corpus. Utterance i is drawn from `random.Random(f"{seed}:{i}")`, so a smaller corpus is the
-prefix of a larger one with the same seed.
+The cache ($RNNKIT_DATA/<voice|digits>-<hash>.npz) holds the features, not the WAVs, so a run
+starts in a second once the corpus exists; the hash covers every parameter, so a changed spec
+makes a new corpus. Utterance i is drawn from `random.Random(f"{seed}:{i}")`, so a smaller
+corpus is the prefix of a larger one with the same seed.
 
 Imports: numpy, the standard library, rnnkit.data (audio, registry, text).
 """

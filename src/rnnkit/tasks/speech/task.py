@@ -271,7 +271,7 @@ class SpeechTask(Task):
         r.heading("CTC alignments (test utterances)")
         for a in results["alignments"]:
             r.figure(alignment_plot(a), f"{a['ref']!r}: log-mel frames and the per-step "
-                     "probability of each character (blank not drawn)")
+                     "probability of each output unit (word or character; blank not drawn)")
         r.heading("Examples (test split)")
         r.table([[e["voice"], e["ref"], e["beam"], e["dtw"]] for e in results["examples"]],
                 header=["voice", "reference", "CTC (beam)", "DTW"])  # fmt: skip
@@ -318,7 +318,7 @@ def alignment_plot(a: dict):
                             color=line.get_color(), fontsize=9)  # fmt: skip
     bottom.set_ylim(0, 1.12)
     bottom.set_xlabel("seconds")
-    bottom.set_ylabel("p(character)")
+    bottom.set_ylabel("p(output)")
     fig.tight_layout()
     return fig
 
