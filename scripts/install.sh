@@ -15,8 +15,9 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 # Data that is not a pip dependency: the VADER source archive (sentiment), Debian's
 # German-English dictionary (translation), fortunes and the King James Bible (more text),
 # fluidsynth and a General MIDI soundfont (audio in the music report), the Noto Color Emoji font
-# (captioning).
+# (captioning), espeak-ng (speech for the voice and speech applications) and sox (audio).
 # `rnnkit datasets install` knows the commands and skips what is installed already.
-for name in vader-movies de-en-dictionary fortunes bible-kjv fluidsynth gm-soundfont emoji; do
+for name in vader-movies de-en-dictionary fortunes bible-kjv fluidsynth gm-soundfont emoji \
+  espeak-ng sox; do
   "$venv/bin/rnnkit" datasets install "$name"
 done

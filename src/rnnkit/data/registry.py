@@ -225,6 +225,10 @@ DATASETS: dict[str, Dataset] = {
             "87 voices", "apt", "espeak-ng", marker="espeak-ng",
         ),
         Dataset(
+            "sox", "voice", "audio conversion (other rates, effects) for recordings made "
+            "another way", "1 tool", "apt", "sox", marker="sox",
+        ),
+        Dataset(
             "emoji", "captioning", "1,384 colour emoji images captioned with Unicode names",
             "1,384 images", "apt", "fonts-noto-color-emoji",
             marker="/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
