@@ -22,9 +22,9 @@ from ...data.text import DataError
 from ...data.vocab import SPECIALS, Vocab
 from ...models import Captioner, CaptionerConfig
 from .. import driver
+from ..metrics import translation_metrics
 from ..options import OptionError
 from ..task import Fitted, Task
-from ..translate.scoring import translation_metrics
 from .baselines import nearest_captions, oracle_digits
 from .options import MAX_BEAM, NAME, CaptionOptions
 

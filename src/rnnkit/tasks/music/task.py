@@ -232,7 +232,8 @@ class MusicTask(Task):
 
     def fit(self, ctx: Any) -> Fitted:
         """fit_one, with a bar over the time budget when only time bounds training."""
-        from ..text.progress import TimeProgress, set_auto_threads
+        from ...training.machine import set_auto_threads
+        from ...training.progress import TimeProgress
 
         options, config = ctx.options, ctx.config
         if options.threads is None:
