@@ -22,7 +22,7 @@ class SpeechOptions(TrainOptions):
     units: str = opt("words", "CTC outputs: the vocabulary's words, or characters.",
                      choices=("words", "chars"))  # fmt: skip
     stack: int = opt(2, "Stack this many 10 ms frames into one step.", ge=1, le=4)
-    cell: str = opt("lstm", choices=("lstm", "gru"))
+    cell: str = opt("lstm", choices=("lstm", "gru", "mingru", "minlstm", "lru"))
     hidden: int = 64
     dropout: float = opt(0.1, "Dropout between layers and before the output layer.", ge=0, lt=1)
     beam: int = opt(8, "Prefix-beam width for the test transcripts (1: greedy only).", ge=1,
