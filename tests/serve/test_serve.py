@@ -90,10 +90,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 def servers(runs):
     """Both servers start side by side (most of a start is importing torch)."""
     started = {"text": Server(runs["text"], *LIMITS), "sentiment": Server(runs["sentiment"])}
-    yield {name: server.wait_ready() for name, server in started.items()}
-    for server in started.values():
-        if server.proc.poll() is None:
-            server.proc.kill()
+    try:  # a server that fails to start must not leave the other one running
+        yield {name: server.wait_ready() for name, server in started.items()}
+    finally:
+        for server in started.values():
+            if server.proc.poll() is None:
+                server.proc.kill()
+                server.proc.wait()
 
 
 @pytest.fixture

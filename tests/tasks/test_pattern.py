@@ -94,3 +94,16 @@ def test_threads_beyond_the_cores_are_capped_with_a_note(tmp_path):
     import torch
 
     torch.set_num_threads(1)  # the suite's setting (conftest)
+
+
+def test_a_data_file_is_recorded_by_its_absolute_path(tmp_path, monkeypatch):
+    rows = ["text,label"] + [f"good film {i},pos" for i in range(30)] + [
+        f"dull film {i},neg" for i in range(30)]  # fmt: skip
+    (tmp_path / "reviews.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("train", "sentiment", "--data", "reviews.csv", "--hidden", "4",
+                    "--embedding", "4", "--steps", "2", "--threads", "1", "--quiet",
+                    "--out", "run")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["extra"]["options"]["data"] == str(tmp_path.resolve() / "reviews.csv")

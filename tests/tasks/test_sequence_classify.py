@@ -172,3 +172,26 @@ def test_legal_extremes_construct():
     SequenceClassifyOptions(seed=2**32 - 1, threads=4096, ensemble=1000, dropout=0.95,
                             val_fraction=0.9, epochs=1e6, minutes=7 * 24 * 60,
                             max_train=2, max_test=1)  # fmt: skip
+
+
+def test_ctrl_c_stops_the_whole_ensemble(seq_csv, tmp_path, monkeypatch):
+    """A signal during member 1 of 3 stops the command (exit 130) with members 0 and 1 kept;
+    member 2 never starts (issue 17: it used to go on training and exit 0)."""
+    import signal
+
+    from rnnkit.training.progress import StopSignals
+
+    enter, entered = StopSignals.__enter__, []
+
+    def second_member_interrupted(self):
+        entered.append(1)
+        if len(entered) == 2:
+            self.received = signal.SIGINT
+        return enter(self)
+
+    monkeypatch.setattr(StopSignals, "__enter__", second_member_interrupted)
+    out = tmp_path / "ens"
+    r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+               "--ensemble", 3, "--max-train", 12, "--out", out, *TINY)  # fmt: skip
+    assert r.exit_code == 130, r.output
+    assert len(entered) == 2 and (out / "member-1").is_dir() and not (out / "member-2").exists()

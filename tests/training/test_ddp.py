@@ -2,6 +2,7 @@
 process × batch 2b (float64, 20 steps), and rank 0 alone writes the run directory."""
 
 import json
+import time
 
 import torch
 import torch.distributed as dist
@@ -48,9 +49,16 @@ def worker(rank: int, init: str, out: str) -> None:
 
 
 def test_two_ranks_step_as_one_process_with_the_whole_batch(tmp_path):
-    # fork: the children need not import torch and rnnkit again (most of a spawn's cost)
-    mp.start_processes(worker, args=(f"file://{tmp_path}/rendezvous", str(tmp_path)), nprocs=2,
-                       start_method="fork")
+    # spawn, not fork: a fork of a process whose OpenMP pool has run can deadlock in the
+    # child (it did, once in a full-suite run); a bounded join keeps a hang from stalling CI
+    procs = mp.start_processes(worker, args=(f"file://{tmp_path}/rendezvous", str(tmp_path)),
+                               nprocs=2, start_method="spawn", join=False)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not procs.join(timeout=2):
+        if time.monotonic() > deadline:
+            for p in procs.processes:
+                p.kill()
+            raise AssertionError("the 2 DDP ranks did not finish within 120 s")
     single = Trainer(new_model(), BPTT(), CONFIG)
     single.fit(batches(slice(0, 2 * B)))
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]

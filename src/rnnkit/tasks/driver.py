@@ -117,6 +117,11 @@ def train(
         raise TypeError(f"{task.name}: options must be {task.options.__name__}")
     say = on_phase or (lambda text: None)
     check_options(options)
+    data_arg = getattr(options, "data", None)
+    if isinstance(data_arg, str) and Path(data_arg).exists():
+        # a file is recorded by its absolute path: `evaluate RUN` and `--resume` must not
+        # depend on the directory they are run from
+        options = dataclasses.replace(options, data=str(Path(data_arg).resolve()))
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
     data = task.prepare(options)

@@ -206,8 +206,12 @@ class SequenceClassifyTask(Task):
             if ctx.options.ensemble > 1:
                 ctx.say(f"member {k + 1} of {ctx.options.ensemble} (seed {seed})")
             fits.append(driver.fit_one(self, member))
+            if fits[-1].result.status == "interrupted":  # Ctrl-C / SIGTERM stops the ensemble
+                ctx.say(f"stopped after member {k + 1} of {ctx.options.ensemble}")
+                break
         clf = SequenceClassifier([f.model for f in fits], ctx.data.scaler, ctx.data.source.classes)
-        return Fitted(clf, fits[0].trainer, fits[0].result)
+        ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
+        return Fitted(clf, fits[0].trainer, ended)
 
     def evaluate(self, options, data: SequenceData, fitted: Fitted) -> dict[str, Any]:
         src, clf = data.source, fitted.model
