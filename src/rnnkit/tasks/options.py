@@ -160,6 +160,15 @@ class Validated:
         check_options(self)
 
 
+def idle_threads_option() -> Any:
+    """`threads` for tasks that pick the thread count themselves when it is not given
+    (rnnkit.training.set_auto_threads: the cores other work leaves idle)."""
+    return opt(
+        None, "torch CPU threads, capped at the machine's cores (default: the cores other work "
+        "leaves idle).", ge=1, le=1 << 20,
+    )  # fmt: skip
+
+
 @options
 class TrainOptions(Validated):
     """The options every training command shares, with one name each across the commands.

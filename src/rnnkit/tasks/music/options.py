@@ -5,7 +5,7 @@ notes of four voices), Adam 3e-3 decayed by a cosine to 3e-4."""
 
 from __future__ import annotations
 
-from ..options import TrainOptions, check_options, opt, options
+from ..options import TrainOptions, check_options, idle_threads_option, opt, options
 
 NAME = "music"
 HELP = "Train a four-voice Bach chorale model and write a run directory with report.html."
@@ -31,10 +31,7 @@ class MusicOptions(TrainOptions):
         None, f"Wall-clock training time (a budget). Default {DEFAULT_MINUTES:g} when neither "
         "--steps nor --epochs is given."
     )  # fmt: skip
-    threads: int | None = opt(
-        None, "torch CPU threads, capped at the machine's cores (default: the cores other work "
-        "leaves idle).", ge=1, le=1 << 20,
-    )  # fmt: skip
+    threads: int | None = idle_threads_option()
     val_fraction: float = opt(
         0.1, "Fraction of the chorales held out for validation (whole tunes).", gt=0, le=0.4
     )

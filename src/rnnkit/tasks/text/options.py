@@ -6,7 +6,7 @@ the report)."""
 
 from __future__ import annotations
 
-from ..options import OptionError, TrainOptions, check_options, opt, options
+from ..options import OptionError, TrainOptions, check_options, idle_threads_option, opt, options
 
 NAME = "text"
 HELP = "Train a character (or word) language model and write a run directory with report.html."
@@ -30,10 +30,7 @@ class TextOptions(TrainOptions):
         None, f"Wall-clock training time (a budget). Default {DEFAULT_MINUTES:g} when neither "
         "--steps nor --epochs is given."
     )  # fmt: skip
-    threads: int | None = opt(
-        None, "torch CPU threads, capped at the machine's cores (default: the cores other work "
-        "leaves idle).", ge=1, le=1 << 20,
-    )  # fmt: skip
+    threads: int | None = idle_threads_option()
     val_fraction: float = opt(0.1, "Fraction of the text held out for validation.", gt=0, le=0.5)
     eval_every: int = opt(200, "Steps between validation checks.", ge=1, le=10**9)
     eval_batches: int = opt(4, "Validation batches per check.", ge=1, le=10**6)
