@@ -3,6 +3,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the kernels' C++ extension, rebuilt in place when its sources change (an install builds it too)
+KERNELS := $(VENV)/.kernels-built
+KERNEL_SOURCES := setup.py $(wildcard src/rnnkit/kernels/csrc/*)
 
 .PHONY: demo test lint bench clean
 
@@ -10,16 +13,20 @@ $(STAMP): pyproject.toml scripts/install.sh
 	bash scripts/install.sh $(VENV)
 	touch $(STAMP)
 
+$(KERNELS): $(STAMP) $(KERNEL_SOURCES)
+	$(PY) setup.py -q build_ext --inplace
+	touch $(KERNELS)
+
 # the main job: a character language model on Shakespeare (~5 min on 2 cores), then a sample
-demo: $(STAMP)
+demo: $(KERNELS)
 	@run=runs/text-$$(date +%Y%m%d-%H%M%S) && $(VENV)/bin/rnnkit train text --out "$$run" \
 		&& $(VENV)/bin/rnnkit generate "$$run" --length 600 --seed 0
 
-test: $(STAMP)
+test: $(KERNELS)
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache src/rnnkit/kernels/_C.*

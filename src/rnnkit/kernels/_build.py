@@ -1,52 +1,48 @@
-"""Compile the native kernels on first use, cache the shared object, load it.
+"""Load the kernels' C++ extension (the torch.ops.rnnkit operators) and say what it runs on.
 
-The extension is one C file (``_native.c`` + ``_cells.h``) with no torch headers, so gcc
-builds it in a few seconds. The cache key hashes the sources, the compiler flags, the compiler
-version, the Python ABI and the CPU's feature flags (the build uses ``-march=native``), so a
-cached object is never loaded on a machine or toolchain it was not built for.
+The extension ``rnnkit.kernels._C`` is built when the package is installed (setup.py; an
+editable install and ``make test`` build it in place). Importing it registers the operators
+with torch's dispatcher; ``ops.py`` adds their fake kernels and autograd formulas.
 
-BLAS comes from the torch already in the process: libtorch_cpu exports the Fortran
-``sgemm_``/``dgemm_`` (LP64) and, with MKL, ``cblas_sgemm_pack``/``cblas_sgemm_compute``; their
-addresses are handed to the extension once. Nothing here raises: failures become a ``Status``
-whose ``reason`` says what went wrong.
+Developer fallback, for a checkout that was never built (or ``RNNKIT_KERNELS=jit``): the same
+source is compiled on first use with ``torch.utils.cpp_extension.load`` (needs ninja and a C++
+compiler, ~1 min) into ``cache_dir()``. A cached build that fails to load (truncated, corrupt)
+is removed and rebuilt once, with a warning. Nothing here raises: failures become a
+``Status`` whose ``reason`` says what went wrong.
 """
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import importlib.machinery
-import importlib.util
+import importlib
 import os
+import re
 import shutil
-import subprocess
 import sys
-import sysconfig
-import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from . import _flags
+
 _HERE = Path(__file__).resolve().parent
-_SOURCES = ("_native.c", "_cells.h")
-_BASE_FLAGS = (
-    "-O3",
-    "-fPIC",
-    "-shared",
-    "-fopenmp",
-    "-fno-math-errno",
-    "-fno-trapping-math",
-    "-std=gnu11",
-)
 
 
 @dataclass(frozen=True)
 class Status:
-    """Truthy iff the native kernels are loaded; ``reason`` says why not (or what loaded)."""
+    """Truthy iff the kernels are loaded.
+
+    ``reason`` says why not, or what loaded; ``build`` is "extension" (built at install),
+    "fallback" (compiled on first use) or None; ``blas`` and ``threads`` are what torch was
+    built with, which the kernels use.
+    """
 
     ok: bool
     reason: str
+    build: str | None = None
+    blas: str = ""
+    threads: str = ""
 
     def __bool__(self) -> bool:
         return self.ok
@@ -69,154 +65,106 @@ def cache_dir() -> Path:
     return Path(xdg) / "rnnkit" / "kernels"
 
 
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return line
-    except OSError:
-        pass
-    import platform
-
-    return platform.machine() + platform.processor()
-
-
-def _compiler() -> str | None:
-    cc = os.environ.get("CC")
-    if cc and shutil.which(cc.split()[0]):
-        return cc
-    for name in ("gcc", "cc", "clang"):
-        if shutil.which(name):
-            return name
-    return None
-
-
-def _compile(cc: str, out: Path) -> str | None:
-    """Build into ``out`` atomically; return None or the first line of the error."""
-    include = sysconfig.get_paths()["include"]
-    if not (Path(include) / "Python.h").exists():
-        return f"Python.h not found in {include} (install the Python development headers)"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:
-        last = ""
-        # -march=native makes the gate loops use the widest vectors the CPU has; if the
-        # compiler refuses it, a portable build is still correct.
-        for arch in (["-march=native"], []):
-            cmd = [
-                *cc.split(),
-                *_BASE_FLAGS,
-                *arch,
-                f"-I{include}",
-                str(_HERE / "_native.c"),
-                "-o",
-                tmp,
-                "-lm",
-            ]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode == 0:
-                os.replace(tmp, out)
-                return None
-            lines = [ln for ln in proc.stderr.splitlines() if "error" in ln] or [
-                ln for ln in proc.stderr.splitlines() if ln.strip()
-            ]
-            last = lines[0] if lines else f"{cc} exited with {proc.returncode}"
-        return f"compiling the native kernels failed: {last}"
-    except OSError as exc:
-        return f"compiling the native kernels failed: {exc}"
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _blas_addresses() -> tuple[list[int], str | None]:
+def torch_backends() -> tuple[str, str]:
+    """(BLAS, threading) torch was built with, from torch.__config__ (e.g. "MKL 2024.2",
+    "OpenMP 4.5")."""
     import torch
 
-    lib = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    show, par = torch.__config__.show(), torch.__config__.parallel_info()
+    found = re.search(r"BLAS_INFO=(\w+)", show)
+    blas = found.group(1) if found else "none"
+    if blas == "mkl":
+        version = re.search(r"Math Kernel Library Version ([\d.]+)", show)
+        blas = "MKL" + (f" {version.group(1)}" if version else "")
+    backend = re.search(r"ATen parallel backend: (\w+)", par)
+    threads = backend.group(1) if backend else "unknown"
+    omp = re.search(r"OpenMP \d+ \(a\.k\.a\. OpenMP ([\d.]+)\)", par)
+    if threads == "OpenMP" and omp:
+        threads = f"OpenMP {omp.group(1)}"
+    return blas, threads
+
+
+def _fallback_build() -> tuple[ModuleType | None, str]:
+    """Compile the extension with torch.utils.cpp_extension.load; (module, note or error)."""
+    import torch
+    from torch.utils import cpp_extension
+
+    cxx = os.environ.get("CXX", "c++")
+    if not shutil.which(cxx.split()[0]):
+        return None, f"no C++ compiler {cxx!r} on PATH to build the kernels (install g++)"
+    if not cpp_extension.is_ninja_available():
+        return None, "building the kernels on first use needs ninja (pip install ninja)"
+    tag = f"torch{torch.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
+    where = cache_dir() / re.sub(r"[^\w.+-]", "_", tag)
+
+    def build(again=()):
+        where.mkdir(parents=True, exist_ok=True)
+        return cpp_extension.load(
+            name="rnnkit_kernels",
+            sources=_flags.sources(_HERE),
+            extra_cflags=[*_flags.compile_args(torch.__config__.parallel_info()), *again],
+            build_directory=str(where),
+            is_python_module=True,
+            verbose=False,
+        )
+
     try:
-        handle = ctypes.CDLL(str(lib)) if lib.exists() else ctypes.CDLL(None)
-    except OSError as exc:
-        return [], f"cannot open {lib}: {exc}"
-
-    def addr(name: str) -> int:
-        try:
-            return ctypes.cast(getattr(handle, name), ctypes.c_void_p).value or 0
-        except AttributeError:
-            return 0
-
-    names = (
-        "sgemm_",
-        "dgemm_",
-        "cblas_sgemm_pack_get_size",
-        "cblas_sgemm_pack",
-        "cblas_sgemm_compute",
-        "MKL_Set_Num_Threads_Local",
-    )
-    addrs = [addr(n) for n in names]
-    if not addrs[0] or not addrs[1]:
-        return addrs, f"{lib.name} exports no sgemm_/dgemm_ (torch built without a Fortran BLAS)"
-    return addrs, None
-
-
-def _key(cc: str) -> str:
-    h = hashlib.sha256()
-    for name in _SOURCES:
-        h.update((_HERE / name).read_bytes())
+        return build(), f"compiled on first use in {where}"
+    except ImportError as exc:  # a cached .so that cannot load: truncated or corrupt
+        message = (
+            f"rnnkit: the cached kernels in {where} failed to load ({exc}); rebuilding them"
+        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        print(message, file=sys.stderr)
+        shutil.rmtree(where, ignore_errors=True)
+    except Exception as exc:  # noqa: BLE001 - a failed build must become a reason
+        return None, f"building the kernels failed: {_first_line(exc)}"
     try:
-        version = subprocess.run(
-            [*cc.split(), "--version"], capture_output=True, text=True
-        ).stdout.splitlines()[0]
-    except (OSError, IndexError):
-        version = cc
-    for part in (
-        " ".join(_BASE_FLAGS),
-        version,
-        sys.version,
-        sysconfig.get_platform(),
-        _cpu_flags(),
-    ):
-        h.update(part.encode())
-    return h.hexdigest()[:16]
+        # a changed flag: torch's loader otherwise takes the build as done in this process
+        return build(["-DRNNKIT_REBUILT"]), f"rebuilt in {where} (the cached build was corrupt)"
+    except Exception as exc:  # noqa: BLE001
+        return None, f"building the kernels failed: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if "error" in ln.lower()] or str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _load() -> tuple[ModuleType | None, Status]:
-    addrs, err = _blas_addresses()
-    if err:
-        return None, Status(False, err)
-    env_path = os.environ.get("RNNKIT_KERNELS_SO")
-    if env_path:
-        path = Path(env_path)
-    else:
-        cc = _compiler()
-        if cc is None:
-            return None, Status(False, "no C compiler found (install gcc, or set CC)")
-        path = cache_dir() / f"_native-{_key(cc)}{importlib.machinery.EXTENSION_SUFFIXES[0]}"
-        if not path.exists():
-            err = _compile(cc, path)
-            if err:
-                return None, Status(False, err)
-    try:
-        loader = importlib.machinery.ExtensionFileLoader("_native", str(path))
-        spec = importlib.util.spec_from_file_location("_native", str(path), loader=loader)
-        module = importlib.util.module_from_spec(spec)
-        loader.exec_module(module)
-        module.init(*addrs)
-    except Exception as exc:  # a broken cache entry or ABI mismatch must not break import
-        return None, Status(False, f"loading {path} failed: {exc}")
-    packed = "with MKL packed GEMM" if all(addrs[2:5]) else "with plain sgemm_"
-    return module, Status(True, f"loaded {path.name} {packed}")
+    blas, threads = torch_backends()
+    mode = os.environ.get("RNNKIT_KERNELS", "")
+    if mode == "off":
+        return None, Status(False, "disabled by RNNKIT_KERNELS=off", None, blas, threads)
+    module, note = None, ""
+    if mode != "jit":
+        try:
+            module = importlib.import_module("._C", __package__)
+            build, note = "extension", f"compiled extension {Path(module.__file__).name}"
+        except ImportError as exc:
+            note = f"the compiled extension did not load ({exc}); "
+    if module is None:
+        module, more = _fallback_build()
+        build = "fallback"
+        if module is None:
+            return None, Status(False, note + more, None, blas, threads)
+        note = more
+    fortran, packed, _ = module.info()
+    gemm = "ATen addmm" if not fortran else "sgemm_ + packed GEMM" if packed else "sgemm_"
+    reason = f"{note}; BLAS {blas} ({gemm}), threads {threads}"
+    return module, Status(True, reason, build, blas, threads)
 
 
 def native() -> tuple[ModuleType | None, Status]:
-    """The loaded extension (building it on first call) and its status; never raises."""
+    """The loaded extension (building the fallback on first call) and its status; never raises."""
     global _module, _status
     if _status is None:
         with _lock:
             if _status is None:
                 try:
                     _module, _status = _load()
+                    if _module is not None:
+                        from . import ops  # noqa: F401 - fake kernels and autograd
                 except Exception as exc:  # noqa: BLE001 - any failure must become a reason
                     _module, _status = None, Status(False, f"{type(exc).__name__}: {exc}")
     return _module, _status

@@ -1,8 +1,10 @@
 """Streaming single-step kernels for stateful inference (no autograd), batch 1-8.
 
-One native call per step: both projections and the gate math. They mirror the Cell contract,
-``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D), h and c (B, H), weights as in
-``sequence``.
+One operator call per step (torch.ops.rnnkit.*_step): both projections and the gate math.
+``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_run``, outside
+the dispatcher (whose ~2 us a call would be most of a step at H = 64). The steps mirror the
+Cell contract, ``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D), h and c (B, H),
+weights as in ``sequence``.
 
 Why a cache: at B <= 8 a step reads every weight once, so the kernel wants W^T (rows of G*H
 contiguous) and the per-call Python work must be tiny. The first call with a set of weights
@@ -34,6 +36,7 @@ class _Prepared:
         "stamp",
         "wih_t",
         "whh_t",
+        "bias",
         "args",
         "D",
         "H",
@@ -69,16 +72,23 @@ class _Prepared:
             self.wih_t = weight_ih.detach().t().contiguous()  # (D, G*H)
             self.whh_t = weight_hh.detach().t().contiguous()  # (H, G*H)
             b = [None if t is None else t.detach().contiguous() for t in (bias_ih, bias_hh)]
+        self.bias = tuple(b)
+        # the pointers, for the KernelStreamer's argument table
         self.args = (
             self.wih_t.data_ptr(),
             self.whh_t.data_ptr(),
             0 if b[0] is None else b[0].data_ptr(),
             0 if b[1] is None else b[1].data_ptr(),
         )
-        self.refs += tuple(b)
         self.D, self.H, self.dtype = D, H, weight_hh.dtype
         self.code = 0 if self.dtype is _F32 else 1
         self.x_stride, self.h_stride = (D, 1), (H, 1)
+
+
+def _ops():
+    """torch.ops.rnnkit, loading the kernels first (raises with the reason if unavailable)."""
+    lib()
+    return torch.ops.rnnkit
 
 
 def _stamp(weight_ih, weight_hh, bias_ih, bias_hh):
@@ -156,19 +166,7 @@ def elman_step(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh, activation="tanh"
     act = _ACTIVATIONS.get(activation)
     if act is None:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-    out = torch.empty_like(h)
-    lib().elman_step(
-        p.code,
-        x_t.shape[0],
-        p.D,
-        p.H,
-        act,
-        x_t.data_ptr(),
-        x_t.stride(0),
-        h.data_ptr(),
-        *p.args,
-        out.data_ptr(),
-    )
+    out = _ops().elman_step(x_t, h, p.wih_t, p.whh_t, *p.bias, act)
     return out, out
 
 
@@ -184,19 +182,7 @@ def gru_step(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True):
     p = _prepared("gru_step", weight_ih, weight_hh, bias_ih, bias_hh, 3)
     if not _fast(p, x_t, h):
         _check_io("gru_step", p, x_t, (h,), (weight_ih, weight_hh, bias_ih, bias_hh))
-    out = torch.empty_like(h)
-    lib().gru_step(
-        p.code,
-        x_t.shape[0],
-        p.D,
-        p.H,
-        1 if reset_after else 0,
-        x_t.data_ptr(),
-        x_t.stride(0),
-        h.data_ptr(),
-        *p.args,
-        out.data_ptr(),
-    )
+    out = _ops().gru_step(x_t, h, p.wih_t, p.whh_t, *p.bias, bool(reset_after))
     return out, out
 
 
@@ -213,21 +199,7 @@ def lstm_step(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
     p = _prepared("lstm_step", weight_ih, weight_hh, bias_ih, bias_hh, 4)
     if not (_fast(p, x_t, h) and c.dtype is p.dtype and c.shape == h.shape and c.is_contiguous()):
         _check_io("lstm_step", p, x_t, (h, c), (weight_ih, weight_hh, bias_ih, bias_hh))
-    h_new = torch.empty_like(h)
-    c_new = torch.empty_like(c)
-    lib().lstm_step(
-        p.code,
-        x_t.shape[0],
-        p.D,
-        p.H,
-        x_t.data_ptr(),
-        x_t.stride(0),
-        h.data_ptr(),
-        c.data_ptr(),
-        *p.args,
-        h_new.data_ptr(),
-        c_new.data_ptr(),
-    )
+    h_new, c_new = _ops().lstm_step(x_t, h, c, p.wih_t, p.whh_t, *p.bias)
     return h_new, (h_new, c_new)
 
 

@@ -1,13 +1,16 @@
 /*
  * Fused Elman / GRU / LSTM kernels, written once and instantiated for float and double by
- * _native.c (which defines REAL, SUF, GEMM_FN, IS_FLOAT, EXP, SIGM, TANH before including).
+ * rnnkit.cpp (which defines REAL, SUF, IS_FLOAT, SIGM, TANH before including). Compiled as C++:
+ * the batch split runs on ATen's thread pool (rk_parallel) and GEMMs go through ATen's CPU BLAS
+ * (rk_blas), so whichever BLAS and threading library torch was built with is the one used.
  *
  * Internal layout is time-major: X (T, B, D), gate buffers (T, B, G*H), states (T+1, B, H),
  * so one time step is a contiguous block of B rows and every GEMM is a plain strided matrix.
  * The public output `out` is batch-first (B, T, H).
  *
- * Each sequence kernel takes `const int64_t *a`, the Python call's integer arguments
- * (pointers and sizes), unpacked with ARG(i, type); a null pointer means "absent".
+ * Each kernel takes `const int64_t *a`, its pointers and sizes packed by the operator wrappers
+ * in rnnkit.cpp (or the streamer's argument table), unpacked with ARG(i, type); a null pointer
+ * means "absent".
  */
 
 /* Row-major GEMM: C (M, N) = alpha * op(A) op(B) + beta * C. BLAS is column-major, so the
@@ -15,7 +18,7 @@
 static void SUF(gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A,
                       int lda, const REAL *B, int ldb, REAL beta, REAL *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    GEMM_FN(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
+    rk_blas(tb, ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc);
 }
 
 /* A recurrent weight used once per step: C (M, N) = A (M, K) op(W) + beta C, with op(W) = W^T
@@ -35,7 +38,7 @@ static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M,
         void *buf = NULL;
         if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0) return -1;
         p_pack(CBLAS_ROWMAJOR, CBLAS_BMATRIX, trans ? CBLAS_TRANS : CBLAS_NOTRANS, M, N, K,
-               1.0f, W, ld, buf);
+               1.0f, W, ld, (float *)buf);
         r->packed = buf;
     }
 #endif
@@ -64,7 +67,7 @@ static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REA
  * wrappers cache that transposed copy): each WT row is read once, contiguously, and scaled into
  * all B output rows, so there are no horizontal reductions and no packing (what sgemm does
  * first, and at B <= 8 that copy costs more than the product). */
-static void SUF(small_proj)(int B, int N, int K, const REAL *X, int ldx, const REAL *WT, int ldw,
+RK_VEC static void SUF(small_proj)(int B, int N, int K, const REAL *X, int ldx, const REAL *WT, int ldw,
                             int accumulate, REAL *Y, int ldy) {
     for (int b = 0; b < B; b++) {
         REAL *restrict y = Y + (size_t)b * ldy;
@@ -140,11 +143,12 @@ static void SUF(split)(int B, int nt, int tid, int *b0, int *b1) {
 
 
 /* Gate math for one batch row, kept in small functions with restrict pointers so the
- * compiler vectorises them (it would not inside the parallel region's outlined body). */
+ * compiler vectorises them (it would not inside the parallel lambda); RK_VEC builds each for
+ * several vector widths and picks one at load time, so a portable wheel still uses AVX2/AVX-512. */
 #define RK_R REAL *restrict
 #define RK_C const REAL *restrict
 
-static void SUF(elman_row_bwd)(int act, int H, RK_C d, RK_C go, RK_C h, RK_R g, RK_R e) {
+RK_VEC static void SUF(elman_row_bwd)(int act, int H, RK_C d, RK_C go, RK_C h, RK_R g, RK_R e) {
     switch (act) {
     case 0: for (int j = 0; j < H; j++) { g[j] = (d[j] + go[j]) * (1 - h[j] * h[j]); e[j] = 0; } break;
     case 1: for (int j = 0; j < H; j++) { g[j] = (d[j] + go[j]) * h[j] * (1 - h[j]); e[j] = 0; } break;
@@ -153,7 +157,7 @@ static void SUF(elman_row_bwd)(int act, int H, RK_C d, RK_C go, RK_C h, RK_R g, 
     }
 }
 
-static void SUF(gru_row_fwd_ra)(int H, RK_R s, RK_C gh, RK_C bx, RK_C bh, RK_C hp, RK_R ext,
+RK_VEC static void SUF(gru_row_fwd_ra)(int H, RK_R s, RK_C gh, RK_C bx, RK_C bh, RK_C hp, RK_R ext,
                                 RK_R hn, RK_R o) {
     for (int j = 0; j < H; j++) {
         REAL r = SIGM(s[j] + bx[j] + gh[j]);
@@ -166,7 +170,7 @@ static void SUF(gru_row_fwd_ra)(int H, RK_R s, RK_C gh, RK_C bx, RK_C bh, RK_C h
     }
 }
 
-static void SUF(gru_row_fwd_rz)(int H, RK_R s, RK_C bx, RK_C hp, RK_R rh) {
+RK_VEC static void SUF(gru_row_fwd_rz)(int H, RK_R s, RK_C bx, RK_C hp, RK_R rh) {
     for (int j = 0; j < H; j++) {
         REAL r = SIGM(s[j] + bx[j]);
         REAL z = SIGM(s[H + j] + bx[H + j]);
@@ -174,7 +178,7 @@ static void SUF(gru_row_fwd_rz)(int H, RK_R s, RK_C bx, RK_C hp, RK_R rh) {
     }
 }
 
-static void SUF(gru_row_fwd_n)(int H, RK_R s, RK_C bx, RK_C hp, RK_R hn, RK_R o) {
+RK_VEC static void SUF(gru_row_fwd_n)(int H, RK_R s, RK_C bx, RK_C hp, RK_R hn, RK_R o) {
     for (int j = 0; j < H; j++) {
         REAL z = s[H + j];
         REAL n = TANH(s[2 * H + j] + bx[2 * H + j]);
@@ -183,7 +187,7 @@ static void SUF(gru_row_fwd_n)(int H, RK_R s, RK_C bx, RK_C hp, RK_R hn, RK_R o)
     }
 }
 
-static void SUF(gru_row_bwd_ra)(int H, RK_C d, RK_C go, RK_C s, RK_C ext, RK_C hp, RK_R g,
+RK_VEC static void SUF(gru_row_bwd_ra)(int H, RK_C d, RK_C go, RK_C s, RK_C ext, RK_C hp, RK_R g,
                                 RK_R xn, RK_R e) {
     for (int j = 0; j < H; j++) {
         REAL v = d[j] + go[j];
@@ -197,7 +201,7 @@ static void SUF(gru_row_bwd_ra)(int H, RK_C d, RK_C go, RK_C s, RK_C ext, RK_C h
     }
 }
 
-static void SUF(gru_row_bwd_zn)(int H, RK_C d, RK_C go, RK_C s, RK_C hp, RK_R g, RK_R e) {
+RK_VEC static void SUF(gru_row_bwd_zn)(int H, RK_C d, RK_C go, RK_C s, RK_C hp, RK_R g, RK_R e) {
     for (int j = 0; j < H; j++) {
         REAL v = d[j] + go[j];
         REAL z = s[H + j], n = s[2 * H + j];
@@ -208,7 +212,7 @@ static void SUF(gru_row_bwd_zn)(int H, RK_C d, RK_C go, RK_C s, RK_C hp, RK_R g,
     }
 }
 
-static void SUF(gru_row_bwd_r)(int H, RK_C s, RK_C hp, RK_C drh, RK_R g, RK_R e) {
+RK_VEC static void SUF(gru_row_bwd_r)(int H, RK_C s, RK_C hp, RK_C drh, RK_R g, RK_R e) {
     for (int j = 0; j < H; j++) {
         REAL r = s[j], z = s[H + j];
         g[j] = drh[j] * hp[j] * r * (1 - r);
@@ -216,7 +220,7 @@ static void SUF(gru_row_bwd_r)(int H, RK_C s, RK_C hp, RK_C drh, RK_R g, RK_R e)
     }
 }
 
-static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, RK_R hn, RK_R o) {
+RK_VEC static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, RK_R hn, RK_R o) {
     for (int j = 0; j < H; j++) {
         REAL i = SIGM(s[j] + bx[j]);
         REAL f = SIGM(s[H + j] + bx[H + j]);
@@ -229,7 +233,7 @@ static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, RK_R hn,
     }
 }
 
-static void SUF(lstm_row_bwd)(int H, RK_C d, RK_C go, RK_C s, RK_C c, RK_C cp, RK_R dc,
+RK_VEC static void SUF(lstm_row_bwd)(int H, RK_C d, RK_C go, RK_C s, RK_C c, RK_C cp, RK_R dc,
                               RK_R g, RK_R e) {
     for (int j = 0; j < H; j++) {
         REAL v = d[j] + go[j];
@@ -249,7 +253,7 @@ static void SUF(lstm_row_bwd)(int H, RK_C d, RK_C go, RK_C s, RK_C c, RK_C cp, R
  * Elman: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh). act: 0 tanh, 1 sigmoid, 2 relu, 3 identity.
  * ---------------------------------------------------------------------------------------- */
 
-static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *h, REAL *o, int H) {
+RK_VEC static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *h, REAL *o, int H) {
     switch (act) {
     case 0: for (int j = 0; j < H; j++) { REAL v = TANH(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
     case 1: for (int j = 0; j < H; j++) { REAL v = SIGM(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
@@ -279,11 +283,11 @@ static int SUF(elman_fwd)(const int64_t *a) {
     if (SUF(make_bias)(1, H, bih, bhh, 1, &bx, &bh)) return -1;
     for (int b = 0; b < B; b++) memcpy(P + b * TH, h0 + (size_t)b * H, H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, Xp, H);
-    int nt = rk_threads_for(B, nthreads), err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
-    {
+    int nt = rk_threads_for(B, nthreads);
+    std::atomic<int> err{0};
+    rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
-        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
         SUF(rmat) Wh;
         if (SUF(rmat_init)(&Wh, Whh, H, 1, M, H, H)) err = 1;
@@ -308,7 +312,7 @@ static int SUF(elman_fwd)(const int64_t *a) {
             SUF(rmat_free)(&Wh);
         }
         rk_mkl_local(prev);
-    }
+    });
     free(bx); free(bh);
     return err ? -1 : 0;
 }
@@ -329,11 +333,11 @@ static int SUF(elman_bwd)(const int64_t *a) {
     if (!dA || !buf) { free(dA); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dA); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads), err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
-    {
+    int nt = rk_threads_for(B, nthreads);
+    std::atomic<int> err{0};
+    rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
-        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
         REAL *dh = buf + (size_t)b0 * H, *dn = buf + (size_t)(B + b0) * H;
         SUF(rmat) Wh;
@@ -367,7 +371,7 @@ static int SUF(elman_bwd)(const int64_t *a) {
             SUF(rmat_free)(&Wh);
         }
         rk_mkl_local(prev);
-    }
+    });
     if (!err) {
         if (dWhh) SUF(gemm)('T', 'N', H, H, (int)TB, 1, dA, H, P, H, 0, dWhh, H);
         if (dWih) SUF(gemm)('T', 'N', H, D, (int)TB, 1, dA, H, X, D, 0, dWih, D);
@@ -405,11 +409,11 @@ static int SUF(gru_fwd)(const int64_t *a) {
     if (ra && !gh) { free(bx); free(bh); return -1; }
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
-    int nt = rk_threads_for(B, nthreads), err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
-    {
+    int nt = rk_threads_for(B, nthreads);
+    std::atomic<int> err{0};
+    rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
-        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
         SUF(rmat) W1, W2;
         W2.packed = NULL;
@@ -465,7 +469,7 @@ static int SUF(gru_fwd)(const int64_t *a) {
         if (!e1) SUF(rmat_free)(&W1);
         if (!ra && !e2) SUF(rmat_free)(&W2);
         rk_mkl_local(prev);
-    }
+    });
     free(gh); free(bx); free(bh);
     return err ? -1 : 0;
 }
@@ -491,11 +495,11 @@ static int SUF(gru_bwd)(const int64_t *a) {
     if (!dG || !buf || (ra && !dxn)) { free(dG); free(dxn); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dG); free(dxn); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads), err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
-    {
+    int nt = rk_threads_for(B, nthreads);
+    std::atomic<int> err{0};
+    rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
-        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
         REAL *dh = buf + (size_t)b0 * H, *dn = buf + (size_t)(B + b0) * H;
         REAL *drh = buf + (size_t)(2 * B + b0) * H;
@@ -547,7 +551,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
         if (!e1) SUF(rmat_free)(&W1);
         if (!ra && !e2) SUF(rmat_free)(&W2);
         rk_mkl_local(prev);
-    }
+    });
     if (!err) {
         int tb = (int)TB;
         if (ra) {
@@ -600,11 +604,11 @@ static int SUF(lstm_fwd)(const int64_t *a) {
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     memcpy(Cs, c0, (size_t)B * H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
-    int nt = rk_threads_for(B, nthreads), err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
-    {
+    int nt = rk_threads_for(B, nthreads);
+    std::atomic<int> err{0};
+    rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
-        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
         SUF(rmat) Wh;
         if (SUF(rmat_init)(&Wh, Whh, H, 1, M, G, H)) err = 1;
@@ -632,7 +636,7 @@ static int SUF(lstm_fwd)(const int64_t *a) {
             SUF(rmat_free)(&Wh);
         }
         rk_mkl_local(prev);
-    }
+    });
     free(bx); free(bh);
     return err ? -1 : 0;
 }
@@ -654,11 +658,11 @@ static int SUF(lstm_bwd)(const int64_t *a) {
     if (!dG || !buf) { free(dG); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dG); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads), err = 0;
-#pragma omp parallel num_threads(nt) reduction(| : err) if (nt > 1)
-    {
+    int nt = rk_threads_for(B, nthreads);
+    std::atomic<int> err{0};
+    rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
-        SUF(split)(B, nt, rk_tid(), &b0, &b1);
+        SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
         REAL *dh = buf + (size_t)b0 * H, *dn = buf + (size_t)(B + b0) * H;
         REAL *dc = buf + (size_t)(2 * B + b0) * H;
@@ -694,7 +698,7 @@ static int SUF(lstm_bwd)(const int64_t *a) {
             SUF(rmat_free)(&Wh);
         }
         rk_mkl_local(prev);
-    }
+    });
     if (!err) {
         int tb = (int)TB;
         if (dWhh) SUF(gemm)('T', 'N', G, H, tb, 1, dG, G, Hs, H, 0, dWhh, H);
@@ -717,11 +721,11 @@ static int SUF(lstm_bwd)(const int64_t *a) {
  * ---------------------------------------------------------------------------------------- */
 
 /* y += b (the step kernels' bias adds, kept as loops of their own so they vectorise) */
-static void SUF(add_to)(int n, REAL *restrict y, const REAL *restrict b) {
+RK_VEC static void SUF(add_to)(int n, REAL *restrict y, const REAL *restrict b) {
     for (int j = 0; j < n; j++) y[j] += b[j];
 }
 
-static void SUF(act_inplace)(int act, int H, REAL *restrict o) {
+RK_VEC static void SUF(act_inplace)(int act, int H, REAL *restrict o) {
     switch (act) {
     case 0: for (int j = 0; j < H; j++) o[j] = TANH(o[j]); break;
     case 1: for (int j = 0; j < H; j++) o[j] = SIGM(o[j]); break;
@@ -731,7 +735,7 @@ static void SUF(act_inplace)(int act, int H, REAL *restrict o) {
 }
 
 /* One LSTM step row from the summed projections s (4H) and the summed biases bs (4H). */
-static void SUF(lstm_step_row)(int H, RK_C s, RK_C bs, RK_C cp, RK_R hn, RK_R cn) {
+RK_VEC static void SUF(lstm_step_row)(int H, RK_C s, RK_C bs, RK_C cp, RK_R hn, RK_R cn) {
     for (int j = 0; j < H; j++) {
         REAL i = SIGM(s[j] + bs[j]);
         REAL f = SIGM(s[H + j] + bs[H + j]);
@@ -744,7 +748,7 @@ static void SUF(lstm_step_row)(int H, RK_C s, RK_C bs, RK_C cp, RK_R hn, RK_R cn
 }
 
 /* a: dt B D H act x ldx h Wih Whh bih bhh hout */
-static int SUF(elman_step)(const int64_t *a) {
+RK_VEC static int SUF(elman_step)(const int64_t *a) {
     int B = (int)a[1], D = (int)a[2], H = (int)a[3], act = (int)a[4];
     const REAL *x = ARG(5, const REAL *);
     int ldx = (int)a[6];
@@ -764,7 +768,7 @@ static int SUF(elman_step)(const int64_t *a) {
 }
 
 /* a: dt B D H ra x ldx h Wih Whh bih bhh hout */
-static int SUF(gru_step)(const int64_t *a) {
+RK_VEC static int SUF(gru_step)(const int64_t *a) {
     int B = (int)a[1], D = (int)a[2], H = (int)a[3], ra = (int)a[4];
     const REAL *x = ARG(5, const REAL *);
     int ldx = (int)a[6];
@@ -817,7 +821,7 @@ static int SUF(gru_step)(const int64_t *a) {
 }
 
 /* a: dt B D H x ldx h c Wih Whh bih bhh hout cout */
-static int SUF(lstm_step)(const int64_t *a) {
+RK_VEC static int SUF(lstm_step)(const int64_t *a) {
     int B = (int)a[1], D = (int)a[2], H = (int)a[3];
     const REAL *x = ARG(4, const REAL *);
     int ldx = (int)a[5];

@@ -1,0 +1,597 @@
+/*
+ * rnnkit's fused Elman / GRU / LSTM CPU kernels as PyTorch operators (namespace `rnnkit`).
+ *
+ * The cell kernels live in cells.h, instantiated for float and double. This file gives them
+ * typed operator schemas (TORCH_LIBRARY) and CPU implementations (TORCH_LIBRARY_IMPL) that
+ * validate the tensors and pack their pointers and sizes; rnnkit.kernels registers the fake
+ * (meta) kernels and the autograd formulas (forward op -> backward op) in Python.
+ *
+ * BLAS and threads come from torch: the batch split runs on at::parallel_for (torch's one thread
+ * pool), and every GEMM is either the Fortran sgemm_/dgemm_ that torch's own BLAS exports from
+ * the libtorch_cpu in this process (MKL, OpenBLAS) or, where it exports none, ATen's addmm on
+ * strided views (any build: Accelerate, or none). ATen's CPU BLAS wrappers (at::cpublas::gemm)
+ * are not exported to extensions, hence the lookup; with MKL, the packed-GEMM entry points
+ * (cblas_sgemm_pack / compute: each step reuses a packed W_hh) and MKL_Set_Num_Threads_Local
+ * are taken the same way. Every path gives the same results to rounding.
+ *
+ * The module also exports, outside the dispatcher, `stream_run` (kernels.KernelStreamer's one
+ * call per step over a stack of cells, state updated in place: a raw-pointer inference path
+ * where the ~2 us a dispatcher call costs would be most of a step) and `info`/`configure`.
+ */
+#include <Python.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/from_blob.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+#if defined(__linux__)
+#include <dlfcn.h>
+#endif
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+
+/* ---- what cells.h needs: BLAS, threads, vector clones, fast exp ---------------------------- */
+
+#define restrict __restrict__
+#define RK_STEP_STACK 8192
+#define ARG(i, type) ((type)(intptr_t)a[i])
+
+// Hot loops built for several vector widths and chosen when the library loads (GNU ifunc), so
+// one portable binary uses AVX-512 or AVX2 where the CPU has them.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define RK_VEC __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RK_VEC
+#endif
+
+namespace {
+
+typedef size_t (*pack_size_fn)(int, int, int, int);
+typedef void (*pack_fn)(int, int, int, int, int, int, float, const float *, int, float *);
+typedef void (*compute_fn)(int, int, int, int, int, int, const float *, int, const float *, int,
+                           float, float *, int);
+typedef int (*set_local_fn)(int);
+
+enum { CBLAS_ROWMAJOR = 101, CBLAS_NOTRANS = 111, CBLAS_TRANS = 112, CBLAS_PACKED = 151,
+       CBLAS_BMATRIX = 162 };
+
+pack_size_fn p_pack_size;
+pack_fn p_pack;
+compute_fn p_compute;
+set_local_fn p_set_local;
+int rk_use_pack = 1;
+int rk_min_rows = 8; /* rows of the batch per thread before splitting pays off */
+
+/* Per-step GEMMs are small: MKL's own threading costs more than it gains there, and inside
+ * the batch split each thread must run its GEMMs alone. */
+int rk_mkl_local(int n) { return p_set_local ? p_set_local(n) : 0; }
+
+int rk_threads_for(int B, int nthreads) {
+    int nt = nthreads < 1 ? 1 : nthreads;
+    int by_rows = B / (rk_min_rows > 0 ? rk_min_rows : 1);
+    if (by_rows < nt) nt = by_rows;
+    return nt < 1 ? 1 : nt;
+}
+
+/* body(tid) for tid in [0, nt), each on its own thread of torch's pool. */
+template <typename F>
+void rk_parallel(int nt, const F &body) {
+    if (nt <= 1) {
+        body(0);
+        return;
+    }
+    at::parallel_for(0, nt, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; t++) body((int)t);
+    });
+}
+
+typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
+                         const float *, const float *, const int *, const float *, const int *,
+                         const float *, float *, const int *);
+typedef void (*dgemm_fn)(const char *, const char *, const int *, const int *, const int *,
+                         const double *, const double *, const int *, const double *,
+                         const int *, const double *, double *, const int *);
+sgemm_fn p_sgemm;
+dgemm_fn p_dgemm;
+int rk_use_blas = 1;
+
+/* A column-major (rows, cols) matrix with leading dimension ld, as a strided tensor. */
+template <typename T>
+Tensor rk_view(const T *p, int rows, int cols, int ld) {
+    return at::from_blob(const_cast<T *>(p), {rows, cols}, {1, ld},
+                         at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
+}
+
+/* Column-major GEMM, C (m, n) = alpha op(A) op(B) + beta C: the Fortran BLAS torch carries when
+ * it exports one (one call, no tensors), else ATen's addmm on strided views of the buffers,
+ * which works on every torch build (MKL, OpenBLAS, Accelerate, or none) at ~1 us a call. */
+template <typename T, typename F>
+void rk_gemm(F blas, char ta, char tb, int m, int n, int k, T alpha, const T *a, int lda,
+             const T *b, int ldb, T beta, T *c, int ldc) {
+    if (rk_use_blas && blas) {
+        blas(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+        return;
+    }
+    Tensor A = ta == 'T' ? rk_view(a, k, m, lda).t() : rk_view(a, m, k, lda);
+    Tensor B = tb == 'T' ? rk_view(b, n, k, ldb).t() : rk_view(b, k, n, ldb);
+    Tensor C = rk_view((const T *)c, m, n, ldc);
+    if (k == 0) {
+        if (beta == 0) C.zero_(); else C.mul_(beta);
+        return;
+    }
+    C.addmm_(A, B, beta, alpha);
+}
+void rk_blas(char ta, char tb, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc) {
+    rk_gemm(p_sgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void rk_blas(char ta, char tb, int m, int n, int k, double alpha, const double *a, int lda,
+             const double *b, int ldb, double beta, double *c, int ldc) {
+    rk_gemm(p_dgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* The BLAS inside the libtorch_cpu in this process, where it exports one: the Fortran GEMMs and
+ * MKL's extras (packed GEMM, thread control). Without them ATen's addmm runs (rk_gemm). */
+void rk_find_blas() {
+#if defined(__linux__)
+    void *lib = dlopen("libtorch_cpu.so", RTLD_LAZY | RTLD_NOLOAD);
+    if (!lib) return;
+    p_sgemm = (sgemm_fn)dlsym(lib, "sgemm_");
+    p_dgemm = (dgemm_fn)dlsym(lib, "dgemm_");
+    auto pack_size = (pack_size_fn)dlsym(lib, "cblas_sgemm_pack_get_size");
+    auto pack = (pack_fn)dlsym(lib, "cblas_sgemm_pack");
+    auto compute = (compute_fn)dlsym(lib, "cblas_sgemm_compute");
+    if (pack_size && pack && compute) {
+        p_pack_size = pack_size;
+        p_pack = pack;
+        p_compute = compute;
+    }
+    p_set_local = (set_local_fn)dlsym(lib, "MKL_Set_Num_Threads_Local");
+#endif
+}
+
+/* expf to ~1 ulp, branch-free so loops that call it vectorise: 2^n * e^r with |r| <= ln2/2
+ * and a degree-6 polynomial for e^r (Cephes coefficients). */
+inline float rk_expf(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } s;
+    s.i = ((int32_t)n + 127) << 23;
+    return p * s.f;
+}
+inline float rk_sigmf(float x) { return 1.0f / (1.0f + rk_expf(-x)); }
+/* tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error ~1e-7 near 0, which is all float needs. */
+inline float rk_tanhf(float x) { return 1.0f - 2.0f / (rk_expf(2.0f * x) + 1.0f); }
+inline double rk_sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+#define REAL float
+#define SUF(name) name##_f32
+#define IS_FLOAT 1
+#define SIGM rk_sigmf
+#define TANH rk_tanhf
+#include "cells.h"
+#undef REAL
+#undef SUF
+#undef IS_FLOAT
+#undef SIGM
+#undef TANH
+
+#define REAL double
+#define SUF(name) name##_f64
+#define IS_FLOAT 0
+#define SIGM rk_sigm
+#define TANH tanh
+#include "cells.h"
+
+/* ---- operator wrappers -------------------------------------------------------------------- */
+
+intptr_t ptr(const Tensor &t) { return (intptr_t)t.data_ptr(); }
+intptr_t ptr(const OptTensor &t) { return t && t->defined() ? (intptr_t)t->data_ptr() : 0; }
+
+int dtype_code(const Tensor &x, const char *op) {
+    TORCH_CHECK(x.device().is_cpu(), op, ": the fused kernels run on the CPU, got ", x.device());
+    if (x.scalar_type() == at::kFloat) return 0;
+    TORCH_CHECK(x.scalar_type() == at::kDouble, op, ": the kernels take float32 or float64, got ",
+                x.scalar_type());
+    return 1;
+}
+
+void check_same(const Tensor &x, const Tensor &t, const char *op, const char *name,
+                c10::IntArrayRef shape) {
+    TORCH_CHECK_VALUE(t.sizes() == shape, op, ": ", name, " must have shape ", shape, ", got ",
+                      t.sizes());
+    TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, ": ", name, " is ", t.scalar_type(),
+                " but x is ", x.scalar_type());
+    TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " is on ", t.device(), ", not the CPU");
+}
+
+OptTensor contiguous(const OptTensor &t) {
+    return t && t->defined() ? OptTensor(t->contiguous()) : std::nullopt;
+}
+
+/* The validated (B,) int64 lengths, or none when every sequence is full length. */
+OptTensor lengths_arg(const OptTensor &lengths, int64_t B, int64_t T, const char *op) {
+    if (!lengths || !lengths->defined()) return std::nullopt;
+    const Tensor &len = *lengths;
+    TORCH_CHECK_VALUE(len.scalar_type() == at::kLong && len.dim() == 1 && len.size(0) == B &&
+                          len.device().is_cpu(),
+                      op, ": lengths must be an int64 CPU tensor of shape (", B, "), got ",
+                      len.scalar_type(), " ", len.sizes());
+    Tensor c = len.contiguous();
+    const int64_t *p = c.data_ptr<int64_t>();
+    int64_t lo = T, hi = 0;
+    for (int64_t b = 0; b < B; b++) {
+        lo = p[b] < lo ? p[b] : lo;
+        hi = p[b] > hi ? p[b] : hi;
+    }
+    TORCH_CHECK_VALUE(lo >= 1 && hi <= T, op, ": lengths must lie in [1, ", T, "], got min ", lo,
+                      " max ", hi);
+    return lo == T ? std::nullopt : OptTensor(c);
+}
+
+struct Dims {
+    int64_t B, T, D, H;
+};
+
+/* Shapes of one call: x (B, T, D), states (B, H), weights (G*H, D) and (G*H, H). */
+Dims check_sequence(const char *op, const Tensor &x, std::initializer_list<const Tensor *> states,
+                    const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
+                    const OptTensor &b_hh, int64_t gates) {
+    dtype_code(x, op);
+    TORCH_CHECK_VALUE(x.dim() == 3, op, ": x must be (B, T, D), got ", x.sizes());
+    TORCH_CHECK_VALUE(w_hh.dim() == 2 && w_hh.size(0) % gates == 0, op, ": weight_hh must be (",
+                      gates, "*H, H), got ", w_hh.sizes());
+    Dims d{x.size(0), x.size(1), x.size(2), w_hh.size(1)};
+    TORCH_CHECK_VALUE(d.B > 0 && d.T > 0, op, ": empty input of shape ", x.sizes());
+    int64_t GH = gates * d.H;
+    check_same(x, w_ih, op, "weight_ih", {GH, d.D});
+    check_same(x, w_hh, op, "weight_hh", {GH, d.H});
+    if (b_ih && b_ih->defined()) check_same(x, *b_ih, op, "bias_ih", {GH});
+    if (b_hh && b_hh->defined()) check_same(x, *b_hh, op, "bias_hh", {GH});
+    for (const Tensor *s : states) check_same(x, *s, op, "state", {d.B, d.H});
+    return d;
+}
+
+Tensor time_major(const Tensor &x) {  // (B, T, D) -> a (T, B, D) contiguous copy
+    return x.transpose(0, 1).clone(at::MemoryFormat::Contiguous);
+}
+
+/* The gradient buffer for input k if backward needs it, else an empty tensor. */
+Tensor grad_buf(bool need, const Tensor &like, c10::IntArrayRef shape) {
+    return at::empty(need ? shape : c10::IntArrayRef{0}, like.options());
+}
+intptr_t ptr_if(bool need, const Tensor &t) { return need ? ptr(t) : 0; }
+
+#define RK_CALL(kernel, code, args)                                           \
+    TORCH_CHECK(((code) == 0 ? kernel##_f32(args) : kernel##_f64(args)) == 0, \
+                #kernel ": out of memory")
+
+std::tuple<Tensor, Tensor, Tensor, Tensor> elman_fwd(const Tensor &x, const Tensor &h0,
+                                                     const Tensor &w_ih, const Tensor &w_hh,
+                                                     const OptTensor &b_ih, const OptTensor &b_hh,
+                                                     int64_t act, const OptTensor &lengths) {
+    const char *op = "rnnkit::elman_fwd";
+    Dims d = check_sequence(op, x, {&h0}, w_ih, w_hh, b_ih, b_hh, 1);
+    TORCH_CHECK_VALUE(act >= 0 && act <= 3, op, ": activation code must be 0-3, got ", act);
+    OptTensor len = lengths_arg(lengths, d.B, d.T, op);
+    Tensor X = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous(), h = h0.contiguous();
+    OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
+    Tensor work = at::empty({d.B, d.T, d.H}, x.options());
+    Tensor P = at::empty({d.B, d.T, d.H}, x.options());  // the state entering each step
+    Tensor hN = at::empty({d.B, d.H}, x.options());
+    Tensor out = at::empty({d.B, d.T, d.H}, x.options());
+    int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, act, ptr(X), ptr(wi), ptr(wh), ptr(bi),
+                   ptr(bh), ptr(len), ptr(h), ptr(work), ptr(P), ptr(hN), ptr(out),
+                   at::get_num_threads()};
+    RK_CALL(elman_fwd, a[0], a);
+    return {out, hN.clone(), P, hN};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> elman_bwd(
+    const Tensor &x, const Tensor &w_ih, const Tensor &w_hh, const OptTensor &lengths,
+    const Tensor &P, const Tensor &hN, const OptTensor &dout, const OptTensor &dhn, int64_t act,
+    std::array<bool, 6> need) {
+    const char *op = "rnnkit::elman_bwd";
+    int64_t B = x.size(0), T = x.size(1), D = x.size(2), H = w_hh.size(1);
+    OptTensor len = lengths_arg(lengths, B, T, op);
+    Tensor X = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous();
+    Tensor Pc = P.contiguous(), hNc = hN.contiguous();
+    OptTensor go = contiguous(dout), gh = contiguous(dhn);
+    Tensor dX = grad_buf(need[0], x, {B, T, D}), dh0 = grad_buf(need[1], x, {B, H});
+    Tensor dWih = grad_buf(need[2], x, {H, D}), dWhh = grad_buf(need[3], x, {H, H});
+    Tensor dbih = grad_buf(need[4], x, {H}), dbhh = grad_buf(need[5], x, {H});
+    int64_t a[] = {dtype_code(x, op), T, B, D, H, act, ptr(X), ptr(wi), ptr(wh), ptr(len),
+                   ptr(Pc), ptr(hNc), ptr(go), ptr(gh),
+                   ptr_if(need[1], dh0), ptr_if(need[0], dX), ptr_if(need[2], dWih),
+                   ptr_if(need[3], dWhh), ptr_if(need[4], dbih), ptr_if(need[5], dbhh),
+                   at::get_num_threads()};
+    RK_CALL(elman_bwd, a[0], a);
+    return {dX, dh0, dWih, dWhh, dbih, dbhh};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_fwd(const Tensor &x, const Tensor &h0,
+                                                           const Tensor &w_ih, const Tensor &w_hh,
+                                                           const OptTensor &b_ih,
+                                                           const OptTensor &b_hh, bool reset_after,
+                                                           const OptTensor &lengths) {
+    const char *op = "rnnkit::gru_fwd";
+    Dims d = check_sequence(op, x, {&h0}, w_ih, w_hh, b_ih, b_hh, 3);
+    OptTensor len = lengths_arg(lengths, d.B, d.T, op);
+    Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous(), h = h0.contiguous();
+    OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
+    Tensor gates = at::empty({d.T, d.B, 3 * d.H}, x.options());  // r, z, n after the step
+    Tensor ext = at::empty({d.T, d.B, d.H}, x.options());  // W_hn h + b_hn, or r * h
+    Tensor hs = at::empty({d.T + 1, d.B, d.H}, x.options());
+    Tensor out = at::empty({d.B, d.T, d.H}, x.options());
+    int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, reset_after, ptr(X), ptr(wi), ptr(wh),
+                   ptr(bi), ptr(bh), ptr(len), ptr(h), ptr(gates), ptr(hs), ptr(ext), ptr(out),
+                   at::get_num_threads()};
+    RK_CALL(gru_fwd, a[0], a);
+    return {out, hs[d.T].clone(), hs, gates, ext};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru_bwd(
+    const Tensor &x, const Tensor &w_ih, const Tensor &w_hh, const OptTensor &lengths,
+    const Tensor &hs, const Tensor &gates, const Tensor &ext, const OptTensor &dout,
+    const OptTensor &dhn, bool reset_after, std::array<bool, 6> need) {
+    const char *op = "rnnkit::gru_bwd";
+    int64_t B = x.size(0), T = x.size(1), D = x.size(2), H = w_hh.size(1);
+    OptTensor len = lengths_arg(lengths, B, T, op);
+    Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous();
+    Tensor hsc = hs.contiguous(), gc = gates.contiguous(), ec = ext.contiguous();
+    OptTensor go = contiguous(dout), gh = contiguous(dhn);
+    Tensor dX = grad_buf(need[0], x, {T, B, D}), dh0 = grad_buf(need[1], x, {B, H});
+    Tensor dWih = grad_buf(need[2], x, {3 * H, D}), dWhh = grad_buf(need[3], x, {3 * H, H});
+    Tensor dbih = grad_buf(need[4], x, {3 * H}), dbhh = grad_buf(need[5], x, {3 * H});
+    int64_t a[] = {dtype_code(x, op), T, B, D, H, reset_after, ptr(X), ptr(wi), ptr(wh),
+                   ptr(len), ptr(hsc), ptr(gc), ptr(ec),
+                   ptr(go), ptr(gh), ptr_if(need[1], dh0), ptr_if(need[0], dX),
+                   ptr_if(need[2], dWih), ptr_if(need[3], dWhh), ptr_if(need[4], dbih),
+                   ptr_if(need[5], dbhh), at::get_num_threads()};
+    RK_CALL(gru_bwd, a[0], a);
+    return {need[0] ? dX.transpose(0, 1) : dX, dh0, dWih, dWhh, dbih, dbhh};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_fwd(
+    const Tensor &x, const Tensor &h0, const Tensor &c0, const Tensor &w_ih, const Tensor &w_hh,
+    const OptTensor &b_ih, const OptTensor &b_hh, const OptTensor &lengths) {
+    const char *op = "rnnkit::lstm_fwd";
+    Dims d = check_sequence(op, x, {&h0, &c0}, w_ih, w_hh, b_ih, b_hh, 4);
+    OptTensor len = lengths_arg(lengths, d.B, d.T, op);
+    Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous();
+    Tensor h = h0.contiguous(), c = c0.contiguous();
+    OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
+    Tensor gates = at::empty({d.T, d.B, 4 * d.H}, x.options());  // i, f, g, o after the step
+    Tensor hs = at::empty({d.T + 1, d.B, d.H}, x.options());
+    Tensor cs = at::empty({d.T + 1, d.B, d.H}, x.options());
+    Tensor out = at::empty({d.B, d.T, d.H}, x.options());
+    int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, ptr(X), ptr(wi), ptr(wh), ptr(bi),
+                   ptr(bh), ptr(len), ptr(h), ptr(c), ptr(gates), ptr(hs), ptr(cs), ptr(out),
+                   at::get_num_threads()};
+    RK_CALL(lstm_fwd, a[0], a);
+    return {out, hs[d.T].clone(), cs[d.T].clone(), hs, cs, gates};
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_bwd(
+    const Tensor &x, const Tensor &w_ih, const Tensor &w_hh, const OptTensor &lengths,
+    const Tensor &hs, const Tensor &cs, const Tensor &gates, const OptTensor &dout,
+    const OptTensor &dhn, const OptTensor &dcn, std::array<bool, 7> need) {
+    const char *op = "rnnkit::lstm_bwd";
+    int64_t B = x.size(0), T = x.size(1), D = x.size(2), H = w_hh.size(1);
+    OptTensor len = lengths_arg(lengths, B, T, op);
+    Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous();
+    Tensor hsc = hs.contiguous(), csc = cs.contiguous(), gtc = gates.contiguous();
+    OptTensor go = contiguous(dout), gh = contiguous(dhn), gc = contiguous(dcn);
+    Tensor dX = grad_buf(need[0], x, {T, B, D}), dh0 = grad_buf(need[1], x, {B, H});
+    Tensor dc0 = grad_buf(need[2], x, {B, H});
+    Tensor dWih = grad_buf(need[3], x, {4 * H, D}), dWhh = grad_buf(need[4], x, {4 * H, H});
+    Tensor dbih = grad_buf(need[5], x, {4 * H}), dbhh = grad_buf(need[6], x, {4 * H});
+    int64_t a[] = {dtype_code(x, op), T, B, D, H, ptr(X), ptr(wi), ptr(wh), ptr(len),
+                   ptr(hsc), ptr(csc), ptr(gtc), ptr(go),
+                   ptr(gh), ptr(gc), ptr_if(need[1], dh0), ptr_if(need[2], dc0),
+                   ptr_if(need[0], dX), ptr_if(need[3], dWih), ptr_if(need[4], dWhh),
+                   ptr_if(need[5], dbih), ptr_if(need[6], dbhh), at::get_num_threads()};
+    RK_CALL(lstm_bwd, a[0], a);
+    return {need[0] ? dX.transpose(0, 1) : dX, dh0, dc0, dWih, dWhh, dbih, dbhh};
+}
+
+/* Step ops: x (B, D), h (and c) (B, H); weights transposed, wih_t (D, G*H), whh_t (H, G*H). */
+int check_step(const char *op, const Tensor &x, std::initializer_list<const Tensor *> states,
+               const Tensor &wih_t, const Tensor &whh_t, const OptTensor &b_ih,
+               const OptTensor &b_hh, int64_t gates) {
+    int code = dtype_code(x, op);
+    TORCH_CHECK_VALUE(x.dim() == 2 && x.stride(1) == 1, op,
+                      ": x must be (B, D) with contiguous rows, got ", x.sizes());
+    int64_t B = x.size(0), D = x.size(1), H = whh_t.size(0), GH = gates * H;
+    check_same(x, wih_t, op, "weight_ih^T", {D, GH});
+    check_same(x, whh_t, op, "weight_hh^T", {H, GH});
+    TORCH_CHECK(wih_t.is_contiguous() && whh_t.is_contiguous(), op, ": weights must be contiguous");
+    for (const OptTensor *b : {&b_ih, &b_hh}) {
+        if (!*b || !(*b)->defined()) continue;
+        check_same(x, **b, op, "bias", {GH});
+        TORCH_CHECK((*b)->is_contiguous(), op, ": biases must be contiguous");
+    }
+    for (const Tensor *s : states) {
+        check_same(x, *s, op, "state", {B, H});
+        TORCH_CHECK(s->is_contiguous(), op, ": the state must be contiguous");
+    }
+    return code;
+}
+
+Tensor elman_step(const Tensor &x, const Tensor &h, const Tensor &wih_t, const Tensor &whh_t,
+                  const OptTensor &b_ih, const OptTensor &b_hh, int64_t act) {
+    int code = check_step("rnnkit::elman_step", x, {&h}, wih_t, whh_t, b_ih, b_hh, 1);
+    Tensor out = at::empty(h.sizes(), h.options());
+    int64_t a[] = {code, x.size(0), x.size(1), h.size(1), act, ptr(x), x.stride(0), ptr(h),
+                   ptr(wih_t), ptr(whh_t), ptr(b_ih), ptr(b_hh), ptr(out)};
+    RK_CALL(elman_step, code, a);
+    return out;
+}
+
+Tensor gru_step(const Tensor &x, const Tensor &h, const Tensor &wih_t, const Tensor &whh_t,
+                const OptTensor &b_ih, const OptTensor &b_hh, bool reset_after) {
+    int code = check_step("rnnkit::gru_step", x, {&h}, wih_t, whh_t, b_ih, b_hh, 3);
+    Tensor out = at::empty(h.sizes(), h.options());
+    int64_t a[] = {code, x.size(0), x.size(1), h.size(1), reset_after, ptr(x), x.stride(0), ptr(h),
+                   ptr(wih_t), ptr(whh_t), ptr(b_ih), ptr(b_hh), ptr(out)};
+    RK_CALL(gru_step, code, a);
+    return out;
+}
+
+std::tuple<Tensor, Tensor> lstm_step(const Tensor &x, const Tensor &h, const Tensor &c,
+                                     const Tensor &wih_t, const Tensor &whh_t,
+                                     const OptTensor &b_ih, const OptTensor &b_hh) {
+    int code = check_step("rnnkit::lstm_step", x, {&h, &c}, wih_t, whh_t, b_ih, b_hh, 4);
+    Tensor h_new = at::empty(h.sizes(), h.options()), c_new = at::empty(c.sizes(), c.options());
+    int64_t a[] = {code, x.size(0), x.size(1), h.size(1), ptr(x), x.stride(0), ptr(h), ptr(c),
+                   ptr(wih_t), ptr(whh_t), ptr(b_ih), ptr(b_hh), ptr(h_new), ptr(c_new)};
+    RK_CALL(lstm_step, code, a);
+    return {h_new, c_new};
+}
+
+/* ---- the Python module: the streamer's fast path, configuration, build info --------------- */
+
+/* stream_run(rows, nlayers, x, ldx): one step of a stack of cells in one call, for
+ * kernels.KernelStreamer. rows points at nlayers rows of RK_ROW int64: [kind (0 elman, 1 gru,
+ * 2 lstm), then that step kernel's own arguments] with hout/cout aimed at scratch. Layer k
+ * reads layer k-1's new h; each layer's new state is copied over its h (and c), so the state
+ * buffers are updated in place (x may alias a state buffer: the kernels write scratch first).
+ * The same step kernels as the step ops run, so results are identical. */
+constexpr int RK_ROW = 16;
+PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    int64_t v[4];
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = PyLong_AsLongLong(args[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    int64_t *rows = (int64_t *)(intptr_t)v[0], x = v[2], ldx = v[3];
+    for (int64_t k = 0; k < v[1]; k++) {
+        int64_t *r = rows + k * RK_ROW, *p = r + 1;
+        int kind = (int)r[0], f64 = p[0] != 0, lstm = kind == 2, rc;
+        int xs = lstm ? 4 : 5, hs = lstm ? 6 : 7;
+        p[xs] = x;
+        p[xs + 1] = ldx;
+        if (kind == 0) rc = f64 ? elman_step_f64(p) : elman_step_f32(p);
+        else if (kind == 1) rc = f64 ? gru_step_f64(p) : gru_step_f32(p);
+        else rc = f64 ? lstm_step_f64(p) : lstm_step_f32(p);
+        if (rc) return PyErr_NoMemory();
+        size_t bytes = (size_t)p[1] * (size_t)p[3] * (f64 ? sizeof(double) : sizeof(float));
+        memcpy((void *)(intptr_t)p[hs], (const void *)(intptr_t)p[12], bytes);
+        if (lstm) memcpy((void *)(intptr_t)p[7], (const void *)(intptr_t)p[13], bytes);
+        x = p[hs];
+        ldx = p[3];
+    }
+    Py_RETURN_NONE;
+}
+
+/* configure(use_pack, min_rows_per_thread, use_blas): knobs for benchmarks and tests (a
+ * negative value keeps the setting); returns the old values. use_blas=0 takes ATen's addmm
+ * path, as on a torch whose BLAS exports no sgemm_. */
+PyObject *py_configure(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    int old_pack = rk_use_pack, old_rows = rk_min_rows, old_blas = rk_use_blas;
+    if (n != 3) {
+        PyErr_SetString(PyExc_TypeError, "configure expects (use_pack, min_rows, use_blas)");
+        return NULL;
+    }
+    long up = PyLong_AsLong(args[0]), mr = PyLong_AsLong(args[1]), ub = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    if (up >= 0) rk_use_pack = (int)up;
+    if (mr >= 1) rk_min_rows = (int)mr;
+    if (ub >= 0) rk_use_blas = (int)ub;
+    return Py_BuildValue("(iii)", old_pack && p_pack != NULL, old_rows, old_blas && p_sgemm);
+}
+
+/* info(): (Fortran BLAS found, MKL packed GEMM found, vector clones built). */
+PyObject *py_info(PyObject *, PyObject *) {
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+    int clones = 1;
+#else
+    int clones = 0;
+#endif
+    return Py_BuildValue("(iii)", p_sgemm && p_dgemm, p_pack != NULL, clones);
+}
+
+PyMethodDef methods[] = {
+    {"stream_run", (PyCFunction)(void (*)(void))py_stream_run, METH_FASTCALL, NULL},
+    {"configure", (PyCFunction)(void (*)(void))py_configure, METH_FASTCALL, "tuning knobs"},
+    {"info", (PyCFunction)py_info, METH_NOARGS, "what the build found"},
+    {NULL, NULL, 0, NULL}};
+
+#define RK_STR2(x) #x
+#define RK_STR(x) RK_STR2(x)
+PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, RK_STR(TORCH_EXTENSION_NAME),
+                         "rnnkit fused RNN kernels (torch.ops.rnnkit)", -1, methods};
+
+}  // namespace
+
+TORCH_LIBRARY(rnnkit, m) {
+    m.def("elman_fwd(Tensor x, Tensor h0, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
+          "int act, Tensor? lengths) -> (Tensor out, Tensor h_n, Tensor P, Tensor hN)");
+    m.def("elman_bwd(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? lengths, Tensor P, Tensor hN, "
+          "Tensor? dout, Tensor? dhn, int act, bool[6] need) -> "
+          "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("gru_fwd(Tensor x, Tensor h0, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
+          "bool reset_after, Tensor? lengths) -> "
+          "(Tensor out, Tensor h_n, Tensor hs, Tensor gates, Tensor ext)");
+    m.def("gru_bwd(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? lengths, Tensor hs, Tensor gates, "
+          "Tensor ext, Tensor? dout, Tensor? dhn, bool reset_after, bool[6] need) -> "
+          "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("lstm_fwd(Tensor x, Tensor h0, Tensor c0, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
+          "Tensor? b_hh, Tensor? lengths) -> "
+          "(Tensor out, Tensor h_n, Tensor c_n, Tensor hs, Tensor cs, Tensor gates)");
+    m.def("lstm_bwd(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? lengths, Tensor hs, Tensor cs, "
+          "Tensor gates, Tensor? dout, Tensor? dhn, Tensor? dcn, bool[7] need) -> "
+          "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("elman_step(Tensor x, Tensor h, Tensor wih_t, Tensor whh_t, Tensor? b_ih, Tensor? b_hh, "
+          "int act) -> Tensor");
+    m.def("gru_step(Tensor x, Tensor h, Tensor wih_t, Tensor whh_t, Tensor? b_ih, Tensor? b_hh, "
+          "bool reset_after) -> Tensor");
+    m.def("lstm_step(Tensor x, Tensor h, Tensor c, Tensor wih_t, Tensor whh_t, Tensor? b_ih, "
+          "Tensor? b_hh) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
+    m.impl("elman_fwd", &elman_fwd);
+    m.impl("elman_bwd", &elman_bwd);
+    m.impl("gru_fwd", &gru_fwd);
+    m.impl("gru_bwd", &gru_bwd);
+    m.impl("lstm_fwd", &lstm_fwd);
+    m.impl("lstm_bwd", &lstm_bwd);
+    m.impl("elman_step", &elman_step);
+    m.impl("gru_step", &gru_step);
+    m.impl("lstm_step", &lstm_step);
+}
+
+#define RK_CAT2(a, b) a##b
+#define RK_CAT(a, b) RK_CAT2(a, b)
+PyMODINIT_FUNC RK_CAT(PyInit_, TORCH_EXTENSION_NAME)(void) {
+    rk_find_blas();
+    return PyModule_Create(&moduledef);
+}

@@ -1,0 +1,161 @@
+"""Fake (meta) kernels and autograd formulas of the torch.ops.rnnkit operators.
+
+The operators and their CPU kernels are defined in C++ (csrc/rnnkit.cpp). This module,
+imported once the extension is loaded, tells torch what they return without running them
+(FakeTensor, torch.export, torch.compile, dynamo) and how to differentiate the three sequence
+operators: each ``*_fwd`` returns what its ``*_bwd`` needs, and the backward is one call of
+``*_bwd`` (explicit BPTT in C++). Gradients of the backward itself are not defined.
+
+Shapes: x (B, T, D), states (B, H), out (B, T, H); G gates (1, 3, 4).
+"""
+
+from __future__ import annotations
+
+import torch
+
+_lib = torch.library
+
+
+def _empty_or(need: bool, like: torch.Tensor, *shape) -> torch.Tensor:
+    return like.new_empty(shape) if need else like.new_empty(0)
+
+
+def _time_major_grad(need: bool, x: torch.Tensor) -> torch.Tensor:
+    B, T, D = x.shape  # written (T, B, D) by the kernel, returned as a (B, T, D) view
+    return x.new_empty(T, B, D).transpose(0, 1) if need else x.new_empty(0)
+
+
+# ---- fake kernels ---------------------------------------------------------------------------
+
+
+@_lib.register_fake("rnnkit::elman_fwd")
+def _elman_fwd_fake(x, h0, w_ih, w_hh, b_ih, b_hh, act, lengths):
+    B, T, _ = x.shape
+    H = w_hh.shape[1]
+    return x.new_empty(B, T, H), x.new_empty(B, H), x.new_empty(B, T, H), x.new_empty(B, H)
+
+
+@_lib.register_fake("rnnkit::elman_bwd")
+def _elman_bwd_fake(x, w_ih, w_hh, lengths, P, hN, dout, dhn, act, need):
+    B, T, D = x.shape
+    H = w_hh.shape[1]
+    shapes = ((B, T, D), (B, H), (H, D), (H, H), (H,), (H,))
+    return tuple(_empty_or(n, x, *s) for n, s in zip(need, shapes, strict=True))
+
+
+@_lib.register_fake("rnnkit::gru_fwd")
+def _gru_fwd_fake(x, h0, w_ih, w_hh, b_ih, b_hh, reset_after, lengths):
+    B, T, _ = x.shape
+    H = w_hh.shape[1]
+    return (
+        x.new_empty(B, T, H),
+        x.new_empty(B, H),
+        x.new_empty(T + 1, B, H),
+        x.new_empty(T, B, 3 * H),
+        x.new_empty(T, B, H),
+    )
+
+
+@_lib.register_fake("rnnkit::gru_bwd")
+def _gru_bwd_fake(x, w_ih, w_hh, lengths, hs, gates, ext, dout, dhn, reset_after, need):
+    B, T, D = x.shape
+    H = w_hh.shape[1]
+    rest = ((B, H), (3 * H, D), (3 * H, H), (3 * H,), (3 * H,))
+    grads = (_empty_or(n, x, *s) for n, s in zip(need[1:], rest, strict=True))
+    return (_time_major_grad(need[0], x), *grads)
+
+
+@_lib.register_fake("rnnkit::lstm_fwd")
+def _lstm_fwd_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths):
+    B, T, _ = x.shape
+    H = w_hh.shape[1]
+    return (
+        x.new_empty(B, T, H),
+        x.new_empty(B, H),
+        x.new_empty(B, H),
+        x.new_empty(T + 1, B, H),
+        x.new_empty(T + 1, B, H),
+        x.new_empty(T, B, 4 * H),
+    )
+
+
+@_lib.register_fake("rnnkit::lstm_bwd")
+def _lstm_bwd_fake(x, w_ih, w_hh, lengths, hs, cs, gates, dout, dhn, dcn, need):
+    B, T, D = x.shape
+    H = w_hh.shape[1]
+    rest = ((B, H), (B, H), (4 * H, D), (4 * H, H), (4 * H,), (4 * H,))
+    grads = (_empty_or(n, x, *s) for n, s in zip(need[1:], rest, strict=True))
+    return (_time_major_grad(need[0], x), *grads)
+
+
+@_lib.register_fake("rnnkit::elman_step")
+def _elman_step_fake(x, h, wih_t, whh_t, b_ih, b_hh, act):
+    return torch.empty_like(h)
+
+
+@_lib.register_fake("rnnkit::gru_step")
+def _gru_step_fake(x, h, wih_t, whh_t, b_ih, b_hh, reset_after):
+    return torch.empty_like(h)
+
+
+@_lib.register_fake("rnnkit::lstm_step")
+def _lstm_step_fake(x, h, c, wih_t, whh_t, b_ih, b_hh):
+    return torch.empty_like(h), torch.empty_like(c)
+
+
+# ---- autograd: *_fwd -> *_bwd -----------------------------------------------------------------
+
+
+def _grads(need, grads) -> tuple:
+    return tuple(g if n else None for n, g in zip(need, grads, strict=True))
+
+
+def _elman_setup(ctx, inputs, output):
+    x, _h0, w_ih, w_hh, _b_ih, _b_hh, act, lengths = inputs
+    _out, _h_n, P, hN = output
+    ctx.save_for_backward(x, w_ih, w_hh, P, hN, lengths)
+    ctx.act = act
+    ctx.set_materialize_grads(False)
+
+
+def _elman_backward(ctx, dout, dhn, _dP, _dhN):
+    x, w_ih, w_hh, P, hN, lengths = ctx.saved_tensors
+    need = list(ctx.needs_input_grad[:6])
+    grads = torch.ops.rnnkit.elman_bwd(x, w_ih, w_hh, lengths, P, hN, dout, dhn, ctx.act, need)
+    return (*_grads(need, grads), None, None)
+
+
+def _gru_setup(ctx, inputs, output):
+    x, _h0, w_ih, w_hh, _b_ih, _b_hh, reset_after, lengths = inputs
+    _out, _h_n, hs, gates, ext = output
+    ctx.save_for_backward(x, w_ih, w_hh, hs, gates, ext, lengths)
+    ctx.reset_after = reset_after
+    ctx.set_materialize_grads(False)
+
+
+def _gru_backward(ctx, dout, dhn, _dhs, _dgates, _dext):
+    x, w_ih, w_hh, hs, gates, ext, lengths = ctx.saved_tensors
+    need = list(ctx.needs_input_grad[:6])
+    grads = torch.ops.rnnkit.gru_bwd(
+        x, w_ih, w_hh, lengths, hs, gates, ext, dout, dhn, ctx.reset_after, need
+    )
+    return (*_grads(need, grads), None, None)
+
+
+def _lstm_setup(ctx, inputs, output):
+    x, _h0, _c0, w_ih, w_hh, _b_ih, _b_hh, lengths = inputs
+    _out, _h_n, _c_n, hs, cs, gates = output
+    ctx.save_for_backward(x, w_ih, w_hh, hs, cs, gates, lengths)
+    ctx.set_materialize_grads(False)
+
+
+def _lstm_backward(ctx, dout, dhn, dcn, _dhs, _dcs, _dgates):
+    x, w_ih, w_hh, hs, cs, gates, lengths = ctx.saved_tensors
+    need = list(ctx.needs_input_grad[:7])
+    grads = torch.ops.rnnkit.lstm_bwd(x, w_ih, w_hh, lengths, hs, cs, gates, dout, dhn, dcn, need)
+    return (*_grads(need, grads), None)
+
+
+_lib.register_autograd("rnnkit::elman_fwd", _elman_backward, setup_context=_elman_setup)
+_lib.register_autograd("rnnkit::gru_fwd", _gru_backward, setup_context=_gru_setup)
+_lib.register_autograd("rnnkit::lstm_fwd", _lstm_backward, setup_context=_lstm_setup)
