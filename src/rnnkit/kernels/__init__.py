@@ -28,7 +28,7 @@ with single-threaded GEMMs, so there is no barrier per step; the large GEMMs use
 
 from __future__ import annotations
 
-from ._build import Status, cache_dir, native
+from ._build import Status, cache_dir, load_error, native
 from .sequence import elman_sequence, gru_sequence, lstm_sequence
 from .step import KernelStreamer, StreamLayer, elman_step, gru_step, lstm_step
 
@@ -42,6 +42,7 @@ __all__ = [
     "elman_step",
     "gru_sequence",
     "gru_step",
+    "load_error",
     "lstm_sequence",
     "lstm_step",
 ]

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
 from . import _flags
 
 _HERE = Path(__file__).resolve().parent
@@ -168,3 +170,10 @@ def native() -> tuple[ModuleType | None, Status]:
                 except Exception as exc:  # noqa: BLE001 - any failure must become a reason
                     _module, _status = None, Status(False, f"{type(exc).__name__}: {exc}")
     return _module, _status
+
+
+@torch.compiler.assume_constant_result
+def load_error() -> str:
+    """Why the kernels are unavailable, "" when they load: what code that torch.compile traces
+    asks (a constant for dynamo, which cannot trace the loading itself)."""
+    return native()[1].reason if not native()[1] else ""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ._build import native
+from ._build import load_error, native
 
 _ACTIVATIONS = {"tanh": 0, "sigmoid": 1, "relu": 2, "identity": 3}
 _DTYPES = (torch.float32, torch.float64)
@@ -29,6 +29,13 @@ def lib():
     if module is None:
         raise RuntimeError(f"rnnkit native kernels are unavailable: {status.reason}")
     return module
+
+
+def _require() -> None:
+    """Load the kernels (and their operators) or raise with the reason; traceable by dynamo."""
+    why = load_error()
+    if why:
+        raise RuntimeError(f"rnnkit native kernels are unavailable: {why}")
 
 
 def _check_dtype(t: torch.Tensor) -> None:
@@ -116,7 +123,7 @@ def elman_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, activation="ta
     _, _, _, _, lengths = _check(
         "elman_sequence", x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, 1, lengths
     )
-    lib()
+    _require()
     out, h_n, _, _ = torch.ops.rnnkit.elman_fwd(
         x, h0, weight_ih, weight_hh, bias_ih, bias_hh, act, lengths
     )
@@ -142,7 +149,7 @@ def gru_sequence(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, reset_after=True
     _, _, _, _, lengths = _check(
         "gru_sequence", x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, 3, lengths
     )
-    lib()
+    _require()
     out, h_n, _, _, _ = torch.ops.rnnkit.gru_fwd(
         x, h0, weight_ih, weight_hh, bias_ih, bias_hh, bool(reset_after), lengths
     )
@@ -168,7 +175,7 @@ def lstm_sequence(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths=Non
     _, _, _, _, lengths = _check(
         "lstm_sequence", x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh, 4, lengths
     )
-    lib()
+    _require()
     out, h_n, c_n, _, _, _ = torch.ops.rnnkit.lstm_fwd(
         x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, lengths
     )

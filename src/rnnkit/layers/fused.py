@@ -28,18 +28,20 @@ class _Kernels:
             from .. import kernels
         except ImportError as err:  # the package is optional: a broken one must not break layers
             return f"rnnkit.kernels cannot be imported ({err})"
-        if not hasattr(kernels, "available"):
+        if not hasattr(kernels, "load_error"):
             return "rnnkit.kernels has no native kernels in this build"
-        status = kernels.available()
-        if not status:
-            return f"native kernels unavailable: {status.reason}"
+        why = kernels.load_error()
+        if why:
+            return f"native kernels unavailable: {why}"
         if x is not None and x.device.type != "cpu":
             return f"the kernels run on the CPU, x is on {x.device}"
         dtype = cell.weight_hh.dtype if x is None else x.dtype
         if dtype not in FUSED_DTYPES:
             return f"the kernels take float32 or float64, not {dtype}"
         why = graph_capture(x)
-        if why and why != COMPILING:  # under torch.compile `run` breaks the graph instead
+        # under torch.compile the kernels are torch.ops.rnnkit operators with fake kernels:
+        # captured as one node each, no graph break
+        if why and why != COMPILING:
             return f"the native kernels cannot run here: {why}"
         return self.cell_unsupported(cell)
 
@@ -54,8 +56,6 @@ class _Kernels:
             raise ValueError("impl 'fused': recurrent dropout is not supported by the kernels")
         args = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
         lengths = None if lengths is None else lengths.cpu()
-        if torch.compiler.is_compiling():  # the kernels read data pointers: run them eagerly
-            return _eager(self.sequence)(kernels, x, state, args, cell, lengths)
         return self.sequence(kernels, x, state, args, cell, lengths)
 
     def step(self, cell, x_t: Tensor, state: Any):
@@ -81,11 +81,6 @@ class _Kernels:
 
     def stream_options(self, cell) -> dict[str, Any]:
         return {}
-
-
-def _eager(fn):
-    """fn run outside torch.compile's graph (a graph break), on real tensors."""
-    return torch.compiler.disable(fn, recursive=True)
 
 
 class _ElmanKernels(_Kernels):
