@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import torch
-
 from . import _flags
 
 _HERE = Path(__file__).resolve().parent
@@ -172,8 +170,12 @@ def native() -> tuple[ModuleType | None, Status]:
     return _module, _status
 
 
-@torch.compiler.assume_constant_result
 def load_error() -> str:
     """Why the kernels are unavailable, "" when they load: what code that torch.compile traces
     asks (a constant for dynamo, which cannot trace the loading itself)."""
     return native()[1].reason if not native()[1] else ""
+
+
+# What torch.compiler.assume_constant_result sets; set by hand because that import pulls in
+# all of dynamo (~10 s on a loaded 2-core machine) at `import rnnkit`.
+load_error._dynamo_marked_constant = True  # type: ignore[attr-defined]
