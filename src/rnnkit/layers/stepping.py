@@ -1,0 +1,252 @@
+"""`Recurrent.step` at the speed of the native kernels, and the streamer's Python fallback.
+
+`StepPlan` is the cached fast path of `Recurrent.step` for a unidirectional stack of one
+kernel family (Elman, GRU or base LSTM, equal hidden sizes): a `kernels.KernelStreamer` (one
+native call for the whole stack, state in preallocated buffers) behind the layer's
+state-in / state-out contract. What makes a call cheap (a few microseconds on top of the
+kernel):
+
+- validation happens when the plan is built; a call only compares x_t's shape and dtype and
+  the weights' (data pointer, version) stamp, so an optimizer step or `load_state_dict`
+  rebuilds the plan instead of serving stale weights;
+- the state a call returns is remembered: passing it back (the streaming loop
+  `y, state = layer.step(x, state)`) skips copying it into the kernel's buffers; any other
+  state is copied in, and a state modified in place is noticed by its version counter;
+- the new state is one `torch.stack` per state tensor, so a returned state is never
+  overwritten by a later step.
+
+With autograd wanted (grad enabled and x_t, the state or a weight requiring grad) the same
+kernel runs inside an autograd.Function; its backward recomputes the step through the cells
+(torch ops) and differentiates that, so gradients are the reference path's exactly.
+
+`CellStreamer` is what `Recurrent.streamer()` returns when the kernels cannot run the layer:
+the same step / state / reset interface, stepping the layer through `Recurrent.step`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .state import leaves, stack_states, unstack_state
+
+_grad_enabled = torch.is_grad_enabled
+_is_tracing = torch._C._is_tracing
+_is_compiling = torch.compiler.is_compiling
+_transforms = torch._C._functorch.peek_interpreter_stack
+
+
+def plan_unsupported(layer, x_t: Tensor) -> str | None:
+    """Why `StepPlan` cannot step `layer` on x_t, or None if it can."""
+    cells = layer.cells
+    if layer.impl not in ("auto", "fused"):
+        return f"impl={layer.impl!r}"
+    why = layer.impl_unsupported("fused", x_t)
+    if why:
+        return why
+    if layer.bidirectional:
+        return "a bidirectional layer"
+    if layer.training and layer.dropout > 0:
+        return "dropout between layers in training mode"
+    first = cells[0]
+    if any(type(c) is not type(first) or c.hidden_size != first.hidden_size for c in cells):
+        return "the layers differ in cell type or size"
+    return None
+
+
+class PlanCache(dict):
+    """The layer's plans by (batch, dtype): dropped by copy and pickle (they hold raw pointers
+    into their own buffers), rebuilt on the next step."""
+
+    def __init__(self):
+        super().__init__()
+        self.current: StepPlan | None = None  # the last plan used: tried first by `step`
+
+    def __deepcopy__(self, memo):
+        return PlanCache()
+
+    def __reduce__(self):
+        return PlanCache, ()
+
+
+class StepPlan:
+    """One layer's fast `step` at one batch size and dtype (see the module docstring)."""
+
+    impl = "fused"
+
+    def __init__(self, layer, batch: int, dtype: torch.dtype):
+        # the layer's mode and impl setting the plan was made for: a change takes another
+        self.layer_ref, self.training, self.asked = layer, layer.training, layer.impl
+        self.cells = tuple(layer.cells)
+        self.params = tuple(
+            p for c in self.cells for p in c._parameters.values() if p is not None
+        )
+        self.xshape = torch.Size((batch, layer.input_size))
+        self.dtype, self.num_layers = dtype, len(self.cells)
+        self.lstm = isinstance(self.cells[0].init_state(1), tuple)
+        self.width = self.cells[0].hidden_size
+        self._build()
+
+    def _build(self) -> None:
+        from .fused import make_streamer
+
+        self.streamer = make_streamer(self.layer_ref, self.xshape[0])
+        parts = self.streamer.state
+        self.hbufs = [p[0] if self.lstm else p for p in parts]
+        self.cbufs = [p[1] for p in parts] if self.lstm else []
+        self.stamp = self._stamp()
+        self.last, self.last_versions = None, None
+
+    def _stamp(self) -> tuple:
+        return tuple((p.data_ptr(), p._version) for p in self.params)
+
+    def __call__(self, x_t: Tensor, state: Any):
+        """(y_t, state) as `Recurrent.step` returns them, or None: not this plan's case
+        (the caller then takes the general path, which checks and explains)."""
+        if (
+            type(x_t) is not Tensor  # fake tensors, tensor subclasses
+            or x_t.shape != self.xshape
+            or x_t.dtype is not self.dtype
+            or not x_t.is_cpu
+            or x_t.stride(1) != 1  # rows may be strided: x[:, t] of a (B, T, D) batch
+            or _is_tracing()
+            or _is_compiling()
+            or _transforms() is not None
+        ):
+            return None
+        if self._stamp() != self.stamp:  # the weights were updated: take a new snapshot
+            self._build()
+        if not self._load(state):
+            return None
+        if _grad_enabled() and (
+            x_t.requires_grad
+            or (state is not None and any(t.requires_grad for t in leaves(state)))
+            or any(p.requires_grad for p in self.params)
+        ):
+            return self._with_grad(x_t, state)
+        self.streamer.step(x_t)
+        return self._result()
+
+    def _load(self, state: Any) -> bool:
+        """Put `state` in the kernel's buffers; False if it is not in the stacked layout."""
+        if state is None:
+            self.streamer.reset()
+            return True
+        if state is self.last and self._versions(state) == self.last_versions:
+            return True  # the buffers hold it already: it is what the last step returned
+        parts = (state,) if isinstance(state, Tensor) else state
+        shape = (self.num_layers, self.xshape[0], self.width)
+        if not (
+            isinstance(parts, tuple)
+            and len(parts) == (2 if self.lstm else 1)
+            and all(isinstance(p, Tensor) and p.shape == shape for p in parts)
+        ):
+            return False
+        with torch.no_grad():
+            for bufs, part in zip((self.hbufs, self.cbufs), parts, strict=False):
+                for k, buf in enumerate(bufs):
+                    buf.copy_(part[k])
+        return True
+
+    @staticmethod
+    def _versions(state: Any):
+        return state._version if isinstance(state, Tensor) else tuple(t._version for t in state)
+
+    def _result(self):
+        hs = torch.stack(self.hbufs)  # (L, B, H): fresh memory, never overwritten later
+        new = (hs, torch.stack(self.cbufs)) if self.lstm else hs
+        self.last, self.last_versions = new, self._versions(new)
+        return hs[-1], new
+
+    def _with_grad(self, x_t: Tensor, state: Any):
+        if state is None:
+            state = self.layer_ref.init_state(self.xshape[0], dtype=self.dtype)
+        y, *parts = _KernelStep.apply(self, x_t, *leaves(state), *self.params)
+        new = tuple(parts) if self.lstm else parts[0]
+        self.last, self.last_versions = new, self._versions(new)
+        return y, new
+
+    def reference_step(self, x_t: Tensor, parts: tuple[Tensor, ...]):
+        """The same step through the cells (torch ops, autograd): (y, *state leaves)."""
+        states = list(zip(*(p.unbind(0) for p in parts), strict=True)) if self.lstm else list(
+            parts[0].unbind(0)
+        )
+        y, finals = x_t, []
+        for cell, s in zip(self.cells, states, strict=True):
+            y, new = cell(y, s)
+            finals.append(new)
+        return (y, *leaves(stack_states(finals)))
+
+
+class _KernelStep(torch.autograd.Function):
+    """The kernel step with a gradient: forward native, backward by recomputing the step
+    through the cells and differentiating it (one step of gradient checkpointing)."""
+
+    @staticmethod
+    def forward(ctx, plan: StepPlan, x_t: Tensor, *tensors: Tensor):
+        n = 2 if plan.lstm else 1
+        ctx.plan, ctx.n_state = plan, n
+        ctx.save_for_backward(x_t, *tensors)  # the weights too: an update before backward raises
+        plan.streamer.step(x_t.detach())  # the state is in its buffers (StepPlan._load)
+        y, new = plan._result()
+        return (y.clone(), *leaves(new))
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor, *grad_state: Tensor):
+        plan = ctx.plan
+        x_t, *parts = ctx.saved_tensors[: 1 + ctx.n_state]
+        inputs = [t.detach().requires_grad_(t.requires_grad) for t in (x_t, *parts)]
+        wanted = [t for t in (*inputs, *plan.params) if t.requires_grad]
+        with torch.enable_grad():
+            outs = plan.reference_step(inputs[0], tuple(inputs[1:]))
+            grads = iter(
+                torch.autograd.grad(outs, wanted, (grad_y, *grad_state), allow_unused=True)
+            )
+        return (None, *(next(grads) if t.requires_grad else None
+                        for t in (*inputs, *plan.params)))  # fmt: skip
+
+
+class CellStreamer:
+    """`Recurrent.streamer()` when the native kernels cannot run the layer: the interface of
+    `kernels.KernelStreamer` (step, state, reset, batch), stepping through `Recurrent.step`.
+
+    Unlike the kernels' streamer it reads the layer's live weights (no snapshot); `step`
+    returns a fresh tensor. `impl_used` says which path stepped ("reference": the cells).
+    """
+
+    def __init__(self, layer, batch: int, why: str):
+        if batch < 1:
+            raise ValueError(f"Recurrent.streamer: batch must be >= 1, got {batch}")
+        self.layer, self.batch, self.why = layer, batch, why
+        self._state: Any = None
+        self.impl_used: str | None = None
+
+    def step(self, x_t: Tensor) -> Tensor:
+        """x_t (B, D) -> the top layer's output (B, O)."""
+        if x_t.dim() != 2 or x_t.shape[0] != self.batch:
+            raise ValueError(
+                f"Recurrent.streamer: x_t must have shape ({self.batch}, "
+                f"{self.layer.input_size}), got {tuple(x_t.shape)}"
+            )
+        with torch.no_grad():
+            y, self._state = self.layer.step(x_t, self._state)
+        self.impl_used = self.layer.impl_used
+        return y
+
+    @property
+    def state(self) -> list:
+        """Per-layer states, as KernelStreamer.state gives them."""
+        templates = [c.init_state(self.batch) for c in self.layer.cells]
+        if self._state is None:
+            return templates
+        return unstack_state(self._state, templates, "Recurrent.streamer")
+
+    def reset(self, state: list | None = None) -> None:
+        """Zero the state, or start from `state` (a list as `self.state` gives)."""
+        if state is not None:
+            templates = [c.init_state(self.batch) for c in self.layer.cells]
+            unstack_state(list(state), templates, "Recurrent.streamer.reset")
+            state = stack_states(list(state))
+        self._state = state
