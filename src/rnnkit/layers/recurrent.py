@@ -24,6 +24,12 @@ from .capture import graph_capture, vmapping
 from .state import leaves, stack_states, tree_map, unstack_state
 from .stepping import CellStreamer, PlanCache, StepPlan, plan_unsupported
 
+DYNAMIC_LENGTH = (
+    "Recurrent: torch.export cannot keep the length dynamic (the recurrence is unrolled over "
+    "the example's T, as for torch.nn.LSTM); export with a static length (a dynamic batch "
+    "works), or use rnnkit.export.export_onnx for an ONNX graph with a dynamic length"
+)
+
 
 class Recurrent(nn.Module):
     """A (stacked, optionally bidirectional) recurrent layer over batch-first sequences.
@@ -183,6 +189,8 @@ class Recurrent(nn.Module):
 
     def _forward(self, x: Tensor, state: Any, lengths: Tensor | Sequence[int] | None):
         B, T = self._check_input(x)
+        if isinstance(T, torch.SymInt) and torch.compiler.is_exporting():
+            raise RuntimeError(DYNAMIC_LENGTH)
         lengths = self._check_lengths(lengths, B, T)
         templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
