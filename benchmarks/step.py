@@ -6,6 +6,7 @@ modes are timed: under torch.no_grad() and with autograd (weights requiring grad
 built; the backward is not timed here, see --backward).
 
     PYTHONPATH=src python benchmarks/step.py --threads 1 [--hidden 64 256] [--backward]
+        [--clock cpu]   (process CPU time: with one thread, steady on a busy machine)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rnnkit.layers import from_torch
 
 TORCH_SEQ = {"elman": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 TORCH_CELL = {"elman": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def jobs(cell: str, H: int, steps: int, backward: bool):
@@ -51,16 +53,16 @@ def jobs(cell: str, H: int, steps: int, backward: bool):
     return {"torch_cell": torch_cell, "layer_step": layer_step}, layer
 
 
-def interleaved(js: dict, reps: int, grad: bool) -> dict[str, float]:
+def interleaved(js: dict, reps: int, grad: bool, clock) -> dict[str, float]:
     times: dict[str, list[float]] = {k: [] for k in js}
     with torch.set_grad_enabled(grad):
         for job in js.values():
             job()  # warm-up: plans, caches
         for _ in range(reps):
             for k, job in js.items():
-                t = time.perf_counter()
+                t = clock()
                 job()
-                times[k].append(time.perf_counter() - t)
+                times[k].append(clock() - t)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -70,6 +72,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--reps", type=int, default=21)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     ap.add_argument("--backward", action="store_true", help="also time backward (grad mode)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -79,7 +82,7 @@ def main() -> None:
         for cell in TORCH_CELL:
             for grad in (False, True):
                 js, layer = jobs(cell, H, args.steps, args.backward and grad)
-                med = interleaved(js, args.reps, grad)
+                med = interleaved(js, args.reps, grad, CLOCKS[args.clock])
                 us = {k: v / args.steps * 1e6 for k, v in med.items()}
                 mode = ("grad+backward" if args.backward else "grad") if grad else "no_grad"
                 print(f"| {cell} | {H} | {mode} | {us['torch_cell']:.2f} | "

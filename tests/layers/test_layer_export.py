@@ -50,3 +50,4 @@ def test_jit_trace_of_a_scan_family_is_right_at_other_lengths_and_saves():
         assert (traced(x_new)[0] - want).abs().max() < 1e-5
         assert (loaded(x_new)[0] - want).abs().max() < 1e-5
 
+

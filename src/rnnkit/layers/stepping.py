@@ -25,6 +25,7 @@ the same step / state / reset interface, stepping the layer through `Recurrent.s
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -33,6 +34,8 @@ from torch import Tensor
 from .state import leaves, stack_states, unstack_state
 
 _grad_enabled = torch.is_grad_enabled
+_version = operator.attrgetter("_version")
+_data_ptr = Tensor.data_ptr
 _is_tracing = torch._C._is_tracing
 _is_compiling = torch.compiler.is_compiling
 _transforms = torch._C._functorch.peek_interpreter_stack
@@ -97,10 +100,15 @@ class StepPlan:
         self.hbufs = [p[0] if self.lstm else p for p in parts]
         self.cbufs = [p[1] for p in parts] if self.lstm else []
         self.stamp = self._stamp()
-        self.last, self.last_versions = None, None
+        self.forget()
+
+    def forget(self) -> None:
+        """The buffers hold no state a step returned (after a reset or a copy into them)."""
+        self.last: Any = None  # the state object the last step returned, as returned
+        self.last_versions: tuple[int, ...] = ()
 
     def _stamp(self) -> tuple:
-        return tuple((p.data_ptr(), p._version) for p in self.params)
+        return (*map(_data_ptr, self.params), *map(_version, self.params))
 
     def __call__(self, x_t: Tensor, state: Any):
         """(y_t, state) as `Recurrent.step` returns them, or None: not this plan's case
@@ -118,8 +126,9 @@ class StepPlan:
             return None
         if self._stamp() != self.stamp:  # the weights were updated: take a new snapshot
             self._build()
-        if not self._load(state):
-            return None
+        if state is None or state is not self.last or self._changed(state):
+            if not self._load(state):
+                return None
         if _grad_enabled() and (
             x_t.requires_grad
             or (state is not None and any(t.requires_grad for t in leaves(state)))
@@ -127,15 +136,35 @@ class StepPlan:
         ):
             return self._with_grad(x_t, state)
         self.streamer.step(x_t)
-        return self._result()
+        # fresh memory, never overwritten by a later step; one layer: clone + view is cheaper
+        if self.num_layers == 1:
+            y = self.hbufs[0].clone()
+            hs = y[None]
+        else:
+            hs = torch.stack(self.hbufs)  # (L, B, H)
+            y = hs[-1]
+        if self.lstm:
+            cs = torch.stack(self.cbufs)
+            new = self.last = (hs, cs)
+            self.last_versions = (hs._version, cs._version)
+        else:
+            new = self.last = hs
+            self.last_versions = (hs._version,)
+        return y, new
+
+    def _changed(self, state) -> bool:
+        """Whether the last returned state was modified in place since (its versions)."""
+        if self.lstm:
+            return (state[0]._version, state[1]._version) != self.last_versions
+        return state._version != self.last_versions[0]
 
     def _load(self, state: Any) -> bool:
-        """Put `state` in the kernel's buffers; False if it is not in the stacked layout."""
+        """Put `state` (None: zeros) in the kernel's buffers; False if it is not in the
+        stacked layout."""
+        self.forget()
         if state is None:
             self.streamer.reset()
             return True
-        if state is self.last and self._versions(state) == self.last_versions:
-            return True  # the buffers hold it already: it is what the last step returned
         parts = (state,) if isinstance(state, Tensor) else state
         shape = (self.num_layers, self.xshape[0], self.width)
         if not (
@@ -150,23 +179,18 @@ class StepPlan:
                     buf.copy_(part[k])
         return True
 
-    @staticmethod
-    def _versions(state: Any):
-        return state._version if isinstance(state, Tensor) else tuple(t._version for t in state)
-
-    def _result(self):
-        hs = torch.stack(self.hbufs)  # (L, B, H): fresh memory, never overwritten later
-        new = (hs, torch.stack(self.cbufs)) if self.lstm else hs
-        self.last, self.last_versions = new, self._versions(new)
-        return hs[-1], new
-
     def _with_grad(self, x_t: Tensor, state: Any):
         if state is None:
             state = self.layer_ref.init_state(self.xshape[0], dtype=self.dtype)
-        y, *parts = _KernelStep.apply(self, x_t, *leaves(state), *self.params)
-        new = tuple(parts) if self.lstm else parts[0]
-        self.last, self.last_versions = new, self._versions(new)
-        return y, new
+        y, *new = _KernelStep.apply(self, x_t, *leaves(state), *self.params)
+        self.last = tuple(new) if self.lstm else new[0]
+        self.last_versions = tuple(map(_version, new))
+        return y, self.last
+
+    def stacked(self) -> tuple[Tensor, ...]:
+        """The kernel's state after a step, as fresh (L, B, H) tensors: (h,) or (h, c)."""
+        hs = torch.stack(self.hbufs)
+        return (hs, torch.stack(self.cbufs)) if self.lstm else (hs,)
 
     def reference_step(self, x_t: Tensor, parts: tuple[Tensor, ...]):
         """The same step through the cells (torch ops, autograd): (y, *state leaves)."""
@@ -190,8 +214,8 @@ class _KernelStep(torch.autograd.Function):
         ctx.plan, ctx.n_state = plan, n
         ctx.save_for_backward(x_t, *tensors)  # the weights too: an update before backward raises
         plan.streamer.step(x_t.detach())  # the state is in its buffers (StepPlan._load)
-        y, new = plan._result()
-        return (y.clone(), *leaves(new))
+        new = plan.stacked()
+        return (new[0][-1].clone(), *new)
 
     @staticmethod
     def backward(ctx, grad_y: Tensor, *grad_state: Tensor):
