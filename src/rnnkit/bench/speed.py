@@ -205,8 +205,10 @@ def streamer_for(layer, batch: int) -> kernels.KernelStreamer:
     return layer.streamer(batch)
 
 
-def stream_jobs(cell: str, H: int, steps: int, reference: bool):
-    """Jobs of `steps` B = 1 steps each: torch's cell, Recurrent.step, kernels.KernelStreamer."""
+def stream_jobs(cell: str, H: int, steps: int, reference: bool, backward: bool = False):
+    """Jobs of `steps` B = 1 steps each: torch's cell, Recurrent.step, kernels.KernelStreamer;
+    `backward`: the torch cell and Recurrent.step jobs end with a backward of the last output
+    (timed with grad enabled)."""
     torch.manual_seed(0)
     mod = TORCH_SEQ[cell](H, H, batch_first=True)
     tcell = TORCH_CELL[cell](H, H)
@@ -221,12 +223,16 @@ def stream_jobs(cell: str, H: int, steps: int, reference: bool):
         s = state0
         for _ in range(steps):
             s = tcell(x, s)
+        if backward:
+            (s[0] if isinstance(s, tuple) else s).sum().backward()
 
     def layer_step(layer):
         def job():
             s = None
             for _ in range(steps):
-                _, s = layer.step(x, s)
+                y, s = layer.step(x, s)
+            if backward:
+                y.sum().backward()
 
         return job
 

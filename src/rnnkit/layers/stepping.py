@@ -15,9 +15,13 @@ kernel):
 - the new state is one `torch.stack` per state tensor, so a returned state is never
   overwritten by a later step.
 
-With autograd wanted (grad enabled and x_t, the state or a weight requiring grad) the same
-kernel runs inside an autograd.Function; its backward recomputes the step through the cells
-(torch ops) and differentiates that, so gradients are the reference path's exactly.
+With a gradient wanted (grad enabled and x_t, the state or a weight requiring grad) the plan
+steps aside and the cells step, autograd through torch ops. Measured against the kernel inside
+an autograd.Function whose backward recomputes the step through the cells (commit de28687):
+its forward was 1.7-4.3x faster, but forward + backward 1.8-2.3x slower (a nested autograd
+call per step), and a gradient asked for is a backward to come (benchmarks/README.md,
+"Recurrent.step"). Under torch.no_grad(), or with grad enabled but nothing requiring grad (a
+frozen model), the kernel runs.
 
 `CellStreamer` is what `Recurrent.streamer()` returns when the kernels cannot run the layer:
 the same step / state / reset interface, stepping the layer through `Recurrent.step`.
@@ -124,17 +128,17 @@ class StepPlan:
             or _transforms() is not None
         ):
             return None
-        if self._stamp() != self.stamp:  # the weights were updated: take a new snapshot
-            self._build()
-        if state is None or state is not self.last or self._changed(state):
-            if not self._load(state):
-                return None
         if _grad_enabled() and (
             x_t.requires_grad
             or (state is not None and any(t.requires_grad for t in leaves(state)))
             or any(p.requires_grad for p in self.params)
         ):
-            return self._with_grad(x_t, state)
+            return None  # a gradient is wanted: the cells step (see the module docstring)
+        if self._stamp() != self.stamp:  # the weights were updated: take a new snapshot
+            self._build()
+        if state is None or state is not self.last or self._changed(state):
+            if not self._load(state):
+                return None
         self.streamer.step(x_t)
         # fresh memory, never overwritten by a later step; one layer: clone + view is cheaper
         if self.num_layers == 1:
@@ -178,58 +182,6 @@ class StepPlan:
                 for k, buf in enumerate(bufs):
                     buf.copy_(part[k])
         return True
-
-    def _with_grad(self, x_t: Tensor, state: Any):
-        if state is None:
-            state = self.layer_ref.init_state(self.xshape[0], dtype=self.dtype)
-        y, *new = _KernelStep.apply(self, x_t, *leaves(state), *self.params)
-        self.last = tuple(new) if self.lstm else new[0]
-        self.last_versions = tuple(map(_version, new))
-        return y, self.last
-
-    def stacked(self) -> tuple[Tensor, ...]:
-        """The kernel's state after a step, as fresh (L, B, H) tensors: (h,) or (h, c)."""
-        hs = torch.stack(self.hbufs)
-        return (hs, torch.stack(self.cbufs)) if self.lstm else (hs,)
-
-    def reference_step(self, x_t: Tensor, parts: tuple[Tensor, ...]):
-        """The same step through the cells (torch ops, autograd): (y, *state leaves)."""
-        states = list(zip(*(p.unbind(0) for p in parts), strict=True)) if self.lstm else list(
-            parts[0].unbind(0)
-        )
-        y, finals = x_t, []
-        for cell, s in zip(self.cells, states, strict=True):
-            y, new = cell(y, s)
-            finals.append(new)
-        return (y, *leaves(stack_states(finals)))
-
-
-class _KernelStep(torch.autograd.Function):
-    """The kernel step with a gradient: forward native, backward by recomputing the step
-    through the cells and differentiating it (one step of gradient checkpointing)."""
-
-    @staticmethod
-    def forward(ctx, plan: StepPlan, x_t: Tensor, *tensors: Tensor):
-        n = 2 if plan.lstm else 1
-        ctx.plan, ctx.n_state = plan, n
-        ctx.save_for_backward(x_t, *tensors)  # the weights too: an update before backward raises
-        plan.streamer.step(x_t.detach())  # the state is in its buffers (StepPlan._load)
-        new = plan.stacked()
-        return (new[0][-1].clone(), *new)
-
-    @staticmethod
-    def backward(ctx, grad_y: Tensor, *grad_state: Tensor):
-        plan = ctx.plan
-        x_t, *parts = ctx.saved_tensors[: 1 + ctx.n_state]
-        inputs = [t.detach().requires_grad_(t.requires_grad) for t in (x_t, *parts)]
-        wanted = [t for t in (*inputs, *plan.params) if t.requires_grad]
-        with torch.enable_grad():
-            outs = plan.reference_step(inputs[0], tuple(inputs[1:]))
-            grads = iter(
-                torch.autograd.grad(outs, wanted, (grad_y, *grad_state), allow_unused=True)
-            )
-        return (None, *(next(grads) if t.requires_grad else None
-                        for t in (*inputs, *plan.params)))  # fmt: skip
 
 
 class CellStreamer:
