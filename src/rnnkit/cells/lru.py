@@ -169,7 +169,9 @@ class ComplexScan:
         """x (B, T, D), state (y, h_re, h_im) -> (y (B, T, H), zero past each length; the
         state at each sequence's last step)."""
         _, h0_re, h0_im = state
-        if torch.jit.is_tracing():  # real pairs in a loop the exporter keeps dynamic in T
+        if torch.jit.is_tracing() or torch.compiler.is_exporting():
+            # real pairs (ONNX has no complex type) in a loop: the TorchScript exporter keeps it
+            # dynamic in T; torch.export holds the example's T anyway (Recurrent refuses more)
             h_re, h_im = complex_step_loop(*cell.eigenvalues(), *cell.drive(x), h0_re, h0_im)
         else:
             lam = torch.complex(*cell.eigenvalues())[None, None]  # (1, 1, N): time-invariant

@@ -99,8 +99,12 @@ def step_loop(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
 
 def complex_step_loop(lam_re, lam_im, u_re, u_im, h0_re, h0_im) -> tuple[Tensor, Tensor]:
     """h_t = λ h_{t-1} + u_t in complex arithmetic written on real pairs (ONNX has no complex
-    type): λ (N,), u (B, T, N), h0 (B, N) as real and imaginary parts -> (h_re, h_im)."""
-    return _scripted("complex")(lam_re, lam_im, u_re, u_im, h0_re, h0_im)
+    type): λ (N,), u (B, T, N), h0 (B, N) as real and imaginary parts -> (h_re, h_im).
+
+    Scripted under torch.jit tracing; plain Python under torch.export (which cannot trace a
+    scripted function, and unrolls the loop for the example's T)."""
+    loop = _complex_loop if torch.compiler.is_exporting() else _scripted("complex")
+    return loop(lam_re, lam_im, u_re, u_im, h0_re, h0_im)
 
 
 @functools.cache
