@@ -28,10 +28,15 @@ def test_step_takes_the_kernel_unless_a_gradient_is_wanted(make):
     x = torch.randn(2, 6, 3)
     with torch.no_grad():
         whole, final = layer(x)
-    out, state = _stream(layer, x)  # grad enabled, weights requiring grad: the cells
-    assert layer.impl_used == "reference" and out.requires_grad
-    out.sum().backward()
-    assert all(p.grad is not None for p in layer.parameters())
+    grads = []
+    for impl in ("auto", "reference"):  # a gradient wanted: torch's cell ops, or the cells
+        layer.impl = impl
+        out, state = _stream(layer, x)
+        assert layer.impl_used == ("torch" if impl == "auto" else "reference")
+        grads.append(torch.autograd.grad(out.square().sum(), list(layer.parameters())))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    layer.impl = "auto"
     layer.requires_grad_(False)  # a frozen model, grad mode left on: nothing needs a gradient
     out, state = _stream(layer, x)
     assert layer.impl_used == "fused" and not out.requires_grad
@@ -93,7 +98,7 @@ def test_streamer_falls_back_to_the_cells_when_the_kernels_are_unavailable(monke
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ys = torch.stack([s.step(x[:, t]) for t in range(5)], 1)
-    assert s.impl_used == "reference"
+    assert s.impl_used == "torch"  # torch's LSTM cell op, stepped from Python
     torch.testing.assert_close(ys, whole)
     for got, want in zip(s.state, (tuple(t[k] for t in final) for k in range(2)), strict=True):
         torch.testing.assert_close(torch.stack(got), torch.stack(want))
@@ -101,4 +106,4 @@ def test_streamer_falls_back_to_the_cells_when_the_kernels_are_unavailable(monke
     torch.testing.assert_close(s.step(x[:, 0]), whole[:, 0])
     with torch.no_grad():
         y, _ = layer.step(x[:, 0])
-    assert layer.impl_used == "reference"
+    assert layer.impl_used == "torch"

@@ -22,7 +22,7 @@ from ..cells import Cell, SequenceImpl, build_cell, family_of, impl_names, impls
 from ..config import CellConfig, RNNConfig
 from .capture import graph_capture, vmapping
 from .state import leaves, stack_states, tree_map, unstack_state
-from .stepping import CellStreamer, PlanCache, StepPlan, plan_unsupported
+from .stepping import CellStreamer, PlanCache, StepPlan, plan_unsupported, torch_cell_steps
 
 DYNAMIC_LENGTH = (
     "Recurrent: torch.export cannot keep the length dynamic (the recurrence is unrolled over "
@@ -329,10 +329,11 @@ class Recurrent(nn.Module):
         """(impl name, per-cell step functions) for `step`; ("reference", None) runs the cells.
 
         impl="auto" takes the first path of its order that has a single-step form and supports
-        this layer; a named impl without one (e.g. "torch") steps the cells; a named impl with
-        one raises when it cannot run.
+        this layer ("torch": torch's own cell ops, autograd in C++, where torch.nn runs the
+        layer); a named impl without one steps the cells; a named impl with one raises when it
+        cannot run.
         """
-        if self.impl == "reference" or (self.impl == "auto" and torch.is_grad_enabled()):
+        if self.impl == "reference":
             return "reference", None
         key = (
             torch.is_grad_enabled(),
@@ -357,7 +358,10 @@ class Recurrent(nn.Module):
         names = self._auto_order(x_t) if self.impl == "auto" else (self.impl,)
         for name in names:
             if name == "torch":
-                continue  # torch.nn has no single-step form: the cells step
+                steps = None if self.impl_unsupported("torch") else torch_cell_steps(self)
+                if steps is not None:
+                    return name, steps
+                continue  # no torch cell op for it (an LSTM projection): the cells step
             why = self.impl_unsupported(name, x_t)
             impls = self.impls(name)
             if why is None and not all(hasattr(i, "step") for i in impls):
@@ -378,8 +382,8 @@ class Recurrent(nn.Module):
         `step(x_t)` returns its own output buffer, overwritten by the next step.
         Unidirectional layers of Elman, GRU or base LSTM cells, in eval mode. Any other
         unidirectional layer (LSTM options, minGRU, minLSTM, LRU, ...), or any layer when the
-        kernels are unavailable, gets a `CellStreamer` (same interface, the cells step in
-        Python; with a one-line RuntimeWarning when a kernel family could not run);
+        kernels are unavailable, gets a `CellStreamer` (same interface, stepped from Python
+        through `step`; with a one-line RuntimeWarning when a kernel family could not run);
         its `impl_used` says which path stepped.
 
         Example:
@@ -399,7 +403,7 @@ class Recurrent(nn.Module):
         if all(i is not None for i in self.impls("fused")):  # kernels exist, cannot run here
             warnings.warn(
                 f"Recurrent.streamer: the native kernels cannot run this layer ({why}); "
-                "streaming through the cells in Python instead",
+                "stepping it from Python instead (torch's cell ops or the cells)",
                 RuntimeWarning,
                 stacklevel=2,
             )

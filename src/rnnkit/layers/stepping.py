@@ -16,7 +16,8 @@ kernel):
   overwritten by a later step.
 
 With a gradient wanted (grad enabled and x_t, the state or a weight requiring grad) the plan
-steps aside and the cells step, autograd through torch ops. Measured against the kernel inside
+steps aside: `torch_cell_steps` runs torch's own cell ops where torch.nn runs the layer
+(impl_used "torch"; autograd in C++), the cells step otherwise. Measured against the kernel inside
 an autograd.Function whose backward recomputes the step through the cells (commit de28687):
 its forward was 1.7-4.3x faster, but forward + backward 1.8-2.3x slower (a nested autograd
 call per step), and a gradient asked for is a backward to come (benchmarks/README.md,
@@ -35,6 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..cells import family_of
 from .state import leaves, stack_states, unstack_state
 
 _grad_enabled = torch.is_grad_enabled
@@ -184,12 +186,42 @@ class StepPlan:
         return True
 
 
+def torch_cell_steps(layer) -> tuple | None:
+    """Per-cell step functions through torch's own cell ops (torch.rnn_tanh_cell, gru_cell,
+    lstm_cell: what torch.nn's RNNCell/GRUCell/LSTMCell call, autograd in C++), for a layer
+    torch.nn can run (the caller checks); None where no cell op has the configuration."""
+    first = layer.cells[0]
+    kind = family_of(first).name
+    if kind == "elman":
+        op = torch.rnn_tanh_cell if first.activation == "tanh" else torch.rnn_relu_cell
+    elif kind == "gru":
+        op = torch.gru_cell  # reset_after=True: torch.nn runs no other form
+    elif kind == "lstm" and not first.proj_size:
+        return tuple(_lstm_step for _ in layer.cells)
+    else:
+        return None
+
+    def step(cell, x_t: Tensor, h: Tensor):
+        p = cell._parameters
+        h = op(x_t, h, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+        return h, h
+
+    return tuple(step for _ in layer.cells)
+
+
+def _lstm_step(cell, x_t: Tensor, state: tuple[Tensor, Tensor]):
+    p = cell._parameters
+    h, c = torch.lstm_cell(x_t, state, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+    return h, (h, c)
+
+
 class CellStreamer:
     """`Recurrent.streamer()` when the native kernels cannot run the layer: the interface of
     `kernels.KernelStreamer` (step, state, reset, batch), stepping through `Recurrent.step`.
 
     Unlike the kernels' streamer it reads the layer's live weights (no snapshot); `step`
-    returns a fresh tensor. `impl_used` says which path stepped ("reference": the cells).
+    returns a fresh tensor. `impl_used` says which path stepped ("torch": torch's cell ops,
+    "reference": the cells).
     """
 
     def __init__(self, layer, batch: int, why: str):
