@@ -79,7 +79,7 @@ class _Graph(nn.Module):
 
 def _spec(model: nn.Module) -> tuple[bool, list[str]]:
     """(takes lengths, state leaf names) of an exportable model; ExportError otherwise."""
-    kind = getattr(model, "kind", type(model).__name__)
+    kind = kind_of(model)
     if kind in ("seq2seq", "one_to_many", "captioner"):
         raise ExportError(
             f"export: a {kind} model decodes in a Python loop (greedy or beam search) that "
@@ -198,6 +198,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> OnnxExport:
 
 
 def kind_of(model: nn.Module) -> str:
+    """The model's kind ("many_to_many", "seq2seq", ...), or its class name."""
     return getattr(model, "kind", type(model).__name__)
 
 

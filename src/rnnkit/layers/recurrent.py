@@ -251,9 +251,9 @@ class Recurrent(nn.Module):
                 # plain attribute write: nn.Module.__setattr__ costs microseconds on this path
                 self.__dict__["impl_used"] = plan.impl
                 return out
-        return self._step_general(x_t, state)
+        return self._step_general(x_t, state, tried=plan)
 
-    def _step_general(self, x_t: Tensor, state: Any) -> tuple[Tensor, Any]:
+    def _step_general(self, x_t: Tensor, state: Any, tried: StepPlan | None) -> tuple[Tensor, Any]:
         if self.bidirectional:
             raise ValueError("Recurrent.step: a bidirectional layer needs the whole sequence")
         if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
@@ -262,7 +262,7 @@ class Recurrent(nn.Module):
                 f"Recurrent.step: expected x_t of shape (B, {self.input_size}), got {got}"
             )
         plan = self._step_plan(x_t)
-        if plan is not None:
+        if plan is not None and plan is not tried:
             out = plan(x_t, state)
             if out is not None:
                 self.__dict__["impl_used"] = plan.impl
