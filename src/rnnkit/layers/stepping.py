@@ -12,8 +12,8 @@ kernel):
 - the state a call returns is remembered: passing it back (the streaming loop
   `y, state = layer.step(x, state)`) skips copying it into the kernel's buffers; any other
   state is copied in, and a state modified in place is noticed by its version counter;
-- the new state is one `torch.stack` per state tensor, so a returned state is never
-  overwritten by a later step.
+- the new state is one fresh tensor per state tensor (a stack of the layers' buffers, or a
+  clone for one layer), so a returned state is never overwritten by a later step.
 
 With a gradient wanted (grad enabled and x_t, the state or a weight requiring grad) the plan
 steps aside: `torch_cell_steps` runs torch's own cell ops where torch.nn runs the layer
