@@ -104,3 +104,9 @@ def test_help_does_not_import_torch():
                          timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_caption_run_refuses_onnx_export_in_one_line(digits_run, tmp_path):
+    from onnx_roundtrip import assert_run_refuses_export
+
+    assert_run_refuses_export(digits_run, tmp_path, "rnnkit caption")

@@ -192,3 +192,9 @@ def test_numeric_sweep_covers_every_numeric_option():
     numeric = {"--" + f.name.replace("_", "-") for f, tp in field_specs(forecast.Options)
                if base_type(tp)[0] in (int, float)}  # fmt: skip
     assert numeric == set(NUMERIC)
+
+
+def test_the_forecast_run_exports_to_onnx(forecast_run, tmp_path):
+    from onnx_roundtrip import assert_run_exports
+
+    assert_run_exports(forecast_run, tmp_path)

@@ -134,3 +134,9 @@ def test_music_help_imports_neither_torch_nor_music21():
                          timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_music_run_exports_to_onnx(run_dir, tmp_path):
+    from onnx_roundtrip import assert_run_exports
+
+    assert_run_exports(run_dir, tmp_path)

@@ -141,3 +141,9 @@ def test_train_sentiment_on_vader_slice(tmp_path):
 
 def test_every_numeric_option_is_validated_before_anything_runs(tmp_path):
     assert sweep_numeric_options(["train", "sentiment"], SentimentOptions, tmp_path / "x") > 50
+
+
+def test_the_sentiment_run_exports_to_onnx(sentiment_run, tmp_path):
+    from onnx_roundtrip import assert_run_exports
+
+    assert_run_exports(sentiment_run, tmp_path)

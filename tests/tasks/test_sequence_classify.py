@@ -69,6 +69,9 @@ def test_cli_train_sequence_classify(seq_csv, tmp_path):
     (label, prob), = sequence_classify.load(out).classify(  # fmt: skip
         [np.stack([np.arange(6.0), np.zeros(6)], 1)])
     assert label in ("rise", "fall") and 0.5 <= prob <= 1
+    from onnx_roundtrip import assert_run_exports
+
+    assert_run_exports(out, tmp_path)  # the trained run, round-tripped through ONNX
 
 
 def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
@@ -94,6 +97,8 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     assert label in ("rise", "fall") and 0.5 <= prob <= 1
     probs = clf.predict_proba([seq])
     assert probs.shape == (1, 2) and probs.sum() == pytest.approx(1.0)
+    exported = invoke("export", out, "--out", tmp_path / "m.onnx")  # member 0, and says so
+    assert exported.exit_code == 0 and "ensemble of 2 models" in exported.output
 
 
 def test_cross_validate_reads_only_the_training_split(seq_csv, tmp_path):

@@ -131,3 +131,9 @@ def test_train_speech_refuses_bad_options_before_any_work(tmp_path):
                    "--units")  # fmt: skip
     one_line_error(invoke("train", "speech", "--stack", "9", "--out", tmp_path / "r"), "--stack")
     assert not (tmp_path / "r").exists()
+
+
+def test_the_speech_run_exports_to_onnx(speech_run, tmp_path):
+    from onnx_roundtrip import assert_run_exports
+
+    assert_run_exports(speech_run, tmp_path)

@@ -297,3 +297,9 @@ def test_every_numeric_option_refuses_illegal_values(tmp_path):
 def test_train_text_refuses_infinite_lr_and_huge_seeds(tmp_path, args, needle):
     one_line_error(invoke("train", "text", *args, "--out", tmp_path / "o"), needle)
     assert not (tmp_path / "o").exists()
+
+
+def test_the_text_run_exports_to_onnx(run_dir, tmp_path):
+    from onnx_roundtrip import assert_run_exports
+
+    assert_run_exports(run_dir, tmp_path)

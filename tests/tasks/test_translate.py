@@ -157,3 +157,9 @@ def test_train_translate_numeric_options_one_line(tmp_path):
 
 def test_translate_beam_is_bounded(numbers_run):
     one_line_error(invoke("translate", numbers_run, "two", "--beam", "100000"), "--beam")
+
+
+def test_a_translate_run_refuses_onnx_export_in_one_line(numbers_run, tmp_path):
+    from onnx_roundtrip import assert_run_refuses_export
+
+    assert_run_refuses_export(numbers_run, tmp_path, "rnnkit translate")

@@ -100,3 +100,9 @@ def test_classify_audio_refuses_bad_files_in_one_line(voice_run, tmp_path):
 def test_train_voice_refuses_bad_numbers_before_any_work(tmp_path):
     assert sweep_numeric_options(["train", "voice"], VoiceOptions, tmp_path / "run") > 20
     one_line_error(invoke("train", "voice", "--label", "age", "--out", tmp_path / "r"), "--label")
+
+
+def test_the_voice_run_exports_to_onnx(voice_run, tmp_path):
+    from onnx_roundtrip import assert_run_exports
+
+    assert_run_exports(voice_run, tmp_path)

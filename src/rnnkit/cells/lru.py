@@ -31,7 +31,7 @@ from torch.nn.functional import linear
 from ..config import CellConfig
 from .base import check_sizes, check_state_tensor, check_step_input, resolve_activation
 from .registry import CellFamily, register_cell
-from .scan import finish, linear_scan
+from .scan import complex_step_loop, finish, linear_scan
 
 
 class LRUCell(nn.Module):
@@ -160,6 +160,8 @@ class LRUCell(nn.Module):
 class ComplexScan:
     """impl "scan" of the LRU: h over all T steps by `linear_scan` on complex tensors."""
 
+    traces_a_loop = True  # under torch.jit.trace: a loop over T (rnnkit.export reads this)
+
     def unsupported(self, cell: LRUCell, x: Tensor | None) -> str | None:
         return None
 
@@ -167,13 +169,20 @@ class ComplexScan:
         """x (B, T, D), state (y, h_re, h_im) -> (y (B, T, H), zero past each length; the
         state at each sequence's last step)."""
         _, h0_re, h0_im = state
-        lam = torch.complex(*cell.eigenvalues())[None, None]  # (1, 1, N): time-invariant
-        b = torch.complex(*cell.drive(x))  # (B, T, N)
-        h = linear_scan(lam, b, torch.complex(h0_re, h0_im))
-        y = cell.readout(x, h.real, h.imag)
+        if torch.jit.is_tracing() or torch.compiler.is_exporting():
+            # real pairs (ONNX has no complex type) in a loop: the TorchScript exporter keeps it
+            # dynamic in T; torch.export holds the example's T anyway (Recurrent refuses more)
+            h_re, h_im = complex_step_loop(*cell.eigenvalues(), *cell.drive(x), h0_re, h0_im)
+        else:
+            lam = torch.complex(*cell.eigenvalues())[None, None]  # (1, 1, N): time-invariant
+            b = torch.complex(*cell.drive(x))  # (B, T, N)
+            h = linear_scan(lam, b, torch.complex(h0_re, h0_im))
+            h_re, h_im = h.real, h.imag
+        y = cell.readout(x, h_re, h_im)
         y, y_last = finish(y, lengths)
-        _, h_last = finish(h, lengths)
-        return y, (y_last, h_last.real, h_last.imag)
+        _, re_last = finish(h_re, lengths)
+        _, im_last = finish(h_im, lengths)
+        return y, (y_last, re_last, im_last)
 
 
 register_cell(CellFamily("lru", LRUCell, impls={"scan": ComplexScan()}))

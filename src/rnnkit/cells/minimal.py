@@ -29,7 +29,7 @@ from torch.nn.functional import linear, softplus
 from ..config import CellConfig
 from .base import check_sizes, check_state_tensor, check_step_input
 from .registry import CellFamily, register_cell
-from .scan import finish, log_scan
+from .scan import finish, log_scan, step_loop
 
 
 def g(v: Tensor) -> Tensor:
@@ -135,12 +135,16 @@ class MinLSTMCell(_MinCell):
 class LogScan:
     """impl "scan" of minGRU and minLSTM: all T steps by `log_scan`, O(log T) depth."""
 
+    traces_a_loop = True  # under torch.jit.trace: a loop over T (rnnkit.export reads this)
+
     def unsupported(self, cell: _MinCell, x: Tensor | None) -> str | None:
         return None
 
     def run(self, cell: _MinCell, x: Tensor, state: Tensor, lengths: Tensor | None, hmask=None):
         """x (B, T, D), h_0 (B, H) -> (h (B, T, H), zero past each length; h at each last step)."""
         log_a, log_b = cell.coefficients(x)  # (B, T, H) each
+        if torch.jit.is_tracing():  # a loop the exporter keeps dynamic in T (see scan.py)
+            return finish(step_loop(torch.exp(log_a), torch.exp(log_b), state), lengths)
         return finish(log_scan(log_a, log_b, state), lengths)
 
 

@@ -11,10 +11,17 @@ O(log T) dependent tensor operations instead of T (Blelloch 1990; Martin & Cundy
 
 Both take an initial state h_0 (any sign: its part A_t h_0 is added outside the logarithms),
 and `finish` applies per-sequence lengths. Shapes: B batch, T time, N state units.
+
+Under torch.jit.trace (the ONNX exporter) both scans would be recorded for the example's T
+(their chunking and doubling are Python loops over T) and be wrong at any other length, so
+the cells' impls take `step_loop` / `complex_step_loop` there instead: the same recurrence as
+a TorchScript loop, which the exporter writes as an ONNX Loop over the dynamic length.
 Imports: torch only.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import Tensor, nn
@@ -81,3 +88,51 @@ def finish(h: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
     t = torch.arange(h.shape[1], device=h.device)
     valid = (t[None, :] < lengths[:, None])[..., None]  # (B, T, 1)
     return h * valid, h[torch.arange(h.shape[0], device=h.device), lengths - 1]
+
+
+def step_loop(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    """h_t = a_t h_{t-1} + b_t one step at a time, a, b (B, T, N), h0 (B, N) -> h (B, T, N).
+
+    A scripted loop: traced into a graph it stays a loop over the input's length."""
+    return _scripted("real")(a, b, h0)
+
+
+def complex_step_loop(lam_re, lam_im, u_re, u_im, h0_re, h0_im) -> tuple[Tensor, Tensor]:
+    """h_t = λ h_{t-1} + u_t in complex arithmetic written on real pairs (ONNX has no complex
+    type): λ (N,), u (B, T, N), h0 (B, N) as real and imaginary parts -> (h_re, h_im).
+
+    Scripted under torch.jit tracing; plain Python under torch.export (which cannot trace a
+    scripted function, and unrolls the loop for the example's T)."""
+    loop = _complex_loop if torch.compiler.is_exporting() else _scripted("complex")
+    return loop(lam_re, lam_im, u_re, u_im, h0_re, h0_im)
+
+
+@functools.cache
+def _scripted(kind: str):
+    # compiled on first use: TorchScript takes ~0.1 s per function, import never pays it
+    return torch.jit.script(_real_loop if kind == "real" else _complex_loop)
+
+
+def _real_loop(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    h = h0
+    hs: list[Tensor] = []
+    for t in range(b.shape[1]):
+        h = a[:, t] * h + b[:, t]
+        hs.append(h)
+    return torch.stack(hs, 1)
+
+
+def _complex_loop(
+    lam_re: Tensor, lam_im: Tensor, u_re: Tensor, u_im: Tensor, h0_re: Tensor, h0_im: Tensor
+) -> tuple[Tensor, Tensor]:
+    h_re, h_im = h0_re, h0_im
+    res: list[Tensor] = []
+    ims: list[Tensor] = []
+    for t in range(u_re.shape[1]):
+        h_re, h_im = (
+            lam_re * h_re - lam_im * h_im + u_re[:, t],
+            lam_re * h_im + lam_im * h_re + u_im[:, t],
+        )
+        res.append(h_re)
+        ims.append(h_im)
+    return torch.stack(res, 1), torch.stack(ims, 1)

@@ -1,7 +1,9 @@
 """`rnnkit export RUN`: a trained run's model as ONNX, checked in onnxruntime.
 
-The graph has dynamic batch and length and the recurrent state as inputs and outputs (see
-rnnkit.export); it is checked against rnnkit on a batch and length the export did not see.
+The graph has dynamic batch and length and the recurrent state as optional inputs and as
+outputs (see rnnkit.export); it is checked against rnnkit on a batch and length the export did
+not see, with and without the state fed. The library equivalent is
+`rnnkit.export.export_onnx(load_run(RUN).model, path)` then `check_onnx(model, path)`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ def export(
     console = stderr_console()
     console.print(f"wrote {info.path}: inputs {', '.join(info.inputs)}; "
                   f"outputs {', '.join(info.outputs)}")  # fmt: skip
+    members = sorted(run.glob("member-*"))
+    if members:  # sequence-classify's ensemble averages its members' probabilities in Python
+        console.print(f"note: {run} is an ensemble of {len(members) + 1} models; this is member "
+                      f"0, export the others with `rnnkit export {members[0]}` etc.")  # fmt: skip
     console.print(f"onnxruntime vs rnnkit on an unseen batch and length: max |diff| {err:.2e}")
     if err > 1e-4:
         raise fail(f"the exported graph differs from the model by {err:.2e}", code=1)

@@ -30,7 +30,7 @@ def graph_capture(x: Tensor | None = None) -> str | None:
         return COMPILING
     if torch._C._functorch.peek_interpreter_stack() is not None:
         return "a torch.func transform (grad, vmap, ...) is active"
-    if x is not None:
+    if x is not None and type(x) is not Tensor:  # a plain tensor is never fake: skip the import
         from torch._subclasses.fake_tensor import is_fake
 
         if is_fake(x):

@@ -11,6 +11,7 @@ configuration. `layer.impl_used` says which ran last.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,13 @@ from ..cells import Cell, SequenceImpl, build_cell, family_of, impl_names, impls
 from ..config import CellConfig, RNNConfig
 from .capture import graph_capture, vmapping
 from .state import leaves, stack_states, tree_map, unstack_state
+from .stepping import CellStreamer, PlanCache, StepPlan, plan_unsupported, torch_cell_steps
+
+DYNAMIC_LENGTH = (
+    "Recurrent: torch.export cannot keep the length dynamic (the recurrence is unrolled over "
+    "the example's T, as for torch.nn.LSTM); export with a static length (a dynamic batch "
+    "works), or use rnnkit.export.export_onnx for an ONNX graph with a dynamic length"
+)
 
 
 class Recurrent(nn.Module):
@@ -181,6 +189,8 @@ class Recurrent(nn.Module):
 
     def _forward(self, x: Tensor, state: Any, lengths: Tensor | Sequence[int] | None):
         B, T = self._check_input(x)
+        if isinstance(T, torch.SymInt) and torch.compiler.is_exporting():
+            raise RuntimeError(DYNAMIC_LENGTH)
         lengths = self._check_lengths(lengths, B, T)
         templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
@@ -220,10 +230,12 @@ class Recurrent(nn.Module):
     def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """One time step through every layer, for stateful streaming inference.
 
-        x_t (B, D) -> (y_t (B, O), state); `state` as `forward` returns it. Under
-        torch.no_grad() a configuration whose registered impl has a single-step path (the
-        fused kernels: one native call per layer) runs through it; otherwise the cells run.
-        Unidirectional layers only: a backward direction needs the whole sequence.
+        x_t (B, D) -> (y_t (B, O), state); `state` as `forward` returns it. When no gradient
+        is wanted (torch.no_grad(), or nothing requires grad), a unidirectional stack of one
+        kernel family (Elman, GRU, base LSTM) runs the native streaming kernel, one call for
+        the whole stack (impl_used "fused"; see rnnkit.layers.stepping); otherwise the cells
+        step, autograd through them. Unidirectional layers only: a backward direction needs
+        the whole sequence.
 
         Example:
             >>> state = None
@@ -231,6 +243,17 @@ class Recurrent(nn.Module):
             ...     for x_t in stream:            # x_t (B, D)
             ...         y_t, state = layer.step(x_t, state)
         """
+        plans = self.__dict__.get("_step_plans")
+        plan = None if plans is None else plans.current
+        if plan is not None and plan.training == self.training and plan.asked == self.impl:
+            out = plan(x_t, state)  # None unless this is the plan's case: then the checks below
+            if out is not None:
+                # plain attribute write: nn.Module.__setattr__ costs microseconds on this path
+                self.__dict__["impl_used"] = plan.impl
+                return out
+        return self._step_general(x_t, state, tried=plan)
+
+    def _step_general(self, x_t: Tensor, state: Any, tried: StepPlan | None) -> tuple[Tensor, Any]:
         if self.bidirectional:
             raise ValueError("Recurrent.step: a bidirectional layer needs the whole sequence")
         if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
@@ -238,10 +261,15 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"Recurrent.step: expected x_t of shape (B, {self.input_size}), got {got}"
             )
+        plan = self._step_plan(x_t)
+        if plan is not None and plan is not tried:
+            out = plan(x_t, state)
+            if out is not None:
+                self.__dict__["impl_used"] = plan.impl
+                return out
         cells = self._cell_tuple()
         states = self._step_states(cells, state, x_t)
         name, steps = self._step_impl(x_t)
-        # plain attribute write: nn.Module.__setattr__ costs microseconds on this hot path
         self.__dict__["impl_used"] = name
         y, finals = x_t, []
         for k, cell in enumerate(cells):
@@ -250,6 +278,20 @@ class Recurrent(nn.Module):
             y, new = cell(y, states[k]) if steps is None else steps[k](cell, y, states[k])
             finals.append(new)
         return y, stack_states(finals)
+
+    def _step_plan(self, x_t: Tensor) -> StepPlan | None:
+        """The cached kernel plan for this batch, dtype and mode, or None where none applies."""
+        if graph_capture(x_t):
+            return None
+        plans = self.__dict__.get("_step_plans")
+        if plans is None:
+            plans = self.__dict__["_step_plans"] = PlanCache()
+        key = (self.impl, x_t.shape[0], x_t.dtype, self.training)
+        if key not in plans:
+            why = plan_unsupported(self, x_t)
+            plans[key] = None if why else StepPlan(self, x_t.shape[0], x_t.dtype)
+        plans.current = plans[key]
+        return plans.current
 
     def _cell_tuple(self) -> tuple:
         cached = self.__dict__.get("_cells_cache")
@@ -287,10 +329,11 @@ class Recurrent(nn.Module):
         """(impl name, per-cell step functions) for `step`; ("reference", None) runs the cells.
 
         impl="auto" takes the first path of its order that has a single-step form and supports
-        this layer; a named impl without one (e.g. "torch") steps the cells; a named impl with
-        one raises when it cannot run.
+        this layer ("torch": torch's own cell ops, autograd in C++, where torch.nn runs the
+        layer); a named impl without one steps the cells; a named impl with one raises when it
+        cannot run.
         """
-        if self.impl == "reference" or (self.impl == "auto" and torch.is_grad_enabled()):
+        if self.impl == "reference":
             return "reference", None
         key = (
             torch.is_grad_enabled(),
@@ -315,7 +358,10 @@ class Recurrent(nn.Module):
         names = self._auto_order(x_t) if self.impl == "auto" else (self.impl,)
         for name in names:
             if name == "torch":
-                continue  # torch.nn has no single-step form: the cells step
+                steps = None if self.impl_unsupported("torch") else torch_cell_steps(self)
+                if steps is not None:
+                    return name, steps
+                continue  # no torch cell op for it (an LSTM projection): the cells step
             why = self.impl_unsupported(name, x_t)
             impls = self.impls(name)
             if why is None and not all(hasattr(i, "step") for i in impls):
@@ -334,7 +380,11 @@ class Recurrent(nn.Module):
         One native call per step for the whole stack, state kept in preallocated buffers.
         It holds a snapshot of the weights (build a new one after training more) and
         `step(x_t)` returns its own output buffer, overwritten by the next step.
-        Unidirectional layers of Elman, GRU or base LSTM cells, in eval mode.
+        Unidirectional layers of Elman, GRU or base LSTM cells, in eval mode. Any other
+        unidirectional layer (LSTM options, minGRU, minLSTM, LRU, ...), or any layer when the
+        kernels are unavailable, gets a `CellStreamer` (same interface, stepped from Python
+        through `step`; with a one-line RuntimeWarning when a kernel family could not run);
+        its `impl_used` says which path stepped.
 
         Example:
             >>> s = layer.eval().streamer(batch=1)
@@ -343,7 +393,21 @@ class Recurrent(nn.Module):
         """
         from .fused import make_streamer
 
-        return make_streamer(self, batch)
+        if self.bidirectional:
+            raise ValueError("Recurrent.streamer: a bidirectional layer needs the whole sequence")
+        if self.dropout > 0 and self.training:
+            raise ValueError("Recurrent.streamer: call layer.eval() first (dropout between layers)")
+        why = self.impl_unsupported("fused")
+        if why is None:
+            return make_streamer(self, batch)
+        if all(i is not None for i in self.impls("fused")):  # kernels exist, cannot run here
+            warnings.warn(
+                f"Recurrent.streamer: the native kernels cannot run this layer ({why}); "
+                "stepping it from Python instead (torch's cell ops or the cells)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return CellStreamer(self, batch, why)
 
     def _forward_loop(self, x: Tensor, states: list[Any], lengths: Tensor | None, run):
         """Layers bottom-up, each direction run by `run(cell, x, state, lengths, hmask)`."""
