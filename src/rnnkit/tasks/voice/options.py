@@ -29,6 +29,10 @@ class VoiceOptions(TrainOptions):
         0.1, "Vocal tract length perturbation: warp the mel axis by a random factor within "
         "1 +- N per training example (0: off).", ge=0, lt=0.5,
     )  # fmt: skip
+    band_limit: float = opt(
+        0.2, "Share of training examples with every mel band above a random cut-off masked "
+        "(band-limited recordings, e.g. 8 kHz files).", ge=0, le=1,
+    )  # fmt: skip
     cell: str = opt("gru", choices=("gru", "lstm", "mingru", "minlstm", "lru"))
     hidden: int = 32
     dropout: float = opt(0.5, "Dropout before the output layer.", ge=0, lt=1)
