@@ -17,9 +17,9 @@ from rnnkit.tasks.speech import dtw
 from rnnkit.tasks.speech.decode import NgramLM, edit_distance, error_rates, greedy, prefix_beam
 from rnnkit.tasks.speech.task import CHARS
 
-TINY = ["--utterances", "8", "--sentences", "4", "--voices-per-sex", "2", "--hidden", "8", "--layers", "1",
-        "--steps", "3", "--batch", "4", "--beam", "2", "--dtw-templates", "1", "--threads", "1",
-        "--quiet"]  # fmt: skip
+TINY = ["--utterances", "8", "--sentences", "4", "--voices-per-sex", "2", "--hidden", "8",
+        "--layers", "1", "--steps", "3", "--batch", "4", "--beam", "2", "--dtw-templates", "1",
+        "--threads", "1", "--quiet"]  # fmt: skip
 
 
 def test_edit_distance_and_error_rates_on_known_examples():
