@@ -96,14 +96,15 @@ class NgramLM:
         return math.exp(nll / max(n, 1))
 
 
-def prefix_beam(log_probs: np.ndarray, beam: int = 8, prune: float = -12.0,
+def prefix_beam(log_probs: np.ndarray, beam: int = 8, prune: float = -8.0,
                 lm: NgramLM | None = None, weight: float = 0.0,
                 bonus: float = 0.0) -> list[int]:  # fmt: skip
     """CTC prefix beam search (Hannun et al. 2014): (T, V) -> labels.
 
     Each prefix keeps two log-probabilities, of ending in a blank and of ending in its last
-    label, so every alignment of a prefix is summed, not only the best one (greedy). Labels
-    whose step log-probability is below `prune` are not extended. With a language model,
+    label, so every alignment of a prefix is summed, not only the best one (greedy). A step
+    extends prefixes by its `beam` most probable labels at most, and by none whose
+    log-probability is below `prune`. With a language model,
     prefixes are ranked by log P_ctc + weight * log P_lm + bonus * length (the bonus offsets
     the LM's preference for short outputs), and the finished prefixes also pay the LM's
     end-of-sequence probability.
@@ -120,7 +121,8 @@ def prefix_beam(log_probs: np.ndarray, beam: int = 8, prune: float = -12.0,
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
     for lp in log_probs:
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
-        cands = [k for k in range(1, len(lp)) if lp[k] > prune]
+        top = np.argsort(-lp[1:])[:beam] + 1  # at most `beam` labels a step can extend by
+        cands = [int(k) for k in top if lp[k] > prune]
         for prefix, (pb, pnb) in beams.items():
             total = _logadd(pb, pnb)
             e = nxt[prefix]  # stay: a blank, or the last label repeated

@@ -38,6 +38,6 @@ class SpeechOptions(TrainOptions):
         6, "DTW baseline: templates per word (isolated recordings of training voices).",
         ge=1, le=100,
     )  # fmt: skip
-    epochs: float | None = 15.0
+    epochs: float | None = 50.0
     lr: float = 2e-3
     batch: int = 16

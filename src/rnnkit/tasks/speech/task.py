@@ -179,8 +179,8 @@ def is_digits(data: SpeechData, i: int) -> bool:
     return data.corpus.meta[i]["kind"] == "digits"
 
 
-LM_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
-LM_BONUSES = (0.0, 1.0, 2.0)
+LM_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+LM_BONUSES = (0.0, 1.0, 2.0, 3.0)
 
 
 def tune_lm(model, data: SpeechData, lm: NgramLM, beam: int, most: int = 60) -> dict[str, Any]:
