@@ -203,8 +203,8 @@ class VoiceTask(Task):
         def make(step: int, gen: torch.Generator):
             pick = [train[int(i)] for i in torch.randint(0, len(train), (B,), generator=gen)]
             x, L = tensors([data.X[i] for i in pick])
-            if options.warp:
-                x = warp_channels(x, options.stack, n_mels, options.warp, gen)
+            if options.warp_amount():
+                x = warp_channels(x, options.stack, n_mels, options.warp_amount(), gen)
             if width:
                 x = freq_mask(x, options.stack, n_mels, width, gen)
             if options.band_limit:
