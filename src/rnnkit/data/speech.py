@@ -1,10 +1,13 @@
 """Spoken corpora made offline with espeak-ng, generated once (seeded) and cached as features.
 
     voice_corpus(spec)   sentences from Shakespeare spoken by espeak-ng voice variants over
-                         several language voices, pitch / speed / amplitude varied, white or pink
-                         noise at a random SNR -> log-mel frames + log F0, median F0, labels
-    digit_corpus(spec)   connected digit strings ("four two seven") and every voice saying
-                         each digit alone (DTW templates) -> log-mel frames, transcripts
+                         several language voices, pitch / speed / amplitude varied, half in a
+                         synthetic room (reverb), white or pink noise at a random SNR
+                         -> log-mel frames + log F0, median F0, labels
+    digit_corpus(spec)   connected digit strings ("four two seven"), GRID-style command
+                         sentences ("place blue at four now") and every voice saying each
+                         digit alone (DTW templates), rooms and noise as above -> log-mel
+                         frames, transcripts
 
 The cache ($RNNKIT_DATA/<voice|digits>-<hash>.npz) holds the features, not the WAVs, so a run
 starts in a second once the corpus exists; the hash covers every parameter, so a changed spec
