@@ -101,3 +101,28 @@ def test_voice_corpus_is_generated_once_and_cached(tmp_path, monkeypatch):
     assert -1 not in calls  # read from the cache
     assert all(np.array_equal(a, b) for a, b in zip(corpus.frames, again.frames, strict=True))
     assert again.meta == corpus.meta
+
+
+def test_reverb_keeps_the_level_and_decays_by_60_db_in_rt60():
+    click = np.zeros(22050, np.float32)
+    click[0] = 1.0
+    rng = np.random.default_rng(0)
+    wet = audio.add_reverb(click, 22050, 0.5, rng)
+    assert np.mean(wet**2) == pytest.approx(np.mean(click**2), rel=1e-4)
+    early, late = (np.mean(wet[a : a + 1000] ** 2) for a in (100, 11025 - 1000))  # 0-0.5 s
+    assert 40 < 10 * np.log10(early / late) < 80
+    assert audio.add_reverb(click, 22050, 0.0, rng) is click
+
+
+def test_a_band_limited_recording_gets_the_training_mean_above_its_nyquist():
+    spec = audio.FeatureSpec()
+    assert not audio.missing_bands(16000, spec).any() and audio.missing_bands(8000, spec)[-1]
+    gone = audio.missing_bands(8000, spec)
+    assert 5 < gone.sum() < 20 and not gone[: 20].any()  # only the bands above ~3.8 kHz
+    y = audio.resample(tone(300, 16000) + tone(2500, 16000), 16000, 8000)
+    frames = audio.features(y, 8000, spec)
+    mean = np.arange(40, dtype=np.float32)
+    filled = audio.fill_missing_bands(frames, 8000, spec, mean)
+    assert (filled[:, gone] == mean[gone]).all() and np.array_equal(filled[:, ~gone],
+                                                                    frames[:, ~gone])
+    assert audio.fill_missing_bands(frames, 16000, spec, mean) is frames

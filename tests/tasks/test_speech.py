@@ -14,11 +14,12 @@ import torch
 from clitest import invoke, one_line_error
 from rnnkit.data import audio
 from rnnkit.tasks.speech import dtw
-from rnnkit.tasks.speech.decode import edit_distance, error_rates, greedy, prefix_beam
+from rnnkit.tasks.speech.decode import NgramLM, edit_distance, error_rates, greedy, prefix_beam
+from rnnkit.tasks.speech.task import CHARS
 
-TINY = ["--utterances", "12", "--voices-per-sex", "2", "--hidden", "8", "--layers", "1",
-        "--steps", "3", "--batch", "4", "--beam", "2", "--dtw-templates", "1", "--threads", "1",
-        "--quiet"]  # fmt: skip
+TINY = ["--utterances", "8", "--sentences", "4", "--voices-per-sex", "2", "--hidden", "8",
+        "--layers", "1", "--steps", "3", "--batch", "4", "--beam", "2", "--dtw-templates", "1",
+        "--threads", "1", "--quiet"]  # fmt: skip
 
 
 def test_edit_distance_and_error_rates_on_known_examples():
@@ -70,6 +71,18 @@ def test_prefix_beam_scores_match_torch_ctc_loss():
     assert math.exp(-float(loss)) == pytest.approx(probs[(1, 2)], rel=1e-4)
 
 
+def test_the_ngram_lm_learns_its_transcripts_and_steers_the_beam():
+    lm = NgramLM([[1, 2], [1, 2], [3, 1, 2], [3]], order=2, vocab=4)
+    assert lm.perplexity([[1, 2]]) < 4.0 < lm.perplexity([[2, 1]])  # uniform: 4
+    total = sum(math.exp(lm.logp((1,), k)) for k in range(4))  # the end (0) included
+    assert total == pytest.approx(1.0)
+    # the acoustics say "1 3" a little more than "1 2"; the LM has only seen 2 after 1
+    p = np.array([[0.1, 0.9, 0.0, 0.0], [0.0, 0.0, 0.48, 0.52], [1.0, 0.0, 0.0, 0.0]])
+    lp = np.log(p + 1e-12)
+    assert prefix_beam(lp, beam=8) == [1, 3] == prefix_beam(lp, beam=8, lm=lm, weight=0.0)
+    assert prefix_beam(lp, beam=8, lm=lm, weight=1.0) == [1, 2]
+
+
 def test_one_pass_dtw_recovers_a_sequence_of_templates():
     rng = np.random.default_rng(0)
     words = {w: rng.normal(size=(6, 4)) * 3 for w in "abc"}
@@ -97,21 +110,29 @@ def speech_run(tmp_path_factory):
 
 def test_train_speech_writes_a_run_with_the_dtw_baseline(speech_run):
     res = json.loads((speech_run / "results.json").read_text())
-    assert set(res) >= {"greedy", "beam", "baseline", "alignments", "examples"}
+    assert set(res) >= {"greedy", "beam", "beam_lm", "baseline", "alignments", "examples"}
     assert 0 <= res["baseline"]["wer"] and res["baseline"]["templates"] == 10
+    assert set(res["by_kind"]) == {"digits", "sentence"}  # both vocabularies tested
+    assert res["lm"]["order"] in (1, 2, 3) and res["lm"]["weight"] >= 0
     voices = res["data"]["voices"]
     assert not set(voices["test"]) & set(voices["train"])
     assert res["alignments"] and "CTC alignments" in (speech_run / "report.html").read_text()
 
 
 def test_transcribe_reads_a_recording_made_another_way(speech_run, tmp_path):
-    # a voice variant outside the corpus, at 8 kHz: the command resamples it
-    y = audio.resample(audio.speak("four two", "en-us+m7"), audio.ESPEAK_RATE, 8000)
-    audio.write_wav(tmp_path / "d.wav", y, 8000)
+    # a voice variant outside the corpus, at 8 kHz: the command resamples it (and fills the
+    # bands above 4 kHz with the training mean); then 44.1 kHz stereo, with the run's LM
+    y = audio.speak("four two", "en-us+m7")
+    audio.write_wav(tmp_path / "d.wav", audio.resample(y, audio.ESPEAK_RATE, 8000), 8000)
     result = invoke("transcribe", speech_run, tmp_path / "d.wav", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert set(out["text"]) <= set(" efghinorstuvwxz") and out["seconds"] > 0.3
+    assert set(out["text"]) <= set(CHARS) and out["seconds"] > 0.3
+    y44 = audio.resample(y, audio.ESPEAK_RATE, 44100)
+    audio.write_wav(tmp_path / "s.wav", np.stack([y44, y44], 1), 44100)
+    result = invoke("transcribe", speech_run, tmp_path / "s.wav", "--lm", "--json")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["text"]) <= set(CHARS)
 
 
 def test_transcribe_refuses_bad_input_in_one_line(speech_run, tmp_path):

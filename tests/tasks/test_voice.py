@@ -12,9 +12,9 @@ import torch
 
 from clitest import invoke, one_line_error, sweep_numeric_options
 from rnnkit.data import audio
-from rnnkit.data.audio import stack_frames
+from rnnkit.data.audio import band_limit, freq_mask, stack_frames, warp_channels
 from rnnkit.tasks.voice.options import VoiceOptions
-from rnnkit.tasks.voice.task import balanced_accuracy, freq_mask, pitch_threshold, warp_channels
+from rnnkit.tasks.voice.task import balanced_accuracy, pitch_threshold
 
 TINY = ["--utterances", "16", "--voices-per-sex", "2", "--hidden", "8", "--steps", "3",
         "--batch", "4", "--threads", "1", "--quiet"]  # fmt: skip
@@ -40,6 +40,10 @@ def test_augmentations_touch_only_the_mel_channels():
     assert torch.equal(m[..., 4], v[..., 4])
     zeroed = m[..., :4] == 0  # the same band in every frame and stacked frame of a sequence
     assert (zeroed == zeroed[:, :1, :1]).all() and zeroed.any()
+    b = band_limit(x, 2, 4, 1.0, torch.Generator().manual_seed(2)).view(2, 3, 2, 5)
+    top = b[..., :4] == 0  # every sequence loses a top band, from a cut-off in [2, 4) up
+    assert torch.equal(b[..., 4], v[..., 4]) and top[..., 3].all() and not top[..., :2].any()
+    assert torch.equal(band_limit(x, 2, 4, 0.0, gen), x)
 
 
 def test_balanced_accuracy_weights_classes_equally():
@@ -86,6 +90,10 @@ def test_classify_audio_takes_any_wav(voice_run, tmp_path):
     out = json.loads(result.stdout)
     assert out["prediction"] in ("female", "male") and 0.5 <= out["probability"] <= 1
     assert out["seconds"] == pytest.approx(len(y44) / 44100)
+    audio.write_wav(tmp_path / "tel.wav", audio.resample(y, audio.ESPEAK_RATE, 8000), 8000)
+    result = invoke("classify-audio", voice_run, tmp_path / "tel.wav", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["prediction"] in ("female", "male")
 
 
 def test_classify_audio_refuses_bad_files_in_one_line(voice_run, tmp_path):

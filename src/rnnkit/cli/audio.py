@@ -37,15 +37,18 @@ def transcribe(
     run: Annotated[Path, typer.Argument(help="A run directory from `rnnkit train speech`.")],
     wav: Annotated[Path, typer.Argument(help="A WAV file: any sample rate, mono or stereo.")],
     beam: Annotated[int, typer.Option(help="Prefix-beam width (1: greedy), 1 to 64.")] = 8,
+    lm: Annotated[bool, typer.Option("--lm", help="Decode with the run's n-gram language "
+                                     "model (its weight chosen on validation voices).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print the transcript of a recording (CTC, prefix-beam decoding)."""
+    """Print the transcript of a recording (CTC, prefix-beam decoding, optionally with the
+    run's n-gram language model of its training transcripts)."""
     from ..tasks import speech
 
     if not 1 <= beam <= 64:
         raise fail(f"--beam must be between 1 and 64, got {beam}")
     with user_errors():
-        result = speech.load(run).transcribe_file(wav, beam)
+        result = speech.load(run).transcribe_file(wav, beam, use_lm=lm)
     if as_json:
         print(json.dumps(result))
         return

@@ -4,6 +4,7 @@
     features(y, sr, spec)     resampled to spec.rate -> log-mel frames (T, n_mels)
     speak(text, voice, ...)   espeak-ng -> samples at 22,050 Hz
     add_noise(y, snr_db, rng) white or pink noise at a chosen signal-to-noise ratio
+    add_reverb(y, sr, rt60)   a synthetic room: a decaying noise impulse response
 
 Features come from librosa (its mel filterbank, MFCC and YIN pitch tracker, and resampling
 through soxr): one well-kept library covers the three jobs the applications need, where
@@ -11,8 +12,8 @@ torch.stft would give only the spectrogram and leave the filterbank, the DCT, th
 tracker and the resampler to be written here. librosa is imported on first use only, so the
 CLI's --help stays light.
 
-Imports: numpy, the standard library, rnnkit.data.text (DataError); librosa and soundfile
-(a librosa dependency) lazily.
+Imports: numpy, the standard library, rnnkit.data.text (DataError); librosa, soundfile
+(a librosa dependency), scipy and torch (the training-time augmentations) lazily.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .text import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 ESPEAK_RATE = 22050  # espeak-ng writes 22,050 Hz mono 16-bit PCM
 
@@ -173,6 +178,85 @@ def stack_frames(x: np.ndarray, k: int) -> np.ndarray:
     return x.reshape(-1, k * D)
 
 
+# ---- augmentation and band-limited input ---------------------------------------------
+
+
+def freq_mask(x: torch.Tensor, stack: int, n_mels: int, width: int, gen: torch.Generator):
+    """SpecAugment's frequency masking (Park et al. 2019): in each sequence of x (B, T, k·D),
+    a band of 0..width mel channels (the same in each of the k stacked frames) is set to 0,
+    the training mean; channels past n_mels (log F0) are left alone."""
+    import torch
+
+    B, T, KD = x.shape
+    x = x.clone().view(B, T, stack, KD // stack)
+    w = torch.randint(0, width + 1, (B,), generator=gen)
+    lo = (torch.rand(B, generator=gen) * (n_mels - w + 1)).long()
+    ch = torch.arange(KD // stack)
+    band = (ch[None, :] >= lo[:, None]) & (ch[None, :] < (lo + w)[:, None])  # (B, D)
+    return x.masked_fill(band[:, None, None, :], 0.0).view(B, T, KD)
+
+
+def warp_channels(x: torch.Tensor, stack: int, n_mels: int, amount: float, gen: torch.Generator):
+    """Vocal tract length perturbation (Jaitly & Hinton 2013), on the mel axis: sequence b of
+    x (B, T, k·D) reads mel channel c from channel c / α_b (linear interpolation), α_b uniform
+    in [1 - amount, 1 + amount], so formants move as they do between longer and shorter vocal
+    tracts; channels past n_mels (log F0) are left alone."""
+    import torch
+
+    B, T, KD = x.shape
+    D = KD // stack
+    alpha = 1 + amount * (2 * torch.rand(B, generator=gen) - 1)
+    src = (torch.arange(n_mels)[None, :] / alpha[:, None]).clamp(0, n_mels - 1)  # (B, n_mels)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=n_mels - 1)
+    w = (src - lo)[:, None, None, :]
+    x = x.view(B, T, stack, D)
+    mel = x[..., :n_mels]
+    idx = lambda i: i[:, None, None, :].expand(B, T, stack, n_mels)  # noqa: E731
+    warped = mel.gather(3, idx(lo)) * (1 - w) + mel.gather(3, idx(hi)) * w
+    return torch.cat([warped, x[..., n_mels:]], dim=3).reshape(B, T, KD)
+
+
+def band_limit(x: torch.Tensor, stack: int, n_mels: int, share: float, gen: torch.Generator):
+    """Band-limited recordings (a telephone, an 8 kHz file): in a `share` of the sequences of
+    x (B, T, k·D), every mel channel from a random cut-off in [n_mels/2, n_mels) up is set to
+    0, the training mean, which is what `fill_missing_bands` puts where a recording has no
+    energy; log F0 is left alone."""
+    import torch
+
+    B, T, KD = x.shape
+    x = x.clone().view(B, T, stack, KD // stack)
+    cut = torch.randint(n_mels // 2, n_mels, (B,), generator=gen)
+    cut = torch.where(torch.rand(B, generator=gen) < share, cut, torch.full_like(cut, n_mels))
+    ch = torch.arange(KD // stack)
+    band = (ch[None, :] >= cut[:, None]) & (ch[None, :] < n_mels)
+    return x.masked_fill(band[:, None, None, :], 0.0).view(B, T, KD)
+
+
+def missing_bands(sr: int, spec: FeatureSpec) -> np.ndarray:
+    """(n_mels,) bool: for a recording at a rate `sr` below spec.rate, the mel bands whose
+    upper edge lies above 95% of its Nyquist frequency (its resampled spectrum is empty
+    there); none for sr >= spec.rate."""
+    import librosa
+
+    if sr >= spec.rate:
+        return np.zeros(spec.n_mels, bool)
+    edges = librosa.mel_frequencies(spec.n_mels + 2, fmin=0.0, fmax=spec.rate / 2)
+    return edges[2:] > 0.95 * sr / 2
+
+
+def fill_missing_bands(frames: np.ndarray, sr: int, spec: FeatureSpec, mean) -> np.ndarray:
+    """Frames (T, channels) of a recording at rate `sr`: the bands it cannot hold (above its
+    Nyquist frequency) set to the training mean `mean` (channels,), so a band-limited
+    recording looks like a training example with those bands masked, not like silence."""
+    gone = missing_bands(sr, spec)
+    if not gone.any():
+        return frames
+    out = frames.copy()
+    out[:, : spec.n_mels][:, gone] = np.asarray(mean, dtype=frames.dtype)[: spec.n_mels][gone]
+    return out
+
+
 # ---- making speech ------------------------------------------------------------------------
 
 
@@ -235,6 +319,24 @@ def add_noise(y: np.ndarray, snr_db: float, rng: np.random.Generator, color: str
     p_signal = float(np.mean(y.astype(np.float64) ** 2)) or 1e-12
     noise *= np.sqrt(p_signal / (10 ** (snr_db / 10)) / max(float(np.mean(noise**2)), 1e-20))
     return (y + noise).astype(np.float32)
+
+
+def add_reverb(y: np.ndarray, sr: int, rt60: float, rng: np.random.Generator) -> np.ndarray:
+    """y in a synthetic room: convolved with an exponentially decaying noise impulse response
+    whose energy falls 60 dB in `rt60` seconds (Schroeder's model of late reverberation), the
+    direct sound kept as its first tap; the output has y's RMS. rt60 <= 0: y unchanged."""
+    if rt60 <= 0:
+        return y
+    n = max(1, int(rt60 * sr))
+    t = np.arange(n) / sr
+    ir = rng.standard_normal(n) * np.exp(-6.91 * t / rt60)  # ln(1000) = 6.91: -60 dB at rt60
+    ir[1:] /= max(float(np.sqrt(np.sum(ir[1:] ** 2))), 1e-12)  # the tail as loud as ...
+    ir[0] = 1.0  # ... the direct sound (a direct-to-reverberant ratio of 0 dB)
+    import scipy.signal
+
+    wet = scipy.signal.fftconvolve(y.astype(np.float64), ir)[: len(y)]
+    wet *= np.sqrt(np.mean(y.astype(np.float64) ** 2) / max(float(np.mean(wet**2)), 1e-20))
+    return wet.astype(np.float32)
 
 
 def write_wav(path: str | Path, y: np.ndarray, sr: int) -> Path:

@@ -1,10 +1,13 @@
 """Spoken corpora made offline with espeak-ng, generated once (seeded) and cached as features.
 
     voice_corpus(spec)   sentences from Shakespeare spoken by espeak-ng voice variants over
-                         several language voices, pitch / speed / amplitude varied, white or pink
-                         noise at a random SNR -> log-mel frames + log F0, median F0, labels
-    digit_corpus(spec)   connected digit strings ("four two seven") and every voice saying
-                         each digit alone (DTW templates) -> log-mel frames, transcripts
+                         several language voices, pitch / speed / amplitude varied, half in a
+                         synthetic room (reverb), white or pink noise at a random SNR
+                         -> log-mel frames + log F0, median F0, labels
+    digit_corpus(spec)   connected digit strings ("four two seven"), GRID-style command
+                         sentences ("place blue at four now") and every voice saying each
+                         digit alone (DTW templates), rooms and noise as above -> log-mel
+                         frames, transcripts
 
 The cache ($RNNKIT_DATA/<voice|digits>-<hash>.npz) holds the features, not the WAVs, so a run
 starts in a second once the corpus exists; the hash covers every parameter, so a changed spec
@@ -44,8 +47,10 @@ class VoiceSpec:
     speed: tuple[int, int] = (130, 210)
     amplitude: tuple[int, int] = (60, 160)
     words: tuple[int, int] = (3, 8)
+    reverb_share: float = 0.5
+    rt60: tuple[float, float] = (0.2, 0.8)
     feature: audio.FeatureSpec = field(default_factory=lambda: audio.FeatureSpec(pitch=True))
-    version: int = 2  # bump when the generator changes (2: continuous F0)
+    version: int = 3  # bump when the generator changes (2: continuous F0, 3: reverb)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,14 +109,23 @@ def draw_utterance(spec: VoiceSpec, i: int, voices, texts) -> dict:
         "pitch": rng.randint(*spec.pitch), "speed": rng.randint(*spec.speed),
         "amplitude": rng.randint(*spec.amplitude), "snr_db": round(rng.uniform(*spec.snr_db), 1),
         "noise": rng.choice(("white", "pink")), "text": rng.choice(texts),
+        "rt60": draw_rt60(spec, rng),
     }  # fmt: skip
 
 
+def draw_rt60(spec, rng: random.Random) -> float:
+    """The room of one utterance: dry with probability 1 - spec.reverb_share, else a
+    reverberation time (s) uniform in spec.rt60."""
+    return round(rng.uniform(*spec.rt60), 2) if rng.random() < spec.reverb_share else 0.0
+
+
 def render(m: dict, key: str) -> np.ndarray:
-    """An utterance recipe -> noisy samples at 22,050 Hz; `key` seeds the noise."""
+    """An utterance recipe -> samples at 22,050 Hz, in its room (reverb) and then with its
+    noise (the microphone's); `key` seeds both."""
     y = audio.speak(m["text"], f"{m['language']}+{m['voice']}", m["pitch"], m["speed"],
                     m["amplitude"])  # fmt: skip
     rng = np.random.default_rng(random.Random(f"noise:{key}").getrandbits(32))
+    y = audio.add_reverb(y, audio.ESPEAK_RATE, m.get("rt60", 0.0), rng)
     return audio.add_noise(y, m["snr_db"], rng, m["noise"])
 
 
@@ -189,17 +203,24 @@ def split_by_voice(voices: list[str], sexes: list[str], seed: int, test: float =
     return out
 
 
-# ---- connected digits ---------------------------------------------------------------------
+# ---- connected digits and command sentences ------------------------------------------------
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# The GRID corpus's command grammar (Cooke et al. 2006, "bin blue at f two now") without its
+# letter slot: command colour preposition digit adverb, 4 x 4 x 4 x 10 x 4 = 2,560 sentences.
+GRAMMAR = (("bin", "lay", "place", "set"), ("blue", "green", "red", "white"),
+           ("at", "by", "in", "with"), DIGITS, ("again", "now", "please", "soon"))  # fmt: skip
+VOCABULARY = DIGITS + tuple(w for slot in GRAMMAR if slot is not DIGITS for w in slot)
 
 
 @dataclass(frozen=True)
 class DigitSpec:
-    """Connected digit strings (`n`, min..max digits) round-robin over the voices, and every
-    voice saying each digit once on its own (the DTW baseline's templates)."""
+    """Connected digit strings (`n`, min..max digits) and `sentences` command sentences
+    (GRAMMAR) round-robin over the voices, and every voice saying each digit once on its own
+    (the DTW baseline's templates)."""
 
     n: int = 600
+    sentences: int = 400
     per_sex: int = 16
     seed: int = 0
     digits: tuple[int, int] = (2, 5)
@@ -208,14 +229,17 @@ class DigitSpec:
     pitch: tuple[int, int] = (25, 75)
     speed: tuple[int, int] = (130, 220)
     amplitude: tuple[int, int] = (60, 160)
+    reverb_share: float = 0.5
+    rt60: tuple[float, float] = (0.2, 0.8)
     feature: audio.FeatureSpec = field(default_factory=audio.FeatureSpec)
-    version: int = 1
+    version: int = 2  # 2: reverb, sentences
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def digit_recipe(spec: DigitSpec, key: str, voice: tuple[str, str], digits: list[int]) -> dict:
+    """A digit string (or, with key "word...", an isolated digit)."""
     rng = random.Random(f"{spec.seed}:{key}")
     return {
         "voice": voice[0], "sex": voice[1], "language": rng.choice(spec.languages),
@@ -223,14 +247,23 @@ def digit_recipe(spec: DigitSpec, key: str, voice: tuple[str, str], digits: list
         "amplitude": rng.randint(*spec.amplitude), "snr_db": round(rng.uniform(*spec.snr_db), 1),
         "noise": rng.choice(("white", "pink")), "digits": "".join(map(str, digits)),
         "text": " ".join(DIGITS[d] for d in digits), "isolated": len(digits) == 1 and
-        key.startswith("word"),
+        key.startswith("word"), "kind": "digits", "rt60": draw_rt60(spec, rng),
     }  # fmt: skip
+
+
+def sentence_recipe(spec: DigitSpec, i: int, voice: tuple[str, str]) -> dict:
+    """Command sentence i: one word of each GRAMMAR slot, drawn uniformly."""
+    rng = random.Random(f"sentence:{spec.seed}:{i}")
+    words = [rng.choice(slot) for slot in GRAMMAR]
+    m = digit_recipe(spec, f"sentence{i}", voice, [])
+    return {**m, "digits": "", "text": " ".join(words), "kind": "sentence"}
 
 
 def digit_corpus(
     spec: DigitSpec = DigitSpec(), progress: Callable[[int, int], None] | None = None
 ) -> VoiceCorpus:
-    """Connected digit strings (meta "isolated": False) then isolated digits (True), cached."""
+    """Connected digit strings and command sentences (meta "isolated": False, "kind":
+    "digits" | "sentence") then isolated digits (True), cached."""
     path = audio.cache_path("digits", spec.to_dict())
     if path.exists():
         return load_corpus(path)
@@ -240,6 +273,7 @@ def digit_corpus(
         rng = random.Random(f"digits:{spec.seed}:{i}")
         digits = [rng.randrange(10) for _ in range(rng.randint(*spec.digits))]
         recipes.append(digit_recipe(spec, f"string{i}", voices[i % len(voices)], digits))
+    recipes += [sentence_recipe(spec, i, voices[i % len(voices)]) for i in range(spec.sentences)]
     for v in voices:
         recipes += [digit_recipe(spec, f"word{v[0]}{d}", v, [d]) for d in range(10)]
     return generate(path, spec, recipes, progress, pitch=False)

@@ -1,12 +1,15 @@
-"""Speech recognition: connected digit strings, many-to-many unaligned, trained with CTC.
+"""Speech recognition: connected words, many-to-many unaligned, trained with CTC.
 
-    digit strings ("four two seven") and isolated digits spoken by espeak-ng voice variants,
-    speed / pitch / amplitude varied, noise at a random SNR (data.speech.digit_corpus, cached)
+    digit strings ("four two seven"), command sentences of a 26-word vocabulary ("place blue
+    at four now") and isolated digits spoken by espeak-ng voice variants, speed / pitch /
+    amplitude varied, half in a synthetic room, noise at a random SNR (data.speech.
+    digit_corpus, cached)
     -> split by voice variant (test voices never heard in training)
-    -> log-mel frames, stacked -> bidirectional LSTM/GRU -> per-step characters + blank
-    -> CTC loss (Graves et al. 2006) -> greedy and prefix-beam decoding
+    -> log-mel frames, stacked -> bidirectional LSTM/GRU -> per-step words (or characters)
+       + blank -> CTC loss (Graves et al. 2006) -> greedy and prefix-beam decoding, and the
+       beam with an n-gram LM of the training transcripts (order, weight on validation)
     -> CER / WER on unseen voices, next to one-pass DTW over the training voices' isolated
-       digits, computed in the same run
+       digits (digit strings), computed in the same run
 
 Python API:
 

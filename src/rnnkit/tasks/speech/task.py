@@ -1,8 +1,10 @@
 """The speech Task: digit corpus, split by voice, the CTC model, the DTW baseline, the report,
 and the loaded Transcriber.
 
-A run directory holds, besides the Trainer's files: `speech.json` (the characters, the
-feature spec, frame stacking and the scaler), `results.json` and `report.html`.
+A run directory holds, besides the Trainer's files: `speech.json` (the output units, the
+feature spec, frame stacking, the scaler, and the n-gram language model: the training
+transcripts, its order and the weight and length bonus chosen on validation voices),
+`results.json` and `report.html`.
 
 The model is a ManyToMany (frames -> per-step logits over blank + characters) whose training
 loss is CTC; it is saved and reloaded as the plain ManyToMany it is.
@@ -10,6 +12,7 @@ loss is CTC; it is saved and reloaded as the plain ManyToMany it is.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from ...data import audio
 from ...data.archives import pad_sequences
 from ...data.scaling import StandardScaler
 from ...data.speech import (
-    DIGITS,
+    VOCABULARY,
     DigitSpec,
     VoiceCorpus,
     digit_corpus,
@@ -34,12 +37,14 @@ from ...models.base import Batch, StepOutput
 from .. import driver
 from ..task import Fitted, Task
 from . import dtw
-from .decode import collapse, edit_distance, error_rates, greedy, prefix_beam
+from .decode import NgramLM, collapse, edit_distance, error_rates, greedy, prefix_beam
 from .options import NAME, SpeechOptions
 
 SPEECH_FILE = "speech.json"
 HEADER = ["decoder", "CER", "WER", "strings right"]
-CHARS = "".join(sorted(set("".join(DIGITS)) | {" "}))
+KINDS = ("digits", "sentence")
+CHARS = "".join(sorted(set("".join(VOCABULARY)) | {" "}))
+DECODERS = ("greedy", "beam", "beam_lm")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Units:
 
     @classmethod
     def of(cls, kind: str) -> Units:
-        return cls(kind, tuple(CHARS) if kind == "chars" else DIGITS)
+        return cls(kind, tuple(CHARS) if kind == "chars" else VOCABULARY)
 
     def encode(self, text: str) -> list[int]:
         pieces = text if self.kind == "chars" else text.split()
@@ -93,11 +98,29 @@ class SpeechData:
     scaler: StandardScaler
     X: list[np.ndarray]
     units: Units
+    lm: dict[str, Any]  # {"order", "texts"}: the n-gram LM of the training transcripts
     summary: dict[str, Any]
 
 
+def language_model(units: Units, texts: list[str], order: int) -> NgramLM:
+    return NgramLM([units.encode(t) for t in texts], order, len(units.tokens) + 1)
+
+
+def choose_order(units: Units, train: list[str], val: list[str]) -> dict[str, Any]:
+    """The n-gram order (1-3 for words, 1-6 for characters) with the lowest perplexity on
+    the validation transcripts, the LM fitted on the training transcripts (1 without any)."""
+    if not val:
+        return {"order": 1, "val_perplexity": {}}
+    orders = range(1, 4 if units.kind == "words" else 7)
+    ppl = {n: language_model(units, train, n).perplexity([units.encode(t) for t in val])
+           for n in orders}  # fmt: skip
+    best = min(ppl, key=lambda n: (ppl[n], n))
+    return {"order": best, "val_perplexity": {str(n): p for n, p in ppl.items()}}
+
+
 def prepare(options: SpeechOptions, progress: bool = True) -> SpeechData:
-    spec = DigitSpec(n=options.utterances, per_sex=options.voices_per_sex)
+    spec = DigitSpec(n=options.utterances, sentences=options.sentences,
+                     per_sex=options.voices_per_sex)
     corpus = digit_corpus(spec, progress=generation_bar() if progress else None)
     of = split_by_voice(corpus.labels("voice"), corpus.labels("sex"), options.seed)
     split: dict[str, list[int]] = {"train": [], "val": [], "test": []}
@@ -113,14 +136,21 @@ def prepare(options: SpeechOptions, progress: bool = True) -> SpeechData:
     X = [audio.stack_frames(scaler.transform(f).astype(np.float32), options.stack)
          for f in corpus.frames]  # fmt: skip
     voices = {s: sorted({corpus.meta[i]["voice"] for i in idx}) for s, idx in split.items()}
+    units = Units.of(options.units)
+    texts = {s: [corpus.meta[i]["text"] for i in idx] for s, idx in split.items()}
+    lm = {**choose_order(units, texts["train"], texts["val"]), "texts": texts["train"]}
+    kinds = {s: {k: sum(corpus.meta[i]["kind"] == k for i in idx) for k in KINDS}
+             for s, idx in split.items()}  # fmt: skip
     summary = {
-        "source": "espeak-ng connected digit strings (2-5 digits), noise at 15-35 dB SNR",
-        "corpus": corpus.path, "sizes": {s: len(v) for s, v in split.items()},
+        "source": "espeak-ng connected digit strings (2-5 digits) and GRID-style command "
+        "sentences (26 words), half in a synthetic room (RT60 0.2-0.8 s), noise at 15-35 dB SNR",
+        "corpus": corpus.path, "sizes": {s: len(v) for s, v in split.items()}, "kinds": kinds,
         "isolated_words": len(words), "voices": voices,
         "split": "by voice variant: test voices never heard in training",
         "feature": spec.feature.to_dict(), "units": options.units,
+        "lm_order": lm["order"], "lm_val_perplexity": lm["val_perplexity"],
     }  # fmt: skip
-    return SpeechData(corpus, split, words, scaler, X, Units.of(options.units), summary)
+    return SpeechData(corpus, split, words, scaler, X, units, lm, summary)
 
 
 def batch_of(data: SpeechData, idx: list[int]) -> tuple:
@@ -145,10 +175,38 @@ def log_probs(model, X: list[np.ndarray], size: int = 64) -> list[np.ndarray]:
     return out
 
 
-def dtw_baseline(data: SpeechData, options: SpeechOptions) -> tuple[list[str], dict]:
+def is_digits(data: SpeechData, i: int) -> bool:
+    return data.corpus.meta[i]["kind"] == "digits"
+
+
+LM_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+LM_BONUSES = (0.0, 1.0, 2.0, 3.0)
+
+
+def tune_lm(model, data: SpeechData, lm: NgramLM, beam: int, most: int = 60) -> dict[str, Any]:
+    """The LM weight and length bonus with the lowest WER on (up to `most`, evenly spaced)
+    validation utterances; weight 0 and bonus 0 is the plain beam, so the tuned decoder is
+    never worse than it on these utterances."""
+    val = data.split["val"] or data.split["train"]
+    val = val[:: max(1, len(val) // most)][:most]
+    refs = [data.corpus.meta[i]["text"] for i in val]
+    lps = log_probs(model, [data.X[i] for i in val])
+    wer = {}
+    for w in LM_WEIGHTS:
+        for b in LM_BONUSES if w else (0.0,):
+            hyps = [data.units.decode(prefix_beam(lp, beam, lm=lm, weight=w, bonus=b))
+                    for lp in lps]  # fmt: skip
+            wer[(w, b)] = error_rates(refs, hyps)["wer"]
+    weight, bonus = min(wer, key=lambda k: (wer[k], k))
+    return {"order": lm.order, "weight": weight, "bonus": bonus, "val_utterances": len(val),
+            "val_wer": {f"{w}/{b}": v for (w, b), v in wer.items()}}  # fmt: skip
+
+
+def dtw_baseline(data: SpeechData, options: SpeechOptions,
+                 test: list[int]) -> tuple[list[str], dict]:  # fmt: skip
     """One-pass DTW over `dtw_templates` isolated recordings per digit (training voices); the
-    word insertion penalty chosen on up to 30 validation utterances. -> (test transcripts,
-    info)."""
+    word insertion penalty chosen on up to 30 validation digit strings. -> (transcripts of
+    the `test` utterances, info)."""
     n_mels = data.corpus.spec["feature"]["n_mels"]
 
     def prep(i: int) -> np.ndarray:  # every 2nd 10 ms frame, mean-normalised log-mel
@@ -167,14 +225,14 @@ def dtw_baseline(data: SpeechData, options: SpeechOptions) -> tuple[list[str], d
         quiet.append(prep(i))
     templates.append((dtw.silence_template(quiet), ""))
     ts = dtw.TemplateSet.build(templates)
-    val = data.split["val"][:30] or data.split["train"][:30]
+    val = [i for i in data.split["val"] or data.split["train"] if is_digits(data, i)][:30]
     refs = [data.corpus.meta[i]["text"] for i in val]
     scores = {}
     for pen in (0.0, 5.0, 10.0, 20.0, 40.0):
         hyps = [" ".join(dtw.match(prep(i), ts, pen)) for i in val]
         scores[pen] = error_rates(refs, hyps)["wer"]
     pen = min(scores, key=lambda p: (scores[p], p))
-    hyps = [" ".join(dtw.match(prep(i), ts, pen)) for i in data.split["test"]]
+    hyps = [" ".join(dtw.match(prep(i), ts, pen)) for i in test]
     return hyps, {"penalty": pen, "val_wer_by_penalty": {str(k): v for k, v in scores.items()},
                   "templates": len(templates) - 1}  # fmt: skip
 
@@ -202,9 +260,9 @@ class SpeechTask(Task):
         ))  # fmt: skip
 
     def files(self, options: SpeechOptions, data: SpeechData) -> dict[str, Any]:
-        return {SPEECH_FILE: {"units": options.units, "stack": options.stack,
-                              "feature": data.summary["feature"],
-                              "scaler": data.scaler.to_dict()}}  # fmt: skip
+        return {SPEECH_FILE: {"units": options.units, "tokens": list(data.units.tokens),
+                              "stack": options.stack, "feature": data.summary["feature"],
+                              "scaler": data.scaler.to_dict(), "lm": data.lm}}  # fmt: skip
 
     def train_config(self, options: SpeechOptions, data: SpeechData):
         from ...config import TrainConfig
@@ -223,9 +281,14 @@ class SpeechTask(Task):
         train = data.split["train"] + data.words
         B = min(options.batch, len(train))
 
+        n_mels = int(data.corpus.spec["feature"]["n_mels"])
+
         def make(step: int, gen: torch.Generator):
-            return batch_of(data, [train[int(i)] for i in
-                                   torch.randint(0, len(train), (B,), generator=gen)])  # fmt: skip
+            x, *rest = batch_of(data, [train[int(i)] for i in
+                                       torch.randint(0, len(train), (B,), generator=gen)])
+            if options.band_limit:
+                x = audio.band_limit(x, options.stack, n_mels, options.band_limit, gen)
+            return (x, *rest)
 
         val_idx = data.split["val"] or data.split["train"]
         return make, [batch_of(data, val_idx[k : k + 64]) for k in range(0, len(val_idx), 64)]
@@ -234,28 +297,48 @@ class SpeechTask(Task):
         te = data.split["test"]
         refs = [data.corpus.meta[i]["text"] for i in te]
         lps = log_probs(fitted.model, [data.X[i] for i in te])
-        greedy_hyps = [data.units.decode(greedy(lp)) for lp in lps]
-        beam_hyps = [data.units.decode(prefix_beam(lp, options.beam)) for lp in lps]
-        dtw_hyps, info = dtw_baseline(data, options)
+        lm = language_model(data.units, data.lm["texts"], data.lm["order"])
+        tuned = tune_lm(fitted.model, data, lm, options.beam)
+        hyps = {
+            "greedy": [data.units.decode(greedy(lp)) for lp in lps],
+            "beam": [data.units.decode(prefix_beam(lp, options.beam)) for lp in lps],
+            "beam_lm": [data.units.decode(prefix_beam(lp, options.beam, lm=lm,
+                                                      weight=tuned["weight"],
+                                                      bonus=tuned["bonus"])) for lp in lps],
+        }  # fmt: skip
+        by_kind = {}
+        for kind in KINDS:
+            sel = [j for j, i in enumerate(te) if data.corpus.meta[i]["kind"] == kind]
+            if sel:
+                by_kind[kind] = {d: error_rates([refs[j] for j in sel], [h[j] for j in sel])
+                                 for d, h in hyps.items()}  # fmt: skip
+        digit_te = [i for i in te if is_digits(data, i)]
+        dtw_hyps, info = dtw_baseline(data, options, digit_te)
+        dtw_of = dict(zip(digit_te, dtw_hyps, strict=True))
         return {
-            "greedy": error_rates(refs, greedy_hyps), "beam": error_rates(refs, beam_hyps),
+            **{d: error_rates(refs, h) for d, h in hyps.items()}, "by_kind": by_kind,
+            "lm": {**tuned, "val_perplexity": data.lm["val_perplexity"]},
             "baseline": {"name": "one-pass DTW, isolated digits of the training voices",
-                         **error_rates(refs, dtw_hyps), **info},
-            "examples": [{"ref": r, "beam": b, "dtw": d, "voice": data.corpus.meta[i]["voice"]}
-                         for r, b, d, i in list(zip(refs, beam_hyps, dtw_hyps, te,
-                                                    strict=True))[:10]],
+                         **error_rates([data.corpus.meta[i]["text"] for i in digit_te],
+                                       dtw_hyps), **info},
+            "examples": [{"ref": refs[j], "beam": hyps["beam"][j], "beam_lm": hyps["beam_lm"][j],
+                          "dtw": dtw_of.get(i, ""), "voice": data.corpus.meta[i]["voice"]}
+                         for j, i in enumerate(te) if j % max(1, len(te) // 12) == 0][:12],
             "alignments": [alignment(data, i, lp) for i, lp in list(zip(te, lps,
                                                                        strict=True))[:3]],
             "beam_width": options.beam,
         }  # fmt: skip
 
     def test_metrics(self, results):
-        return {"cer": results["beam"]["cer"], "wer": results["beam"]["wer"],
-                "greedy_wer": results["greedy"]["wer"],
-                "baseline_wer": results["baseline"]["wer"]}  # fmt: skip
+        out = {"cer": results["beam"]["cer"], "wer": results["beam"]["wer"],
+               "greedy_wer": results["greedy"]["wer"], "lm_wer": results["beam_lm"]["wer"],
+               "baseline_wer": results["baseline"]["wer"]}  # fmt: skip
+        if "digits" in results["by_kind"]:
+            out["digits_wer"] = results["by_kind"]["digits"]["beam_lm"]["wer"]
+        return out
 
     def summary(self, results):
-        title = f"test split ({results['beam']['n']} digit strings, unseen voices)"
+        title = f"test split ({results['beam']['n']} utterances, unseen voices)"
         return title, HEADER, rows(results)
 
     def report(self, r, run, results) -> None:
@@ -267,23 +350,32 @@ class SpeechTask(Task):
         r.table(rows(results), header=HEADER)
         b = results["baseline"]
         r.paragraph(f"DTW: {b['templates']} templates, word insertion penalty {b['penalty']} "
-                    "chosen on validation voices.", muted=True)  # fmt: skip
+                    "chosen on validation voices; digit strings only.", muted=True)  # fmt: skip
+        lm = results["lm"]
+        r.paragraph(f"LM: {lm['order']}-gram over {data['units']} of the training transcripts "
+                    f"(order by validation perplexity), weight {lm['weight']} and length bonus "
+                    f"{lm['bonus']} chosen on {lm['val_utterances']} validation utterances.",
+                    muted=True)  # fmt: skip
         r.heading("CTC alignments (test utterances)")
         for a in results["alignments"]:
             r.figure(alignment_plot(a), f"{a['ref']!r}: log-mel frames and the per-step "
                      "probability of each output unit (word or character; blank not drawn)")
         r.heading("Examples (test split)")
-        r.table([[e["voice"], e["ref"], e["beam"], e["dtw"]] for e in results["examples"]],
-                header=["voice", "reference", "CTC (beam)", "DTW"])  # fmt: skip
+        r.table([[e["voice"], e["ref"], e["beam"], e["beam_lm"], e["dtw"]]
+                 for e in results["examples"]],
+                header=["voice", "reference", "CTC (beam)", "CTC (beam + LM)", "DTW"])  # fmt: skip
 
     def load(self, run) -> Transcriber:
         from ...training import RunError
 
         info = run.read_json(SPEECH_FILE)
         try:
-            return Transcriber(run.model, Units.of(str(info["units"])), int(info["stack"]),
+            units = Units(str(info["units"]), tuple(map(str, info["tokens"])))
+            lm = language_model(units, list(info["lm"]["texts"]), int(info["lm"]["order"]))
+            return Transcriber(run.model, units, int(info["stack"]),
                                audio.FeatureSpec.from_dict(info["feature"]),
-                               StandardScaler.from_dict(info["scaler"]))  # fmt: skip
+                               StandardScaler.from_dict(info["scaler"]), lm,
+                               run.path / self.results_file)  # fmt: skip
         except (KeyError, TypeError, ValueError) as err:
             raise RunError(f"{run.path}/{SPEECH_FILE}: malformed ({err})") from None
 
@@ -324,11 +416,16 @@ def alignment_plot(a: dict):
 
 
 def rows(results) -> list[list[Any]]:
+    """One row per decoder over all test utterances, then per kind, then DTW (digits)."""
+    names = {"greedy": "CTC, greedy", "beam": f"CTC, prefix beam {results['beam_width']}",
+             "beam_lm": f"CTC, prefix beam + {results['lm']['order']}-gram LM"}  # fmt: skip
     out = []
-    for key, name in (("beam", f"CTC, prefix beam {results['beam_width']}"),
-                      ("greedy", "CTC, greedy"), ("baseline", "one-pass DTW (templates)")):
-        m = results[key]
-        out.append([name, m["cer"], m["wer"], m["sentence_accuracy"]])
+    for scope, table in [("all", results), *results["by_kind"].items()]:
+        for d, name in names.items():
+            m = table[d]
+            out.append([f"{name} ({scope})", m["cer"], m["wer"], m["sentence_accuracy"]])
+    b = results["baseline"]
+    out.append(["one-pass DTW, templates (digits)", b["cer"], b["wer"], b["sentence_accuracy"]])
     return out
 
 
@@ -341,21 +438,42 @@ class Transcriber:
     stack: int
     feature: audio.FeatureSpec
     scaler: StandardScaler
+    lm: NgramLM
+    results: Path  # results.json: the LM weight and bonus chosen on validation
 
-    def transcribe_samples(self, y: np.ndarray, sr: int, beam: int = 8) -> dict:
+    def lm_setting(self) -> tuple[float, float]:
+        """(weight, bonus) the run chose on validation; RunError if it has no results yet."""
+        from ...training import RunError
+
+        try:
+            tuned = json.loads(self.results.read_text())["lm"]
+            return float(tuned["weight"]), float(tuned["bonus"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise RunError(f"{self.results}: no language-model setting ({err}); the run "
+                           "has not been evaluated, transcribe without --lm") from None
+
+    def transcribe_samples(self, y: np.ndarray, sr: int, beam: int = 8,
+                           use_lm: bool = False) -> dict:  # fmt: skip
+        """Mono samples at rate sr -> {"text", "greedy", "seconds"}; the text from the
+        prefix beam (greedy if beam is 1), with the run's LM when use_lm."""
         frames = audio.features(y, sr, self.feature)
+        frames = audio.fill_missing_bands(frames, sr, self.feature, self.scaler.mean)
         x = audio.stack_frames(self.scaler.transform(frames).astype(np.float32), self.stack)
         lp = log_probs(self.model, [x])[0]
-        labels = prefix_beam(lp, beam) if beam > 1 else greedy(lp)
+        if use_lm:
+            weight, bonus = self.lm_setting()
+            labels = prefix_beam(lp, beam, lm=self.lm, weight=weight, bonus=bonus)
+        else:
+            labels = prefix_beam(lp, beam) if beam > 1 else greedy(lp)
         return {"text": self.units.decode(labels), "greedy": self.units.decode(greedy(lp)),
                 "seconds": len(y) / sr}
 
-    def transcribe_file(self, path: str | Path, beam: int = 8) -> dict:
+    def transcribe_file(self, path: str | Path, beam: int = 8, use_lm: bool = False) -> dict:
         """Any WAV (any rate; stereo mixed down) -> {"text", "greedy", "seconds"}."""
         y, sr = audio.read_wav(path)
         if not np.any(y):
             raise DataError(f"{path}: the recording is silent")
-        return self.transcribe_samples(y, sr, beam)
+        return self.transcribe_samples(y, sr, beam, use_lm)
 
 
 TASK = SpeechTask()

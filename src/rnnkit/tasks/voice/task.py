@@ -17,7 +17,7 @@ import torch
 
 from ...data import audio
 from ...data.archives import pad_sequences
-from ...data.audio import stack_frames
+from ...data.audio import band_limit, freq_mask, stack_frames, warp_channels
 from ...data.scaling import StandardScaler
 from ...data.speech import VoiceCorpus, VoiceSpec, generation_bar, split_by_voice, voice_corpus
 from ...data.text import DataError
@@ -27,38 +27,6 @@ from ..task import Fitted, Task
 from .options import NAME, VoiceOptions
 
 VOICE_FILE = "voice.json"
-
-
-def freq_mask(x: torch.Tensor, stack: int, n_mels: int, width: int, gen: torch.Generator):
-    """SpecAugment's frequency masking (Park et al. 2019): in each sequence of x (B, T, k·D),
-    a band of 0..width mel channels (the same in each of the k stacked frames) is set to 0,
-    the training mean; channels past n_mels (log F0) are left alone."""
-    B, T, KD = x.shape
-    x = x.clone().view(B, T, stack, KD // stack)
-    w = torch.randint(0, width + 1, (B,), generator=gen)
-    lo = (torch.rand(B, generator=gen) * (n_mels - w + 1)).long()
-    ch = torch.arange(KD // stack)
-    band = (ch[None, :] >= lo[:, None]) & (ch[None, :] < (lo + w)[:, None])  # (B, D)
-    return x.masked_fill(band[:, None, None, :], 0.0).view(B, T, KD)
-
-
-def warp_channels(x: torch.Tensor, stack: int, n_mels: int, amount: float, gen: torch.Generator):
-    """Vocal tract length perturbation (Jaitly & Hinton 2013), on the mel axis: sequence b of
-    x (B, T, k·D) reads mel channel c from channel c / α_b (linear interpolation), α_b uniform
-    in [1 - amount, 1 + amount], so formants move as they do between longer and shorter vocal
-    tracts; channels past n_mels (log F0) are left alone."""
-    B, T, KD = x.shape
-    D = KD // stack
-    alpha = 1 + amount * (2 * torch.rand(B, generator=gen) - 1)
-    src = (torch.arange(n_mels)[None, :] / alpha[:, None]).clamp(0, n_mels - 1)  # (B, n_mels)
-    lo = src.floor().long()
-    hi = (lo + 1).clamp(max=n_mels - 1)
-    w = (src - lo)[:, None, None, :]
-    x = x.view(B, T, stack, D)
-    mel = x[..., :n_mels]
-    idx = lambda i: i[:, None, None, :].expand(B, T, stack, n_mels)  # noqa: E731
-    warped = mel.gather(3, idx(lo)) * (1 - w) + mel.gather(3, idx(hi)) * w
-    return torch.cat([warped, x[..., n_mels:]], dim=3).reshape(B, T, KD)
 
 
 def balanced_accuracy(confusion: list[list[int]]) -> float:
@@ -235,10 +203,12 @@ class VoiceTask(Task):
         def make(step: int, gen: torch.Generator):
             pick = [train[int(i)] for i in torch.randint(0, len(train), (B,), generator=gen)]
             x, L = tensors([data.X[i] for i in pick])
-            if options.warp:
-                x = warp_channels(x, options.stack, n_mels, options.warp, gen)
+            if options.warp_amount():
+                x = warp_channels(x, options.stack, n_mels, options.warp_amount(), gen)
             if width:
                 x = freq_mask(x, options.stack, n_mels, width, gen)
+            if options.band_limit:
+                x = band_limit(x, options.stack, n_mels, options.band_limit, gen)
             return x, y[pick], L
 
         val_idx = data.split["val"] or train
@@ -336,6 +306,7 @@ class Classifier:
     def classify_samples(self, y: np.ndarray, sr: int) -> dict:
         """Mono samples at rate sr -> {"prediction", "probability", "probabilities", ...}."""
         frames = audio.features(y, sr, self.feature)
+        frames = audio.fill_missing_bands(frames, sr, self.feature, self.scaler.mean)
         x = stack_frames(self.scaler.transform(frames).astype(np.float32), self.stack)
         probs = predict_proba(self.model, [x])[0]
         best = int(probs.argmax())
