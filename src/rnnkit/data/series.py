@@ -5,7 +5,8 @@ user's CSV column, optionally with covariate columns.
 statsmodels; seattle-weather (daily), seattle-temps (hourly) or stocks (monthly, five
 companies: `key` picks one) from the files vega_datasets bundles; or a user CSV with a
 `target` column. `detect_period` finds a seasonal period from the ACF of a training part.
-Interior NaN gaps (co2 has 59) are filled by linear interpolation and counted; leading/trailing NaNs are dropped. `segments` cuts sliding windows.
+Interior NaN gaps (co2 has 59) are filled by linear interpolation and counted;
+leading/trailing NaNs are dropped. `segments` cuts sliding windows.
 
 Nothing is downloaded: statsmodels and vega_datasets ship their data; a missing package is
 reported with the command that installs it.
