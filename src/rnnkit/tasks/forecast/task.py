@@ -106,9 +106,27 @@ class RunForecaster(Forecaster):
     bounded (OptionError; a recursive forecast runs the model once a step, so a million steps
     would not finish)."""
 
+    time_column: str | None = None  # the columns a new CSV must have (use_data)
+    covariate_names: tuple[str, ...] = ()
+
     def future(self, horizon: int) -> FutureForecast:
         check_value(*HORIZON, horizon)
         return super().future(horizon)
+
+    def use_data(self, path) -> None:
+        """Forecast past the end of this CSV from now on (`forecast RUN --data`): the run's
+        target, time and covariate columns; DataError when one is missing or the file is
+        shorter than the window."""
+        from ...data.series import load_series_csv
+
+        assert self.series is not None  # load() always sets it
+        s = load_series_csv(path, self.series["target"], self.time_column, None,
+                            self.covariate_names)  # fmt: skip
+        check_length(len(s), self.window, str(path),
+                     f"the model reads the last {self.window} values")  # fmt: skip
+        self.series = {**self.series, "name": s.name, "index": s.index.tolist(),
+                       "values": s.values.tolist(), "index_label": s.index_label,
+                       "covariates": None if s.covariates is None else s.covariates.tolist()}
 
 
 HORIZON = next(spec for spec in field_specs(ForecastOptions) if spec[0].name == "horizon")
@@ -326,6 +344,8 @@ class ForecastTask(Task):
                             int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,
                             relative=bool(settings["relative"]), series=series,
                             cov_scaler=cov_scaler)  # fmt: skip
+            fc.time_column = settings.get("time")
+            fc.covariate_names = tuple(settings.get("covariates") or ())
             series["values"], series["index"], series["n_train"]  # noqa: B018
         except (KeyError, TypeError, ValueError) as err:
             raise RunError(f"{run.path}: forecaster.json or series.json is not valid "
