@@ -52,6 +52,19 @@ def test_cli_detect_anomalies_against_labels(forecast_run, tmp_path):
     assert set(got) == {"rnnkit", "persistence residual"}
     assert got["rnnkit"]["events"]["true_events"] == 1 and got["rnnkit"]["points"]["labelled"] == 3
     assert got["rnnkit"]["events"]["recall"] == 1.0  # a +15 jump on a ±3 signal is found
+    # a threshold set by the training part's false-alarm rate: fewer alarms at a lower rate
+    alarms = []
+    for rate in (0.2, 0.01):
+        r = invoke("detect-anomalies", forecast_run, "--data", data, "--target", "load",
+                   "--time", "month", "--false-alarm-rate", rate, "--no-evaluate", "--out",
+                   tmp_path / str(rate), "--quiet")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        res = json.loads((tmp_path / str(rate) / "anomalies.json").read_text())
+        alarms.append(len(res["flagged"]))
+    assert alarms[0] > alarms[1]
+    for bad in (0, 1, "nan"):
+        one_line_error(invoke("detect-anomalies", forecast_run, "--false-alarm-rate", bad,
+                              "--no-evaluate", "--out", tmp_path), "--false-alarm-rate")
     one_line_error(invoke("detect-anomalies", forecast_run, "--labels", "anomaly"), "--data")
     one_line_error(invoke("detect-anomalies", forecast_run, "--data", data, "--target", "load",
                           "--labels", "month"), "0 or 1")  # fmt: skip

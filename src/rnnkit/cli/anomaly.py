@@ -40,6 +40,11 @@ def detect_anomalies(
     method: Annotated[
         str, typer.Option(help="interval (outside the forecast's interval) or residual (MAD).")
     ] = "interval",
+    false_alarm_rate: Annotated[
+        float | None,
+        typer.Option(help="Set the threshold so this fraction of the training part is flagged "
+                     "(instead of the --level rule), in (0, 1)."),
+    ] = None,
     evaluate: Annotated[
         bool, typer.Option(help="Score on anomalies injected into the held-out part.")
     ] = True,
@@ -76,7 +81,7 @@ def detect_anomalies(
                 raise fail(f"--labels {labels}: the column must hold 0 or 1 on every row")
         result = run_detection(run, series, out, level, method, evaluate, trials, seed,
                                progress=lambda w, i, n: progress(f"checking {w}", i, n),
-                               labels=marks)  # fmt: skip
+                               labels=marks, false_alarm_rate=false_alarm_rate)  # fmt: skip
     n = len(result.flagged_index)
     console.print(f"{n} point{'s' if n != 1 else ''} flagged")
     for t, v in zip(result.flagged_index[:50], result.flagged_values[:50], strict=True):

@@ -326,11 +326,14 @@ def detect(
     max_replace: int | None = None,
     progress: Progress | None = None,
     what: str = "checking",
+    threshold: float | None = None,
 ) -> Detection:
     """Flag anomalies in `values` (K, N) or (N,), sequentially from `start` (default W).
 
     residual_scale: (median, scale) of clean residuals for method "residual".
     max_replace: replace at most this many consecutive flagged values (default W // 3).
+    threshold: flag scores above this (default: the `level` normal quantile; see
+    `training_threshold` for one that sets the false-alarm rate on the training part).
     progress: called as progress(what, t - start + 1, N - start) after each point.
     """
     if method not in METHODS:
@@ -346,7 +349,7 @@ def detect(
     check_length(N, W + 1, "the series", f"the model needs {W} values before the first check")
     if start < W:
         raise DataError(f"detection can start at point {W} at the earliest (the window)")
-    z = interval_z(level)
+    z = interval_z(level) if threshold is None else threshold
     real = fc.scaler.transform(v).astype(np.float32)
     ctx = real.copy()  # contexts, with flagged values replaced
     sc_mean, sc_std = fc.scaler.mean[0], fc.scaler.std[0]
@@ -380,6 +383,19 @@ def detect(
     if single:
         return Detection(flags[0], mean[0], lo[0], hi[0], score[0])
     return Detection(flags, mean, lo, hi, score)
+
+
+def training_threshold(
+    fc: Forecaster, train: np.ndarray, rate: float, method: str = "interval",
+    residual_scale: tuple[float, float] | None = None,
+) -> float:
+    """The score threshold that flags a fraction `rate` of the (clean) training part's
+    one-step scores: the false-alarm rate on training data, whatever the scores'
+    distribution (the Gaussian `level` rule assumes the head's intervals are calibrated)."""
+    if not 0 < rate < 1:
+        raise ValueError(f"rate must be in (0, 1), got {rate!r}")
+    d = detect(fc, train, fc.window, 0.5, method, residual_scale, replace=False)
+    return float(np.quantile(d.score[fc.window :], 1 - rate))
 
 
 def residual_scale(fc: Forecaster, train: np.ndarray) -> tuple[float, float]:

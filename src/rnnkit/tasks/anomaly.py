@@ -35,6 +35,7 @@ from ..models.forecaster import (
     detect,
     persistence_detect,
     residual_scale,
+    training_threshold,
 )
 from ..training.report import Report, finish_series, series_axes
 from .options import SEED_MAX, OptionError
@@ -124,11 +125,13 @@ def run_detection(
     seed: int = 0,
     progress: Progress | None = None,
     labels: np.ndarray | None = None,
+    false_alarm_rate: float | None = None,
 ) -> AnomalyResult:
     """Flag anomalies in `series` (default: the run's own series) and, with `evaluate`, score
     the detector on injected anomalies in the held-out part. Writes anomalies.json and
     anomalies.html into `out_dir` (default RUN/anomalies). `labels`: (N,) 0/1 beside
-    `series`, scored with label_scores.
+    `series`, scored with label_scores. `false_alarm_rate`: the threshold flags this
+    fraction of the run's training part instead of using the `level` rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
@@ -162,7 +165,13 @@ def run_detection(
     check_length(len(values), W + 1, f"{name}", f"the model's window is {W}")
     train_ref = np.asarray(stored["values"], float)[: int(stored["n_train"])]
     rs = residual_scale(fc, train_ref) if method == "residual" else None
-    det = detect(fc, values, W, level, method, rs, progress=progress, what="the series")
+    thr = None
+    if false_alarm_rate is not None:
+        if not 0 < false_alarm_rate < 1:  # also refuses nan
+            raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
+        thr = training_threshold(fc, train_ref, false_alarm_rate, method, rs)
+    det = detect(fc, values, W, level, method, rs, progress=progress, what="the series",
+                 threshold=thr)  # fmt: skip
     flagged = np.flatnonzero(det.flags)
     labelled = None
     if labels is not None:
@@ -185,7 +194,7 @@ def run_detection(
         per_kind = max(1, round((n_end - start) / 60))
         inj = inject(tail, start, trials, sigma, seed, per_kind=per_kind)
         d = detect(fc, inj.values, start, level, method, rs, progress=progress,
-                   what=f"{trials} injected trials")  # fmt: skip
+                   what=f"{trials} injected trials", threshold=thr)  # fmt: skip
         base = persistence_detect(inj.values, train_ref, start, level)
         evaluation = {
             "held_out": held_out, "trials": trials, "sigma": sigma, "level": level,
@@ -197,7 +206,8 @@ def run_detection(
     res = AnomalyResult(evaluation, labelled, index[flagged].tolist(), values[flagged].tolist(),
                         out_dir)  # fmt: skip
     atomic_write_json(out_dir / "anomalies.json", {
-        "data": name, "target": target, "level": level, "method": method,
+        "data": name, "target": target, "level": level, "method": method, "threshold": thr,
+        "false_alarm_rate": false_alarm_rate,
         "flagged": [{"index": float(index[i]), "value": float(values[i]),
                      "forecast": float(det.mean[i]), "score": float(det.score[i])}
                     for i in flagged],
