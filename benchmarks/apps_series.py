@@ -46,6 +46,15 @@ ENTRIES: dict[str, list[str]] = {
     ],
     "co2": ["train", "forecast", "--data", "co2", "--horizon", "52", "--steps", "800"],
     "co2-h1": ["train", "forecast", "--data", "co2", "--steps", "800"],
+    # issue 15: the default recipe (period detected, AutoARIMA/AutoETS in the same run),
+    # seeds via NAME@SEED; nile was never looked at while choosing anything
+    "fc-sunspots": ["train", "forecast", "--data", "sunspots", "--horizon", "5", "--threads", "1"],
+    "fc-co2": ["train", "forecast", "--data", "co2", "--horizon", "13", "--threads", "1"],
+    "fc-temps": ["train", "forecast", "--data", "seattle-temps", "--horizon", "24",
+                 "--threads", "1"],
+    "fc-msft": ["train", "forecast", "--data", "stocks", "--series", "MSFT", "--horizon", "3",
+                "--threads", "1"],
+    "fc-nile": ["train", "forecast", "--data", "nile", "--horizon", "3", "--threads", "1"],
     "anomalies-co2": ["detect-anomalies", str(RUNS / "co2-h1")],
     "anomalies": ["detect-anomalies", str(RUNS / "sunspots")],
 }

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _helpers import invoke, one_line_error, write_series_csv
 
-from rnnkit.tasks.anomaly import inject, persistence_detect, scores
+from rnnkit.tasks.anomaly import inject, label_scores, persistence_detect, scores
 
 
 def test_injection_labels_and_scores():
@@ -26,6 +26,50 @@ def test_injection_labels_and_scores():
     assert s["kinds"]["spike"]["event_recall"] == 1.0  # ±5σ jumps are caught by differences
 
 
+def test_label_scores_point_and_event_wise():
+    flags = np.array([0, 1, 0, 1, 1, 0, 0, 1], bool)
+    labels = np.array([0, 1, 1, 0, 0, 0, 1, 1])
+    s = label_scores(flags, labels, 0)
+    assert (s["points"]["tp"], s["points"]["flagged"], s["points"]["labelled"]) == (2, 4, 4)
+    # alarm events [1], [3-4], [7]: two touch a true event; true events [1-2], [6-7]: both hit
+    assert (s["events"]["alarm_events"], s["events"]["true_events"]) == (3, 2)
+    assert s["events"]["precision"] == pytest.approx(2 / 3) and s["events"]["recall"] == 1.0
+    assert label_scores(flags, labels, 5)["points"]["flagged"] == 1  # from `start` on
+
+
+def test_cli_detect_anomalies_against_labels(forecast_run, tmp_path):
+    t = np.arange(160)
+    y = 10 + 3 * np.sin(2 * np.pi * t / 12)
+    y[100:103] += 15  # one true event
+    lab = ((t >= 100) & (t < 103)).astype(int)
+    data = tmp_path / "labelled.csv"
+    data.write_text("month,load,anomaly\n" + "".join(
+        f"{i},{v:.3f},{a}\n" for i, v, a in zip(t, y, lab, strict=True)))  # fmt: skip
+    r = invoke("detect-anomalies", forecast_run, "--data", data, "--target", "load", "--time",
+               "month", "--labels", "anomaly", "--no-evaluate", "--out", tmp_path, "--quiet")
+    assert r.exit_code == 0, r.output
+    got = json.loads((tmp_path / "anomalies.json").read_text())["labelled"]
+    assert set(got) == {"rnnkit", "persistence residual"}
+    assert got["rnnkit"]["events"]["true_events"] == 1 and got["rnnkit"]["points"]["labelled"] == 3
+    assert got["rnnkit"]["events"]["recall"] == 1.0  # a +15 jump on a ±3 signal is found
+    # a threshold set by the training part's false-alarm rate: fewer alarms at a lower rate
+    alarms = []
+    for rate in (0.2, 0.01):
+        r = invoke("detect-anomalies", forecast_run, "--data", data, "--target", "load",
+                   "--time", "month", "--false-alarm-rate", rate, "--no-evaluate", "--out",
+                   tmp_path / str(rate), "--quiet")  # fmt: skip
+        assert r.exit_code == 0, r.output
+        res = json.loads((tmp_path / str(rate) / "anomalies.json").read_text())
+        alarms.append(len(res["flagged"]))
+    assert alarms[0] > alarms[1]
+    for bad in (0, 1, "nan"):
+        one_line_error(invoke("detect-anomalies", forecast_run, "--false-alarm-rate", bad,
+                              "--no-evaluate", "--out", tmp_path), "--false-alarm-rate")
+    one_line_error(invoke("detect-anomalies", forecast_run, "--labels", "anomaly"), "--data")
+    one_line_error(invoke("detect-anomalies", forecast_run, "--data", data, "--target", "load",
+                          "--labels", "month"), "0 or 1")  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def forecast_run(tmp_path_factory):
     """A tiny forecast run on 160 months of a 12-step seasonal load."""
@@ -33,7 +77,8 @@ def forecast_run(tmp_path_factory):
     csv = write_series_csv(tmp / "load.csv")
     r = invoke("train", "forecast", "--data", csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15,
-               "--arima-order", "1,0,0", "--out", tmp / "fc", "--quiet")  # fmt: skip
+               "--arima-order", "1,0,0", "--no-auto-baselines", "--out", tmp / "fc",
+               "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output
     return tmp / "fc"
 

@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 from _helpers import invoke, one_line_error, write_series_csv
 
-from rnnkit.models.classical import ar_forecast, fit_ar, persistence, seasonal_naive
+from rnnkit.data.series import detect_period
+from rnnkit.models.classical import (
+    ar_forecast,
+    auto_arima,
+    auto_ets,
+    fit_ar,
+    persistence,
+    seasonal_naive,
+    state_space_forecasts,
+)
+from rnnkit.models.forecaster import conformal_minimum
 from rnnkit.tasks import forecast
 from rnnkit.tasks.metrics import mase_scale, metrics, truth_matrix
 from rnnkit.tasks.options import OptionError
@@ -53,6 +63,35 @@ def test_metrics_and_mase():
     assert m["rmse"] == pytest.approx(2.5**0.5)
 
 
+def test_period_detection_finds_the_season_and_refuses_noise():
+    rng = np.random.default_rng(1)
+    t = np.arange(400)
+    assert detect_period(0.02 * t + np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, 400)) == 12
+    assert detect_period(np.cumsum(rng.normal(size=400))) is None  # a random walk: no season
+    assert detect_period(rng.normal(size=300)) is None
+    # the size cap: only the last max_points are read
+    assert detect_period(np.r_[rng.normal(size=5000), np.sin(2 * np.pi * t / 7)], 400) == 7
+
+
+def test_auto_baselines_forecast_every_origin_like_a_refit_filter():
+    rng = np.random.default_rng(2)
+    y = np.zeros(150)
+    for i in range(1, 150):
+        y[i] = 0.7 * y[i - 1] + rng.normal()
+    origins = np.array([119, 130, 148])
+    for fitter in (auto_arima, auto_ets):
+        res, name = fitter(y[:120])
+        assert name.startswith(("AutoARIMA(", "AutoETS("))
+        f = state_space_forecasts(res, y, origins, 3)
+        for i, o in enumerate(origins):  # the one-pass filter equals filtering up to o alone
+            np.testing.assert_allclose(f[i], res.apply(y[: o + 1]).forecast(3), atol=1e-8)
+    assert auto_arima(y[:120])[1].startswith("AutoARIMA(1,0,")  # an AR(1) process
+
+
+def test_conformal_minimum():
+    assert (conformal_minimum(0.9), conformal_minimum(0.95), conformal_minimum(0.5)) == (9, 19, 1)
+
+
 # ---- CLI ---------------------------------------------------------------------------------
 
 
@@ -66,7 +105,8 @@ def forecast_run(series_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "fc"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15, "--horizon", 3,
-               "--arima-order", "1,0,0", "--out", out, "--quiet")  # fmt: skip
+               "--arima-order", "1,0,0", "--no-auto-baselines", "--out", out,
+               "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output
     return out
 
@@ -90,6 +130,41 @@ def test_cli_forecast_run_and_future(forecast_run, tmp_path):
     # --plot into folders that do not exist yet: they are created
     plot = tmp_path / "new" / "dir" / "f.png"
     assert invoke("forecast", forecast_run, "--plot", plot).exit_code == 0 and plot.exists()
+
+
+def test_covariates_and_forecasting_from_new_data(tmp_path):
+    t = np.arange(120)
+    x = np.sin(2 * np.pi * t / 12)
+    y = 5 + np.r_[0, x[:-1]] + 0.05 * np.random.default_rng(3).normal(size=120)
+    rows = ["month,load,temp"] + [f"{i},{a:.3f},{b:.3f}" for i, a, b in zip(t, y, x, strict=True)]
+    data = tmp_path / "cov.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    r = invoke("train", "forecast", "--data", data, "--target", "load", "--time", "month",
+               "--covariates", "temp", "--window", 12, "--hidden", 8, "--steps", 5,
+               "--horizon", 2, "--val-fraction", 0.08, "--no-auto-baselines", "--out", out,
+               "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["split"]["covariates"] == ["temp"] and res["split"]["period"] == 12
+    assert res["split"]["period_detected"] and "smape" in res["metrics"]["rnnkit"][1]
+    assert set(res["mean_over_leads"]["rnnkit"]) == {"mae", "rmse", "mase", "smape"}
+    # the calibration set (8% of 96 points) is below the 9 a 90% conformal interval needs
+    assert "calibration set has" in res["notes"]
+    new = tmp_path / "new.csv"
+    new.write_text("\n".join(rows[:1] + rows[60:80]) + "\n")
+    r = invoke("forecast", out, "--data", new, "--horizon", 2)
+    assert r.exit_code == 0, r.output
+    assert [line.split("\t")[0] for line in r.stdout.strip().splitlines()] == [
+        "month", "79", "80"]  # rows 60-79 hold months 59-78
+    missing = tmp_path / "missing.csv"
+    missing.write_text("\n".join(row.rsplit(",", 1)[0] for row in rows) + "\n")
+    one_line_error(invoke("forecast", out, "--data", missing), "no column 'temp'")
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(rows[:6]) + "\n")
+    one_line_error(invoke("forecast", out, "--data", short), "needs at least 12")
+    one_line_error(invoke("train", "forecast", "--data", data, "--target", "load",
+                          "--covariates", "temp,,x", "--out", tmp_path / "n"), "--covariates")
 
 
 def test_python_api_loads_the_run(forecast_run):
@@ -135,6 +210,10 @@ def test_cli_bad_input_one_line_exit_2(series_csv, tmp_path):
     short.write_text("v\n" + "\n".join(str(i) for i in range(30)) + "\n")
     one_line_error(invoke(*fc, "--data", short, "--window", 40), "needs at least")
     one_line_error(invoke(*fc, "--data", "sunspotz"), "no such file or series")
+    one_line_error(invoke(*fc, "--data", "stocks"), "--series", "MSFT")
+    one_line_error(invoke(*fc, "--data", "stocks", "--series", "XYZ"), "no series 'XYZ'")
+    one_line_error(invoke(*fc, "--data", series_csv, "--target", "load", "--covariates",
+                          "nope"), "no column 'nope'")  # fmt: skip
     flat = tmp_path / "flat.csv"
     flat.write_text("v\n" + "\n".join("5" for _ in range(200)) + "\n")
     one_line_error(invoke(*fc, "--data", flat), "constant")

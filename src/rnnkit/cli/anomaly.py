@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from .common import progress_bar, stderr_console
-from .errors import user_errors
+from .errors import fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -30,12 +30,21 @@ def detect_anomalies(
     time: Annotated[
         str | None, typer.Option("--time", help="CSV: a time column (numbers or dates).")
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="CSV: a 0/1 column marking true anomalies; scores the flags on it."),
+    ] = None,
     level: Annotated[
         float, typer.Option(help="Flag outside this interval level, in (0, 1).")
     ] = 0.99,
     method: Annotated[
         str, typer.Option(help="interval (outside the forecast's interval) or residual (MAD).")
     ] = "interval",
+    false_alarm_rate: Annotated[
+        float | None,
+        typer.Option(help="Set the threshold so this fraction of the training part is flagged "
+                     "(instead of the --level rule), in (0, 1)."),
+    ] = None,
     evaluate: Annotated[
         bool, typer.Option(help="Score on anomalies injected into the held-out part.")
     ] = True,
@@ -47,21 +56,41 @@ def detect_anomalies(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Flag points a trained forecaster did not expect; score it on injected anomalies."""
+    import numpy as np
+
     from ..data.series import load_series_source
-    from ..tasks.anomaly import EVAL_HEADER, evaluation_rows, run_detection
+    from ..tasks.anomaly import (
+        EVAL_HEADER,
+        LABEL_HEADER,
+        evaluation_rows,
+        label_rows,
+        run_detection,
+    )
     from .train import _table
 
     console = stderr_console()
     with user_errors(), progress_bar(console, quiet) as progress:
-        series = None if data is None else load_series_source(data, target, time)
+        if labels is not None and data is None:
+            raise fail("--labels names a column of the --data CSV; give --data too")
+        extra = () if labels is None else (labels,)
+        series = None if data is None else load_series_source(data, target, time, None, extra)
+        marks = None
+        if series is not None and series.covariates is not None:
+            marks = series.covariates[:, 0]
+            if not np.isin(marks, (0, 1)).all():
+                raise fail(f"--labels {labels}: the column must hold 0 or 1 on every row")
         result = run_detection(run, series, out, level, method, evaluate, trials, seed,
-                               progress=lambda w, i, n: progress(f"checking {w}", i, n))
+                               progress=lambda w, i, n: progress(f"checking {w}", i, n),
+                               labels=marks, false_alarm_rate=false_alarm_rate)  # fmt: skip
     n = len(result.flagged_index)
     console.print(f"{n} point{'s' if n != 1 else ''} flagged")
     for t, v in zip(result.flagged_index[:50], result.flagged_values[:50], strict=True):
         sys.stdout.write(f"{t:g}\t{v:.4g}\n")
     if n > 50:
         console.print(f"... {n - 50} more in {result.out_dir / 'anomalies.json'}")
+    if result.labelled is not None:
+        console.print(_table(f"against --labels {labels}", list(LABEL_HEADER),
+                             label_rows(result.labelled)))  # fmt: skip
     if result.evaluation is not None:
         ev = result.evaluation
         console.print(_table(f"injected anomalies, {ev['trials']} trials on {ev['held_out']}",

@@ -1,4 +1,5 @@
-"""`rnnkit forecast RUN`: a trained forecast run, N steps past the end of its series.
+"""`rnnkit forecast RUN`: a trained forecast run, N steps past the end of its series (or of
+a new CSV with the same columns, `--data`).
 
 stdout carries the forecast as tab-separated rows; the plot path goes to stderr.
 """
@@ -28,12 +29,20 @@ def forecast(
         Path | None,
         typer.Option(help="Write the plot here (folders are created). Default: RUN/forecast.png."),
     ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Forecast past the end of this CSV instead (the run's target, time "
+                     "and covariate columns; at least a window of rows)."),
+    ] = None,
 ) -> None:
     """Forecast the next N steps after the series the run was trained on, with intervals."""
     from ..tasks import forecast as task
 
     with user_errors():
-        f = task.load(run).future(horizon)
+        fc = task.load(run)
+        if data is not None:
+            fc.use_data(data)
+        f = fc.future(horizon)
     plot = plot if plot is not None else run / "forecast.png"
     if plot.is_dir():
         raise fail(f"--plot {plot} is a directory; give a file name, e.g. {plot / 'forecast.png'}")

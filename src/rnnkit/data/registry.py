@@ -193,6 +193,11 @@ DATASETS: dict[str, Dataset] = {
             "5 series, 100-2,284 points", "pip", "statsmodels",
         ),
         Dataset(
+            "vega-datasets", "forecasting", "seattle-weather (daily), seattle-temps (hourly), "
+            "stocks (5 companies, monthly), bundled offline", "3 files, 123-8,759 points",
+            "pip", "vega_datasets==0.9.0",
+        ),
+        Dataset(
             "aeon", "classification",
             "JapaneseVowels, BasicMotions, GunPoint, ItalyPowerDemand, ArrowHead",
             "5 problems, 40-1,029 cases", "pip", "aeon<1.7",

@@ -3,9 +3,13 @@ and on the same split:
 
     series forecasts   persistence ŷ[o+h] = y[o]; seasonal naive ŷ[o+h] = y[o + h - m·ceil(h/m)];
                        AR(p), p chosen by AIC, OLS, recursive; ARIMA(p, d, q), d = 1 when an
-                       ADF test cannot reject a unit root (statsmodels). All forecast from the
-                       origins o (the last observed index) using only data up to o; AR and
-                       ARIMA are fitted on the training part only.
+                       ADF test cannot reject a unit root (statsmodels); AutoARIMA (a
+                       stepwise Hyndman-Khandakar search, seasonal when a period is known)
+                       and AutoETS (additive error, trend none/additive/damped, seasonal
+                       none/additive, by AICc), both statsmodels state-space models. All
+                       forecast from the origins o (the last observed index) using only data
+                       up to o; the fitted models are fitted on the training part only (its
+                       last FIT_POINTS points).
     sequences          1-nearest-neighbour under Euclidean distance (frames resampled)
     sentences          bag-of-words logistic regression (scikit-learn)
     any labels         the majority class of the training split
@@ -78,14 +82,16 @@ def ar_forecast(params: np.ndarray, values: np.ndarray, origins: np.ndarray, H: 
     return out
 
 
-def has_unit_root(train: np.ndarray) -> bool:
-    """True when an augmented Dickey-Fuller test cannot reject a unit root (p > 0.05)."""
+def has_unit_root(train: np.ndarray, max_points: int = 20_000) -> bool:
+    """True when an augmented Dickey-Fuller test cannot reject a unit root (p > 0.05) on the
+    last `max_points` points (the test's lag matrix grows with n·lags: 195 MB of CSV asked
+    for 16.8 GiB)."""
     _statsmodels()
     from statsmodels.tsa.stattools import adfuller
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bool(adfuller(train, autolag="AIC")[1] > 0.05)
+        return bool(adfuller(np.asarray(train)[-max_points:], autolag="AIC")[1] > 0.05)
 
 
 def arima_order_for(train: np.ndarray, p: int) -> tuple[int, int, int]:
@@ -115,26 +121,171 @@ def arima_forecast(
     return out
 
 
+FIT_POINTS = 1000  # AutoARIMA/AutoETS are fitted on at most the last this many training points
+MAX_FITS = 8  # AutoARIMA's stepwise search fits at most this many models
+# seasonal ARIMA terms only up to this period: the state has about m·(P+Q+D) entries and
+# statsmodels' Kalman filter then takes minutes per fit (co2's m = 52)
+MAX_SEASONAL_ARIMA = 24
+
+
+def state_space_forecasts(res, values: np.ndarray, origins: np.ndarray, H: int) -> np.ndarray:
+    """A fitted statsmodels state-space model's mean forecasts from every origin -> (M, H).
+
+    One Kalman filter pass over values[:origins[-1] + 1] with the fitted parameters gives the
+    predicted state a[o+1] for every origin at once; the h-step mean is then
+    d + Z·(T^(h-1) a[o+1] + intercepts): no refit and no loop over origins.
+    """
+    with _one_blas_thread():
+        full = res.apply(values[: int(origins[-1]) + 1])
+    ssm = full.model.ssm
+    # time-invariant models only (auto_arima/auto_ets use no time trend): the matrices'
+    # last axis has length 1
+    Z, T = ssm.design[..., 0], ssm.transition[..., 0]
+    d, c = ssm.obs_intercept[:, 0], ssm.state_intercept[:, 0]
+    a = full.filter_results.predicted_state[:, origins + 1]  # (k, M): a[o+1 | y[..o]]
+    out = np.empty((len(origins), H))
+    for h in range(H):
+        out[:, h] = (d[:, None] + Z @ a)[0]
+        a = c[:, None] + T @ a
+    return out
+
+
+def _aicc(res) -> float:
+    k, n = len(res.params), res.nobs
+    return float(res.aic + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.inf))
+
+
+def seasonal_strength(train: np.ndarray, m: int) -> float:
+    """Wang-Smith-Hyndman seasonal strength in [0, 1] from an STL decomposition; > 0.64 is
+    the threshold for one seasonal difference (as in forecast::auto.arima / statsforecast)."""
+    from statsmodels.tsa.seasonal import STL
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = STL(train, period=m, robust=True).fit()
+    v = np.var(r.resid)
+    return float(max(0.0, 1 - v / max(np.var(r.resid + r.seasonal), 1e-12)))
+
+
+def _one_blas_thread():
+    """One BLAS thread: the state-space models' matrices are tiny, and threaded BLAS only spins
+    on them (AutoARIMA on 128 points took 44 s of CPU with threads, 3 s without)."""
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    return threadpool_limits(1)
+
+
+def auto_arima(train: np.ndarray, m: int | None = None) -> tuple[Any, str]:
+    """SARIMA chosen by AICc in a stepwise Hyndman-Khandakar search (at most MAX_FITS fits):
+    d from an ADF test, D = 1 when the seasonal strength exceeds 0.64, then from the best of
+    (2,d,2)(1,D,1), (0,d,0)(0,D,0), (1,d,0)(1,D,0), (0,d,1)(0,D,1) change p, q, P, Q by one
+    while AICc improves. Seasonal terms only for 2 <= m <= MAX_SEASONAL_ARIMA, m < n / 3.
+    Returns (fitted results, "ARIMA(p,d,q)(P,D,Q)m")."""
+    _statsmodels()
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    y = np.asarray(train[-FIT_POINTS:], dtype=np.float64)
+    seasonal = bool(m and 2 <= m <= MAX_SEASONAL_ARIMA and m < len(y) / 3)
+    d = 1 if has_unit_root(y) else 0
+    D = 1 if seasonal and seasonal_strength(y, m) > 0.64 else 0
+    fits: dict[tuple[int, ...], tuple[float, Any]] = {}
+
+    def fit(p: int, q: int, P: int, Q: int):
+        key = (p, q, P, Q)
+        if key in fits or min(key) < 0 or p > 5 or q > 5 or P > 2 or Q > 2:
+            return
+        if len(fits) >= MAX_FITS:
+            return
+        trend = "c" if d + D == 0 else "n"  # a time trend would make the model time-varying
+        model = SARIMAX(y, order=(p, d, q), seasonal_order=(P, D, Q, m) if seasonal else
+                        (0, 0, 0, 0), trend=trend, concentrate_scale=True)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                res = model.fit(disp=False, maxiter=50)
+            except (ValueError, np.linalg.LinAlgError):
+                return
+        fits[key] = (_aicc(res) if np.isfinite(res.aic) else np.inf, res)
+
+    with _one_blas_thread():
+        for p, q, P, Q in [(2, 2, 1, 1), (0, 0, 0, 0), (1, 0, 1, 0), (0, 1, 0, 1)]:
+            fit(p, q, P if seasonal else 0, Q if seasonal else 0)
+        if not fits:
+            raise ValueError("no ARIMA model could be fitted")
+        best = min(fits, key=lambda k: fits[k][0])
+        while len(fits) < MAX_FITS:
+            for i in range(4 if seasonal else 2):
+                for step in (-1, 1):
+                    nb = list(best)
+                    nb[i] += step
+                    fit(*nb)
+            new = min(fits, key=lambda k: fits[k][0])
+            if new == best:
+                break
+            best = new
+    p, q, P, Q = best
+    name = f"AutoARIMA({p},{d},{q})" + (f"({P},{D},{Q}){m}" if seasonal else "")
+    return fits[best][1], name
+
+
+def auto_ets(train: np.ndarray, m: int | None = None) -> tuple[Any, str]:
+    """Additive-error exponential smoothing chosen by AICc over trend (none, additive, damped)
+    × seasonal (none, additive with period m when 2 <= m < len(train) / 3).
+    Returns (fitted results, e.g. "AutoETS(A,Ad,A)")."""
+    _statsmodels()
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+
+    y = np.asarray(train[-FIT_POINTS:], dtype=np.float64)
+    seasons = [None, m] if m and 2 <= m < len(y) / 3 else [None]
+    best: tuple[float, Any, str] | None = None
+    for trend, damped, tname in ((False, False, "N"), (True, False, "A"), (True, True, "Ad")):
+        for season in seasons:
+            model = ExponentialSmoothing(y, trend=trend, damped_trend=damped, seasonal=season)
+            with warnings.catch_warnings(), _one_blas_thread():
+                warnings.simplefilter("ignore")
+                try:
+                    res = model.fit(disp=False, maxiter=100)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+            score = _aicc(res) if np.isfinite(res.aic) else np.inf
+            if best is None or score < best[0]:
+                best = (score, res, f"AutoETS(A,{tname},{'A' if season else 'N'})")
+    if best is None:
+        raise ValueError("no ETS model could be fitted")
+    return best[1], best[2]
+
+
 def baseline_forecasts(
     values: np.ndarray, n_train: int, origins: np.ndarray, H: int, period: int | None,
-    order: tuple[int, int, int] | None = None,
+    order: tuple[int, int, int] | None = None, auto: bool = True,
 ) -> tuple[dict[str, np.ndarray], str]:
     """({method: (M, H) forecasts}, a note): every baseline from the same origins, fitted on
-    values[:n_train] only. `order`: the ARIMA order (None: chosen from the data). A failed
-    ARIMA fit is reported in the note and its forecasts are NaN, not fatal."""
+    values[:n_train] only. persistence is also the random walk (the honest baseline for
+    prices). `order`: a fixed ARIMA order to add (ARIMA(p, d, q)); `auto`: AutoARIMA and
+    AutoETS (the slow ones). A failed fit is reported
+    in the note and its forecasts are NaN, not fatal."""
     train = values[:n_train]
     preds = {"persistence": persistence(values, origins, H)}
     if period and period < n_train:
         preds[f"seasonal naive (m={period})"] = seasonal_naive(values, origins, H, period)
     params, p = fit_ar(train)
     preds[f"AR({p})"] = ar_forecast(params, values, origins, H)
-    order = order or arima_order_for(train, p)
-    try:
-        preds[f"ARIMA{order}"] = arima_forecast(train, values, origins, H, order)
-    except (ValueError, np.linalg.LinAlgError) as err:
-        preds[f"ARIMA{order}"] = np.full((len(origins), H), np.nan)
-        return preds, f"ARIMA{order} failed: {err}"
-    return preds, ""
+    notes = []
+    fitters = [("AutoARIMA", lambda: auto_arima(train, period)),
+               ("AutoETS", lambda: auto_ets(train, period))] if auto else []  # fmt: skip
+    if order is not None:
+        fitters.append((f"ARIMA{order}", lambda: (None, f"ARIMA{order}")))
+    for label, fitter in fitters:
+        try:
+            if label.startswith("ARIMA("):
+                preds[label] = arima_forecast(train, values, origins, H, order)
+                continue
+            res, name = fitter()
+            preds[name] = state_space_forecasts(res, values, origins, H)
+        except (ValueError, np.linalg.LinAlgError) as err:
+            preds[label] = np.full((len(origins), H), np.nan)
+            notes.append(f"{label} failed: {err}")
+    return preds, "; ".join(notes)
 
 
 # ---- sequences and sentences -----------------------------------------------------------

@@ -1,8 +1,16 @@
 """A trained forecaster at work: scaled windows in, Gaussian forecasts in data units out, and
 the anomalies it did not expect.
 
-    context (B, W, 1) scaled values -> ManyToMany(LSTM/GRU, gaussian head) -> at every step t
-    the mean and log-variance of the next value (recursive) or of the next H values (direct)
+    context (B, W, 1 + C) scaled values (and C covariates) -> ManyToMany(LSTM/GRU, gaussian
+    head) -> at every step t the mean and log-variance of the next value (recursive) or of the
+    next H values (direct)
+
+Covariates are known-past inputs: at step t the model reads y[t] and the covariates at t.
+Their future is not known: a recursive forecast past lead 1 holds them at their value at the
+origin (a direct forecast needs none past the origin).
+
+Intervals are split-conformal (`calibrate`): per lead time, the normalised residual
+|y - mean| / std on the validation part gives the quantile the head's std is scaled to.
 
 Recursive: one step ahead; longer horizons feed the forecast back in (the point forecast feeds
 the mean; the prediction interval comes from Monte Carlo paths that feed sampled values).
@@ -43,17 +51,21 @@ METHODS = ("interval", "residual")
 
 
 def training_pairs(
-    z: np.ndarray, W: int, H: int, relative: bool = False
+    z: np.ndarray, W: int, H: int, relative: bool = False, cov: np.ndarray | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled values -> inputs (M, W, 1) and per-step targets (M, W, H): at step t the next H.
+    """Scaled values (N,) and covariates (N, C) -> inputs (M, W, 1 + C) and per-step targets
+    (M, W, H): at step t the next H values.
 
-    relative: inputs and targets minus the window's last input value (a trending series then
-    looks the same at every level; the model learns increments, not levels).
+    relative: the target channel and targets minus the window's last value (a trending series
+    then looks the same at every level; the model learns increments, not levels).
     """
     seg = segments(z, W + H)  # (M, W+H)
     if relative:
         seg = seg - seg[:, W - 1 : W]
     x = seg[:, :W, None]
+    if cov is not None and cov.shape[1]:
+        c = np.lib.stride_tricks.sliding_window_view(cov[: len(z)], W, axis=0)[: len(seg)]
+        x = np.concatenate([x, np.swapaxes(c, 1, 2)], axis=2)  # (M, W, 1 + C)
     # targets[m, t, j] = seg[m, t + 1 + j]
     idx = np.arange(W)[:, None] + 1 + np.arange(H)[None, :]
     y = seg[:, idx]
@@ -75,8 +87,10 @@ class Forecaster:
     def __init__(self, model, scaler: StandardScaler, window: int, strategy: str, level: float,
                  head_horizon: int, samples: int = 200, seed: int = 0,
                  sigma_scale: list[float] | None = None, relative: bool = False,
-                 series: dict[str, Any] | None = None):  # fmt: skip
+                 series: dict[str, Any] | None = None,
+                 cov_scaler: StandardScaler | None = None):  # fmt: skip
         self.model, self.scaler, self.window = model.eval(), scaler, window
+        self.cov_scaler = cov_scaler  # None: no covariates
         self.relative, self.series = relative, series
         self.strategy, self.level, self.head_horizon = strategy, level, head_horizon
         self.samples, self.seed = samples, seed
@@ -88,21 +102,38 @@ class Forecaster:
     def z(self) -> float:
         return NormalDist().inv_cdf(0.5 + self.level / 2)
 
-    def _contexts(self, values: np.ndarray, origins: np.ndarray) -> torch.Tensor:
+    @property
+    def n_covariates(self) -> int:
+        return 0 if self.cov_scaler is None else len(self.cov_scaler.mean)
+
+    def _contexts(
+        self, values: np.ndarray, origins: np.ndarray, cov: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """values (N,) and covariates (N, C) in data units -> scaled contexts (M, W, 1 + C)."""
         W = self.window
         if int(origins.min()) < W - 1:
             raise DataError(f"a forecast needs {W} past values (the window); got fewer")
+        if (cov is None) != (self.cov_scaler is None):
+            raise DataError("this model was trained with covariates; pass them" if cov is None
+                            else "this model was trained without covariates")  # fmt: skip
         z = self.scaler.transform(values)
         idx = origins[:, None] + np.arange(-W + 1, 1)[None, :]
-        return torch.from_numpy(z[idx][..., None].astype(np.float32))  # (M, W, 1)
+        x = z[idx][..., None]
+        if cov is not None:
+            x = np.concatenate([x, self.cov_scaler.transform(cov)[idx]], axis=2)
+        return torch.from_numpy(x.astype(np.float32))  # (M, W, 1 + C)
 
     def _run(self, contexts: torch.Tensor):
-        """contexts (M, W, 1) scaled -> (out (M, W, 2·O) in the model's frame, state, base (M,)).
+        """contexts (M, W, 1 + C) scaled -> (out (M, W, 2·O) in the model's frame, state,
+        base (M,)).
 
-        base is what the model's frame subtracts: the last context value (relative) or 0.
+        base is what the model's frame subtracts from the target channel: the last context
+        value (relative) or 0.
         """
         base = contexts[:, -1, 0] if self.relative else torch.zeros(contexts.shape[0])
-        out, state = self.model(contexts - base[:, None, None])
+        x = contexts.clone()
+        x[..., 0] -= base[:, None]
+        out, state = self.model(x)
         return out, state, base
 
     @torch.no_grad()
@@ -131,8 +162,9 @@ class Forecaster:
         if s is None:
             raise DataError("this forecaster has no stored series; load it from a run directory")
         values, index = np.asarray(s["values"], float), np.asarray(s["index"], float)
+        cov = None if s.get("covariates") is None else np.asarray(s["covariates"], float)
         check_length(len(values), self.window, "the stored series", "retrain with a shorter window")
-        mean, lo, hi = self.forecast(values, np.array([len(values) - 1]), horizon)
+        mean, lo, hi = self.forecast(values, np.array([len(values) - 1]), horizon, cov)
         step = float(np.median(np.diff(index))) if len(index) > 1 else 1.0
         ahead = index[-1] + step * np.arange(1, horizon + 1)
         return FutureForecast(ahead, mean[0], lo[0], hi[0], self.level, index, values,
@@ -140,10 +172,12 @@ class Forecaster:
 
     @torch.no_grad()
     def forecast(
-        self, values: np.ndarray, origins: np.ndarray, horizon: int
+        self, values: np.ndarray, origins: np.ndarray, horizon: int,
+        cov: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Point forecasts and `level` prediction intervals from each origin -> 3 × (M, H)."""
-        x = self._contexts(values, origins)
+        """Point forecasts and `level` prediction intervals from each origin -> 3 × (M, H).
+        cov: (N, C) covariates beside `values`, for a model trained with them."""
+        x = self._contexts(values, origins, cov)
         if self.strategy == "direct":
             if horizon > self.head_horizon:
                 raise DataError(
@@ -164,6 +198,12 @@ class Forecaster:
         b = base.double().numpy()[:, None]
         c = float(self.sigma_scale[0])
         mu, sd = out[:, -1, 0], c * torch.exp(0.5 * out[:, -1, 1])
+        held = x[:, -1, 1:]  # covariates at the origin, held for later lead times (M, C)
+
+        def step(y: torch.Tensor) -> torch.Tensor:  # (K,) fed back -> (K, 1, 1 + C) inputs
+            h = held.repeat_interleave(len(y) // M, dim=0)
+            return torch.cat([y[:, None], h], dim=1)[:, None, :]
+
         if H == 1:
             m = mu.double().numpy()[:, None] + b
             s = sd.double().numpy()[:, None]
@@ -172,7 +212,7 @@ class Forecaster:
         means = [mu]
         st, y = state, mu
         for _ in range(H - 1):
-            o, st = self.model(y[:, None, None], st)
+            o, st = self.model(step(y), st)
             y = o[:, -1, 0]
             means.append(y)
         mean = torch.stack(means, 1).double().numpy() + b
@@ -183,7 +223,7 @@ class Forecaster:
         y = mu.repeat_interleave(S) + sd.repeat_interleave(S) * torch.randn(M * S, generator=gen)
         paths, st = [y], rep
         for _ in range(H - 1):
-            o, st = self.model(y[:, None, None], st)
+            o, st = self.model(step(y), st)
             y = o[:, -1, 0] + c * torch.exp(0.5 * o[:, -1, 1]) * torch.randn(M * S, generator=gen)
             paths.append(y)
         P = torch.stack(paths, 1).reshape(M, S, H).double().numpy() + b[:, :, None]
@@ -195,21 +235,38 @@ class Forecaster:
         return mean, lo, hi
 
 
+def conformal_minimum(level: float) -> int:
+    """The fewest calibration points whose split-conformal quantile reaches `level`: the
+    ceil((n + 1)·level)-th smallest of n scores exists only when n >= level / (1 - level)
+    (0.9 -> 9, 0.95 -> 19)."""
+    return int(np.ceil(level / (1 - level) - 1e-9))
+
+
 @torch.no_grad()
-def calibrate(fc: Forecaster, z: np.ndarray, n_fit: int) -> np.ndarray:
-    """Per lead time, the factor c with mean(((y - mean) / (c·std))²) = 1 on the validation
-    part z[n_fit:] (scaled units): Gaussian heads trained to convergence are overconfident on
-    new data, and this is the cheapest honest fix (test data is never touched)."""
+def calibrate(
+    fc: Forecaster, values: np.ndarray, n_fit: int, n_end: int, cov: np.ndarray | None = None
+) -> tuple[np.ndarray, list[int]]:
+    """Split-conformal interval widths: per lead time h of the head, the factor c such that
+    mean ± z·c·std covers the ceil((n+1)·level)-th smallest normalised residual
+    |y - mean| / std on the calibration part values[n_fit:n_end] (data units; test data is
+    never touched). With fewer than `conformal_minimum(level)` points the largest residual is
+    used (the caller warns). Returns (c per lead time, calibration points per lead time)."""
     Hh = fc.head_horizon
-    origins = np.arange(max(fc.window - 1, n_fit - 1), len(z) - 1)
-    idx = origins[:, None] + np.arange(-fc.window + 1, 1)[None, :]
-    mean, std = fc.head(torch.from_numpy(z[idx][..., None].astype(np.float32)))
-    scale = []
+    origins = np.arange(max(fc.window - 1, n_fit - 1), n_end - 1)
+    mean, std = fc.head(fc._contexts(values, origins, cov))
+    z = fc.scaler.transform(values)
+    scale, counts = [], []
     for h in range(Hh):
-        ok = origins + h + 1 < len(z)
-        r = (z[origins[ok] + h + 1] - mean[ok, h]) / std[ok, h]
-        scale.append(float(np.sqrt(np.mean(r**2))) if ok.sum() >= 5 else 1.0)
-    return np.asarray(scale)
+        ok = origins + h + 1 < n_end
+        r = np.sort(np.abs(z[origins[ok] + h + 1] - mean[ok, h]) / std[ok, h])
+        n = len(r)
+        counts.append(n)
+        if n == 0:
+            scale.append(1.0)
+            continue
+        k = min(n, int(np.ceil((n + 1) * fc.level)))
+        scale.append(float(r[k - 1]) / fc.z if r[k - 1] > 0 else 1.0)
+    return np.asarray(scale), counts
 
 
 def _repeat_state(state: Any, S: int) -> Any:
@@ -269,15 +326,21 @@ def detect(
     max_replace: int | None = None,
     progress: Progress | None = None,
     what: str = "checking",
+    threshold: float | None = None,
 ) -> Detection:
     """Flag anomalies in `values` (K, N) or (N,), sequentially from `start` (default W).
 
     residual_scale: (median, scale) of clean residuals for method "residual".
     max_replace: replace at most this many consecutive flagged values (default W // 3).
+    threshold: flag scores above this (default: the `level` normal quantile; see
+    `training_threshold` for one that sets the false-alarm rate on the training part).
     progress: called as progress(what, t - start + 1, N - start) after each point.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if fc.n_covariates:
+        raise DataError("anomaly detection reads one series; this run was trained with "
+                        "covariates: train one without --covariates")  # fmt: skip
     single = np.ndim(values) == 1
     v = np.atleast_2d(np.asarray(values, dtype=np.float64))
     K, N = v.shape
@@ -286,7 +349,7 @@ def detect(
     check_length(N, W + 1, "the series", f"the model needs {W} values before the first check")
     if start < W:
         raise DataError(f"detection can start at point {W} at the earliest (the window)")
-    z = interval_z(level)
+    z = interval_z(level) if threshold is None else threshold
     real = fc.scaler.transform(v).astype(np.float32)
     ctx = real.copy()  # contexts, with flagged values replaced
     sc_mean, sc_std = fc.scaler.mean[0], fc.scaler.std[0]
@@ -320,6 +383,19 @@ def detect(
     if single:
         return Detection(flags[0], mean[0], lo[0], hi[0], score[0])
     return Detection(flags, mean, lo, hi, score)
+
+
+def training_threshold(
+    fc: Forecaster, train: np.ndarray, rate: float, method: str = "interval",
+    residual_scale: tuple[float, float] | None = None,
+) -> float:
+    """The score threshold that flags a fraction `rate` of the (clean) training part's
+    one-step scores: the false-alarm rate on training data, whatever the scores'
+    distribution (the Gaussian `level` rule assumes the head's intervals are calibrated)."""
+    if not 0 < rate < 1:
+        raise ValueError(f"rate must be in (0, 1), got {rate!r}")
+    d = detect(fc, train, fc.window, 0.5, method, residual_scale, replace=False)
+    return float(np.quantile(d.score[fc.window :], 1 - rate))
 
 
 def residual_scale(fc: Forecaster, train: np.ndarray) -> tuple[float, float]:

@@ -9,6 +9,11 @@ pooled; points where the injection changed nothing material (< 1σ) are not labe
 Point-wise precision, recall and F1, and per-kind event recall (an event counts as found if
 any of its points is flagged), against a baseline detector in the same run: the persistence
 residual y[t] - y[t-1] with the same robust threshold.
+
+With labels (`--labels COL`: 1 marks an anomalous point), the flags on the data as given are
+scored against them too (`label_scores`): point-wise precision/recall/F1, and event-wise,
+an event being a run of consecutive labelled (or flagged) points: event recall = true events
+with at least one flag, event precision = alarm events that touch a true event.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..models.forecaster import (
     detect,
     persistence_detect,
     residual_scale,
+    training_threshold,
 )
 from ..training.report import Report, finish_series, series_axes
 from .options import SEED_MAX, OptionError
@@ -63,12 +69,46 @@ def scores(flags: np.ndarray, inj: Injected, start: int) -> dict[str, Any]:
     return out
 
 
+def runs_of(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of every run of consecutive True values in a (N,) bool array."""
+    m = np.r_[False, np.asarray(mask, bool), False].astype(np.int8)
+    edges = np.flatnonzero(np.diff(m))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _prf(tp_p: int, n_pred: int, tp_r: int, n_true: int) -> dict[str, float]:
+    precision = tp_p / n_pred if n_pred else 0.0
+    recall = tp_r / n_true if n_true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def label_scores(flags: np.ndarray, labels: np.ndarray, start: int) -> dict[str, Any]:
+    """Point-wise and event-wise precision/recall/F1 of (N,) flags against (N,) 0/1 labels,
+    over the points from `start` on (those the detector checked).
+
+    Example:
+        >>> label_scores(np.array([0, 1, 0, 1, 1], bool), np.array([0, 1, 1, 0, 0]), 0)
+        ...  # points: P 1/3, R 1/2; events: 1 true event found by 1 of 2 alarm events
+    """
+    f, lab = np.asarray(flags, bool)[start:], np.asarray(labels)[start:] > 0
+    tp = int((f & lab).sum())
+    alarms, events = runs_of(f), runs_of(lab)
+    hit = sum(bool(f[a:b].any()) for a, b in events)
+    useful = sum(bool(lab[a:b].any()) for a, b in alarms)
+    return {"points": {**_prf(tp, int(f.sum()), tp, int(lab.sum())), "tp": tp,
+                       "flagged": int(f.sum()), "labelled": int(lab.sum())},
+            "events": {**_prf(useful, len(alarms), hit, len(events)),
+                       "alarm_events": len(alarms), "true_events": len(events)}}  # fmt: skip
+
+
 # ---- the task ---------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
 class AnomalyResult:
     evaluation: dict[str, Any] | None
+    labelled: dict[str, Any] | None  # label_scores on the data as given, with --labels
     flagged_index: list[float]
     flagged_values: list[float]
     out_dir: Path
@@ -84,10 +124,14 @@ def run_detection(
     trials: int = 20,
     seed: int = 0,
     progress: Progress | None = None,
+    labels: np.ndarray | None = None,
+    false_alarm_rate: float | None = None,
 ) -> AnomalyResult:
     """Flag anomalies in `series` (default: the run's own series) and, with `evaluate`, score
     the detector on injected anomalies in the held-out part. Writes anomalies.json and
-    anomalies.html into `out_dir` (default RUN/anomalies).
+    anomalies.html into `out_dir` (default RUN/anomalies). `labels`: (N,) 0/1 beside
+    `series`, scored with label_scores. `false_alarm_rate`: the threshold flags this
+    fraction of the run's training part instead of using the `level` rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
@@ -121,8 +165,21 @@ def run_detection(
     check_length(len(values), W + 1, f"{name}", f"the model's window is {W}")
     train_ref = np.asarray(stored["values"], float)[: int(stored["n_train"])]
     rs = residual_scale(fc, train_ref) if method == "residual" else None
-    det = detect(fc, values, W, level, method, rs, progress=progress, what="the series")
+    thr = None
+    if false_alarm_rate is not None:
+        if not 0 < false_alarm_rate < 1:  # also refuses nan
+            raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
+        thr = training_threshold(fc, train_ref, false_alarm_rate, method, rs)
+    det = detect(fc, values, W, level, method, rs, progress=progress, what="the series",
+                 threshold=thr)  # fmt: skip
     flagged = np.flatnonzero(det.flags)
+    labelled = None
+    if labels is not None:
+        if series is None or len(labels) != len(values):
+            raise DataError("labels need the series they mark (--data with --labels)")
+        labelled = {"rnnkit": label_scores(det.flags, labels, W),
+                    "persistence residual": label_scores(
+                        persistence_detect(values[None], train_ref, W, level)[0], labels, W)}
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "anomalies"
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -137,7 +194,7 @@ def run_detection(
         per_kind = max(1, round((n_end - start) / 60))
         inj = inject(tail, start, trials, sigma, seed, per_kind=per_kind)
         d = detect(fc, inj.values, start, level, method, rs, progress=progress,
-                   what=f"{trials} injected trials")  # fmt: skip
+                   what=f"{trials} injected trials", threshold=thr)  # fmt: skip
         base = persistence_detect(inj.values, train_ref, start, level)
         evaluation = {
             "held_out": held_out, "trials": trials, "sigma": sigma, "level": level,
@@ -146,19 +203,24 @@ def run_detection(
             "persistence residual": scores(base, inj, start),
         }  # fmt: skip
         example = (inj, d, base, start)
-    res = AnomalyResult(evaluation, index[flagged].tolist(), values[flagged].tolist(), out_dir)
+    res = AnomalyResult(evaluation, labelled, index[flagged].tolist(), values[flagged].tolist(),
+                        out_dir)  # fmt: skip
     atomic_write_json(out_dir / "anomalies.json", {
-        "data": name, "target": target, "level": level, "method": method,
+        "data": name, "target": target, "level": level, "method": method, "threshold": thr,
+        "false_alarm_rate": false_alarm_rate,
         "flagged": [{"index": float(index[i]), "value": float(values[i]),
                      "forecast": float(det.mean[i]), "score": float(det.score[i])}
                     for i in flagged],
-        "evaluation": evaluation,
+        "evaluation": evaluation, "labelled": labelled,
     })  # fmt: skip
     r = Report(f"Anomalies: {Path(name).name} ({target})")
     r.table({"data": name, "rule": method, "level": level, "window": W,
              "points checked": int(len(values) - W), "flagged": int(len(flagged))})  # fmt: skip
     r.figure(_plot(index, values, det.lower, det.upper, det.flags, label, target),
              "points flagged in the data as given")  # fmt: skip
+    if labelled is not None:
+        r.heading("Against the labels")
+        r.table(label_rows(labelled), header=LABEL_HEADER)
     if evaluation is not None:
         r.heading("Injected anomalies: detection quality")
         r.paragraph(
@@ -178,6 +240,19 @@ def run_detection(
 
 EVAL_HEADER = ("detector", "precision", "recall", "F1", "false alarms", "spike recall",
                "level-shift recall", "dropout recall")  # fmt: skip
+
+
+LABEL_HEADER = ("detector", "point P", "point R", "point F1", "event P", "event R",
+                "event F1", "alarm events", "true events")  # fmt: skip
+
+
+def label_rows(labelled: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for det, s in labelled.items():
+        p, e = s["points"], s["events"]
+        rows.append([det, p["precision"], p["recall"], p["f1"], e["precision"], e["recall"],
+                     e["f1"], e["alarm_events"], e["true_events"]])  # fmt: skip
+    return rows
 
 
 def evaluation_rows(ev: dict[str, Any]) -> list[list[Any]]:

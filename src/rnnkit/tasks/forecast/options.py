@@ -23,11 +23,20 @@ class ForecastOptions(TrainOptions):
 
     data: str | None = opt(
         "sunspots", "sunspots (1700-2008; test 1921-1987 as in Zhang 2003), co2 (weekly, with "
-        "gaps), nile (statsmodels), or a .csv file with --target."
+        "gaps), nile (statsmodels); seattle-weather (daily), seattle-temps (hourly), stocks "
+        "(monthly, with --series; vega_datasets); or a .csv file with --target."
     )  # fmt: skip
-    target: str | None = opt(None, "CSV: the column to forecast.")
+    target: str | None = opt(None, "CSV or vega data set: the column to forecast.")
     time: str | None = opt(None, "CSV: a time column (numbers or dates).")
-    period: int | None = opt(None, "Seasonal period in steps (seasonal naive).", ge=1, le=HUGE)
+    series: str | None = opt(None, "stocks: the company (AAPL, AMZN, GOOG, IBM, MSFT).")
+    covariates: str | None = opt(
+        None, "COL,...: other columns fed to the model as inputs (known up to the origin; "
+        "held at their last value past lead 1)."
+    )  # fmt: skip
+    period: int | None = opt(
+        None, "Seasonal period in steps. Default: detected from the training part's ACF.",
+        ge=1, le=HUGE,
+    )  # fmt: skip
     window: int | None = opt(None, "Context length W. Default: 2 periods, 24-104.", ge=2, le=HUGE)
     horizon: int = opt(1, "Evaluate 1..N steps ahead.", ge=1, le=MAX_HORIZON)
     strategy: str = opt(
@@ -54,12 +63,24 @@ class ForecastOptions(TrainOptions):
                        le=100_000)  # fmt: skip
     calibrate: bool = opt(True, "Rescale the interval widths on the validation part.")
     arima_order: str | None = opt(
-        None, "ARIMA baseline order p,d,q (e.g. 9,0,0). Default: chosen from the data."
+        None, "Also an ARIMA baseline of this order p,d,q (e.g. 9,0,0)."
     )
+    auto_baselines: bool = opt(True, "Fit AutoARIMA and AutoETS baselines (slow on long series).")
 
     def check(self) -> None:
         super().check()
         self.order()
+        self.covariate_names()
+
+    def covariate_names(self) -> tuple[str, ...]:
+        """--covariates as column names (empty: none)."""
+        if self.covariates is None:
+            return ()
+        names = tuple(c.strip() for c in self.covariates.split(","))
+        if not all(names) or len(set(names)) != len(names):
+            raise OptionError("covariates", "distinct column names, comma-separated",
+                              self.covariates)  # fmt: skip
+        return names
 
     def order(self) -> tuple[int, int, int] | None:
         """arima_order as (p, d, q), or None (chosen from the data)."""

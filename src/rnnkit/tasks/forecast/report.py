@@ -10,8 +10,8 @@ from ...training.report import finish_series, line_plot, series_axes
 
 
 def metrics_rows(table: dict[str, list[dict[str, float]]], h: int) -> list[list[Any]]:
-    return [[k, v[h - 1]["mae"], v[h - 1]["rmse"], v[h - 1]["mse"], v[h - 1]["mase"]]
-            for k, v in table.items()]  # fmt: skip
+    return [[k, v[h - 1]["mae"], v[h - 1]["rmse"], v[h - 1]["mse"], v[h - 1]["mase"],
+             v[h - 1].get("smape")] for k, v in table.items()]  # fmt: skip
 
 
 def write_sections(r, run, results: dict[str, Any]) -> None:
@@ -22,7 +22,12 @@ def write_sections(r, run, results: dict[str, Any]) -> None:
     H, table = len(results["metrics"]["rnnkit"]), results["metrics"]
     for h in sorted({1, H}):
         r.heading(f"Test metrics, {h} step{'s' if h > 1 else ''} ahead")
-        r.table(metrics_rows(table, h), header=("method", "MAE", "RMSE", "MSE", "MASE"))
+        r.table(metrics_rows(table, h), header=("method", "MAE", "RMSE", "MSE", "MASE", "sMAPE"))
+    if H > 1:
+        r.heading(f"Test metrics, mean over lead times 1-{H}")
+        r.table([[k, v["mae"], v["rmse"], v["mase"], v["smape"]]
+                 for k, v in results["mean_over_leads"].items()],
+                header=("method", "MAE", "RMSE", "MASE", "sMAPE"))  # fmt: skip
     r.paragraph(
         "All methods forecast from the same origins in the test part using only data up to "
         "the origin; baselines are fitted on the training part only. MASE divides by the "

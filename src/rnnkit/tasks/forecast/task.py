@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,16 @@ import torch
 
 from ...algorithms import BPTT
 from ...data.scaling import StandardScaler
-from ...data.series import Series, check_length, load_series_source
+from ...data.series import VEGA_SERIES, Series, check_length, detect_period, load_series_source
 from ...data.text import DataError
 from ...models.classical import baseline_forecasts, has_unit_root
-from ...models.forecaster import Forecaster, FutureForecast, calibrate, training_pairs
+from ...models.forecaster import (
+    Forecaster,
+    FutureForecast,
+    calibrate,
+    conformal_minimum,
+    training_pairs,
+)
 from .. import driver, entry_points
 from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
 from ..options import CELL_FAMILIES, check_value, field_specs
@@ -37,9 +44,8 @@ from .report import metrics_rows, write_sections
 MAX_STORED = 20_000  # points of the series kept in series.json for `forecast RUN`
 
 
-def default_window(series: Series) -> int:
-    p = series.period or 12
-    return int(min(104, max(24, 2 * p)))
+def default_window(period: int | None) -> int:
+    return int(min(104, max(24, 2 * (period or 12))))
 
 
 @dataclass
@@ -55,8 +61,10 @@ class ForecastData:
     head_horizon: int
     relative: bool
     scaler: StandardScaler
+    cov_scaler: StandardScaler | None  # the covariates' (None: no covariates)
+    period: int | None  # given, or detected from the training part
     z: np.ndarray  # the training part, scaled
-    x: torch.Tensor  # (M, W, 1) training contexts
+    x: torch.Tensor  # (M, W, 1 + C) training contexts
     y: torch.Tensor  # (M, W, head_horizon) targets
     summary: dict[str, Any]
 
@@ -98,9 +106,27 @@ class RunForecaster(Forecaster):
     bounded (OptionError; a recursive forecast runs the model once a step, so a million steps
     would not finish)."""
 
+    time_column: str | None = None  # the columns a new CSV must have (use_data)
+    covariate_names: tuple[str, ...] = ()
+
     def future(self, horizon: int) -> FutureForecast:
         check_value(*HORIZON, horizon)
         return super().future(horizon)
+
+    def use_data(self, path) -> None:
+        """Forecast past the end of this CSV from now on (`forecast RUN --data`): the run's
+        target, time and covariate columns; DataError when one is missing or the file is
+        shorter than the window."""
+        from ...data.series import load_series_csv
+
+        assert self.series is not None  # load() always sets it
+        s = load_series_csv(path, self.series["target"], self.time_column, None,
+                            self.covariate_names)  # fmt: skip
+        check_length(len(s), self.window, str(path),
+                     f"the model reads the last {self.window} values")  # fmt: skip
+        self.series = {**self.series, "name": s.name, "index": s.index.tolist(),
+                       "values": s.values.tolist(), "index_label": s.index_label,
+                       "covariates": None if s.covariates is None else s.covariates.tolist()}
 
 
 HORIZON = next(spec for spec in field_specs(ForecastOptions) if spec[0].name == "horizon")
@@ -117,8 +143,16 @@ class ForecastTask(Task):
     options = ForecastOptions
 
     def prepare(self, o: ForecastOptions) -> ForecastData:
-        series = load_series_source(o.data or "sunspots", o.target, o.time, o.period)
-        W = o.window or default_window(series)
+        series = load_series_source(o.data or "sunspots", o.target, o.time, o.period,
+                                    o.covariate_names(), o.series)  # fmt: skip
+        # the period from the training part alone (the test part is not yet known, so detect
+        # on all but the default test fraction; the split below uses the same tail)
+        n_guess = len(series) - max(o.horizon, int(round(len(series) * o.test_fraction)))
+        if series.default_test is not None:
+            n_guess = int(np.searchsorted(series.index, series.default_test[0]))
+        period = o.period or detect_period(series.values[: max(n_guess, 2)])
+        series.period = period
+        W = o.window or default_window(period)
         n_train, n_end, n_val = split_series(series, o, W)
         train = series.values[:n_train]
         if np.ptp(train) == 0:
@@ -129,25 +163,31 @@ class ForecastTask(Task):
         if relative:  # the model sees increments: scale them, not the levels, to about 1
             scaler = StandardScaler(scaler.mean, [float(np.std(np.diff(train))) or 1.0])
         z = scaler.transform(train)
+        cov_scaler, zc = None, None
+        if series.covariates is not None:
+            cov_scaler = StandardScaler.fit(series.covariates[:n_train])
+            zc = cov_scaler.transform(series.covariates[:n_train])
         head = o.horizon if o.strategy == "direct" else 1
-        x, y = training_pairs(z[: n_train - n_val], W, head, relative)
+        x, y = training_pairs(z[: n_train - n_val], W, head, relative, zc)
         idx = series.index
         summary = {
             "source": series.name, "target": series.target, "gaps_filled": series.gaps_filled,
             "train": [float(idx[0]), float(idx[n_train - 1])],
             "test": [float(idx[n_train]), float(idx[n_end - 1])],
             "n_train": n_train, "n_val": n_val, "n_test": n_end - n_train, "window": W,
-            "frame": "relative" if relative else "absolute",
+            "frame": "relative" if relative else "absolute", "period": period,
+            "period_detected": o.period is None, "covariates": list(series.covariate_names),
         }  # fmt: skip
-        return ForecastData(series, n_train, n_end, n_val, W, head, relative, scaler, z, x, y,
-                            summary)  # fmt: skip
+        return ForecastData(series, n_train, n_end, n_val, W, head, relative, scaler,
+                            cov_scaler, period, z, x, y, summary)  # fmt: skip
 
     def build(self, o: ForecastOptions, data: ForecastData):
         from ...config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
         from ...models import build_model
 
         return build_model(ManyToManyConfig(
-            InputConfig("frames", features=1), HeadConfig("gaussian", data.head_horizon),
+            InputConfig("frames", features=1 + len(data.series.covariate_names)),
+            HeadConfig("gaussian", data.head_horizon),
             RNNConfig(CELL_FAMILIES[o.cell], o.hidden, o.layers, False, o.dropout),
         ))  # fmt: skip
 
@@ -158,10 +198,17 @@ class ForecastTask(Task):
             "forecaster.json": {"window": data.window, "strategy": o.strategy,
                                 "head_horizon": data.head_horizon, "level": o.level,
                                 "samples": o.samples, "seed": o.seed,
-                                "relative": data.relative},
+                                "relative": data.relative,
+                                "covariates": list(s.covariate_names),
+                                "cov_scaler": None if data.cov_scaler is None
+                                else data.cov_scaler.to_dict(),
+                                "time": VEGA_SERIES[o.data][1] if o.data in VEGA_SERIES
+                                else o.time},
             "series.json": {"name": s.name, "target": s.target, "index_label": s.index_label,
                             "period": s.period, "gaps_filled": s.gaps_filled,
                             "index": s.index[keep].tolist(), "values": s.values[keep].tolist(),
+                            "covariates": None if s.covariates is None
+                            else s.covariates[keep].tolist(),
                             "n_train": data.n_train - keep.start,
                             "n_end": data.n_end - keep.start},
         }  # fmt: skip
@@ -189,25 +236,40 @@ class ForecastTask(Task):
         if not data.n_val:
             return train_batch, None
         # windows whose targets end in the validation part (their contexts may start before)
-        x_all, y_all = training_pairs(data.z, data.window, data.head_horizon, data.relative)
+        zc = None
+        if data.cov_scaler is not None:
+            zc = data.cov_scaler.transform(data.series.covariates[: data.n_train])
+        x_all, y_all = training_pairs(data.z, data.window, data.head_horizon, data.relative, zc)
         first = max(0, data.n_train - data.n_val - data.window - data.head_horizon + 1)
         x_v, y_v = x_all[first:], y_all[first:]
         return train_batch, [(x_v[i : i + 256], y_v[i : i + 256]) for i in range(0, len(x_v), 256)]
 
     def fit(self, ctx) -> ForecastFitted:
-        """One Trainer run, then the interval calibration on the validation part."""
+        """One Trainer run, then the split-conformal interval calibration on the validation
+        part (a warning when it has too few points for the level)."""
         from ...training import write_run_json
 
         o, data = ctx.options, ctx.data
         fitted = driver.fit_one(self, ctx)
         fc = Forecaster(fitted.model, data.scaler, data.window, o.strategy, o.level,
                         data.head_horizon, o.samples, o.seed, relative=data.relative,
-                        series=self.files(o, data)["series.json"])  # fmt: skip
-        if o.calibrate and data.n_val >= 10:
-            fc.sigma_scale = calibrate(fc, data.z, data.n_train - data.n_val)
+                        series=self.files(o, data)["series.json"],
+                        cov_scaler=data.cov_scaler)  # fmt: skip
+        if o.calibrate and data.n_val:
+            fc.sigma_scale, counts = calibrate(fc, data.series.values, data.n_train - data.n_val,
+                                               data.n_train, data.series.covariates)  # fmt: skip
+            need = conformal_minimum(o.level)
+            if min(counts) < need:
+                data.summary["calibration_warning"] = (
+                    f"the calibration set has {min(counts)} points; a {o.level:.0%} "
+                    f"conformal interval needs at least {need} (the widest residual was used: "
+                    "coverage may fall short); raise --val-fraction or lower --level")
+                sys.stderr.write(f"warning: {data.summary['calibration_warning']}\n")
             write_run_json(ctx.out, "calibration", {
                 "sigma_scale": fc.sigma_scale.tolist(), "n_val": data.n_val,
-                "note": "head std multiplied by this; fitted on the validation part"})  # fmt: skip
+                "points_per_lead": counts,
+                "note": "split-conformal: head std multiplied by this; fitted on the "
+                        "validation part"})  # fmt: skip
         return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
 
     def evaluate(self, o: ForecastOptions, data: ForecastData, fitted: ForecastFitted):
@@ -216,17 +278,22 @@ class ForecastTask(Task):
         origins = origins_for(data.n_train, data.n_end)
         truth = truth_matrix(values, origins, H, data.n_end)
         scale = mase_scale(values[: data.n_train])
-        mean, lo, hi = fc.forecast(values, origins, H)
-        baselines, note = baseline_forecasts(values, data.n_train, origins, H,
-                                             data.series.period, o.order())  # fmt: skip
+        mean, lo, hi = fc.forecast(values, origins, H, data.series.covariates)
+        baselines, note = baseline_forecasts(values, data.n_train, origins, H, data.period,
+                                             o.order(), o.auto_baselines)  # fmt: skip
+        if data.summary.get("calibration_warning"):
+            note = "; ".join(n for n in (note, data.summary["calibration_warning"]) if n)
         preds = {"rnnkit": mean, **baselines}
+        table = {k: with_smape(metrics(v, truth, scale), v, truth) for k, v in preds.items()}
         split = {**{k: data.summary[k] for k in ("train", "test", "n_train", "n_val", "n_test",
-                                                  "window", "frame")},
+                                                  "window", "frame", "period", "period_detected",
+                                                  "covariates")},
                  "mase_scale": scale,
                  "interval_sigma_scale": [round(float(c), 4) for c in fc.sigma_scale]}  # fmt: skip
         return clean({
             "target": data.series.target, "split": split, "gaps_filled": data.series.gaps_filled,
-            "metrics": {k: metrics(v, truth, scale) for k, v in preds.items()},
+            "metrics": table,
+            "mean_over_leads": {k: mean_over_leads(v) for k, v in table.items()},
             "interval": {"level": o.level, "per_horizon": coverage(lo, hi, truth)},
             "one_step": {"index": data.series.index[origins + 1].tolist(),
                          "lower": lo[:, 0].tolist(), "upper": hi[:, 0].tolist(),
@@ -237,6 +304,7 @@ class ForecastTask(Task):
     def test_metrics(self, results):
         m = results["metrics"]["rnnkit"][0]
         return {"mae": m["mae"], "rmse": m["rmse"], "mse": m["mse"], "mase": m["mase"],
+                "smape": m["smape"], "mase_mean": results["mean_over_leads"]["rnnkit"]["mase"],
                 "coverage": results["interval"]["per_horizon"][0]["coverage"]}  # fmt: skip
 
     def summary(self, results):
@@ -245,12 +313,13 @@ class ForecastTask(Task):
         title = (f"test {sp['test'][0]:g}-{sp['test'][1]:g} ({sp['n_test']} points), window "
                  f"{sp['window']}; {results['interval']['level']:.0%} interval coverage "
                  + ", ".join(f"h={c['h']}: {c['coverage']:.0%}" for c in cov[:5]))  # fmt: skip
-        header = ["method", "MAE", "RMSE", "MSE", "MASE"]
+        header = ["method", "MAE", "RMSE", "MSE", "MASE", "sMAPE"]
         rows = metrics_rows(results["metrics"], 1)
         if H > 1:
-            header += [f"MASE h={H}", f"RMSE h={H}"]
-            rows = [[*r, v[H - 1]["mase"], v[H - 1]["rmse"]]
-                    for r, v in zip(rows, results["metrics"].values(), strict=True)]  # fmt: skip
+            header += [f"MASE h={H}", "MASE mean", "sMAPE mean"]
+            means = results["mean_over_leads"]
+            rows = [[*r, v[H - 1]["mase"], means[k]["mase"], means[k]["smape"]]
+                    for r, (k, v) in zip(rows, results["metrics"].items(), strict=True)]
         return title, header, [["-" if v is None else v for v in r] for r in rows]
 
     def report(self, r, run, results) -> None:
@@ -261,6 +330,8 @@ class ForecastTask(Task):
 
         settings, series = run.read_json("forecaster"), run.read_json("series")
         scaler = StandardScaler.from_dict(run.read_json("scaler"))
+        cov = settings.get("cov_scaler")
+        cov_scaler = None if cov is None else StandardScaler.from_dict(cov)
         scale = None
         if (run.path / "calibration.json").exists():
             try:
@@ -271,7 +342,10 @@ class ForecastTask(Task):
             fc = RunForecaster(run.model, scaler, int(settings["window"]), settings["strategy"],
                             float(settings["level"]), int(settings["head_horizon"]),
                             int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,
-                            relative=bool(settings["relative"]), series=series)  # fmt: skip
+                            relative=bool(settings["relative"]), series=series,
+                            cov_scaler=cov_scaler)  # fmt: skip
+            fc.time_column = settings.get("time")
+            fc.covariate_names = tuple(settings.get("covariates") or ())
             series["values"], series["index"], series["n_train"]  # noqa: B018
         except (KeyError, TypeError, ValueError) as err:
             raise RunError(f"{run.path}: forecaster.json or series.json is not valid "
@@ -279,6 +353,22 @@ class ForecastTask(Task):
         if len(fc.sigma_scale) != fc.head_horizon or min(fc.sigma_scale) <= 0:
             raise RunError(f"{run.path}: calibration.json does not match the model")
         return fc
+
+
+def with_smape(rows: list[dict[str, float]], pred: np.ndarray, truth: np.ndarray):
+    """Adds sMAPE (percent, 200·|F - A| / (|F| + |A|); 0 where both are 0) per lead time."""
+    for h, row in enumerate(rows):
+        ok = np.isfinite(truth[:, h])
+        f, a = pred[ok, h], truth[ok, h]
+        denom = np.abs(f) + np.abs(a)
+        row["smape"] = float(np.mean(np.where(denom > 0, 200 * np.abs(f - a) / np.where(
+            denom > 0, denom, 1), 0.0)))
+    return rows
+
+
+def mean_over_leads(rows: list[dict[str, float]]) -> dict[str, float]:
+    """MAE, RMSE, MASE and sMAPE averaged over the lead times 1..H."""
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("mae", "rmse", "mase", "smape")}
 
 
 def clean(obj: Any) -> Any:
