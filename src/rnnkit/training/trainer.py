@@ -546,9 +546,9 @@ class Trainer:
     # ---- run directory and checkpoints --------------------------------------------------
 
     def _prepare_run_dir(self, resume: bool) -> None:
+        if self.source_dir is None and resume:
+            raise ValueError("Trainer: resume=True needs a run_dir")
         if self.run_dir is None:
-            if resume:
-                raise ValueError("Trainer: resume=True needs a run_dir")
             return
         rd = self.run_dir
         if rd.exists() and not rd.is_dir():
