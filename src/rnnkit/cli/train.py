@@ -124,25 +124,30 @@ def _launch(ctx, name: str, options_cls: type, values: dict) -> None:
     from ..training.run import check_out_dir, latest_checkpoint
 
     args = _argv(ctx, exclude=("nproc",))
-    out, resume = values["out"], values["resume"]
+    out, resume, nproc = values["out"], values["resume"], values["nproc"]
+    run_flags = {key for key, *_ in RUN_FLAGS}
     with user_errors():
         if resume is None:
-            options = options_cls(**{k: v for k, v in values.items()
-                                     if k not in {key for key, *_ in RUN_FLAGS}})  # fmt: skip
+            options = options_cls(**{k: v for k, v in values.items() if k not in run_flags})
             if out is None:
                 out = default_out(out, driver.get_task(name).run_name(options))
                 args += ["--out", str(out)]
             check_out_dir(out, values["overwrite"])
         else:
+            given = {k: v for k, v in values.items() if k not in run_flags and _given(ctx, k)}
+            _, options = driver.resumed_options(resume, **given)
             out = resume
+    if options.batch % nproc:  # the global batch is split evenly between the ranks
+        raise fail(f"--batch {options.batch} cannot be split evenly over --nproc {nproc}; "
+                   f"use a batch divisible by {nproc}")  # fmt: skip
     os.environ[LAUNCHED_ENV] = "1"
     try:
-        launch(values["nproc"], ["train", name.replace("_", "-"), *args], values["threads"])
+        launch(nproc, ["train", name.replace("_", "-"), *args], values["threads"])
     except PeerFailure as err:
         ckpt = latest_checkpoint(out) if Path(out).is_dir() else None
         kept = ("no checkpoint was saved" if ckpt is None else
                 f"{out} keeps its checkpoint of step {int(ckpt.name.split('-')[1])}; resume with: "
-                f"rnnkit train {name.replace('_', '-')} --resume {out} --nproc {values['nproc']}")
+                f"rnnkit train {name.replace('_', '-')} --resume {out} --nproc {nproc}")
         raise fail(f"{err}; {kept}", code=1) from None
 
 
