@@ -28,7 +28,6 @@ RUN_FLAGS = [
     ("nproc", int, 1, "Processes to train with, data parallel on this machine (torchrun; "
      "--threads is per process; the batch is split between them). A run resumes with any."),
 ]
-LAUNCHED_ENV = "RNNKIT_LAUNCHED"  # set by --nproc: the launcher says what failed, not each rank
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +73,7 @@ def train_command(name: str, options_cls: type):
             with distributed.session() as world:
                 _train(ctx, name, options_cls, values, world)
         except distributed.PeerFailure as err:
-            if os.environ.get(LAUNCHED_ENV):
+            if os.environ.get(distributed.LAUNCHED_ENV):
                 raise typer.Exit(1) from None  # the launcher says what failed, once
             raise fail(str(err), code=1) from None
 
@@ -140,15 +139,16 @@ def _launch(ctx, name: str, options_cls: type, values: dict) -> None:
     if options.batch % nproc:  # the global batch is split evenly between the ranks
         raise fail(f"--batch {options.batch} cannot be split evenly over --nproc {nproc}; "
                    f"use a batch divisible by {nproc}")  # fmt: skip
-    os.environ[LAUNCHED_ENV] = "1"
     try:
-        launch(nproc, ["train", name.replace("_", "-"), *args], values["threads"])
+        code = launch(nproc, ["train", name.replace("_", "-"), *args], values["threads"])
     except PeerFailure as err:
         ckpt = latest_checkpoint(out) if Path(out).is_dir() else None
         kept = ("no checkpoint was saved" if ckpt is None else
                 f"{out} keeps its checkpoint of step {int(ckpt.name.split('-')[1])}; resume with: "
                 f"rnnkit train {name.replace('_', '-')} --resume {out} --nproc {nproc}")
         raise fail(f"{err}; {kept}", code=1) from None
+    if code:  # interrupted: rank 0 has printed the command that resumes the run
+        raise typer.Exit(code)
 
 
 def _argv(ctx, exclude: tuple[str, ...]) -> list[str]:

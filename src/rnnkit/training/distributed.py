@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+LAUNCHED_ENV = "RNNKIT_LAUNCHED"  # set by `launch`: it says what failed, not each rank
 TIMEOUT_ENV = "RNNKIT_DDP_TIMEOUT"  # seconds a collective may wait for the other ranks
 TIMEOUT_S = 300.0  # long enough for a slow evaluation or checkpoint on one rank
 WRITER_TIMEOUT = timedelta(hours=24)  # the others wait this long for rank 0's report
@@ -271,28 +272,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch(nproc: int, args: Sequence[str], threads: int | None = None) -> None:
+INTERRUPTED = 130  # a rank's exit code after Ctrl-C / SIGTERM: it saved a checkpoint
+
+
+def launch(nproc: int, args: Sequence[str], threads: int | None = None) -> int:
     """Run `python -m rnnkit *args` as `nproc` ranks on this machine with torchrun's elastic
-    agent (rendezvous on a free loopback port, no restarts). Raises PeerFailure, in one line,
-    when a rank fails (the agent has then stopped the others)."""
+    agent (rendezvous on a free loopback port, no restarts). Returns 0, or 130 when the run
+    was interrupted;
+    raises PeerFailure, in one line, when a rank failed (the agent has stopped the others).
+
+    Ctrl-C or SIGTERM goes to the agent, which forwards one SIGTERM to the ranks: they agree on
+    a step, save a checkpoint, and rank 0 prints the command that resumes the run."""
     import logging
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
     from torch.distributed.run import config_from_args, parse_args
 
-    # the agent's own progress lines (and its OMP_NUM_THREADS notice) are not the user's
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads or 1))
+    # the agent's own lines (progress, its OMP_NUM_THREADS notice, the failure it reports)
+    # are not the user's: PeerFailure says what failed, in one line
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    env = {LAUNCHED_ENV: "1",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(threads or 1))}  # fmt: skip
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the ranks inherit the agent's environment
     port = free_port()
     argv = ["--nnodes", "1", "--nproc-per-node", str(nproc), "--max-restarts", "0",
             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
             "--master-port", str(port), "--monitor-interval", "0.5", "-m", "rnnkit", *args]
-    config, cmd, cmd_args = config_from_args(parse_args(argv))
     try:
+        config, cmd, cmd_args = config_from_args(parse_args(argv))
         elastic_launch(config, cmd)(*cmd_args)
+        return 0
     except ChildFailedError as err:
         rank, failure = err.get_first_failure()
+        if failure.exitcode == INTERRUPTED:
+            return INTERRUPTED
         how = (f"was killed by signal {-failure.exitcode}" if failure.exitcode < 0
                else f"exited with code {failure.exitcode}")  # fmt: skip
         raise PeerFailure(f"rank {rank} (pid {failure.pid}) {how}; every rank stopped") from None
+    except SignalException:
+        # Ctrl-C / SIGTERM reached the agent (the ranks run in their own session): it has
+        # sent them one SIGTERM, on which they stop together and save a checkpoint
+        return INTERRUPTED
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
