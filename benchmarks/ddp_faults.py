@@ -3,9 +3,10 @@
 Starts a 2-process text run, waits for its first checkpoint, kills rank 1 with SIGKILL, and
 measures how long every process of the run takes to exit; then checks that the run's last
 checkpoint loads and that `--resume` continues from it (on 2 processes again). Prints one
-JSON object.
+JSON object. `--signal STOP` freezes rank 1 instead (a hung rank, which no socket reports):
+the collective timeout, set to `--timeout` seconds, must then end the run.
 
-    PYTHONPATH=src python benchmarks/ddp_faults.py [--out /tmp/ddp-faults]
+    PYTHONPATH=src python benchmarks/ddp_faults.py [--out /tmp/ddp-faults] [--signal STOP]
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def alive(pid: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("/tmp/ddp-faults"))
+    parser.add_argument("--signal", choices=("KILL", "STOP"), default="KILL")
+    parser.add_argument("--timeout", type=float, default=10.0, help="collective timeout, s")
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
@@ -70,9 +73,12 @@ def main() -> None:
     cmd = [sys.executable, "-m", "rnnkit", "train", "text", "--data", str(corpus), *common,
            "--steps", "100000", "--nproc", "2", "--out", str(run)]  # fmt: skip
 
+    from rnnkit.training.distributed import TIMEOUT_ENV
     from rnnkit.training.run import latest_checkpoint
 
-    launcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, TIMEOUT_ENV: str(args.timeout)}
+    launcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)  # fmt: skip
     deadline = time.monotonic() + 300
     while (run / "checkpoint").is_dir() is False or latest_checkpoint(run) is None:
         if time.monotonic() > deadline or launcher.poll() is not None:
@@ -82,7 +88,7 @@ def main() -> None:
     ranks = {rank_of(p): p for p in children(launcher.pid)}
     victim, survivor = ranks[1], ranks[0]
     killed_at = time.monotonic()
-    os.kill(victim, signal.SIGKILL)
+    os.kill(victim, getattr(signal, f"SIG{args.signal}"))
     exits = {}
     while len(exits) < 2 and time.monotonic() - killed_at < 120:
         if "rank 0" not in exits and not alive(survivor):
@@ -90,6 +96,8 @@ def main() -> None:
         if "launcher" not in exits and launcher.poll() is not None:
             exits["launcher"] = time.monotonic() - killed_at
         time.sleep(0.05)
+    if alive(victim):  # a frozen rank the agent could not stop: not the run's exit
+        os.kill(victim, signal.SIGKILL)
     stdout, stderr = launcher.communicate(timeout=60)
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
     ckpt = latest_checkpoint(run)
@@ -106,6 +114,7 @@ def main() -> None:
     events = [json.loads(x) for x in (run / "metrics.jsonl").open()]
     fit = json.loads((run / "analysis.json").read_text())["fit"] if resumed.returncode == 0 else {}
     print(json.dumps({
+        "signal": f"SIG{args.signal}", "collective_timeout_s": args.timeout,
         "checkpoint_step_at_kill": step,
         "exit_seconds_after_kill": {k: round(v, 2) for k, v in exits.items()},
         "all_exited_within_limit": len(exits) == 2 and max(exits.values()) <= LIMIT_S,

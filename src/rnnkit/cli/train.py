@@ -25,8 +25,9 @@ RUN_FLAGS = [
     ("quiet", bool, False, "No progress bar."),
     ("resume", Path | None, None, "Continue this run directory from its last checkpoint with "
      "the options it was trained with; --steps, --epochs or --minutes give it a new budget."),
-    ("nproc", int, 1, "Processes to train with, data parallel on this machine (torchrun; "
-     "--threads is per process; the batch is split between them). A run resumes with any."),
+    ("nproc", int, 1, "Processes to train with, data parallel on this machine (torchrun); the "
+     "batch is split between them; --threads is per process (default: the cores shared out). "
+     "A run resumes on any number."),
 ]
 
 
@@ -136,6 +137,8 @@ def _launch(ctx, name: str, options_cls: type, values: dict) -> None:
             given = {k: v for k, v in values.items() if k not in run_flags and _given(ctx, k)}
             _, options = driver.resumed_options(resume, **given)
             out = resume
+    if values["threads"] is None:  # the cores shared out, not each rank taking all idle ones
+        args += ["--threads", str(max(1, (os.cpu_count() or 1) // nproc))]
     if options.batch % nproc:  # the global batch is split evenly between the ranks
         raise fail(f"--batch {options.batch} cannot be split evenly over --nproc {nproc}; "
                    f"use a batch divisible by {nproc}")  # fmt: skip

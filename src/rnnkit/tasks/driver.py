@@ -147,7 +147,8 @@ def train(
         if not writer:  # the other ranks trained; rank 0 evaluates and reports
             distributed.wait_for_writer()
             fit = fitted.result
-            return TaskRun(out, fit.status, fit.message, fit.step, fit.elapsed, {}, out)
+            report = out / task.report_file  # rank 0's
+            return TaskRun(out, fit.status, fit.message, fit.step, fit.elapsed, {}, report)
         if task.evaluation:
             say(f"evaluating: {task.evaluation}")
         results = task.evaluate(options, data, fitted)

@@ -5,6 +5,10 @@ which clips, steps the optimiser and zeroes gradients), set the schedule's learn
 evaluate, checkpoint. Stop on the step/epoch/time budget, early stopping, a non-finite loss
 (the last good checkpoint is kept), a callback, or Ctrl-C / SIGTERM (a checkpoint is saved
 first). Where training stands is one `TrainerState`, saved in every checkpoint.
+
+With a DistributedDataParallel model each rank trains on its rows of the same global batches,
+the gradients are averaged before clipping, the ranks agree after every step on the loss, the
+stop decisions and the clock, and checkpoints hold the global state (rnnkit.training.distributed).
 """
 
 from __future__ import annotations
