@@ -4,7 +4,8 @@ Same --steps and global batch (--batch streams, split between the ranks), no eva
 during training; each command is stopped once its training has completed (the final analysis
 is not measured). Throughput is the mean of the logged `tokens_per_s` windows (global tokens
 over rank 0's step time) after the first window (warm-up). The pair runs back to back,
-`--repeats` times, so both see the same load of a shared machine. Prints one JSON object.
+`--repeats` times, so both see the same load of a shared machine; one process × one
+thread runs beside them as a reference. Prints one JSON object.
 
     PYTHONPATH=src python benchmarks/ddp_throughput.py [--steps 300] [--repeats 2]
 """
@@ -22,7 +23,8 @@ import time
 from pathlib import Path
 
 LAYOUTS = {"nproc 2 × threads 1": ["--nproc", "2", "--threads", "1"],
-           "nproc 1 × threads 2": ["--nproc", "1", "--threads", "2"]}  # fmt: skip
+           "nproc 1 × threads 2": ["--nproc", "1", "--threads", "2"],
+           "nproc 1 × threads 1 (reference)": ["--nproc", "1", "--threads", "1"]}  # fmt: skip
 TIMEOUT_S = 1800
 
 
@@ -48,7 +50,8 @@ def run(flags: list[str], steps: int, out: Path, extra: list[str]) -> dict:
     train = [r for r in records if r.get("split") == "train"]
     rates = [r["tokens_per_s"] for r in train[1:]]
     return {"command": "rnnkit train text " + " ".join(cmd[5:]), "tokens_per_s":
-            round(sum(rates) / len(rates)), "seconds_to_completed": round(wall, 1)}  # fmt: skip
+            round(sum(rates) / len(rates)), "seconds_to_completed": round(wall, 1),
+            "last_train_loss": round(train[-1]["loss"], 4)}  # fmt: skip
 
 
 def main() -> None:

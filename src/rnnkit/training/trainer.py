@@ -303,9 +303,9 @@ class Trainer:
                 t0 = time.perf_counter()
                 result = self._train_step(batch)
                 st.elapsed = time.perf_counter() - start
-                stop_requested = stop.requested
+                agreed_stop = None
                 if self.ddp is not None:  # one decision for all ranks, on rank 0's clock
-                    result, st.elapsed, stop_requested = self._agree(result, stop_requested)
+                    result, st.elapsed, agreed_stop = self._agree(result, stop.requested)
                 if not result.finite or self._exploded(result.loss):
                     status, message = "diverged", self._diverged_message(result)
                     self.log({"event": "diverged", "message": message})
@@ -326,7 +326,9 @@ class Trainer:
                         self.should_stop = True
                 if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
-                if stop_requested:
+                # alone, a signal during this step's callbacks, evaluation or checkpoint counts;
+                # with DDP only the one all ranks agreed on (a later one stops the next step)
+                if stop.requested if agreed_stop is None else agreed_stop:
                     status = "interrupted"
                     message = f"interrupted by {stop.name} at step {st.step}"
                     break
