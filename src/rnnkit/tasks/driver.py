@@ -108,8 +108,10 @@ def train(
         DataError: the data cannot be used, or training diverged.
         RunError: `out` holds something that must not be replaced.
     """
+    from contextlib import nullcontext
+
     from ..deps import require
-    from ..training import seed_everything, write_run_json
+    from ..training import distributed, seed_everything, write_run_json
     from ..training.run import RunLock, check_out_dir, prepare_out_dir
 
     task = get_task(task) if isinstance(task, str) else task
@@ -125,10 +127,12 @@ def train(
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
     data = task.prepare(options)
-    if not resume:
+    writer = distributed.World.of().writer  # with several processes, rank 0 alone writes
+    if not resume and writer:
         check_out_dir(out, overwrite)  # refuse before the lock file is made
-    with RunLock(out):  # one writer per run directory, from the overwrite check to the report
-        if not resume:
+    # one writer per run directory, from the overwrite check to the report
+    with RunLock(out) if writer else nullcontext():
+        if not resume and writer:
             prepare_out_dir(out, overwrite)
         cap_threads(getattr(options, "threads", None), say)
         seed_everything(options.seed)
@@ -140,6 +144,11 @@ def train(
                       resume_command=f"rnnkit train {task.name.replace('_', '-')} --resume "
                                      f"{shlex.quote(str(out))}")  # fmt: skip
         fitted = task.fit(ctx)
+        if not writer:  # the other ranks trained; rank 0 evaluates and reports
+            distributed.wait_for_writer()
+            fit = fitted.result
+            report = out / task.report_file  # rank 0's
+            return TaskRun(out, fit.status, fit.message, fit.step, fit.elapsed, {}, report)
         if task.evaluation:
             say(f"evaluating: {task.evaluation}")
         results = task.evaluate(options, data, fitted)
@@ -153,6 +162,7 @@ def train(
             fitted.trainer.log({"split": "test", "event": "evaluation", **test})
         write_run_json(out, task.results_file, results)
         report = write_report(out, task)
+    distributed.wait_for_writer()
     return TaskRun(out, fit.status, fit.message, fit.step, fit.elapsed, results, report)
 
 
@@ -167,24 +177,27 @@ def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None)
     `callbacks` are added to the Trainer's; `config` replaces ctx.config (e.g. progress off
     when the task draws its own bar)."""
     from ..data.text import DataError
-    from ..training import Callback, Trainer, load_run, write_run_json
+    from ..training import Callback, Trainer, distributed, load_run, write_run_json
 
     files = task.files(ctx.options, ctx.data)
 
     class WriteFiles(Callback):
         def on_fit_start(self, trainer) -> None:
-            for name, value in files.items():
+            for name, value in files.items() if trainer.run_dir is not None else ():
                 write_run_json(ctx.out, name, value)
 
     train, val = task.batches(ctx.options, ctx.data)
+    model = distributed.wrap(ctx.model)  # DDP when torchrun started several ranks
     trainer = Trainer(
-        ctx.model, task.algorithm(ctx.options), config or ctx.config, run_dir=ctx.out,
+        model, task.algorithm(ctx.options), config or ctx.config, run_dir=ctx.out,
         callbacks=[WriteFiles(), *callbacks], extra=ctx.extra, overwrite=True, console=ctx.console,
         resume_command=ctx.resume_command,
     )  # fmt: skip
     result = trainer.fit(train, val, resume=ctx.resume)
     if result.status == "diverged":
         raise DataError(f"training diverged: {result.message}")
+    if trainer.run_dir is None:  # another rank than 0: its model, not rank 0's files
+        return Fitted(trainer.model.eval(), trainer, result)
     return Fitted(load_run(ctx.out).model, trainer, result)
 
 

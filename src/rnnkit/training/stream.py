@@ -78,6 +78,8 @@ class stream_batches:  # noqa: N801 - used like a function returning a re-iterab
     The token sequence (N,) is cut into B equal streams (B, N // B); batch i is inputs
     (B, T) = streams[:, i·T : (i+1)·T] and targets shifted by one step. Iterating again
     starts again from the beginning (an epoch), which is when TBPTT resets its state.
+    With N data-parallel ranks, the Trainer gives rank r the streams r·B/N .. (r+1)·B/N - 1 of
+    every batch, so each rank owns its block of streams and carries their state.
 
     Example:
         >>> batches = stream_batches(torch.arange(10_000) % 65, batch_size=16, seq_len=100)

@@ -5,6 +5,10 @@ which clips, steps the optimiser and zeroes gradients), set the schedule's learn
 evaluate, checkpoint. Stop on the step/epoch/time budget, early stopping, a non-finite loss
 (the last good checkpoint is kept), a callback, or Ctrl-C / SIGTERM (a checkpoint is saved
 first). Where training stands is one `TrainerState`, saved in every checkpoint.
+
+With a DistributedDataParallel model each rank trains on its rows of the same global batches,
+the gradients are averaged before clipping, the ranks agree after every step on the loss, the
+stop decisions and the clock, and checkpoints hold the global state (rnnkit.training.distributed).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ..atomic import append_jsonl, atomic_write_json, atomic_write_text, read_js
 from ..config import TrainConfig, from_dict
 from ..models import model_from_dict
 from ..models.base import Batch
+from . import distributed
 from .callbacks import Callback
 from .optim import Schedule, build_optimizer
 from .progress import ProgressBar, StopSignals
@@ -111,9 +116,11 @@ class Trainer:
 
     Args:
         model: an nn.Module with `loss(batch, state=None) -> StepOutput` (rnnkit.models), or
-            one wrapped in DistributedDataParallel: every rank gives its own shard of each
-            batch, gradients are averaged across ranks before clipping (so N ranks × batch b
-            step as one process × batch N·b), and rank 0 alone writes `run_dir`.
+            one wrapped in DistributedDataParallel: every rank is given the same global
+            batches and trains on its rows of each (see `shard`), gradients are averaged
+            across ranks before clipping (so N ranks × batch b step as one process × batch
+            N·b), the ranks agree on every stop decision, and rank 0 alone writes `run_dir`
+            (see rnnkit.training.distributed).
         algorithm: how gradients are computed (default BPTT()).
         config: a TrainConfig (budget, optimiser, schedule, clipping, eval, checkpoints).
         run_dir: where config.json, model.safetensors, metrics.jsonl and checkpoint/ go
@@ -129,6 +136,8 @@ class Trainer:
         console: a rich Console for the progress bar and messages.
         resume_command: the command that continues this run, named in the message of an
             interrupted fit (default: the `rnnkit.training.resume` call).
+        shard: with a DDP model, take this rank's rows of each batch (the data gives global
+            batches); False when each rank's data is already its own (a DistributedSampler).
 
     Where training stands (step, epoch, elapsed time, best value...) is `trainer.state`, a
     TrainerState saved in every checkpoint; `step`, `epoch`, `elapsed` and `items` read it.
@@ -159,14 +168,20 @@ class Trainer:
         overwrite: bool = False,
         console: Any = None,
         resume_command: str | None = None,
+        shard: bool = True,
     ):
         self.ddp = model if isinstance(model, DistributedDataParallel) else None
+        self.world = distributed.World()
+        # every rank reads the run directory (to resume); rank 0 alone writes it
+        self.source_dir = None if run_dir is None else Path(run_dir)
         if self.ddp is not None:
             # the loss contract is the wrapped model's: the algorithms call model.loss, which
             # DDP's forward-driven reducer never sees, so `_update` averages the gradients
             model = self.ddp.module
-            if dist.get_rank(self.ddp.process_group) != 0:
-                run_dir = None  # rank 0 alone writes the run directory
+            self.world = distributed.World.of(self.ddp.process_group)
+            if not self.world.writer:
+                run_dir = None
+        self.shard = shard and self.world.size > 1
         if not hasattr(model, "loss"):
             raise TypeError(
                 f"Trainer: {type(model).__name__} has no loss(batch, state) method "
@@ -256,16 +271,18 @@ class Trainer:
         """
         cfg = self.config
         self._prepare_run_dir(resume)
-        resumed = False
-        if resume and self.run_dir is not None and latest_checkpoint(self.run_dir) is not None:
-            self._restore(latest_checkpoint(self.run_dir))
-            resumed = True
+        ckpt = None
+        if resume and self.source_dir is not None:  # rank 0's choice, once it has prepared
+            ckpt = self._broadcast(latest_checkpoint(self.source_dir))
+        resumed = ckpt is not None
+        if resumed:
+            self._restore(ckpt)
         else:
-            seed_everything(cfg.seed)
-            self.generator.manual_seed(cfg.seed)
+            seed_everything(distributed.rank_seed(cfg.seed, self.world.rank))
+            self.generator.manual_seed(cfg.seed)  # the same global batches on every rank
         st = self.state
         batches = _Batches(train, self, resumed)
-        progress = ProgressBar(self, cfg.progress)
+        progress = ProgressBar(self, cfg.progress and self.world.writer)
         for cb in self.callbacks:
             cb.on_fit_start(self)
         if resumed:
@@ -286,6 +303,9 @@ class Trainer:
                 t0 = time.perf_counter()
                 result = self._train_step(batch)
                 st.elapsed = time.perf_counter() - start
+                agreed_stop = None
+                if self.ddp is not None:  # one decision for all ranks, on rank 0's clock
+                    result, st.elapsed, agreed_stop = self._agree(result, stop.requested)
                 if not result.finite or self._exploded(result.loss):
                     status, message = "diverged", self._diverged_message(result)
                     self.log({"event": "diverged", "message": message})
@@ -306,7 +326,9 @@ class Trainer:
                         self.should_stop = True
                 if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
                     self.save_checkpoint()
-                if stop.requested:
+                # alone, a signal during this step's callbacks, evaluation or checkpoint counts;
+                # with DDP only the one all ranks agreed on (a later one stops the next step)
+                if stop.requested if agreed_stop is None else agreed_stop:
                     status = "interrupted"
                     message = f"interrupted by {stop.name} at step {st.step}"
                     break
@@ -344,17 +366,36 @@ class Trainer:
             if self.scheduler is None:
                 g["lr"] = base * self.schedule.factor(self.state.step, self.state.elapsed)
         self.optimizer.zero_grad(set_to_none=True)
-        batch = Batch.of(batch).to(self.device)
+        batch = Batch.of(batch)
+        if self.shard:
+            batch = distributed.shard(batch, self.world)
+        batch = batch.to(self.device)
         result = self.algorithm.train_batch(self.model, batch, self._update)
         if result.finite and self.scheduler is not None:
             self.scheduler.step()
         return result
 
+    def _agree(self, result, stop: bool):
+        """(the step's result over all ranks, rank 0's elapsed time, whether any rank was
+        asked to stop): the same on every rank, so all take the same decisions."""
+        a = distributed.agree(result.loss, result.count, result.stats, result.finite, stop,
+                              self.state.elapsed, self.ddp.process_group)  # fmt: skip
+        agreed = dataclasses.replace(result, loss=a.loss, count=a.count, stats=a.stats,
+                                     finite=a.finite)  # fmt: skip
+        return agreed, a.elapsed, a.stop
+
+    def _broadcast(self, obj: Any) -> Any:
+        if self.ddp is None:
+            return obj
+        distributed.barrier(self.ddp.process_group)  # rank 0 has prepared the run directory
+        return distributed.broadcast(obj, self.ddp.process_group)
+
     def _update(self) -> bool:
         """Clip, check, step the optimiser, zero gradients. False if gradients are not finite."""
         cfg = self.config
         if self.ddp is not None:
-            _average_gradients(self.optimizer, self.ddp.process_group)
+            with distributed.collective("training"):
+                _average_gradients(self.optimizer, self.ddp.process_group)
         params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
         if cfg.clip == "norm":
             norm = nn.utils.clip_grad_norm_(params, cfg.clip_value)
@@ -474,11 +515,10 @@ class Trainer:
             and (cfg.eval_every == 0 or st.step % cfg.eval_every != 0)
         ):
             self._evaluate_and_track(val)
-        if self.run_dir is None:
-            return
-        if st.best_step is None or not (self.run_dir / WEIGHTS).exists():
-            save_weights(self.model, self.run_dir / WEIGHTS)
-        self.save_checkpoint()
+        rd = self.run_dir
+        if rd is not None and (st.best_step is None or not (rd / WEIGHTS).exists()):
+            save_weights(self.model, rd / WEIGHTS)
+        self.save_checkpoint()  # on every rank: the carried state is gathered from all
 
     # ---- logging ------------------------------------------------------------------------
 
@@ -512,9 +552,9 @@ class Trainer:
     # ---- run directory and checkpoints --------------------------------------------------
 
     def _prepare_run_dir(self, resume: bool) -> None:
+        if self.source_dir is None and resume:
+            raise ValueError("Trainer: resume=True needs a run_dir")
         if self.run_dir is None:
-            if resume:
-                raise ValueError("Trainer: resume=True needs a run_dir")
             return
         rd = self.run_dir
         if rd.exists() and not rd.is_dir():
@@ -537,7 +577,12 @@ class Trainer:
         atomic_write_json(rd / CONFIG, run_config(self.model, self.config, algo_cfg, self.extra))
 
     def save_checkpoint(self) -> Path | None:
-        """Save model, optimiser, schedule, RNG states and the TrainerState (atomically)."""
+        """Save model, optimiser, schedule, RNG states and the TrainerState (atomically).
+        With DDP every rank calls it (the carried state of all streams is gathered); rank 0
+        writes."""
+        carry = self.algorithm.carry_state()
+        if self.ddp is not None:
+            carry = distributed.gather_state(carry, self.ddp.process_group)
         if self.run_dir is None:
             return None
         state = {
@@ -546,7 +591,7 @@ class Trainer:
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "schedule": self.schedule.state_dict(),
             "rng": _rng_state(self.generator),
-            "carry": self.algorithm.carry_state(),
+            "carry": carry,
             "window": self.window.state_dict(),
         }
         path = save_checkpoint(self.run_dir, self.state.step, self.model, state)
@@ -565,9 +610,16 @@ class Trainer:
         except (ValueError, KeyError) as err:
             raise RunError(f"{path}: checkpoint does not fit this optimiser ({err})") from err
         self.state = TrainerState.from_dict(state)
-        self.algorithm.load_carry(state["carry"])
+        try:  # the global state of the streams, whatever number of ranks saved it
+            self.algorithm.load_carry(distributed.split_state(state["carry"], self.world))
+        except ValueError as err:
+            raise RunError(f"{path}: {err}") from None
         self.window.load_state_dict(state["window"])
         _set_rng_state(state["rng"], self.generator)
+        if not self.world.writer:  # the RNGs saved are rank 0's; dropout masks differ per rank
+            torch.manual_seed(distributed.rank_seed(self.config.seed + self.state.step,
+                                                    self.world.rank))  # fmt: skip
+            return
         # metrics logged after this checkpoint belong to the abandoned future: drop them
         records = read_jsonl(self.run_dir / METRICS)
         kept = [r for r in records if r.get("step", 0) <= self.state.step]
