@@ -114,9 +114,10 @@ def main() -> None:
             for row in pool.imap_unordered(run_one, jobs):
                 with open(RESULTS, "a") as f:  # one line per finished run: resumable
                     f.write(json.dumps(row) + "\n")
-                print(f"{row['data']} seed {row['seed']}: {row['test_accuracy']:.3f} "
-                      f"(DTW {row['baselines']['1nn_dtw']:.3f}, MiniRocket "
-                      f"{row['baselines']['minirocket']:.3f}) {row['wall_s']} s", flush=True)
+                base = {k: round(v, 3) for k, v in row["baselines"].items()
+                        if isinstance(v, float)}  # fmt: skip
+                print(f"{row['data']} seed {row['seed']}: {row['test_accuracy']:.3f} {base} "
+                      f"{row['wall_s']} s", flush=True)  # fmt: skip
     print(table(args.names, args.seeds))
 
 
