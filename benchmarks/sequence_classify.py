@@ -65,8 +65,8 @@ def table(names: list[str], seeds: int) -> str:
     rows = done()
     head = ("| data set | train/test, classes, channels, length | rnnkit mean | worst | "
             "1-NN ED | 1-NN DTW | MiniRocket | chosen (seeds) | rnnkit s | "
-            "DTW s | MiniRocket s |")  # fmt: skip
-    out = [head, "|" + "---|" * 11]
+            "DTW s | MiniRocket s | seeds |")  # fmt: skip
+    out = [head, "|" + "---|" * 12]
     gaps = []
     for name in names:
         rs = [rows[(name, s)] for s in range(seeds) if (name, s) in rows]
@@ -91,7 +91,7 @@ def table(names: list[str], seeds: int) -> str:
             f"{b['1nn_euclidean']:.3f} | {b['1nn_dtw']:.3f} | {mr:.3f} | "
             f"{', '.join(f'{k} ({v})' for k, v in chosen.items())} | "
             f"{sum(secs) / len(secs):.0f} | {b['seconds']['1nn_dtw']:.1f} | "
-            f"{b['seconds']['minirocket']:.1f} | ({len(rs)} seeds)"
+            f"{b['seconds']['minirocket']:.1f} | {len(rs)} |"
         )
     if gaps:
         out.append(f"\nMiniRocket minus rnnkit, mean over the {len(gaps)} data sets: "
