@@ -86,7 +86,7 @@ def _spec(model: nn.Module) -> tuple[bool, list[str]]:
             "ONNX cannot hold; use it from Python (rnnkit.tasks.driver.load) or its own "
             "command (`rnnkit translate`, `rnnkit caption`)"
         )
-    if kind not in ("many_to_many", "many_to_one") or not hasattr(model, "rnn"):
+    if kind not in ("many_to_many", "many_to_one", "conv_rnn") or not hasattr(model, "rnn"):
         raise ExportError(f"export: no ONNX export for a {kind} model")
     why = _untraceable(model.rnn)
     if why:
@@ -97,7 +97,7 @@ def _spec(model: nn.Module) -> tuple[bool, list[str]]:
     template = model.rnn.init_state(1)
     n = 1 if isinstance(template, Tensor) else len(template)
     names = ["h", "c"] if n <= 2 else [f"s{i}" for i in range(n)]
-    return kind == "many_to_one" or model.rnn.bidirectional, names[:n]
+    return kind != "many_to_many" or model.rnn.bidirectional, names[:n]
 
 
 def _untraceable(rnn) -> str | None:
@@ -115,7 +115,9 @@ def _untraceable(rnn) -> str | None:
 def example_input(model: nn.Module, batch: int, length: int, seed: int = 0) -> Tensor:
     """A random input the model accepts: token ids (B, T) or frames (B, T, D)."""
     g = torch.Generator().manual_seed(seed)
-    cfg = model.config.input
+    cfg = getattr(model.config, "input", None)
+    if cfg is None:  # a ConvRNN: frames of config.features
+        return torch.randn(batch, length, model.config.features, generator=g)
     if cfg.kind == "tokens":
         return torch.randint(0, cfg.vocab_size, (batch, length), generator=g)
     return torch.randn(batch, length, cfg.features, generator=g)

@@ -49,6 +49,21 @@ def test_scan_cells_export_as_a_loop_right_at_every_shape(name, tmp_path):
         assert check_onnx(model, info.path, batch, length) < 1e-5
 
 
+def test_a_patched_conv_front_end_exports_right_at_every_length(tmp_path):
+    # patches of 3 frames: ceil(T/3) steps must follow T in the graph, not freeze at export
+    from rnnkit.models.conv_rnn import ConvRNN, ConvRNNConfig
+
+    torch.manual_seed(0)
+    rnn = RNNConfig("gru", 5, bidirectional=True)
+    model = ConvRNN(ConvRNNConfig(2, HeadConfig("softmax", 3), rnn, patch=3, filters=4))
+    for block in model.front:  # non-trivial running statistics for eval-mode BatchNorm
+        block[1].running_mean.uniform_(-1, 1)
+        block[1].running_var.uniform_(0.5, 2)
+    info = export_onnx(model, tmp_path / "m.onnx")
+    for batch, length in ((3, 11), (1, 2), (4, 40)):
+        assert check_onnx(model, info.path, batch, length) < 1e-5
+
+
 def test_the_state_is_optional_and_continues_a_stream(tmp_path):
     import onnxruntime as ort
 

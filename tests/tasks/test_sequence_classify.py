@@ -1,8 +1,10 @@
-"""Sequence classification: the 1-NN baseline, folds, `train sequence-classify` on a tiny
-user file (seconds), the ensemble, loading, and every numeric option's bad values."""
+"""Sequence classification: the shipped aeon problems, the baselines, folds, the conv front
+end, `train sequence-classify` on a tiny user file (seconds) with its automatic settings, the
+ensemble, loading, and every numeric option's bad values."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,13 +12,15 @@ import pytest
 import torch
 
 from clitest import invoke, one_line_error
-from rnnkit.data.archives import cv_folds, load_classification_source
-from rnnkit.models.classical import one_nn_euclidean
+from rnnkit.data.archives import cv_folds, load_classification_source, shipped_problems
+from rnnkit.models.classical import one_nn_dtw, one_nn_euclidean
 from rnnkit.tasks import sequence_classify
 from rnnkit.tasks.sequence_classify import SequenceClassifyOptions
 from rnnkit.tasks.sequence_classify.task import cross_validate
 
-TINY = ["--hidden", 8, "--epochs", 3, "--batch", 8, "--threads", 1, "--quiet"]
+TINY = ["--hidden", 8, "--filters", 4, "--epochs", 3, "--batch", 8, "--threads", 1, "--quiet",
+        "--baselines", "euclidean"]
+FIXED = ["--frontend", "conv", "--normalise", "series"]  # nothing to choose: no selection runs
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +49,49 @@ def test_one_nn_euclidean_handles_unequal_lengths():
     assert one_nn_euclidean(X_train, y_train, X_test).tolist() == [1, 0]
 
 
+def test_every_shipped_problem_is_found_and_an_unknown_name_lists_them():
+    shipped = shipped_problems()
+    # univariate, multivariate, unequal length, and the equal-length variant aeon ships
+    assert {"GunPoint", "BasicMotions", "JapaneseVowels", "JapaneseVowels_eq",
+            "PickupGestureWiimoteZ", "OSULeaf", "ACSF1"} <= set(shipped)  # fmt: skip
+    assert "Covid3Month" not in shipped  # a regression problem, not labelled
+    jv = load_classification_source("JapaneseVowels")
+    assert jv.features == 12 and len({len(x) for x in jv.X_train}) > 1
+    r = invoke("train", "sequence-classify", "--data", "GunPointt", "--epochs", 1)
+    one_line_error(r, "no such file or data set")
+    assert "PickupGestureWiimoteZ" in r.output and "OSULeaf" in r.output
+
+
+def test_dtw_baseline_on_a_shipped_problem():
+    """(MiniRocket is measured in benchmarks/ only: numba compiles it for ~1 minute on a fresh
+    machine, more than this suite's budget.)"""
+    data = load_classification_source("UnitTest")
+    X, y = data.X_train[::2], data.y_train[::2]  # 10 series, both classes
+    dtw = one_nn_dtw(X, y, data.X_test[:6])
+    assert dtw.dtype == np.int64 and (dtw == one_nn_dtw(X, y, data.X_test)[:6]).all()
+    # a shifted copy of a training series: DTW finds it, whatever the shift
+    shifted = [np.roll(x, 2, axis=0) for x in X[:3]]
+    assert (one_nn_dtw(X, y, shifted) == y[:3]).all()
+
+
+def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config():
+    from rnnkit.config import HeadConfig, RNNConfig
+    from rnnkit.models import build_model, model_from_dict, model_to_dict
+    from rnnkit.models.conv_rnn import ConvRNNConfig
+
+    cfg = ConvRNNConfig(3, HeadConfig("softmax", 4), RNNConfig("gru", 8, 1, True), patch=3,
+                        filters=8)  # fmt: skip
+    model = build_model(cfg).eval()
+    L = torch.tensor([10, 7, 3, 1])
+    x = torch.randn(4, 10, 3) * (torch.arange(10)[None] < L[:, None])[..., None]
+    batch, _ = model(x, lengths=L)
+    alone, _ = model(x[1:2, :7], lengths=L[1:2])  # 7 frames: patched to 3 steps, padded alike
+    assert batch.shape == (4, 4) and torch.allclose(alone, batch[1:2], atol=1e-5)
+    again = model_from_dict(model_to_dict(model))
+    assert again.config == cfg and len(again.front) == 3
+    assert len(build_model(dataclasses.replace(cfg, filters=0)).front) == 0
+
+
 def test_cv_folds_are_stratified():
     y = np.array([0] * 10 + [1] * 5)
     fold = cv_folds(y, 5, seed=0)
@@ -60,6 +107,13 @@ def test_cli_train_sequence_classify(seq_csv, tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert 0 <= res["test_accuracy"] <= 1 and res["baselines"]["1nn_euclidean"] == 1.0
+    auto = res["auto"]  # the four candidates scored on the validation part of train only
+    assert sorted(auto["scores"]) == ["conv/global", "conv/series", "none/global", "none/series"]
+    assert f"{auto['frontend']}/{auto['normalise']}" in auto["scores"] and auto["patch"] == 1
+    best = max(v["val_accuracy"] for v in auto["scores"].values())
+    assert auto["scores"][f"{auto['frontend']}/{auto['normalise']}"]["val_accuracy"] == best
+    assert res["seconds"]["selection"] > 0 and res["seconds"]["training"] > 0
+    assert json.loads((out / "scaler.json").read_text())["normalise"] == auto["normalise"]
     for name in ("config.json", "model.safetensors", "scaler.json", "report.html"):
         assert (out / name).exists()
     assert "data:image/png;base64" in (out / "report.html").read_text()
@@ -80,10 +134,12 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     out = tmp_path / "ens"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
                "--ensemble", 2, "--augment", 0.1, "--max-train", 12, "--minutes", 10,
-               "--out", out, *TINY)  # fmt: skip
+               "--patch", 2, "--out", out, *FIXED, *TINY)  # fmt: skip
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["options"]["ensemble"] == 2 and len(res["member_accuracies"]) == 2
+    assert res["auto"] == {"frontend": "conv", "normalise": "series", "patch": 2, "scores": {},
+                           "reason": "as given", "seconds": 0.0}  # fmt: skip
     for member in (out, out / "member-1"):
         assert (member / "model.safetensors").exists()
         config = json.loads((member / "config.json").read_text())["train"]
@@ -103,7 +159,8 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
 
 def test_cross_validate_reads_only_the_training_split(seq_csv, tmp_path):
     data = load_classification_source(str(seq_csv), time_column="t")
-    opts = SequenceClassifyOptions(hidden=4, epochs=1.0, batch=8, ensemble=1, threads=1)
+    opts = SequenceClassifyOptions(hidden=4, filters=4, epochs=1.0, batch=8, ensemble=1,
+                                   threads=1, val_fraction=0, baselines="euclidean")
     cv = cross_validate(data, opts, tmp_path, folds=2)
     assert len(cv["folds"]) == 2 and 0 <= cv["accuracy"] <= 1
     run = json.loads((tmp_path / "fold-0" / "results.json").read_text())
@@ -122,7 +179,7 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
     one_line_error(invoke(*cls, "--data", unseen), "never seen in training")
     one_line_error(invoke(*cls, "--data", seq_csv, "--label-column", "y"), "no column 'y'")
     one_line_error(invoke(*cls, "--data", seq_csv, "--time-column", "t", "--max-train", 2,
-                          "--max-test", 1, "--readout", "sum"), "--readout")  # fmt: skip
+                          "--max-test", 1, "--frontend", "lstm"), "--frontend")  # fmt: skip
     one_line_error(invoke(*cls, "--data", tmp_path / "none.csv"), "no such file")
     one_line_error(invoke(*cls, "--cell", "elmann"), "--cell")
     assert not out.exists()
@@ -132,7 +189,7 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
-           "ensemble"]  # fmt: skip
+           "ensemble", "filters", "patch", "select_steps"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
          ("seed", "0")}  # fmt: skip
@@ -197,6 +254,6 @@ def test_ctrl_c_stops_the_whole_ensemble(seq_csv, tmp_path, monkeypatch):
     monkeypatch.setattr(StopSignals, "__enter__", second_member_interrupted)
     out = tmp_path / "ens"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
-               "--ensemble", 3, "--max-train", 12, "--out", out, *TINY)  # fmt: skip
+               "--ensemble", 3, "--max-train", 12, "--out", out, *FIXED, *TINY)  # fmt: skip
     assert r.exit_code == 130, r.output
     assert len(entered) == 2 and (out / "member-1").is_dir() and not (out / "member-2").exists()

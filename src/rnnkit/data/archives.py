@@ -1,7 +1,7 @@
 """Labelled sequences for classification: aeon's UCR/UEA problems and a user's CSV or NPZ.
 
-`load_classification_source(spec)`: an aeon problem shipped inside the aeon wheel
-(JapaneseVowels, BasicMotions, GunPoint, ItalyPowerDemand, ArrowHead) or a user file: CSV in
+`load_classification_source(spec)`: any labelled problem shipped inside the aeon package
+(`shipped_problems()`: JapaneseVowels, BasicMotions, GunPoint, OSULeaf, ...) or a user file: CSV in
 long format (one row per series and time step) or NPZ. -> `ClassificationData` with sequences
 as (T_i, D) float arrays and integer labels over `classes`. `pad_sequences` and `resample`
 bring the variable-length sequences to one length.
@@ -16,6 +16,7 @@ aeon lazily, only when an aeon problem is loaded.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,23 +160,54 @@ def aeon_data_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
 
 
+@functools.cache
+def shipped_problems() -> dict[str, Path]:
+    """{name: its <name>_TRAIN.ts}: every labelled problem inside the installed aeon package
+    (a .ts train/test pair whose header says `@classLabel true`), sorted by name; {} without
+    aeon. Univariate and multivariate, equal and unequal length, as aeon ships them (e.g.
+    JapaneseVowels and its equal-length JapaneseVowels_eq)."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    found = {}
+    for train in sorted(aeon_data_dir().glob("*/*_TRAIN.ts")):
+        name = train.name[: -len("_TRAIN.ts")]
+        if (train.parent / f"{name}_TEST.ts").exists() and _labelled(train):
+            found[name] = train
+    return found
+
+
+def _labelled(ts_file: Path) -> bool:
+    """True when a .ts file's header declares class labels (not a regression problem)."""
+    with open(ts_file, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            low = line.strip().lower()
+            if low.startswith("@classlabel"):
+                return low.split()[1:2] == ["true"]
+            if low.startswith("@data"):
+                return False
+    return False
+
+
 def load_aeon(name: str) -> ClassificationData:
-    """A classification problem shipped in the aeon wheel, with its standard split.
+    """A classification problem shipped in the aeon package, with its standard split, read
+    from the package's own .ts files (nothing is downloaded).
 
     Raises DataError when aeon is missing (naming the install command) or the problem is not
     shipped (aeon would download it; rnnkit never does).
     """
     require_package("aeon", AEON_INSTALL, f"the {name} data set")
-    shipped = aeon_data_dir() / name / f"{name}_TRAIN.ts"
-    if not shipped.exists():
+    shipped = shipped_problems()
+    if name not in shipped:
         raise DataError(
             f"{name} is not shipped inside the aeon package (and rnnkit never downloads); "
-            f"available: {', '.join(AEON_PROBLEMS)}"
+            f"available: {', '.join(shipped)}"
         )
-    from aeon.datasets import load_classification
+    from aeon.datasets import load_from_ts_file
 
-    X_tr, y_tr = load_classification(name, split="train")
-    X_te, y_te = load_classification(name, split="test")
+    train = shipped[name]
+    X_tr, y_tr = load_from_ts_file(str(train))
+    X_te, y_te = load_from_ts_file(str(train.parent / f"{name}_TEST.ts"))
     y_train, y_test, classes = encode_labels(y_tr, y_te)
     description, published = AEON_PROBLEMS.get(name, ("", None))
     return ClassificationData(
@@ -209,13 +241,14 @@ def load_classification_source(
         >>> data = load_classification_source("JapaneseVowels")
         >>> data = load_classification_source("my.csv", id_column="subject")
     """
-    if spec in AEON_PROBLEMS and not Path(spec).is_file():
+    if spec in shipped_problems() and not Path(spec).is_file():
         return load_aeon(spec)
     path = Path(spec)
     if not path.exists():
         if path.suffix.lower() not in (".csv", ".npz"):
+            names = ", ".join(shipped_problems()) or f"none without aeon ({AEON_INSTALL})"
             raise DataError(
-                f"no such file or data set: {spec!r}; data sets: {', '.join(AEON_PROBLEMS)}; "
+                f"no such file or data set: {spec!r}; data sets: {names}; "
                 "or pass a .csv (long format) or .npz file"
             )
         raise DataError(f"no such file: {path}")

@@ -29,6 +29,7 @@ from torch import nn
 from ..config import from_dict, to_dict
 from .base import Batch, Head, InputLayer, StepOutput, build_rnn, detach_state
 from .captioner import Captioner, CaptionerConfig
+from .conv_rnn import ConvRNN
 from .decoding import Decoded, beam_search, filter_logits, greedy, sample
 from .many_to_many import ManyToMany
 from .many_to_one import ManyToOne
@@ -37,7 +38,8 @@ from .one_to_one import OneToOne
 from .seq2seq import Attention, Seq2Seq
 
 MODELS: dict[str, type[nn.Module]] = {
-    cls.kind: cls for cls in (OneToOne, OneToMany, ManyToOne, ManyToMany, Seq2Seq, Captioner)
+    cls.kind: cls
+    for cls in (OneToOne, OneToMany, ManyToOne, ManyToMany, Seq2Seq, Captioner, ConvRNN)
 }
 
 

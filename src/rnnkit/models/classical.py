@@ -10,11 +10,12 @@ and on the same split:
                        forecast from the origins o (the last observed index) using only data
                        up to o; the fitted models are fitted on the training part only (its
                        last FIT_POINTS points).
-    sequences          1-nearest-neighbour under Euclidean distance (frames resampled)
+    sequences          1-nearest-neighbour under Euclidean distance (frames resampled);
+                       1-NN under full-window DTW and MiniRocket (aeon)
     sentences          bag-of-words logistic regression (scikit-learn)
     any labels         the majority class of the training split
 
-Imports numpy and rnnkit.data; statsmodels and scikit-learn when first used.
+Imports numpy and rnnkit.data; statsmodels, scikit-learn and aeon when first used.
 """
 
 from __future__ import annotations
@@ -305,6 +306,43 @@ def one_nn_euclidean(
     # squared distances (N_test, N_train) without forming the differences
     d = (Bm * Bm).sum(1)[:, None] - 2.0 * Bm @ A.T + (A * A).sum(1)[None, :]
     return np.asarray(y_train)[np.argmin(d, axis=1)]
+
+
+def _aeon_panel(seqs: Sequence[np.ndarray], length: int | None = None) -> Any:
+    """(T_i, D) sequences -> aeon's layout: (N, D, T) when all lengths are equal (or after
+    resampling to `length`), else a list of (D, T_i) arrays."""
+    if length is not None:
+        return np.ascontiguousarray(resample(seqs, length).transpose(0, 2, 1))
+    if len({len(s) for s in seqs}) == 1:
+        return np.ascontiguousarray(np.stack(seqs).transpose(0, 2, 1), dtype=np.float64)
+    return [np.ascontiguousarray(s.T, dtype=np.float64) for s in seqs]
+
+
+def one_nn_dtw(
+    X_train: Sequence[np.ndarray], y_train: np.ndarray, X_test: Sequence[np.ndarray]
+) -> np.ndarray:
+    """1-nearest-neighbour labels under dynamic time warping with a full window (aeon's
+    KNeighborsTimeSeriesClassifier; unequal lengths as they are): (N_test,) class ids."""
+    from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
+
+    knn = KNeighborsTimeSeriesClassifier(distance="dtw", n_neighbors=1)
+    knn.fit(_aeon_panel(X_train), np.asarray(y_train))
+    return np.asarray(knn.predict(_aeon_panel(X_test)), dtype=np.int64)
+
+
+def minirocket(
+    X_train: Sequence[np.ndarray], y_train: np.ndarray, X_test: Sequence[np.ndarray],
+    seed: int = 0,
+) -> np.ndarray:
+    """MiniRocket (Dempster et al. 2021; aeon's MiniRocketClassifier: 10,000 kernels and a
+    ridge classifier): (N_test,) class ids. Unequal lengths are resampled to the longest
+    training length, as for 1-NN Euclidean (aeon's MiniRocket needs one length)."""
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    T = max(len(x) for x in X_train)
+    clf = MiniRocketClassifier(random_state=seed)
+    clf.fit(_aeon_panel(X_train, T), np.asarray(y_train))
+    return np.asarray(clf.predict(_aeon_panel(X_test, T)), dtype=np.int64)
 
 
 def bag_of_words_baseline(

@@ -1,24 +1,25 @@
 """Sequence classification: labelled real-valued sequences -> an ensemble of recurrent
-classifiers, against 1-NN baselines.
+classifiers with an optional convolutional front end, against 1-NN and MiniRocket baselines.
 
-    sequences (aeon archive problem, or a user's CSV/NPZ: rnnkit.data.archives) -> standard
-    train/test split [-> stratified validation part of train] -> channels standardised with
-    training-split statistics (scaler.json)
-    -> frames (B, T, D), lengths (B,) -> bidirectional GRU/LSTM -> mean/attention readout
-    -> softmax; N members seeded independently, their softmax averaged
-    -> test accuracy next to 1-NN Euclidean (computed in the same run) and the published
-       1-NN DTW figure -> report.html
+    sequences (any labelled UCR/UEA problem shipped inside aeon, or a user's CSV/NPZ:
+    rnnkit.data.archives) -> standard train/test split
+    -> automatic settings, from the training split alone: patch = longest series / 64; front
+       end (conv or none) x normalisation (per series or per channel) scored on a stratified
+       validation part of train (results.json["auto"] has every score)
+    -> frames (B, T, D) -> patches (B, T/P, P·D) -> [FCN conv blocks] -> bidirectional GRU
+    -> mean readout [+ the conv features' mean] -> softmax; N members seeded independently,
+       trained on all of train, their softmax averaged
+    -> test accuracy next to 1-NN Euclidean, 1-NN DTW and MiniRocket (computed in the same
+       run, each timed) and the published 1-NN DTW figure -> report.html
 
-Speaker recognition (JapaneseVowels), activity recognition (BasicMotions), univariate
-problems (GunPoint, ItalyPowerDemand). On training sets of 40-70 cases the ensemble removes
-most of the seed-to-seed spread; `cross_validate` scores options by stratified k-fold on the
-training split alone (the defaults were chosen with it, never on a test split).
+`cross_validate` scores options by stratified k-fold on the training split alone.
 
 Python API:
 
     >>> from rnnkit.tasks import sequence_classify as sc
     >>> run = sc.train(sc.Options(data="ItalyPowerDemand"), "runs/italy")
-    >>> run.results["test_accuracy"], run.results["baselines"]["1nn_euclidean"]
+    >>> run.results["test_accuracy"], run.results["baselines"]["1nn_dtw"]
+    >>> run.results["auto"]  # the settings chosen, and the validation scores that chose them
     >>> clf = sc.load("runs/italy")
     >>> clf.classify([sequence])  # (T, D) arrays -> [(label, probability)]
 """

@@ -1,6 +1,7 @@
-"""`rnnkit train sequence-classify` options. The defaults are the measured default run
-(benchmarks/README.md, "Applications: series"): an ensemble of 5 bi-GRU 64, 150 epochs,
-augmentation 0.1, chosen by cross-validation on the training splits."""
+"""`rnnkit train sequence-classify` options. "auto" settings are chosen per data set from its
+training split alone (a stratified validation part of it, `val_fraction`): the front end and
+the normalisation; the patch size follows the longest training series. The rest are the
+measured defaults (benchmarks/README.md, "Sequence classification")."""
 
 from __future__ import annotations
 
@@ -8,19 +9,24 @@ from ..options import HUGE, TrainOptions, opt, options
 
 NAME = "sequence_classify"
 HELP = (
-    "Classify real-valued sequences (speaker, activity...) with an ensemble of recurrent "
-    "networks, beside a 1-NN Euclidean baseline run on the same split and the published 1-NN "
-    "DTW figure; write a run directory with report.html."
+    "Classify real-valued sequences (speaker, activity, shapes...) with an ensemble of "
+    "recurrent networks (a convolutional front end when it validates better), beside 1-NN "
+    "Euclidean, 1-NN DTW and MiniRocket run on the same split; write a run directory with "
+    "report.html."
 )
-READOUTS = ("last", "mean", "max", "attention")
+FRONTENDS = ("auto", "conv", "none")
+NORMALISATIONS = ("auto", "series", "global")
+BASELINES = ("all", "euclidean")
+STEPS_TARGET = 64  # the automatic patch keeps the recurrent layer at <= this many steps
 
 
 @options
 class SequenceClassifyOptions(TrainOptions):
     data: str = opt(
-        "JapaneseVowels", "JapaneseVowels (speakers), BasicMotions (activities), GunPoint, "
-        "ItalyPowerDemand, ArrowHead (aeon), or a .csv (long format: id, label, optional time "
-        "and split columns, numeric channels) or .npz (X, y[, lengths, X_test, y_test]) file."
+        "JapaneseVowels", "A UCR/UEA problem shipped inside aeon (JapaneseVowels, BasicMotions, "
+        "GunPoint, OSULeaf, ... an unknown name lists them), or a .csv (long format: id, label, "
+        "optional time and split columns, numeric channels) or .npz (X, y[, lengths, X_test, "
+        "y_test]) file."
     )  # fmt: skip
     test: str | None = opt(None, "A separate test file (same format) for a user --data file.")
     id_column: str = opt("id", "CSV: the series id column.")
@@ -31,19 +37,39 @@ class SequenceClassifyOptions(TrainOptions):
     cell: str = "gru"
     hidden: int = 64
     bidirectional: bool = opt(True, "Read each sequence both ways.")
-    readout: str = opt("mean", "Pool the outputs over time.", choices=READOUTS)
-    dropout: float = opt(0.0, "Dropout (between layers and before the head).", ge=0, le=0.95)
-    epochs: float | None = 150.0
-    lr: float = 3e-3
-    weight_decay: float = opt(0.0, "AdamW weight decay (0: plain Adam).", ge=0, le=10)
-    val_fraction: float = opt(
-        0.0, "Hold out this much of train to pick the weights (0: keep the final ones).",
-        ge=0, le=0.9,
+    frontend: str = opt(
+        "auto", "Convolutions (FCN blocks k=7,5,3) before the recurrent layer, or none; auto: "
+        "whichever scores better on the validation part of train.", choices=FRONTENDS,
     )  # fmt: skip
+    filters: int = opt(64, "Channels of each convolutional block.", ge=1, le=4096)
+    normalise: str = opt(
+        "auto", "series: each series to zero mean and unit variance per channel; global: each "
+        "channel by training-split statistics; auto: chosen on validation.",
+        choices=NORMALISATIONS,
+    )  # fmt: skip
+    patch: int | None = opt(
+        None, f"Frames per recurrent step (default: the longest training series / "
+        f"{STEPS_TARGET}, rounded up).", ge=1, le=HUGE,
+    )  # fmt: skip
+    dropout: float = opt(0.0, "Dropout (between layers and before the head).", ge=0, le=0.95)
+    steps: int | None = 250
+    lr: float = 3e-3
+    batch: int = 16
+    weight_decay: float = opt(0.01, "AdamW weight decay (0: plain Adam).", ge=0, le=10)
+    val_fraction: float = opt(
+        0.25, "The stratified part of train that chooses the auto settings (0: no choice: "
+        "conv and series).", ge=0, le=0.9,
+    )  # fmt: skip
+    select_steps: int = opt(60, "Updates of each candidate the auto settings compare.",
+                            ge=1, le=HUGE)  # fmt: skip
     augment: float = opt(
         0.1, "Training-time jitter and amplitude scaling, std in standard units.", ge=0, le=10
     )
     ensemble: int = opt(
-        5, "Average the softmax of N independently seeded models (saved together; --minutes "
+        3, "Average the softmax of N independently seeded models (saved together; --minutes "
         "is shared among them).", ge=1, le=1000,
+    )  # fmt: skip
+    baselines: str = opt(
+        "all", "all: 1-NN Euclidean, 1-NN DTW and MiniRocket (aeon); euclidean: only the "
+        "first (fast).", choices=BASELINES,
     )  # fmt: skip

@@ -1,14 +1,22 @@
-"""The sequence-classification Task: data, the ensemble, the 1-NN baseline, the report, and
-the loaded SequenceClassifier.
+"""The sequence-classification Task: data, the automatic settings, the ensemble, the
+baselines, the report, and the loaded SequenceClassifier.
 
 A run directory holds member 0 (config.json, model.safetensors, metrics.jsonl, checkpoint/)
-plus scaler.json, classes.json, results.json and report.html; ensemble members 1..N-1 are in
-member-<k>/, each a full rnnkit.training run directory.
+plus scaler.json (the normalisation and channel statistics), classes.json, results.json and
+report.html; ensemble members 1..N-1 are in member-<k>/, each a full rnnkit.training run
+directory.
+
+The automatic settings (`choose`) are scored on the training split alone: each candidate (front
+end x normalisation) trains `select_steps` updates on the rest of train and is scored by its
+best accuracy on a stratified `val_fraction` of it; results.json["auto"] records every score.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,29 +35,48 @@ from ...data.archives import (
 from ...data.batching import fixed_batches, random_batches
 from ...data.scaling import StandardScaler
 from ...data.text import DataError
-from ...models.classical import one_nn_euclidean
+from ...models import classical
 from ...models.many_to_one import class_probabilities
 from .. import driver, entry_points
 from ..metrics import classification_metrics
-from ..options import CELL_FAMILIES, OptionError, to_dict
+from ..options import CELL_FAMILIES, HUGE, OptionError, to_dict
 from ..report import accuracy_section
 from ..task import Fitted, Task
-from .options import NAME, SequenceClassifyOptions
+from .options import FRONTENDS, NAME, NORMALISATIONS, STEPS_TARGET, SequenceClassifyOptions
 
 SCALER_FILE, CLASSES_FILE = "scaler.json", "classes.json"
+FALLBACK = ("conv", "series")  # the settings when nothing is validated (--val-fraction 0)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The settings a run trains with, and how they were chosen.
+
+    scores: {"<frontend>/<normalise>": {"val_accuracy", "val_loss", "best_step", "seconds"}}
+    for each candidate compared on the validation part of train ({} when none was).
+    """
+
+    frontend: str
+    normalise: str
+    patch: int
+    scores: dict[str, dict[str, Any]]
+    reason: str
+    seconds: float = 0.0
 
 
 @dataclass
 class SequenceData:
-    """A split, standardised and as tensors: frames (N, T, D) zero-padded, lengths (N,)."""
+    """The training split, normalised and as tensors: frames (N, T, D) zero-padded, lengths (N,).
+    `seconds`: the time of each phase (selection, training), for results.json."""
 
-    source: ClassificationData  # the split as loaded (the 1-NN baseline reads all of train)
+    source: ClassificationData  # the split as loaded (the baselines read all of train)
+    choice: Choice
     scaler: StandardScaler
     X: torch.Tensor
     y: torch.Tensor
     lengths: torch.Tensor
-    val: list[tuple] | None
     summary: dict[str, Any]
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def load_data(options: SequenceClassifyOptions) -> ClassificationData:
@@ -65,27 +92,127 @@ def load_data(options: SequenceClassifyOptions) -> ClassificationData:
     return data
 
 
-def encode(data: ClassificationData, options: SequenceClassifyOptions) -> SequenceData:
-    """Split off the validation part (if any), fit the scaler on what is left, make tensors."""
-    X_tr, y_tr, val = data.X_train, data.y_train, None
-    if options.val_fraction > 0:
-        tr, va = stratified_split(y_tr, options.val_fraction, options.seed)
-        X_va, y_va = [X_tr[i] for i in va], y_tr[va]
-        X_tr, y_tr = [X_tr[i] for i in tr], y_tr[tr]
-    scaler = StandardScaler.fit(np.concatenate(list(X_tr), axis=0))
-    X, lengths = tensors(X_tr, scaler)
-    if options.val_fraction > 0:
-        X_v, L_v = tensors(X_va, scaler)
-        val = fixed_batches(X_v, torch.from_numpy(y_va), L_v)
-    summary = {**data.summary(), "labels": data.classes, "fit_on": len(X_tr),
-               "val": 0 if val is None else len(y_va)}  # fmt: skip
-    return SequenceData(data, scaler, X, torch.from_numpy(y_tr), lengths, val, summary)
+def normalised(seqs: Sequence[np.ndarray], mode: str) -> list[np.ndarray]:
+    """Mode "series": each (T_i, D) series to zero mean and unit variance per channel (a constant
+    channel only centred); "global": unchanged (the channel scaler does the work)."""
+    if mode == "global":
+        return list(seqs)
+    out = []
+    for s in seqs:
+        sd = s.std(0)
+        out.append((s - s.mean(0)) / np.where(sd > 1e-8, sd, 1.0))
+    return out
 
 
-def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler):
-    """(T_i, D) arrays -> standardised frames (N, T_max, D) zero-padded, lengths (N,)."""
-    X, lengths = pad_sequences([scaler.transform(s).astype(np.float32) for s in seqs])
+def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler, mode: str):
+    """(T_i, D) arrays -> normalised frames (N, T_max, D) zero-padded, lengths (N,)."""
+    X, lengths = pad_sequences(
+        [scaler.transform(s).astype(np.float32) for s in normalised(seqs, mode)]
+    )
     return torch.from_numpy(X), torch.from_numpy(lengths)
+
+
+def fit_scaler(seqs: Sequence[np.ndarray], mode: str) -> StandardScaler:
+    """Channel statistics of the (normalised) training sequences."""
+    return StandardScaler.fit(np.concatenate(normalised(seqs, mode), axis=0))
+
+
+def auto_patch(data: ClassificationData, options: SequenceClassifyOptions) -> int:
+    """--patch, else ceil(longest training series / STEPS_TARGET)."""
+    longest = max(len(x) for x in data.X_train)
+    return options.patch or max(1, math.ceil(longest / STEPS_TARGET))
+
+
+def model_config(options: SequenceClassifyOptions, features: int, classes: int, frontend: str,
+                 patch: int):  # fmt: skip
+    from ...config import HeadConfig, RNNConfig
+    from ...models.conv_rnn import ConvRNNConfig
+
+    return ConvRNNConfig(
+        features, HeadConfig("softmax", classes, dropout=options.dropout),
+        RNNConfig(CELL_FAMILIES[options.cell], options.hidden, options.layers,
+                  options.bidirectional, options.dropout),
+        patch=patch, filters=options.filters if frontend == "conv" else 0,
+    )  # fmt: skip
+
+
+def step_config(options: SequenceClassifyOptions, n: int, steps: int, val: bool):
+    """The TrainConfig of one model: `steps` updates (or --epochs over `n` cases), cosine."""
+    batch = min(options.batch, n)
+    steps = min(steps, options.total_steps(-(-n // batch)))
+    every = max(1, steps // 10)
+    minutes = None if options.minutes is None else options.minutes / options.ensemble
+    return options.train_config(
+        steps, time_minutes=minutes, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
+        warmup_steps=min(20, steps // 10), eval_every=every if val else 0, log_every=every,
+        monitor="accuracy" if val else "loss", monitor_mode="max" if val else "min",
+    )  # fmt: skip
+
+
+def candidates(options: SequenceClassifyOptions) -> list[tuple[str, str]]:
+    """(frontend, normalise) pairs the auto settings compare (one: nothing to choose)."""
+    fronts = [f for f in FRONTENDS if f != "auto"] if options.frontend == "auto" else [
+        options.frontend]  # fmt: skip
+    norms = [m for m in NORMALISATIONS if m != "auto"] if options.normalise == "auto" else [
+        options.normalise]  # fmt: skip
+    return list(itertools.product(fronts, norms))
+
+
+def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice:
+    """The front end and normalisation, from the training split alone: each candidate trains
+    `select_steps` updates on (1 - val_fraction) of train and is scored by its best accuracy
+    on the stratified rest (ties: the lower final validation loss, then the earlier
+    candidate)."""
+    from ...algorithms import BPTT
+    from ...models import build_model
+    from ...training import Trainer, seed_everything
+
+    patch = auto_patch(data, options)
+    pairs = candidates(options)
+    if len(pairs) == 1 or options.val_fraction == 0:
+        front = pairs[0][0] if options.frontend != "auto" else FALLBACK[0]
+        norm = pairs[0][1] if options.normalise != "auto" else FALLBACK[1]
+        why = "as given" if len(pairs) == 1 else "no validation part (--val-fraction 0)"
+        return Choice(front, norm, patch, {}, why)
+    start = time.perf_counter()
+    tr, va = stratified_split(data.y_train, options.val_fraction, options.seed)
+    X_tr, y_tr = [data.X_train[i] for i in tr], torch.from_numpy(data.y_train[tr])
+    X_va, y_va = [data.X_train[i] for i in va], torch.from_numpy(data.y_train[va])
+    aug = augmenter(options.augment) if options.augment > 0 else None
+    scores: dict[str, dict[str, Any]] = {}
+    for front, norm in pairs:
+        t0 = time.perf_counter()
+        scaler = fit_scaler(X_tr, norm)
+        X, L = tensors(X_tr, scaler, norm)
+        X_v, L_v = tensors(X_va, scaler, norm)
+        val = fixed_batches(X_v, y_va, L_v)
+        seed_everything(options.seed)
+        model = build_model(model_config(options, data.features, len(data.classes), front, patch))
+        config = step_config(options, len(X), options.select_steps, val=True)
+        trainer = Trainer(model, BPTT(), dataclasses.replace(config, progress=False))
+        result = trainer.fit(random_batches(X, y_tr, L, options.batch, aug), val)
+        if result.status == "interrupted":
+            raise KeyboardInterrupt
+        ok = result.status != "diverged" and result.best is not None
+        scores[f"{front}/{norm}"] = {
+            "val_accuracy": float(result.best) if ok else 0.0,
+            "val_loss": float((result.val or {}).get("loss", math.inf)) if ok else math.inf,
+            "best_step": result.best_step, "seconds": round(time.perf_counter() - t0, 2),
+        }  # fmt: skip
+    best = max(scores, key=lambda k: (scores[k]["val_accuracy"], -scores[k]["val_loss"]))
+    front, norm = best.split("/")
+    why = (f"best validation accuracy {scores[best]['val_accuracy']:.3f} on {len(va)} held-out "
+           f"training cases ({options.select_steps} updates each on {len(tr)})")  # fmt: skip
+    return Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2))
+
+
+def encode(data: ClassificationData, choice: Choice) -> SequenceData:
+    """Normalise all of train the chosen way, fit the channel scaler on it, make tensors."""
+    scaler = fit_scaler(data.X_train, choice.normalise)
+    X, lengths = tensors(data.X_train, scaler, choice.normalise)
+    summary = {**data.summary(), "labels": data.classes, "fit_on": len(data.X_train)}
+    return SequenceData(data, choice, scaler, X, torch.from_numpy(data.y_train), lengths,
+                        summary, {"selection": choice.seconds})  # fmt: skip
 
 
 def augmenter(augment: float):
@@ -128,6 +255,7 @@ class SequenceClassifier:
     models: list[Any]
     scaler: StandardScaler
     classes: list[str]
+    normalise: str = "global"
 
     def predict_proba(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
         """(T_i, D) sequences -> the members' mean class probabilities (N, C)."""
@@ -135,7 +263,7 @@ class SequenceClassifier:
         for i, s in enumerate(seqs):
             if s.ndim != 2 or s.shape[1] != D:
                 raise DataError(f"sequence {i} has shape {s.shape}; the model reads {D} channels")
-        X, L = tensors(seqs, self.scaler)
+        X, L = tensors(seqs, self.scaler, self.normalise)
         return sum(predict_proba(m, X, L) for m in self.models) / len(self.models)
 
     def classify(self, seqs: Sequence[np.ndarray]) -> list[tuple[str, float]]:
@@ -154,38 +282,26 @@ class SequenceClassifyTask(Task):
         self.data = data
 
     def prepare(self, options: SequenceClassifyOptions) -> SequenceData:
-        return encode(self.data if self.data is not None else load_data(options), options)
+        data = self.data if self.data is not None else load_data(options)
+        return encode(data, choose(data, options))
 
     def build(self, options: SequenceClassifyOptions, data: SequenceData):
-        from ...config import HeadConfig, InputConfig, ManyToOneConfig, RNNConfig
         from ...models import build_model
 
-        return build_model(ManyToOneConfig(
-            InputConfig("frames", features=data.source.features),
-            HeadConfig("softmax", len(data.source.classes), dropout=options.dropout),
-            RNNConfig(CELL_FAMILIES[options.cell], options.hidden, options.layers,
-                      options.bidirectional, options.dropout),
-            readout=options.readout,
-        ))  # fmt: skip
+        c = data.choice
+        return build_model(model_config(options, data.source.features,
+                                        len(data.source.classes), c.frontend, c.patch))  # fmt: skip
 
     def files(self, options, data: SequenceData) -> dict[str, Any]:
-        return {SCALER_FILE: data.scaler.to_dict(), CLASSES_FILE: {"classes": data.source.classes}}
+        return {SCALER_FILE: {"normalise": data.choice.normalise, **data.scaler.to_dict()},
+                CLASSES_FILE: {"classes": data.source.classes}}  # fmt: skip
 
     def train_config(self, options: SequenceClassifyOptions, data: SequenceData):
-
-        batch = min(options.batch, len(data.X))
-        steps = options.total_steps(-(-len(data.X) // batch))
-        every, val = max(1, steps // 10), data.val is not None
-        minutes = None if options.minutes is None else options.minutes / options.ensemble
-        return options.train_config(
-            steps, time_minutes=minutes, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
-            warmup_steps=min(20, steps // 10), eval_every=every if val else 0, log_every=every,
-            monitor="accuracy" if val else "loss", monitor_mode="max" if val else "min",
-        )  # fmt: skip
+        return step_config(options, len(data.X), options.steps or HUGE, val=False)
 
     def batches(self, options: SequenceClassifyOptions, data: SequenceData):
         aug = augmenter(options.augment) if options.augment > 0 else None
-        return random_batches(data.X, data.y, data.lengths, options.batch, aug), data.val
+        return random_batches(data.X, data.y, data.lengths, options.batch, aug), None
 
     def fit(self, ctx) -> Fitted:
         """Member k: seeded member_seed(seed, k), its own Trainer into member_dir(out, k).
@@ -193,8 +309,10 @@ class SequenceClassifyTask(Task):
         test metrics."""
         from ...training import seed_everything
 
+        c = ctx.data.choice
         ctx.say(" ".join(f"{k}: {v}" for k, v in ctx.data.source.summary().items()))
-        fits = []
+        ctx.say(f"front end {c.frontend}, normalise {c.normalise}, patch {c.patch} ({c.reason})")
+        fits, start = [], time.perf_counter()
         for k in range(ctx.options.ensemble):
             seed = member_seed(ctx.options.seed, k)
             if k > 0:
@@ -209,22 +327,26 @@ class SequenceClassifyTask(Task):
             if fits[-1].result.status == "interrupted":  # Ctrl-C / SIGTERM stops the ensemble
                 ctx.say(f"stopped after member {k + 1} of {ctx.options.ensemble}")
                 break
-        clf = SequenceClassifier([f.model for f in fits], ctx.data.scaler, ctx.data.source.classes)
+        ctx.data.seconds["training"] = round(time.perf_counter() - start, 2)
+        clf = SequenceClassifier([f.model for f in fits], ctx.data.scaler,
+                                 ctx.data.source.classes, c.normalise)  # fmt: skip
         ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
         return Fitted(clf, fits[0].trainer, ended)
 
     def evaluate(self, options, data: SequenceData, fitted: Fitted) -> dict[str, Any]:
         src, clf = data.source, fitted.model
-        X_te, L_te = tensors(src.X_test, data.scaler)
+        X_te, L_te = tensors(src.X_test, data.scaler, data.choice.normalise)
         probs = [predict_proba(m, X_te, L_te) for m in clf.models]
         members = [float((p.argmax(1) == src.y_test).mean()) for p in probs]
         pred = (sum(probs) / len(probs)).argmax(1)
-        base = one_nn_euclidean(src.X_train, src.y_train, src.X_test)
+        baselines, seconds = run_baselines(src, options)
         return {
             "test_accuracy": float((pred == src.y_test).mean()), "member_accuracies": members,
-            "baselines": {"1nn_euclidean": float((base == src.y_test).mean()),
+            "baselines": {**baselines, "seconds": seconds,
                           "published": dataclasses.asdict(src.published) if src.published
                           else None},
+            "auto": dataclasses.asdict(data.choice),
+            "seconds": data.seconds,
             "confusion": classification_metrics(src.y_test.tolist(), pred.tolist(),
                                                 len(src.classes))["confusion"],
             "classes": src.classes,
@@ -233,25 +355,34 @@ class SequenceClassifyTask(Task):
 
     def test_metrics(self, results):
         return {"accuracy": results["test_accuracy"],
-                "baseline_1nn_euclidean": results["baselines"]["1nn_euclidean"]}  # fmt: skip
+                **{f"baseline_{k}": v for k, v in results["baselines"].items()
+                   if k in BASELINE_NAMES}}  # fmt: skip
 
     def summary(self, results):
         data = results["data"]
         title = f"{Path(data['data']).name}: test split ({data['test']} cases)"
-        return title, ["method", "accuracy"], accuracy_rows(results)
+        return title, ["method", "accuracy", "seconds"], accuracy_rows(results)
 
     def report(self, r, run, results) -> None:
         if results.get("description"):
             r.paragraph(results["description"])
         r.table(results["data"])
+        auto = results["auto"]
+        r.paragraph(f"Settings: front end {auto['frontend']}, normalisation {auto['normalise']}, "
+                    f"patch {auto['patch']} frames per step; {auto['reason']}.")  # fmt: skip
+        if auto["scores"]:
+            r.table({k: f"validation accuracy {v['val_accuracy']:.3f}, loss "
+                        f"{v['val_loss']:.3f}" for k, v in auto["scores"].items()})  # fmt: skip
         published = results["baselines"]["published"]
+        rows = [row[:2] for row in accuracy_rows(results)]
         accuracy_section(r, "Test accuracy against the baselines", ("method", "accuracy"),
-                         accuracy_rows(results), results["classes"], results["confusion"],
+                         rows, results["classes"], results["confusion"],
                          run.evals("val"))  # fmt: skip
         if published:
             r.paragraph(f"Published figures: {published['source']}.", muted=True)
-        r.paragraph("1-NN Euclidean: nearest training sequence after linear resampling to a "
-                    "common length, computed in this run on the same split.", muted=True)
+        r.paragraph("Baselines, computed in this run on the same split: 1-NN Euclidean (series "
+                    "linearly resampled to a common length), 1-NN DTW with a full window and "
+                    "MiniRocket (aeon).", muted=True)  # fmt: skip
         n = len(results["member_accuracies"])
         if n > 1:
             r.paragraph(f"Training below is member 0's; each of the {n} members trains the "
@@ -262,21 +393,48 @@ class SequenceClassifyTask(Task):
 
         n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
         models = [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)]
-        scaler = StandardScaler.from_dict(run.read_json(SCALER_FILE))
-        return SequenceClassifier(models, scaler, run.read_json(CLASSES_FILE)["classes"])
+        stored = dict(run.read_json(SCALER_FILE))
+        normalise = stored.pop("normalise", "global")  # runs before the choice: global
+        return SequenceClassifier(models, StandardScaler.from_dict(stored),
+                                  run.read_json(CLASSES_FILE)["classes"], normalise)  # fmt: skip
+
+
+BASELINE_NAMES = {"1nn_euclidean": "1-NN Euclidean", "1nn_dtw": "1-NN DTW (full window)",
+                  "minirocket": "MiniRocket"}  # fmt: skip
+
+
+def run_baselines(src: ClassificationData, options: SequenceClassifyOptions):
+    """({name: test accuracy}, {name: seconds to fit and predict}) on the run's split."""
+    fns = {"1nn_euclidean": classical.one_nn_euclidean, "1nn_dtw": classical.one_nn_dtw,
+           "minirocket": lambda *a: classical.minirocket(*a, seed=options.seed)}  # fmt: skip
+    if options.baselines == "euclidean":
+        fns = {"1nn_euclidean": fns["1nn_euclidean"]}
+    acc, seconds = {}, {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        pred = fn(src.X_train, src.y_train, src.X_test)
+        seconds[name] = round(time.perf_counter() - t0, 3)
+        acc[name] = float((pred == src.y_test).mean())
+    return acc, seconds
 
 
 def accuracy_rows(results: dict[str, Any]) -> list[list[Any]]:
-    """(method, test accuracy): the ensemble, its members' mean, 1-NN ED, published 1-NN."""
-    rows: list[list[Any]] = [["rnnkit (test accuracy)", results["test_accuracy"]]]
+    """(method, test accuracy, seconds): the ensemble, its members' mean, the baselines of
+    this run, the published 1-NN figures."""
+    sec = results.get("seconds", {})
+    train_s = sec.get("training", 0.0) + sec.get("selection", 0.0)
+    rows: list[list[Any]] = [["rnnkit (test accuracy)", results["test_accuracy"], train_s]]
     accs = results["member_accuracies"]
     if len(accs) > 1:
-        rows.append([f"  its {len(accs)} members, mean", sum(accs) / len(accs)])
-    rows.append(["1-NN Euclidean, this run", results["baselines"]["1nn_euclidean"]])
-    published = results["baselines"]["published"] or {}
+        rows.append([f"  its {len(accs)} members, mean", sum(accs) / len(accs), ""])
+    base = results["baselines"]
+    for key, label in BASELINE_NAMES.items():
+        if key in base:
+            rows.append([f"{label}, this run", base[key], base["seconds"][key]])
+    published = base["published"] or {}
     for key, label in (("dtw", "1-NN DTW, published"), ("euclidean", "1-NN ED, published")):
         if published.get(key) is not None:
-            rows.append([label, published[key]])
+            rows.append([label, published[key], ""])
     return rows
 
 

@@ -1,0 +1,117 @@
+"""A sequence classifier with an optional convolutional front end (LSTM-FCN, Karim et al.
+2017, with the convolutions feeding the recurrent layer):
+
+    x (B, T, D) frames -> patches of `patch` frames (B, ceil(T/P), P·D)
+    -> [Conv1d k=7, 5, 3 ('same'), each BatchNorm + ReLU, `filters` channels]   (B, T', F)
+    -> Recurrent (B, T', W) -> mean over valid steps (B, W)
+    [-> concatenated with the front end's mean over valid steps (B, F), the FCN readout]
+    -> head (B, C)
+
+Patching keeps the recurrent layer's T' small on long series (the cost is linear in T' and
+the gradient path shorter); the convolutions see local shape the recurrent layer would need
+many steps to assemble. Padded steps are zeroed after every block, so a sequence's output
+does not depend on the padding of the batch it is in (BatchNorm's batch statistics aside,
+which training only uses).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..config import HeadConfig, RNNConfig
+from .base import Batch, Head, StepOutput, build_rnn, check_lengths
+
+KERNELS = (7, 5, 3)  # the FCN's (Wang et al. 2017)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvRNNConfig:
+    """features: D per frame; patch: frames per recurrent step; filters: the front end's
+    channels (0: no front end, the recurrent layer reads the patches)."""
+
+    features: int
+    head: HeadConfig
+    rnn: RNNConfig = RNNConfig()
+    patch: int = 1
+    filters: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("features", "patch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ConvRNNConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if self.filters < 0:
+            raise ValueError(f"ConvRNNConfig: filters must be >= 0, got {self.filters}")
+
+
+class ConvRNN(nn.Module):
+    """Call: `logits, state = model(x, state=None, lengths=None)`, x (B, T, D) frames."""
+
+    kind = "conv_rnn"
+    config_class = ConvRNNConfig
+
+    def __init__(self, config: ConvRNNConfig):
+        super().__init__()
+        self.config = config
+        width = config.patch * config.features
+        # (P·D, D, P) 0/1 weights: output channel p·D + d copies frame p's feature d
+        eye = torch.eye(width).reshape(width, config.patch, config.features).transpose(1, 2)
+        self.register_buffer("patcher", eye.contiguous(), persistent=False)
+        blocks = []
+        for k in KERNELS if config.filters else ():
+            blocks.append(nn.Sequential(
+                nn.Conv1d(width, config.filters, k, padding=k // 2),
+                nn.BatchNorm1d(config.filters), nn.ReLU(),
+            ))  # fmt: skip
+            width = config.filters
+        self.front = nn.ModuleList(blocks)
+        self.rnn = build_rnn(config.rnn, width)
+        self.head = Head(config.head, self.rnn.output_size + config.filters)
+
+    @classmethod
+    def from_config(cls, config: ConvRNNConfig) -> ConvRNN:
+        return cls(config)
+
+    def patches(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(B, T, D), lengths (B,) -> (B, ceil(T/P), P·D) zero-padded, lengths ceil(L/P)."""
+        B, T, D = x.shape
+        P = self.config.patch
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long, device=x.device)
+        if P == 1:
+            return x, lengths
+        # A stride-P convolution with 0/1 weights on x padded by P-1 zeros: exactly the
+        # concatenation of P frames, with no Python arithmetic on T, so a traced/exported
+        # graph stays right at every length (a reshape would freeze ceil(T/P) at export).
+        c = nn.functional.conv1d(
+            nn.functional.pad(x, (0, 0, 0, P - 1)).transpose(1, 2), self.patcher, stride=P
+        )
+        return c.transpose(1, 2), (lengths + P - 1) // P
+
+    def forward(self, x: Tensor, state: Any = None, lengths: Tensor | None = None):
+        """x (B, T, D) -> (logits (B, C), final state)."""
+        lengths = check_lengths(lengths, x.shape[0], x.shape[1], "ConvRNN")
+        h, steps = self.patches(x, lengths)
+        mask = (torch.arange(h.shape[1], device=h.device)[None, :] < steps[:, None])
+        m = mask[..., None].to(h.dtype)  # (B, T', 1)
+        h = h * m
+        if len(self.front):
+            c = h.transpose(1, 2)  # (B, F, T')
+            for block in self.front:
+                c = block(c) * m.transpose(1, 2)
+            h = c.transpose(1, 2)
+        out, state = self.rnn(h, state, steps)
+        count = m.sum(1)
+        pooled = [(out * m).sum(1) / count]
+        if len(self.front):
+            pooled.append(h.sum(1) / count)
+        return self.head(torch.cat(pooled, 1)), state
+
+    def loss(self, batch: Batch, state: Any = None) -> StepOutput:
+        batch = Batch.of(batch)
+        out, state = self(batch.inputs, state, batch.lengths)
+        loss, count, stats = self.head.loss(out, batch.targets)
+        return StepOutput(loss, count, state, stats, "samples")
