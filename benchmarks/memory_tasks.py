@@ -17,7 +17,8 @@ cross-entropy) on 256 held-out sequences is read, and a run stops early once it 
 twentieth of the baseline (twice as strict as the target). The figure is then measured on
 1,000 fresh test sequences. Baselines: 0.167 for adding (always predict 1); 10·log 8 / (T+20)
 nats per step for copy memory (blanks, then a uniform guess over the 8 symbols).
-Writes benchmarks/results/memory_tasks.{json,md}.
+Each finished run is appended to benchmarks/results/memory_tasks.jsonl (so `--only` runs may go
+in parallel); memory_tasks.{json,md} then hold the latest run of each.
 """
 
 from __future__ import annotations
@@ -152,20 +153,26 @@ def main(argv: list[str] | None = None) -> int:
     runs = RUNS
     if args.only:
         runs = [(k, m, int(t)) for k, m, t in (s.split(":") for s in args.only)]
-    results = []
-    for kind, name, T in runs:
-        r = run(kind, name, T, cfg)
-        results.append(r)
-        print(f"{kind} T={T} {name}: {r['test']:.4f} ({r['vs_baseline']:.3f} of baseline) "
-              f"in {r['updates']} updates, {r['seconds']:.0f} s", flush=True)
-    command = "python benchmarks/memory_tasks.py" + (" --quick" if args.quick else "")
-    if args.only:
-        command += " --only " + " ".join(args.only)
-    meta = {"command": command, "budget": cfg, "torch": torch.__version__,
-            "python": platform.python_version(), "threads": 1}  # fmt: skip
-    data = {"meta": meta, "runs": results}
-    args.out.mkdir(parents=True, exist_ok=True)
     name = "memory_tasks" + ("_quick" if args.quick else "")
+    args.out.mkdir(parents=True, exist_ok=True)
+    done = args.out / f"{name}.jsonl"  # one line per finished run, so runs may go in parallel
+    for kind, model, T in runs:
+        r = run(kind, model, T, cfg)
+        r["command"] = "python benchmarks/memory_tasks.py" + (" --quick" if args.quick else "")
+        with done.open("a") as f:
+            f.write(json.dumps(r) + "\n")
+        print(f"{kind} T={T} {model}: {r['test']:.4f} ({r['vs_baseline']:.3f} of baseline) "
+              f"in {r['updates']} updates, {r['seconds']:.0f} s", flush=True)
+    latest = {}
+    for line in done.read_text().splitlines():  # the last run of each (task, model, T)
+        r = json.loads(line)
+        latest[(r["task"], r["model"], r["T"])] = r
+    order = {key: i for i, key in enumerate(RUNS)}
+    results = sorted(latest.values(), key=lambda r: order.get((r["task"], r["model"], r["T"]), 99))
+    meta = {"command": "python benchmarks/memory_tasks.py" + (" --quick" if args.quick else ""),
+            "budget": cfg, "torch": torch.__version__, "python": platform.python_version(),
+            "threads": 1}  # fmt: skip
+    data = {"meta": meta, "runs": results}
     tmp = args.out / f".{name}.json.tmp"
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(args.out / f"{name}.json")
