@@ -48,5 +48,5 @@ trainer = Trainer(model, TASK.algorithm(options), config, run_dir=out, overwrite
 t0 = time.perf_counter()
 result = trainer.fit(train)
 nats = evaluate_ids(model, data.val).nats
-print(f"{data_name} {result.steps} steps {kv}: validation {nats:.4f} nats/char "
+print(f"{data_name} {result.step} steps {kv}: validation {nats:.4f} nats/char "
       f"({time.perf_counter() - t0:.0f} s)")
