@@ -20,10 +20,12 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--minutes", type=float, default=4.0)
 ap.add_argument("--steps", type=int, default=10**9)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--data", default=None, help="a text data set or file (default: Shakespeare)")
+ap.add_argument("--seed", type=int, default=0)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
-torch.manual_seed(0)
-data = prepare_data(TextOptions())  # the text run's tokenizer and train/val split
+torch.manual_seed(args.seed)
+data = prepare_data(TextOptions(data=args.data))  # the text run's tokenizer and train/val split
 train, val, V = data.train, data.val, len(data.tokenizer)
 
 

@@ -318,8 +318,8 @@ class Seq2SeqConfig:
 # ---- training (rnnkit.training) ---------------------------------------------------------
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = ("constant", "cosine", "linear", "step", "exponential", "plateau")
-TIME_SCHEDULES = ("constant", "cosine", "linear")  # the ones defined by a fraction of a budget
+SCHEDULES = ("constant", "cosine", "linear", "wsd", "step", "exponential", "plateau")
+TIME_SCHEDULES = ("constant", "cosine", "linear", "wsd")  # by a fraction of a budget
 CLIPS = ("norm", "value", "none")
 
 

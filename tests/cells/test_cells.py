@@ -1,5 +1,7 @@
 """Each cell against a naive gate-by-gate implementation, and gradcheck in float64."""
 
+import math
+
 import pytest
 import torch
 from torch.autograd import gradcheck
@@ -236,3 +238,20 @@ def test_inits():
     lstm = LSTMCell(D, H, forget_bias=1.0)
     assert lstm.bias_ih[H : 2 * H].mean() > 0.5  # U(±1/sqrt(H)) + 1
     assert lstm.bias_ih[:H].mean().abs() < 0.5
+
+
+def test_lstm_chrono_init():
+    """Tallec & Ollivier 2018: b_f = log U(1, T_max - 1), b_i = -b_f; memory spans up to T_max."""
+    torch.manual_seed(0)
+    cell = LSTMCell(D, 64, chrono=100)
+    b_f = (cell.bias_ih + cell.bias_hh)[64:128].detach()
+    b_i = (cell.bias_ih + cell.bias_hh)[:64].detach()
+    assert b_f.min() >= 0 and b_f.max() <= math.log(99) + 1e-6 and b_f.max() > math.log(50)
+    torch.testing.assert_close(b_i, -b_f)
+    rebuilt = build_cell(cell.config())
+    assert rebuilt.chrono == 100 and "chrono=100" in repr(cell)
+    for bad in (1, -3, 2.5, True):
+        with pytest.raises(ValueError, match="chrono"):
+            LSTMCell(D, H, chrono=bad)
+    with pytest.raises(ValueError, match="bias=True"):
+        LSTMCell(D, H, bias=False, chrono=10)

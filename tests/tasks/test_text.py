@@ -303,3 +303,46 @@ def test_the_text_run_exports_to_onnx(run_dir, tmp_path):
     from onnx_roundtrip import assert_run_exports
 
     assert_run_exports(run_dir, tmp_path)
+
+
+def test_wsd_schedule_holds_the_rate_then_decays_over_the_last_fifth():
+    from rnnkit.config import TrainConfig
+    from rnnkit.training.optim import Schedule
+
+    s = Schedule(TrainConfig(steps=100, schedule="wsd", min_lr_ratio=0.1))
+    assert [s.factor(k) for k in (0, 50, 80)] == [1.0, 1.0, 1.0]
+    assert s.factor(90) == pytest.approx(0.55) and s.factor(100) == pytest.approx(0.1)
+    timed = Schedule(TrainConfig(steps=10**9, time_minutes=1, schedule="wsd",
+                                 schedule_over="time", min_lr_ratio=0.1))  # fmt: skip
+    assert timed.factor(5, elapsed=30.0) == 1.0 and timed.factor(5, elapsed=54.0) == 0.55
+
+
+def test_random_windows_are_shifted_pairs_from_the_trainers_generator():
+    import torch
+
+    from rnnkit.models.language import random_windows
+
+    ids = torch.arange(1000)
+    make = random_windows(ids, 8, 16)
+    x, y = make(0, torch.Generator().manual_seed(3))
+    assert x.shape == y.shape == (8, 16) and torch.equal(y, x + 1) and int(y.max()) < 1000
+    x2, _ = make(0, torch.Generator().manual_seed(3))
+    assert torch.equal(x, x2)  # the Trainer's generator decides, so resuming replays them
+    with pytest.raises(Exception, match="too few"):
+        random_windows(torch.arange(10), 2, 10)
+
+
+def test_streams_batching_still_trains_statefully(corpus, tmp_path):
+    out = tmp_path / "streams"
+    result = invoke(
+        "train", "text", "--data", corpus, "--steps", "3", *TINY, "--batching", "streams",
+        "--schedule", "cosine", "--out", out, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["algorithm"]["stateful"] is True
+
+
+def test_default_run_trains_on_random_windows_from_a_zero_state(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["algorithm"]["stateful"] is False
+    assert config["model"]["config"]["rnn"]["options"] == {"forget_bias": 0.0}

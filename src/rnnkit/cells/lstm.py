@@ -35,6 +35,10 @@ class LSTMCell(nn.Module):
         peepholes: add weight_ci, weight_cf, weight_co (H,).
         layer_norm: normalise gate pre-activations and the cell state (adds ln_ih, ln_hh, ln_c).
         proj_size: P > 0 projects h_t to P units with weight_hr (P, H), as nn.LSTM.
+        chrono: T_max >= 2 for the chrono initialisation (Tallec & Ollivier 2018): forget-gate
+            biases b_f = log(u), u ~ U(1, T_max - 1), input-gate biases -b_f (set in b_ih;
+            b_hh's parts for those gates are zeroed), so units start with memory time scales
+            spread up to the longest dependency expected; it replaces forget_bias. 0: off.
 
     Example:
         >>> cell = LSTMCell(3, 8, proj_size=4)
@@ -51,6 +55,7 @@ class LSTMCell(nn.Module):
         peepholes: bool = False,
         layer_norm: bool = False,
         proj_size: int = 0,
+        chrono: int = 0,
     ):
         super().__init__()
         check_sizes("LSTMCell", input_size=input_size, hidden_size=hidden_size)
@@ -61,7 +66,12 @@ class LSTMCell(nn.Module):
                 f"LSTMCell: proj_size must be smaller than hidden_size ({hidden_size}), "
                 f"got {proj_size}"
             )
+        if isinstance(chrono, bool) or not isinstance(chrono, int) or chrono < 0 or chrono == 1:
+            raise ValueError(f"LSTMCell: chrono must be 0 (off) or an integer >= 2, got {chrono!r}")
+        if chrono and not bias:
+            raise ValueError("LSTMCell: chrono initialisation sets biases; it needs bias=True")
         self.input_size, self.hidden_size = input_size, hidden_size
+        self.chrono = chrono
         self.proj_size = proj_size
         self.output_size = proj_size or hidden_size
         self.bias, self.forget_bias = bias, forget_bias
@@ -91,7 +101,12 @@ class LSTMCell(nn.Module):
         uniform_init(self, self.hidden_size)
         H = self.hidden_size
         with torch.no_grad():
-            if self.bias and self.forget_bias:
+            if self.chrono:
+                b_f = torch.empty(H).uniform_(1.0, max(1.0, self.chrono - 1.0)).log_()
+                self.bias_ih[H : 2 * H] = b_f
+                self.bias_ih[:H] = -b_f
+                self.bias_hh[: 2 * H] = 0.0
+            elif self.bias and self.forget_bias:
                 self.bias_ih[H : 2 * H] += self.forget_bias
             if self.layer_norm:
                 for ln in (self.ln_ih, self.ln_hh, self.ln_c):
@@ -139,6 +154,7 @@ class LSTMCell(nn.Module):
                 "peepholes": self.peepholes,
                 "layer_norm": self.layer_norm,
                 "proj_size": self.proj_size,
+                "chrono": self.chrono,
             },
         )
 
@@ -152,6 +168,8 @@ class LSTMCell(nn.Module):
                 opts.append(f"{name}=True")
         if self.proj_size:
             opts.append(f"proj_size={self.proj_size}")
+        if self.chrono:
+            opts.append(f"chrono={self.chrono}")
         return ", ".join(opts)
 
 

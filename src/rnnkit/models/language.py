@@ -172,3 +172,28 @@ def val_batches(ids: Tensor, batch: int, seq_len: int) -> list[tuple[Tensor, Ten
         out.append((ids[rows], ids[rows + 1]))
     return out
 
+
+def random_windows(
+    ids: Tensor, batch: int, seq_len: int
+) -> Callable[[int, torch.Generator], tuple[Tensor, Tensor]]:
+    """Training batches of `batch` windows of `seq_len` tokens at uniform random offsets,
+    inputs (B, T) and targets shifted by one, drawn from the Trainer's generator.
+
+    Against contiguous streams (rnnkit.training.stream_batches) every batch is a fresh,
+    independent sample of the text, where consecutive stream batches continue the same
+    B passages: measured at equal steps (benchmarks/README.md, "Text generation") the
+    independent windows learn faster, and the carried state buys little at 64 steps.
+    """
+    ids = torch.as_tensor(ids, dtype=torch.int64)
+    span = len(ids) - seq_len  # a window and its shifted target fit from any start < span
+    if span < 1:
+        raise DataError(f"{len(ids)} tokens are too few for windows of {seq_len + 1}")
+    offsets = torch.arange(seq_len + 1)
+
+    def make(step: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        rows = torch.randint(0, span, (batch, 1), generator=gen) + offsets  # (B, T + 1)
+        w = ids[rows]
+        return w[:, :-1], w[:, 1:]
+
+    return make
+

@@ -2,7 +2,8 @@
 
     data (a text data set or a UTF-8 file) -> tokenizer -> contiguous-block split
     -> ManyToMany LM (embedding -> recurrent stack -> softmax over the vocabulary)
-    -> Trainer with stateful truncated BPTT over B parallel streams
+    -> Trainer on random windows from a zero state (or, --batching streams, stateful truncated
+       BPTT over B parallel streams)
     -> full validation pass, samples, gradient-through-time profile -> report.html
 
 A run directory holds, besides the Trainer's files (config.json, model.safetensors,

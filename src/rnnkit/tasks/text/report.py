@@ -51,12 +51,7 @@ def sections(r: Report, run: Any, analysis: dict[str, Any]) -> None:
         {
             **{k: "" if v is None else v for k, v in options.items()},
             "data": options.get("data") or "shakespeare (the default)",
-            "learning-rate schedule": (
-                f"cosine over {options.get('steps')} steps"
-                if options.get("steps")
-                else f"cosine over the {options.get('minutes')}-minute budget"
-            )
-            + f" to {MIN_LR_RATIO:g} x lr",
+            "learning-rate schedule": schedule_text(options),
             "model": f"{type(run.model).__name__}: embedding {model_cfg.input.embedding_dim} -> "
             f"{model_cfg.rnn.num_layers} x {model_cfg.rnn.cell} {model_cfg.rnn.hidden_size} -> "
             f"softmax {model_cfg.head.output_size}",
@@ -155,3 +150,19 @@ def sections(r: Report, run: Any, analysis: dict[str, Any]) -> None:
         ),
         header=["file", "bytes"],
     )  # fmt: skip
+
+
+def schedule_text(options: dict) -> str:
+    """The learning-rate schedule in words (runs from before --schedule used the cosine)."""
+    kind = options.get("schedule", "cosine")
+    if kind == "constant":
+        return "constant"
+    over = (
+        f"{options.get('steps')} steps"
+        if options.get("steps")
+        else f"the {options.get('minutes')}-minute budget"
+    )
+    if kind == "wsd":
+        return f"constant, then linear to {MIN_LR_RATIO:g} x lr over the last fifth of {over}"
+    return f"cosine over {over} to {MIN_LR_RATIO:g} x lr"
+

@@ -21,7 +21,14 @@ from ...data.registry import load_text_source
 from ...data.text import DataError, split_blocks
 from ...data.vocab import Vocab, build_tokenizer
 from ...diagnostics.gradient_profile import gradient_profile
-from ...models.language import Evaluation, evaluate_ids, generate, sample_many, val_batches
+from ...models.language import (
+    Evaluation,
+    evaluate_ids,
+    generate,
+    random_windows,
+    sample_many,
+    val_batches,
+)
 from ...training.machine import load_average
 from .. import driver, entry_points
 from ..options import CELL_FAMILIES, HUGE, from_dict
@@ -115,7 +122,10 @@ def build_language_model(options: TextOptions, vocab_size: int) -> nn.Module:
         InputConfig("tokens", vocab_size, options.embedding),
         HeadConfig("softmax", vocab_size),
         RNNConfig(
-            CELL_FAMILIES[options.cell], options.hidden, options.layers, dropout=options.dropout
+            CELL_FAMILIES[options.cell], options.hidden, options.layers, dropout=options.dropout,
+            # PyTorch's start (forget bias 0), not the cell's +1: at equal steps the +1 cost
+            # 0.04 nats/char at 1,500 steps on fortunes (benchmarks/README.md, "Text generation")
+            options={"forget_bias": 0.0} if options.cell == "lstm" else {},
         ),
     )
     return build_model(config)
@@ -151,12 +161,15 @@ class TextTask(Task):
     def algorithm(self, options: TextOptions) -> Any:
         from ...algorithms import TBPTT
 
-        return TBPTT(k1=options.seq_len)
+        return TBPTT(k1=options.seq_len, stateful=options.batching == "streams")
 
     def batches(self, options: TextOptions, data: TextData) -> tuple[Any, Any]:
         from ...training import stream_batches
 
-        train = stream_batches(data.train, batch_size=data.streams, seq_len=options.seq_len)
+        if options.batching == "windows":
+            train = random_windows(data.train, data.streams, options.seq_len)
+        else:
+            train = stream_batches(data.train, batch_size=data.streams, seq_len=options.seq_len)
         return train, val_batches(data.val, data.streams, options.seq_len)
 
     def train_config(self, options: TextOptions, data: TextData) -> Any:
@@ -168,9 +181,8 @@ class TextTask(Task):
             time_minutes=options.minutes,
             batch_size=data.streams,
             lr=options.lr,
-            schedule="cosine",
-            # only --minutes: the number of steps is not known, so decay over the time budget;
-            # ending training at a low learning rate is worth a few hundredths of a nat
+            schedule=options.schedule,
+            # only --minutes: the number of steps is not known, so decay over the time budget
             schedule_over="steps" if steps < HUGE else "time",
             min_lr_ratio=MIN_LR_RATIO,
             warmup_steps=0,
