@@ -346,3 +346,20 @@ def test_default_run_trains_on_random_windows_from_a_zero_state(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["algorithm"]["stateful"] is False
     assert config["model"]["config"]["rnn"]["options"] == {"forget_bias": 0.0}
+
+
+def test_a_run_recorded_before_batching_and_schedule_resumes_as_it_began(run_dir, tmp_path):
+    import shutil
+
+    from rnnkit.tasks.driver import resumed_options
+
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    config = json.loads((old / "config.json").read_text())
+    for key in ("batching", "schedule"):  # as 0.2's first runs recorded their options
+        del config["extra"]["options"][key]
+    (old / "config.json").write_text(json.dumps(config))
+    _, options = resumed_options(old, steps=8)
+    assert (options.batching, options.schedule, options.steps) == ("streams", "cosine", 8)
+    _, options = resumed_options(run_dir, steps=8)
+    assert (options.batching, options.schedule) == ("windows", "wsd")

@@ -236,7 +236,7 @@ def resumed_options(run_dir: str | Path, **changes: Any) -> tuple[Task, Any]:
         raise OptionError(other[0], "left as the run had it (a resumed run keeps its options; "
                           f"only {', '.join(BUDGETS + MACHINE)} may change)")  # fmt: skip
     task = get_task(name)
-    options = from_dict(task.options, record["options"])
+    options = from_dict(task.options, {**task.legacy_options, **record["options"]})
     if any(k in BUDGETS for k in changes):
         changes = {**dict.fromkeys(BUDGETS), **changes}
     return task, dataclasses.replace(options, **changes)

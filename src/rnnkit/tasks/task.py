@@ -63,6 +63,9 @@ class Task:
     name: ClassVar[str]
     options: ClassVar[type]
     requires: ClassVar[tuple[str, ...]] = ()  # optional modules (e.g. "sklearn"), checked first
+    # options added after runs were recorded, with the value those runs implicitly had
+    # (a resumed run must go on as it began, not take a newer default)
+    legacy_options: ClassVar[dict[str, Any]] = {}
     results_file: ClassVar[str] = "results.json"
     report_file: ClassVar[str] = "report.html"
     title: ClassVar[str] = "Run"  # the report's heading: "<title>: <run directory>"

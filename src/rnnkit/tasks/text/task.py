@@ -147,6 +147,8 @@ class TextTask(Task):
     evaluation = ""  # fit evaluates the whole validation split itself, saying so
     training_section = False  # the text report draws loss against steps and wall time
     options = TextOptions
+    # 0.2's first runs: stateful streams and a cosine schedule (their options lack both)
+    legacy_options = {"batching": "streams", "schedule": "cosine"}
     results_file = ANALYSIS_FILE
 
     def prepare(self, options: TextOptions) -> TextData:
