@@ -159,7 +159,7 @@ RK_VEC static void SUF(elman_row_bwd)(int act, int H, RK_C d, RK_C go, RK_C h, R
 
 RK_VEC static void SUF(gru_row_fwd_ra)(int H, RK_R s, RK_C gh, RK_C bx, RK_C bh, RK_C hp, RK_R ext,
                                 RK_R hn, RK_R o) {
-    for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < H; j++) {
         REAL r = SIGM(s[j] + bx[j] + gh[j]);
         REAL z = SIGM(s[H + j] + bx[H + j] + gh[H + j]);
         REAL ghn = gh[2 * H + j] + bh[j];
@@ -171,7 +171,7 @@ RK_VEC static void SUF(gru_row_fwd_ra)(int H, RK_R s, RK_C gh, RK_C bx, RK_C bh,
 }
 
 RK_VEC static void SUF(gru_row_fwd_rz)(int H, RK_R s, RK_C bx, RK_C hp, RK_R rh) {
-    for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < H; j++) {
         REAL r = SIGM(s[j] + bx[j]);
         REAL z = SIGM(s[H + j] + bx[H + j]);
         s[j] = r; s[H + j] = z; rh[j] = r * hp[j];
@@ -179,7 +179,7 @@ RK_VEC static void SUF(gru_row_fwd_rz)(int H, RK_R s, RK_C bx, RK_C hp, RK_R rh)
 }
 
 RK_VEC static void SUF(gru_row_fwd_n)(int H, RK_R s, RK_C bx, RK_C hp, RK_R hn, RK_R o) {
-    for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < H; j++) {
         REAL z = s[H + j];
         REAL n = TANH(s[2 * H + j] + bx[2 * H + j]);
         REAL h = n + z * (hp[j] - n);
@@ -189,7 +189,7 @@ RK_VEC static void SUF(gru_row_fwd_n)(int H, RK_R s, RK_C bx, RK_C hp, RK_R hn, 
 
 RK_VEC static void SUF(gru_row_bwd_ra)(int H, RK_C d, RK_C go, RK_C s, RK_C ext, RK_C hp, RK_R g,
                                 RK_R xn, RK_R e) {
-    for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < H; j++) {
         REAL v = d[j] + go[j];
         REAL r = s[j], z = s[H + j], n = s[2 * H + j];
         REAL dan = v * (1 - z) * (1 - n * n);
@@ -202,7 +202,7 @@ RK_VEC static void SUF(gru_row_bwd_ra)(int H, RK_C d, RK_C go, RK_C s, RK_C ext,
 }
 
 RK_VEC static void SUF(gru_row_bwd_zn)(int H, RK_C d, RK_C go, RK_C s, RK_C hp, RK_R g, RK_R e) {
-    for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < H; j++) {
         REAL v = d[j] + go[j];
         REAL z = s[H + j], n = s[2 * H + j];
         g[2 * H + j] = v * (1 - z) * (1 - n * n);
@@ -221,7 +221,7 @@ RK_VEC static void SUF(gru_row_bwd_r)(int H, RK_C s, RK_C hp, RK_C drh, RK_R g, 
 }
 
 RK_VEC static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, RK_R hn, RK_R o) {
-    for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < H; j++) {
         REAL i = SIGM(s[j] + bx[j]);
         REAL f = SIGM(s[H + j] + bx[H + j]);
         REAL g = TANH(s[2 * H + j] + bx[2 * H + j]);
@@ -235,7 +235,7 @@ RK_VEC static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, R
 
 RK_VEC static void SUF(lstm_row_bwd)(int H, RK_C d, RK_C go, RK_C s, RK_C c, RK_C cp, RK_R dc,
                               RK_R g, RK_R e) {
-    for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < H; j++) {
         REAL v = d[j] + go[j];
         REAL i = s[j], f = s[H + j], gg = s[2 * H + j], o = s[3 * H + j];
         REAL tc = TANH(c[j]);
@@ -255,12 +255,12 @@ RK_VEC static void SUF(lstm_row_bwd)(int H, RK_C d, RK_C go, RK_C s, RK_C c, RK_
 
 RK_VEC static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *h, REAL *o, int H) {
     switch (act) {
-    case 0: for (int j = 0; j < H; j++) { REAL v = TANH(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
-    case 1: for (int j = 0; j < H; j++) { REAL v = SIGM(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
+    case 0: RK_IVDEP for (int j = 0; j < H; j++) { REAL v = TANH(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
+    case 1: RK_IVDEP for (int j = 0; j < H; j++) { REAL v = SIGM(g[j] + bx[j]); h[j] = v; o[j] = v; } break;
     case 2:
-        for (int j = 0; j < H; j++) { REAL v = g[j] + bx[j]; v = v > 0 ? v : 0; h[j] = v; o[j] = v; }
+        RK_IVDEP for (int j = 0; j < H; j++) { REAL v = g[j] + bx[j]; v = v > 0 ? v : 0; h[j] = v; o[j] = v; }
         break;
-    default: for (int j = 0; j < H; j++) { REAL v = g[j] + bx[j]; h[j] = v; o[j] = v; } break;
+    default: RK_IVDEP for (int j = 0; j < H; j++) { REAL v = g[j] + bx[j]; h[j] = v; o[j] = v; } break;
     }
 }
 
@@ -787,19 +787,19 @@ RK_VEC static int SUF(gru_step)(const int64_t *a) {
         REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
         const REAL *hp = h + (size_t)b * H;
         REAL *o = hout + (size_t)b * H;
-        for (int j = 0; j < 2 * H; j++) {
+        RK_IVDEP for (int j = 0; j < 2 * H; j++) {
             REAL v = xb[j] + hb[j] + (bih ? bih[j] : 0) + (bhh ? bhh[j] : 0);
             xb[j] = SIGM(v);  /* r, z */
         }
         if (ra) {
-            for (int j = 0; j < H; j++) {
+            RK_IVDEP for (int j = 0; j < H; j++) {
                 REAL r = xb[j], z = xb[H + j];
                 REAL ghn = hb[2 * H + j] + (bhh ? bhh[2 * H + j] : 0);
                 REAL n = TANH(xb[2 * H + j] + (bih ? bih[2 * H + j] : 0) + r * ghn);
                 o[j] = n + z * (hp[j] - n);
             }
         } else {
-            for (int j = 0; j < H; j++) hb[j] = xb[j] * hp[j];  /* r h into the spent r slot */
+            RK_IVDEP for (int j = 0; j < H; j++) hb[j] = xb[j] * hp[j];  /* r h into the spent r slot */
         }
     }
     if (!ra) {
@@ -808,7 +808,7 @@ RK_VEC static int SUF(gru_step)(const int64_t *a) {
             REAL *xb = gx + (size_t)b * G, *hb = gh + (size_t)b * G;
             const REAL *hp = h + (size_t)b * H;
             REAL *o = hout + (size_t)b * H;
-            for (int j = 0; j < H; j++) {
+            RK_IVDEP for (int j = 0; j < H; j++) {
                 REAL z = xb[H + j];
                 REAL n = TANH(xb[2 * H + j] + hb[2 * H + j] + (bih ? bih[2 * H + j] : 0) +
                               (bhh ? bhh[2 * H + j] : 0));

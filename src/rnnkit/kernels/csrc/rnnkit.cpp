@@ -56,6 +56,17 @@ using OptTensor = std::optional<Tensor>;
 #else
 #define RK_VEC
 #endif
+// The gate loops' arrays never overlap except exactly (h and out may be one buffer, written
+// with the same value), which C's restrict promised; GCC's C++ front end does not act on
+// __restrict__ there and guards each loop with a runtime overlap test that such exact aliases
+// fail, falling back to scalar code (2-2.5x slower GRU/LSTM). Say it once per loop instead.
+#if defined(__clang__)
+#define RK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define RK_IVDEP _Pragma("GCC ivdep")
+#else
+#define RK_IVDEP
+#endif
 
 namespace {
 
