@@ -27,7 +27,6 @@ from torch.nn.parallel import DistributedDataParallel
 from ..algorithms import BPTT, GradientAlgorithm, build_algorithm
 from ..atomic import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from ..config import TrainConfig, from_dict
-from ..models import model_from_dict
 from ..models.base import Batch
 from .callbacks import Callback
 from .optim import Schedule, build_optimizer
@@ -38,6 +37,7 @@ from .run import (
     METRICS,
     WEIGHTS,
     RunError,
+    build_checked,
     clean_debris,
     latest_checkpoint,
     load_checkpoint,
@@ -226,8 +226,10 @@ class Trainer:
         `fit(train, val, resume=True)` next.
         """
         data = read_run_config(run_dir)
+        ckpt = latest_checkpoint(run_dir)
+        weights = (ckpt if ckpt is not None else Path(run_dir)) / WEIGHTS
+        model = build_checked(data["model"], weights, Path(run_dir) / CONFIG)
         try:
-            model = model_from_dict(data["model"])
             cfg = from_dict(TrainConfig, data["train"]) if data.get("train") else TrainConfig()
             algo = build_algorithm(data["algorithm"]) if data.get("algorithm") else BPTT()
         except (ValueError, TypeError, KeyError) as err:
