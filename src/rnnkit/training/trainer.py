@@ -14,7 +14,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -254,22 +254,35 @@ class Trainer:
         Args:
             train: a batch function `fn(step, generator)` or a re-iterable of batches.
             val: the same kinds, for evaluation (`eval_every`, early stopping, best weights).
-            resume: continue from run_dir's latest checkpoint (fresh start if it has none).
+            resume: continue from run_dir's latest checkpoint (a fresh start only into an
+                empty or new run_dir: a run without a checkpoint is refused, so its metrics
+                and saved weights are never mixed with or replaced by a new start's).
         """
         cfg = self.config
+        ckpt = None if not resume or self.run_dir is None else latest_checkpoint(self.run_dir)
+        if resume and ckpt is None and self.run_dir is not None:
+            kept = [n for n in (CONFIG, WEIGHTS, METRICS) if (self.run_dir / n).exists()]
+            if kept:
+                raise RunError(
+                    f"{self.run_dir}: has no checkpoint to resume (it stopped before its "
+                    f"first); its {', '.join(kept)} are kept: train anew with overwrite=True "
+                    "or into another directory"
+                )
         self._prepare_run_dir(resume)
-        resumed = False
-        if resume and self.run_dir is not None and latest_checkpoint(self.run_dir) is not None:
-            self._restore(latest_checkpoint(self.run_dir))
-            resumed = True
+        rng = None
+        if ckpt is not None:
+            rng = self._restore(ckpt)
         else:
             seed_everything(cfg.seed)
             self.generator.manual_seed(cfg.seed)
+        resumed = rng is not None
         st = self.state
         batches = _Batches(train, self, resumed)
         progress = ProgressBar(self, cfg.progress)
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        if resumed:  # last: replaying the epoch's batches and the callbacks may draw from it
+            _set_rng_state(rng, self.generator)
         if resumed:
             self.log({"event": "resumed"})
         status, message = "completed", f"trained {cfg.steps} steps"
@@ -556,7 +569,9 @@ class Trainer:
             cb.on_checkpoint(self, path)
         return path
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path) -> dict[str, Any]:
+        """Restore everything from the checkpoint at `path` but the RNG states, which are
+        returned, for `fit` to set once nothing else can draw from them."""
         state = load_checkpoint(path, self.model)
         self.model.to(self.device)
         try:
@@ -569,13 +584,13 @@ class Trainer:
         self.state = TrainerState.from_dict(state)
         self.algorithm.load_carry(state["carry"])
         self.window.load_state_dict(state["window"])
-        _set_rng_state(state["rng"], self.generator)
         # metrics logged after this checkpoint belong to the abandoned future: drop them
         records = read_jsonl(self.run_dir / METRICS)
         kept = [r for r in records if r.get("step", 0) <= self.state.step]
         if len(kept) != len(records):
             text = "".join(_json_line(r) for r in kept)
             atomic_write_text(self.run_dir / METRICS, text)
+        return state["rng"]
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -589,7 +604,7 @@ class _Batches:
         self.is_fn = callable(source) and not hasattr(source, "__iter__")
         if not self.is_fn and not hasattr(source, "__iter__"):
             raise TypeError("fit: train must be a batch function fn(step, generator) or iterable")
-        if not self.is_fn and iter(source) is source:
+        if not self.is_fn and isinstance(source, Iterator):  # iter() of a DataLoader draws
             raise TypeError(
                 "fit: train must be re-iterable (a list, a DataLoader), not an "
                 "iterator; wrap a generator in a function fn(step, generator)"
@@ -599,15 +614,14 @@ class _Batches:
             self._replay()
 
     def _replay(self) -> None:
-        """Re-create the current epoch's iterator as it was, and skip the batches used."""
-        t, st = self.t, self.t.state
-        rng = _rng_state(t.generator)
+        """Re-create the current epoch's iterator as it was, and skip the batches used (this
+        draws from torch's RNG: `fit` restores the checkpoint's RNG states after it)."""
+        st = self.t.state
         if st.epoch_rng is not None:
             torch.set_rng_state(st.epoch_rng)
         self.it = iter(self.source)
         for _ in range(st.batch_in_epoch):
             next(self.it)
-        _set_rng_state(rng, t.generator)
 
     def next(self) -> Any:
         t, st = self.t, self.t.state
