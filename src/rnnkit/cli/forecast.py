@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from .common import stderr_console
+from .common import Threads, stderr_console, use_threads
 from .errors import fail, user_errors
 
 
@@ -28,10 +28,12 @@ def forecast(
         Path | None,
         typer.Option(help="Write the plot here (folders are created). Default: RUN/forecast.png."),
     ] = None,
+    threads: Threads = 0,
 ) -> None:
     """Forecast the next N steps after the series the run was trained on, with intervals."""
     from ..tasks import forecast as task
 
+    use_threads(threads)
     with user_errors():
         f = task.load(run).future(horizon)
     plot = plot if plot is not None else run / "forecast.png"

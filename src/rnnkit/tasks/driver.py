@@ -125,6 +125,8 @@ def train(
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
     data = task.prepare(options)
+    if isinstance(data.summary.get("note"), str):  # what the data step left out, said once
+        say(data.summary["note"])
     if not resume:
         check_out_dir(out, overwrite)  # refuse before the lock file is made
     with RunLock(out):  # one writer per run directory, from the overwrite check to the report

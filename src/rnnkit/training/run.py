@@ -52,6 +52,7 @@ class RunError(ValueError):
 
 MAX_CONFIG_BYTES = 16 << 20  # config.json and task files: far more than any real one
 MAX_WEIGHTS_BYTES = 64 << 30
+MAX_METRICS_BYTES = 1 << 30  # ~5M log lines: a run of 50M steps at one line per 10
 
 
 def regular_size(path: Path, limit: int, what: str) -> int:
@@ -287,13 +288,16 @@ def build_checked(model_dict: Any, weights: Path, where: Path) -> nn.Module:
     try:
         with torch.device("meta"):
             shape_only = model_from_dict(model_dict)
-    except (ValueError, TypeError, KeyError, RecursionError) as err:
-        raise RunError(f"{where}: invalid configuration ({err})") from err
+    except UNTRUSTED_CONFIG_ERRORS as err:
+        raise RunError(f"{where}: invalid configuration ({type(err).__name__}: {err})") from err
     check_header(shape_only, header, weights)
-    try:
-        return model_from_dict(model_dict)
-    except (ValueError, TypeError, KeyError) as err:
-        raise RunError(f"{where}: invalid configuration ({err})") from err
+    return model_from_dict(model_dict)  # what built on the meta device builds here
+
+
+# what building a model from a config.json of unknown origin may raise (from_dict checks
+# values, not every nested type: a number where a section belongs fails in the builder)
+UNTRUSTED_CONFIG_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError,
+                           OverflowError, RecursionError)  # fmt: skip
 
 
 def max_layers(config: Any, depth: int = 0) -> int:
@@ -477,6 +481,17 @@ class Run:
         return [m for m in self.metrics if m.get("split") == split]
 
 
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of RUN/metrics.jsonl ([] if there is none); RunError if it is not a regular
+    file (a FIFO would block forever) or is larger than MAX_METRICS_BYTES."""
+    path = Path(run_dir) / METRICS
+    try:
+        regular_size(path, MAX_METRICS_BYTES, "metrics log")
+    except FileNotFoundError:
+        return []
+    return read_jsonl(path)
+
+
 def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_dir():
@@ -544,6 +559,6 @@ def load_run(
         train_config=train,
         algorithm=data.get("algorithm"),
         extra=data.get("extra") or {},
-        metrics=read_jsonl(path / METRICS),
+        metrics=read_metrics(path),
         checkpoint=ckpt,
     )

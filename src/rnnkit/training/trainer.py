@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..algorithms import BPTT, GradientAlgorithm, build_algorithm
-from ..atomic import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from ..atomic import append_jsonl, atomic_write_json, atomic_write_text
 from ..config import TrainConfig, from_dict
 from ..models.base import Batch
 from .callbacks import Callback
@@ -41,6 +41,7 @@ from .run import (
     clean_debris,
     latest_checkpoint,
     load_checkpoint,
+    read_metrics,
     read_run_config,
     run_config,
     save_checkpoint,
@@ -585,7 +586,7 @@ class Trainer:
         self.algorithm.load_carry(state["carry"])
         self.window.load_state_dict(state["window"])
         # metrics logged after this checkpoint belong to the abandoned future: drop them
-        records = read_jsonl(self.run_dir / METRICS)
+        records = read_metrics(self.run_dir)
         kept = [r for r in records if r.get("step", 0) <= self.state.step]
         if len(kept) != len(records):
             text = "".join(_json_line(r) for r in kept)
