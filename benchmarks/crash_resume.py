@@ -1,9 +1,10 @@
 """kill -9 at random moments of a small training, then resume it (issue 17).
 
-A tiny `rnnkit train text` run (300 steps; checkpoints at steps 100, 200 and 300) is trained
-straight once; then, for each of --kills random moments between the start and the end of that
-straight run's wall time, the same command is started in a fresh directory and killed with
-SIGKILL at that moment (start-up included: a kill may come before anything is written).
+A tiny `rnnkit train text` run (600 steps; a checkpoint every 100) is trained straight once,
+timing its work from the moment config.json appears (imports and data done) to its exit. Then,
+--kills times, the same command is started in a fresh directory and killed with SIGKILL at a
+random moment of that span (or, one time in five, during start-up, before anything is
+written).
 After each kill:
 
 1. the run directory loads (`rnnkit.training.load_run`), or the loader says clearly that no
@@ -33,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
-TRAIN = ["--steps", "300", "--hidden", "16", "--embedding", "8", "--seq-len", "16", "--batch",
+TRAIN = ["--steps", "600", "--hidden", "16", "--embedding", "8", "--seq-len", "16", "--batch",
          "4", "--eval-every", "20", "--threads", "1", "--quiet"]  # fmt: skip
 CORPUS = " ".join(f"the {w} fox jumps over the {v} dog." for w in ("quick", "lazy", "red")
                   for v in ("brown", "old", "small")) * 60  # fmt: skip
@@ -43,6 +44,18 @@ def rnnkit(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.run([sys.executable, "-m", "rnnkit", *args], env=env, text=True,
                           capture_output=True, timeout=timeout)  # fmt: skip
+
+
+def start(corpus: Path, run: Path, wait: bool = True) -> tuple[subprocess.Popen, float]:
+    """Start the training into `run`; with `wait`, return once its config.json exists (the
+    moment training begins), else at once. Returns (the process, that moment)."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "text", "--data",
+                             str(corpus), *TRAIN, "--out", str(run)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    while wait and not (run / "config.json").exists() and proc.poll() is None:
+        time.sleep(0.02)
+    return proc, time.perf_counter()
 
 
 def final_weights(run: Path) -> bytes:
@@ -73,20 +86,17 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="crash-resume-"))
     corpus = root / "corpus.txt"
     corpus.write_text(CORPUS)
-    t0 = time.perf_counter()
-    straight = rnnkit("train", "text", "--data", str(corpus), *TRAIN, "--out", str(root / "a"))
-    wall = time.perf_counter() - t0
-    assert straight.returncode == 0, straight.stderr
+    straight, started = start(corpus, root / "a")
+    assert straight.wait() == 0
+    wall = time.perf_counter() - started
     reference = final_weights(root / "a")
     rows, clear = [], ("no weights saved yet", "not a run directory", "not a directory")
     for i in range(args.kills):
         run = root / f"k{i}"
-        moment = rng.uniform(0.0, wall)
-        env = {**os.environ, "PYTHONPATH": str(SRC)}
-        proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "text", "--data",
-                                 str(corpus), *TRAIN, "--out", str(run)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(moment)
+        early = rng.random() < 0.2
+        moment = rng.uniform(0.0, 3.0 if early else wall)
+        proc, started = start(corpus, run, wait=not early)
+        time.sleep(max(0.0, started + moment - time.perf_counter()))
         finished = proc.poll() is not None
         proc.kill()
         proc.wait()
@@ -104,13 +114,14 @@ def main() -> None:
             assert r.returncode == 0, r.stderr
             how += ", trained again"
         equal = final_weights(run) == reference
-        rows.append({"kill": i, "moment_s": round(moment, 2), "finished_before_kill": finished,
+        rows.append({"kill": i, "moment_s": round(moment, 2), "during": "start-up" if early
+                     else "training", "finished_before_kill": finished,
                      "state": state[:160], "state_clear": ok_state, "resume": how[:200],
                      "final_weights_equal": equal})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
     summary = {
         "command": "benchmarks/crash_resume.py " + " ".join(sys.argv[1:]),
-        "train": TRAIN, "straight_wall_s": round(wall, 1), "kills": len(rows),
+        "train": TRAIN, "straight_training_s": round(wall, 1), "kills": len(rows),
         "state_clear": sum(r["state_clear"] for r in rows),
         "resumed": sum(r["resume"] == "resumed" for r in rows),
         "final_weights_equal": sum(r["final_weights_equal"] for r in rows),

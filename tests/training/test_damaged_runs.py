@@ -153,3 +153,9 @@ def test_latest_json_cannot_lead_out_of_the_run(run_dir, tmp_path):
     (run_dir / "checkpoint" / "latest.json").write_text(json.dumps({"dir": "../../elsewhere"}))
     os.symlink(outside, run_dir / "checkpoint" / "step-000000009-abcdef")
     assert latest_checkpoint(run_dir) is None
+
+
+def test_a_run_killed_before_its_first_checkpoint_says_so(run_dir):
+    (run_dir / "model.safetensors").unlink()
+    with pytest.raises(RunError, match="no weights saved yet"):
+        load_run(run_dir)
