@@ -1,16 +1,16 @@
 """kill -9 at random moments of a small training, then resume it (issue 17).
 
-A tiny `rnnkit train text` run (600 steps; a checkpoint every 100) is trained straight once,
-timing its work from the moment config.json appears (imports and data done) to its exit. Then,
---kills times, the same command is started in a fresh directory and killed with SIGKILL at a
-random moment of that span (or, one time in five, during start-up, before anything is
-written).
+A tiny `rnnkit train text` run (600 steps; a checkpoint every 100) is trained straight once.
+Then, --kills times, the same command is started in a fresh directory and killed with SIGKILL
+at a random moment: one time in five during start-up (0-3 s, before anything may be written),
+else at a random step in 0..600 (when metrics.jsonl first logs it, plus 0-0.3 s) or, one time
+in ten, 0-10 s after the training's last step (evaluation, samples, report).
 After each kill:
 
 1. the run directory loads (`rnnkit.training.load_run`), or the loader says clearly that no
    weights were saved yet / that it is not a run yet (one RunError line);
 2. `rnnkit train text --resume RUN` continues from the last checkpoint; with no checkpoint it
-   is refused with one line, and the run is started again with --overwrite;
+   is refused with one line, and the directory is removed and the run trained again;
 3. the final weights (the last checkpoint's model.safetensors) equal the straight run's byte
    for byte.
 
@@ -46,16 +46,21 @@ def rnnkit(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=timeout)  # fmt: skip
 
 
-def start(corpus: Path, run: Path, wait: bool = True) -> tuple[subprocess.Popen, float]:
-    """Start the training into `run`; with `wait`, return once its config.json exists (the
-    moment training begins), else at once. Returns (the process, that moment)."""
+def start(corpus: Path, run: Path) -> tuple[subprocess.Popen, float]:
+    """Start the training into `run`; returns (the process, when)."""
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "text", "--data",
                              str(corpus), *TRAIN, "--out", str(run)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    while wait and not (run / "config.json").exists() and proc.poll() is None:
-        time.sleep(0.02)
     return proc, time.perf_counter()
+
+
+def logged_step(run: Path) -> int:
+    """The last step metrics.jsonl names (-1 before it exists)."""
+    from rnnkit.atomic import read_jsonl
+
+    steps = [r.get("step", -1) for r in read_jsonl(run / "metrics.jsonl")]
+    return max(steps, default=-1) if (run / "metrics.jsonl").exists() else -1
 
 
 def final_weights(run: Path) -> bytes:
@@ -93,10 +98,13 @@ def main() -> None:
     rows, clear = [], ("no weights saved yet", "not a run directory", "not a directory")
     for i in range(args.kills):
         run = root / f"k{i}"
-        early = rng.random() < 0.2
-        moment = rng.uniform(0.0, 3.0 if early else wall)
-        proc, started = start(corpus, run, wait=not early)
-        time.sleep(max(0.0, started + moment - time.perf_counter()))
+        during = rng.choices(["start-up", "training", "finishing"], [2, 7, 1])[0]
+        target = {"start-up": None, "training": rng.randrange(601), "finishing": 600}[during]
+        delay = rng.uniform(0.0, {"start-up": 3.0, "training": 0.3, "finishing": 10.0}[during])
+        proc, _ = start(corpus, run)
+        while target is not None and proc.poll() is None and logged_step(run) < target:
+            time.sleep(0.01)
+        time.sleep(delay)
         finished = proc.poll() is not None
         proc.kill()
         proc.wait()
@@ -114,14 +122,14 @@ def main() -> None:
             assert r.returncode == 0, r.stderr
             how += ", trained again"
         equal = final_weights(run) == reference
-        rows.append({"kill": i, "moment_s": round(moment, 2), "during": "start-up" if early
-                     else "training", "finished_before_kill": finished,
+        rows.append({"kill": i, "during": during, "at_step": target, "then_s": round(delay, 2),
+                     "logged_step": logged_step(run), "finished_before_kill": finished,
                      "state": state[:160], "state_clear": ok_state, "resume": how[:200],
                      "final_weights_equal": equal})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
     summary = {
         "command": "benchmarks/crash_resume.py " + " ".join(sys.argv[1:]),
-        "train": TRAIN, "straight_training_s": round(wall, 1), "kills": len(rows),
+        "train": TRAIN, "straight_wall_s": round(wall, 1), "kills": len(rows),
         "state_clear": sum(r["state_clear"] for r in rows),
         "resumed": sum(r["resume"] == "resumed" for r in rows),
         "final_weights_equal": sum(r["final_weights_equal"] for r in rows),

@@ -82,6 +82,12 @@ def test_200_mutations_of_a_run_each_load_or_get_one_known_error(valid_run, tmp_
     assert counts["refused"] >= CASES // 4 and counts["loaded"] > 0, counts
 
 
+def test_the_mutations_the_larger_sweep_found(valid_run, tmp_path):
+    # benchmarks/fuzz_runs.py --cases 2000: a hidden size overflowing torch's size arithmetic,
+    # vocab.json with fewer labels than outputs, config.json's "extra" a number
+    fuzz(valid_run, tmp_path, [1067, 1788, 1930])
+
+
 @pytest.mark.parametrize("seed", [3, 11, 42])
 def test_mutated_runs_through_the_cli_get_one_line(valid_run, tmp_path, seed):
     run = tmp_path / "run"

@@ -295,9 +295,10 @@ def build_checked(model_dict: Any, weights: Path, where: Path) -> nn.Module:
 
 
 # what building a model from a config.json of unknown origin may raise (from_dict checks
-# values, not every nested type: a number where a section belongs fails in the builder)
+# values, not every nested type: a number where a section belongs fails in the builder; a
+# size too large for torch's arithmetic is a RuntimeError even on the meta device)
 UNTRUSTED_CONFIG_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError,
-                           OverflowError, RecursionError)  # fmt: skip
+                           OverflowError, RecursionError, RuntimeError)  # fmt: skip
 
 
 def max_layers(config: Any, depth: int = 0) -> int:
@@ -549,6 +550,8 @@ def load_run(
         elif not weights_path.exists():
             raise RunError(f"{path}: no weights saved yet (it stopped before its first "
                            "checkpoint); train it again")  # fmt: skip
+    if not isinstance(data.get("extra") or {}, dict):
+        raise RunError(f"{path / CONFIG}: invalid configuration (extra is not an object)")
     model = build_checked(data["model"], weights_path, path / CONFIG)
     load_weights(model, weights_path)
     model.to(device).eval()

@@ -148,6 +148,9 @@ class SentimentTask(Task):
         data = run.read_json(VOCAB_FILE)
         with malformed(run, VOCAB_FILE):
             vocab, labels = Vocab.from_dict(data["words"]), list(data["labels"])
+            if len(labels) != run.model_config.head.output_size:  # each output names a label
+                raise ValueError(f"{len(labels)} labels for {run.model_config.head.output_size} "
+                                 "outputs")  # fmt: skip
         return Classifier(run.model, vocab, labels)
 
 
