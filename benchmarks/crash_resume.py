@@ -108,7 +108,7 @@ def main() -> None:
         finished = proc.poll() is not None
         proc.kill()
         proc.wait()
-        state = state_after_kill(run)
+        state, reached = state_after_kill(run), logged_step(run)
         ok_state = state.startswith("loads") or any(c in state for c in clear)
         r = rnnkit("train", "text", "--resume", str(run), "--threads", "1", "--quiet")
         how = "resumed"
@@ -123,7 +123,7 @@ def main() -> None:
             how += ", trained again"
         equal = final_weights(run) == reference
         rows.append({"kill": i, "during": during, "at_step": target, "then_s": round(delay, 2),
-                     "logged_step": logged_step(run), "finished_before_kill": finished,
+                     "logged_step": reached, "finished_before_kill": finished,
                      "state": state[:160], "state_clear": ok_state, "resume": how[:200],
                      "final_weights_equal": equal})  # fmt: skip
         print(json.dumps(rows[-1]), flush=True)
