@@ -91,7 +91,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
     for line in path.read_bytes().splitlines():
         try:
             record = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             continue
         if isinstance(record, dict):
             records.append(record)

@@ -97,3 +97,65 @@ def test_csv_input_that_is_a_fifo_or_too_large_is_refused(tmp_path, monkeypatch)
     monkeypatch.setattr(tables, "MAX_CSV_BYTES", 1000)
     with pytest.raises(DataError, match="MiB; rnnkit reads CSV files of up to"):
         tables.read_csv_frame(big)
+
+
+def _edit_config(run_dir, edit) -> None:
+    config = json.loads((run_dir / "config.json").read_text())
+    edit(config["model"]["config"])
+    (run_dir / "config.json").write_text(json.dumps(config))
+
+
+def test_a_config_of_a_million_layers_is_refused_before_any_model_is_built(run_dir):
+    import resource
+
+    _edit_config(run_dir, lambda c: c["rnn"].update(num_layers=10**6))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(RunError, match="1,000,000 recurrent layers but the weights hold only"):
+        load_run(run_dir)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+def test_sizes_are_checked_against_the_weights_header_before_allocating(run_dir, monkeypatch):
+    from rnnkit.training import run as run_module
+
+    _edit_config(run_dir, lambda c: c["rnn"].update(hidden_size=40_000))  # 19 GB if built
+    built = []
+    real = run_module.model_from_dict
+    monkeypatch.setattr(run_module, "model_from_dict",
+                        lambda d: built.append(torch.empty(0).device) or real(d))  # fmt: skip
+    with pytest.raises(RunError, match=r"has shape \(2, 4\), the model expects \(2, 40000\)"):
+        load_run(run_dir)
+    assert built == [torch.device("meta")]  # only the shape-only model was made
+
+
+def test_a_header_that_lies_about_its_sizes_is_refused(run_dir):
+    import struct
+
+    raw = (run_dir / "model.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    name = next(k for k in header if k != "__metadata__")
+    header[name]["shape"] = [10**6, 10**6]
+    text = json.dumps(header).encode()
+    (run_dir / "model.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
+    with pytest.raises(RunError, match="does not fit the file"):
+        load_run(run_dir)
+
+
+def test_latest_json_cannot_lead_out_of_the_run(run_dir, tmp_path):
+    from rnnkit.training.run import latest_checkpoint
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    for name in ("model.safetensors", "trainer.pt"):
+        (outside / name).write_bytes(b"x")
+    (run_dir / "checkpoint").mkdir()
+    (run_dir / "checkpoint" / "latest.json").write_text(json.dumps({"dir": "../../elsewhere"}))
+    os.symlink(outside, run_dir / "checkpoint" / "step-000000009-abcdef")
+    assert latest_checkpoint(run_dir) is None
+
+
+def test_a_run_killed_before_its_first_checkpoint_says_so(run_dir):
+    (run_dir / "model.safetensors").unlink()
+    with pytest.raises(RunError, match="no weights saved yet"):
+        load_run(run_dir)

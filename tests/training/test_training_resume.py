@@ -100,3 +100,35 @@ def test_a_resumed_run_continues_where_it_was_on_the_time_schedule(tmp_path):
     assert seen["elapsed"] == pytest.approx(first.elapsed) and seen["elapsed"] > 0
     frac = seen["elapsed"] / 60
     assert seen["lr"] == pytest.approx(5e-3 * 0.5 * (1 + math.cos(math.pi * frac)), rel=1e-9)
+
+
+def test_resume_over_a_shuffled_dataloader_restores_the_rng_last(tmp_path):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = delayed_echo(40, torch.Generator().manual_seed(1), T=10)
+    data = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True)  # draws from torch's RNG
+    cfg = TrainConfig(steps=12, lr=5e-3, progress=False)
+    straight = Trainer(new_model(), BPTT(), cfg, tmp_path / "a")
+    straight.fit(data)
+    stop_at_7 = LambdaCallback(on_step_end=lambda t, logs: setattr(t, "should_stop", t.step == 7))
+    assert Trainer(new_model(), BPTT(), cfg, tmp_path / "b", [stop_at_7]).fit(data).step == 7
+    resumed = Trainer.from_run(tmp_path / "b")
+    assert resumed.fit(data, resume=True).step == 12
+    assert_same(params(straight.model), params(resumed.model))
+
+
+def test_resume_without_a_checkpoint_is_refused_and_keeps_the_saved_weights(tmp_path):
+    import shutil
+
+    from rnnkit.training import RunError
+
+    cfg = TrainConfig(steps=6, lr=5e-3, progress=False)
+    Trainer(new_model(), BPTT(), cfg, tmp_path / "run").fit(echo_batches, echo_batches)
+    shutil.rmtree(tmp_path / "run" / "checkpoint")  # as if killed before the first checkpoint
+    saved = [(tmp_path / "run" / n).read_bytes() for n in ("model.safetensors", "metrics.jsonl")]
+    with pytest.raises(RunError, match="has no checkpoint to resume"):
+        resume(tmp_path / "run", echo_batches, echo_batches)
+    assert saved == [(tmp_path / "run" / n).read_bytes() for n in ("model.safetensors",
+                                                                    "metrics.jsonl")]  # fmt: skip
+    fresh = Trainer(new_model(), BPTT(), cfg, tmp_path / "new")  # an empty run: starts fresh
+    assert fresh.fit(echo_batches, resume=True).step == 6

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .common import progress_bar, stderr_console
+from .common import Threads, progress_bar, run_output_dir, stderr_console, use_threads
 from .errors import fail, user_errors
 
 
@@ -54,6 +54,7 @@ def detect_anomalies(
         Path | None, typer.Option(help="Where anomalies.json/.html go. Default: RUN/anomalies.")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    threads: Threads = 0,
 ) -> None:
     """Flag points a trained forecaster did not expect; score it on injected anomalies."""
     import numpy as np
@@ -69,6 +70,8 @@ def detect_anomalies(
     from .train import _table
 
     console = stderr_console()
+    use_threads(threads)
+    out = out if out is not None else run_output_dir(run, "anomalies")
     with user_errors(), progress_bar(console, quiet) as progress:
         if labels is not None and data is None:
             raise fail("--labels names a column of the --data CSV; give --data too")

@@ -3,13 +3,17 @@ and the progress bar of the commands that take a while."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from .errors import fail
 
 DEFAULT_OUT = "runs"
 Update = Callable[[str, int, int], None]  # (what, done, total)
@@ -54,3 +58,45 @@ def progress_bar(console: Console, quiet: bool = False) -> Iterator[Update]:
             bar.update(tasks[what], completed=done, total=total)
 
         yield update
+
+
+MAX_THREADS = 1 << 20  # as the training commands' --threads; more than the cores is capped
+
+Threads = Annotated[
+    int,
+    typer.Option(help="torch CPU threads, at most this machine's cores (0: the cores other "
+                 "work leaves idle)."),
+]  # fmt: skip
+
+
+def use_threads(threads: int) -> str:
+    """Apply a prediction command's --threads to torch: 0 picks the cores other work leaves
+    idle (a busy machine's spinning threads run several times slower than one), more than the
+    cores are capped with a note on stderr. Returns a note saying what was chosen."""
+    check_range("--threads", threads, 0, MAX_THREADS)
+    if threads == 0:
+        from ..training import set_auto_threads
+
+        return set_auto_threads()
+    from ..tasks.driver import cap_threads
+
+    chosen = cap_threads(threads, lambda note: print(f"note: {note}", file=sys.stderr))
+    return f"using {chosen} thread(s)"
+
+
+def check_range(flag: str, value: float, lo: float, hi: float) -> None:
+    """One line and exit 2 unless lo <= value <= hi: a prediction command's numeric option is
+    bounded before any run is loaded, so no value runs for minutes unannounced."""
+    if not lo <= value <= hi:
+        raise fail(f"{flag} must be in {lo:,}..{hi:,}, got {value:,}")
+
+
+def run_output_dir(run: Path, name: str) -> Path:
+    """RUN/name, where a command writes by default: refused (one line) when it is a symlink
+    or leads out of the run directory, so a run from elsewhere cannot make rnnkit write
+    outside it."""
+    path = run / name
+    if path.is_symlink() or (path.exists() and not path.resolve().is_relative_to(run.resolve())):
+        raise fail(f"{path} is a link out of the run directory; remove it, or choose where to "
+                   "write with --out")  # fmt: skip
+    return path

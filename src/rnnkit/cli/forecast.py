@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .common import stderr_console
+from .common import Threads, stderr_console, use_threads
 from .errors import fail, user_errors
 
 
@@ -34,10 +34,12 @@ def forecast(
         typer.Option(help="Forecast past the end of this CSV instead (the run's target, time "
                      "and covariate columns; at least a window of rows)."),
     ] = None,
+    threads: Threads = 0,
 ) -> None:
     """Forecast the next N steps after the series the run was trained on, with intervals."""
     from ..tasks import forecast as task
 
+    use_threads(threads)
     with user_errors():
         fc = task.load(run)
         if data is not None:

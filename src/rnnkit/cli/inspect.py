@@ -10,8 +10,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .common import progress_bar, stderr_console
-from .errors import fail, user_errors
+from .common import Threads, check_range, progress_bar, run_output_dir, stderr_console, use_threads
+from .errors import user_errors
+
+# a Jacobian per step of every probe: 1,000 steps take seconds on a small run, beyond
+# MAX_STEPS minutes with only a stage bar
+MAX_STEPS, MAX_BATCH = 5_000, 1_024
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +29,13 @@ def inspect_run(
         Path | None,
         typer.Option(help="Where to write the plots (default: RUN/inspect)."),
     ] = None,
-    steps: Annotated[int, typer.Option(help="Steps T of the probe sequences.")] = 100,
-    batch: Annotated[int, typer.Option(help="Probe sequences B.")] = 8,
+    steps: Annotated[
+        int, typer.Option(help=f"Steps T of the probe sequences (2-{MAX_STEPS:,}).")
+    ] = 100,
+    batch: Annotated[int, typer.Option(help=f"Probe sequences B (1-{MAX_BATCH:,}).")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the probe inputs and loss.")] = 0,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    threads: Threads = 0,
 ) -> None:
     """Write grad_norms.png, jacobian_spectra.png, recurrent_spectrum.png and inspect.json.
 
@@ -36,10 +43,10 @@ def inspect_run(
     embedding, or normal frames); the gradient of a probe loss at the last step is followed
     back through time.
     """
-    if steps < 2:
-        raise fail(f"--steps must be >= 2, got {steps}")
-    if batch < 1:
-        raise fail(f"--batch must be >= 1, got {batch}")
+    check_range("--steps", steps, 2, MAX_STEPS)
+    check_range("--batch", batch, 1, MAX_BATCH)
+    use_threads(threads)
+    out = out if out is not None else run_output_dir(run, "inspect")
     from ..diagnostics import inspect_model
     from ..diagnostics.inspection import write_inspection
     from ..training import load_run
@@ -51,7 +58,7 @@ def inspect_run(
         progress(what, 1, 3)
         rep = inspect_model(model, None, batch, steps, seed, title=run.name)
         progress(what, 2, 3)
-        files = write_inspection(rep, out or run / "inspect", run.name)
+        files = write_inspection(rep, out, run.name)
         progress(what, 3, 3)
     console = Console()
     table = Table(title=escape(f"{run}: gradient flow over {steps} steps"))

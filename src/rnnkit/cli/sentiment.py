@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from .common import Threads, use_threads
 from .errors import fail, user_errors
 
 
@@ -25,6 +26,7 @@ def classify(
     text_column: Annotated[str, typer.Option(help="CSV column holding the sentence.")] = "text",
     label_column: Annotated[str, typer.Option(help="CSV column holding the label.")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    threads: Threads = 0,
 ) -> None:
     """Print the predicted label and its probability for a sentence (or accuracy on a CSV)."""
     from ..data.sentiment import load_csv
@@ -32,6 +34,7 @@ def classify(
 
     if (text is None) == (data is None):
         raise fail("give either a sentence (TEXT) or --data FILE.csv, not both or neither")
+    use_threads(threads)
     with user_errors():
         clf = sentiment.load(run)
         if data is not None:

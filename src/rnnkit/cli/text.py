@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
+from .common import Threads, check_range, use_threads
 from .common import stderr_console as _console
 from .errors import fail, flag, user_errors
+
+MAX_LENGTH = 1_000_000  # streamed, and Ctrl-C keeps what was printed; beyond this is a mistake
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +30,9 @@ def generate(
             "replaced by a close known one or dropped)."
         ),
     ] = "",
-    length: Annotated[int, typer.Option(help="How many characters (or words) to generate.")] = 500,
+    length: Annotated[
+        int, typer.Option(help=f"How many characters (or words) to generate (1-{MAX_LENGTH:,}).")
+    ] = 500,
     temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 = greedy.")] = 0.8,
     top_k: Annotated[int | None, typer.Option(help="Sample among the k likeliest only.")] = None,
     top_p: Annotated[
@@ -35,6 +40,7 @@ def generate(
         typer.Option(help="Nucleus sampling: smallest set with this much probability."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same text).")] = None,
+    threads: Threads = 0,
 ) -> None:
     """Stream generated text to the terminal as it is produced."""
     from ..data.vocab import EncodeReport
@@ -43,11 +49,13 @@ def generate(
 
     if length <= 0:
         raise fail(f"--length must be > 0, got {length}")
+    check_range("--length", length, 1, MAX_LENGTH)
     try:
         check_sampling(temperature, top_k, top_p)
     except ValueError as err:  # it names the argument: temperature must be >= 0
         name, rest = str(err).split(" ", 1)
         raise fail(f"{flag(name)} {rest}") from None
+    use_threads(threads)
     with user_errors():
         loaded = text.load(run)
         report = EncodeReport()
@@ -78,9 +86,7 @@ def evaluate(
             "validation split."
         ),
     ] = None,
-    threads: Annotated[
-        int, typer.Option(help="CPU threads for torch; 0 = the cores other work leaves idle.")
-    ] = 0,
+    threads: Threads = 0,
 ) -> None:
     """Loss on held-out text: nats and bits per character (or word), and perplexity."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -92,9 +98,7 @@ def evaluate(
     from ..tasks.text.task import validation_ids
 
     console = _console()
-    if threads < 0:
-        raise fail(f"--threads must be >= 0 (0 = auto), got {threads}")
-    threads_note = set_threads(threads)
+    threads_note = use_threads(threads)
     with user_errors():
         loaded = text.load(run)
         tok = loaded.tokenizer
@@ -127,14 +131,3 @@ def evaluate(
     print(f"            {ev.bits:.4f} bits/{u}")
     print(f"perplexity: {ev.perplexity:.3f}")
 
-
-def set_threads(threads: int) -> str:
-    """Apply --threads (0 = auto) to torch; returns a note saying what was chosen."""
-    if not threads:
-        from ..training import set_auto_threads
-
-        return set_auto_threads()
-    import torch
-
-    torch.set_num_threads(threads)
-    return f"using {threads} thread(s)"

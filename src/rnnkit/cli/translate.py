@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from .common import Threads, use_threads
 from .errors import user_errors
 
 
@@ -21,10 +22,12 @@ def translate(
     text: Annotated[str, typer.Argument(help="The phrase to translate.")],
     beam: Annotated[int, typer.Option(help="Beam width (1: greedy; at most 64).")] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    threads: Threads = 0,
 ) -> None:
     """Translate a phrase with a trained run (beam search)."""
     from ..tasks import translate as task
 
+    use_threads(threads)
     with user_errors():
         result = task.load(run).translate(text, beam)
     if as_json:

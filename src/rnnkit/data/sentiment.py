@@ -21,7 +21,7 @@ import io
 import os
 import tarfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .registry import data_dir, get_dataset
@@ -116,7 +116,16 @@ def parse_ground_truth(text: str) -> list[Example]:
 
 
 def load_csv(path: str | Path, text_column: str = "text", label_column: str = "label"):
-    """Labelled sentences from a CSV file with a header row.
+    """Labelled sentences from a CSV file with a header row (rows without a text or a label
+    are skipped: `read_csv_examples` counts them)."""
+    return read_csv_examples(path, text_column, label_column)[0]
+
+
+def read_csv_examples(
+    path: str | Path, text_column: str = "text", label_column: str = "label"
+) -> tuple[list[Example], int]:
+    """(labelled sentences from a CSV file with a header row, rows skipped for an empty text
+    or label).
 
     Raises:
         DataError: missing/unreadable file, a missing column (the message lists the columns
@@ -145,24 +154,27 @@ def load_csv(path: str | Path, text_column: str = "text", label_column: str = "l
                 f"{path} has no column {name!r} ({option}); its columns are: "
                 f"{', '.join(repr(c) for c in columns)}"
             )
-    examples = []
+    examples, skipped = [], 0
     try:
         for row in reader:
             t, lab = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
             if t and lab:
                 examples.append(Example(t, lab))
+            else:
+                skipped += 1
     except csv.Error as err:
         raise DataError(f"{path} is not valid CSV (line {reader.line_num}: {err})") from None
     if not examples:
         raise DataError(
-            f"{path} has no rows with both a {text_column!r} and a {label_column!r} value"
+            f"{path} has no rows with both a {text_column!r} and a {label_column!r} value "
+            f"({skipped:,} rows, all with one of them empty)"
         )
     if len({e.label for e in examples}) < 2:
         raise DataError(
             f"{path}: column {label_column!r} holds a single label "
             f"({examples[0].label!r}); a classifier needs at least two"
         )
-    return examples
+    return examples, skipped
 
 
 @dataclass(frozen=True)
@@ -171,6 +183,7 @@ class ExampleSplits:
     val: list[Example]
     test: list[Example]
     source: str
+    skipped: int = 0  # rows of the file without a text or a label
 
     def describe(self) -> str:
         return (
@@ -185,7 +198,8 @@ class ExampleSplits:
         """The first `limit` examples of each split (tiny runs)."""
         if limit is None:
             return self
-        return ExampleSplits(self.train[:limit], self.val[:limit], self.test[:limit], self.source)
+        return ExampleSplits(self.train[:limit], self.val[:limit], self.test[:limit], self.source,
+                             self.skipped)  # fmt: skip
 
 
 def _order_key(text: str) -> bytes:
@@ -222,7 +236,8 @@ def load_source(
         source = f"VADER {corpus} (vaderSentiment {VADER_VERSION})"
         splits = split_examples(load_vader(corpus), source)
     else:
-        splits = split_examples(load_csv(spec, text_column, label_column), spec)
+        examples, skipped = read_csv_examples(spec, text_column, label_column)
+        splits = replace(split_examples(examples, spec), skipped=skipped)
     return splits.limited(limit)
 
 

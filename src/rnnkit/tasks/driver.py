@@ -128,6 +128,8 @@ def train(
     out = Path(out)
     data = task.prepare(options)
     writer = distributed.World.of().writer  # with several processes, rank 0 alone writes
+    if writer and isinstance(data.summary.get("note"), str):  # what the data step left out
+        say(data.summary["note"])
     if not resume and writer:
         check_out_dir(out, overwrite)  # refuse before the lock file is made
     # one writer per run directory, from the overwrite check to the report

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -51,10 +52,11 @@ class RunError(ValueError):
 
 MAX_CONFIG_BYTES = 16 << 20  # config.json and task files: far more than any real one
 MAX_WEIGHTS_BYTES = 64 << 30
+MAX_METRICS_BYTES = 1 << 30  # ~5M log lines: a run of 50M steps at one line per 10
 
 
-def read_regular(path: Path, limit: int, what: str) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes. RunError for a device, a FIFO or a
+def regular_size(path: Path, limit: int, what: str) -> int:
+    """The size of a regular file of at most `limit` bytes. RunError for a device, a FIFO or a
     directory (a symlink to /dev/zero would be read forever) and for an oversized file; only
     FileNotFoundError passes through."""
     import stat
@@ -64,6 +66,12 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
         raise RunError(f"{path}: the {what} is not a regular file")
     if st.st_size > limit:
         raise RunError(f"{path}: the {what} is {st.st_size:,} bytes, more than {limit:,}")
+    return st.st_size
+
+
+def read_regular(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (see regular_size)."""
+    regular_size(path, limit, what)
     return path.read_bytes()
 
 
@@ -163,37 +171,146 @@ def weights_bytes(model: nn.Module) -> bytes:
     return st_save(model_tensors(model))
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load safetensors weights into `model`, raising RunError for a bad or mismatched file."""
+MAX_HEADER_BYTES = 1 << 20  # ~10k tensors; a 64-layer bidirectional seq2seq needs ~1k
+FLOAT_DTYPES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
+OTHER_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "I32": 4, "U32": 4, "I64": 8,
+                "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}  # fmt: skip
+Header = dict[str, tuple[str, tuple[int, ...]]]  # tensor name -> (safetensors dtype, shape)
+
+
+def parse_header(head: bytes, size: int, path: Path) -> Header:
+    """The tensors a safetensors file declares, checked against the file's `size` in bytes:
+    every tensor's bytes are its shape times its dtype's width and lie inside the file, so the
+    shapes bound what loading it can allocate. `head` is the file's first bytes (at least
+    8 + the header length). RunError for anything else."""
+    import struct
+
+    bad = f"{path}: weights are corrupted or not safetensors"
+    if size < 8 or len(head) < 8:
+        raise RunError(f"{bad} (only {size} bytes)")
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > MAX_HEADER_BYTES or 8 + n > size or len(head) < 8 + n:
+        raise RunError(f"{bad} (a header of {n:,} bytes in a file of {size:,})")
+    try:
+        entries = json.loads(head[8 : 8 + n].decode("utf-8"))
+    except (ValueError, RecursionError) as err:
+        raise RunError(f"{bad} (header: {err})") from None
+    if not isinstance(entries, dict):
+        raise RunError(f"{bad} (the header is not a JSON object)")
+    header, data_bytes = {}, size - 8 - n
+    for name, e in entries.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (lo, hi) = e["dtype"], tuple(e["shape"]), e["data_offsets"]
+            width = FLOAT_DTYPES.get(dtype) or OTHER_DTYPES[dtype]
+            ints = (lo, hi, *shape)
+            if not all(type(x) is int and x >= 0 for x in ints):
+                raise TypeError
+        except (TypeError, KeyError, ValueError):
+            raise RunError(f"{bad} (tensor {name!r}: {str(e)[:80]})") from None
+        if hi > data_bytes or hi - lo != math.prod(shape) * width:
+            raise RunError(f"{bad} (tensor {name!r} of shape {shape} does not fit the file)")
+        header[name] = (dtype, shape)
+    return header
+
+
+def read_header(path: str | os.PathLike) -> Header:
+    """The tensors a safetensors file declares (parse_header), read without its data."""
     path = Path(path)
     try:
-        tensors = st_load(read_regular(path, MAX_WEIGHTS_BYTES, "weights file"))
+        size = regular_size(path, MAX_WEIGHTS_BYTES, "weights file")
+        with open(path, "rb") as f:
+            head = f.read(8 + MAX_HEADER_BYTES)
     except FileNotFoundError as err:
         raise RunError(f"{path}: weights file is missing") from err
-    except RunError:
-        raise
-    except Exception as err:  # safetensors raises its own error types for corrupt headers
-        raise RunError(f"{path}: weights are corrupted or not safetensors ({err})") from err
-    expected = model_tensors(model)
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(model.state_dict()))
+    return parse_header(head, size, path)
+
+
+def check_header(model: nn.Module, header: Header, path: Path) -> None:
+    """RunError unless `header` holds exactly `model`'s tensors, with their shapes, as floating
+    point. `model` may live on the meta device: nothing is allocated, so a config.json that
+    does not match its weights is refused before its model is built."""
+    tensors = model.state_dict(keep_vars=True)
+    stored_once: dict[int, str] = {}  # tied tensors (one Parameter, two names) are stored once
+    for name, t in tensors.items():
+        stored_once.setdefault(id(t), name)
+    expected = {name: tensors[name] for name in stored_once.values()}
+    missing = sorted(set(expected) - set(header))
+    unexpected = sorted(set(header) - set(tensors))
     if missing or unexpected:
         raise RunError(
             f"{path}: weights do not match the model in config.json "
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
-    for name, t in tensors.items():
-        if t.is_floating_point() != expected[name].is_floating_point() or t.is_complex():
+    for name, (dtype, shape) in header.items():
+        want = tensors[name]
+        if (dtype in FLOAT_DTYPES) != want.is_floating_point():
             # float64 weights load into a float32 model (a cast); integers never pass as weights
+            stored = _TORCH_DTYPES.get(dtype, dtype.lower())
+            raise RunError(f"{path}: {name} is {stored}, the model expects {want.dtype}")
+        if shape != tuple(want.shape):
             raise RunError(
-                f"{path}: {name} is {t.dtype}, the model expects {expected[name].dtype}"
+                f"{path}: {name} has shape {shape}, the model expects {tuple(want.shape)}"
             )
-        if tuple(t.shape) != tuple(expected[name].shape):
-            raise RunError(
-                f"{path}: {name} has shape {tuple(t.shape)}, the model expects "
-                f"{tuple(expected[name].shape)}"
-            )
+
+
+_TORCH_DTYPES = {"I8": "int8", "I16": "int16", "I32": "int32", "I64": "int64", "U8": "uint8",
+                 "F16": "float16", "BF16": "bfloat16", "F32": "float32",
+                 "F64": "float64"}  # fmt: skip
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load safetensors weights into `model`, raising RunError for a bad or mismatched file."""
+    path = Path(path)
+    try:
+        raw = read_regular(path, MAX_WEIGHTS_BYTES, "weights file")
+    except FileNotFoundError as err:
+        raise RunError(f"{path}: weights file is missing") from err
+    check_header(model, parse_header(raw[: 8 + MAX_HEADER_BYTES], len(raw), path), path)
+    try:
+        tensors = st_load(raw)
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise RunError(f"{path}: weights are corrupted or not safetensors ({err})") from err
     model.load_state_dict(tensors, strict=False)
+
+
+def build_checked(model_dict: Any, weights: Path, where: Path) -> nn.Module:
+    """The model `model_dict` (config.json["model"]) describes, built only once the weights'
+    header is known to fit it: the config is first checked against the header's tensor count
+    (a stack of 10^6 layers would need 10^6 tensors) and built on the meta device, which
+    allocates nothing, then compared tensor by tensor (check_header). RunError otherwise."""
+    header = read_header(weights)
+    layers = max_layers(model_dict)
+    if layers > len(header):
+        raise RunError(f"{where}: the config has {layers:,} recurrent layers but the weights "
+                       f"hold only {len(header)} tensors")  # fmt: skip
+    try:
+        with torch.device("meta"):
+            shape_only = model_from_dict(model_dict)
+    except UNTRUSTED_CONFIG_ERRORS as err:
+        raise RunError(f"{where}: invalid configuration ({type(err).__name__}: {err})") from err
+    check_header(shape_only, header, weights)
+    return model_from_dict(model_dict)  # what built on the meta device builds here
+
+
+# what building a model from a config.json of unknown origin may raise (from_dict checks
+# values, not every nested type: a number where a section belongs fails in the builder; a
+# size too large for torch's arithmetic is a RuntimeError even on the meta device)
+UNTRUSTED_CONFIG_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError,
+                           OverflowError, RecursionError, RuntimeError)  # fmt: skip
+
+
+def max_layers(config: Any, depth: int = 0) -> int:
+    """The most recurrent layers any stack in a JSON model config asks for (num_layers, twice
+    if bidirectional): what multiplies the modules a config builds."""
+    if depth > 32 or not isinstance(config, dict | list):
+        return 0
+    values = config.values() if isinstance(config, dict) else config
+    most = max((max_layers(v, depth + 1) for v in values), default=0)
+    if isinstance(config, dict) and type(config.get("num_layers")) is int:
+        most = max(most, config["num_layers"] * (2 if config.get("bidirectional") is True else 1))
+    return most
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> None:
@@ -283,29 +400,38 @@ def _torch_bytes(obj: Any) -> bytes:
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The directory latest.json names; if it is unreadable, the newest complete one."""
+    """The directory latest.json names; if it is unreadable, the newest complete one. Only a
+    real directory checkpoint/step-* counts: a name with a slash, or a symlink, could lead
+    out of the run directory."""
     ckpt_root = Path(run_dir) / CHECKPOINT
+
+    def complete(p: Path) -> bool:
+        return (p.name.startswith("step-") and "/" not in p.name and p.is_dir()
+                and not p.is_symlink() and (p / TRAINER_STATE).exists()
+                and (p / WEIGHTS).exists())  # fmt: skip
+
     try:
-        info = json.loads((ckpt_root / LATEST).read_text())
-        path = ckpt_root / info["dir"]
-        if (path / TRAINER_STATE).exists() and (path / WEIGHTS).exists():
-            return path
-    except (OSError, ValueError, KeyError, TypeError):
+        info = json.loads(read_regular(ckpt_root / LATEST, MAX_CONFIG_BYTES, LATEST))
+        name = info["dir"]
+        if isinstance(name, str) and os.sep not in name and complete(ckpt_root / name):
+            return ckpt_root / name
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         pass
-    dirs = sorted(
-        p
-        for p in ckpt_root.glob("step-*")
-        if p.is_dir() and (p / TRAINER_STATE).exists() and (p / WEIGHTS).exists()
-    )
+    dirs = sorted(p for p in ckpt_root.glob("step-*") if complete(p))
     return dirs[-1] if dirs else None
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module) -> dict[str, Any]:
     """Load weights into `model` and return the trainer state dict."""
+    import io
+
     path = Path(path)
     load_weights(model, path / WEIGHTS)
     try:
-        return torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=True)
+        raw = read_regular(path / TRAINER_STATE, MAX_WEIGHTS_BYTES, "checkpoint state")
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except RunError:
+        raise
     except Exception as err:
         raise RunError(f"{path / TRAINER_STATE}: checkpoint state is corrupted ({err})") from err
 
@@ -356,6 +482,17 @@ class Run:
         return [m for m in self.metrics if m.get("split") == split]
 
 
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of RUN/metrics.jsonl ([] if there is none); RunError if it is not a regular
+    file (a FIFO would block forever) or is larger than MAX_METRICS_BYTES."""
+    path = Path(run_dir) / METRICS
+    try:
+        regular_size(path, MAX_METRICS_BYTES, "metrics log")
+    except FileNotFoundError:
+        return []
+    return read_jsonl(path)
+
+
 def read_run_config(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_dir():
@@ -398,20 +535,25 @@ def load_run(
     path = Path(path)
     data = read_run_config(path)
     try:
-        model = model_from_dict(data["model"])
         train = None if data.get("train") is None else from_dict(TrainConfig, data["train"])
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, RecursionError) as err:
         raise RunError(f"{path / CONFIG}: invalid configuration ({err})") from err
     ckpt = latest_checkpoint(path)
     if weights == "checkpoint":
         if ckpt is None:
             raise RunError(f"{path}: no checkpoint to load")
-        load_weights(model, ckpt / WEIGHTS)
+        weights_path = ckpt / WEIGHTS
     else:
         weights_path = path / WEIGHTS
         if not weights_path.exists() and ckpt is not None:
             weights_path = ckpt / WEIGHTS  # stopped before any final save: use the checkpoint
-        load_weights(model, weights_path)
+        elif not weights_path.exists():
+            raise RunError(f"{path}: no weights saved yet (it stopped before its first "
+                           "checkpoint); train it again")  # fmt: skip
+    if not isinstance(data.get("extra") or {}, dict):
+        raise RunError(f"{path / CONFIG}: invalid configuration (extra is not an object)")
+    model = build_checked(data["model"], weights_path, path / CONFIG)
+    load_weights(model, weights_path)
     model.to(device).eval()
     return Run(
         path=path,
@@ -420,6 +562,6 @@ def load_run(
         train_config=train,
         algorithm=data.get("algorithm"),
         extra=data.get("extra") or {},
-        metrics=read_jsonl(path / METRICS),
+        metrics=read_metrics(path),
         checkpoint=ckpt,
     )

@@ -18,7 +18,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..algorithms import BPTT, GradientAlgorithm, build_algorithm
-from ..atomic import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from ..atomic import append_jsonl, atomic_write_json, atomic_write_text
 from ..config import TrainConfig, from_dict
-from ..models import model_from_dict
 from ..models.base import Batch
 from . import distributed
 from .callbacks import Callback
@@ -43,9 +42,11 @@ from .run import (
     METRICS,
     WEIGHTS,
     RunError,
+    build_checked,
     clean_debris,
     latest_checkpoint,
     load_checkpoint,
+    read_metrics,
     read_run_config,
     run_config,
     save_checkpoint,
@@ -241,8 +242,10 @@ class Trainer:
         `fit(train, val, resume=True)` next.
         """
         data = read_run_config(run_dir)
+        ckpt = latest_checkpoint(run_dir)
+        weights = (ckpt if ckpt is not None else Path(run_dir)) / WEIGHTS
+        model = build_checked(data["model"], weights, Path(run_dir) / CONFIG)
         try:
-            model = model_from_dict(data["model"])
             cfg = from_dict(TrainConfig, data["train"]) if data.get("train") else TrainConfig()
             algo = build_algorithm(data["algorithm"]) if data.get("algorithm") else BPTT()
         except (ValueError, TypeError, KeyError) as err:
@@ -267,24 +270,41 @@ class Trainer:
         Args:
             train: a batch function `fn(step, generator)` or a re-iterable of batches.
             val: the same kinds, for evaluation (`eval_every`, early stopping, best weights).
-            resume: continue from run_dir's latest checkpoint (fresh start if it has none).
+            resume: continue from run_dir's latest checkpoint (a fresh start only into an
+                empty or new run_dir: a run without a checkpoint is refused, so its metrics
+                and saved weights are never mixed with or replaced by a new start's).
         """
         cfg = self.config
+        if (resume and self.source_dir is not None
+                and latest_checkpoint(self.source_dir) is None):  # fmt: skip
+            kept = [n for n in (CONFIG, WEIGHTS, METRICS) if (self.source_dir / n).exists()]
+            if kept:
+                raise RunError(
+                    f"{self.source_dir}: has no checkpoint to resume (it stopped before its "
+                    f"first); its {', '.join(kept)} are kept: train anew with overwrite=True "
+                    "or into another directory"
+                )
         self._prepare_run_dir(resume)
         ckpt = None
         if resume and self.source_dir is not None:  # rank 0's choice, once it has prepared
             ckpt = self._broadcast(latest_checkpoint(self.source_dir))
-        resumed = ckpt is not None
-        if resumed:
-            self._restore(ckpt)
+        rng = None
+        if ckpt is not None:
+            rng = self._restore(ckpt)
         else:
             seed_everything(distributed.rank_seed(cfg.seed, self.world.rank))
             self.generator.manual_seed(cfg.seed)  # the same global batches on every rank
+        resumed = rng is not None
         st = self.state
         batches = _Batches(train, self, resumed)
         progress = ProgressBar(self, cfg.progress and self.world.writer)
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        if resumed:  # last: replaying the epoch's batches and the callbacks may draw from it
+            _set_rng_state(rng, self.generator)
+            if not self.world.writer:  # the RNGs saved are rank 0's; dropout masks differ per rank
+                torch.manual_seed(distributed.rank_seed(cfg.seed + self.state.step,
+                                                        self.world.rank))  # fmt: skip
         if resumed:
             self.log({"event": "resumed"})
         status, message = "completed", f"trained {cfg.steps} steps"
@@ -599,7 +619,9 @@ class Trainer:
             cb.on_checkpoint(self, path)
         return path
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path) -> dict[str, Any]:
+        """Restore everything from the checkpoint at `path` but the RNG states, which are
+        returned, for `fit` to set once nothing else can draw from them."""
         state = load_checkpoint(path, self.model)
         self.model.to(self.device)
         try:
@@ -615,17 +637,15 @@ class Trainer:
         except ValueError as err:
             raise RunError(f"{path}: {err}") from None
         self.window.load_state_dict(state["window"])
-        _set_rng_state(state["rng"], self.generator)
-        if not self.world.writer:  # the RNGs saved are rank 0's; dropout masks differ per rank
-            torch.manual_seed(distributed.rank_seed(self.config.seed + self.state.step,
-                                                    self.world.rank))  # fmt: skip
-            return
+        if not self.world.writer:  # rank 0 alone trims the metrics
+            return state["rng"]
         # metrics logged after this checkpoint belong to the abandoned future: drop them
-        records = read_jsonl(self.run_dir / METRICS)
+        records = read_metrics(self.run_dir)
         kept = [r for r in records if r.get("step", 0) <= self.state.step]
         if len(kept) != len(records):
             text = "".join(_json_line(r) for r in kept)
             atomic_write_text(self.run_dir / METRICS, text)
+        return state["rng"]
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -639,7 +659,7 @@ class _Batches:
         self.is_fn = callable(source) and not hasattr(source, "__iter__")
         if not self.is_fn and not hasattr(source, "__iter__"):
             raise TypeError("fit: train must be a batch function fn(step, generator) or iterable")
-        if not self.is_fn and iter(source) is source:
+        if not self.is_fn and isinstance(source, Iterator):  # iter() of a DataLoader draws
             raise TypeError(
                 "fit: train must be re-iterable (a list, a DataLoader), not an "
                 "iterator; wrap a generator in a function fn(step, generator)"
@@ -649,15 +669,14 @@ class _Batches:
             self._replay()
 
     def _replay(self) -> None:
-        """Re-create the current epoch's iterator as it was, and skip the batches used."""
-        t, st = self.t, self.t.state
-        rng = _rng_state(t.generator)
+        """Re-create the current epoch's iterator as it was, and skip the batches used (this
+        draws from torch's RNG: `fit` restores the checkpoint's RNG states after it)."""
+        st = self.t.state
         if st.epoch_rng is not None:
             torch.set_rng_state(st.epoch_rng)
         self.it = iter(self.source)
         for _ in range(st.batch_in_epoch):
             next(self.it)
-        _set_rng_state(rng, t.generator)
 
     def next(self) -> Any:
         t, st = self.t, self.t.state

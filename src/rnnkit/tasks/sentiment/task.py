@@ -78,6 +78,9 @@ class SentimentTask(Task):
         summary = {"source": sp.source, "split": sp.describe(), "labels": labels,
                    "sizes": {"train": len(sp.train), "val": len(sp.val), "test": len(sp.test)},
                    "vocab_size": len(vocab)}  # fmt: skip
+        if sp.skipped:
+            summary["note"] = (f"{sp.skipped:,} rows of {sp.source} have an empty text or label "
+                               "and were skipped")  # fmt: skip
         return SentimentData(sp, vocab, labels, summary)
 
     def build(self, options: SentimentOptions, data: SentimentData):
@@ -145,6 +148,9 @@ class SentimentTask(Task):
         data = run.read_json(VOCAB_FILE)
         with malformed(run, VOCAB_FILE):
             vocab, labels = Vocab.from_dict(data["words"]), list(data["labels"])
+            if len(labels) != run.model_config.head.output_size:  # each output names a label
+                raise ValueError(f"{len(labels)} labels for {run.model_config.head.output_size} "
+                                 "outputs")  # fmt: skip
         return Classifier(run.model, vocab, labels)
 
 

@@ -216,9 +216,8 @@ class TextTask(Task):
         )
         fitted = driver.fit_one(self, ctx, callbacks=tuple(callbacks), config=config)
         model, trainer, result = fitted.model, fitted.trainer, fitted.result
-        if result.status == "interrupted":  # Ctrl-C: stop soon, keep what there is
-            if not ctx.config.progress:  # else the bar has said how training ended
-                ctx.say(result.message)
+        if result.status == "interrupted":  # Ctrl-C: stop soon, keep what there is; the
+            # command says how training ended, once
             return TextFitted(model, trainer, result, {"machine": _machine(at_start)})
         ctx.say("evaluating on the whole validation split")
         evaluation = evaluate_ids(model, data.val, data.tokenizer.unit)
