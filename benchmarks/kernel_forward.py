@@ -39,7 +39,7 @@ def main():
             args = (x, None, None, *w) if name == "lstm" else (x, None, *w)
             with torch.no_grad():
                 run(*args)
-                res[f"{name} {(B, T, H)}"] = round(median_ms(lambda: run(*args)), 3)
+                res[f"{name} {(B, T, H)}"] = round(median_ms(lambda run=run, args=args: run(*args)), 3)
     print(json.dumps({"kernels": kernels.available().reason, "forward_ms": res}))
 
 
