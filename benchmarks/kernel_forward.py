@@ -39,7 +39,8 @@ def main():
             args = (x, None, None, *w) if name == "lstm" else (x, None, *w)
             with torch.no_grad():
                 run(*args)
-                res[f"{name} {(B, T, H)}"] = round(median_ms(lambda run=run, args=args: run(*args)), 3)
+                ms = median_ms(lambda run=run, args=args: run(*args))
+                res[f"{name} {(B, T, H)}"] = round(ms, 3)
     print(json.dumps({"kernels": kernels.available().reason, "forward_ms": res}))
 
 
