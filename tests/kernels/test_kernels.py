@@ -504,3 +504,18 @@ def test_streamer_equals_recurrent_step():
                 y, state = layer.step(x, state)
                 assert layer.impl_used == "fused"
                 assert torch.equal(s.step(x), y)
+
+
+def test_steps_past_every_length_leave_no_garbage_for_the_backward():
+    # The weight-gradient GEMMs run over every step, so the saved per-step buffers of steps
+    # past a batch's longest sequence must hold zeros, not reused memory (a NaN there gave
+    # NaN weight gradients, now and then, as 0 * NaN).
+    B, T, D, H = 4, 9, 3, 5
+    x, h0 = torch.randn(B, T, D), torch.randn(B, H)
+    w = [torch.randn(3 * H, D), torch.randn(3 * H, H), torch.randn(3 * H), torch.randn(3 * H)]
+    lengths = torch.tensor([2, 3, 1, 3])
+    for _ in range(5):
+        poison = [torch.full((T, B, n * H), float("nan")) for n in (3, 1)]
+        del poison  # freed: the next allocations of these sizes may reuse the memory
+        _, _, hs, gates, ext = torch.ops.rnnkit.gru_fwd(x, h0, *w, False, lengths)
+        assert torch.isfinite(gates).all() and torch.isfinite(ext).all()

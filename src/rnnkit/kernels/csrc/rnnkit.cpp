@@ -24,6 +24,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
+#include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
 #include <torch/library.h>
 
@@ -300,6 +301,13 @@ intptr_t ptr_if(bool need, const Tensor &t) { return need ? ptr(t) : 0; }
     TORCH_CHECK(((code) == 0 ? kernel##_f32(args) : kernel##_f64(args)) == 0, \
                 #kernel ": out of memory")
 
+/* Saved per-step buffers. With lengths, the steps past a thread's longest sequence are never
+ * computed, yet the backward's weight GEMMs run over every step (their gradient rows are
+ * zero): garbage there (a NaN in reused memory) would give 0 * NaN = NaN weight gradients. */
+Tensor scratch(const OptTensor &len, c10::IntArrayRef shape, const Tensor &like) {
+    return len.has_value() ? at::zeros(shape, like.options()) : at::empty(shape, like.options());
+}
+
 std::tuple<Tensor, Tensor, Tensor, Tensor> elman_fwd(const Tensor &x, const Tensor &h0,
                                                      const Tensor &w_ih, const Tensor &w_hh,
                                                      const OptTensor &b_ih, const OptTensor &b_hh,
@@ -310,7 +318,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> elman_fwd(const Tensor &x, const Tens
     OptTensor len = lengths_arg(lengths, d.B, d.T, op);
     Tensor X = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous(), h = h0.contiguous();
     OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
-    Tensor work = at::empty({d.B, d.T, d.H}, x.options());
+    Tensor work = scratch(len, {d.B, d.T, d.H}, x);
     Tensor P = at::empty({d.B, d.T, d.H}, x.options());  // the state entering each step
     Tensor hN = at::empty({d.B, d.H}, x.options());
     Tensor out = at::empty({d.B, d.T, d.H}, x.options());
@@ -353,8 +361,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_fwd(const Tensor &x, cons
     OptTensor len = lengths_arg(lengths, d.B, d.T, op);
     Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous(), h = h0.contiguous();
     OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
-    Tensor gates = at::empty({d.T, d.B, 3 * d.H}, x.options());  // r, z, n after the step
-    Tensor ext = at::empty({d.T, d.B, d.H}, x.options());  // W_hn h + b_hn, or r * h
+    Tensor gates = scratch(len, {d.T, d.B, 3 * d.H}, x);  // r, z, n after the step
+    Tensor ext = scratch(len, {d.T, d.B, d.H}, x);  // W_hn h + b_hn, or r * h
     Tensor hs = at::empty({d.T + 1, d.B, d.H}, x.options());
     Tensor out = at::empty({d.B, d.T, d.H}, x.options());
     int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, reset_after, ptr(X), ptr(wi), ptr(wh),
@@ -395,7 +403,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_fwd(
     Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous();
     Tensor h = h0.contiguous(), c = c0.contiguous();
     OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
-    Tensor gates = at::empty({d.T, d.B, 4 * d.H}, x.options());  // i, f, g, o after the step
+    Tensor gates = scratch(len, {d.T, d.B, 4 * d.H}, x);  // i, f, g, o after the step
     Tensor hs = at::empty({d.T + 1, d.B, d.H}, x.options());
     Tensor cs = at::empty({d.T + 1, d.B, d.H}, x.options());
     Tensor out = at::empty({d.B, d.T, d.H}, x.options());
