@@ -66,6 +66,14 @@ ENTRIES: dict[str, list[str]] = {
     "ens-co2": ["train", "forecast", "--data", "co2", "--horizon", "13", "--threads", "1"],
     "ens-temps": ["train", "forecast", "--data", "seattle-temps", "--horizon", "24",
                   "--threads", "1"],
+    # a real labelled anomaly that ships with aeon: KDD-TSAD 135 (UCR anomaly archive,
+    # InternalBleeding16; 7,501 points, anomaly-free first 1,200, one labelled event at
+    # 4187-4198); the model trains on the anomaly-free part, then checks the whole series
+    "kdd135": ["train", "forecast", "--data", str(RUNS / "kdd135-train.csv"), "--target",
+               "value", "--time", "t", "--threads", "1"],
+    "anomalies-kdd135": ["detect-anomalies", str(RUNS / "kdd135"), "--data",
+                         str(RUNS / "kdd135.csv"), "--target", "value", "--time", "t",
+                         "--labels", "label", "--false-alarm-rate", "0.001", "--no-evaluate"],
     "anomalies-co2": ["detect-anomalies", str(RUNS / "co2-h1")],
     "anomalies": ["detect-anomalies", str(RUNS / "sunspots")],
 }
@@ -79,8 +87,22 @@ def entry_args(name: str) -> list[str]:
     return list(ENTRIES[base]) + (["--seed", seed] if seed else [])
 
 
+def write_kdd135() -> None:
+    """RUNS/kdd135.csv (t, value, label) and its anomaly-free first 1,200 points."""
+    from aeon.datasets import load_kdd_tsad_135
+
+    x, y = load_kdd_tsad_135()
+    RUNS.mkdir(parents=True, exist_ok=True)
+    rows = [f"{t},{float(v)!r},{int(a)}" for t, (v, a) in enumerate(zip(x, y, strict=True))]
+    (RUNS / "kdd135.csv").write_text("t,value,label\n" + "\n".join(rows) + "\n")
+    train = [r.rsplit(",", 1)[0] for r in rows[:1200]]
+    (RUNS / "kdd135-train.csv").write_text("t,value\n" + "\n".join(train) + "\n")
+
+
 def run(name: str) -> dict:
     args = entry_args(name)
+    if "kdd135" in name:
+        write_kdd135()
     out = RUNS / name.replace("@", "-s")
     if not name.startswith("anomalies"):
         args += ["--out", str(out), "--overwrite", "--quiet"]

@@ -189,11 +189,24 @@ def test_member_average_is_the_moment_matched_mixture():
 def test_python_api_loads_the_run(forecast_run):
     f = forecast.load(forecast_run)
     assert isinstance(f, forecast.Forecaster) and f.window == 12
-    # the default ensemble, refitted: every member comes back, the validation stage is gone
-    assert isinstance(f.model, MemberAverage) and len(f.model.members) == 5
-    assert not (forecast_run / "validation-stage").exists()
+    # 15 updates are under 40 passes over the windows: one model, refitted
     res = json.loads((forecast_run / "results.json").read_text())
-    assert len(res["split"]["refit_steps"]) == 5 and (forecast_run / "calibration.json").exists()
+    assert res["split"]["members"] == 1 and len(res["split"]["refit_steps"]) == 1
+
+
+def test_an_ensemble_run_trains_saves_and_loads_every_member(series_csv, tmp_path):
+    out = tmp_path / "ens"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 100, "--batch", 128,
+               "--members", 2, "--no-auto-baselines", "--out", out, "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["split"]["members"] == 2 and len(res["split"]["refit_steps"]) == 2
+    assert not (out / "validation-stage").exists() and (out / "member-1").is_dir()
+    f = forecast.load(out)
+    assert isinstance(f.model, MemberAverage) and len(f.model.members) == 2
+    ahead = f.future(3)
+    assert (ahead.lower < ahead.mean).all() and (ahead.mean < ahead.upper).all()
     ahead = f.future(5)
     assert ahead.mean.shape == (5,) and (ahead.lower < ahead.upper).all()
     with pytest.raises(OptionError, match="horizon"):

@@ -49,8 +49,9 @@ class ForecastOptions(TrainOptions):
         "trending series) or auto (relative when an ADF test finds a unit root).", choices=FRAMES
     )  # fmt: skip
     members: int = opt(
-        5, "Average the forecasts of N independently seeded models (saved together; --steps "
-        "and --minutes are shared among them).", ge=1, le=100,
+        5, "Average the forecasts of up to N independently seeded models (saved together; "
+        "--steps and --minutes are shared among them; fewer when each would get under 40 "
+        "passes over the training windows).", ge=1, le=100,
     )  # fmt: skip
     refit: bool = opt(
         True, "After the validation part has calibrated the intervals and chosen each "

@@ -69,6 +69,20 @@ class ForecastData:
     x: torch.Tensor  # (M, W, 1 + C) training contexts
     y: torch.Tensor  # (M, W, head_horizon) targets
     summary: dict[str, Any]
+    members: int = 1  # models averaged (member_count)
+
+
+MEMBER_EPOCHS = 40  # passes over the training windows a member needs (see member_count)
+
+
+def member_count(o: ForecastOptions, n_windows: int) -> int:
+    """How many models share the step budget: --members, fewer when each would get under
+    MEMBER_EPOCHS passes over the training windows (on sunspots and nile the validation part
+    chose 20-60 passes; a long series, co2, gets fewer than 40 from the whole budget, and
+    splitting it would leave every member under-trained)."""
+    batch = min(o.batch, n_windows)
+    epochs = o.total_steps(math.ceil(n_windows / batch)) * batch / n_windows
+    return int(max(1, min(o.members, epochs // MEMBER_EPOCHS)))
 
 
 def split_series(series: Series, o: ForecastOptions, W: int) -> tuple[int, int, int]:
@@ -180,8 +194,9 @@ class ForecastTask(Task):
             "frame": "relative" if relative else "absolute", "period": period,
             "period_detected": o.period is None, "covariates": list(series.covariate_names),
         }  # fmt: skip
+        summary["members"] = member_count(o, len(x))
         return ForecastData(series, n_train, n_end, n_val, W, head, relative, scaler,
-                            cov_scaler, period, z, x, y, summary)  # fmt: skip
+                            cov_scaler, period, z, x, y, summary, summary["members"])  # fmt: skip
 
     def build(self, o: ForecastOptions, data: ForecastData):
         from ...config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
@@ -200,6 +215,7 @@ class ForecastTask(Task):
             "forecaster.json": {"window": data.window, "strategy": o.strategy,
                                 "head_horizon": data.head_horizon, "level": o.level,
                                 "samples": o.samples, "seed": o.seed,
+                                "members": data.members,
                                 "relative": data.relative,
                                 "covariates": list(s.covariate_names),
                                 "cov_scaler": None if data.cov_scaler is None
@@ -219,8 +235,8 @@ class ForecastTask(Task):
 
         batch = min(o.batch, len(data.x))
         # one member's share of the budget: the ensemble costs what one model did
-        steps = max(1, o.total_steps(math.ceil(len(data.x) / batch)) // o.members)
-        minutes = None if o.minutes is None else o.minutes / o.members
+        steps = max(1, o.total_steps(math.ceil(len(data.x) / batch)) // data.members)
+        minutes = None if o.minutes is None else o.minutes / data.members
         every = max(1, min(steps, 2000) // 20)  # 20 log lines (about every 100 under --minutes)
         return o.train_config(
             steps, time_minutes=minutes, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
@@ -249,7 +265,7 @@ class ForecastTask(Task):
         return train_batch, [(x_v[i : i + 256], y_v[i : i + 256]) for i in range(0, len(x_v), 256)]
 
     def _members(self, ctx, data: ForecastData, out, stops: list[int] | None = None):
-        """Train the --members models into member_dir(out, k), member k seeded
+        """Train the data.members models into member_dir(out, k), member k seeded
         member_seed(--seed, k) -> their Fitted. `stops` (the refit): member k stops after
         stops[k] updates, on the same learning-rate schedule, with no validation (its last
         weights are kept). Stops the ensemble at Ctrl-C / SIGTERM."""
@@ -263,7 +279,7 @@ class ForecastTask(Task):
                 trainer.should_stop = trainer.should_stop or trainer.state.step >= self.step
 
         o, fits = ctx.options, []
-        for k in range(o.members):
+        for k in range(data.members):
             seed = member_seed(o.seed, k)
             config = dataclasses.replace(ctx.config, seed=seed)
             if stops is not None:
@@ -274,13 +290,13 @@ class ForecastTask(Task):
                 ctx, model=ctx.model if k == 0 and stops is None else self.build(o, data),
                 config=config, out=member_dir(out, k), data=data,
             )  # fmt: skip
-            if o.members > 1 or stops is not None:
+            if data.members > 1 or stops is not None:
                 what = "refit on the whole training part:" if stops is not None else ""
-                ctx.say(f"{what} member {k + 1} of {o.members} (seed {seed})".lstrip())
+                ctx.say(f"{what} member {k + 1} of {data.members} (seed {seed})".lstrip())
             callbacks = () if stops is None else (StopAt(stops[k]),)
             fits.append(driver.fit_one(self, member, callbacks))
             if fits[-1].result.status == "interrupted":
-                ctx.say(f"stopped after member {k + 1} of {o.members}")
+                ctx.say(f"stopped after member {k + 1} of {data.members}")
                 break
         return fits
 
@@ -349,7 +365,7 @@ class ForecastTask(Task):
         table = {k: with_smape(metrics(v, truth, scale), v, truth) for k, v in preds.items()}
         split = {**{k: data.summary[k] for k in ("train", "test", "n_train", "n_val", "n_test",
                                                   "window", "frame", "period", "period_detected",
-                                                  "covariates")},
+                                                  "covariates", "members")},
                  "refit_steps": data.summary.get("refit_steps"),
                  "mase_scale": scale,
                  "interval_sigma_scale": [round(float(c), 4) for c in fc.sigma_scale]}  # fmt: skip
@@ -402,7 +418,7 @@ class ForecastTask(Task):
             except (KeyError, TypeError, ValueError) as err:
                 raise RunError(f"{run.path}: calibration.json is not valid ({err})") from None
         try:
-            n = int(driver.run_record(run.extra)["options"].get("members", 1))
+            n = int(settings.get("members", 1))
             model = run.model if n == 1 else MemberAverage(
                 [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)])
             fc = RunForecaster(model, scaler, int(settings["window"]), settings["strategy"],
