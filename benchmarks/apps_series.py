@@ -48,17 +48,17 @@ ENTRIES: dict[str, list[str]] = {
     "co2-h1": ["train", "forecast", "--data", "co2", "--steps", "800"],
     # issue 15: the default recipe (period detected, AutoARIMA/AutoETS in the same run),
     # seeds via NAME@SEED; nile was never looked at while choosing anything
-    # (--members 1: one model, the recipe before the ensemble became the default)
+    # (--members 1 --no-refit: one model, the recipe before the ensemble became the default)
     "fc-sunspots": ["train", "forecast", "--data", "sunspots", "--horizon", "5", "--threads", "1",
-                    "--members", "1"],
+                    "--members", "1", "--no-refit"],
     "fc-co2": ["train", "forecast", "--data", "co2", "--horizon", "13", "--threads", "1",
-               "--members", "1"],
+               "--members", "1", "--no-refit"],
     "fc-temps": ["train", "forecast", "--data", "seattle-temps", "--horizon", "24",
-                 "--threads", "1", "--members", "1"],
+                 "--threads", "1", "--members", "1", "--no-refit"],
     "fc-msft": ["train", "forecast", "--data", "stocks", "--series", "MSFT", "--horizon", "3",
-                "--threads", "1", "--members", "1"],
+                "--threads", "1", "--members", "1", "--no-refit"],
     "fc-nile": ["train", "forecast", "--data", "nile", "--horizon", "3", "--threads", "1",
-                "--members", "1"],
+                "--members", "1", "--no-refit"],
     # the default: 5 members averaged, sharing the 1500-step budget
     "ens-sunspots": ["train", "forecast", "--data", "sunspots", "--horizon", "5",
                      "--threads", "1"],
