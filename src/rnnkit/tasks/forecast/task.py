@@ -8,7 +8,9 @@ scaler is fitted on the training part only.
 
 A run directory holds, besides the Trainer's files: `scaler.json`, `forecaster.json` (window,
 strategy, frame), `series.json` (the series, for `forecast RUN` and `detect-anomalies`),
-`calibration.json`, `results.json` and `report.html`.
+`calibration.json`, `results.json` and `report.html`. With several members (`member_count`),
+member 0 is the run directory itself and members 1.. are full run directories in member-<k>/;
+`load` averages them (MemberAverage).
 """
 
 from __future__ import annotations
