@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from _helpers import invoke, one_line_error, write_series_csv
 
-from rnnkit.tasks.anomaly import inject, label_scores, persistence_detect, scores
+from rnnkit.tasks.anomaly import (
+    inject,
+    label_scores,
+    matrix_profile,
+    persistence_detect,
+    scores,
+)
 
 
 def test_injection_labels_and_scores():
@@ -37,6 +43,18 @@ def test_label_scores_point_and_event_wise():
     assert label_scores(flags, labels, 5)["points"]["flagged"] == 1  # from `start` on
 
 
+def test_matrix_profile_matches_aeons_stomp_on_a_small_case():
+    # aeon's STOMP(window_size=8) on this series (run once with stumpy, which is no
+    # dependency) agreed to 2e-13 and put its maximum at point 60: the inserted bump is the
+    # discord, the periodic rest matches itself
+    t = np.arange(120)
+    y = np.sin(2 * np.pi * t / 12) + 0.01 * np.random.default_rng(0).normal(size=120)
+    y[60:64] += 1.5
+    p = matrix_profile(y, 8)
+    assert p.shape == (120,) and int(np.argmax(p)) == 60
+    assert p[:40].max() < 0.5 * p.max()
+
+
 def test_cli_detect_anomalies_against_labels(forecast_run, tmp_path):
     t = np.arange(160)
     y = 10 + 3 * np.sin(2 * np.pi * t / 12)
@@ -49,7 +67,11 @@ def test_cli_detect_anomalies_against_labels(forecast_run, tmp_path):
                "month", "--labels", "anomaly", "--no-evaluate", "--out", tmp_path, "--quiet")
     assert r.exit_code == 0, r.output
     got = json.loads((tmp_path / "anomalies.json").read_text())["labelled"]
-    assert set(got) == {"rnnkit", "persistence residual"}
+    assert set(got) == {"rnnkit", "persistence residual", "matrix profile (m=12)"}
+    # the baseline flags as many points as rnnkit; the jump is the series' one discord
+    mp = got["matrix profile (m=12)"]
+    assert mp["points"]["flagged"] == got["rnnkit"]["points"]["flagged"]
+    assert mp["events"]["recall"] == 1.0
     assert got["rnnkit"]["events"]["true_events"] == 1 and got["rnnkit"]["points"]["labelled"] == 3
     assert got["rnnkit"]["events"]["recall"] == 1.0  # a +15 jump on a ±3 signal is found
     # a threshold set by the training part's false-alarm rate: fewer alarms at a lower rate
@@ -76,7 +98,7 @@ def forecast_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("anomaly")
     csv = write_series_csv(tmp / "load.csv")
     r = invoke("train", "forecast", "--data", csv, "--target", "load", "--time", "month",
-               "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15,
+               "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15, "--members", 1,
                "--arima-order", "1,0,0", "--no-auto-baselines", "--out", tmp / "fc",
                "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from _helpers import invoke, one_line_error, write_series_csv
 
 from rnnkit.data.series import detect_period
@@ -23,7 +24,7 @@ from rnnkit.models.classical import (
     seasonal_naive,
     state_space_forecasts,
 )
-from rnnkit.models.forecaster import conformal_minimum
+from rnnkit.models.forecaster import MemberAverage, conformal_minimum
 from rnnkit.tasks import forecast
 from rnnkit.tasks.metrics import mase_scale, metrics, truth_matrix
 from rnnkit.tasks.options import OptionError
@@ -167,9 +168,45 @@ def test_covariates_and_forecasting_from_new_data(tmp_path):
                           "--covariates", "temp,,x", "--out", tmp_path / "n"), "--covariates")
 
 
+def test_member_average_is_the_moment_matched_mixture():
+    class Fixed(torch.nn.Module):  # (B, T, 1) -> mean m, log-variance log v at every step
+        def __init__(self, m, v):
+            super().__init__()
+            self.m, self.v = m, v
+
+        def forward(self, x, state=None):
+            out = torch.tensor([self.m, math.log(self.v)]).expand(*x.shape[:2], 2)
+            return out, (0 if state is None else state + 1)
+
+    out, state = MemberAverage([Fixed(1.0, 1.0), Fixed(3.0, 4.0)])(torch.zeros(2, 3, 1))
+    # mean (1 + 3)/2 = 2; variance E[v + m²] - 2² = (1 + 1 + 4 + 9)/2 - 4 = 3.5
+    assert torch.allclose(out[..., 0], torch.tensor(2.0))
+    assert torch.allclose(out[..., 1], torch.tensor(math.log(3.5)))
+    _, state = MemberAverage([Fixed(1.0, 1.0), Fixed(3.0, 4.0)])(torch.zeros(1, 1, 1), state)
+    assert state == (1, 1)  # each member continues its own state
+
+
 def test_python_api_loads_the_run(forecast_run):
     f = forecast.load(forecast_run)
     assert isinstance(f, forecast.Forecaster) and f.window == 12
+    # 15 updates are under 40 passes over the windows: one model, refitted
+    res = json.loads((forecast_run / "results.json").read_text())
+    assert res["split"]["members"] == 1 and len(res["split"]["refit_steps"]) == 1
+
+
+def test_an_ensemble_run_trains_saves_and_loads_every_member(series_csv, tmp_path):
+    out = tmp_path / "ens"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 100, "--batch", 128,
+               "--members", 2, "--no-auto-baselines", "--out", out, "--quiet")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["split"]["members"] == 2 and len(res["split"]["refit_steps"]) == 2
+    assert not (out / "validation-stage").exists() and (out / "member-1").is_dir()
+    f = forecast.load(out)
+    assert isinstance(f.model, MemberAverage) and len(f.model.members) == 2
+    ahead = f.future(3)
+    assert (ahead.lower < ahead.mean).all() and (ahead.mean < ahead.upper).all()
     ahead = f.future(5)
     assert ahead.mean.shape == (5,) and (ahead.lower < ahead.upper).all()
     with pytest.raises(OptionError, match="horizon"):
@@ -236,7 +273,7 @@ NUMERIC = {  # flag -> a legal value (the default's neighbourhood)
     "--hidden": 8, "--layers": 2, "--steps": 10, "--epochs": 0.5, "--minutes": 0.5,
     "--lr": 0.01, "--batch": 16, "--seed": 3, "--threads": 1, "--period": 12, "--window": 12,
     "--horizon": 3, "--level": 0.8, "--dropout": 0.1, "--weight-decay": 0.01,
-    "--test-fraction": 0.3, "--val-fraction": 0.2, "--samples": 50,
+    "--test-fraction": 0.3, "--val-fraction": 0.2, "--samples": 50, "--members": 2,
 }  # fmt: skip
 # a value that is legal for a flag is left out of its illegal cases
 LEGAL = {"--dropout": {0}, "--weight-decay": {0}, "--val-fraction": {0}, "--seed": {0}}

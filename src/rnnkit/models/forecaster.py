@@ -72,6 +72,35 @@ def training_pairs(
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
 
 
+class MemberAverage(torch.nn.Module):
+    """K trained Gaussian-head models as one: the equal-weight mixture of their forecasts,
+    moment-matched to one Gaussian per output (mean of the means; variance of the mixture).
+
+        x (B, T, F) -> out (B, T, 2·O) [means, log-variances], state = the members' states
+
+    A recursive forecast feeds the mixture's mean back to every member, so the members stay
+    on one path. Averaging independently seeded models cancels much of the seed-to-seed
+    variance of one small network trained on a short series.
+    """
+
+    def __init__(self, members: list[torch.nn.Module]):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor, state: Any = None):
+        outs, states = [], []
+        for k, m in enumerate(self.members):
+            o, st = m(x, None if state is None else state[k])
+            outs.append(o)
+            states.append(st)
+        out = torch.stack(outs)  # (K, B, T, 2·O)
+        O = out.shape[-1] // 2
+        mu, var = out[..., :O], torch.exp(out[..., O:])
+        mean = mu.mean(0)
+        mix = (var + mu.square()).mean(0) - mean.square()
+        return torch.cat([mean, torch.log(mix.clamp_min(1e-12))], dim=-1), tuple(states)
+
+
 class Forecaster:
     """A trained model with its scaler and settings; forecasts in data units.
 

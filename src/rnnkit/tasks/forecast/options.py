@@ -48,6 +48,16 @@ class ForecastOptions(TrainOptions):
         "auto", "absolute (scaled levels), relative (values minus the window's last value: for "
         "trending series) or auto (relative when an ADF test finds a unit root).", choices=FRAMES
     )  # fmt: skip
+    members: int = opt(
+        5, "Average the forecasts of up to N independently seeded models (saved together; "
+        "--steps and --minutes are shared among them; fewer when each would get under 40 "
+        "passes over the training windows).", ge=1, le=100,
+    )  # fmt: skip
+    refit: bool = opt(
+        True, "After the validation part has calibrated the intervals and chosen each "
+        "member's number of updates, retrain the members for that many on the whole training "
+        "part, validation included (at most doubles the time).",
+    )  # fmt: skip
     hidden: int = 32
     dropout: float = opt(0.0, "Dropout between stacked layers.", ge=0, le=0.95)
     steps: int | None = 1500

@@ -8,7 +8,9 @@ scaler is fitted on the training part only.
 
 A run directory holds, besides the Trainer's files: `scaler.json`, `forecaster.json` (window,
 strategy, frame), `series.json` (the series, for `forecast RUN` and `detect-anomalies`),
-`calibration.json`, `results.json` and `report.html`.
+`calibration.json`, `results.json` and `report.html`. With several members (`member_count`),
+member 0 is the run directory itself and members 1.. are full run directories in member-<k>/;
+`load` averages them (MemberAverage).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ...models.classical import baseline_forecasts, has_unit_root
 from ...models.forecaster import (
     Forecaster,
     FutureForecast,
+    MemberAverage,
     calibrate,
     conformal_minimum,
     training_pairs,
@@ -37,6 +40,7 @@ from ...models.forecaster import (
 from .. import driver, entry_points
 from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
 from ..options import CELL_FAMILIES, check_value, field_specs
+from ..sequence_classify.task import member_dir, member_seed
 from ..task import Fitted, Task
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
@@ -67,6 +71,20 @@ class ForecastData:
     x: torch.Tensor  # (M, W, 1 + C) training contexts
     y: torch.Tensor  # (M, W, head_horizon) targets
     summary: dict[str, Any]
+    members: int = 1  # models averaged (member_count)
+
+
+MEMBER_EPOCHS = 40  # passes over the training windows a member needs (see member_count)
+
+
+def member_count(o: ForecastOptions, n_windows: int) -> int:
+    """How many models share the step budget: --members, fewer when each would get under
+    MEMBER_EPOCHS passes over the training windows (on sunspots and nile the validation part
+    chose 20-60 passes; a long series, co2, gets fewer than 40 from the whole budget, and
+    splitting it would leave every member under-trained)."""
+    batch = min(o.batch, n_windows)
+    epochs = o.total_steps(math.ceil(n_windows / batch)) * batch / n_windows
+    return int(max(1, min(o.members, epochs // MEMBER_EPOCHS)))
 
 
 def split_series(series: Series, o: ForecastOptions, W: int) -> tuple[int, int, int]:
@@ -178,8 +196,9 @@ class ForecastTask(Task):
             "frame": "relative" if relative else "absolute", "period": period,
             "period_detected": o.period is None, "covariates": list(series.covariate_names),
         }  # fmt: skip
+        summary["members"] = member_count(o, len(x))
         return ForecastData(series, n_train, n_end, n_val, W, head, relative, scaler,
-                            cov_scaler, period, z, x, y, summary)  # fmt: skip
+                            cov_scaler, period, z, x, y, summary, summary["members"])  # fmt: skip
 
     def build(self, o: ForecastOptions, data: ForecastData):
         from ...config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
@@ -198,6 +217,7 @@ class ForecastTask(Task):
             "forecaster.json": {"window": data.window, "strategy": o.strategy,
                                 "head_horizon": data.head_horizon, "level": o.level,
                                 "samples": o.samples, "seed": o.seed,
+                                "members": data.members,
                                 "relative": data.relative,
                                 "covariates": list(s.covariate_names),
                                 "cov_scaler": None if data.cov_scaler is None
@@ -216,10 +236,12 @@ class ForecastTask(Task):
     def train_config(self, o: ForecastOptions, data: ForecastData):
 
         batch = min(o.batch, len(data.x))
-        steps = o.total_steps(math.ceil(len(data.x) / batch))
+        # one member's share of the budget: the ensemble costs what one model did
+        steps = max(1, o.total_steps(math.ceil(len(data.x) / batch)) // data.members)
+        minutes = None if o.minutes is None else o.minutes / data.members
         every = max(1, min(steps, 2000) // 20)  # 20 log lines (about every 100 under --minutes)
         return o.train_config(
-            steps, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
+            steps, time_minutes=minutes, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
             eval_every=every if data.n_val else 0, log_every=every, monitor="mse",
         )  # fmt: skip
 
@@ -244,13 +266,58 @@ class ForecastTask(Task):
         x_v, y_v = x_all[first:], y_all[first:]
         return train_batch, [(x_v[i : i + 256], y_v[i : i + 256]) for i in range(0, len(x_v), 256)]
 
+    def _members(self, ctx, data: ForecastData, out, stops: list[int] | None = None):
+        """Train the data.members models into member_dir(out, k), member k seeded
+        member_seed(--seed, k) -> their Fitted. `stops` (the refit): member k stops after
+        stops[k] updates, on the same learning-rate schedule, with no validation (its last
+        weights are kept). Stops the ensemble at Ctrl-C / SIGTERM."""
+        from ...training import Callback, seed_everything
+
+        class StopAt(Callback):
+            def __init__(self, step: int):
+                self.step = step
+
+            def on_step_end(self, trainer, logs) -> None:
+                trainer.should_stop = trainer.should_stop or trainer.state.step >= self.step
+
+        o, fits = ctx.options, []
+        for k in range(data.members):
+            seed = member_seed(o.seed, k)
+            config = dataclasses.replace(ctx.config, seed=seed)
+            if stops is not None:
+                config = dataclasses.replace(config, eval_every=0)
+            if k > 0 or stops is not None:
+                seed_everything(seed)
+            member = dataclasses.replace(
+                ctx, model=ctx.model if k == 0 and stops is None else self.build(o, data),
+                config=config, out=member_dir(out, k), data=data,
+            )  # fmt: skip
+            if data.members > 1 or stops is not None:
+                what = "refit on the whole training part:" if stops is not None else ""
+                ctx.say(f"{what} member {k + 1} of {data.members} (seed {seed})".lstrip())
+            callbacks = () if stops is None else (StopAt(stops[k]),)
+            fits.append(driver.fit_one(self, member, callbacks))
+            if fits[-1].result.status == "interrupted":
+                ctx.say(f"stopped after member {k + 1} of {data.members}")
+                break
+        return fits
+
     def fit(self, ctx) -> ForecastFitted:
-        """One Trainer run, then the split-conformal interval calibration on the validation
-        part (a warning when it has too few points for the level)."""
+        """The members (their forecasts averaged), then the split-conformal interval
+        calibration on the validation part (a warning when it has too few points for the
+        level), then (--refit) each member retrained with its seed on the whole training part,
+        validation included, for the number of updates the validation part chose for it; the
+        calibration is kept."""
+        import shutil
+
         from ...training import write_run_json
 
         o, data = ctx.options, ctx.data
-        fitted = driver.fit_one(self, ctx)
+        refit = o.refit and data.n_val > 0
+        # with a refit, the validation-stage members are scratch: the refit ones are saved
+        stage = ctx.out / "validation-stage" if refit else ctx.out
+        fits = self._members(ctx, data, stage)
+        fitted = ensemble(fits)
         fc = Forecaster(fitted.model, data.scaler, data.window, o.strategy, o.level,
                         data.head_horizon, o.samples, o.seed, relative=data.relative,
                         series=self.files(o, data)["series.json"],
@@ -270,6 +337,19 @@ class ForecastTask(Task):
                 "points_per_lead": counts,
                 "note": "split-conformal: head std multiplied by this; fitted on the "
                         "validation part"})  # fmt: skip
+        if refit and fitted.result.status != "interrupted":
+            stops = [f.result.best_step or f.result.step for f in fits]
+            shutil.rmtree(stage)
+            zc = None if data.cov_scaler is None else data.cov_scaler.transform(
+                data.series.covariates[: data.n_train])
+            x, y = training_pairs(data.z, data.window, data.head_horizon, data.relative, zc)
+            refits = ensemble(self._members(
+                ctx, dataclasses.replace(data, x=x, y=y, n_val=0), ctx.out, stops))
+            # the run's record is the validation stage's (steps, best step), unless interrupted
+            ended = refits.result if refits.result.status == "interrupted" else fitted.result
+            fitted = Fitted(refits.model, refits.trainer, ended)
+            fc.model = fitted.model
+            data.summary["refit_steps"] = stops
         return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
 
     def evaluate(self, o: ForecastOptions, data: ForecastData, fitted: ForecastFitted):
@@ -287,7 +367,8 @@ class ForecastTask(Task):
         table = {k: with_smape(metrics(v, truth, scale), v, truth) for k, v in preds.items()}
         split = {**{k: data.summary[k] for k in ("train", "test", "n_train", "n_val", "n_test",
                                                   "window", "frame", "period", "period_detected",
-                                                  "covariates")},
+                                                  "covariates", "members")},
+                 "refit_steps": data.summary.get("refit_steps"),
                  "mase_scale": scale,
                  "interval_sigma_scale": [round(float(c), 4) for c in fc.sigma_scale]}  # fmt: skip
         return clean({
@@ -326,7 +407,7 @@ class ForecastTask(Task):
         write_sections(r, run, results)
 
     def load(self, run) -> Forecaster:
-        from ...training import RunError
+        from ...training import RunError, load_run
 
         settings, series = run.read_json("forecaster"), run.read_json("series")
         scaler = StandardScaler.from_dict(run.read_json("scaler"))
@@ -339,7 +420,10 @@ class ForecastTask(Task):
             except (KeyError, TypeError, ValueError) as err:
                 raise RunError(f"{run.path}: calibration.json is not valid ({err})") from None
         try:
-            fc = RunForecaster(run.model, scaler, int(settings["window"]), settings["strategy"],
+            n = int(settings.get("members", 1))
+            model = run.model if n == 1 else MemberAverage(
+                [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)])
+            fc = RunForecaster(model, scaler, int(settings["window"]), settings["strategy"],
                             float(settings["level"]), int(settings["head_horizon"]),
                             int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,
                             relative=bool(settings["relative"]), series=series,
@@ -353,6 +437,14 @@ class ForecastTask(Task):
         if len(fc.sigma_scale) != fc.head_horizon or min(fc.sigma_scale) <= 0:
             raise RunError(f"{run.path}: calibration.json does not match the model")
         return fc
+
+
+def ensemble(fits: list[Fitted]) -> Fitted:
+    """The members' Fitted as one: their average (one member: itself), member 0's Trainer, and
+    the result of the last member when it was interrupted, else member 0's."""
+    model = fits[0].model if len(fits) == 1 else MemberAverage([f.model for f in fits])
+    ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
+    return Fitted(model.eval(), fits[0].trainer, ended)
 
 
 def with_smape(rows: list[dict[str, float]], pred: np.ndarray, truth: np.ndarray):
