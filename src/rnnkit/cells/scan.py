@@ -16,8 +16,8 @@ The cells call them through `chunked_scan`, which runs the sequence in blocks of
 steps (about `BLOCK_ELEMENTS` numbers per tensor) and carries the state from block to block,
 so the scans' temporaries stay bounded whatever T is. Under autograd it is one
 `torch.autograd.Function` whose backward is the adjoint recurrence g_t = ∂L/∂h_t + a_{t+1} g_{t+1},
-itself a linear scan run block by block in reverse: it saves a, b, h_0 and h only, where
-autograd through the scans' own operations saved some twenty (B, T, N) tensors.
+itself a linear scan run block by block in reverse: it saves a, b, h_0 and h only, about half
+what autograd through the scans' own operations saved, and no whole-sequence temporaries.
 
 Under torch.jit.trace (the ONNX exporter) both scans would be recorded for the example's T
 (their chunking and doubling are Python loops over T) and be wrong at any other length, so
