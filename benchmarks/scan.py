@@ -9,8 +9,10 @@ B = 32, D = H = 256, float32, T ∈ {256, 1024, 4096, 16384}: minGRU by its log-
 scan (impl "scan") against the same cell's step loop (impl "reference") and rnnkit's fused
 GRU kernels (impl "fused"), the same hidden size; a size that took over 10 s runs once.
 Memory: the bytes autograd saves for backward in one step (activations, not parameters),
-counted by a saved-tensors hook. A size whose estimated memory
-exceeds half the machine's available memory is skipped, and said so.
+counted by a saved-tensors hook, and the peak resident memory (getrusage's ru_maxrss) of a
+fresh process per (model, T), with its growth over the step. A size whose estimated memory
+(the last size's growth, scaled by T) exceeds half the machine's available memory is skipped,
+and said so.
 
 Part B — quality at equal wall-clock time: the adding problem (Le et al. 2015) at T = 1000,
 two layers of H = 64, Adam (lr 3e-3, clip 1), batch 32, each model trained for the same
@@ -24,7 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,33 +86,55 @@ def train_step(layer: Recurrent, x: torch.Tensor) -> int:
     return sum(seen.values())
 
 
+def one_size(cell: str, impl: str, B: int, H: int, T: int, repeats: int) -> dict:
+    """Time one model at one size, in this process (a fresh one per size: see `speed`)."""
+    torch.manual_seed(0)
+    layer = Recurrent.from_config(RNNConfig(cell, H, impl=impl), H)
+    x = torch.randn(B, T, H)
+    before = resident_bytes()
+    times, nbytes = [], 0
+    for _ in range(repeats):
+        if times and times[-1] > 10:
+            break
+        layer.zero_grad()
+        start = time.perf_counter()
+        nbytes = train_step(layer, x)
+        times.append(time.perf_counter() - start)
+    assert layer.impl_used == impl, (layer.impl_used, impl)
+    # ru_maxrss is KiB on Linux: the process's high-water mark, torch and the inputs included
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"seconds": min(times), "saved_bytes": nbytes, "impl": layer.impl_used,
+            "peak_rss": peak, "step_rss": peak - before}  # fmt: skip
+
+
+def resident_bytes() -> int:
+    """The process's resident memory now (0 where /proc has no statm)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
 def speed(cfg: dict) -> list[dict]:
+    """Each (model, T) in its own process, so that its peak resident memory (getrusage's
+    ru_maxrss, which never goes down) is that size's alone."""
     B, H, rows = cfg["batch"], cfg["hidden"], []
-    saved: dict[str, tuple[int, int]] = {}  # model -> (T, bytes) of its last size
+    saved: dict[str, tuple[int, int]] = {}  # model -> (T, step's RSS growth) of its last size
     for T in cfg["lengths"]:
         for name, cell, impl in SPEED_MODELS:
-            if name in saved:  # activations grow linearly in T; forward and backward ≈ 2×
-                estimate = 2 * saved[name][1] * T / saved[name][0]
+            if name in saved:  # a step's memory grows linearly in T
+                estimate = saved[name][1] * T / saved[name][0]
                 if available_bytes() and estimate > available_bytes() / 2:
                     rows.append({"model": name, "T": T, "skipped": f"needs ≈ {estimate / 2**30:.1f}"
                                  " GiB, more than half the available memory"})  # fmt: skip
                     print(rows[-1], flush=True)
                     continue
-            torch.manual_seed(0)
-            layer = Recurrent.from_config(RNNConfig(cell, H, impl=impl), H)
-            x = torch.randn(B, T, H)
-            times, nbytes = [], 0
-            for _ in range(cfg["repeats"]):
-                if times and times[-1] > 10:
-                    break
-                layer.zero_grad()
-                start = time.perf_counter()
-                nbytes = train_step(layer, x)
-                times.append(time.perf_counter() - start)
-            assert layer.impl_used == impl, (layer.impl_used, impl)
-            saved[name] = (T, nbytes)
-            rows.append({"model": name, "T": T, "seconds": min(times), "saved_bytes": nbytes,
-                         "impl": layer.impl_used})  # fmt: skip
+            args = [cell, impl, B, H, T, cfg["repeats"]]
+            run = subprocess.run([sys.executable, __file__, "--one", *map(str, args)],
+                                 capture_output=True, text=True, check=True)  # fmt: skip
+            row = json.loads(run.stdout.splitlines()[-1])
+            saved[name] = (T, row["step_rss"])
+            rows.append({"model": name, "T": T, **row})
             print(rows[-1], flush=True)
     return rows
 
@@ -159,7 +186,8 @@ def markdown(results: dict) -> str:
     if results.get("speed"):
         cfg = results["speed_config"]
         lines += [f"Training step, B = {cfg['batch']}, D = H = {cfg['hidden']} "
-                  "(seconds, min of repeats; MiB saved for backward):", "",
+                  "(seconds, min of repeats; MiB saved for backward; peak resident MiB of "
+                  "the step's process, and its growth during the step):", "",
                   "| T | " + " | ".join(m for m, _, _ in SPEED_MODELS)
                   + " | scan time / fused GRU time |",
                   "|---" * (len(SPEED_MODELS) + 2) + "|"]  # fmt: skip
@@ -168,8 +196,12 @@ def markdown(results: dict) -> str:
             cells = []
             for m, _, _ in SPEED_MODELS:
                 r = row.get(m, {})
-                cells.append("skipped" if "skipped" in r or not r else
-                             f"{r['seconds']:.3f} s, {r['saved_bytes'] / 2**20:.0f} MiB")
+                cells.append(
+                    "skipped"
+                    if "skipped" in r or not r
+                    else f"{r['seconds']:.3f} s, {r['saved_bytes'] / 2**20:.0f} MiB, "
+                    f"peak {r['peak_rss'] / 2**20:.0f} (+{r['step_rss'] / 2**20:.0f})"
+                )
             fused, scan = row.get("GRU (fused)", {}), row.get("minGRU (scan)", {})
             ratio = (f"{scan['seconds'] / fused['seconds']:.1f}×"
                      if "seconds" in fused and "seconds" in scan else "—")  # fmt: skip
@@ -193,8 +225,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, seconds each")
     parser.add_argument("--part", choices=("speed", "adding", "both"), default="both")
     parser.add_argument("--seconds", type=float, help="training seconds per adding model")
+    parser.add_argument(
+        "--one", nargs=6, metavar=("CELL", "IMPL", "B", "H", "T", "REPEATS"), help=argparse.SUPPRESS
+    )  # one size of part A, run by `speed`
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.one:
+        cell, impl, *sizes = args.one
+        print(json.dumps(one_size(cell, impl, *map(int, sizes))))
+        return
     speed_cfg = SPEED_QUICK if args.quick else SPEED
     adding_cfg = dict(ADDING_QUICK if args.quick else ADDING)
     if args.seconds:

@@ -13,6 +13,7 @@ from torch.func import functional_call
 
 from rnnkit import LRUCell, MinGRUCell, MinLSTMCell, Recurrent, RNNConfig
 from rnnkit.algorithms.rtrl import RTRL
+from rnnkit.cells import scan
 from rnnkit.config import from_json, to_json
 from rnnkit.layers.state import leaves, tree_map
 
@@ -199,3 +200,13 @@ def test_recurrent_dropout_has_no_recurrent_weights_to_drop():
     with pytest.raises(ValueError, match="no recurrent weights"):
         layer(torch.randn(2, 3, 3))
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", sorted(FAMILIES))
+def test_scan_in_blocks_equals_step_loop(kind, dtype, monkeypatch):
+    # 192 numbers per block: 16 steps at B = 3, H = 4 (or the LRU's N = 5), so T = 40 runs as
+    # three blocks, the last one short, each carrying the state (and in backward the adjoint)
+    monkeypatch.setattr(scan, "BLOCK_ELEMENTS", 3 * 4 * 16)
+    assert scan.block_steps(3, 4) == scan.block_steps(3, 5) == 16
+    test_scan_equals_step_loop_outputs_and_gradients(kind, dtype)

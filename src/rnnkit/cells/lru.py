@@ -31,7 +31,7 @@ from torch.nn.functional import linear
 from ..config import CellConfig
 from .base import check_sizes, check_state_tensor, check_step_input, resolve_activation
 from .registry import CellFamily, register_cell
-from .scan import complex_step_loop, finish, linear_scan
+from .scan import chunked_scan, complex_step_loop, finish
 
 
 class LRUCell(nn.Module):
@@ -158,7 +158,8 @@ class LRUCell(nn.Module):
 
 
 class ComplexScan:
-    """impl "scan" of the LRU: h over all T steps by `linear_scan` on complex tensors."""
+    """impl "scan" of the LRU: h over all T steps by `linear_scan` on complex tensors (in blocks:
+    `chunked_scan`)."""
 
     traces_a_loop = True  # under torch.jit.trace: a loop over T (rnnkit.export reads this)
 
@@ -176,7 +177,7 @@ class ComplexScan:
         else:
             lam = torch.complex(*cell.eigenvalues())[None, None]  # (1, 1, N): time-invariant
             b = torch.complex(*cell.drive(x))  # (B, T, N)
-            h = linear_scan(lam, b, torch.complex(h0_re, h0_im))
+            h = chunked_scan(lam, b, torch.complex(h0_re, h0_im), log=False)
             h_re, h_im = h.real, h.imag
         y = cell.readout(x, h_re, h_im)
         y, y_last = finish(y, lengths)

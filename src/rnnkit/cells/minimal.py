@@ -29,7 +29,7 @@ from torch.nn.functional import linear, softplus
 from ..config import CellConfig
 from .base import check_sizes, check_state_tensor, check_step_input
 from .registry import CellFamily, register_cell
-from .scan import finish, log_scan, step_loop
+from .scan import chunked_scan, finish, step_loop
 
 
 def g(v: Tensor) -> Tensor:
@@ -133,7 +133,7 @@ class MinLSTMCell(_MinCell):
 
 
 class LogScan:
-    """impl "scan" of minGRU and minLSTM: all T steps by `log_scan`, O(log T) depth."""
+    """impl "scan" of minGRU and minLSTM: all T steps by `log_scan` (in blocks: `chunked_scan`)."""
 
     traces_a_loop = True  # under torch.jit.trace: a loop over T (rnnkit.export reads this)
 
@@ -145,7 +145,7 @@ class LogScan:
         log_a, log_b = cell.coefficients(x)  # (B, T, H) each
         if torch.jit.is_tracing():  # a loop the exporter keeps dynamic in T (see scan.py)
             return finish(step_loop(torch.exp(log_a), torch.exp(log_b), state), lengths)
-        return finish(log_scan(log_a, log_b, state), lengths)
+        return finish(chunked_scan(log_a, log_b, state, log=True), lengths)
 
 
 register_cell(CellFamily("mingru", MinGRUCell, impls={"scan": LogScan()}))
