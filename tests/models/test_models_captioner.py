@@ -25,7 +25,7 @@ def tiny_model(cell: str = "lstm") -> Captioner:
                                      attention=8, max_length=5))  # fmt: skip
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "mingru"])
 def test_captioner_learns_and_decodes(cell):
     model = tiny_model(cell)
     images = torch.rand(4, 1, 8, 16)
@@ -61,5 +61,5 @@ def test_rebuilds_from_its_json_config_and_checks_it():
     assert again.config == model.config and isinstance(again, Captioner)
     with pytest.raises(ValueError, match="divisible"):
         CaptionerConfig(vocab_size=9, bos_token=2, eos_token=3, height=10, width=16, blocks=2)
-    with pytest.raises(ValueError, match="lstm or gru"):
+    with pytest.raises(ValueError, match="cell must be one of"):
         CaptionerConfig(vocab_size=9, bos_token=2, eos_token=3, cell="rnn")

@@ -72,8 +72,10 @@ def test_train_caption_and_caption(digits_run, tmp_path):
 
 def test_train_caption_emoji_and_caption_a_colour_image(tmp_path):
     out = tmp_path / "emoji"
-    result = invoke("train", "caption", "--data", "emoji", "--out", out, *TINY)
+    result = invoke("train", "caption", "--data", "emoji", "--cell", "minlstm", "--out", out,
+                    *TINY)  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["model"]["config"]["cell"] == "minlstm"
     res = json.loads((out / "results.json").read_text())
     assert "oracle" not in res and res["data"]["channels"] == 3
     assert 0 <= res["nn_pixels"]["bleu"] <= 100 and 0 <= res["model"]["bleu"] <= 100

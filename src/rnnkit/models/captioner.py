@@ -8,7 +8,7 @@ recurrent decoder attends to, trained end to end.
     s_0 = tanh(W_init mean_i a_i)           initial state (h and, for an LSTM, c)
     e_ti = v^T tanh(W_a a_i + W_h h_{t-1});  α_t = softmax_i(e_t)
     z_t = σ(W_β h_{t-1}) · Σ_i α_ti a_i     the gated context
-    h_t = cell([E y_{t-1}; z_t], s_{t-1})   an rnnkit cell (LSTM or GRU)
+    h_t = cell([E y_{t-1}; z_t], s_{t-1})   an rnnkit cell (LSTM, GRU, minGRU or minLSTM)
     p(y_t) = softmax(W_o (E y_{t-1} + W_lh h_t + W_lz z_t))   the deep output layer
 
 The decoder runs step by step (attention reads h_{t-1}); captions are a few words, so the
@@ -29,6 +29,10 @@ from ..cells import build_cell
 from ..config import CellConfig
 from .base import Batch, StepOutput, sequence_stats, step_mask
 from .many_to_many import reorder_cell_state
+
+# cells whose state is h (B, H), or (h, c) for the LSTM: what the decoder initialises from the
+# image and reads h from (the LRU carries a complex multi-part state)
+CELLS = ("lstm", "gru", "mingru", "minlstm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +56,8 @@ class CaptionerConfig:
     max_length: int = 8
 
     def __post_init__(self) -> None:
-        if self.cell not in ("lstm", "gru"):
-            raise ValueError(f"CaptionerConfig: cell must be lstm or gru, got {self.cell!r}")
+        if self.cell not in CELLS:
+            raise ValueError(f"CaptionerConfig: cell must be one of {CELLS}, got {self.cell!r}")
         side = 2**self.blocks
         if self.height % side or self.width % side:
             raise ValueError(f"CaptionerConfig: {self.height}x{self.width} is not divisible "

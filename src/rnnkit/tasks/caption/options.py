@@ -25,7 +25,8 @@ class CaptionOptions(TrainOptions):
         "(Noto Color Emoji, named by Unicode).",
         choices=DATA,
     )  # fmt: skip
-    cell: str = opt("lstm", choices=("lstm", "gru"))
+    # models.captioner.CELLS (spelt out: this module must not import torch, for --help)
+    cell: str = opt("lstm", choices=("lstm", "gru", "mingru", "minlstm"))
     hidden: int = opt(128, "Decoder units.")
     layers: int = opt(1, "Decoder layers: one (an attention cell, Xu et al. 2015).", ge=1, le=1)
     embedding: int = opt(64, "Word embedding size.", ge=1, le=65536)
