@@ -172,6 +172,24 @@ def fit_monitor(fitted: Fitted) -> str:
     return fitted.trainer.config.monitor
 
 
+def member_dir(run_dir: str | Path, k: int) -> Path:
+    """Where ensemble member k lives: the run directory itself for k = 0, else member-<k>/."""
+    return Path(run_dir) if k == 0 else Path(run_dir) / f"member-{k}"
+
+
+def member_seed(seed: int, k: int) -> int:
+    """Member k of the run with --seed S is seeded S·1000 + k (member 0 keeps S), so the
+    members of different seeds never coincide."""
+    return seed if k == 0 else seed * 1000 + k
+
+
+def member_models(run: Any, n: int) -> list:
+    """The n members' models of an ensemble run (member 0 is `run`'s own)."""
+    from ..training import load_run
+
+    return [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)]
+
+
 def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None) -> Fitted:
     """One Trainer run into ctx.out; the task's files are written when training starts; the
     model comes back with its best weights (on validation), in eval mode.

@@ -40,7 +40,6 @@ from ...models.forecaster import (
 from .. import driver, entry_points
 from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
 from ..options import CELL_FAMILIES, check_value, field_specs
-from ..sequence_classify.task import member_dir, member_seed
 from ..task import Fitted, Task
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
@@ -282,7 +281,7 @@ class ForecastTask(Task):
 
         o, fits = ctx.options, []
         for k in range(data.members):
-            seed = member_seed(o.seed, k)
+            seed = driver.member_seed(o.seed, k)
             config = dataclasses.replace(ctx.config, seed=seed)
             if stops is not None:
                 config = dataclasses.replace(config, eval_every=0)
@@ -290,7 +289,7 @@ class ForecastTask(Task):
                 seed_everything(seed)
             member = dataclasses.replace(
                 ctx, model=ctx.model if k == 0 and stops is None else self.build(o, data),
-                config=config, out=member_dir(out, k), data=data,
+                config=config, out=driver.member_dir(out, k), data=data,
             )  # fmt: skip
             if data.members > 1 or stops is not None:
                 what = "refit on the whole training part:" if stops is not None else ""
@@ -407,7 +406,7 @@ class ForecastTask(Task):
         write_sections(r, run, results)
 
     def load(self, run) -> Forecaster:
-        from ...training import RunError, load_run
+        from ...training import RunError
 
         settings, series = run.read_json("forecaster"), run.read_json("series")
         scaler = StandardScaler.from_dict(run.read_json("scaler"))
@@ -421,8 +420,7 @@ class ForecastTask(Task):
                 raise RunError(f"{run.path}: calibration.json is not valid ({err})") from None
         try:
             n = int(settings.get("members", 1))
-            model = run.model if n == 1 else MemberAverage(
-                [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)])
+            model = run.model if n == 1 else MemberAverage(driver.member_models(run, n))
             fc = RunForecaster(model, scaler, int(settings["window"]), settings["strategy"],
                             float(settings["level"]), int(settings["head_horizon"]),
                             int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,

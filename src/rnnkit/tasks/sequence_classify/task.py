@@ -237,17 +237,6 @@ def predict_proba(model, X: torch.Tensor, L: torch.Tensor) -> np.ndarray:
     return class_probabilities(model, X, L).numpy()
 
 
-def member_dir(run_dir: str | Path, k: int) -> Path:
-    """Where ensemble member k lives: the run directory itself for k = 0, else member-<k>/."""
-    return Path(run_dir) if k == 0 else Path(run_dir) / f"member-{k}"
-
-
-def member_seed(seed: int, k: int) -> int:
-    """Member k of the run with --seed S is seeded S·1000 + k (member 0 keeps S), so the
-    members of different seeds never coincide."""
-    return seed if k == 0 else seed * 1000 + k
-
-
 @dataclass
 class SequenceClassifier:
     """A trained ensemble (one model for --ensemble 1), for prediction."""
@@ -314,12 +303,13 @@ class SequenceClassifyTask(Task):
         ctx.say(f"front end {c.frontend}, normalise {c.normalise}, patch {c.patch} ({c.reason})")
         fits, start = [], time.perf_counter()
         for k in range(ctx.options.ensemble):
-            seed = member_seed(ctx.options.seed, k)
+            seed = driver.member_seed(ctx.options.seed, k)
             if k > 0:
                 seed_everything(seed)
             member = dataclasses.replace(
                 ctx, model=ctx.model if k == 0 else self.build(ctx.options, ctx.data),
-                config=dataclasses.replace(ctx.config, seed=seed), out=member_dir(ctx.out, k),
+                config=dataclasses.replace(ctx.config, seed=seed),
+                out=driver.member_dir(ctx.out, k),
             )  # fmt: skip
             if ctx.options.ensemble > 1:
                 ctx.say(f"member {k + 1} of {ctx.options.ensemble} (seed {seed})")
@@ -389,10 +379,8 @@ class SequenceClassifyTask(Task):
                         "same way with its own seed.", muted=True)
 
     def load(self, run) -> SequenceClassifier:
-        from ...training import load_run
-
         n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
-        models = [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)]
+        models = driver.member_models(run, n)
         stored = dict(run.read_json(SCALER_FILE))
         normalise = stored.pop("normalise", "global")  # runs before the choice: global
         return SequenceClassifier(models, StandardScaler.from_dict(stored),
