@@ -1,4 +1,4 @@
-"""Speed benchmark (issue 6): rnnkit fused vs rnnkit reference vs torch.nn, in one run.
+"""Speed benchmark: rnnkit fused vs rnnkit reference vs torch.nn, in one run (issue 11 targets).
 
 What is timed is what users run: each torch.nn module is converted with
 ``rnnkit.from_torch(module, impl=...)`` and the layer is called, for impl "fused" (rnnkit's
@@ -52,7 +52,15 @@ TORCH_SEQ = {"elman": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 TORCH_CELL = {"elman": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
 LAYER_IMPLS = ("fused", "torch", "reference")
 GRAD_STEP_JOBS = ("torch_cell", "layer_auto")  # the streaming jobs timed with autograd
-STEP_TARGETS = {64: 3.0, 256: 2.0}  # issue 11: Recurrent.step over torch's cell, by H
+# Issue 11's "Must show": training over torch.nn by (B, T, H) and cell; the streamer and
+# Recurrent.step over torch's cell by H; onnxruntime and the sgemm-peak fraction at one size.
+TRAIN_TARGETS = {
+    (32, 100, 64): {"elman": 3.3, "gru": 3.8, "lstm": 1.1},
+    (32, 100, 256): {"elman": 1.5, "gru": 1.6, "lstm": 1.2},
+}
+STREAM_TARGETS = {64: 14.0, 128: 10.0}
+STEP_TARGETS = {64: 3.0, 256: 2.0}
+ORT_SIZE = PEAK_SIZE = (64, 100, 512)
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 Progress = Callable[[int, int, str], None]  # (done, total, line just measured)
@@ -377,39 +385,38 @@ def write(result: dict[str, Any], out_dir: Path, name: str = "speed") -> tuple[P
 
 
 def targets(rows: list[dict], stream: list[dict]) -> list[dict[str, Any]]:
-    """Issue 6's targets, each with the measured value and whether it was met."""
+    """Issue 11's "Must show" speed targets that this run measured, each with the measured
+    value and whether it was met (a size or H not in the run adds no row)."""
     out = []
 
     def add(target, value, need):
         out.append({"target": target, "value": value, "met": value >= need})
 
     for r in rows:
-        tr = r["mode"] == "training"
-        x = r["speedup"]["torch"]
-        if tr and r["cell"] in ("gru", "elman") and r["H"] in (64, 256):
-            need = 3.0 if r["H"] == 64 else 1.5
-            add(f"{r['cell']} training vs torch.nn at H={r['H']} >= {need}x", x, need)
-        if tr and r["cell"] == "lstm":
-            add(f"lstm training vs torch.nn (oneDNN) at H={r['H']} >= 1x", x, 1.0)
+        size = (r["B"], r["T"], r["H"])
+        need = TRAIN_TARGETS.get(size, {}).get(r["cell"])
+        if r["mode"] == "training" and need:
+            add(f"{r['cell']} training vs torch.nn at {size} >= {need:g}x", r["speedup"]["torch"],
+                need)  # fmt: skip
+        if r["mode"] == "inference" and r["cell"] == "lstm":
+            add(f"lstm inference vs torch.nn (oneDNN) at {size} >= 1x", r["speedup"]["torch"], 1.0)
+        if r["mode"] == "inference" and size == ORT_SIZE and "onnxruntime" in r["speedup"]:
+            add(f"{r['cell']} inference vs onnxruntime at {size} >= 1x",
+                r["speedup"]["onnxruntime"], 1.0)  # fmt: skip
+        if r["mode"] == "training" and size == PEAK_SIZE:
+            add(f"{r['cell']} training at {size} >= 75% of sgemm peak", r["fused_peak_fraction"],
+                0.75)  # fmt: skip
     for s in stream:
-        add(
-            f"streaming {s['cell']} B=1 H={s['H']} (kernels.KernelStreamer) >= 10x torch cell",
-            s["speedup_vs_torch_cell"]["streamer"],
-            10.0,
-        )
+        need = STREAM_TARGETS.get(s["H"])
+        if need:
+            add(f"streaming {s['cell']} B=1 H={s['H']} (kernels.KernelStreamer) >= {need:g}x "
+                "torch cell", s["speedup_vs_torch_cell"]["streamer"], need)  # fmt: skip
         need = STEP_TARGETS.get(s["H"])
-        if need:  # issue 11: the layer API, state in and out, in both modes
+        if need:  # the layer API, state in and out, in both modes
             for mode, x in (("no_grad", s["speedup_vs_torch_cell"]["layer_fused"]),
                             ("autograd", s["speedup_grad"])):  # fmt: skip
                 add(f"Recurrent.step {s['cell']} B=1 H={s['H']} {mode} >= {need:g}x torch cell",
                     x, need)  # fmt: skip
-    for r in rows:
-        if (r["B"], r["T"], r["H"]) == (64, 100, 512):
-            add(
-                f"{r['cell']} {r['mode']} at (64, 100, 512) >= 75% of sgemm peak",
-                r["fused_peak_fraction"],
-                0.75,
-            )
     return out
 
 
@@ -511,7 +518,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {x['streamer']:.1f} | {x['layer_fused']:.1f} "
             f"| {g['torch_cell']:.2f} | {g['layer_auto']:.2f} | {s['speedup_grad']:.1f} |"
         )
-    lines += ["", "Targets (issue 6):", "", "| target | measured | met |", "|---|---|---|"]
+    lines += ["", "Targets (issue 11):", "", "| target | measured | met |", "|---|---|---|"]
     for t in result["targets"]:
         v = f"{100 * t['value']:.0f}%" if "peak" in t["target"] else f"{t['value']:.2f}x"
         lines.append(f"| {t['target']} | {v} | {'yes' if t['met'] else 'no'} |")

@@ -1,4 +1,4 @@
-"""`rnnkit bench`: time rnnkit's fused kernels against its reference and torch.nn (issue 6)."""
+"""`rnnkit bench`: time rnnkit's fused kernels against its reference and torch.nn (issue 11)."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def bench(
 
 
 def _targets_table(result: dict) -> Table:
-    table = Table(title="Targets (issue 6)")
+    table = Table(title="Targets (issue 11)")
     table.add_column("target")
     table.add_column("measured", justify="right")
     table.add_column("met")
