@@ -288,20 +288,21 @@ RK_VEC static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *
  * take as their leading dimension. P (B, T, H) holds the state *entering* each step (h_0 ..
  * h_{T-1}), so dW_hh = dA^T P is one GEMM; hN (B, H) holds h_T. */
 
-/* a: dt T B D H act X Wih Whh bih bhh len h0 Xp P hN out nthreads */
+/* a: dt T B D H act X Wih Whh bih bhh len h0 P hN out nthreads. The input projection is
+ * computed into out, which each step then overwrites in place with its state. */
 static int SUF(elman_fwd)(const int64_t *a) {
     int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], act = (int)a[5];
     const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
     const REAL *bih = ARG(9, const REAL *), *bhh = ARG(10, const REAL *);
     const int64_t *len = ARG(11, const int64_t *);
     const REAL *h0 = ARG(12, const REAL *);
-    REAL *Xp = ARG(13, REAL *), *P = ARG(14, REAL *), *hN = ARG(15, REAL *), *out = ARG(16, REAL *);
-    int nthreads = (int)a[17];
+    REAL *P = ARG(13, REAL *), *hN = ARG(14, REAL *), *out = ARG(15, REAL *);
+    int nthreads = (int)a[16];
     size_t TH = (size_t)T * H;
     REAL *bx, *bh;
     if (SUF(make_bias)(1, H, bih, bhh, 1, &bx, &bh)) return -1;
     for (int b = 0; b < B; b++) memcpy(P + b * TH, h0 + (size_t)b * H, H * sizeof(REAL));
-    SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, Xp, H);
+    SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, out, H);
     int nt = rk_threads_for(B, nthreads);
     std::atomic<int> err{0};
     rk_parallel(nt, [&](int tid) {
@@ -312,16 +313,16 @@ static int SUF(elman_fwd)(const int64_t *a) {
         if (SUF(rmat_init)(&Wh, Whh, H, 1, M, H, H)) err = 1;
         else {
             for (int t = 0; t < T; t++) {
-                REAL *g = Xp + b0 * TH + (size_t)t * H;
+                REAL *g = out + b0 * TH + (size_t)t * H;
                 const REAL *hp = P + b0 * TH + (size_t)t * H;
                 int last = t + 1 == T;
                 REAL *hn = last ? hN + (size_t)b0 * H : P + b0 * TH + (size_t)(t + 1) * H;
                 size_t ldn = last ? (size_t)H : TH;
                 if (t < tmax) SUF(rmat_mul)(&Wh, M, hp, (int)TH, 1, g, (int)TH);
                 for (int b = 0; b < M; b++) {
-                    REAL *o = out + (b0 + b) * TH + (size_t)t * H;
+                    REAL *o = g + b * TH;
                     if (t < tmax && (!len || t < len[b0 + b])) {
-                        SUF(elman_act)(act, g + b * TH, bx, hn + b * ldn, o, H);
+                        SUF(elman_act)(act, o, bx, hn + b * ldn, o, H);
                     } else {
                         memcpy(hn + b * ldn, hp + b * TH, H * sizeof(REAL));
                         memset(o, 0, H * sizeof(REAL));
