@@ -519,3 +519,63 @@ def test_steps_past_every_length_leave_no_garbage_for_the_backward():
         del poison  # freed: the next allocations of these sizes may reuse the memory
         _, _, hs, gates, ext = torch.ops.rnnkit.gru_fwd(x, h0, *w, False, lengths)
         assert torch.isfinite(gates).all() and torch.isfinite(ext).all()
+
+
+def _run_cell(cell, x, h0, ps, lengths):
+    """(out, final states) of one fused cell; GRU with reset_after=False (the split path)."""
+    if cell == "lstm":
+        out, (h, c) = kernels.lstm_sequence(x, h0, h0.flip(0), *ps, lengths=lengths)
+        return out, h, c
+    if cell == "gru":
+        return kernels.gru_sequence(x, h0, *ps, reset_after=False, lengths=lengths)
+    return kernels.elman_sequence(x, h0, *ps, lengths=lengths)
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+def test_wide_gate_loops_match_naive_loop(cell):
+    """H = 37: the gate loops' full vector bodies (AVX2 8, AVX-512 16 lanes) and their
+    remainders both run (the other naive-loop tests use H = 5), lengths included."""
+    B, T, D, H = 5, 7, 6, 37
+    G = {"elman": 1, "gru": 3, "lstm": 4}[cell]
+    ps = _params(G, D, H)
+    x = torch.randn(B, T, D, requires_grad=True)
+    h0 = torch.randn(B, H, requires_grad=True)
+    lengths = torch.tensor([7, 2, 5, 1, 7])
+    fused = _run_cell(cell, x, h0, ps, lengths)
+    if cell == "lstm":
+        ref_out, (rh, rc) = naive_lstm(x, h0, h0.flip(0), *ps, lengths)
+        ref = (ref_out, rh, rc)
+    elif cell == "gru":
+        ref = naive_gru(x, h0, *ps, False, lengths)
+        ref_ra = naive_gru(x, h0, *ps, True, lengths)
+        fused_ra = kernels.gru_sequence(x, h0, *ps, reset_after=True, lengths=lengths)
+        _compare(fused_ra, ref_ra, [x, h0, *ps])
+    else:
+        ref = naive_elman(x, h0, *ps, "tanh", lengths)
+    _compare(fused, ref, [x, h0, *ps])
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+def test_backward_reads_any_output_gradient_layout(cell):
+    """The backward reads the output gradient in place when its rows are contiguous (a slice
+    of a wider tensor), as one row when it is a broadcast scalar (out.sum()), else from a
+    copy (a transposed tensor): the gradients are exactly those of a contiguous one."""
+    B, T, D, H = 4, 6, 3, 8
+    G = {"elman": 1, "gru": 3, "lstm": 4}[cell]
+    ps = _params(G, D, H, dtype=torch.float64)
+    x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 3, 1, 5])
+    inputs = [x, h0, *ps]
+    out = _run_cell(cell, x, h0, ps, lengths)[0]
+    wide = torch.randn(B, T, 2 * H, dtype=torch.float64)
+    layouts = {
+        "slice": wide[:, :, H:],
+        "scalar": torch.tensor(0.7, dtype=torch.float64).expand(B, T, H),
+        "transposed": torch.randn(H, T, B, dtype=torch.float64).permute(2, 1, 0),
+    }
+    for name, dout in layouts.items():
+        want = torch.autograd.grad(out, inputs, dout.contiguous(), retain_graph=True)
+        got = torch.autograd.grad(out, inputs, dout, retain_graph=True)
+        for a, b in zip(got, want, strict=True):
+            assert torch.equal(a, b), name

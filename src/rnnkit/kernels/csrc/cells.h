@@ -337,7 +337,8 @@ static int SUF(elman_fwd)(const int64_t *a) {
     return err ? -1 : 0;
 }
 
-/* a: dt T B D H act X Wih Whh len P hN dout dhn dh0 dX dWih dWhh dbih dbhh nthreads */
+/* a: dt T B D H act X Wih Whh len P hN dout dhn dh0 dX dWih dWhh dbih dbhh nthreads dsb dst
+ * (dout's rows of H are contiguous; row (b, t) starts at b * dsb + t * dst) */
 static int SUF(elman_bwd)(const int64_t *a) {
     int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], act = (int)a[5];
     const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
@@ -347,6 +348,7 @@ static int SUF(elman_bwd)(const int64_t *a) {
     REAL *dh0 = ARG(14, REAL *), *dX = ARG(15, REAL *), *dWih = ARG(16, REAL *);
     REAL *dWhh = ARG(17, REAL *), *dbih = ARG(18, REAL *), *dbhh = ARG(19, REAL *);
     int nthreads = (int)a[20];
+    size_t dsb = (size_t)a[21], dst = (size_t)a[22];
     size_t TB = (size_t)T * B, TH = (size_t)T * H;
     REAL *dA = (REAL *)malloc(TB * H * sizeof(REAL));  /* (B, T, H) */
     REAL *buf = (REAL *)malloc((size_t)2 * B * H * sizeof(REAL));
@@ -381,7 +383,7 @@ static int SUF(elman_bwd)(const int64_t *a) {
                         memcpy(e, d, H * sizeof(REAL));
                         continue;
                     }
-                    const REAL *go = dout ? dout + (b0 + b) * TH + (size_t)t * H : zrow;
+                    const REAL *go = dout ? dout + (b0 + b) * dsb + t * dst : zrow;
                     SUF(elman_row_bwd)(act, H, d, go, h, g, e);
                 }
                 SUF(rmat_mul)(&Wh, M, da, (int)TH, 1, dn, H);
@@ -494,7 +496,7 @@ static int SUF(gru_fwd)(const int64_t *a) {
     return err ? -1 : 0;
 }
 
-/* a: dt T B D H ra X Wih Whh len Hs S ext dout dhn dh0 dX dWih dWhh dbih dbhh nthreads */
+/* a: dt T B D H ra X Wih Whh len Hs S ext dout dhn dh0 dX dWih dWhh dbih dbhh nthreads dsb dst */
 static int SUF(gru_bwd)(const int64_t *a) {
     int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4], ra = (int)a[5];
     const REAL *X = ARG(6, const REAL *), *Wih = ARG(7, const REAL *), *Whh = ARG(8, const REAL *);
@@ -504,6 +506,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
     REAL *dh0 = ARG(15, REAL *), *dX = ARG(16, REAL *), *dWih = ARG(17, REAL *);
     REAL *dWhh = ARG(18, REAL *), *dbih = ARG(19, REAL *), *dbhh = ARG(20, REAL *);
     int nthreads = (int)a[21];
+    size_t dsb = (size_t)a[22], dst = (size_t)a[23];
     int G = 3 * H;
     size_t TB = (size_t)T * B;
     /* dG: gradients of the gate pre-activations (T, B, 3H). reset_after=1: the hidden-side
@@ -550,7 +553,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
                         memcpy(nb, d, H * sizeof(REAL));
                         continue;
                     }
-                    const REAL *go = dout ? dout + ((size_t)(b0 + b) * T + t) * H : zrow;
+                    const REAL *go = dout ? dout + (b0 + b) * dsb + t * dst : zrow;
                     if (ra) SUF(gru_row_bwd_ra)(H, d, go, sb, eb, hb, gb, xb, nb);
                     else SUF(gru_row_bwd_zn)(H, d, go, sb, hb, gb, nb);
                 }
@@ -661,7 +664,8 @@ static int SUF(lstm_fwd)(const int64_t *a) {
     return err ? -1 : 0;
 }
 
-/* a: dt T B D H X Wih Whh len Hs Cs S dout dhn dcn dh0 dc0 dX dWih dWhh dbih dbhh nthreads */
+/* a: dt T B D H X Wih Whh len Hs Cs S dout dhn dcn dh0 dc0 dX dWih dWhh dbih dbhh nthreads dsb
+ * dst */
 static int SUF(lstm_bwd)(const int64_t *a) {
     int T = (int)a[1], B = (int)a[2], D = (int)a[3], H = (int)a[4];
     const REAL *X = ARG(5, const REAL *), *Wih = ARG(6, const REAL *), *Whh = ARG(7, const REAL *);
@@ -671,6 +675,7 @@ static int SUF(lstm_bwd)(const int64_t *a) {
     REAL *dh0 = ARG(15, REAL *), *dc0 = ARG(16, REAL *), *dX = ARG(17, REAL *);
     REAL *dWih = ARG(18, REAL *), *dWhh = ARG(19, REAL *), *dbih = ARG(20, REAL *), *dbhh = ARG(21, REAL *);
     int nthreads = (int)a[22];
+    size_t dsb = (size_t)a[23], dst = (size_t)a[24];
     int G = 4 * H;
     size_t TB = (size_t)T * B;
     REAL *dG = (REAL *)malloc(TB * G * sizeof(REAL));
@@ -707,7 +712,7 @@ static int SUF(lstm_bwd)(const int64_t *a) {
                         memcpy(nb, d, H * sizeof(REAL));
                         continue;
                     }
-                    const REAL *go = dout ? dout + ((size_t)(b0 + b) * T + t) * H : zrow;
+                    const REAL *go = dout ? dout + (b0 + b) * dsb + t * dst : zrow;
                     SUF(lstm_row_bwd)(H, d, go, sb, cb, cpb, dcb, gb, nb);
                 }
                 SUF(rmat_mul)(&Wh, M, g, G, 1, dn, H);

@@ -327,6 +327,21 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> elman_fwd(const Tensor &x, const Tens
     return {out, hN.clone(), P, hN};
 }
 
+/* The output gradient as the backward kernels read it: rows of H contiguous, row (b, t) at
+ * b * sb + t * st elements. Read in place when its rows are contiguous; a broadcast scalar (the
+ * gradient of out.sum() or out.mean()) as its one row; anything else as a contiguous copy. */
+struct Rows {
+    OptTensor t;
+    int64_t sb, st;
+};
+Rows rows_arg(const OptTensor &dout) {
+    if (!dout || !dout->defined()) return {std::nullopt, 0, 0};
+    const Tensor &d = *dout;
+    if (d.stride(2) == 1 || d.size(2) == 1) return {d, d.stride(0), d.stride(1)};
+    if (d.stride(0) == 0 && d.stride(1) == 0) return {d[0][0].contiguous(), 0, 0};
+    return {d.contiguous(), d.size(1) * d.size(2), d.size(2)};
+}
+
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> elman_bwd(
     const Tensor &x, const Tensor &w_ih, const Tensor &w_hh, const OptTensor &lengths,
     const Tensor &P, const Tensor &hN, const OptTensor &dout, const OptTensor &dhn, int64_t act,
@@ -336,15 +351,16 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> elman_bwd(
     OptTensor len = lengths_arg(lengths, B, T, op);
     Tensor X = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous();
     Tensor Pc = P.contiguous(), hNc = hN.contiguous();
-    OptTensor go = contiguous(dout), gh = contiguous(dhn);
+    Rows go = rows_arg(dout);
+    OptTensor gh = contiguous(dhn);
     Tensor dX = grad_buf(need[0], x, {B, T, D}), dh0 = grad_buf(need[1], x, {B, H});
     Tensor dWih = grad_buf(need[2], x, {H, D}), dWhh = grad_buf(need[3], x, {H, H});
     Tensor dbih = grad_buf(need[4], x, {H}), dbhh = grad_buf(need[5], x, {H});
     int64_t a[] = {dtype_code(x, op), T, B, D, H, act, ptr(X), ptr(wi), ptr(wh), ptr(len),
-                   ptr(Pc), ptr(hNc), ptr(go), ptr(gh),
+                   ptr(Pc), ptr(hNc), ptr(go.t), ptr(gh),
                    ptr_if(need[1], dh0), ptr_if(need[0], dX), ptr_if(need[2], dWih),
                    ptr_if(need[3], dWhh), ptr_if(need[4], dbih), ptr_if(need[5], dbhh),
-                   at::get_num_threads()};
+                   at::get_num_threads(), go.sb, go.st};
     RK_CALL(elman_bwd, a[0], a);
     return {dX, dh0, dWih, dWhh, dbih, dbhh};
 }
@@ -379,15 +395,16 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru_bwd(
     OptTensor len = lengths_arg(lengths, B, T, op);
     Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous();
     Tensor hsc = hs.contiguous(), gc = gates.contiguous(), ec = ext.contiguous();
-    OptTensor go = contiguous(dout), gh = contiguous(dhn);
+    Rows go = rows_arg(dout);
+    OptTensor gh = contiguous(dhn);
     Tensor dX = grad_buf(need[0], x, {T, B, D}), dh0 = grad_buf(need[1], x, {B, H});
     Tensor dWih = grad_buf(need[2], x, {3 * H, D}), dWhh = grad_buf(need[3], x, {3 * H, H});
     Tensor dbih = grad_buf(need[4], x, {3 * H}), dbhh = grad_buf(need[5], x, {3 * H});
     int64_t a[] = {dtype_code(x, op), T, B, D, H, reset_after, ptr(X), ptr(wi), ptr(wh),
                    ptr(len), ptr(hsc), ptr(gc), ptr(ec),
-                   ptr(go), ptr(gh), ptr_if(need[1], dh0), ptr_if(need[0], dX),
+                   ptr(go.t), ptr(gh), ptr_if(need[1], dh0), ptr_if(need[0], dX),
                    ptr_if(need[2], dWih), ptr_if(need[3], dWhh), ptr_if(need[4], dbih),
-                   ptr_if(need[5], dbhh), at::get_num_threads()};
+                   ptr_if(need[5], dbhh), at::get_num_threads(), go.sb, go.st};
     RK_CALL(gru_bwd, a[0], a);
     return {need[0] ? dX.transpose(0, 1) : dX, dh0, dWih, dWhh, dbih, dbhh};
 }
@@ -421,16 +438,18 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_bwd(
     OptTensor len = lengths_arg(lengths, B, T, op);
     Tensor X = time_major(x), wi = w_ih.contiguous(), wh = w_hh.contiguous();
     Tensor hsc = hs.contiguous(), csc = cs.contiguous(), gtc = gates.contiguous();
-    OptTensor go = contiguous(dout), gh = contiguous(dhn), gc = contiguous(dcn);
+    Rows go = rows_arg(dout);
+    OptTensor gh = contiguous(dhn), gc = contiguous(dcn);
     Tensor dX = grad_buf(need[0], x, {T, B, D}), dh0 = grad_buf(need[1], x, {B, H});
     Tensor dc0 = grad_buf(need[2], x, {B, H});
     Tensor dWih = grad_buf(need[3], x, {4 * H, D}), dWhh = grad_buf(need[4], x, {4 * H, H});
     Tensor dbih = grad_buf(need[5], x, {4 * H}), dbhh = grad_buf(need[6], x, {4 * H});
     int64_t a[] = {dtype_code(x, op), T, B, D, H, ptr(X), ptr(wi), ptr(wh), ptr(len),
-                   ptr(hsc), ptr(csc), ptr(gtc), ptr(go),
+                   ptr(hsc), ptr(csc), ptr(gtc), ptr(go.t),
                    ptr(gh), ptr(gc), ptr_if(need[1], dh0), ptr_if(need[2], dc0),
                    ptr_if(need[0], dX), ptr_if(need[3], dWih), ptr_if(need[4], dWhh),
-                   ptr_if(need[5], dbih), ptr_if(need[6], dbhh), at::get_num_threads()};
+                   ptr_if(need[5], dbih), ptr_if(need[6], dbhh), at::get_num_threads(),
+                   go.sb, go.st};
     RK_CALL(lstm_bwd, a[0], a);
     return {need[0] ? dX.transpose(0, 1) : dX, dh0, dc0, dWih, dWhh, dbih, dbhh};
 }
