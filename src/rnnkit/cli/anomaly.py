@@ -35,7 +35,8 @@ def detect_anomalies(
         typer.Option(help="CSV: a 0/1 column marking true anomalies; scores the flags on it."),
     ] = None,
     level: Annotated[
-        float, typer.Option(help="Flag outside this interval level, in (0, 1).")
+        float, typer.Option(help="interval/residual: flag outside this interval level, in "
+                            "(0, 1); window: the interval drawn, and the baseline's rule.")
     ] = 0.99,
     method: Annotated[
         str, typer.Option(help="window (the residual over a quarter window against its recent "
