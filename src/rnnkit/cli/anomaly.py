@@ -35,15 +35,19 @@ def detect_anomalies(
         typer.Option(help="CSV: a 0/1 column marking true anomalies; scores the flags on it."),
     ] = None,
     level: Annotated[
-        float, typer.Option(help="Flag outside this interval level, in (0, 1).")
+        float, typer.Option(help="interval/residual: flag outside this interval level, in "
+                            "(0, 1); window: the interval drawn, and the baseline's rule.")
     ] = 0.99,
     method: Annotated[
-        str, typer.Option(help="interval (outside the forecast's interval) or residual (MAD).")
-    ] = "interval",
+        str, typer.Option(help="window (the residual over a quarter window against its recent "
+                          "median and MAD; alarms under 2 windows apart are one), interval "
+                          "(outside the forecast's interval) or residual (MAD).")
+    ] = "window",
     false_alarm_rate: Annotated[
         float | None,
-        typer.Option(help="Set the threshold so this fraction of the training part is flagged "
-                     "(instead of the --level rule), in (0, 1)."),
+        typer.Option(help="The threshold's false-alarm rate per point on the training part "
+                     "(window: a tail fit, default 1e-5; the others: a quantile instead of "
+                     "the --level rule), in (0, 1)."),
     ] = None,
     evaluate: Annotated[
         bool, typer.Option(help="Score on anomalies injected into the held-out part.")

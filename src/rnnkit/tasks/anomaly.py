@@ -1,5 +1,16 @@
-"""Anomaly detection with a trained forecaster (rnnkit.models.forecaster.detect: the rules),
-and its evaluation on anomalies injected into held-out data.
+"""Anomaly detection with a trained forecaster, and its evaluation on anomalies injected into
+held-out data and on labels.
+
+The default rule, "window" (`window_detect`), for each point t from the window W on:
+    e[t] = (y[t] - mean[t]) / std[t]        the forecaster's one-step normalised residual, each
+                                            from the W observed values before t (batched)
+    s[t] = RMS of e over the last L = W/4 points      (one odd point matters less than a run)
+    z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before t
+                                            (the series' own recent scale: a noisier stretch
+                                            raises its own yardstick, an anomaly does not)
+    flag z[t] > the threshold a generalised Pareto fit to the training part's z puts at a risk
+    of 1e-5 per point (`--false-alarm-rate`), then alarms under 2·W apart are one event.
+The point rules of rnnkit.models.forecaster.detect ("interval", "residual") remain.
 
 Evaluation: labelled anomalies are injected into a held-out real series (the forecast run's
 test part, which the model never trained on; rnnkit.data.synthetic.inject): spikes (one point
@@ -40,6 +51,7 @@ from ..models.forecaster import (
 from ..training.report import Report, finish_series, series_axes
 from .options import SEED_MAX, OptionError
 
+ANOMALY_METHODS = ("window", *METHODS)
 MAX_TRIALS = 10_000  # copies of the held-out part checked side by side (memory: trials × N)
 
 
@@ -125,15 +137,199 @@ def matrix_profile(values: np.ndarray, m: int, chunk: int = 512) -> np.ndarray:
     return np.convolve(mp, np.ones(m)) / covered
 
 
-def matrix_profile_flags(values: np.ndarray, m: int, n_flags: int, start: int) -> np.ndarray:
-    """The matrix-profile baseline: the n_flags points from `start` on with the highest
-    `matrix_profile` scores -> (N,) bool. Given rnnkit's number of flags, so the two are
-    compared at the same alarm budget (the matrix profile has no training part of its own:
-    every subsequence is matched against the whole series)."""
-    score = matrix_profile(values, m)[start:]
-    flags = np.zeros(len(values), dtype=bool)
-    flags[start + np.argsort(-score, kind="stable")[:n_flags]] = True
+def matrix_profile_flags(score: np.ndarray, n_flags: int, start: int) -> np.ndarray:
+    """The matrix-profile baseline at a given alarm budget: the n_flags points from `start`
+    on with the highest `matrix_profile` scores (N,) -> (N,) bool. Given rnnkit's number of
+    flags, the two are compared at the same alarm budget."""
+    flags = np.zeros(len(score), dtype=bool)
+    flags[start + np.argsort(-score[start:], kind="stable")[:n_flags]] = True
     return flags
+
+
+def labelled_comparison(values: np.ndarray, labels: np.ndarray, flags: np.ndarray,
+                        train: np.ndarray, W: int, level: float, gap: int) -> dict[str, Any]:
+    """label_scores of rnnkit's flags and of three baselines on the same series: the
+    persistence residual (`level` rule, its alarms as they are: merged, its many scattered
+    ones would become one event over the whole series), and the matrix profile (subsequence
+    W) at rnnkit's number of flagged points and with its own threshold from the training part
+    (the highest score of the training part's own matrix profile: no subsequence there is
+    anomalous), the matrix profile's alarms merged by the same `gap` as rnnkit's."""
+    mp = matrix_profile(values, W)
+    budget = merge_alarms(matrix_profile_flags(mp, max(1, int(flags[W:].sum())), W), gap)
+    own = np.zeros(len(values), dtype=bool)
+    own[W:] = mp[W:] > float(matrix_profile(train, W)[W:].max())
+    base = persistence_detect(values[None], train, W, level)[0]
+    return {"rnnkit": label_scores(flags, labels, W),
+            "persistence residual": label_scores(base, labels, W),
+            f"matrix profile (m={W}, rnnkit's points)": label_scores(budget, labels, W),
+            f"matrix profile (m={W}, training max)": label_scores(
+                merge_alarms(own, gap), labels, W)}  # fmt: skip
+
+
+# ---- the window rule (the default) ------------------------------------------------------
+
+WINDOW_RISK = 1e-5  # the default per-point false-alarm risk of the window rule's threshold
+TAIL = 0.02  # the share of the highest training scores the extreme-value fit is made on
+MIN_TAIL = 20  # ... and at least this many of them
+
+
+def one_step_scores(fc: Any, values: np.ndarray, start: int, progress: Progress | None = None,
+                    what: str = "checking", chunk: int = 1024) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:
+    """The forecaster's one-step mean and std for every point from `start` on, each from the
+    W observed values before it (no replacement: all windows in batches), and the normalised
+    residual e = (y - mean) / std. values (K, N) -> mean, std, e, each (K, N), NaN before
+    `start`. progress: called as progress(what, points done, points in all)."""
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    K, N = v.shape
+    mean = np.full((K, N), np.nan)
+    std = mean.copy()
+    origins = np.arange(start - 1, N - 1)
+    for k in range(K):
+        for i in range(0, len(origins), chunk):
+            o = origins[i : i + chunk]
+            mu, sd = fc.one_step(fc._contexts(v[k], o))
+            mean[k, o + 1] = fc.scaler.inverse(mu)
+            std[k, o + 1] = sd * fc.scaler.std[0]
+            if progress is not None:
+                progress(what, k * len(origins) + i + len(o), K * len(origins))
+    return mean, std, (v - mean) / std
+
+
+def window_rms(e: np.ndarray, L: int) -> np.ndarray:
+    """Root mean square of e over the trailing L points (fewer at the start), (K, N) ->
+    (K, N); NaN counts as 0 (points without a forecast)."""
+    c = np.cumsum(np.nan_to_num(np.atleast_2d(e)) ** 2, axis=1)
+    c = np.concatenate([np.zeros((len(c), 1)), c], axis=1)
+    n = np.minimum(np.arange(1, c.shape[1]), L)
+    return np.sqrt((c[:, 1:] - c[:, np.arange(c.shape[1] - 1) + 1 - n]) / n)
+
+
+def robust_standardise(s: np.ndarray, history: np.ndarray, K: int, lag: int,
+                       chunk: int = 2048) -> np.ndarray:
+    """(s - median) / (1.4826 · MAD), the median and MAD taken over the K scores that end
+    `lag` points before each one (so an anomaly does not raise its own yardstick), the first
+    ones reaching back into `history` (scores on data like the training part). s (K', N),
+    history (M,) -> (K', N)."""
+    s = np.atleast_2d(s)
+    h = np.asarray(history, dtype=np.float64)[-(K + lag) :]
+    out = np.empty_like(s)
+    for k in range(len(s)):
+        full = np.concatenate([h, s[k]])
+        pad = np.concatenate([np.full(max(0, K + lag - len(h)), np.nan), full])
+        off = len(pad) - len(full)  # pad[off + t] is full[t]
+        for i in range(0, s.shape[1], chunk):
+            t = np.arange(i, min(i + chunk, s.shape[1])) + len(h) + off  # positions in pad
+            win = pad[t[:, None] - lag - K + 1 + np.arange(K)[None, :]]  # (c, K)
+            med = np.nanmedian(win, axis=1)
+            mad = 1.4826 * np.nanmedian(np.abs(win - med[:, None]), axis=1)
+            mad = np.where(mad > 0, mad, 1e-12)
+            out[k, i : i + len(t)] = (s[k, i : i + len(t)] - med) / mad
+    return out
+
+
+def gpd_threshold(scores: np.ndarray, risk: float) -> float:
+    """The score exceeded with probability `risk` per point, from a generalised Pareto fit
+    (peaks over threshold, Pickands 1975) to the highest TAIL share (at least MIN_TAIL) of
+    `scores`, fitted by probability-weighted moments (Hosking & Wallis 1987: no optimiser,
+    stable on a few dozen points). A risk inside the sample's range is close to its empirical
+    quantile; a smaller one extrapolates the tail instead of stopping at the sample's maximum."""
+    x = np.sort(np.asarray(scores, dtype=np.float64)[np.isfinite(scores)])
+    if len(x) < 4:
+        raise DataError(f"the training part gives {len(x)} scores; the threshold needs at "
+                        "least 4")  # fmt: skip
+    n_top = max(min(MIN_TAIL, len(x) // 2), int(TAIL * len(x)))  # a short part: half of it
+    u = x[-n_top - 1]
+    y = x[-n_top:] - u
+    if risk >= n_top / len(x):  # inside the body: the sample is its own best estimate
+        return float(np.quantile(x, 1 - risk))
+    a0 = y.mean()
+    a1 = float(np.mean(y * (n_top - 1 - np.arange(n_top)) / (n_top - 1)))
+    if a0 <= 0 or a0 <= 2 * a1:  # a degenerate tail (ties): nothing to extrapolate
+        return float(x[-1])
+    k = a0 / (a0 - 2 * a1) - 2  # Hosking's shape (xi = -k)
+    sigma = 2 * a0 * a1 / (a0 - 2 * a1)
+    p = risk * len(x) / n_top  # the exceedance probability beyond u
+    excess = sigma * -np.log(p) if abs(k) < 1e-6 else sigma / k * (1 - p**k)
+    return float(u + excess)
+
+
+def merge_alarms(flags: np.ndarray, gap: int) -> np.ndarray:
+    """Join alarm runs fewer than `gap` points apart into one (fills the gap), (K, N) or (N,)
+    bool -> the same shape."""
+    f = np.array(flags, dtype=bool)
+    for row in np.atleast_2d(f) if f.ndim == 2 else [f]:
+        runs = runs_of(row)
+        for (_, b), (a, _) in zip(runs[:-1], runs[1:], strict=True):
+            if a - b < gap:
+                row[b:a] = True
+    return f
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowRule:
+    """The window rule's lengths, all from the model's window W (chosen from the training
+    part alone, the window being the run's): the score is the RMS of the normalised residual
+    over L = W/4 points; it is standardised against the K = 10·W scores before it; alarms
+    fewer than `gap` = 2·W points apart are one event (a forecast's context holds W points, so
+    residuals stay raised for up to W points after an anomaly, and an event need not be
+    flagged throughout)."""
+
+    L: int
+    K: int
+    gap: int
+
+    @classmethod
+    def for_window(cls, W: int) -> WindowRule:
+        return cls(max(1, W // 4), 10 * W, 2 * W)
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowReference:
+    """What the window rule takes from the training part: its window scores (the yardstick's
+    history for the first points checked) and the threshold."""
+
+    rule: WindowRule
+    history: np.ndarray  # (M,) window RMS scores of the training part
+    threshold: float
+    risk: float
+
+
+def window_reference(fc: Any, train: np.ndarray, risk: float = WINDOW_RISK) -> WindowReference:
+    """The window rule's threshold from the (clean) training part: its robust standardised
+    scores, each standardised against the training scores before it (the first ones against
+    the training part's first K), and a GPD fit to them at `risk` per point."""
+    rule = WindowRule.for_window(fc.window)
+    _, _, e = one_step_scores(fc, train, fc.window)
+    s = window_rms(e[:, fc.window :], rule.L)[0]
+    z = robust_standardise(s, s[: rule.K], rule.K, rule.L)[0]
+    return WindowReference(rule, s, gpd_threshold(z[rule.L :], risk), risk)
+
+
+def window_detect(fc: Any, values: np.ndarray, start: int, ref: WindowReference,
+                  progress: Progress | None = None, what: str = "checking") -> Detection:
+    """Flag `values` (K, N) or (N,) from `start` on by the window rule: the RMS of the
+    normalised one-step residual over L points, robust standardised against the K scores
+    before it, above the reference's threshold, alarms closer than the rule's gap merged.
+    Points before `start` are identical in every row (injections come after it), so their
+    forecasts are made once."""
+    single = np.ndim(values) == 1
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    W, rule = fc.window, ref.rule
+    mean, std, e = one_step_scores(fc, v[:1], W, progress if len(v) == 1 else None, what)
+    if len(v) > 1:
+        m, sd, ee = one_step_scores(fc, v, start, progress, what)
+        mean, std, e = (np.where(np.arange(v.shape[1]) < start, x0, x)
+                        for x0, x in ((mean, m), (std, sd), (e, ee)))  # fmt: skip
+    score = np.full(v.shape, np.nan)
+    score[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), ref.history, rule.K, rule.L)
+    flags = np.zeros(v.shape, dtype=bool)
+    flags[:, start:] = np.nan_to_num(score[:, start:], nan=-np.inf) > ref.threshold
+    flags = merge_alarms(flags, rule.gap)
+    det = Detection(flags, mean, mean - fc.z * std, mean + fc.z * std, score)
+    if single:
+        det = Detection(*(getattr(det, f.name)[0] for f in dataclasses.fields(det)))
+    return det
 
 
 # ---- the task ---------------------------------------------------------------------------
@@ -153,7 +349,7 @@ def run_detection(
     series: Series | None = None,
     out_dir: str | Path | None = None,
     level: float = 0.99,
-    method: str = "interval",
+    method: str = "window",
     evaluate: bool = True,
     trials: int = 20,
     seed: int = 0,
@@ -164,8 +360,10 @@ def run_detection(
     """Flag anomalies in `series` (default: the run's own series) and, with `evaluate`, score
     the detector on injected anomalies in the held-out part. Writes anomalies.json and
     anomalies.html into `out_dir` (default RUN/anomalies). `labels`: (N,) 0/1 beside
-    `series`, scored with label_scores. `false_alarm_rate`: the threshold flags this
-    fraction of the run's training part instead of using the `level` rule.
+    `series`, scored with label_scores. method: "window" (the default: `window_detect`),
+    or one of the forecaster's point rules (rnnkit.models.forecaster.detect).
+    `false_alarm_rate`: the threshold flags this fraction of the run's training part (the
+    window rule: its GPD fit's risk, default WINDOW_RISK) instead of the `level` rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
@@ -175,8 +373,8 @@ def run_detection(
 
     if not 0 < level < 1:  # also refuses nan
         raise OptionError("level", "in (0, 1)", level)
-    if method not in METHODS:
-        raise OptionError("method", f"one of {', '.join(METHODS)}", method)
+    if method not in ANOMALY_METHODS:
+        raise OptionError("method", f"one of {', '.join(ANOMALY_METHODS)}", method)
     if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
         raise OptionError("trials", f"an integer in 1..{MAX_TRIALS}", trials)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
@@ -198,24 +396,35 @@ def run_detection(
     W = fc.window
     check_length(len(values), W + 1, f"{name}", f"the model's window is {W}")
     train_ref = np.asarray(stored["values"], float)[: int(stored["n_train"])]
-    rs = residual_scale(fc, train_ref) if method == "residual" else None
-    thr = None
-    if false_alarm_rate is not None:
-        if not 0 < false_alarm_rate < 1:  # also refuses nan
-            raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
-        thr = training_threshold(fc, train_ref, false_alarm_rate, method, rs)
-    det = detect(fc, values, W, level, method, rs, progress=progress, what="the series",
-                 threshold=thr)  # fmt: skip
+    if false_alarm_rate is not None and not 0 < false_alarm_rate < 1:  # also refuses nan
+        raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
+    if method == "window":
+        # the yardstick is the whole series the run was given, its test part included: those
+        # are out-of-sample residuals, like the ones checked (the fitted part's are smaller)
+        clean = np.asarray(stored["values"], float)[: int(stored["n_end"])]
+        ref = window_reference(fc, clean, false_alarm_rate or WINDOW_RISK)
+        gap, thr = ref.rule.gap, ref.threshold
+
+        def run_rule(v: np.ndarray, start: int, what: str) -> Detection:
+            return window_detect(fc, v, start, ref, progress, what)
+    else:
+        gap = 0
+        rs = residual_scale(fc, train_ref) if method == "residual" else None
+        thr = None
+        if false_alarm_rate is not None:
+            thr = training_threshold(fc, train_ref, false_alarm_rate, method, rs)
+
+        def run_rule(v: np.ndarray, start: int, what: str) -> Detection:
+            return detect(fc, v, start, level, method, rs, progress=progress, what=what,
+                          threshold=thr)  # fmt: skip
+
+    det = run_rule(values, W, "the series")
     flagged = np.flatnonzero(det.flags)
     labelled = None
     if labels is not None:
         if series is None or len(labels) != len(values):
             raise DataError("labels need the series they mark (--data with --labels)")
-        mp = matrix_profile_flags(values, W, max(1, int(det.flags[W:].sum())), W)
-        labelled = {"rnnkit": label_scores(det.flags, labels, W),
-                    "persistence residual": label_scores(
-                        persistence_detect(values[None], train_ref, W, level)[0], labels, W),
-                    f"matrix profile (m={W})": label_scores(mp, labels, W)}
+        labelled = labelled_comparison(values, labels, det.flags, train_ref, W, level, gap)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "anomalies"
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -229,9 +438,8 @@ def run_detection(
         # about one anomaly of each kind per 60 held-out points, so most points stay clean
         per_kind = max(1, round((n_end - start) / 60))
         inj = inject(tail, start, trials, sigma, seed, per_kind=per_kind)
-        d = detect(fc, inj.values, start, level, method, rs, progress=progress,
-                   what=f"{trials} injected trials", threshold=thr)  # fmt: skip
-        base = persistence_detect(inj.values, train_ref, start, level)
+        d = run_rule(inj.values, start, f"{trials} injected trials")
+        base = merge_alarms(persistence_detect(inj.values, train_ref, start, level), gap)
         evaluation = {
             "held_out": held_out, "trials": trials, "sigma": sigma, "level": level,
             "per_kind": per_kind, "labelled_fraction": float(inj.labels[:, start:].mean()),
