@@ -89,8 +89,10 @@ def main() -> None:
             )  # fmt: skip
             results[name].append(json.loads(proc.stdout.splitlines()[-1]))
     ref = statistics.median(r["wall_ms"] for r in results["2 threads"])
-    print(f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores, "
-          f"{args.rounds} rounds of {args.seconds:g} s, impl {results['1 thread'][0]['impl']}")
+    print(
+        f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores, "
+        f"{args.rounds} rounds of {args.seconds:g} s, impl {results['1 thread'][0]['impl']}"
+    )
     print("| variant | wall ms/step (median of rounds) | CPU ms/step | vs 2 threads default |")
     print("|---|---|---|---|")
     for name, rows in results.items():

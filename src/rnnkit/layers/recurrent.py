@@ -195,7 +195,9 @@ class Recurrent(nn.Module):
         # only the fused kernels' operators take T as data; every other path loops over it
         if impl != "fused" and isinstance(T, torch.SymInt) and torch.compiler.is_exporting():
             raise RuntimeError(DYNAMIC_LENGTH)
-        lengths = self._check_lengths(lengths, B, T)
+        # under torch.export the values are unknown; the fused operators check them as they run
+        exported = impl == "fused" and torch.compiler.is_exporting()
+        lengths = self._check_lengths(lengths, B, T, values=not exported)
         templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
         self.impl_used = impl
@@ -641,7 +643,8 @@ class Recurrent(nn.Module):
             raise ValueError(f"Recurrent: x has an empty dimension: {tuple(x.shape)}")
         return B, T
 
-    def _check_lengths(self, lengths: Any, B: int, T: int) -> Tensor | None:
+    def _check_lengths(self, lengths: Any, B: int, T: int, values: bool = True) -> Tensor | None:
+        """lengths as int64 (B,), checked (their range too, if `values`), or None."""
         if lengths is None:
             return None
         lengths = torch.as_tensor(lengths)
@@ -653,6 +656,8 @@ class Recurrent(nn.Module):
         if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
             raise TypeError(f"Recurrent: lengths must be integers, got {lengths.dtype}")
         lengths = lengths.to(torch.int64)
+        if not values:
+            return lengths
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > T:
             raise ValueError(
