@@ -35,7 +35,8 @@ assert s.build == "extension" and "/site-packages/" in k.__file__, s
 PY
 status=0
 PATH="$work/venv/bin:$PATH" "$work/venv/bin/python" -m pytest -q -p no:cacheprovider \
-  -c /dev/null --rootdir "$work" -o pythonpath=tests tests 2>&1 | tail -15 || status=$?
+  -c /dev/null --rootdir "$work" -o pythonpath=tests --tb=line -rf tests 2>&1 | tail -25 \
+  || status=$?
 t3=$(date +%s)
 echo "wheel $(ls "$work/dist")"
 echo "build the wheel: $((t1 - t0)) s; fresh venv + install: $((t2 - t1)) s; tests: $((t3 - t2)) s"
