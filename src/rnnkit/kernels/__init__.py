@@ -11,11 +11,12 @@ How it is built, and why: the kernels are C++ (``csrc/``) registered as PyTorch 
 ``torch.ops.rnnkit.*`` (typed tensor arguments, fake kernels and autograd in ``ops.py``), so
 FakeTensor, torch.export and torch.compile see one real op per layer. The extension is built
 when the package is installed (setup.py: an editable install, ``make test`` and a wheel all
-carry it); a checkout that was never built compiles it on first use (``_build.py``). GEMMs go
-through ATen's CPU BLAS and the batch split through at::parallel_for, so the kernels run on
-whatever BLAS and thread pool torch was built with (MKL, OpenBLAS, Accelerate; OpenMP or
-native threads); with MKL, W_hh is packed once per call (``cblas_sgemm_pack``) so each step
-skips re-packing it. ``available()`` says which build loaded and on what.
+carry it); a checkout that was never built compiles it on first use (``_build.py``). GEMMs call
+the BLAS torch runs on (``csrc/blas.cpp`` finds its sgemm_/dgemm_: MKL, OpenBLAS, Accelerate;
+ATen's addmm where none is found or ``RNNKIT_BLAS=aten``) and the batch split runs on
+at::parallel_for, torch's thread pool (OpenMP or native threads); with MKL, W_hh is packed once
+per call (``cblas_sgemm_pack``) so each step skips re-packing it. ``available()`` says which
+build loaded and on what.
 
 Algorithm (per call): X (T*B, D) @ W_ih^T as one GEMM; per step one recurrent GEMM (two for
 GRU with reset_after=False) and one vectorised pass of gate math that writes the activations
@@ -51,9 +52,10 @@ __all__ = [
 def available() -> Status:
     """Load (once) the native kernels; truthy iff they work.
 
-    ``.reason`` says why not, or which build loaded ("compiled extension" or the fallback)
-    and the BLAS and threading library torch was built with (also ``.blas``, ``.threads``;
-    ``.build`` is "extension", "fallback" or None).
+    ``.reason`` says why not, or which build loaded ("compiled extension" or the fallback),
+    which BLAS library the GEMMs call (or ATen's addmm, and why) and which thread pool and
+    OpenMP runtime run the batch split (also ``.blas``, ``.threads``; ``.build`` is
+    "extension", "fallback" or None).
 
     Example:
         >>> from rnnkit import kernels

@@ -34,8 +34,10 @@ class Status:
     """Truthy iff the kernels are loaded.
 
     ``reason`` says why not, or what loaded; ``build`` is "extension" (built at install),
-    "fallback" (compiled on first use) or None; ``blas`` and ``threads`` are what torch was
-    built with, which the kernels use.
+    "fallback" (compiled on first use) or None. ``blas``: what torch was built with and, once
+    loaded, what the kernels' GEMMs call (e.g. "MKL 2024.2 (sgemm_ from libtorch_cpu.so,
+    packed GEMM)", or "... (ATen addmm: RNNKIT_BLAS=aten)"); ``threads``: torch's parallel
+    backend and the OpenMP runtime loaded (e.g. "OpenMP 4.5 (libgomp.so.1)").
     """
 
     ok: bool
@@ -131,8 +133,18 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+BLAS_CHOICES = ("", "auto", "aten")  # RNNKIT_BLAS: "aten" runs every GEMM through ATen's addmm
+
+
 def _load() -> tuple[ModuleType | None, Status]:
     blas, threads = torch_backends()
+    choice = os.environ.get("RNNKIT_BLAS", "")
+    if choice not in BLAS_CHOICES:
+        warnings.warn(
+            f"rnnkit: RNNKIT_BLAS={choice!r} is not 'auto' or 'aten'; ignored",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     mode = os.environ.get("RNNKIT_KERNELS", "")
     if mode == "off":
         return None, Status(False, "disabled by RNNKIT_KERNELS=off", None, blas, threads)
@@ -149,10 +161,14 @@ def _load() -> tuple[ModuleType | None, Status]:
         if module is None:
             return None, Status(False, note + more, None, blas, threads)
         note = more
-    fortran, packed, _ = module.info()
-    gemm = "ATen addmm" if not fortran else "sgemm_ + packed GEMM" if packed else "sgemm_"
-    reason = f"{note}; BLAS {blas} ({gemm}), threads {threads}"
-    return module, Status(True, reason, build, blas, threads)
+    library, fallback, packed, openmp, _ = module.info()
+    if library:
+        blas += f" (sgemm_ from {library}{', packed GEMM' if packed else ''})"
+    else:
+        blas += f" (ATen addmm: {fallback})"
+    if openmp:
+        threads += f" ({openmp})"
+    return module, Status(True, f"{note}; BLAS {blas}, threads {threads}", build, blas, threads)
 
 
 def native() -> tuple[ModuleType | None, Status]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SOURCES = ("csrc/rnnkit.cpp",)
-HEADERS = ("csrc/cells.h",)
+SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp")
+HEADERS = ("csrc/cells.h", "csrc/blas.h")
 
 
 def compile_args(parallel_info: str) -> list[str]:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 COMPILING = "torch.compile is capturing the call"
+EXPORTING = "torch.export is capturing the call"
 
 
 def graph_capture(x: Tensor | None = None) -> str | None:
@@ -25,7 +26,7 @@ def graph_capture(x: Tensor | None = None) -> str | None:
     if torch.jit.is_tracing():
         return "a torch.jit trace or the ONNX exporter records the call"
     if torch.compiler.is_exporting():
-        return "torch.export is capturing the call"
+        return EXPORTING
     if torch.compiler.is_compiling():
         return COMPILING
     if torch._C._functorch.peek_interpreter_stack() is not None:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ..cells import ElmanCell, GRUCell, LSTMCell, register_impl
-from .capture import COMPILING, graph_capture
+from .capture import COMPILING, EXPORTING, graph_capture
 
 FUSED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
 FUSED_DTYPES = (torch.float32, torch.float64)
@@ -39,9 +39,9 @@ class _Kernels:
         if dtype not in FUSED_DTYPES:
             return f"the kernels take float32 or float64, not {dtype}"
         why = graph_capture(x)
-        # under torch.compile the kernels are torch.ops.rnnkit operators with fake kernels:
-        # captured as one node each, no graph break
-        if why and why != COMPILING:
+        # the kernels are torch.ops.rnnkit operators with fake kernels: torch.compile and
+        # torch.export capture each as one node (no graph break; batch and length dynamic)
+        if why and why not in (COMPILING, EXPORTING):
             return f"the native kernels cannot run here: {why}"
         return self.cell_unsupported(cell)
 

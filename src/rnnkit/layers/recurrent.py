@@ -27,7 +27,9 @@ from .stepping import CellStreamer, PlanCache, StepPlan, plan_unsupported, torch
 DYNAMIC_LENGTH = (
     "Recurrent: torch.export cannot keep the length dynamic (the recurrence is unrolled over "
     "the example's T, as for torch.nn.LSTM); export with a static length (a dynamic batch "
-    "works), or use rnnkit.export.export_onnx for an ONNX graph with a dynamic length"
+    "works), or export with impl='fused' (rnnkit's operators keep T dynamic; the program then "
+    "needs rnnkit to run), or use rnnkit.export.export_onnx for an ONNX graph with a dynamic "
+    "length"
 )
 
 
@@ -189,12 +191,15 @@ class Recurrent(nn.Module):
 
     def _forward(self, x: Tensor, state: Any, lengths: Tensor | Sequence[int] | None):
         B, T = self._check_input(x)
-        if isinstance(T, torch.SymInt) and torch.compiler.is_exporting():
+        impl = self.resolve_impl(x)
+        # only the fused kernels' operators take T as data; every other path loops over it
+        if impl != "fused" and isinstance(T, torch.SymInt) and torch.compiler.is_exporting():
             raise RuntimeError(DYNAMIC_LENGTH)
-        lengths = self._check_lengths(lengths, B, T)
+        # under torch.export the values are unknown; the fused operators check them as they run
+        exported = impl == "fused" and torch.compiler.is_exporting()
+        lengths = self._check_lengths(lengths, B, T, values=not exported)
         templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
-        impl = self.resolve_impl(x)
         self.impl_used = impl
         if impl == "reference" and torch.jit.is_tracing():
             raise RuntimeError(self._untraceable(T))
@@ -476,7 +481,12 @@ class Recurrent(nn.Module):
         family = family_of(first)
         inference = not (torch.is_grad_enabled() and self._needs_grad(x))
         preferred = family.prefer_for_inference if family is not None and inference else ()
-        return tuple(dict.fromkeys((*preferred, *impls_of(first), "torch")))
+        order = tuple(dict.fromkeys((*preferred, *impls_of(first), "torch")))
+        if torch.compiler.is_exporting():
+            # an exported program of torch's own ops runs (and converts to ONNX) without
+            # rnnkit; impl="fused" exports rnnkit's operators, asked for by name
+            order = tuple(name for name in order if name != "fused")
+        return order
 
     def impls(self, name: str) -> list[SequenceImpl | None]:
         """Each cell's registered sequence implementation `name` (None where it has none)."""
@@ -633,7 +643,8 @@ class Recurrent(nn.Module):
             raise ValueError(f"Recurrent: x has an empty dimension: {tuple(x.shape)}")
         return B, T
 
-    def _check_lengths(self, lengths: Any, B: int, T: int) -> Tensor | None:
+    def _check_lengths(self, lengths: Any, B: int, T: int, values: bool = True) -> Tensor | None:
+        """lengths as int64 (B,), checked (their range too, if `values`), or None."""
         if lengths is None:
             return None
         lengths = torch.as_tensor(lengths)
@@ -645,6 +656,8 @@ class Recurrent(nn.Module):
         if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
             raise TypeError(f"Recurrent: lengths must be integers, got {lengths.dtype}")
         lengths = lengths.to(torch.int64)
+        if not values:
+            return lengths
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > T:
             raise ValueError(

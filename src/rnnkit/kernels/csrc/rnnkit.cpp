@@ -7,12 +7,8 @@
  * (meta) kernels and the autograd formulas (forward op -> backward op) in Python.
  *
  * BLAS and threads come from torch: the batch split runs on at::parallel_for (torch's one thread
- * pool), and every GEMM is either the Fortran sgemm_/dgemm_ that torch's own BLAS exports from
- * the libtorch_cpu in this process (MKL, OpenBLAS) or, where it exports none, ATen's addmm on
- * strided views (any build: Accelerate, or none). ATen's CPU BLAS wrappers (at::cpublas::gemm)
- * are not exported to extensions, hence the lookup; with MKL, the packed-GEMM entry points
- * (cblas_sgemm_pack / compute: each step reuses a packed W_hh) and MKL_Set_Num_Threads_Local
- * are taken the same way. Every path gives the same results to rounding.
+ * pool), and every GEMM goes through blas.h (torch's own BLAS, found when the module loads, or
+ * ATen's addmm).
  *
  * The module also exports, outside the dispatcher, `stream_run` (kernels.KernelStreamer's one
  * call per step over a stack of cells, state updated in place: a raw-pointer inference path
@@ -37,9 +33,8 @@
 #include <string>
 #include <tuple>
 #include <vector>
-#if defined(__linux__)
-#include <dlfcn.h>
-#endif
+
+#include "blas.h"
 
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
@@ -71,25 +66,7 @@ using OptTensor = std::optional<Tensor>;
 
 namespace {
 
-typedef size_t (*pack_size_fn)(int, int, int, int);
-typedef void (*pack_fn)(int, int, int, int, int, int, float, const float *, int, float *);
-typedef void (*compute_fn)(int, int, int, int, int, int, const float *, int, const float *, int,
-                           float, float *, int);
-typedef int (*set_local_fn)(int);
-
-enum { CBLAS_ROWMAJOR = 101, CBLAS_NOTRANS = 111, CBLAS_TRANS = 112, CBLAS_PACKED = 151,
-       CBLAS_BMATRIX = 162 };
-
-pack_size_fn p_pack_size;
-pack_fn p_pack;
-compute_fn p_compute;
-set_local_fn p_set_local;
-int rk_use_pack = 1;
 int rk_min_rows = 8; /* rows of the batch per thread before splitting pays off */
-
-/* Per-step GEMMs are small: MKL's own threading costs more than it gains there, and inside
- * the batch split each thread must run its GEMMs alone. */
-int rk_mkl_local(int n) { return p_set_local ? p_set_local(n) : 0; }
 
 int rk_threads_for(int B, int nthreads) {
     int nt = nthreads < 1 ? 1 : nthreads;
@@ -108,71 +85,6 @@ void rk_parallel(int nt, const F &body) {
     at::parallel_for(0, nt, 1, [&](int64_t begin, int64_t end) {
         for (int64_t t = begin; t < end; t++) body((int)t);
     });
-}
-
-typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
-                         const float *, const float *, const int *, const float *, const int *,
-                         const float *, float *, const int *);
-typedef void (*dgemm_fn)(const char *, const char *, const int *, const int *, const int *,
-                         const double *, const double *, const int *, const double *,
-                         const int *, const double *, double *, const int *);
-sgemm_fn p_sgemm;
-dgemm_fn p_dgemm;
-int rk_use_blas = 1;
-
-/* A column-major (rows, cols) matrix with leading dimension ld, as a strided tensor. */
-template <typename T>
-Tensor rk_view(const T *p, int rows, int cols, int ld) {
-    return at::from_blob(const_cast<T *>(p), {rows, cols}, {1, ld},
-                         at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
-}
-
-/* Column-major GEMM, C (m, n) = alpha op(A) op(B) + beta C: the Fortran BLAS torch carries when
- * it exports one (one call, no tensors), else ATen's addmm on strided views of the buffers,
- * which works on every torch build (MKL, OpenBLAS, Accelerate, or none) at ~1 us a call. */
-template <typename T, typename F>
-void rk_gemm(F blas, char ta, char tb, int m, int n, int k, T alpha, const T *a, int lda,
-             const T *b, int ldb, T beta, T *c, int ldc) {
-    if (rk_use_blas && blas) {
-        blas(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
-        return;
-    }
-    Tensor A = ta == 'T' ? rk_view(a, k, m, lda).t() : rk_view(a, m, k, lda);
-    Tensor B = tb == 'T' ? rk_view(b, n, k, ldb).t() : rk_view(b, k, n, ldb);
-    Tensor C = rk_view((const T *)c, m, n, ldc);
-    if (k == 0) {
-        if (beta == 0) C.zero_(); else C.mul_(beta);
-        return;
-    }
-    C.addmm_(A, B, beta, alpha);
-}
-void rk_blas(char ta, char tb, int m, int n, int k, float alpha, const float *a, int lda,
-             const float *b, int ldb, float beta, float *c, int ldc) {
-    rk_gemm(p_sgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-void rk_blas(char ta, char tb, int m, int n, int k, double alpha, const double *a, int lda,
-             const double *b, int ldb, double beta, double *c, int ldc) {
-    rk_gemm(p_dgemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-/* The BLAS inside the libtorch_cpu in this process, where it exports one: the Fortran GEMMs and
- * MKL's extras (packed GEMM, thread control). Without them ATen's addmm runs (rk_gemm). */
-void rk_find_blas() {
-#if defined(__linux__)
-    void *lib = dlopen("libtorch_cpu.so", RTLD_LAZY | RTLD_NOLOAD);
-    if (!lib) return;
-    p_sgemm = (sgemm_fn)dlsym(lib, "sgemm_");
-    p_dgemm = (dgemm_fn)dlsym(lib, "dgemm_");
-    auto pack_size = (pack_size_fn)dlsym(lib, "cblas_sgemm_pack_get_size");
-    auto pack = (pack_fn)dlsym(lib, "cblas_sgemm_pack");
-    auto compute = (compute_fn)dlsym(lib, "cblas_sgemm_compute");
-    if (pack_size && pack && compute) {
-        p_pack_size = pack_size;
-        p_pack = pack;
-        p_compute = compute;
-    }
-    p_set_local = (set_local_fn)dlsym(lib, "MKL_Set_Num_Threads_Local");
-#endif
 }
 
 /* expf to ~1 ulp, branch-free so loops that call it vectorise: 2^n * e^r with |r| <= ln2/2
@@ -561,17 +473,20 @@ PyObject *py_configure(PyObject *, PyObject *const *args, Py_ssize_t n) {
     if (up >= 0) rk_use_pack = (int)up;
     if (mr >= 1) rk_min_rows = (int)mr;
     if (ub >= 0) rk_use_blas = (int)ub;
-    return Py_BuildValue("(iii)", old_pack && p_pack != NULL, old_rows, old_blas && p_sgemm);
+    return Py_BuildValue("(iii)", old_pack && p_pack != NULL, old_rows,
+                         old_blas && *rk_blas_library());
 }
 
-/* info(): (Fortran BLAS found, MKL packed GEMM found, vector clones built). */
+/* info(): (library sgemm_ came from or "", why ATen's addmm runs or "", MKL packed GEMM found,
+ * OpenMP runtime or "", vector clones built). */
 PyObject *py_info(PyObject *, PyObject *) {
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
     int clones = 1;
 #else
     int clones = 0;
 #endif
-    return Py_BuildValue("(iii)", p_sgemm && p_dgemm, p_pack != NULL, clones);
+    return Py_BuildValue("(ssisi)", rk_blas_library(), rk_blas_fallback_reason(), p_pack != NULL,
+                         rk_openmp_library(), clones);
 }
 
 PyMethodDef methods[] = {
