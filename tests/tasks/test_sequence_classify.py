@@ -74,13 +74,14 @@ def test_dtw_baseline_on_a_shipped_problem():
     assert (one_nn_dtw(X, y, shifted) == y[:3]).all()
 
 
-def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config():
+@pytest.mark.parametrize("full_resolution", [False, True])
+def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config(full_resolution):
     from rnnkit.config import HeadConfig, RNNConfig
     from rnnkit.models import build_model, model_from_dict, model_to_dict
     from rnnkit.models.conv_rnn import ConvRNNConfig
 
     cfg = ConvRNNConfig(3, HeadConfig("softmax", 4), RNNConfig("gru", 8, 1, True), patch=3,
-                        filters=8)  # fmt: skip
+                        filters=8, full_resolution=full_resolution)  # fmt: skip
     model = build_model(cfg).eval()
     L = torch.tensor([10, 7, 3, 1])
     x = torch.randn(4, 10, 3) * (torch.arange(10)[None] < L[:, None])[..., None]

@@ -17,6 +17,7 @@ HELP = (
 FRONTENDS = ("auto", "conv", "none")
 NORMALISATIONS = ("auto", "series", "global")
 BASELINES = ("all", "euclidean")
+CONV_ON = ("patches", "frames")
 STEPS_TARGET = 64  # the automatic patch keeps the recurrent layer at <= this many steps
 
 
@@ -41,6 +42,11 @@ class SequenceClassifyOptions(TrainOptions):
         "conv", "Convolutions (FCN blocks k=7,5,3) before the recurrent layer, or none; auto: "
         "whichever scores better on the validation part of train (none never did on the "
         "benchmark's data sets).", choices=FRONTENDS,
+    )  # fmt: skip
+    conv_on: str = opt(
+        "patches", "patches: the convolutions read the concatenated patches; frames: every "
+        "frame, and the recurrent layer the mean of their features over each patch (better "
+        "with many updates where measured, ~4x the time per update).", choices=CONV_ON,
     )  # fmt: skip
     filters: int = opt(64, "Channels of each convolutional block.", ge=1, le=4096)
     normalise: str = opt(

@@ -133,6 +133,7 @@ def model_config(options: SequenceClassifyOptions, features: int, classes: int, 
         RNNConfig(CELL_FAMILIES[options.cell], options.hidden, options.layers,
                   options.bidirectional, options.dropout),
         patch=patch, filters=options.filters if frontend == "conv" else 0,
+        full_resolution=options.conv_on == "frames",
     )  # fmt: skip
 
 
