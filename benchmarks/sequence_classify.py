@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "sequence_classify.jsonl"
 RUNS = Path("runs") / "bench-sequence-classify"  # relative to the working directory
 
-# short/long, few/many classes, univariate/multivariate, equal/unequal length; the last two
-# were never looked at while the defaults were chosen (HELD_OUT)
+# short/long, few/many classes, univariate/multivariate, equal/unequal length: every labelled
+# problem aeon ships but UnitTest; HELD_OUT were not looked at while the defaults were chosen
+HELD_OUT = ["PickupGestureWiimoteZ", "ACSF1", "Covid3Month_disc", "JapaneseVowels_eq",
+            "PickupGestureWiimoteZ_eq"]  # fmt: skip
 DATASETS = ["ItalyPowerDemand", "GunPoint", "ArrowHead", "BasicMotions", "JapaneseVowels",
-            "OSULeaf", "PickupGestureWiimoteZ"]  # fmt: skip
-HELD_OUT = {"PickupGestureWiimoteZ"}
+            "OSULeaf", *HELD_OUT]  # fmt: skip
 
 
 def run_one(job: tuple[str, int]) -> dict:
@@ -47,7 +48,8 @@ def run_one(job: tuple[str, int]) -> dict:
     run = sc.train(options, RUNS / f"{name}-{seed}", overwrite=True, progress=False)
     r = run.results
     return {"data": name, "seed": seed, "test_accuracy": r["test_accuracy"],
-            "member_accuracies": r["member_accuracies"], "baselines": r["baselines"],
+            "member_accuracies": r["member_accuracies"],
+            "first_k_accuracies": r["first_k_accuracies"], "baselines": r["baselines"],
             "auto": r["auto"], "seconds": r["seconds"], "summary": r["data"],
             "wall_s": round(time.perf_counter() - start, 1),
             "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
@@ -64,20 +66,21 @@ def table(names: list[str], seeds: int) -> str:
     """The README table from the results file: mean and worst of `seeds` seeds."""
     rows = done()
     head = ("| data set | train/test, classes, channels, length | rnnkit mean | worst | "
-            "1-NN ED | 1-NN DTW | MiniRocket | chosen (seeds) | rnnkit s | "
+            "first 3 members | 1-NN ED | 1-NN DTW | MiniRocket | chosen (seeds) | rnnkit s | "
             "DTW s | MiniRocket s | seeds |")  # fmt: skip
-    out = [head, "|" + "---|" * 12]
+    out = [head, "|" + "---|" * 13]
     gaps = []
     for name in names:
         rs = [rows[(name, s)] for s in range(seeds) if (name, s) in rows]
         if not rs:
             continue
         acc = [r["test_accuracy"] for r in rs]
+        three = [r["first_k_accuracies"][min(2, len(r["first_k_accuracies"]) - 1)] for r in rs]
         b = rows.get((name, 0), rs[0])["baselines"]
         if "minirocket" not in b:
             continue
         mr = b["minirocket"]
-        gaps.append(mr - sum(acc) / len(acc))
+        gaps.append((name, mr - sum(acc) / len(acc), min(acc) >= b["1nn_dtw"]))
         d = rs[0]["summary"]
         chosen: dict[str, int] = {}
         for r in rs:
@@ -88,14 +91,20 @@ def table(names: list[str], seeds: int) -> str:
         out.append(
             f"| {name}{mark} | {d['train']}/{d['test']}, {d['classes']}, {d['channels']}, "
             f"{d['length']} | **{sum(acc) / len(acc):.3f}** | {min(acc):.3f} | "
+            f"{sum(three) / len(three):.3f} | "
             f"{b['1nn_euclidean']:.3f} | {b['1nn_dtw']:.3f} | {mr:.3f} | "
             f"{', '.join(f'{k} ({v})' for k, v in chosen.items())} | "
             f"{sum(secs) / len(secs):.0f} | {b['seconds']['1nn_dtw']:.1f} | "
             f"{b['seconds']['minirocket']:.1f} | {len(rs)} |"
         )
-    if gaps:
-        out.append(f"\nMiniRocket minus rnnkit, mean over the {len(gaps)} data sets: "
-                   f"{100 * sum(gaps) / len(gaps):.1f} points")  # fmt: skip
+    for label, keep in (("", lambda n: True), (" not held out", lambda n: n not in HELD_OUT),
+                        (" held out", lambda n: n in HELD_OUT)):  # fmt: skip
+        part = [g for g in gaps if keep(g[0])]
+        if part:
+            below = [n for n, _, ok in part if not ok]
+            out.append(f"\nMiniRocket minus rnnkit, mean over the {len(part)}{label} data "
+                       f"sets: {100 * sum(g for _, g, _ in part) / len(part):.1f} points; worst "
+                       f"seed below 1-NN DTW on: {', '.join(below) or 'none'}")  # fmt: skip
     return "\n".join(out)
 
 

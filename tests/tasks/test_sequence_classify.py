@@ -74,13 +74,14 @@ def test_dtw_baseline_on_a_shipped_problem():
     assert (one_nn_dtw(X, y, shifted) == y[:3]).all()
 
 
-def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config():
+@pytest.mark.parametrize("full_resolution", [False, True])
+def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config(full_resolution):
     from rnnkit.config import HeadConfig, RNNConfig
     from rnnkit.models import build_model, model_from_dict, model_to_dict
     from rnnkit.models.conv_rnn import ConvRNNConfig
 
     cfg = ConvRNNConfig(3, HeadConfig("softmax", 4), RNNConfig("gru", 8, 1, True), patch=3,
-                        filters=8)  # fmt: skip
+                        filters=8, full_resolution=full_resolution)  # fmt: skip
     model = build_model(cfg).eval()
     L = torch.tensor([10, 7, 3, 1])
     x = torch.randn(4, 10, 3) * (torch.arange(10)[None] < L[:, None])[..., None]
@@ -90,6 +91,39 @@ def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config():
     again = model_from_dict(model_to_dict(model))
     assert again.config == cfg and len(again.front) == 3
     assert len(build_model(dataclasses.replace(cfg, filters=0)).front) == 0
+
+
+def test_normalisation_is_chosen_only_when_it_changes_the_frames():
+    """Series shipped z-normalised (most UCR univariate problems, the std over T or T-1) give
+    the same frames either way: one candidate; --frontend auto adds the GRU alone."""
+    from rnnkit.tasks.sequence_classify.task import candidates
+
+    rng = np.random.default_rng(0)
+    raw = [rng.normal(3, 2, (n, 2)) for n in (5, 9, 12)]
+    z = [(s - s.mean(0)) / s.std(0, ddof=d) for s, d in zip(raw, (0, 1, 1), strict=True)]
+    opts = SequenceClassifyOptions()
+    assert candidates(opts, z) == [("conv", "series")]
+    assert candidates(opts, raw) == [("conv", "series"), ("conv", "global")]
+    auto = dataclasses.replace(opts, frontend="auto")
+    assert candidates(auto, z) == [("conv", "series"), ("none", "series")]
+
+
+def test_window_slicing_stretches_a_window_of_each_series_back_to_its_length():
+    from rnnkit.tasks.sequence_classify.task import augmenter
+
+    L = torch.tensor([10, 6])
+    x = torch.arange(10.0).reshape(1, 10, 1).repeat(2, 1, 1) * (torch.arange(10) < L[:, None])[
+        ..., None]  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(augmenter(0.0)(x, L, gen), x)  # crop 1, no noise: unchanged
+    out = augmenter(0.0, 0.5)(x, L, gen)
+    for b, n in enumerate(L.tolist()):  # a ramp stays a ramp: a window of >= half of it
+        seq = out[b, :n, 0]
+        steps = seq.diff()
+        assert torch.allclose(steps, steps[0].expand_as(steps), atol=1e-5)
+        assert 0.5 * (n - 1) - 1e-5 <= float(seq[-1] - seq[0]) <= n - 1 + 1e-5
+        assert 0 <= float(seq[0]) and float(seq[-1]) <= n - 1 + 1e-5
+        assert (out[b, n:] == 0).all()
 
 
 def test_cv_folds_are_stratified():
@@ -107,8 +141,8 @@ def test_cli_train_sequence_classify(seq_csv, tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert 0 <= res["test_accuracy"] <= 1 and res["baselines"]["1nn_euclidean"] == 1.0
-    auto = res["auto"]  # the four candidates scored on the validation part of train only
-    assert sorted(auto["scores"]) == ["conv/global", "conv/series", "none/global", "none/series"]
+    auto = res["auto"]  # the candidates scored on the validation part of train only
+    assert sorted(auto["scores"]) == ["conv/global", "conv/series"]
     assert f"{auto['frontend']}/{auto['normalise']}" in auto["scores"] and auto["patch"] == 1
     best = max(v["val_accuracy"] for v in auto["scores"].values())
     assert auto["scores"][f"{auto['frontend']}/{auto['normalise']}"]["val_accuracy"] == best
@@ -120,6 +154,7 @@ def test_cli_train_sequence_classify(seq_csv, tmp_path):
     test = [m for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
             if m.get("split") == "test"]  # fmt: skip
     assert test and test[-1]["accuracy"] == res["test_accuracy"]
+    assert res["first_k_accuracies"] == [res["test_accuracy"]]  # --ensemble 1
     (label, prob), = sequence_classify.load(out).classify(  # fmt: skip
         [np.stack([np.arange(6.0), np.zeros(6)], 1)])
     assert label in ("rise", "fall") and 0.5 <= prob <= 1
@@ -138,6 +173,8 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["options"]["ensemble"] == 2 and len(res["member_accuracies"]) == 2
+    assert res["first_k_accuracies"][0] == res["member_accuracies"][0]
+    assert res["first_k_accuracies"][1] == res["test_accuracy"]
     assert res["auto"] == {"frontend": "conv", "normalise": "series", "patch": 2, "scores": {},
                            "reason": "as given", "seconds": 0.0}  # fmt: skip
     for member in (out, out / "member-1"):
@@ -189,7 +226,7 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
-           "ensemble", "filters", "patch", "select_steps"]  # fmt: skip
+           "ensemble", "filters", "patch", "select_steps", "crop"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
          ("seed", "0")}  # fmt: skip

@@ -7,6 +7,10 @@
     [-> concatenated with the front end's mean over valid steps (B, F), the FCN readout]
     -> head (B, C)
 
+With `full_resolution` the convolutions read the frames themselves (B, T, F), as the FCN
+does (Wang et al. 2017), and the recurrent layer reads the mean of their features over each
+patch of P frames (B, ceil(T/P), F); the readout's front-end mean is over all valid frames.
+
 Patching keeps the recurrent layer's T' small on long series (the cost is linear in T' and
 the gradient path shorter); the convolutions see local shape the recurrent layer would need
 many steps to assemble. Padded steps are zeroed after every block, so a sequence's output
@@ -31,13 +35,16 @@ KERNELS = (7, 5, 3)  # the FCN's (Wang et al. 2017)
 @dataclasses.dataclass(frozen=True)
 class ConvRNNConfig:
     """features: D per frame; patch: frames per recurrent step; filters: the front end's
-    channels (0: no front end, the recurrent layer reads the patches)."""
+    channels (0: no front end, the recurrent layer reads the patches); full_resolution: the
+    front end reads every frame and the patches average its features (configs saved before
+    it existed: False, the front end reads the concatenated patches)."""
 
     features: int
     head: HeadConfig
     rnn: RNNConfig = RNNConfig()
     patch: int = 1
     filters: int = 64
+    full_resolution: bool = False
 
     def __post_init__(self) -> None:
         for name in ("features", "patch"):
@@ -56,9 +63,11 @@ class ConvRNN(nn.Module):
     def __init__(self, config: ConvRNNConfig):
         super().__init__()
         self.config = config
-        width = config.patch * config.features
+        self.pool_features = config.full_resolution and config.filters > 0
+        width = config.features if self.pool_features else config.patch * config.features
         # (P·D, D, P) 0/1 weights: output channel p·D + d copies frame p's feature d
-        eye = torch.eye(width).reshape(width, config.patch, config.features).transpose(1, 2)
+        eye = torch.eye(config.patch * config.features).reshape(
+            -1, config.patch, config.features).transpose(1, 2)  # fmt: skip
         self.register_buffer("patcher", eye.contiguous(), persistent=False)
         blocks = []
         for k in KERNELS if config.filters else ():
@@ -75,12 +84,9 @@ class ConvRNN(nn.Module):
     def from_config(cls, config: ConvRNNConfig) -> ConvRNN:
         return cls(config)
 
-    def patches(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+    def patches(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, D), lengths (B,) -> (B, ceil(T/P), P·D) zero-padded, lengths ceil(L/P)."""
-        B, T, D = x.shape
         P = self.config.patch
-        if lengths is None:
-            lengths = torch.full((B,), T, dtype=torch.long, device=x.device)
         if P == 1:
             return x, lengths
         # A stride-P convolution with 0/1 weights on x padded by P-1 zeros: exactly the
@@ -91,27 +97,48 @@ class ConvRNN(nn.Module):
         )
         return c.transpose(1, 2), (lengths + P - 1) // P
 
+    def patch_means(self, c: Tensor, m: Tensor) -> Tensor:
+        """Features (B, F, T), valid-frame mask (B, 1, T) -> the mean of each patch's valid
+        frames (B, ceil(T/P), F) (0 for a patch with none)."""
+        P = self.config.patch
+        if P == 1:
+            return c.transpose(1, 2)
+        # windows of P on the frames padded by P-1 zeros: ceil(T/P) of them, with no Python
+        # arithmetic on T (an exported graph stays right at every length)
+        sums = nn.functional.avg_pool1d(nn.functional.pad(c, (0, P - 1)), P, stride=P)
+        counts = nn.functional.avg_pool1d(nn.functional.pad(m, (0, P - 1)), P, stride=P)
+        return (sums / counts.clamp_min(1e-6)).transpose(1, 2)
+
     def forward(self, x: Tensor, state: Any = None, lengths: Tensor | None = None):
         """x (B, T, D) -> (logits (B, C), final state)."""
-        lengths = check_lengths(lengths, x.shape[0], x.shape[1], "ConvRNN")
-        h, steps = self.patches(x, lengths)
-        mask = (torch.arange(h.shape[1], device=h.device)[None, :] < steps[:, None])
-        m = mask[..., None].to(h.dtype)  # (B, T', 1)
+        B, T, _ = x.shape
+        lengths = check_lengths(lengths, B, T, "ConvRNN")
+        if lengths is None:
+            lengths = torch.full((B,), T, dtype=torch.long, device=x.device)
+        P = self.config.patch
+        h, frames = (x, lengths) if self.pool_features else self.patches(x, lengths)
+        m = valid(h, frames)  # (B, T or T', 1)
         h = h * m
+        pooled = []
         if len(self.front):
-            c = h.transpose(1, 2)  # (B, F, T')
+            c = h.transpose(1, 2)  # (B, F, T or T')
             for block in self.front:
                 c = block(c) * m.transpose(1, 2)
-            h = c.transpose(1, 2)
+            pooled.append(c.sum(2) / m.sum(1))  # the FCN readout
+            h = self.patch_means(c, m.transpose(1, 2)) if self.pool_features else c.transpose(1, 2)
+        steps = (frames + P - 1) // P if self.pool_features else frames
         out, state = self.rnn(h, state, steps)
-        count = m.sum(1)
-        pooled = [(out * m).sum(1) / count]
-        if len(self.front):
-            pooled.append(h.sum(1) / count)
-        return self.head(torch.cat(pooled, 1)), state
+        s = valid(out, steps)
+        return self.head(torch.cat([(out * s).sum(1) / s.sum(1), *pooled], 1)), state
 
     def loss(self, batch: Batch, state: Any = None) -> StepOutput:
         batch = Batch.of(batch)
         out, state = self(batch.inputs, state, batch.lengths)
         loss, count, stats = self.head.loss(out, batch.targets)
         return StepOutput(loss, count, state, stats, "samples")
+
+
+def valid(h: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, ...) and lengths (B,) -> the mask of valid steps (B, T, 1) in h's dtype."""
+    steps = torch.arange(h.shape[1], device=h.device)[None, :] < lengths[:, None]
+    return steps[..., None].to(h.dtype)

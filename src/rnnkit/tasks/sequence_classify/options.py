@@ -1,7 +1,7 @@
 """`rnnkit train sequence-classify` options. "auto" settings are chosen per data set from its
-training split alone (a stratified validation part of it, `val_fraction`): the front end and
-the normalisation; the patch size follows the longest training series. The rest are the
-measured defaults (benchmarks/README.md, "Sequence classification")."""
+training split alone (a stratified validation part of it, `val_fraction`): the normalisation
+(and the front end, with --frontend auto); the patch size follows the longest training
+series. The rest are the measured defaults (benchmarks/README.md, "Sequence classification")."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ HELP = (
 FRONTENDS = ("auto", "conv", "none")
 NORMALISATIONS = ("auto", "series", "global")
 BASELINES = ("all", "euclidean")
+CONV_ON = ("patches", "frames")
 STEPS_TARGET = 64  # the automatic patch keeps the recurrent layer at <= this many steps
 
 
@@ -38,13 +39,20 @@ class SequenceClassifyOptions(TrainOptions):
     hidden: int = 64
     bidirectional: bool = opt(True, "Read each sequence both ways.")
     frontend: str = opt(
-        "auto", "Convolutions (FCN blocks k=7,5,3) before the recurrent layer, or none; auto: "
-        "whichever scores better on the validation part of train.", choices=FRONTENDS,
+        "conv", "Convolutions (FCN blocks k=7,5,3) before the recurrent layer, or none; auto: "
+        "whichever scores better on the validation part of train (none never did on the "
+        "benchmark's data sets).", choices=FRONTENDS,
+    )  # fmt: skip
+    conv_on: str = opt(
+        "patches", "patches: the convolutions read the concatenated patches; frames: every "
+        "frame, and the recurrent layer the mean of their features over each patch (better "
+        "with many updates where measured, ~4x the time per update).", choices=CONV_ON,
     )  # fmt: skip
     filters: int = opt(64, "Channels of each convolutional block.", ge=1, le=4096)
     normalise: str = opt(
         "auto", "series: each series to zero mean and unit variance per channel; global: each "
-        "channel by training-split statistics; auto: chosen on validation.",
+        "channel by training-split statistics; auto: chosen on validation (series, without a "
+        "choice, when the training series already are so normalised).",
         choices=NORMALISATIONS,
     )  # fmt: skip
     patch: int | None = opt(
@@ -65,8 +73,12 @@ class SequenceClassifyOptions(TrainOptions):
     augment: float = opt(
         0.1, "Training-time jitter and amplitude scaling, std in standard units.", ge=0, le=10
     )
+    crop: float = opt(
+        1.0, "Training-time window slicing: each series cut to a random window of at least "
+        "this fraction of its length, stretched back (1: none).", gt=0, le=1,
+    )  # fmt: skip
     ensemble: int = opt(
-        3, "Average the softmax of N independently seeded models (saved together; --minutes "
+        5, "Average the softmax of N independently seeded models (saved together; --minutes "
         "is shared among them).", ge=1, le=1000,
     )  # fmt: skip
     baselines: str = opt(

@@ -133,6 +133,7 @@ def model_config(options: SequenceClassifyOptions, features: int, classes: int, 
         RNNConfig(CELL_FAMILIES[options.cell], options.hidden, options.layers,
                   options.bidirectional, options.dropout),
         patch=patch, filters=options.filters if frontend == "conv" else 0,
+        full_resolution=options.conv_on == "frames",
     )  # fmt: skip
 
 
@@ -149,12 +150,30 @@ def step_config(options: SequenceClassifyOptions, n: int, steps: int, val: bool)
     )  # fmt: skip
 
 
-def candidates(options: SequenceClassifyOptions) -> list[tuple[str, str]]:
-    """(frontend, normalise) pairs the auto settings compare (one: nothing to choose)."""
+def series_normalised(seqs: Sequence[np.ndarray], tol: float = 1e-3) -> bool:
+    """Whether every (T_i, D) series already has zero mean and unit variance per channel (as
+    most of the UCR archive's univariate problems ship; the variance divided by T_i or by
+    T_i - 1): then "series" and "global" normalisation give the same frames, and there is
+    nothing to choose."""
+    def unit(s: np.ndarray) -> bool:
+        sd = min(np.abs(s.std(0, ddof=d) - 1).max() for d in (0, 1))
+        return len(s) > 1 and np.abs(s.mean(0)).max() < tol and sd < tol
+
+    return all(unit(s) for s in seqs)
+
+
+def candidates(options: SequenceClassifyOptions, seqs: Sequence[np.ndarray]
+               ) -> list[tuple[str, str]]:  # fmt: skip
+    """(frontend, normalise) pairs the auto settings compare on the training series `seqs`
+    (one: nothing to choose)."""
     fronts = [f for f in FRONTENDS if f != "auto"] if options.frontend == "auto" else [
         options.frontend]  # fmt: skip
-    norms = [m for m in NORMALISATIONS if m != "auto"] if options.normalise == "auto" else [
-        options.normalise]  # fmt: skip
+    if options.normalise != "auto":
+        norms = [options.normalise]
+    elif series_normalised(seqs):
+        norms = ["series"]
+    else:
+        norms = [m for m in NORMALISATIONS if m != "auto"]
     return list(itertools.product(fronts, norms))
 
 
@@ -168,17 +187,22 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
     from ...training import Trainer, seed_everything
 
     patch = auto_patch(data, options)
-    pairs = candidates(options)
+    pairs = candidates(options, data.X_train)
     if len(pairs) == 1 or options.val_fraction == 0:
         front = pairs[0][0] if options.frontend != "auto" else FALLBACK[0]
-        norm = pairs[0][1] if options.normalise != "auto" else FALLBACK[1]
-        why = "as given" if len(pairs) == 1 else "no validation part (--val-fraction 0)"
+        norm = pairs[0][1] if options.normalise != "auto" or len(pairs) == 1 else FALLBACK[1]
+        if len(pairs) > 1:
+            why = "no validation part (--val-fraction 0)"
+        elif options.normalise == "auto":
+            why = "the training series are already normalised per series: nothing to choose"
+        else:
+            why = "as given"
         return Choice(front, norm, patch, {}, why)
     start = time.perf_counter()
     tr, va = stratified_split(data.y_train, options.val_fraction, options.seed)
     X_tr, y_tr = [data.X_train[i] for i in tr], torch.from_numpy(data.y_train[tr])
     X_va, y_va = [data.X_train[i] for i in va], torch.from_numpy(data.y_train[va])
-    aug = augmenter(options.augment) if options.augment > 0 else None
+    aug = batch_transform(options)
     scores: dict[str, dict[str, Any]] = {}
     for front, norm in pairs:
         t0 = time.perf_counter()
@@ -215,15 +239,35 @@ def encode(data: ClassificationData, choice: Choice) -> SequenceData:
                         summary, {"selection": choice.seconds})  # fmt: skip
 
 
-def augmenter(augment: float):
-    """Jitter and amplitude scaling of standardised frames, both with std `augment`.
+def batch_transform(options: SequenceClassifyOptions):
+    """The training batches' augmentation, or None when --augment 0 and --crop 1."""
+    if options.augment > 0 or options.crop < 1:
+        return augmenter(options.augment, options.crop)
+    return None
 
-    x (B, T, D) -> x · (1 + ε_scale) + ε_jitter, ε_scale (B, 1, D) per sequence and channel,
-    ε_jitter (B, T, D) per frame; padded frames stay 0.
+
+def augmenter(augment: float, crop: float = 1.0):
+    """Window cropping, amplitude scaling and jitter of standardised frames.
+
+    x (B, T, D) -> a random window of each series, a fraction U(crop, 1) of its length,
+    stretched back to that length by linear interpolation (window slicing, Le Guennec et al.
+    2016; none at crop 1), then x · (1 + ε_scale) + ε_jitter with std `augment`, ε_scale
+    (B, 1, D) per sequence and channel, ε_jitter (B, T, D) per frame; padded frames stay 0.
     """
 
     def aug(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         B, T, D = x.shape
+        if crop < 1:
+            span = crop + (1 - crop) * torch.rand(B, 1, generator=gen)  # (B, 1) kept
+            start = (1 - span) * torch.rand(B, 1, generator=gen)
+            last = (lengths - 1).clamp_min(0)[:, None].to(x.dtype)  # (B, 1)
+            t = torch.arange(T, dtype=x.dtype)[None, :] / last.clamp_min(1)  # (B, T) in [0, 1]
+            pos = ((start + span * t) * last).clamp(max=last)
+            i0 = pos.floor().long()
+            w = (pos - i0)[..., None]
+            i1 = torch.minimum(i0 + 1, last.long())
+            x = (1 - w) * x.gather(1, i0[..., None].expand(B, T, D)) + w * x.gather(
+                1, i1[..., None].expand(B, T, D))  # fmt: skip
         scale = 1.0 + augment * torch.randn(B, 1, D, generator=gen)
         noise = augment * torch.randn(B, T, D, generator=gen)
         mask = (torch.arange(T)[None, :] < lengths[:, None]).unsqueeze(-1)  # (B, T, 1)
@@ -289,8 +333,8 @@ class SequenceClassifyTask(Task):
         return step_config(options, len(data.X), options.steps or HUGE, val=False)
 
     def batches(self, options: SequenceClassifyOptions, data: SequenceData):
-        aug = augmenter(options.augment) if options.augment > 0 else None
-        return random_batches(data.X, data.y, data.lengths, options.batch, aug), None
+        return random_batches(data.X, data.y, data.lengths, options.batch,
+                              batch_transform(options)), None
 
     def fit(self, ctx) -> Fitted:
         """Member k: seeded member_seed(seed, k), its own Trainer into member_dir(out, k).
@@ -328,10 +372,14 @@ class SequenceClassifyTask(Task):
         X_te, L_te = tensors(src.X_test, data.scaler, data.choice.normalise)
         probs = [predict_proba(m, X_te, L_te) for m in clf.models]
         members = [float((p.argmax(1) == src.y_test).mean()) for p in probs]
+        # the ensemble of the first k members, k = 1..N: what each member added
+        growing = [float((sum(probs[:k]).argmax(1) == src.y_test).mean())
+                   for k in range(1, len(probs) + 1)]  # fmt: skip
         pred = (sum(probs) / len(probs)).argmax(1)
         baselines, seconds = run_baselines(src, options)
         return {
             "test_accuracy": float((pred == src.y_test).mean()), "member_accuracies": members,
+            "first_k_accuracies": growing,
             "baselines": {**baselines, "seconds": seconds,
                           "published": dataclasses.asdict(src.published) if src.published
                           else None},
