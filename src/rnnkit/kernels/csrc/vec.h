@@ -1,6 +1,8 @@
 /*
  * Portable vector loops and branch-free fast math shared by the kernels' translation units
  * (rnnkit.cpp: the sequence kernels; step.cpp: the single-step kernels and their backward).
+ * The math functions are static and always inlined: a call in a gate loop would keep that loop
+ * scalar (GCC's inliner gave up on them in step.h's larger functions).
  */
 #pragma once
 
@@ -8,6 +10,11 @@
 #include <cstdint>
 
 #define restrict __restrict__
+#if defined(__GNUC__)
+#define RK_INLINE static inline __attribute__((always_inline))
+#else
+#define RK_INLINE static inline
+#endif
 // Hot loops built for several vector widths and chosen when the library loads (GNU ifunc), so
 // one portable binary uses AVX-512 or AVX2 where the CPU has them.
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
@@ -29,7 +36,7 @@
 
 /* expf to ~1 ulp, branch-free so loops that call it vectorise: 2^n * e^r with |r| <= ln2/2
  * and a degree-6 polynomial for e^r (Cephes coefficients). */
-inline float rk_expf(float x) {
+RK_INLINE float rk_expf(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     float n = floorf(x * 1.44269504088896341f + 0.5f);
@@ -46,7 +53,7 @@ inline float rk_expf(float x) {
     s.i = ((int32_t)n + 127) << 23;
     return p * s.f;
 }
-inline float rk_sigmf(float x) { return 1.0f / (1.0f + rk_expf(-x)); }
+RK_INLINE float rk_sigmf(float x) { return 1.0f / (1.0f + rk_expf(-x)); }
 /* tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error ~1e-7 near 0, which is all float needs. */
-inline float rk_tanhf(float x) { return 1.0f - 2.0f / (rk_expf(2.0f * x) + 1.0f); }
-inline double rk_sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+RK_INLINE float rk_tanhf(float x) { return 1.0f - 2.0f / (rk_expf(2.0f * x) + 1.0f); }
+RK_INLINE double rk_sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
