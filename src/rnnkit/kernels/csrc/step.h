@@ -18,27 +18,76 @@
  * LSTM i, f, g, o. Elman saves nothing: its backward reads h_new.
  */
 
-/* Y[:, :n] (+)= X (B, K) WT[:, :n], WT row-major with leading dimension ldw. */
+/* Y[:, :n] (+)= X (B, K) WT[:, :n], WT row-major with leading dimension ldw.
+ *
+ * Column blocks of four 64-byte vectors accumulate in registers over all K rows, even and odd
+ * rows into separate accumulators (8 independent FMA chains: the product is latency-bound
+ * otherwise, a B = 1 step being one pass over K rows). GCC's vector extension keeps them in
+ * registers, which plain arrays did not. Every column is summed in the same order whatever
+ * block it falls in (init + even rows, odd rows, then their sum), so a column split over
+ * threads gives the same result as one thread. */
+typedef REAL SUF(vec) __attribute__((vector_size(64)));
+#define RK_VL ((int)(64 / sizeof(REAL)))
+
+RK_INLINE SUF(vec) SUF(vload)(const REAL *p) {
+    SUF(vec) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 RK_VEC static void SUF(sp_proj)(int B, int n, int K, const REAL *X, int ldx, const REAL *WT,
                                 int ldw, int accumulate, REAL *Y, int ldy) {
+    typedef SUF(vec) V;
     for (int b = 0; b < B; b++) {
-        REAL *restrict y = Y + (size_t)b * ldy;
+        REAL *y = Y + (size_t)b * ldy;
         const REAL *xb = X + (size_t)b * ldx;
-        if (!accumulate) memset(y, 0, (size_t)n * sizeof(REAL));
-        int k = 0;
-        for (; k + 4 <= K; k += 4) { /* four WT rows per pass: a quarter of the y traffic */
-            const REAL *restrict w0 = WT + (size_t)k * ldw, *restrict w1 = w0 + ldw;
-            const REAL *restrict w2 = w1 + ldw, *restrict w3 = w2 + ldw;
-            REAL x0 = xb[k], x1 = xb[k + 1], x2 = xb[k + 2], x3 = xb[k + 3];
-            for (int j = 0; j < n; j++) y[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+        int j0 = 0;
+        for (; j0 + 4 * RK_VL <= n; j0 += 4 * RK_VL) {
+            V a[4], e[4];
+            for (int i = 0; i < 4; i++) {
+                a[i] = accumulate ? SUF(vload)(y + j0 + i * RK_VL) : V{};
+                e[i] = V{};
+            }
+            const REAL *w = WT + j0;
+            int k = 0;
+            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
+                REAL x0 = xb[k], x1 = xb[k + 1];
+                for (int i = 0; i < 4; i++) a[i] += x0 * SUF(vload)(w + i * RK_VL);
+                for (int i = 0; i < 4; i++) e[i] += x1 * SUF(vload)(w + ldw + i * RK_VL);
+            }
+            if (k < K)
+                for (int i = 0; i < 4; i++) a[i] += xb[k] * SUF(vload)(w + i * RK_VL);
+            for (int i = 0; i < 4; i++) {
+                V v = a[i] + e[i];
+                memcpy(y + j0 + i * RK_VL, &v, sizeof v);
+            }
         }
-        for (; k < K; k++) {
-            const REAL *restrict w0 = WT + (size_t)k * ldw;
-            REAL x0 = xb[k];
-            for (int j = 0; j < n; j++) y[j] += x0 * w0[j];
+        for (; j0 + RK_VL <= n; j0 += RK_VL) { /* the same, one vector wide */
+            V a = accumulate ? SUF(vload)(y + j0) : V{}, e = V{};
+            const REAL *w = WT + j0;
+            int k = 0;
+            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
+                a += xb[k] * SUF(vload)(w);
+                e += xb[k + 1] * SUF(vload)(w + ldw);
+            }
+            if (k < K) a += xb[k] * SUF(vload)(w);
+            V v = a + e;
+            memcpy(y + j0, &v, sizeof v);
+        }
+        for (; j0 < n; j0++) { /* and one column at a time */
+            REAL a = accumulate ? y[j0] : 0, e = 0;
+            const REAL *w = WT + j0;
+            int k = 0;
+            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
+                a += xb[k] * w[0];
+                e += xb[k + 1] * w[ldw];
+            }
+            if (k < K) a += xb[k] * w[0];
+            y[j0] = a + e;
         }
     }
 }
+#undef RK_VL
 
 /* y (n) += x (n) */
 RK_VEC static void SUF(add_rows)(int n, REAL *restrict y, const REAL *restrict x) {
@@ -79,13 +128,20 @@ RK_VEC static void SUF(step_fwd_cols)(const SUF(step_t) *p, int j0, int j1) {
     int B = p->B, D = p->D, H = p->H, n = j1 - j0;
     int G = p->kind == 0 ? 1 : p->kind == 1 ? 3 : 4, GH = G * H;
     REAL *S = p->s, *Gh = p->gh;
-    for (int g = 0; g < G; g++) {
-        int col = g * H + j0;
-        SUF(sp_proj)(B, n, D, p->x, p->ldx, p->WihT + col, GH, 0, S + col, GH);
-        if (p->kind == 1 && g == 2) {
-            if (p->opt) SUF(sp_proj)(B, n, H, p->h, H, p->WhhT + col, GH, 0, Gh + col, GH);
-        } else {
-            SUF(sp_proj)(B, n, H, p->h, H, p->WhhT + col, GH, 1, S + col, GH);
+    if (n == H) { /* one thread: every gate's columns in one pass */
+        SUF(sp_proj)(B, GH, D, p->x, p->ldx, p->WihT, GH, 0, S, GH);
+        SUF(sp_proj)(B, p->kind == 1 ? 2 * H : GH, H, p->h, H, p->WhhT, GH, 1, S, GH);
+        if (p->kind == 1 && p->opt)
+            SUF(sp_proj)(B, H, H, p->h, H, p->WhhT + 2 * H, GH, 0, Gh + 2 * H, GH);
+    } else {
+        for (int g = 0; g < G; g++) {
+            int col = g * H + j0;
+            SUF(sp_proj)(B, n, D, p->x, p->ldx, p->WihT + col, GH, 0, S + col, GH);
+            if (p->kind == 1 && g == 2) {
+                if (p->opt) SUF(sp_proj)(B, n, H, p->h, H, p->WhhT + col, GH, 0, Gh + col, GH);
+            } else {
+                SUF(sp_proj)(B, n, H, p->h, H, p->WhhT + col, GH, 1, S + col, GH);
+            }
         }
     }
     for (int b = 0; b < B; b++) {
