@@ -1,4 +1,5 @@
-"""Streaming single-step kernels for stateful inference (no autograd), batch 1-8.
+"""Streaming single-step kernels, batch 1-8: for stateful inference, and `step_plan`,
+`Recurrent.step`'s native path with or without autograd.
 
 One operator call per step (torch.ops.rnnkit.*_step): both projections and the gate math.
 ``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_run``, outside
