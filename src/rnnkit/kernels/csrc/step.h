@@ -165,41 +165,25 @@ RK_VEC static void SUF(step_fwd_cols)(const SUF(step_t) *p, int j0, int j1) {
         } else if (p->kind == 1 && p->opt) {
             RK_C gh = Gh + (size_t)b * GH;
             RK_C bh = p->bh;
-            if (sv) {
-                RK_IVDEP for (int j = j0; j < j1; j++) {
-                    REAL r = SIGM(s[j] + bx[j]), z = SIGM(s[H + j] + bx[H + j]);
-                    REAL e = gh[2 * H + j] + bh[j];
-                    REAL nn = TANH(s[2 * H + j] + bx[2 * H + j] + r * e);
-                    ho[j] = nn + z * (hp[j] - nn);
-                    sv[j] = r; sv[H + j] = z; sv[2 * H + j] = nn; sv[3 * H + j] = e;
-                }
-            } else {
-                RK_IVDEP for (int j = j0; j < j1; j++) {
-                    REAL r = SIGM(s[j] + bx[j]), z = SIGM(s[H + j] + bx[H + j]);
-                    REAL nn = TANH(s[2 * H + j] + bx[2 * H + j] + r * (gh[2 * H + j] + bh[j]));
-                    ho[j] = nn + z * (hp[j] - nn);
-                }
+            RK_IVDEP for (int j = j0; j < j1; j++) { /* unswitched on sv, as the LSTM's */
+                REAL r = SIGM(s[j] + bx[j]), z = SIGM(s[H + j] + bx[H + j]);
+                REAL e = gh[2 * H + j] + bh[j];
+                REAL nn = TANH(s[2 * H + j] + bx[2 * H + j] + r * e);
+                ho[j] = nn + z * (hp[j] - nn);
+                if (sv) { sv[j] = r; sv[H + j] = z; sv[2 * H + j] = nn; sv[3 * H + j] = e; }
             }
         } else if (p->kind == 2) {
             RK_C cp = p->c + (size_t)b * H;
             REAL *restrict co = p->cout + (size_t)b * H;
-            if (sv) {
-                RK_IVDEP for (int j = j0; j < j1; j++) {
-                    REAL i = SIGM(s[j] + bx[j]), f = SIGM(s[H + j] + bx[H + j]);
-                    REAL g = TANH(s[2 * H + j] + bx[2 * H + j]);
-                    REAL o = SIGM(s[3 * H + j] + bx[3 * H + j]);
-                    REAL cn = f * cp[j] + i * g;
-                    co[j] = cn; ho[j] = o * TANH(cn);
-                    sv[j] = i; sv[H + j] = f; sv[2 * H + j] = g; sv[3 * H + j] = o;
-                }
-            } else {
-                RK_IVDEP for (int j = j0; j < j1; j++) {
-                    REAL i = SIGM(s[j] + bx[j]), f = SIGM(s[H + j] + bx[H + j]);
-                    REAL g = TANH(s[2 * H + j] + bx[2 * H + j]);
-                    REAL o = SIGM(s[3 * H + j] + bx[3 * H + j]);
-                    REAL cn = f * cp[j] + i * g;
-                    co[j] = cn; ho[j] = o * TANH(cn);
-                }
+            /* sv is loop-invariant: GCC unswitches the loop, so the inference step stores
+             * nothing extra */
+            RK_IVDEP for (int j = j0; j < j1; j++) {
+                REAL i = SIGM(s[j] + bx[j]), f = SIGM(s[H + j] + bx[H + j]);
+                REAL g = TANH(s[2 * H + j] + bx[2 * H + j]);
+                REAL o = SIGM(s[3 * H + j] + bx[3 * H + j]);
+                REAL cn = f * cp[j] + i * g;
+                co[j] = cn; ho[j] = o * TANH(cn);
+                if (sv) { sv[j] = i; sv[H + j] = f; sv[2 * H + j] = g; sv[3 * H + j] = o; }
             }
         }
     }
