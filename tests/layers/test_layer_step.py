@@ -29,10 +29,10 @@ def test_step_takes_the_kernel_unless_a_gradient_is_wanted(make):
     with torch.no_grad():
         whole, final = layer(x)
     grads = []
-    for impl in ("auto", "reference"):  # a gradient wanted: torch's cell ops, or the cells
+    for impl in ("auto", "reference"):  # a gradient wanted: the kernels with autograd, or the cells
         layer.impl = impl
         out, state = _stream(layer, x)
-        assert layer.impl_used == ("torch" if impl == "auto" else "reference")
+        assert layer.impl_used == ("fused" if impl == "auto" else "reference")
         grads.append(torch.autograd.grad(out.square().sum(), list(layer.parameters())))
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp")
-HEADERS = ("csrc/cells.h", "csrc/blas.h")
+SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp", "csrc/step.cpp")
+HEADERS = ("csrc/cells.h", "csrc/blas.h", "csrc/vec.h", "csrc/step.h")
 
 
 def compile_args(parallel_info: str) -> list[str]:

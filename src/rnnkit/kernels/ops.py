@@ -159,3 +159,43 @@ def _lstm_backward(ctx, dout, dhn, dcn, _dhs, _dcs, _dgates):
 _lib.register_autograd("rnnkit::elman_fwd", _elman_backward, setup_context=_elman_setup)
 _lib.register_autograd("rnnkit::gru_fwd", _gru_backward, setup_context=_gru_setup)
 _lib.register_autograd("rnnkit::lstm_fwd", _lstm_backward, setup_context=_lstm_setup)
+
+
+# ---- the single-step operators with autograd (csrc/step.cpp; their autograd is in C++) --------
+
+
+def _step_grads(need, x, h, w_ih, w_hh, with_c: bool) -> tuple:
+    G_H, D = w_ih.shape
+    H = w_hh.shape[1]
+    shapes = [x.shape, h.shape, *([h.shape] if with_c else []), (G_H, D), (G_H, H), (G_H,), (G_H,)]
+    return tuple(x.new_empty(s if n else (0,)) for n, s in zip(need, shapes, strict=True))
+
+
+@_lib.register_fake("rnnkit::elman_step_fwd")
+def _elman_step_fwd_fake(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act):
+    return torch.empty_like(h)
+
+
+@_lib.register_fake("rnnkit::elman_step_bwd")
+def _elman_step_bwd_fake(dh, x, h, w_ih, w_hh, h_new, act, need):
+    return _step_grads(need, x, h, w_ih, w_hh, False)
+
+
+@_lib.register_fake("rnnkit::gru_step_fwd")
+def _gru_step_fwd_fake(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after):
+    return torch.empty_like(h), x.new_empty(x.shape[0], 4 * w_hh.shape[1])
+
+
+@_lib.register_fake("rnnkit::gru_step_bwd")
+def _gru_step_bwd_fake(dh, x, h, w_ih, w_hh, saved, reset_after, need):
+    return _step_grads(need, x, h, w_ih, w_hh, False)
+
+
+@_lib.register_fake("rnnkit::lstm_step_fwd")
+def _lstm_step_fwd_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t):
+    return torch.empty_like(h), torch.empty_like(c), x.new_empty(x.shape[0], 4 * w_hh.shape[1])
+
+
+@_lib.register_fake("rnnkit::lstm_step_bwd")
+def _lstm_step_bwd_fake(dh, dc, x, h, c, w_ih, w_hh, saved, c_new, need):
+    return _step_grads(need, x, h, w_ih, w_hh, True)

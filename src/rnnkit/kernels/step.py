@@ -1,4 +1,5 @@
-"""Streaming single-step kernels for stateful inference (no autograd), batch 1-8.
+"""Streaming single-step kernels, batch 1-8: for stateful inference, and `step_plan`,
+`Recurrent.step`'s native path with or without autograd.
 
 One operator call per step (torch.ops.rnnkit.*_step): both projections and the gate math.
 ``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_run``, outside
@@ -387,3 +388,41 @@ class KernelStreamer:
                 "KernelStreamer.step is for inference and records no autograd history; "
                 "call it under torch.no_grad() or pass x_t.detach()"
             )
+
+
+def step_plan(layers, batch: int):
+    """The native plan behind `Recurrent.step` (csrc/step.cpp) for a stack of one kernel
+    family: (plan, run), where ``run(plan, x_t, state)`` steps every layer and returns
+    ``(y_t, state)`` in fresh tensors, with autograd (one node per layer, backward in C++) when
+    grad is enabled and x_t, the state or a weight requires grad; None when x_t or the state is
+    not the plan's case (batch, dtype, layout, a tensor subclass, tracing); NotImplemented when
+    a weight changed since (its data pointer or version): build a new plan.
+
+    Args:
+        layers: StreamLayer list, bottom-up, one kind, equal hidden sizes; the weights are the
+            live parameters (their gradients are what the backward computes).
+        batch: B.
+    """
+    module = lib()
+    kinds = {spec.kind for spec in layers}
+    if len(kinds) != 1 or not kinds <= set(_KINDS):
+        raise ValueError(f"step_plan: layers must be of one kind of {sorted(_KINDS)}, got {kinds}")
+    rows, first, width = [], layers[0], None
+    for k, spec in enumerate(layers):
+        weights = (spec.weight_ih, spec.weight_hh, spec.bias_ih, spec.bias_hh)
+        p = _Prepared(f"step_plan layer {k}", *weights, _KINDS[spec.kind][1])
+        if k and not p.D == p.H == width:  # the native plan steps layers of one width
+            raise ValueError(f"step_plan: layer {k} must be ({width} -> {width}), like layer 1")
+        width = p.H
+        if any(b is not None and not b.is_contiguous() for b in weights[2:]):
+            raise ValueError(f"step_plan: layer {k}'s biases must be contiguous")
+        rows.append((*weights, p.wih_t, p.whh_t))
+    if first.kind == "elman":
+        opt = _ACTIVATIONS.get(first.activation)
+        if opt is None or any(s.activation != first.activation for s in layers):
+            raise ValueError(f"step_plan: one activation of {sorted(_ACTIVATIONS)} for all layers")
+    else:
+        opt = int(bool(first.reset_after))
+        if any(bool(s.reset_after) != bool(opt) for s in layers):
+            raise ValueError("step_plan: one reset_after for all layers")
+    return module.step_plan(_KINDS[first.kind][0], opt, batch, rows), module.plan_step

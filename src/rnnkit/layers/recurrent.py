@@ -235,12 +235,12 @@ class Recurrent(nn.Module):
     def step(self, x_t: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """One time step through every layer, for stateful streaming inference.
 
-        x_t (B, D) -> (y_t (B, O), state); `state` as `forward` returns it. When no gradient
-        is wanted (torch.no_grad(), or nothing requires grad), a unidirectional stack of one
-        kernel family (Elman, GRU, base LSTM) runs the native streaming kernel, one call for
-        the whole stack (impl_used "fused"; see rnnkit.layers.stepping); otherwise the cells
-        step, autograd through them. Unidirectional layers only: a backward direction needs
-        the whole sequence.
+        x_t (B, D) -> (y_t (B, O), state); `state` as `forward` returns it. A unidirectional
+        stack of one kernel family (Elman, GRU, base LSTM) runs the native step kernel, one
+        call for the whole stack (impl_used "fused"; see rnnkit.layers.stepping), with its
+        C++ backward when a gradient is wanted; other layers step their cells, autograd
+        through them. Unidirectional layers only: a backward direction needs the whole
+        sequence.
 
         Example:
             >>> state = None

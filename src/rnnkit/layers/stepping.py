@@ -1,28 +1,22 @@
 """`Recurrent.step` at the speed of the native kernels, and the streamer's Python fallback.
 
 `StepPlan` is the cached fast path of `Recurrent.step` for a unidirectional stack of one
-kernel family (Elman, GRU or base LSTM, equal hidden sizes): a `kernels.KernelStreamer` (one
-native call for the whole stack, state in preallocated buffers) behind the layer's
-state-in / state-out contract. What makes a call cheap (a few microseconds on top of the
-kernel):
+kernel family (Elman, GRU or base LSTM, equal hidden sizes): a native plan
+(`kernels.step.step_plan`, csrc/step.cpp) holding the layer's parameters and transposed copies
+of its weights, behind the layer's state-in / state-out contract. One native call a step checks
+x_t, the state and the weights' (data pointer, version) stamp, steps every layer and returns
+fresh tensors (a returned state is never overwritten by a later step):
 
-- validation happens when the plan is built; a call only compares x_t's shape and dtype and
-  the weights' (data pointer, version) stamp, so an optimizer step or `load_state_dict`
-  rebuilds the plan instead of serving stale weights;
-- the state a call returns is remembered: passing it back (the streaming loop
-  `y, state = layer.step(x, state)`) skips copying it into the kernel's buffers; any other
-  state is copied in, and a state modified in place is noticed by its version counter;
-- the new state is one fresh tensor per state tensor (a stack of the layers' buffers, or a
-  clone for one layer), so a returned state is never overwritten by a later step.
-
-With a gradient wanted (grad enabled and x_t, the state or a weight requiring grad) the plan
-steps aside: `torch_cell_steps` runs torch's own cell ops where torch.nn runs the layer
-(impl_used "torch"; autograd in C++), the cells step otherwise. Measured against the kernel inside
-an autograd.Function whose backward recomputes the step through the cells (commit de28687):
-its forward was 1.7-4.3x faster, but forward + backward 1.8-2.3x slower (a nested autograd
-call per step), and a gradient asked for is a backward to come (benchmarks/README.md,
-"Recurrent.step"). Under torch.no_grad(), or with grad enabled but nothing requiring grad (a
-frozen model), the kernel runs.
+- without a gradient (torch.no_grad(), or nothing requiring grad: a frozen model) the
+  kernels run directly;
+- with one (grad enabled and x_t, the state or a weight requiring grad) each layer is one
+  autograd node in C++ (rnnkit::*_step_fwd, saving its gates; backward rnnkit::*_step_bwd:
+  dx, dh, dc and the weight gradients of that step), so a step with autograd costs about the
+  kernel plus one node. Session 3's kernel-forward / recompute-backward autograd.Function was
+  slower than torch's cells forward + backward (benchmarks/README.md, "Recurrent.step");
+- a weight changed (an optimizer step, `load_state_dict`) rebuilds the plan; anything else
+  unusual (another batch size or dtype, a tensor subclass, tracing, torch.compile, torch.func)
+  returns None and the layer's general path checks and explains.
 
 `CellStreamer` is what `Recurrent.streamer()` returns when the kernels cannot run the layer:
 the same step / state / reset interface, stepping the layer through `Recurrent.step`.
@@ -30,19 +24,14 @@ the same step / state / reset interface, stepping the layer through `Recurrent.s
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..cells import family_of
-from .state import leaves, stack_states, unstack_state
+from .state import stack_states, unstack_state
 
-_grad_enabled = torch.is_grad_enabled
-_version = operator.attrgetter("_version")
-_data_ptr = Tensor.data_ptr
-_is_tracing = torch._C._is_tracing
 _is_compiling = torch.compiler.is_compiling
 _transforms = torch._C._functorch.peek_interpreter_stack
 
@@ -66,8 +55,8 @@ def plan_unsupported(layer, x_t: Tensor) -> str | None:
 
 
 class PlanCache(dict):
-    """The layer's plans by (batch, dtype): dropped by copy and pickle (they hold raw pointers
-    into their own buffers), rebuilt on the next step."""
+    """The layer's plans by (batch, dtype): dropped by copy and pickle (a native plan holds the
+    original's parameters and cannot be pickled), rebuilt on the next step."""
 
     def __init__(self):
         super().__init__()
@@ -88,102 +77,27 @@ class StepPlan:
     def __init__(self, layer, batch: int, dtype: torch.dtype):
         # the layer's mode and impl setting the plan was made for: a change takes another
         self.layer_ref, self.training, self.asked = layer, layer.training, layer.impl
-        self.cells = tuple(layer.cells)
-        self.params = tuple(
-            p for c in self.cells for p in c._parameters.values() if p is not None
-        )
-        self.xshape = torch.Size((batch, layer.input_size))
-        self.dtype, self.num_layers = dtype, len(self.cells)
-        self.lstm = isinstance(self.cells[0].init_state(1), tuple)
-        self.width = self.cells[0].hidden_size
+        self.batch, self.dtype = batch, dtype
         self._build()
 
     def _build(self) -> None:
-        from .fused import make_streamer
+        from ..kernels.step import step_plan
 
-        self.streamer = make_streamer(self.layer_ref, self.xshape[0])
-        parts = self.streamer.state
-        self.hbufs = [p[0] if self.lstm else p for p in parts]
-        self.cbufs = [p[1] for p in parts] if self.lstm else []
-        self.stamp = self._stamp()
-        self.forget()
-
-    def forget(self) -> None:
-        """The buffers hold no state a step returned (after a reset or a copy into them)."""
-        self.last: Any = None  # the state object the last step returned, as returned
-        self.last_versions: tuple[int, ...] = ()
-
-    def _stamp(self) -> tuple:
-        return (*map(_data_ptr, self.params), *map(_version, self.params))
+        layer = self.layer_ref
+        impls = layer.impls("fused")
+        specs = [impl.stream_layer(cell) for cell, impl in zip(layer.cells, impls, strict=True)]
+        self.native, self._run = step_plan(specs, self.batch)
 
     def __call__(self, x_t: Tensor, state: Any):
         """(y_t, state) as `Recurrent.step` returns them, or None: not this plan's case
         (the caller then takes the general path, which checks and explains)."""
-        if (
-            type(x_t) is not Tensor  # fake tensors, tensor subclasses
-            or x_t.shape != self.xshape
-            or x_t.dtype is not self.dtype
-            or not x_t.is_cpu
-            or x_t.stride(1) != 1  # rows may be strided: x[:, t] of a (B, T, D) batch
-            or _is_tracing()
-            or _is_compiling()
-            or _transforms() is not None
-        ):
+        if _is_compiling() or _transforms() is not None:
             return None
-        if _grad_enabled() and (
-            x_t.requires_grad
-            or (state is not None and any(t.requires_grad for t in leaves(state)))
-            or any(p.requires_grad for p in self.params)
-        ):
-            return None  # a gradient is wanted: the cells step (see the module docstring)
-        if self._stamp() != self.stamp:  # the weights were updated: take a new snapshot
+        out = self._run(self.native, x_t, state)
+        if out is NotImplemented:  # a weight changed (an optimizer step, load_state_dict)
             self._build()
-        if state is None or state is not self.last or self._changed(state):
-            if not self._load(state):
-                return None
-        self.streamer.step(x_t)
-        # fresh memory, never overwritten by a later step; one layer: clone + view is cheaper
-        if self.num_layers == 1:
-            y = self.hbufs[0].clone()
-            hs = y[None]
-        else:
-            hs = torch.stack(self.hbufs)  # (L, B, H)
-            y = hs[-1]
-        if self.lstm:
-            cs = torch.stack(self.cbufs)
-            new = self.last = (hs, cs)
-            self.last_versions = (hs._version, cs._version)
-        else:
-            new = self.last = hs
-            self.last_versions = (hs._version,)
-        return y, new
-
-    def _changed(self, state) -> bool:
-        """Whether the last returned state was modified in place since (its versions)."""
-        if self.lstm:
-            return (state[0]._version, state[1]._version) != self.last_versions
-        return state._version != self.last_versions[0]
-
-    def _load(self, state: Any) -> bool:
-        """Put `state` (None: zeros) in the kernel's buffers; False if it is not in the
-        stacked layout."""
-        self.forget()
-        if state is None:
-            self.streamer.reset()
-            return True
-        parts = (state,) if isinstance(state, Tensor) else state
-        shape = (self.num_layers, self.xshape[0], self.width)
-        if not (
-            isinstance(parts, tuple)
-            and len(parts) == (2 if self.lstm else 1)
-            and all(isinstance(p, Tensor) and p.shape == shape for p in parts)
-        ):
-            return False
-        with torch.no_grad():
-            for bufs, part in zip((self.hbufs, self.cbufs), parts, strict=False):
-                for k, buf in enumerate(bufs):
-                    buf.copy_(part[k])
-        return True
+            out = self._run(self.native, x_t, state)
+        return out
 
 
 def torch_cell_steps(layer) -> tuple | None:

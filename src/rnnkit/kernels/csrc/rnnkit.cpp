@@ -10,9 +10,8 @@
  * pool), and every GEMM goes through blas.h (torch's own BLAS, found when the module loads, or
  * ATen's addmm).
  *
- * The module also exports, outside the dispatcher, `stream_run` (kernels.KernelStreamer's one
- * call per step over a stack of cells, state updated in place: a raw-pointer inference path
- * where the ~2 us a dispatcher call costs would be most of a step) and `info`/`configure`.
+ * The module also exports, outside the dispatcher, `info`/`configure`; the single-step operators
+ * and the streaming paths (`stream_run`, `plan_step`) are in step.cpp.
  */
 #include <Python.h>
 
@@ -41,28 +40,8 @@ using OptTensor = std::optional<Tensor>;
 
 /* ---- what cells.h needs: BLAS, threads, vector clones, fast exp ---------------------------- */
 
-#define restrict __restrict__
-#define RK_STEP_STACK 8192
+#include "vec.h"
 #define ARG(i, type) ((type)(intptr_t)a[i])
-
-// Hot loops built for several vector widths and chosen when the library loads (GNU ifunc), so
-// one portable binary uses AVX-512 or AVX2 where the CPU has them.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define RK_VEC __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RK_VEC
-#endif
-// The gate loops' arrays never overlap except exactly (h and out may be one buffer, written
-// with the same value), which C's restrict promised; GCC's C++ front end does not act on
-// __restrict__ there and guards each loop with a runtime overlap test that such exact aliases
-// fail, falling back to scalar code (2-2.5x slower GRU/LSTM). Say it once per loop instead.
-#if defined(__clang__)
-#define RK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
-#elif defined(__GNUC__)
-#define RK_IVDEP _Pragma("GCC ivdep")
-#else
-#define RK_IVDEP
-#endif
 
 namespace {
 
@@ -87,29 +66,6 @@ void rk_parallel(int nt, const F &body) {
     });
 }
 
-/* expf to ~1 ulp, branch-free so loops that call it vectorise: 2^n * e^r with |r| <= ln2/2
- * and a degree-6 polynomial for e^r (Cephes coefficients). */
-inline float rk_expf(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } s;
-    s.i = ((int32_t)n + 127) << 23;
-    return p * s.f;
-}
-inline float rk_sigmf(float x) { return 1.0f / (1.0f + rk_expf(-x)); }
-/* tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error ~1e-7 near 0, which is all float needs. */
-inline float rk_tanhf(float x) { return 1.0f - 2.0f / (rk_expf(2.0f * x) + 1.0f); }
-inline double rk_sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 #define REAL float
 #define SUF(name) name##_f32
@@ -366,98 +322,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_bwd(
     return {need[0] ? dX.transpose(0, 1) : dX, dh0, dc0, dWih, dWhh, dbih, dbhh};
 }
 
-/* Step ops: x (B, D), h (and c) (B, H); weights transposed, wih_t (D, G*H), whh_t (H, G*H). */
-int check_step(const char *op, const Tensor &x, std::initializer_list<const Tensor *> states,
-               const Tensor &wih_t, const Tensor &whh_t, const OptTensor &b_ih,
-               const OptTensor &b_hh, int64_t gates) {
-    int code = dtype_code(x, op);
-    TORCH_CHECK_VALUE(x.dim() == 2 && x.stride(1) == 1, op,
-                      ": x must be (B, D) with contiguous rows, got ", x.sizes());
-    int64_t B = x.size(0), D = x.size(1), H = whh_t.size(0), GH = gates * H;
-    check_same(x, wih_t, op, "weight_ih^T", {D, GH});
-    check_same(x, whh_t, op, "weight_hh^T", {H, GH});
-    TORCH_CHECK(wih_t.is_contiguous() && whh_t.is_contiguous(), op, ": weights must be contiguous");
-    for (const OptTensor *b : {&b_ih, &b_hh}) {
-        if (!*b || !(*b)->defined()) continue;
-        check_same(x, **b, op, "bias", {GH});
-        TORCH_CHECK((*b)->is_contiguous(), op, ": biases must be contiguous");
-    }
-    for (const Tensor *s : states) {
-        check_same(x, *s, op, "state", {B, H});
-        TORCH_CHECK(s->is_contiguous(), op, ": the state must be contiguous");
-    }
-    return code;
-}
-
-Tensor elman_step(const Tensor &x, const Tensor &h, const Tensor &wih_t, const Tensor &whh_t,
-                  const OptTensor &b_ih, const OptTensor &b_hh, int64_t act) {
-    int code = check_step("rnnkit::elman_step", x, {&h}, wih_t, whh_t, b_ih, b_hh, 1);
-    Tensor out = at::empty(h.sizes(), h.options());
-    int64_t a[] = {code, x.size(0), x.size(1), h.size(1), act, ptr(x), x.stride(0), ptr(h),
-                   ptr(wih_t), ptr(whh_t), ptr(b_ih), ptr(b_hh), ptr(out)};
-    RK_CALL(elman_step, code, a);
-    return out;
-}
-
-Tensor gru_step(const Tensor &x, const Tensor &h, const Tensor &wih_t, const Tensor &whh_t,
-                const OptTensor &b_ih, const OptTensor &b_hh, bool reset_after) {
-    int code = check_step("rnnkit::gru_step", x, {&h}, wih_t, whh_t, b_ih, b_hh, 3);
-    Tensor out = at::empty(h.sizes(), h.options());
-    int64_t a[] = {code, x.size(0), x.size(1), h.size(1), reset_after, ptr(x), x.stride(0), ptr(h),
-                   ptr(wih_t), ptr(whh_t), ptr(b_ih), ptr(b_hh), ptr(out)};
-    RK_CALL(gru_step, code, a);
-    return out;
-}
-
-std::tuple<Tensor, Tensor> lstm_step(const Tensor &x, const Tensor &h, const Tensor &c,
-                                     const Tensor &wih_t, const Tensor &whh_t,
-                                     const OptTensor &b_ih, const OptTensor &b_hh) {
-    int code = check_step("rnnkit::lstm_step", x, {&h, &c}, wih_t, whh_t, b_ih, b_hh, 4);
-    Tensor h_new = at::empty(h.sizes(), h.options()), c_new = at::empty(c.sizes(), c.options());
-    int64_t a[] = {code, x.size(0), x.size(1), h.size(1), ptr(x), x.stride(0), ptr(h), ptr(c),
-                   ptr(wih_t), ptr(whh_t), ptr(b_ih), ptr(b_hh), ptr(h_new), ptr(c_new)};
-    RK_CALL(lstm_step, code, a);
-    return {h_new, c_new};
-}
-
-/* ---- the Python module: the streamer's fast path, configuration, build info --------------- */
-
-/* stream_run(rows, nlayers, x, ldx): one step of a stack of cells in one call, for
- * kernels.KernelStreamer. rows points at nlayers rows of RK_ROW int64: [kind (0 elman, 1 gru,
- * 2 lstm), then that step kernel's own arguments] with hout/cout aimed at scratch. Layer k
- * reads layer k-1's new h; each layer's new state is copied over its h (and c), so the state
- * buffers are updated in place (x may alias a state buffer: the kernels write scratch first).
- * The same step kernels as the step ops run, so results are identical. */
-constexpr int RK_ROW = 16;
-PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
-    int64_t v[4];
-    if (n != 4) {
-        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
-        return NULL;
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = PyLong_AsLongLong(args[i]);
-        if (v[i] == -1 && PyErr_Occurred()) return NULL;
-    }
-    int64_t *rows = (int64_t *)(intptr_t)v[0], x = v[2], ldx = v[3];
-    for (int64_t k = 0; k < v[1]; k++) {
-        int64_t *r = rows + k * RK_ROW, *p = r + 1;
-        int kind = (int)r[0], f64 = p[0] != 0, lstm = kind == 2, rc;
-        int xs = lstm ? 4 : 5, hs = lstm ? 6 : 7;
-        p[xs] = x;
-        p[xs + 1] = ldx;
-        if (kind == 0) rc = f64 ? elman_step_f64(p) : elman_step_f32(p);
-        else if (kind == 1) rc = f64 ? gru_step_f64(p) : gru_step_f32(p);
-        else rc = f64 ? lstm_step_f64(p) : lstm_step_f32(p);
-        if (rc) return PyErr_NoMemory();
-        size_t bytes = (size_t)p[1] * (size_t)p[3] * (f64 ? sizeof(double) : sizeof(float));
-        memcpy((void *)(intptr_t)p[hs], (const void *)(intptr_t)p[12], bytes);
-        if (lstm) memcpy((void *)(intptr_t)p[7], (const void *)(intptr_t)p[13], bytes);
-        x = p[hs];
-        ldx = p[3];
-    }
-    Py_RETURN_NONE;
-}
+/* ---- the Python module: configuration, build info ------------------------------------------ */
 
 /* configure(use_pack, min_rows_per_thread, use_blas): knobs for benchmarks and tests (a
  * negative value keeps the setting); returns the old values. use_blas=0 takes ATen's addmm
@@ -490,7 +355,6 @@ PyObject *py_info(PyObject *, PyObject *) {
 }
 
 PyMethodDef methods[] = {
-    {"stream_run", (PyCFunction)(void (*)(void))py_stream_run, METH_FASTCALL, NULL},
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_FASTCALL, "tuning knobs"},
     {"info", (PyCFunction)py_info, METH_NOARGS, "what the build found"},
     {NULL, NULL, 0, NULL}};
@@ -501,6 +365,8 @@ PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, RK_STR(TORCH_EXTENSION_NAME),
                          "rnnkit fused RNN kernels (torch.ops.rnnkit)", -1, methods};
 
 }  // namespace
+
+extern PyMethodDef rk_step_methods[]; /* step.cpp: the streaming paths */
 
 TORCH_LIBRARY(rnnkit, m) {
     m.def("elman_fwd(Tensor x, Tensor h0, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
@@ -520,12 +386,6 @@ TORCH_LIBRARY(rnnkit, m) {
     m.def("lstm_bwd(Tensor x, Tensor w_ih, Tensor w_hh, Tensor? lengths, Tensor hs, Tensor cs, "
           "Tensor gates, Tensor? dout, Tensor? dhn, Tensor? dcn, bool[7] need) -> "
           "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
-    m.def("elman_step(Tensor x, Tensor h, Tensor wih_t, Tensor whh_t, Tensor? b_ih, Tensor? b_hh, "
-          "int act) -> Tensor");
-    m.def("gru_step(Tensor x, Tensor h, Tensor wih_t, Tensor whh_t, Tensor? b_ih, Tensor? b_hh, "
-          "bool reset_after) -> Tensor");
-    m.def("lstm_step(Tensor x, Tensor h, Tensor c, Tensor wih_t, Tensor whh_t, Tensor? b_ih, "
-          "Tensor? b_hh) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
@@ -535,14 +395,13 @@ TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
     m.impl("gru_bwd", &gru_bwd);
     m.impl("lstm_fwd", &lstm_fwd);
     m.impl("lstm_bwd", &lstm_bwd);
-    m.impl("elman_step", &elman_step);
-    m.impl("gru_step", &gru_step);
-    m.impl("lstm_step", &lstm_step);
 }
 
 #define RK_CAT2(a, b) a##b
 #define RK_CAT(a, b) RK_CAT2(a, b)
 PyMODINIT_FUNC RK_CAT(PyInit_, TORCH_EXTENSION_NAME)(void) {
     rk_find_blas();
-    return PyModule_Create(&moduledef);
+    PyObject *module = PyModule_Create(&moduledef);
+    if (module && PyModule_AddFunctions(module, rk_step_methods) < 0) Py_CLEAR(module);
+    return module;
 }

@@ -1,0 +1,881 @@
+/*
+ * One Elman / GRU / LSTM step with autograd, as PyTorch operators, and `Recurrent.step`'s native
+ * fast path.
+ *
+ * Operators (namespace rnnkit, CPU kernels here, fake kernels in kernels/ops.py):
+ *   {elman,gru,lstm}_step_fwd  one step, returning what the backward needs (GRU/LSTM: `saved`,
+ *                              (B, 4H) gate values); differentiable in x, h (c) and the weights.
+ *   {elman,gru,lstm}_step_bwd  that step's backward: dx, dh_prev (dc_prev), dW_ih, dW_hh,
+ *                              db_ih, db_hh, each computed only where `need` says.
+ * The forward reads the weights transposed (wih_t = w_ih^T, whh_t = w_hh^T, contiguous: the
+ * caller's cached copies, see step.h), and takes w_ih and w_hh themselves for the gradient and
+ * the backward. Their autograd is registered in C++ (an autograd::Function per cell): a Python
+ * autograd.Function costs ~10 us a call, more than the whole step at H = 64.
+ *
+ * The inference step ops {elman,gru,lstm}_step (kernels.elman_step etc.) and `stream_run`
+ * (kernels.KernelStreamer's one call per step over a stack, outside the dispatcher, whose ~2 us
+ * a call would be most of a step at H = 64) run the same forward, so all agree exactly.
+ *
+ * `plan_step` (module function, outside the dispatcher) is Recurrent.step's fast path for a
+ * stack of one cell family: one call per step that checks the input, the state and the weights'
+ * stamp, then steps every layer, without autograd (the kernels directly) or with it (one
+ * autograd node per layer), and returns fresh tensors.
+ */
+#include <Python.h>
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/zeros.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/python_variable.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/library.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "vec.h"
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+namespace {
+
+#define RK_C const REAL *restrict
+
+#define REAL float
+#define SUF(name) name##_f32
+#define SIGM rk_sigmf
+#define TANH rk_tanhf
+#include "step.h"
+#undef REAL
+#undef SUF
+#undef SIGM
+#undef TANH
+
+#define REAL double
+#define SUF(name) name##_f64
+#define SIGM rk_sigm
+#define TANH tanh
+#include "step.h"
+#undef REAL
+#undef SUF
+#undef SIGM
+#undef TANH
+
+template <typename T> struct K;
+template <> struct K<float> {
+    using A = step_t_f32;
+    static void fwd(const A *p, int j0, int j1) { step_fwd_cols_f32(p, j0, j1); }
+    static void gates(const A *p) { step_bwd_gates_f32(p); }
+    static void cols(const A *p, int d0, int d1, int j0, int j1) {
+        step_bwd_cols_f32(p, d0, d1, j0, j1);
+    }
+};
+template <> struct K<double> {
+    using A = step_t_f64;
+    static void fwd(const A *p, int j0, int j1) { step_fwd_cols_f64(p, j0, j1); }
+    static void gates(const A *p) { step_bwd_gates_f64(p); }
+    static void cols(const A *p, int d0, int d1, int j0, int j1) {
+        step_bwd_cols_f64(p, d0, d1, j0, j1);
+    }
+};
+
+int gates_of(int kind) { return kind == 0 ? 1 : kind == 1 ? 3 : 4; }
+
+/* Weight elements read per step (G*H*(D+H)) from which a step is split over torch's threads:
+ * below it, waking a second thread costs more than it saves (step_configure changes it). */
+int64_t rk_split_min = 1 << 17;
+
+/* body(t, nt) for t in [0, nt): one part per thread where the step is big enough. */
+template <typename F>
+void split(int64_t work, int units, const F &body) {
+    int nt = at::get_num_threads();
+    if (nt > 1 && work >= rk_split_min && !at::in_parallel_region()) {
+        nt = std::min(nt, std::max(1, units / 16));
+    } else {
+        nt = 1;
+    }
+    if (nt == 1) {
+        body(0, 1);
+        return;
+    }
+    at::parallel_for(0, nt, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; t++) body((int)t, nt);
+    });
+}
+
+/* [lo, hi) of part t of n units over nt parts, boundaries on multiples of 16 (vector width). */
+std::pair<int, int> part(int n, int t, int nt) {
+    auto at = [&](int k) { return k >= nt ? n : std::min(n, (int)((int64_t)n * k / nt) & ~15); };
+    return {at(t), at(t + 1)};
+}
+
+/* Scratch of `n` REAL: on the stack when small (the common B = 1 case), else on the heap. */
+template <typename T>
+struct Scratch {
+    T small[4096];
+    std::vector<T> big;
+    T *get(size_t n) {
+        if (n <= 4096) return small;
+        big.resize(n);
+        return big.data();
+    }
+};
+
+/* One forward step: hout (and cout, save) from x, h (c) and the transposed weights. */
+template <typename T>
+void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const T *h,
+             const T *c, const T *wihT, const T *whhT, const T *bih, const T *bhh, T *hout,
+             T *cout, T *save) {
+    int G = gates_of(kind), GH = G * H;
+    bool ra = kind == 1 && opt;
+    Scratch<T> mem;
+    T *buf = mem.get((size_t)2 * B * GH + GH + H);
+    T *s = buf, *gh = buf + (size_t)B * GH, *bx = gh + (size_t)B * GH, *bh = bx + GH;
+    for (int j = 0; j < GH; j++) {
+        bool hn = ra && j >= 2 * H;  /* b_hn stays inside r * (W_hn h + b_hn) */
+        bx[j] = (bih ? bih[j] : 0) + (bhh && !hn ? bhh[j] : 0);
+    }
+    for (int j = 0; j < H; j++) bh[j] = ra && bhh ? bhh[2 * H + j] : 0;
+    typename K<T>::A p{};
+    p.kind = kind; p.opt = opt; p.B = B; p.D = D; p.H = H; p.x = x; p.ldx = ldx; p.h = h;
+    p.c = c; p.WihT = wihT; p.WhhT = whhT; p.bx = bx; p.bh = bh; p.hout = hout; p.cout = cout;
+    p.save = save; p.s = s; p.gh = gh;
+    if (kind == 1 && !opt) {
+        K<T>::fwd(&p, 0, H);
+        return;
+    }
+    split((int64_t)GH * (D + H), H, [&](int t, int nt) {
+        auto r = part(H, t, nt);
+        if (r.second > r.first) K<T>::fwd(&p, r.first, r.second);
+    });
+}
+
+/* ---- operators -------------------------------------------------------------------------- */
+
+template <typename T>
+const T *cptr(const OptTensor &t) {
+    return t && t->defined() ? t->data_ptr<T>() : nullptr;
+}
+template <typename T>
+T *mptr(const Tensor &t) {
+    return t.defined() && t.numel() ? t.data_ptr<T>() : nullptr;
+}
+
+void check_like(const char *op, const Tensor &x, const Tensor &t, const char *name,
+                c10::IntArrayRef shape, bool contiguous) {
+    TORCH_CHECK_VALUE(t.sizes() == shape, op, ": ", name, " must have shape ", shape, ", got ",
+                      t.sizes());
+    TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, ": ", name, " is ", t.scalar_type(),
+                " but x is ", x.scalar_type());
+    TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " is on ", t.device(), ", not the CPU");
+    TORCH_CHECK(!contiguous || t.is_contiguous(), op, ": ", name, " must be contiguous");
+}
+
+/* A state argument: (B, H), or (1, B, H) for a one-layer stack's state as it is kept. */
+void check_state(const char *op, const Tensor &x, const Tensor &s, const char *name, int64_t H) {
+    int64_t B = x.size(0);
+    bool ok = (s.dim() == 2 && s.size(0) == B) || (s.dim() == 3 && s.size(0) == 1 && s.size(1) == B);
+    TORCH_CHECK_VALUE(ok && s.size(-1) == H, op, ": ", name, " must be (", B, ", ", H,
+                      ") or (1, ", B, ", ", H, "), got ", s.sizes());
+    check_like(op, x, s, name, s.sizes(), true);
+}
+
+struct Dims {
+    int B, D, H;
+};
+
+Dims check_fwd(const char *op, int gates, const Tensor &x, std::initializer_list<const Tensor *> st,
+               const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
+               const OptTensor &b_hh, const Tensor &wih_t, const Tensor &whh_t) {
+    TORCH_CHECK(x.device().is_cpu(), op, ": the kernels run on the CPU, got ", x.device());
+    TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+                ": the kernels take float32 or float64, got ", x.scalar_type());
+    TORCH_CHECK_VALUE(x.dim() == 2 && x.stride(1) == 1 && x.size(0) > 0, op,
+                      ": x must be (B, D) with contiguous rows, got ", x.sizes());
+    TORCH_CHECK_VALUE(w_hh.dim() == 2 && w_hh.size(0) == gates * w_hh.size(1), op,
+                      ": w_hh must be (", gates, "*H, H), got ", w_hh.sizes());
+    int64_t D = x.size(1), H = w_hh.size(1), GH = gates * H;
+    check_like(op, x, w_ih, "w_ih", {GH, D}, false);
+    check_like(op, x, w_hh, "w_hh", {GH, H}, false);
+    check_like(op, x, wih_t, "wih_t", {D, GH}, true);
+    check_like(op, x, whh_t, "whh_t", {H, GH}, true);
+    if (b_ih && b_ih->defined()) check_like(op, x, *b_ih, "b_ih", {GH}, true);
+    if (b_hh && b_hh->defined()) check_like(op, x, *b_hh, "b_hh", {GH}, true);
+    for (const Tensor *s : st) check_state(op, x, *s, "state", H);
+    return {(int)x.size(0), (int)D, (int)H};
+}
+
+Tensor elman_step_fwd(const Tensor &x, const Tensor &h, const Tensor &w_ih, const Tensor &w_hh,
+                      const OptTensor &b_ih, const OptTensor &b_hh, const Tensor &wih_t,
+                      const Tensor &whh_t, int64_t act) {
+    const char *op = "rnnkit::elman_step_fwd";
+    Dims d = check_fwd(op, 1, x, {&h}, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+    TORCH_CHECK_VALUE(act >= 0 && act <= 3, op, ": activation code must be 0-3, got ", act);
+    Tensor out = at::empty(h.sizes(), h.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "elman_step_fwd", [&] {
+        run_fwd<scalar_t>(0, (int)act, d.B, d.D, d.H, x.data_ptr<scalar_t>(), (int)x.stride(0),
+                          h.data_ptr<scalar_t>(), nullptr, wih_t.data_ptr<scalar_t>(),
+                          whh_t.data_ptr<scalar_t>(), cptr<scalar_t>(b_ih),
+                          cptr<scalar_t>(b_hh), out.data_ptr<scalar_t>(), nullptr, nullptr);
+    });
+    return out;
+}
+
+std::tuple<Tensor, Tensor> gru_step_fwd(const Tensor &x, const Tensor &h, const Tensor &w_ih,
+                                        const Tensor &w_hh, const OptTensor &b_ih,
+                                        const OptTensor &b_hh, const Tensor &wih_t,
+                                        const Tensor &whh_t, bool reset_after) {
+    Dims d = check_fwd("rnnkit::gru_step_fwd", 3, x, {&h}, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+    Tensor out = at::empty(h.sizes(), h.options());
+    Tensor saved = at::empty({d.B, 4 * d.H}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_step_fwd", [&] {
+        run_fwd<scalar_t>(1, reset_after, d.B, d.D, d.H, x.data_ptr<scalar_t>(),
+                          (int)x.stride(0), h.data_ptr<scalar_t>(), nullptr,
+                          wih_t.data_ptr<scalar_t>(), whh_t.data_ptr<scalar_t>(),
+                          cptr<scalar_t>(b_ih), cptr<scalar_t>(b_hh), out.data_ptr<scalar_t>(),
+                          nullptr, saved.data_ptr<scalar_t>());
+    });
+    return {out, saved};
+}
+
+std::tuple<Tensor, Tensor, Tensor> lstm_step_fwd(const Tensor &x, const Tensor &h,
+                                                 const Tensor &c, const Tensor &w_ih,
+                                                 const Tensor &w_hh, const OptTensor &b_ih,
+                                                 const OptTensor &b_hh, const Tensor &wih_t,
+                                                 const Tensor &whh_t) {
+    const char *op = "rnnkit::lstm_step_fwd";
+    Dims d = check_fwd(op, 4, x, {&h, &c}, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+    TORCH_CHECK_VALUE(c.sizes() == h.sizes(), op, ": c must have h's shape ", h.sizes());
+    Tensor out = at::empty(h.sizes(), h.options()), c_new = at::empty(c.sizes(), c.options());
+    Tensor saved = at::empty({d.B, 4 * d.H}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step_fwd", [&] {
+        run_fwd<scalar_t>(2, 0, d.B, d.D, d.H, x.data_ptr<scalar_t>(), (int)x.stride(0),
+                          h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
+                          wih_t.data_ptr<scalar_t>(), whh_t.data_ptr<scalar_t>(),
+                          cptr<scalar_t>(b_ih), cptr<scalar_t>(b_hh), out.data_ptr<scalar_t>(),
+                          c_new.data_ptr<scalar_t>(), saved.data_ptr<scalar_t>());
+    });
+    return {out, c_new, saved};
+}
+
+/* The inference step ops (kernels.elman_step etc.): the forward without w_ih, w_hh, nothing
+ * saved. */
+Dims check_step(const char *op, int gates, const Tensor &x,
+                std::initializer_list<const Tensor *> st, const Tensor &wih_t,
+                const Tensor &whh_t, const OptTensor &b_ih, const OptTensor &b_hh) {
+    TORCH_CHECK(x.device().is_cpu(), op, ": the kernels run on the CPU, got ", x.device());
+    TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+                ": the kernels take float32 or float64, got ", x.scalar_type());
+    TORCH_CHECK_VALUE(x.dim() == 2 && x.stride(1) == 1 && x.size(0) > 0, op,
+                      ": x must be (B, D) with contiguous rows, got ", x.sizes());
+    TORCH_CHECK_VALUE(whh_t.dim() == 2 && whh_t.size(1) == gates * whh_t.size(0), op,
+                      ": whh_t must be (H, ", gates, "*H), got ", whh_t.sizes());
+    int64_t D = x.size(1), H = whh_t.size(0), GH = gates * H;
+    check_like(op, x, wih_t, "weight_ih^T", {D, GH}, true);
+    check_like(op, x, whh_t, "weight_hh^T", {H, GH}, true);
+    if (b_ih && b_ih->defined()) check_like(op, x, *b_ih, "bias", {GH}, true);
+    if (b_hh && b_hh->defined()) check_like(op, x, *b_hh, "bias", {GH}, true);
+    for (const Tensor *t : st) check_state(op, x, *t, "state", H);
+    return {(int)x.size(0), (int)D, (int)H};
+}
+
+Tensor elman_step(const Tensor &x, const Tensor &h, const Tensor &wih_t, const Tensor &whh_t,
+                  const OptTensor &b_ih, const OptTensor &b_hh, int64_t act) {
+    const char *op = "rnnkit::elman_step";
+    Dims d = check_step(op, 1, x, {&h}, wih_t, whh_t, b_ih, b_hh);
+    TORCH_CHECK_VALUE(act >= 0 && act <= 3, op, ": activation code must be 0-3, got ", act);
+    Tensor out = at::empty(h.sizes(), h.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "elman_step", [&] {
+        run_fwd<scalar_t>(0, (int)act, d.B, d.D, d.H, x.data_ptr<scalar_t>(), (int)x.stride(0),
+                          h.data_ptr<scalar_t>(), nullptr, wih_t.data_ptr<scalar_t>(),
+                          whh_t.data_ptr<scalar_t>(), cptr<scalar_t>(b_ih),
+                          cptr<scalar_t>(b_hh), out.data_ptr<scalar_t>(), nullptr, nullptr);
+    });
+    return out;
+}
+
+Tensor gru_step(const Tensor &x, const Tensor &h, const Tensor &wih_t, const Tensor &whh_t,
+                const OptTensor &b_ih, const OptTensor &b_hh, bool reset_after) {
+    Dims d = check_step("rnnkit::gru_step", 3, x, {&h}, wih_t, whh_t, b_ih, b_hh);
+    Tensor out = at::empty(h.sizes(), h.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_step", [&] {
+        run_fwd<scalar_t>(1, reset_after, d.B, d.D, d.H, x.data_ptr<scalar_t>(),
+                          (int)x.stride(0), h.data_ptr<scalar_t>(), nullptr,
+                          wih_t.data_ptr<scalar_t>(), whh_t.data_ptr<scalar_t>(),
+                          cptr<scalar_t>(b_ih), cptr<scalar_t>(b_hh), out.data_ptr<scalar_t>(),
+                          nullptr, nullptr);
+    });
+    return out;
+}
+
+std::tuple<Tensor, Tensor> lstm_step(const Tensor &x, const Tensor &h, const Tensor &c,
+                                     const Tensor &wih_t, const Tensor &whh_t,
+                                     const OptTensor &b_ih, const OptTensor &b_hh) {
+    const char *op = "rnnkit::lstm_step";
+    Dims d = check_step(op, 4, x, {&h, &c}, wih_t, whh_t, b_ih, b_hh);
+    TORCH_CHECK_VALUE(c.sizes() == h.sizes(), op, ": c must have h's shape ", h.sizes());
+    Tensor h_new = at::empty(h.sizes(), h.options()), c_new = at::empty(c.sizes(), c.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_step", [&] {
+        run_fwd<scalar_t>(2, 0, d.B, d.D, d.H, x.data_ptr<scalar_t>(), (int)x.stride(0),
+                          h.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
+                          wih_t.data_ptr<scalar_t>(), whh_t.data_ptr<scalar_t>(),
+                          cptr<scalar_t>(b_ih), cptr<scalar_t>(b_hh), h_new.data_ptr<scalar_t>(),
+                          c_new.data_ptr<scalar_t>(), nullptr);
+    });
+    return {h_new, c_new};
+}
+
+using Grads = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor>;
+
+Tensor grad_buf(bool need, const Tensor &like, c10::IntArrayRef shape) {
+    return at::empty(need ? shape : c10::IntArrayRef{0}, like.options());
+}
+
+/* The backward of one step. need: x, h, (c,) w_ih, w_hh, b_ih, b_hh. Returns the gradients in
+ * that order, each empty where not needed. */
+std::vector<Tensor> run_bwd(const char *op, int kind, int opt, const OptTensor &dh,
+                            const OptTensor &dc, const Tensor &x, const Tensor &h,
+                            const OptTensor &c, const Tensor &w_ih, const Tensor &w_hh,
+                            const OptTensor &saved, const OptTensor &hnew,
+                            const OptTensor &cnew, c10::ArrayRef<bool> need) {
+    int G = gates_of(kind);
+    TORCH_CHECK_VALUE(x.dim() == 2 && w_hh.dim() == 2 && w_hh.size(0) == G * w_hh.size(1), op,
+                      ": x must be (B, D) and w_hh (", G, "*H, H)");
+    int B = (int)x.size(0), D = (int)x.size(1), H = (int)w_hh.size(1), GH = G * H;
+    check_like(op, x, w_ih, "w_ih", {GH, D}, false);
+    check_state(op, x, h, "h", H);
+    auto state_like = [&](const OptTensor &t, const char *name) -> Tensor {
+        if (!t || !t->defined()) return Tensor();
+        TORCH_CHECK_VALUE(t->sizes() == h.sizes(), op, ": ", name, " must have h's shape");
+        check_like(op, x, *t, name, h.sizes(), false);
+        return t->contiguous();
+    };
+    Tensor X = x.stride(1) == 1 ? x : x.contiguous();
+    Tensor Wi = w_ih.contiguous(), Wh = w_hh.contiguous();
+    Tensor Dh = state_like(dh, "dh"), Dc = state_like(dc, "dc"), C = state_like(c, "c");
+    Tensor Hn = state_like(hnew, "h_new"), Cn = state_like(cnew, "c_new");
+    Tensor S;
+    if (kind) {
+        TORCH_CHECK_VALUE(saved && saved->sizes() == c10::IntArrayRef({B, 4 * H}), op,
+                          ": saved must be (", B, ", ", 4 * H, ")");
+        check_like(op, x, *saved, "saved", {B, 4 * H}, false);
+        S = saved->contiguous();
+    }
+    int lstm = kind == 2, o = lstm;  /* gradient slots: x, h, [c], w_ih, w_hh, b_ih, b_hh */
+    std::vector<Tensor> g = {
+        grad_buf(need[0], x, {B, D}), grad_buf(need[1], x, h.sizes()),
+        lstm ? grad_buf(need[2], x, h.sizes()) : Tensor(),
+        grad_buf(need[2 + o], x, {GH, D}), grad_buf(need[3 + o], x, {GH, H}),
+        grad_buf(need[4 + o], x, {GH}), grad_buf(need[5 + o], x, {GH})};
+    if (!lstm) g.erase(g.begin() + 2);
+    bool any_state = lstm ? Dh.defined() || Dc.defined() : Dh.defined();
+    if (!any_state) {  /* no gradient reached this step: every wanted gradient is zero */
+        for (auto &t : g) if (t.numel()) t.zero_();
+        return g;
+    }
+    if (kind == 0) TORCH_CHECK_VALUE(Hn.defined(), op, ": h_new is required");
+    if (kind == 2) TORCH_CHECK_VALUE(C.defined() && Cn.defined(), op, ": c and c_new are required");
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "step_bwd", [&] {
+        using T = scalar_t;
+        typename K<T>::A p{};
+        Scratch<T> mem;
+        T *buf = mem.get((size_t)2 * B * GH + 2 * (size_t)B * H);
+        p.kind = kind; p.opt = opt; p.B = B; p.D = D; p.H = H;
+        p.x = X.data_ptr<T>(); p.ldx = (int)X.stride(0); p.h = h.data_ptr<T>();
+        p.c = lstm ? C.data_ptr<T>() : nullptr;
+        p.save = kind ? S.data_ptr<T>() : nullptr;
+        p.Wih = Wi.data_ptr<T>(); p.Whh = Wh.data_ptr<T>();
+        p.dh = Dh.defined() ? Dh.data_ptr<T>() : nullptr;
+        p.dc = Dc.defined() ? Dc.data_ptr<T>() : nullptr;
+        p.hnew = Hn.defined() ? Hn.data_ptr<T>() : nullptr;
+        p.cnew = Cn.defined() ? Cn.data_ptr<T>() : nullptr;
+        p.gi = buf; p.gr = buf + (size_t)B * GH; p.dhd = p.gr + (size_t)B * GH;
+        p.s = p.dhd + (size_t)B * H;
+        p.dx = mptr<T>(g[0]); p.dhp = mptr<T>(g[1]);
+        p.dcp = lstm ? mptr<T>(g[2]) : nullptr;
+        p.dWih = mptr<T>(g[2 + o]); p.dWhh = mptr<T>(g[3 + o]);
+        p.dbih = mptr<T>(g[4 + o]); p.dbhh = mptr<T>(g[5 + o]);
+        K<T>::gates(&p);
+        split((int64_t)GH * (D + H), std::max(D, H), [&](int t, int nt) {
+            auto dr = part(D, t, nt), jr = part(H, t, nt);
+            K<T>::cols(&p, dr.first, dr.second, jr.first, jr.second);
+        });
+    });
+    return g;
+}
+
+Grads as6(const std::vector<Tensor> &g) { return {g[0], g[1], g[2], g[3], g[4], g[5]}; }
+
+Grads elman_step_bwd(const Tensor &dh, const Tensor &x, const Tensor &h, const Tensor &w_ih,
+                     const Tensor &w_hh, const Tensor &h_new, int64_t act,
+                     std::array<bool, 6> need) {
+    return as6(run_bwd("rnnkit::elman_step_bwd", 0, (int)act, dh, std::nullopt, x, h,
+                       std::nullopt, w_ih, w_hh, std::nullopt, h_new, std::nullopt, need));
+}
+
+Grads gru_step_bwd(const Tensor &dh, const Tensor &x, const Tensor &h, const Tensor &w_ih,
+                   const Tensor &w_hh, const Tensor &saved, bool reset_after,
+                   std::array<bool, 6> need) {
+    return as6(run_bwd("rnnkit::gru_step_bwd", 1, reset_after, dh, std::nullopt, x, h,
+                       std::nullopt, w_ih, w_hh, saved, std::nullopt, std::nullopt, need));
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_step_bwd(
+    const OptTensor &dh, const OptTensor &dc, const Tensor &x, const Tensor &h, const Tensor &c,
+    const Tensor &w_ih, const Tensor &w_hh, const Tensor &saved, const Tensor &c_new,
+    std::array<bool, 7> need) {
+    auto g = run_bwd("rnnkit::lstm_step_bwd", 2, 0, dh, dc, x, h, c, w_ih, w_hh, saved,
+                     std::nullopt, c_new, need);
+    return {g[0], g[1], g[2], g[3], g[4], g[5], g[6]};
+}
+
+/* ---- autograd (C++): forward op -> backward op ----------------------------------------- */
+
+template <typename F>
+c10::TypedOperatorHandle<F> op_handle(const char *name) {
+    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<F>();
+}
+
+std::array<bool, 6> needs6(AutogradContext *ctx) {
+    return {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2),
+            ctx->needs_input_grad(3), ctx->needs_input_grad(4), ctx->needs_input_grad(5)};
+}
+
+/* The gradients for (x, h, [c], w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, option): undefined where
+ * not needed (an absent bias gets none). */
+template <size_t N>
+variable_list grads_out(const std::array<Tensor, N> &g, const std::array<bool, N> &need) {
+    variable_list out;
+    for (size_t i = 0; i < N; i++) out.push_back(need[i] ? g[i] : Tensor());
+    out.insert(out.end(), {Tensor(), Tensor(), Tensor()});
+    return out;
+}
+
+struct ElmanStep : public torch::autograd::Function<ElmanStep> {
+    static Tensor forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
+                          const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
+                          const OptTensor &b_hh, const Tensor &wih_t, const Tensor &whh_t,
+                          int64_t act) {
+        static auto op = op_handle<decltype(elman_step_fwd)>("rnnkit::elman_step_fwd");
+        at::AutoDispatchBelowADInplaceOrView guard;
+        Tensor out = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act);
+        ctx->save_for_backward({x, h, w_ih, w_hh, out});
+        ctx->saved_data["act"] = act;
+        return out;
+    }
+    static variable_list backward(AutogradContext *ctx, variable_list go) {
+        static auto op = op_handle<decltype(elman_step_bwd)>("rnnkit::elman_step_bwd");
+        auto s = ctx->get_saved_variables();
+        auto need = needs6(ctx);
+        auto g = op.call(go[0], s[0], s[1], s[2], s[3], s[4], ctx->saved_data["act"].toInt(),
+                         need);
+        return grads_out<6>({std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g),
+                             std::get<4>(g), std::get<5>(g)}, need);
+    }
+};
+
+struct GruStep : public torch::autograd::Function<GruStep> {
+    static variable_list forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
+                                 const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
+                                 const OptTensor &b_hh, const Tensor &wih_t,
+                                 const Tensor &whh_t, bool reset_after) {
+        static auto op = op_handle<decltype(gru_step_fwd)>("rnnkit::gru_step_fwd");
+        at::AutoDispatchBelowADInplaceOrView guard;
+        auto [out, saved] = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
+        ctx->save_for_backward({x, h, w_ih, w_hh, saved});
+        ctx->saved_data["ra"] = reset_after;
+        ctx->mark_non_differentiable({saved});
+        return {out, saved};
+    }
+    static variable_list backward(AutogradContext *ctx, variable_list go) {
+        static auto op = op_handle<decltype(gru_step_bwd)>("rnnkit::gru_step_bwd");
+        auto s = ctx->get_saved_variables();
+        auto need = needs6(ctx);
+        auto g = op.call(go[0], s[0], s[1], s[2], s[3], s[4], ctx->saved_data["ra"].toBool(),
+                         need);
+        return grads_out<6>({std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g),
+                             std::get<4>(g), std::get<5>(g)}, need);
+    }
+};
+
+struct LstmStep : public torch::autograd::Function<LstmStep> {
+    static variable_list forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
+                                 const Tensor &c, const Tensor &w_ih, const Tensor &w_hh,
+                                 const OptTensor &b_ih, const OptTensor &b_hh,
+                                 const Tensor &wih_t, const Tensor &whh_t) {
+        static auto op = op_handle<decltype(lstm_step_fwd)>("rnnkit::lstm_step_fwd");
+        at::AutoDispatchBelowADInplaceOrView guard;
+        auto [out, c_new, saved] = op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+        ctx->save_for_backward({x, h, c, w_ih, w_hh, saved, c_new});
+        ctx->mark_non_differentiable({saved});
+        ctx->set_materialize_grads(false);
+        return {out, c_new, saved};
+    }
+    static variable_list backward(AutogradContext *ctx, variable_list go) {
+        static auto op = op_handle<decltype(lstm_step_bwd)>("rnnkit::lstm_step_bwd");
+        auto s = ctx->get_saved_variables();
+        std::array<bool, 7> need;
+        for (int i = 0; i < 7; i++) need[i] = ctx->needs_input_grad(i);
+        auto opt = [](const Tensor &t) { return t.defined() ? OptTensor(t) : std::nullopt; };
+        auto g = op.call(opt(go[0]), opt(go[1]), s[0], s[1], s[2], s[3], s[4], s[5], s[6], need);
+        variable_list out;
+        std::array<Tensor, 7> all = {std::get<0>(g), std::get<1>(g), std::get<2>(g),
+                                     std::get<3>(g), std::get<4>(g), std::get<5>(g),
+                                     std::get<6>(g)};
+        for (int i = 0; i < 7; i++) out.push_back(need[i] ? all[i] : Tensor());
+        out.insert(out.end(), {Tensor(), Tensor()});
+        return out;
+    }
+};
+
+Tensor elman_step_fwd_ad(const Tensor &x, const Tensor &h, const Tensor &w_ih,
+                         const Tensor &w_hh, const OptTensor &b_ih, const OptTensor &b_hh,
+                         const Tensor &wih_t, const Tensor &whh_t, int64_t act) {
+    return ElmanStep::apply(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act);
+}
+
+std::tuple<Tensor, Tensor> gru_step_fwd_ad(const Tensor &x, const Tensor &h, const Tensor &w_ih,
+                                           const Tensor &w_hh, const OptTensor &b_ih,
+                                           const OptTensor &b_hh, const Tensor &wih_t,
+                                           const Tensor &whh_t, bool reset_after) {
+    auto r = GruStep::apply(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
+    return {r[0], r[1]};
+}
+
+std::tuple<Tensor, Tensor, Tensor> lstm_step_fwd_ad(const Tensor &x, const Tensor &h,
+                                                    const Tensor &c, const Tensor &w_ih,
+                                                    const Tensor &w_hh, const OptTensor &b_ih,
+                                                    const OptTensor &b_hh, const Tensor &wih_t,
+                                                    const Tensor &whh_t) {
+    auto r = LstmStep::apply(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+    return {r[0], r[1], r[2]};
+}
+
+/* ---- Recurrent.step's native fast path ----------------------------------------------------- */
+
+struct PlanLayer {
+    Tensor w_ih, w_hh, wih_t, whh_t;
+    OptTensor b_ih, b_hh;
+};
+
+/* A stack of one cell family at one batch size and dtype (see step_plan). */
+struct Plan {
+    int kind, opt, B, D, H;
+    at::ScalarType dtype;
+    std::vector<PlanLayer> layers;
+    std::vector<Tensor> params;           /* every parameter, for the stamp and requires_grad */
+    std::vector<std::pair<const void *, uint32_t>> stamp; /* (data pointer, version) */
+    Tensor zeros;                         /* (L, B, H): the state when None is passed */
+};
+
+void plan_free(PyObject *cap) { delete (Plan *)PyCapsule_GetPointer(cap, "rnnkit.step_plan"); }
+
+const Tensor *tensor_arg(PyObject *o) {
+    return THPVariable_CheckExact(o) ? &THPVariable_Unpack(o) : nullptr;
+}
+
+/* step_plan(kind, opt, batch, layers): layers a list of (w_ih, w_hh, b_ih or None, b_hh or None,
+ * wih_t, whh_t) tuples, bottom-up, already checked by the caller (layers/stepping.py). */
+PyObject *py_step_plan(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    if (n != 4 || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "step_plan expects (kind, opt, batch, layers)");
+        return NULL;
+    }
+    auto plan = std::make_unique<Plan>();
+    plan->kind = (int)PyLong_AsLong(args[0]);
+    plan->opt = (int)PyLong_AsLong(args[1]);
+    plan->B = (int)PyLong_AsLong(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    Py_ssize_t L = PyList_GET_SIZE(args[3]);
+    for (Py_ssize_t k = 0; k < L; k++) {
+        PyObject *row = PyList_GET_ITEM(args[3], k);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 6) {
+            PyErr_SetString(PyExc_TypeError, "step_plan: each layer is a 6-tuple");
+            return NULL;
+        }
+        Tensor t[6];
+        bool present[6];
+        for (int i = 0; i < 6; i++) {
+            PyObject *o = PyTuple_GET_ITEM(row, i);
+            present[i] = o != Py_None;
+            if (!present[i]) continue;
+            if (!THPVariable_Check(o)) {
+                PyErr_SetString(PyExc_TypeError, "step_plan: weights must be tensors");
+                return NULL;
+            }
+            t[i] = THPVariable_Unpack(o);
+        }
+        PlanLayer pl{t[0], t[1], t[4], t[5], present[2] ? OptTensor(t[2]) : std::nullopt,
+                     present[3] ? OptTensor(t[3]) : std::nullopt};
+        for (int i = 0; i < 4; i++)
+            if (present[i]) plan->params.push_back(t[i]);
+        plan->layers.push_back(pl);
+    }
+    const Tensor &w0 = plan->layers.at(0).w_ih;
+    plan->dtype = w0.scalar_type();
+    plan->D = (int)w0.size(1);
+    plan->H = (int)plan->layers[0].w_hh.size(1);
+    for (const Tensor &p : plan->params) plan->stamp.push_back({p.data_ptr(), p._version()});
+    plan->zeros = at::zeros({(int64_t)L, plan->B, plan->H}, w0.options());
+    return PyCapsule_New(plan.release(), "rnnkit.step_plan", plan_free);
+}
+
+/* A state tensor for the plan: (L, B, H), its dtype, on the CPU, no tensor subclass. */
+bool state_ok(const Plan &p, const Tensor *t) {
+    return t && t->dim() == 3 && t->size(0) == (int64_t)p.layers.size() && t->size(1) == p.B &&
+           t->size(2) == p.H && t->scalar_type() == p.dtype && t->device().is_cpu();
+}
+
+PyObject *wrap_pair(const Tensor &y, PyObject *state) {
+    PyObject *py = THPVariable_Wrap(y);
+    if (!py || !state) {
+        Py_XDECREF(py);
+        Py_XDECREF(state);
+        return NULL;
+    }
+    PyObject *r = PyTuple_Pack(2, py, state);
+    Py_DECREF(py);
+    Py_DECREF(state);
+    return r;
+}
+
+PyObject *wrap_state(const Tensor &h, const Tensor &c, bool lstm) {
+    if (!lstm) return THPVariable_Wrap(h);
+    PyObject *a = THPVariable_Wrap(h), *b = THPVariable_Wrap(c);
+    if (!a || !b) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return NULL;
+    }
+    PyObject *r = PyTuple_Pack(2, a, b);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return r;
+}
+
+/* The no-grad step of the whole stack into fresh (L, B, H) tensors. */
+template <typename T>
+void plan_nograd(const Plan &p, const Tensor &x, const Tensor &h, const Tensor &c, Tensor &hn,
+                 Tensor &cn) {
+    bool lstm = p.kind == 2;
+    size_t BH = (size_t)p.B * p.H;
+    const T *xin = x.data_ptr<T>();
+    int ldx = (int)x.stride(0), D = p.D;
+    T *ho = hn.data_ptr<T>(), *co = lstm ? cn.data_ptr<T>() : nullptr;
+    const T *hi = h.data_ptr<T>(), *ci = lstm ? c.data_ptr<T>() : nullptr;
+    for (size_t k = 0; k < p.layers.size(); k++) {
+        const PlanLayer &l = p.layers[k];
+        run_fwd<T>(p.kind, p.opt, p.B, D, p.H, xin, ldx, hi + k * BH, lstm ? ci + k * BH : nullptr,
+                   l.wih_t.data_ptr<T>(), l.whh_t.data_ptr<T>(), cptr<T>(l.b_ih), cptr<T>(l.b_hh),
+                   ho + k * BH, lstm ? co + k * BH : nullptr, nullptr);
+        xin = ho + k * BH;
+        ldx = D = p.H;
+    }
+}
+
+/* plan_step(plan, x, state) -> (y, state) with fresh tensors; None where this is not the plan's
+ * case (the caller's general path then checks and explains); NotImplemented when a weight
+ * changed since the plan was made (the caller rebuilds it). */
+PyObject *py_plan_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    if (n != 3) {
+        PyErr_SetString(PyExc_TypeError, "plan_step expects (plan, x, state)");
+        return NULL;
+    }
+    Plan *pp = (Plan *)PyCapsule_GetPointer(args[0], "rnnkit.step_plan");
+    if (!pp) return NULL;
+    const Plan &p = *pp;
+    bool lstm = p.kind == 2;
+    const Tensor *xp = tensor_arg(args[1]);
+    if (!xp || xp->dim() != 2 || xp->size(0) != p.B || xp->size(1) != p.D ||
+        xp->scalar_type() != p.dtype || !xp->device().is_cpu() || xp->stride(1) != 1 ||
+        torch::jit::tracer::isTracing())
+        Py_RETURN_NONE;
+    const Tensor &x = *xp;
+    for (size_t i = 0; i < p.params.size(); i++) {
+        const Tensor &w = p.params[i];
+        if (w.data_ptr() != p.stamp[i].first || w._version() != p.stamp[i].second)
+            Py_RETURN_NOTIMPLEMENTED;
+    }
+    Tensor h, c;
+    PyObject *st = args[2];
+    if (st == Py_None) {
+        h = c = p.zeros;
+    } else if (!lstm) {
+        const Tensor *t = tensor_arg(st);
+        if (!state_ok(p, t)) Py_RETURN_NONE;
+        h = *t;
+    } else {
+        if (!PyTuple_Check(st) || PyTuple_GET_SIZE(st) != 2) Py_RETURN_NONE;
+        const Tensor *a = tensor_arg(PyTuple_GET_ITEM(st, 0)), *b = tensor_arg(PyTuple_GET_ITEM(st, 1));
+        if (!state_ok(p, a) || !state_ok(p, b)) Py_RETURN_NONE;
+        h = *a;
+        c = *b;
+    }
+    try {
+        bool grad = false;
+        if (at::GradMode::is_enabled()) {
+            grad = x.requires_grad() || h.requires_grad() || (lstm && c.requires_grad());
+            for (const Tensor &w : p.params) grad = grad || w.requires_grad();
+        }
+        if (!h.is_contiguous()) h = h.contiguous();
+        if (lstm && !c.is_contiguous()) c = c.contiguous();
+        size_t L = p.layers.size();
+        if (!grad) {
+            Tensor hn = at::empty({(int64_t)L, p.B, p.H}, x.options());
+            Tensor cn = lstm ? at::empty({(int64_t)L, p.B, p.H}, x.options()) : Tensor();
+            AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "plan_step",
+                                       [&] { plan_nograd<scalar_t>(p, x, h, c, hn, cn); });
+            return wrap_pair(hn.select(0, (int64_t)L - 1), wrap_state(hn, cn, lstm));
+        }
+        std::vector<Tensor> hs, cs;
+        Tensor y = x;
+        for (size_t k = 0; k < L; k++) {
+            const PlanLayer &l = p.layers[k];
+            Tensor hk = L == 1 ? h : h.select(0, (int64_t)k);
+            if (p.kind == 0) {
+                y = ElmanStep::apply(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t, l.whh_t,
+                                     (int64_t)p.opt);
+            } else if (p.kind == 1) {
+                y = GruStep::apply(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t, l.whh_t,
+                                   (bool)p.opt)[0];
+            } else {
+                Tensor ck = L == 1 ? c : c.select(0, (int64_t)k);
+                auto r = LstmStep::apply(y, hk, ck, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t,
+                                         l.whh_t);
+                y = r[0];
+                cs.push_back(r[1]);
+            }
+            hs.push_back(y);
+            if (L == 1) y = y.select(0, 0);  /* the state is (1, B, H); y is (B, H) */
+        }
+        if (L == 1) return wrap_pair(y, wrap_state(hs[0], lstm ? cs[0] : Tensor(), lstm));
+        Tensor H = at::stack(hs), C = lstm ? at::stack(cs) : Tensor();
+        return wrap_pair(y, wrap_state(H, C, lstm));
+    } catch (const std::exception &e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+        return NULL;
+    }
+}
+
+/* stream_run(rows, nlayers, x, ldx): one step of a stack of cells in one call, for
+ * kernels.KernelStreamer. rows points at nlayers rows of RK_ROW int64: [kind (0 elman, 1 gru,
+ * 2 lstm), then dt B D H, (Elman: act, GRU: reset_after), x ldx h (LSTM: c) WihT WhhT bih bhh
+ * hout (LSTM: cout)] with hout/cout aimed at scratch. Layer k reads layer k-1's new h; each
+ * layer's new state is copied over its h (and c), so the state buffers are updated in place (x
+ * may alias a state buffer: the step writes scratch first). The same step as the step ops and
+ * plan_step runs, so results are identical. */
+constexpr int RK_ROW = 16;
+
+template <typename T>
+void stream_layer(int kind, const int64_t *p) {
+    auto P = [&](int i) { return (T *)(intptr_t)p[i]; };
+    int lstm = kind == 2, xs = lstm ? 4 : 5;
+    run_fwd<T>(kind, lstm ? 0 : (int)p[4], (int)p[1], (int)p[2], (int)p[3], P(xs),
+               (int)p[xs + 1], P(xs + 2), lstm ? P(7) : nullptr, P(8), P(9), P(10), P(11), P(12),
+               lstm ? P(13) : nullptr, nullptr);
+}
+
+PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    int64_t v[4];
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = PyLong_AsLongLong(args[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    int64_t *rows = (int64_t *)(intptr_t)v[0], x = v[2], ldx = v[3];
+    try {
+        for (int64_t k = 0; k < v[1]; k++) {
+            int64_t *r = rows + k * RK_ROW, *p = r + 1;
+            int kind = (int)r[0], f64 = p[0] != 0, lstm = kind == 2;
+            int xs = lstm ? 4 : 5, hs = lstm ? 6 : 7;
+            p[xs] = x;
+            p[xs + 1] = ldx;
+            if (f64) stream_layer<double>(kind, p);
+            else stream_layer<float>(kind, p);
+            size_t bytes = (size_t)p[1] * (size_t)p[3] * (f64 ? sizeof(double) : sizeof(float));
+            memcpy((void *)(intptr_t)p[hs], (const void *)(intptr_t)p[12], bytes);
+            if (lstm) memcpy((void *)(intptr_t)p[7], (const void *)(intptr_t)p[13], bytes);
+            x = p[hs];
+            ldx = p[3];
+        }
+    } catch (const std::exception &e) {
+        PyErr_SetString(PyExc_RuntimeError, e.what());
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* step_configure(split_min): the weight elements per step from which a step is split over
+ * threads (a negative value keeps it); returns the old value. For benchmarks and tests. */
+PyObject *py_step_configure(PyObject *, PyObject *arg) {
+    long long v = PyLong_AsLongLong(arg);
+    if (v == -1 && PyErr_Occurred()) return NULL;
+    long long old = rk_split_min;
+    if (v >= 0) rk_split_min = v;
+    return PyLong_FromLongLong(old);
+}
+
+}  // namespace
+
+PyMethodDef rk_step_methods[] = {
+    {"stream_run", (PyCFunction)(void (*)(void))py_stream_run, METH_FASTCALL, NULL},
+    {"step_plan", (PyCFunction)(void (*)(void))py_step_plan, METH_FASTCALL, NULL},
+    {"plan_step", (PyCFunction)(void (*)(void))py_plan_step, METH_FASTCALL, NULL},
+    {"step_configure", (PyCFunction)py_step_configure, METH_O, "step split threshold"},
+    {NULL, NULL, 0, NULL}};
+
+TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
+    m.def("elman_step(Tensor x, Tensor h, Tensor wih_t, Tensor whh_t, Tensor? b_ih, Tensor? b_hh, "
+          "int act) -> Tensor");
+    m.def("gru_step(Tensor x, Tensor h, Tensor wih_t, Tensor whh_t, Tensor? b_ih, Tensor? b_hh, "
+          "bool reset_after) -> Tensor");
+    m.def("lstm_step(Tensor x, Tensor h, Tensor c, Tensor wih_t, Tensor whh_t, Tensor? b_ih, "
+          "Tensor? b_hh) -> (Tensor, Tensor)");
+    m.def("elman_step_fwd(Tensor x, Tensor h, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
+          "Tensor? b_hh, Tensor wih_t, Tensor whh_t, int act) -> Tensor");
+    m.def("elman_step_bwd(Tensor dh, Tensor x, Tensor h, Tensor w_ih, Tensor w_hh, "
+          "Tensor h_new, int act, bool[6] need) -> "
+          "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("gru_step_fwd(Tensor x, Tensor h, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
+          "Tensor? b_hh, Tensor wih_t, Tensor whh_t, bool reset_after) -> (Tensor, Tensor)");
+    m.def("gru_step_bwd(Tensor dh, Tensor x, Tensor h, Tensor w_ih, Tensor w_hh, Tensor saved, "
+          "bool reset_after, bool[6] need) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("lstm_step_fwd(Tensor x, Tensor h, Tensor c, Tensor w_ih, Tensor w_hh, Tensor? b_ih, "
+          "Tensor? b_hh, Tensor wih_t, Tensor whh_t) -> (Tensor, Tensor, Tensor)");
+    m.def("lstm_step_bwd(Tensor? dh, Tensor? dc, Tensor x, Tensor h, Tensor c, Tensor w_ih, "
+          "Tensor w_hh, Tensor saved, Tensor c_new, bool[7] need) -> "
+          "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
+    m.impl("elman_step", &elman_step);
+    m.impl("gru_step", &gru_step);
+    m.impl("lstm_step", &lstm_step);
+    m.impl("elman_step_fwd", &elman_step_fwd);
+    m.impl("elman_step_bwd", &elman_step_bwd);
+    m.impl("gru_step_fwd", &gru_step_fwd);
+    m.impl("gru_step_bwd", &gru_step_bwd);
+    m.impl("lstm_step_fwd", &lstm_step_fwd);
+    m.impl("lstm_step_bwd", &lstm_step_bwd);
+}
+
+TORCH_LIBRARY_IMPL(rnnkit, Autograd, m) {
+    m.impl("elman_step_fwd", &elman_step_fwd_ad);
+    m.impl("gru_step_fwd", &gru_step_fwd_ad);
+    m.impl("lstm_step_fwd", &lstm_step_fwd_ad);
+}

@@ -1,0 +1,322 @@
+/*
+ * One recurrent step for a small batch (B = 1-8), forward (optionally saving what its backward
+ * needs) and backward, written once and instantiated for float and double by step.cpp (which
+ * defines REAL, SUF, SIGM, TANH before including).
+ *
+ * Shapes: x (B, D) with row stride ldx; h, c (B, H) contiguous; G gates (1, 3, 4) and GH = G*H.
+ * The forward reads the weights transposed, WihT (D, GH) and WhhT (H, GH) row-major, so each
+ * weight row is read once, contiguously, and scaled into all B outputs (no horizontal sums, no
+ * packing: at B <= 8 what sgemm does first costs more than the product). The backward reads
+ * them as torch stores them, Wih (GH, D) and Whh (GH, H), which is the same access pattern for
+ * dx = dA Wih and dh = dA Whh.
+ *
+ * Both split their columns over threads (a range of hidden units per thread in the forward, of
+ * input/hidden columns in the backward), so no thread waits for another: at H = 256 an LSTM
+ * step reads 2 MB of weights, more than one core's L2, and half of it fits.
+ *
+ * Saved per step (B, 4H): GRU r, z, n and ext (W_hn h + b_hn with reset_after, else r h);
+ * LSTM i, f, g, o. Elman saves nothing: its backward reads h_new.
+ */
+
+/* Y[:, :n] (+)= X (B, K) WT[:, :n], WT row-major with leading dimension ldw.
+ *
+ * Column blocks of four 64-byte vectors accumulate in registers over all K rows, even and odd
+ * rows into separate accumulators (8 independent FMA chains: the product is latency-bound
+ * otherwise, a B = 1 step being one pass over K rows). GCC's vector extension keeps them in
+ * registers, which plain arrays did not. Every column is summed in the same order whatever
+ * block it falls in (init + even rows, odd rows, then their sum), so a column split over
+ * threads gives the same result as one thread. */
+typedef REAL SUF(vec) __attribute__((vector_size(64)));
+#define RK_VL ((int)(64 / sizeof(REAL)))
+
+RK_INLINE SUF(vec) SUF(vload)(const REAL *p) {
+    SUF(vec) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+RK_VEC static void SUF(sp_proj)(int B, int n, int K, const REAL *X, int ldx, const REAL *WT,
+                                int ldw, int accumulate, REAL *Y, int ldy) {
+    typedef SUF(vec) V;
+    for (int b = 0; b < B; b++) {
+        REAL *y = Y + (size_t)b * ldy;
+        const REAL *xb = X + (size_t)b * ldx;
+        int j0 = 0;
+        for (; j0 + 4 * RK_VL <= n; j0 += 4 * RK_VL) {
+            V a[4], e[4];
+            for (int i = 0; i < 4; i++) {
+                a[i] = accumulate ? SUF(vload)(y + j0 + i * RK_VL) : V{};
+                e[i] = V{};
+            }
+            const REAL *w = WT + j0;
+            int k = 0;
+            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
+                REAL x0 = xb[k], x1 = xb[k + 1];
+                for (int i = 0; i < 4; i++) a[i] += x0 * SUF(vload)(w + i * RK_VL);
+                for (int i = 0; i < 4; i++) e[i] += x1 * SUF(vload)(w + ldw + i * RK_VL);
+            }
+            if (k < K)
+                for (int i = 0; i < 4; i++) a[i] += xb[k] * SUF(vload)(w + i * RK_VL);
+            for (int i = 0; i < 4; i++) {
+                V v = a[i] + e[i];
+                memcpy(y + j0 + i * RK_VL, &v, sizeof v);
+            }
+        }
+        for (; j0 + RK_VL <= n; j0 += RK_VL) { /* the same, one vector wide */
+            V a = accumulate ? SUF(vload)(y + j0) : V{}, e = V{};
+            const REAL *w = WT + j0;
+            int k = 0;
+            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
+                a += xb[k] * SUF(vload)(w);
+                e += xb[k + 1] * SUF(vload)(w + ldw);
+            }
+            if (k < K) a += xb[k] * SUF(vload)(w);
+            V v = a + e;
+            memcpy(y + j0, &v, sizeof v);
+        }
+        for (; j0 < n; j0++) { /* and one column at a time */
+            REAL a = accumulate ? y[j0] : 0, e = 0;
+            const REAL *w = WT + j0;
+            int k = 0;
+            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
+                a += xb[k] * w[0];
+                e += xb[k + 1] * w[ldw];
+            }
+            if (k < K) a += xb[k] * w[0];
+            y[j0] = a + e;
+        }
+    }
+}
+#undef RK_VL
+
+/* y (n) += x (n) */
+RK_VEC static void SUF(add_rows)(int n, REAL *restrict y, const REAL *restrict x) {
+    for (int j = 0; j < n; j++) y[j] += x[j];
+}
+
+/* dW[:, :n] = A^T (GH, B) X[:, :n]: the weight gradient of one step, one row per gate unit. */
+RK_VEC static void SUF(sp_outer)(int B, int rows, int n, const REAL *A, int lda, const REAL *X,
+                                 int ldx, REAL *dW, int ldw) {
+    for (int r = 0; r < rows; r++) {
+        REAL *restrict w = dW + (size_t)r * ldw;
+        const REAL *restrict x0 = X;
+        REAL a0 = A[r];
+        for (int j = 0; j < n; j++) w[j] = a0 * x0[j];
+        for (int b = 1; b < B; b++) {
+            const REAL *restrict xb = X + (size_t)b * ldx;
+            REAL ab = A[(size_t)b * lda + r];
+            for (int j = 0; j < n; j++) w[j] += ab * xb[j];
+        }
+    }
+}
+
+/* The arguments of one step, forward and backward (a null pointer: absent / not wanted). */
+typedef struct {
+    int kind, opt, B, D, H; /* kind 0 Elman (opt: activation), 1 GRU (opt: reset_after), 2 LSTM */
+    const REAL *x;
+    int ldx;
+    const REAL *h, *c, *WihT, *WhhT, *bx, *bh; /* bx (GH): input-side biases, bh (H): b_hn */
+    REAL *hout, *cout, *save, *s, *gh;         /* s, gh (B, GH): scratch */
+    /* backward */
+    const REAL *Wih, *Whh, *dh, *dc, *hnew, *cnew;
+    REAL *dx, *dhp, *dcp, *dWih, *dWhh, *dbih, *dbhh, *gi, *gr, *dhd;
+} SUF(step_t);
+
+/* Forward, hidden units [j0, j1) of every gate. reset_after=0 GRU needs all of r h before its
+ * n gate, so it runs as one range. */
+RK_VEC static void SUF(step_fwd_cols)(const SUF(step_t) *p, int j0, int j1) {
+    int B = p->B, D = p->D, H = p->H, n = j1 - j0;
+    int G = p->kind == 0 ? 1 : p->kind == 1 ? 3 : 4, GH = G * H;
+    REAL *S = p->s, *Gh = p->gh;
+    if (n == H) { /* one thread: every gate's columns in one pass */
+        SUF(sp_proj)(B, GH, D, p->x, p->ldx, p->WihT, GH, 0, S, GH);
+        SUF(sp_proj)(B, p->kind == 1 ? 2 * H : GH, H, p->h, H, p->WhhT, GH, 1, S, GH);
+        if (p->kind == 1 && p->opt)
+            SUF(sp_proj)(B, H, H, p->h, H, p->WhhT + 2 * H, GH, 0, Gh + 2 * H, GH);
+    } else {
+        for (int g = 0; g < G; g++) {
+            int col = g * H + j0;
+            SUF(sp_proj)(B, n, D, p->x, p->ldx, p->WihT + col, GH, 0, S + col, GH);
+            if (p->kind == 1 && g == 2) {
+                if (p->opt) SUF(sp_proj)(B, n, H, p->h, H, p->WhhT + col, GH, 0, Gh + col, GH);
+            } else {
+                SUF(sp_proj)(B, n, H, p->h, H, p->WhhT + col, GH, 1, S + col, GH);
+            }
+        }
+    }
+    for (int b = 0; b < B; b++) {
+        RK_C s = S + (size_t)b * GH;
+        RK_C hp = p->h + (size_t)b * H;
+        REAL *restrict ho = p->hout + (size_t)b * H;
+        REAL *restrict sv = p->save ? p->save + (size_t)b * 4 * H : NULL;
+        RK_C bx = p->bx;
+        if (p->kind == 0) {
+            switch (p->opt) {
+            case 0: RK_IVDEP for (int j = j0; j < j1; j++) ho[j] = TANH(s[j] + bx[j]); break;
+            case 1: RK_IVDEP for (int j = j0; j < j1; j++) ho[j] = SIGM(s[j] + bx[j]); break;
+            case 2:
+                RK_IVDEP for (int j = j0; j < j1; j++) {
+                    REAL v = s[j] + bx[j];
+                    ho[j] = v > 0 ? v : 0;
+                }
+                break;
+            default: RK_IVDEP for (int j = j0; j < j1; j++) ho[j] = s[j] + bx[j]; break;
+            }
+        } else if (p->kind == 1 && p->opt) {
+            RK_C gh = Gh + (size_t)b * GH;
+            RK_C bh = p->bh;
+            RK_IVDEP for (int j = j0; j < j1; j++) { /* unswitched on sv, as the LSTM's */
+                REAL r = SIGM(s[j] + bx[j]), z = SIGM(s[H + j] + bx[H + j]);
+                REAL e = gh[2 * H + j] + bh[j];
+                REAL nn = TANH(s[2 * H + j] + bx[2 * H + j] + r * e);
+                ho[j] = nn + z * (hp[j] - nn);
+                if (sv) { sv[j] = r; sv[H + j] = z; sv[2 * H + j] = nn; sv[3 * H + j] = e; }
+            }
+        } else if (p->kind == 2) {
+            RK_C cp = p->c + (size_t)b * H;
+            REAL *restrict co = p->cout + (size_t)b * H;
+            /* sv is loop-invariant: GCC unswitches the loop, so the inference step stores
+             * nothing extra */
+            RK_IVDEP for (int j = j0; j < j1; j++) {
+                REAL i = SIGM(s[j] + bx[j]), f = SIGM(s[H + j] + bx[H + j]);
+                REAL g = TANH(s[2 * H + j] + bx[2 * H + j]);
+                REAL o = SIGM(s[3 * H + j] + bx[3 * H + j]);
+                REAL cn = f * cp[j] + i * g;
+                co[j] = cn; ho[j] = o * TANH(cn);
+                if (sv) { sv[j] = i; sv[H + j] = f; sv[2 * H + j] = g; sv[3 * H + j] = o; }
+            }
+        }
+    }
+    if (p->kind != 1 || p->opt) return;
+    /* GRU, reset_after=0: r, z; then n = tanh(W_in x + W_hn (r h) + b_in + b_hn) */
+    REAL *RH = Gh; /* r h (B, H) in the scratch's first columns */
+    for (int b = 0; b < B; b++) {
+        REAL *restrict s = S + (size_t)b * GH, *restrict rh = RH + (size_t)b * GH;
+        RK_C hp = p->h + (size_t)b * H;
+        RK_C bx = p->bx;
+        RK_IVDEP for (int j = 0; j < 2 * H; j++) s[j] = SIGM(s[j] + bx[j]);
+        RK_IVDEP for (int j = 0; j < H; j++) rh[j] = s[j] * hp[j];
+    }
+    SUF(sp_proj)(B, H, H, RH, GH, p->WhhT + 2 * H, GH, 1, S + 2 * H, GH);
+    for (int b = 0; b < B; b++) {
+        RK_C s = S + (size_t)b * GH;
+        RK_C rh = RH + (size_t)b * GH;
+        RK_C bx = p->bx;
+        RK_C hp = p->h + (size_t)b * H;
+        REAL *restrict ho = p->hout + (size_t)b * H;
+        REAL *sv = p->save ? p->save + (size_t)b * 4 * H : NULL;
+        RK_IVDEP for (int j = 0; j < H; j++) {
+            REAL z = s[H + j], nn = TANH(s[2 * H + j] + bx[2 * H + j]);
+            ho[j] = nn + z * (hp[j] - nn);
+            if (sv) { sv[j] = s[j]; sv[H + j] = z; sv[2 * H + j] = nn; sv[3 * H + j] = rh[j]; }
+        }
+    }
+}
+
+/* Backward, first part (every column, one thread): the gate pre-activation gradients
+ * gi (B, GH) (input side: dx, dW_ih, db_ih) and gr (B, GH) (hidden side: dh, dW_hh, db_hh; the
+ * same as gi except the GRU's n rows), the direct part of dh_prev dhd (B, H), dc_prev, and the
+ * bias gradients. */
+RK_VEC static void SUF(step_bwd_gates)(const SUF(step_t) *p) {
+    int B = p->B, H = p->H, G = p->kind == 0 ? 1 : p->kind == 1 ? 3 : 4, GH = G * H;
+    for (int b = 0; b < B; b++) {
+        RK_C v = p->dh ? p->dh + (size_t)b * H : NULL;
+        REAL *restrict gi = p->gi + (size_t)b * GH, *restrict gr = p->gr + (size_t)b * GH;
+        REAL *restrict dd = p->dhd + (size_t)b * H;
+        RK_C sv = p->save ? p->save + (size_t)b * 4 * H : NULL;
+        if (p->kind == 0) {
+            RK_C hn = p->hnew + (size_t)b * H;
+            switch (p->opt) {
+            case 0: RK_IVDEP for (int j = 0; j < H; j++) gi[j] = v[j] * (1 - hn[j] * hn[j]); break;
+            case 1: RK_IVDEP for (int j = 0; j < H; j++) gi[j] = v[j] * hn[j] * (1 - hn[j]); break;
+            case 2: RK_IVDEP for (int j = 0; j < H; j++) gi[j] = hn[j] > 0 ? v[j] : 0; break;
+            default: RK_IVDEP for (int j = 0; j < H; j++) gi[j] = v[j]; break;
+            }
+            memcpy(gr, gi, (size_t)H * sizeof(REAL));
+            memset(dd, 0, (size_t)H * sizeof(REAL));
+        } else if (p->kind == 1) {
+            RK_C hp = p->h + (size_t)b * H;
+            RK_IVDEP for (int j = 0; j < H; j++) {
+                REAL r = sv[j], z = sv[H + j], nn = sv[2 * H + j], e = sv[3 * H + j];
+                REAL dan = v[j] * (1 - z) * (1 - nn * nn);
+                REAL daz = v[j] * (hp[j] - nn) * z * (1 - z);
+                gi[H + j] = daz; gr[H + j] = daz;
+                gi[2 * H + j] = dan;
+                dd[j] = v[j] * z;
+                if (p->opt) { /* r multiplies W_hn h + b_hn = e */
+                    REAL dar = dan * e * r * (1 - r);
+                    gi[j] = dar; gr[j] = dar;
+                    gr[2 * H + j] = dan * r;
+                } else {
+                    gr[2 * H + j] = dan;
+                }
+            }
+        } else {
+            RK_C cp = p->c + (size_t)b * H;
+            RK_C cn = p->cnew + (size_t)b * H;
+            RK_C dcn = p->dc ? p->dc + (size_t)b * H : NULL;
+            REAL *dcp = p->dcp ? p->dcp + (size_t)b * H : NULL;
+            for (int j = 0; j < H; j++) {
+                REAL i = sv[j], f = sv[H + j], g = sv[2 * H + j], o = sv[3 * H + j];
+                REAL tc = TANH(cn[j]), vh = v ? v[j] : 0;
+                REAL dct = (dcn ? dcn[j] : 0) + vh * o * (1 - tc * tc);
+                gi[j] = dct * g * i * (1 - i);
+                gi[H + j] = dct * cp[j] * f * (1 - f);
+                gi[2 * H + j] = dct * i * (1 - g * g);
+                gi[3 * H + j] = vh * tc * o * (1 - o);
+                if (dcp) dcp[j] = dct * f;
+            }
+            memcpy(gr, gi, (size_t)GH * sizeof(REAL));
+            memset(dd, 0, (size_t)H * sizeof(REAL));
+        }
+    }
+    if (p->kind == 1 && !p->opt) {
+        /* reset_after=0: d(r h) = dan W_hn, then the r gate and r's share of dh_prev */
+        REAL *drh = p->s; /* (B, H) in the forward's scratch, unused here */
+        SUF(sp_proj)(B, H, H, p->gi + 2 * H, GH, p->Whh + (size_t)2 * H * H, H, 0, drh, H);
+        for (int b = 0; b < B; b++) {
+            RK_C sv = p->save + (size_t)b * 4 * H;
+            RK_C hp = p->h + (size_t)b * H;
+            RK_C d = drh + (size_t)b * H;
+            REAL *restrict gi = p->gi + (size_t)b * GH, *restrict gr = p->gr + (size_t)b * GH;
+            REAL *restrict dd = p->dhd + (size_t)b * H;
+            RK_IVDEP for (int j = 0; j < H; j++) {
+                REAL r = sv[j], dar = d[j] * hp[j] * r * (1 - r);
+                gi[j] = dar; gr[j] = dar;
+                dd[j] += d[j] * r;
+            }
+        }
+    }
+    for (int t = 0; t < 2; t++) {
+        REAL *db = t ? p->dbhh : p->dbih;
+        const REAL *src = t ? p->gr : p->gi;
+        if (!db) continue;
+        memcpy(db, src, (size_t)GH * sizeof(REAL));
+        for (int b = 1; b < B; b++) SUF(add_rows)(GH, db, src + (size_t)b * GH);
+    }
+}
+
+/* Backward, second part: input columns [d0, d1) (dx, dW_ih) and hidden columns [j0, j1)
+ * (dh_prev, dW_hh); the ranges of different threads are disjoint. */
+RK_VEC static void SUF(step_bwd_cols)(const SUF(step_t) *p, int d0, int d1, int j0, int j1) {
+    int B = p->B, D = p->D, H = p->H, G = p->kind == 0 ? 1 : p->kind == 1 ? 3 : 4, GH = G * H;
+    if (p->dx && d1 > d0)
+        SUF(sp_proj)(B, d1 - d0, GH, p->gi, GH, p->Wih + d0, D, 0, p->dx + d0, D);
+    if (p->dWih && d1 > d0)
+        SUF(sp_outer)(B, GH, d1 - d0, p->gi, GH, p->x + d0, p->ldx, p->dWih + d0, D);
+    if (j1 <= j0) return;
+    /* reset_after=0 GRU: the n rows of W_hh meet r h (saved), and reached h through drh */
+    int rb = p->kind == 1 && !p->opt, rows = rb ? 2 * H : GH;
+    if (p->dhp) {
+        for (int b = 0; b < B; b++)
+            memcpy(p->dhp + (size_t)b * H + j0, p->dhd + (size_t)b * H + j0,
+                   (size_t)(j1 - j0) * sizeof(REAL));
+        SUF(sp_proj)(B, j1 - j0, rows, p->gr, GH, p->Whh + j0, H, 1, p->dhp + j0, H);
+    }
+    if (p->dWhh) {
+        SUF(sp_outer)(B, rows, j1 - j0, p->gr, GH, p->h + j0, H, p->dWhh + j0, H);
+        if (rb)
+            SUF(sp_outer)(B, H, j1 - j0, p->gr + 2 * H, GH, p->save + 3 * H + j0, 4 * H,
+                          p->dWhh + (size_t)2 * H * H + j0, H);
+    }
+}
