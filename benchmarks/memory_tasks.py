@@ -4,6 +4,7 @@ at T = 200 and 400, and copy memory (Arjovsky et al. 2016) at T = 100.
     .venv/bin/python benchmarks/memory_tasks.py             # the recorded budget
     .venv/bin/python benchmarks/memory_tasks.py --quick     # smoke run, 100 updates a run
     .venv/bin/python benchmarks/memory_tasks.py --only adding:LSTM-chrono:400
+    .venv/bin/python benchmarks/memory_tasks.py --table     # rebuild .json/.md from .jsonl
 
 Models (one layer, batch 32, gradient-norm clip 1, one thread; `MODELS` holds each recipe):
 - LSTM-chrono: H = 64, chrono initialisation (Tallec & Ollivier 2018) with T_max = the
@@ -145,8 +146,8 @@ def run(kind: str, name: str, T: int, quick: bool = False, seed: int = 0) -> dic
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     value = measure(*test)
     return {
-        "task": kind, "model": name, "T": T, "optimizer": recipe.optimizer, "lr": recipe.lr,
-        "hidden": H, "budget": budget, "updates": updates, "source": recipe.source,
+        "task": kind, "model": name, "T": T, "seed": seed, "optimizer": recipe.optimizer,
+        "lr": recipe.lr, "hidden": H, "budget": budget, "updates": updates, "source": recipe.source,
         "test": value, "baseline": task.baseline, "vs_baseline": value / task.baseline,
         "solved": value < 0.1 * task.baseline, "seconds": seconds, "cpu_seconds": cpu,
         "curve": curve, "impl": layer.impl_used,
@@ -160,9 +161,9 @@ def markdown(data: dict) -> str:
         f"thread; at most `budget` updates, stopping early below baseline / 20 on "
         f"{meta['check']} held-out sequences; test on {meta['test']} fresh sequences.",
         "",
-        "| task | T | model | recipe | budget | updates | test | baseline | ÷ baseline "
+        "| task | T | model | seed | recipe | budget | updates | test | baseline | ÷ baseline "
         "| solved (< 0.1×) | wall s | CPU s |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|:---:|---:|---:|",
+        "|---|---:|---|---:|---|---:|---:|---:|---:|---:|:---:|---:|---:|",
     ]
     for r in data["runs"]:
         test = f"{r['test']:.4f}" if math.isfinite(r["test"]) else "diverged"
@@ -170,7 +171,8 @@ def markdown(data: dict) -> str:
         recipe = f"{r.get('optimizer', 'adam')} {r['lr']:g}, H {r.get('hidden', 64)}"
         cpu = f"{r['cpu_seconds']:.0f}" if "cpu_seconds" in r else "–"  # not kept before
         lines.append(
-            f"| {r['task']} | {r['T']} | {r['model']} | {recipe} | {r.get('budget', 3000)} | "
+            f"| {r['task']} | {r['T']} | {r['model']} | {r.get('seed', 0)} | {recipe} | "
+            f"{r.get('budget', 3000)} | "
             f"{r['updates']} | {test} | {r['baseline']:.4f} | {ratio} | "
             f"{'yes' if r['solved'] else 'no'} | {r['seconds']:.0f} | {cpu} |"
         )
@@ -182,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="a tiny budget (smoke test)")
     ap.add_argument("--only", nargs="*", default=None, help="runs as TASK:MODEL:T")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    ap.add_argument("--table", action="store_true", help="only rebuild the table from the jsonl")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the model and the data")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     # Gradients that fade over hundreds of steps reach subnormal floats, which run ~10x slower
@@ -200,19 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     name = "memory_tasks" + ("_quick" if args.quick else "")
     args.out.mkdir(parents=True, exist_ok=True)
     done = args.out / f"{name}.jsonl"  # one line per finished run, so runs may go in parallel
-    for kind, model, T in runs:
-        r = run(kind, model, T, args.quick)
+    for kind, model, T in [] if args.table else runs:
+        r = run(kind, model, T, args.quick, args.seed)
         r["command"] = "python benchmarks/memory_tasks.py" + (" --quick" if args.quick else "")
         with done.open("a") as f:
             f.write(json.dumps(r) + "\n")
         print(f"{kind} T={T} {model}: {r['test']:.4f} ({r['vs_baseline']:.3f} of baseline) "
               f"in {r['updates']} updates, {r['seconds']:.0f} s", flush=True)
+    if not done.exists():
+        ap.error(f"{done} does not exist yet: run something first")
     latest = {}
-    for line in done.read_text().splitlines():  # the last run of each (task, model, T)
+    for line in done.read_text().splitlines():  # the last run of each (task, model, T, seed)
         r = json.loads(line)
-        latest[(r["task"], r["model"], r["T"])] = r
+        latest[(r["task"], r["model"], r["T"], r.get("seed", 0))] = r
     order = {key: i for i, key in enumerate(RUNS)}
-    results = sorted(latest.values(), key=lambda r: order.get((r["task"], r["model"], r["T"]), 99))
+    results = sorted(latest.values(), key=lambda r: (
+        order.get((r["task"], r["model"], r["T"]), 99), r.get("seed", 0)))  # fmt: skip
     meta = {"command": "python benchmarks/memory_tasks.py" + (" --quick" if args.quick else ""),
             "torch": torch.__version__, "python": platform.python_version(),
             "threads": 1, "flush_denormal": True, "check": QUICK_CHECK if args.quick else CHECK,
