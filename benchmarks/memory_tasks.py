@@ -54,29 +54,23 @@ QUICK_UPDATES, QUICK_CHECK, QUICK_TEST = 100, 64, 200
 
 @dataclass(frozen=True)
 class Recipe:
-    """One model's training recipe; `updates` is its budget (optimiser steps, batch 32)."""
+    """One model's training recipe (Adam); `updates` is its budget (optimiser steps, batch 32)."""
 
     cell: Callable[[int, int, int], nn.Module]  # (input size, hidden, T_max) -> cell
-    optimizer: str  # "adam" or "sgd"
     lr: float
     hidden: int
     updates: int
     source: str
 
-    def make_optimizer(self, params: list) -> torch.optim.Optimizer:
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.lr)
-        return torch.optim.Adam(params, lr=self.lr)
-
 
 MODELS = {
     "LSTM-chrono": Recipe(
-        lambda D, H, T: LSTMCell(D, H, chrono=T), "adam", 1e-3, 64, 6000,
+        lambda D, H, T: LSTMCell(D, H, chrono=T), 1e-3, 64, 6000,
         "chrono init, T_max = T (Tallec & Ollivier 2018)",
     ),
-    "GRU": Recipe(lambda D, H, T: GRUCell(D, H), "adam", 1e-3, 64, 6000, "PyTorch's init"),
+    "GRU": Recipe(lambda D, H, T: GRUCell(D, H), 1e-3, 64, 6000, "PyTorch's init"),
     "IRNN": Recipe(
-        lambda D, H, T: ElmanCell(D, H, activation="relu", init="identity"), "adam", 1e-4,
+        lambda D, H, T: ElmanCell(D, H, activation="relu", init="identity"), 1e-4,
         100, 15000, "ReLU, W_hh = I, zero biases, W_ih ~ N(0, 0.001), H 100 (Le et al. 2015)",
     ),
 }  # fmt: skip
@@ -116,7 +110,7 @@ def run(kind: str, name: str, T: int, quick: bool = False, seed: int = 0) -> dic
     H = recipe.hidden
     layer, head = Recurrent(recipe.cell(task.inputs, H, task.length)), nn.Linear(H, task.outputs)
     params = list(layer.parameters()) + list(head.parameters())
-    opt = recipe.make_optimizer(params)
+    opt = torch.optim.Adam(params, lr=recipe.lr)
     gen = torch.Generator().manual_seed(seed)
     n_check, n_test = (QUICK_CHECK, QUICK_TEST) if quick else (CHECK, TEST)
     check = task.batch(n_check, torch.Generator().manual_seed(20_000 + seed))
@@ -146,7 +140,7 @@ def run(kind: str, name: str, T: int, quick: bool = False, seed: int = 0) -> dic
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     value = measure(*test)
     return {
-        "task": kind, "model": name, "T": T, "seed": seed, "optimizer": recipe.optimizer,
+        "task": kind, "model": name, "T": T, "seed": seed, "optimizer": "adam",
         "lr": recipe.lr, "hidden": H, "budget": budget, "updates": updates, "source": recipe.source,
         "test": value, "baseline": task.baseline, "vs_baseline": value / task.baseline,
         "solved": value < 0.1 * task.baseline, "seconds": seconds, "cpu_seconds": cpu,
