@@ -1,5 +1,5 @@
 """`rnnkit train sentiment` options. The defaults are the measured default run
-(benchmarks/README.md, "Applications: text")."""
+(benchmarks/README.md, "Applications: text" and "Sentiment against bag-of-words")."""
 
 from __future__ import annotations
 
