@@ -97,7 +97,7 @@ def tiny_sentiment_run(out) -> None:
     from rnnkit.tasks.sentiment.task import VOCAB_FILE, build_classifier
     from rnnkit.training import Trainer, write_run_json
 
-    options = SentimentOptions(hidden=4, embedding=4, steps=2, threads=1)
+    options = SentimentOptions(hidden=4, embedding=4, steps=2, threads=1, ensemble=1)
     vocab = fit_vocab(WORDS)
     torch.manual_seed(0)
     model = build_classifier(options, len(vocab), 2)

@@ -21,7 +21,7 @@ from rnnkit.tasks.sentiment.task import (
 )
 
 TINY_SENT = ["--hidden", "8", "--embedding", "8", "--epochs", "1", "--batch", "8",
-             "--threads", "1", "--quiet"]  # fmt: skip
+             "--pretrain", "train", "--ensemble", "2", "--threads", "1", "--quiet"]  # fmt: skip
 
 
 def test_word_dropout_reads_training_words_as_unk():
@@ -89,8 +89,10 @@ def test_train_sentiment_writes_a_complete_run(sentiment_run):
     for name in ("config.json", "model.safetensors", "metrics.jsonl", "vocab.json",
                  "results.json", "report.html"):  # fmt: skip
         assert (sentiment_run / name).is_file(), name
+    assert (sentiment_run / "member-1" / "model.safetensors").is_file()
     res = json.loads((sentiment_run / "results.json").read_text())
-    assert res["data"]["labels"] == ["neg", "pos"]
+    assert res["data"]["labels"] == ["neg", "pos"] and len(res["member_accuracies"]) == 2
+    assert res["pretraining"]["sentences"] > 0 and not res["pretraining"]["interrupted"]
     assert 0 <= res["model"]["accuracy"] <= 1 and 0 <= res["baseline"]["accuracy"] <= 1
     html = (sentiment_run / "report.html").read_text()
     assert "data:image/png;base64," in html and "bag-of-words" in html

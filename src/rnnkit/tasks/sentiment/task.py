@@ -3,8 +3,10 @@ files: `vocab.json` (words, labels), `results.json` (test metrics, examples), `r
 
 from __future__ import annotations
 
+import dataclasses
+import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,6 +23,7 @@ from ..metrics import blas_threads, classification_metrics, known_labels, traini
 from ..report import accuracy_section
 from ..task import Fitted, Task
 from .options import NAME, SentimentOptions
+from .pretrain import pretrain, pretraining_texts
 
 VOCAB_FILE = "vocab.json"
 MAX_WORDS = 100  # longer sentences are cut (the VADER snippets have at most ~60 words)
@@ -32,6 +35,8 @@ class SentimentData:
     vocab: Vocab
     labels: list[str]
     summary: dict[str, Any]
+    pretrain_texts: list[str] = field(default_factory=list)  # empty: no pretraining
+    pretrained: dict[str, Any] | None = None  # what `pretrain` did (set by fit)
 
 
 def encode(vocab: Vocab, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
@@ -69,19 +74,27 @@ class SentimentTask(Task):
     title = "Sentiment"
     options = SentimentOptions
     requires = ("sklearn",)
+    # runs recorded before these options: no pretraining, one model, no word dropout
+    legacy_options = {"pretrain": "none", "ensemble": 1, "word_dropout": 0.0}
 
     def prepare(self, options: SentimentOptions) -> SentimentData:
         sp = load_source(options.data, options.text_column, options.label_column, options.limit)
         train, val, test = ([e.label for e in part] for part in sp.parts())
         labels = training_labels(sp.source, train, val=val, test=test)
-        vocab = fit_vocab((e.text for e in sp.train), min_count=options.min_count)
+        texts, described = [e.text for e in sp.train], "the training split"
+        if options.pretrain != "none":
+            texts, described = pretraining_texts(sp, options.pretrain, options.limit)
+        # the words of the pretraining text: the LM gives vectors to words the labelled
+        # training sentences never use
+        vocab = fit_vocab(texts, min_count=options.min_count)
         summary = {"source": sp.source, "split": sp.describe(), "labels": labels,
                    "sizes": {"train": len(sp.train), "val": len(sp.val), "test": len(sp.test)},
-                   "vocab_size": len(vocab)}  # fmt: skip
+                   "vocab_size": len(vocab), "vocab_from": described}  # fmt: skip
         if sp.skipped:
             summary["note"] = (f"{sp.skipped:,} rows of {sp.source} have an empty text or label "
                                "and were skipped")  # fmt: skip
-        return SentimentData(sp, vocab, labels, summary)
+        return SentimentData(sp, vocab, labels, summary,
+                             texts if options.pretrain != "none" else [])  # fmt: skip
 
     def build(self, options: SentimentOptions, data: SentimentData):
         return build_classifier(options, len(data.vocab), len(data.labels))
@@ -97,6 +110,64 @@ class SentimentTask(Task):
             patience=options.patience, log_every=10,
         )  # fmt: skip
 
+    def fit(self, ctx) -> Fitted:
+        """Member k of the ensemble: seeded member_seed(seed, k), its own Trainer into
+        member_dir(out, k) (member 0 is the model the driver built, in the run directory).
+        With --pretrain, each member's embedding and RNN start from the same pretrained
+        language model (trained once, then read from the cache)."""
+        from ...training import seed_everything
+
+        o, fits = ctx.options, []
+        for k in range(o.ensemble):
+            seed = driver.member_seed(o.seed, k)
+            if k > 0:
+                seed_everything(seed)
+            member = dataclasses.replace(
+                ctx, model=ctx.model if k == 0 else self.build(o, ctx.data),
+                config=dataclasses.replace(ctx.config, seed=seed),
+                out=driver.member_dir(ctx.out, k),
+            )  # fmt: skip
+            if o.ensemble > 1:
+                ctx.say(f"member {k + 1} of {o.ensemble} (seed {seed})")
+            fits.append(self.fit_member(member))
+            if fits[-1].result.status == "interrupted":  # Ctrl-C / SIGTERM stops the ensemble
+                break
+        ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
+        return Fitted([f.model for f in fits], fits[0].trainer, ended)
+
+    def fit_member(self, ctx) -> Fitted:
+        """Language-model pretraining of the embedding and RNN (unless --pretrain none, or a
+        resumed run, whose checkpoint holds the weights), then the classifier (driver.fit_one).
+        A Ctrl-C during pretraining stops the classifier after its first step, as an
+        interrupted run (exit 130, a checkpoint, the resume command)."""
+        from ...training import Callback
+
+        o, data, callbacks = ctx.options, ctx.data, ()
+        if data.pretrain_texts and not ctx.resume:
+            settings = {"cell": o.cell, "hidden": o.hidden, "layers": o.layers,
+                        "embedding": o.embedding, "embedding_std": o.embedding_std,
+                        "epochs": o.pretrain_epochs, "lr": o.lr, "seed": o.seed}  # fmt: skip
+            if data.pretrained is None:
+                ctx.say(f"pretraining a bidirectional language model on "
+                        f"{data.summary['vocab_from']}")  # fmt: skip
+            p = pretrain(ctx.model, data.vocab, data.pretrain_texts, settings, ctx.console,
+                         ctx.config.progress)  # fmt: skip
+            if data.pretrained is None:
+                data.pretrained = p
+                ctx.say(f"language model: {p['nll']:.3f} nats/word after {p['steps']:,} steps"
+                        + (" (cached)" if p["cached"] else f", {p['seconds']:.0f} s"))  # fmt: skip
+            if p["interrupted"]:
+
+                class StopAtOnce(Callback):
+                    def on_step_end(self, trainer, logs) -> None:
+                        # the Trainer's own stop path; a second signal would abort at once
+                        stop = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
+                        if getattr(stop, "received", None) is None:
+                            signal.raise_signal(signal.SIGINT)
+
+                callbacks = (StopAtOnce(),)
+        return driver.fit_one(self, ctx, callbacks)
+
     def batches(self, options: SentimentOptions, data: SentimentData):
         val = fixed_batches(*tensors(data, data.splits.val or data.splits.train))
         return batch_fn(data, options.batch, options.word_dropout), val
@@ -104,6 +175,8 @@ class SentimentTask(Task):
     def evaluate(self, options, data: SentimentData, fitted: Fitted) -> dict[str, Any]:
         (train, val, test), labels = data.splits.parts(), data.labels
         clf = Classifier(fitted.model, data.vocab, labels)
+        members = [Classifier([m], data.vocab, labels).evaluate(test)["accuracy"]
+                   for m in fitted.model] if len(fitted.model) > 1 else []  # fmt: skip
         with blas_threads(options.threads):
             pipe, info = bag_of_words_baseline(train, val, labels)
         y_true = [labels.index(e.label) for e in test]
@@ -113,6 +186,8 @@ class SentimentTask(Task):
             "baseline": {"name": "bag-of-words logistic regression (scikit-learn)",
                          **classification_metrics(y_true, y_base, len(labels)), **info},
             "majority": majority_class([e.label for e in train], [e.label for e in test]),
+            "pretraining": data.pretrained,
+            "member_accuracies": members,
             "examples": [{"text": e.text, "label": e.label, **clf.classify(e.text)}
                          for e in test[:8]],
         }  # fmt: skip
@@ -131,10 +206,15 @@ class SentimentTask(Task):
 
     def report(self, r, run, results) -> None:
         opts, data = driver.run_record(run.extra)["options"], results["data"]
+        pre = results.get("pretraining")
+        lm = (f" Embedding and RNN pretrained as a bidirectional language model on "
+              f"{data['vocab_from']} ({pre['nll']:.3f} nats/word after {pre['steps']:,} "
+              "steps), then fine-tuned." if pre else "")  # fmt: skip
+        vocab_from = data.get("vocab_from", "the training split")
         r.paragraph(f"{data['split']}. Labels: {', '.join(data['labels'])}. Vocabulary "
-                    f"{data['vocab_size']:,} words from the training split only. RNN: "
-                    f"bidirectional {opts['cell'].upper()} {opts['hidden']}, {opts['readout']} "
-                    "pooling over the words.")  # fmt: skip
+                    f"{data['vocab_size']:,} words from {vocab_from}. RNN: bidirectional "
+                    f"{opts['cell'].upper()} {opts['hidden']}, "
+                    f"{opts['readout']} pooling over the words.{lm}")  # fmt: skip
         title, header, rows = self.summary(results)
         accuracy_section(r, "Test split: model vs baselines", header, rows, data["labels"],
                          results["model"]["confusion"], run.evals("val"),
@@ -151,16 +231,23 @@ class SentimentTask(Task):
             if len(labels) != run.model_config.head.output_size:  # each output names a label
                 raise ValueError(f"{len(labels)} labels for {run.model_config.head.output_size} "
                                  "outputs")  # fmt: skip
-        return Classifier(run.model, vocab, labels)
+        n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
+        return Classifier(driver.member_models(run, n), vocab, labels)
 
 
 @dataclass
 class Classifier:
-    """A trained sentiment run, loaded for prediction."""
+    """A trained sentiment run, loaded for prediction: the mean of its members' class
+    probabilities (the attention shown is member 0's)."""
 
-    model: Any
+    models: list[Any]
     vocab: Vocab
     labels: list[str]
+
+    def probabilities(self, texts: Sequence[str]) -> Tensor:
+        """(N, C) class probabilities, averaged over the members."""
+        ids, lengths = encode(self.vocab, texts)
+        return sum(class_probabilities(m, ids, lengths) for m in self.models) / len(self.models)
 
     def classify(self, text: str) -> dict:
         """One sentence -> {"prediction", "probability", "probabilities", "attention", ...}."""
@@ -169,19 +256,19 @@ class Classifier:
         toks = words(text)[:MAX_WORDS]
         if not toks:
             raise DataError(f"{text!r} has no words to classify (only punctuation or symbols)")
-        probs = class_probabilities(self.model, *encode(self.vocab, [text]))[0]
+        probs = self.probabilities([text])[0]
         best = int(probs.argmax())
         return {
             "prediction": self.labels[best], "probability": float(probs[best]),
             "probabilities": {lab: float(p) for lab, p in zip(self.labels, probs, strict=True)},
-            "attention": most_attended(self.model, toks),
+            "attention": most_attended(self.models[0], toks),
             "known_words": sum(1 for t in toks if t in self.vocab.index), "words": len(toks),
         }  # fmt: skip
 
     def evaluate(self, examples: Sequence[Example]) -> dict:
         """Accuracy on labelled examples; DataError for labels the run never saw."""
         known_labels(self.labels, [e.label for e in examples])
-        probs = class_probabilities(self.model, *encode(self.vocab, [e.text for e in examples]))
+        probs = self.probabilities([e.text for e in examples])
         return classification_metrics([self.labels.index(e.label) for e in examples],
                                       probs.argmax(-1).tolist(), len(self.labels))  # fmt: skip
 
