@@ -66,6 +66,14 @@ ENTRIES: dict[str, list[str]] = {
     "ens-co2": ["train", "forecast", "--data", "co2", "--horizon", "13", "--threads", "1"],
     "ens-temps": ["train", "forecast", "--data", "seattle-temps", "--horizon", "24",
                   "--threads", "1"],
+    # the default after session 4: the network alone or the hybrid (the network correcting
+    # the classical model best on validation), whichever does better on the validation part
+    "auto-sunspots": ["train", "forecast", "--data", "sunspots", "--horizon", "5",
+                      "--threads", "1"],
+    "auto-nile": ["train", "forecast", "--data", "nile", "--horizon", "3", "--threads", "1"],
+    "auto-co2": ["train", "forecast", "--data", "co2", "--horizon", "13", "--threads", "1"],
+    "auto-temps": ["train", "forecast", "--data", "seattle-temps", "--horizon", "24",
+                   "--threads", "1"],
     # a real labelled anomaly that ships with aeon: KDD-TSAD 135 (UCR anomaly archive,
     # InternalBleeding16; 7,501 points, anomaly-free first 1,200, one labelled event at
     # 4187-4198); the model trains on the anomaly-free part, then checks the whole series
