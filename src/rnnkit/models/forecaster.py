@@ -323,7 +323,8 @@ class HybridForecaster(Forecaster):
         forecast in data units: c_o(j) + s · mean, interval c_o(j) + s · (mean ± z·std)
 
     s (`error_scale`) is the standard deviation of the one-step errors on the training part.
-    Forecasts reach at most O steps (`head_horizon`); one-step anomaly detection is refused.
+    Forecasts reach at most O steps (`head_horizon`). One-step anomaly detection reads
+    `network`, the network-alone forecaster trained beside the hybrid (`pointwise`).
     """
 
     def __init__(self, model, scaler: StandardScaler, classical, error_scale: float,
@@ -332,6 +333,7 @@ class HybridForecaster(Forecaster):
         super().__init__(model, scaler, window, "direct", level, head_horizon, **kwargs)
         # the level channel's frame; the head's outputs are errors, never shifted by a level
         self.level_relative, self.classical, self.error_scale = relative, classical, error_scale
+        self.network: Forecaster | None = None
 
     def _contexts(self, values, origins, cov=None) -> torch.Tensor:
         x = super()._contexts(values, origins, cov)  # [level, covariates]
@@ -347,8 +349,8 @@ class HybridForecaster(Forecaster):
         return (_ahead(values, origins, self.head_horizon, n_end) - c) / self.error_scale
 
     def one_step(self, contexts):
-        raise DataError("this run is a hybrid (a network correcting a classical forecaster): "
-                        "anomaly detection needs a run trained with --hybrid off")  # fmt: skip
+        raise DataError("a hybrid forecasts from the classical model's errors, not from "
+                        "contexts alone: use its network-alone forecaster (`pointwise`)")
 
     @torch.no_grad()
     def forecast(self, values, origins, horizon, cov=None):
@@ -361,6 +363,17 @@ class HybridForecaster(Forecaster):
         m = c + s * mean[:, :horizon]
         half = self.z * s * std[:, :horizon] * self.sigma_scale[:horizon]
         return m, m - half, m + half
+
+
+def pointwise(fc: Forecaster) -> Forecaster:
+    """The forecaster one-step anomaly detection reads: fc, or a hybrid's network alone
+    (DataError when the hybrid was trained without one, --hybrid on)."""
+    if not isinstance(fc, HybridForecaster):
+        return fc
+    if fc.network is None:
+        raise DataError("this run is a hybrid trained with --hybrid on: anomaly detection needs "
+                        "the network alone; train with --hybrid auto or off")  # fmt: skip
+    return fc.network
 
 
 def _repeat_state(state: Any, S: int) -> Any:
@@ -432,6 +445,7 @@ def detect(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    fc = pointwise(fc)
     if fc.n_covariates:
         raise DataError("anomaly detection reads one series; this run was trained with "
                         "covariates: train one without --covariates")  # fmt: skip
@@ -494,6 +508,7 @@ def training_threshold(
 
 def residual_scale(fc: Forecaster, train: np.ndarray) -> tuple[float, float]:
     """(median, 1.4826·MAD) of one-step residuals on clean training data (robust sigma)."""
+    fc = pointwise(fc)
     W = fc.window
     origins = np.arange(W - 1, len(train) - 1)
     mu, _ = fc.one_step(fc._contexts(train, origins))

@@ -347,7 +347,7 @@ class ForecastTask(Task):
         refitted there too); the calibration is kept."""
         import shutil
 
-        from ...training import seed_everything, write_run_json
+        from ...training import seed_everything
 
         o, data = ctx.options, ctx.data
         refit = o.refit and data.n_val > 0
@@ -372,33 +372,48 @@ class ForecastTask(Task):
                   if d.n_val}  # fmt: skip
         # an interrupted run keeps what it had trained last
         chosen = min(scores, key=scores.get) if len(tried) == len(kinds) > 1 else list(tried)[-1]
-        data, fits, fc = tried[chosen]
-        fitted = ensemble(fits)
         data.summary.setdefault("model", {}).update(chosen=chosen, validation_mase=scores)
         if len(tried) > 1:
             ctx.say("validation MASE over the lead times: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in scores.items()) + f"; keeping the {chosen}")
+        fitted, fc = self._finish(ctx, *tried[chosen], full, ctx.out, refit)
+        if chosen == "hybrid" and "network" in tried:
+            # one-step anomaly detection reads the network alone: it is kept in network/
+            _, fc.network = self._finish(ctx, *tried["network"], None, ctx.out / "network",
+                                         refit)  # fmt: skip
+        if refit and stage.exists():
+            shutil.rmtree(stage)
+        return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
+
+    def _finish(self, ctx, data: ForecastData, fits: list[Fitted], fc: Forecaster,
+                full: Classical | None, out, refit: bool) -> tuple[Fitted, Forecaster]:
+        """A candidate's interval calibration (calibration.json in `out`), then (refit) its
+        members retrained into `out` on the whole training part, a hybrid's on the errors of
+        `full`, its classical part refitted there -> (its Fitted, its Forecaster)."""
+        from ...training import write_run_json
+
+        o, fitted = ctx.options, ensemble(fits)
         if o.calibrate and data.n_val:
             fc.sigma_scale, counts = calibrate(fc, data.series.values, data.n_train - data.n_val,
                                                data.n_train, data.series.covariates)  # fmt: skip
             need = conformal_minimum(o.level)
-            if min(counts) < need:
+            if min(counts) < need and out == ctx.out:
                 data.summary["calibration_warning"] = (
                     f"the calibration set has {min(counts)} points; a {o.level:.0%} "
                     f"conformal interval needs at least {need} (the widest residual was used: "
                     "coverage may fall short); raise --val-fraction or lower --level")
                 sys.stderr.write(f"warning: {data.summary['calibration_warning']}\n")
-            write_run_json(ctx.out, "calibration", {
+            out.mkdir(parents=True, exist_ok=True)
+            write_run_json(out, "calibration", {
                 "sigma_scale": fc.sigma_scale.tolist(), "n_val": data.n_val,
                 "points_per_lead": counts,
                 "note": "split-conformal: head std multiplied by this; fitted on the "
                         "validation part"})  # fmt: skip
         if refit and fitted.result.status != "interrupted":
             stops = [f.result.best_step or f.result.step for f in fits]
-            shutil.rmtree(stage)
             last = dataclasses.replace(data, n_val=0, classical=full or data.classical)
             x, y = data_pairs(last, data.n_train)
-            refits = ensemble(self._members(ctx, dataclasses.replace(last, x=x, y=y), ctx.out,
+            refits = ensemble(self._members(ctx, dataclasses.replace(last, x=x, y=y), out,
                                             stops))  # fmt: skip
             # the run's record is the validation stage's (steps, best step), unless interrupted
             ended = refits.result if refits.result.status == "interrupted" else fitted.result
@@ -406,8 +421,9 @@ class ForecastTask(Task):
             fc.model = fitted.model
             if isinstance(fc, HybridForecaster):
                 fc.classical = last.classical
-            data.summary["refit_steps"] = stops
-        return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
+            if out == ctx.out:
+                data.summary["refit_steps"] = stops
+        return fitted, fc
 
     def hybrid_data(self, ctx, data: ForecastData) -> tuple[ForecastData, Classical]:
         """The hybrid's data: the classical method chosen on the validation part (fitted on
@@ -493,7 +509,7 @@ class ForecastTask(Task):
         write_sections(r, run, results)
 
     def load(self, run) -> Forecaster:
-        from ...training import RunError
+        from ...training import RunError, load_run
 
         settings, series = run.read_json("forecaster"), run.read_json("series")
         scaler = StandardScaler.from_dict(run.read_json("scaler"))
@@ -520,6 +536,8 @@ class ForecastTask(Task):
                 fc = RunHybridForecaster(model, scaler, Classical(**hybrid["classical"]),
                                          float(hybrid["error_scale"]), window, level,
                                          int(settings["head_horizon"]), **common)  # fmt: skip
+                if (run.path / "network").is_dir():  # for one-step anomaly detection
+                    fc.network = self.load(load_run(run.path / "network"))
             fc.time_column = settings.get("time")
             fc.covariate_names = tuple(settings.get("covariates") or ())
             series["values"], series["index"], series["n_train"]  # noqa: B018
