@@ -106,7 +106,7 @@ def forecast_run(series_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "fc"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15, "--horizon", 3,
-               "--arima-order", "1,0,0", "--no-auto-baselines", "--out", out,
+               "--arima-order", "1,0,0", "--no-auto-baselines", "--hybrid", "off", "--out", out,
                "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output
     return out
@@ -198,7 +198,8 @@ def test_an_ensemble_run_trains_saves_and_loads_every_member(series_csv, tmp_pat
     out = tmp_path / "ens"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 4, "--steps", 100, "--batch", 128,
-               "--members", 2, "--no-auto-baselines", "--out", out, "--quiet")  # fmt: skip
+               "--members", 2, "--no-auto-baselines", "--hybrid", "off", "--out", out,
+               "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["split"]["members"] == 2 and len(res["split"]["refit_steps"]) == 2
@@ -211,6 +212,49 @@ def test_an_ensemble_run_trains_saves_and_loads_every_member(series_csv, tmp_pat
     assert ahead.mean.shape == (5,) and (ahead.lower < ahead.upper).all()
     with pytest.raises(OptionError, match="horizon"):
         f.future(forecast.options.MAX_HORIZON + 1)
+
+
+def test_a_hybrid_run_adds_its_classical_forecasts_and_reloads(series_csv, tmp_path):
+    from rnnkit.models.forecaster import HybridForecaster, detect
+    from rnnkit.tasks.forecast.hybrid import Classical
+
+    common = ["train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+              "--period", 12, "--window", 12, "--hidden", 4, "--steps", 20, "--horizon", 3,
+              "--no-auto-baselines", "--quiet"]  # fmt: skip
+    out = tmp_path / "hybrid"
+    assert invoke(*common, "--hybrid", "on", "--out", out).exit_code == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["split"]["model"]["chosen"] == "hybrid"
+    f = forecast.load(out)
+    assert isinstance(f, HybridForecaster) and f.strategy == "direct" and f.network is None
+    # the classical part is the AR baseline of the same run (both fitted on the training part)
+    assert f.classical.name in res["metrics"]
+    values = np.asarray(f.series["values"])
+    origins = np.arange(f.series["n_train"] - 1, f.series["n_end"] - 1)
+    mean, lo, hi = f.forecast(values, origins, 3)
+    np.testing.assert_allclose(mean[:, 0], res["one_step"]["rnnkit"], rtol=1e-5)
+    assert (lo < mean).all() and (mean < hi).all()
+
+    class Zero(torch.nn.Module):  # a network that corrects nothing: mean 0, log-variance 0
+        def forward(self, x, state=None):
+            return torch.zeros(*x.shape[:2], 6), state
+
+    f.model = Zero()
+    classical = Classical(**json.loads(json.dumps(vars(f.classical))))  # as classical.json
+    np.testing.assert_allclose(f.forecast(values, origins, 3)[0],
+                               classical.forecasts(values, origins, 3))  # fmt: skip
+    r = invoke("forecast", out, "--plot", tmp_path / "f.png")  # default: the head's 3 steps
+    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 4
+    one_line_error(invoke("forecast", out, "--horizon", 5), "at most 3 steps")
+    one_line_error(invoke("detect-anomalies", out), "--hybrid on")
+    # auto: both candidates, the lower validation MASE kept; a hybrid keeps the network too
+    auto = tmp_path / "auto"
+    assert invoke(*common, "--out", auto).exit_code == 0
+    model = json.loads((auto / "results.json").read_text())["split"]["model"]
+    assert model["chosen"] == min(model["validation_mase"], key=model["validation_mase"].get)
+    assert (auto / "network").is_dir() == (model["chosen"] == "hybrid")
+    d = detect(forecast.load(auto), values)
+    assert d.flags.shape == values.shape
 
 
 def test_forecast_horizon_and_plot_errors(forecast_run, tmp_path):

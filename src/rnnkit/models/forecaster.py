@@ -356,7 +356,8 @@ class HybridForecaster(Forecaster):
     def forecast(self, values, origins, horizon, cov=None):
         if horizon > self.head_horizon:
             raise DataError(f"this hybrid model forecasts at most {self.head_horizon} steps; "
-                            f"horizon {horizon} needs retraining with --horizon {horizon}")
+                            f"horizon {horizon} needs retraining with --horizon {horizon} "
+                            "(or --hybrid off)")
         mean, std = self.head(self._contexts(values, origins, cov))
         c = self.classical.forecasts(values, origins, horizon)
         s = self.error_scale
