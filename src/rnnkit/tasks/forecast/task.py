@@ -7,10 +7,12 @@ The series is split by time: training part, then the held-out test part (sunspot
 scaler is fitted on the training part only.
 
 A run directory holds, besides the Trainer's files: `scaler.json`, `forecaster.json` (window,
-strategy, frame), `series.json` (the series, for `forecast RUN` and `detect-anomalies`),
-`calibration.json`, `results.json` and `report.html`. With several members (`member_count`),
-member 0 is the run directory itself and members 1.. are full run directories in member-<k>/;
-`load` averages them (MemberAverage).
+strategy, frame; a hybrid's classical part and error scale), `series.json` (the series, for
+`forecast RUN` and `detect-anomalies`), `calibration.json`, `results.json` and
+`report.html`. With several members (`member_count`), member 0 is the run directory itself
+and members 1.. are full run directories in member-<k>/; `load` averages them
+(MemberAverage). A hybrid run chosen over the network alone keeps the network alone in
+network/ (a run directory of its own, for one-step anomaly detection).
 """
 
 from __future__ import annotations
@@ -381,7 +383,7 @@ class ForecastTask(Task):
             # one-step anomaly detection reads the network alone: it is kept in network/
             _, fc.network = self._finish(ctx, *tried["network"], None, ctx.out / "network",
                                          refit)  # fmt: skip
-        if refit and stage.exists():
+        if refit and fitted.result.status != "interrupted":
             shutil.rmtree(stage)
         return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
 
