@@ -214,47 +214,53 @@ def test_an_ensemble_run_trains_saves_and_loads_every_member(series_csv, tmp_pat
         f.future(forecast.options.MAX_HORIZON + 1)
 
 
-def test_a_hybrid_run_adds_its_classical_forecasts_and_reloads(series_csv, tmp_path):
+@pytest.mark.parametrize("keep", ["hybrid", "network"])
+def test_auto_keeps_the_better_on_validation_and_a_hybrid_reloads(keep, series_csv, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    from rnnkit.data.text import DataError
     from rnnkit.models.forecaster import HybridForecaster, detect
+    from rnnkit.tasks.forecast import task
     from rnnkit.tasks.forecast.hybrid import Classical
 
-    common = ["train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
-              "--period", 12, "--window", 12, "--hidden", 4, "--steps", 20, "--horizon", 3,
-              "--no-auto-baselines", "--quiet"]  # fmt: skip
-    out = tmp_path / "hybrid"
-    assert invoke(*common, "--hybrid", "on", "--out", out).exit_code == 0
+    score = task.validation_mase  # the real scores are recorded; `keep` wins the choice
+    monkeypatch.setattr(task, "validation_mase", lambda fc, d, H: score(fc, d, H) + (
+        0 if (d.classical is not None) == (keep == "hybrid") else 100))  # fmt: skip
+    out = tmp_path / "run"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 20, "--horizon", 3,
+               "--no-auto-baselines", "--quiet", "--out", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
-    assert res["split"]["model"]["chosen"] == "hybrid"
+    model = res["split"]["model"]
+    assert model["chosen"] == keep and set(model["validation_mase"]) == {"network", "hybrid"}
+    assert model["classical"].startswith("AR(") and not (out / "validation-stage").exists()
     f = forecast.load(out)
-    assert isinstance(f, HybridForecaster) and f.strategy == "direct" and f.network is None
-    # the classical part is the AR baseline of the same run (both fitted on the training part)
-    assert f.classical.name in res["metrics"]
     values = np.asarray(f.series["values"])
     origins = np.arange(f.series["n_train"] - 1, f.series["n_end"] - 1)
-    mean, lo, hi = f.forecast(values, origins, 3)
+    mean, lo, hi = f.forecast(values, origins, 3)  # reloaded: the evaluation's forecasts
     np.testing.assert_allclose(mean[:, 0], res["one_step"]["rnnkit"], rtol=1e-5)
     assert (lo < mean).all() and (mean < hi).all()
+    assert detect(f, values).flags.shape == values.shape  # the network alone, for a hybrid
+    assert isinstance(f, HybridForecaster) == (keep == "hybrid") == (out / "network").is_dir()
+    if keep == "network":
+        return
+    # the classical part is the AR baseline of the same run (both fitted on the training part)
+    assert f.strategy == "direct" and f.classical.name in res["metrics"]
 
     class Zero(torch.nn.Module):  # a network that corrects nothing: mean 0, log-variance 0
         def forward(self, x, state=None):
             return torch.zeros(*x.shape[:2], 6), state
 
     f.model = Zero()
-    classical = Classical(**json.loads(json.dumps(vars(f.classical))))  # as classical.json
+    classical = Classical(**json.loads(json.dumps(vars(f.classical))))  # as in forecaster.json
     np.testing.assert_allclose(f.forecast(values, origins, 3)[0],
                                classical.forecasts(values, origins, 3))  # fmt: skip
     r = invoke("forecast", out, "--plot", tmp_path / "f.png")  # default: the head's 3 steps
     assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 4
     one_line_error(invoke("forecast", out, "--horizon", 5), "at most 3 steps")
-    one_line_error(invoke("detect-anomalies", out), "--hybrid on")
-    # auto: both candidates, the lower validation MASE kept; a hybrid keeps the network too
-    auto = tmp_path / "auto"
-    assert invoke(*common, "--out", auto).exit_code == 0
-    model = json.loads((auto / "results.json").read_text())["split"]["model"]
-    assert model["chosen"] == min(model["validation_mase"], key=model["validation_mase"].get)
-    assert (auto / "network").is_dir() == (model["chosen"] == "hybrid")
-    d = detect(forecast.load(auto), values)
-    assert d.flags.shape == values.shape
+    f.network = None  # as after --hybrid on
+    with pytest.raises(DataError, match="--hybrid on"):
+        detect(f, values)
 
 
 def test_forecast_horizon_and_plot_errors(forecast_run, tmp_path):

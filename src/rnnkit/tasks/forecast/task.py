@@ -76,6 +76,7 @@ class ForecastData:
     summary: dict[str, Any]
     members: int = 1  # models averaged (member_count)
     classical: Classical | None = None  # a hybrid's classical part (None: the network alone)
+    refit_classical: Classical | None = None  # a hybrid's, refitted on the whole training part
     error_scale: float = 1.0  # a hybrid's: the std of the classical one-step errors
 
 
@@ -358,11 +359,10 @@ class ForecastTask(Task):
         # with a refit, the validation-stage members are scratch: the refit ones are saved
         stage = ctx.out / "validation-stage" if refit else ctx.out
         tried: dict[str, tuple[ForecastData, list[Fitted], Forecaster]] = {}
-        full: Classical | None = None  # the hybrid's classical part refitted on all training
         for kind in kinds:
             d, model = data, ctx.model
             if kind == "hybrid":
-                d, full = self.hybrid_data(ctx, data)
+                d = self.hybrid_data(ctx, data)
                 seed_everything(o.seed)
                 model = self.build(o, d)
             where = stage / kind if len(kinds) > 1 else stage
@@ -378,20 +378,20 @@ class ForecastTask(Task):
         if len(tried) > 1:
             ctx.say("validation MASE over the lead times: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in scores.items()) + f"; keeping the {chosen}")
-        fitted, fc = self._finish(ctx, *tried[chosen], full, ctx.out, refit)
+        fitted, fc = self._finish(ctx, *tried[chosen], ctx.out, refit)
         if chosen == "hybrid" and "network" in tried:
             # one-step anomaly detection reads the network alone: it is kept in network/
-            _, fc.network = self._finish(ctx, *tried["network"], None, ctx.out / "network",
-                                         refit)  # fmt: skip
+            _, fc.network = self._finish(ctx, *tried["network"], ctx.out / "network", refit)
         if refit and fitted.result.status != "interrupted":
             shutil.rmtree(stage)
         return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
 
-    def _finish(self, ctx, data: ForecastData, fits: list[Fitted], fc: Forecaster,
-                full: Classical | None, out, refit: bool) -> tuple[Fitted, Forecaster]:
+    def _finish(self, ctx, data: ForecastData, fits: list[Fitted], fc: Forecaster, out,
+                refit: bool) -> tuple[Fitted, Forecaster]:
         """A candidate's interval calibration (calibration.json in `out`), then (refit) its
         members retrained into `out` on the whole training part, a hybrid's on the errors of
-        `full`, its classical part refitted there -> (its Fitted, its Forecaster)."""
+        its classical part refitted there (data.refit_classical) -> (its Fitted, its
+        Forecaster)."""
         from ...training import write_run_json
 
         o, fitted = ctx.options, ensemble(fits)
@@ -413,7 +413,8 @@ class ForecastTask(Task):
                         "validation part"})  # fmt: skip
         if refit and fitted.result.status != "interrupted":
             stops = [f.result.best_step or f.result.step for f in fits]
-            last = dataclasses.replace(data, n_val=0, classical=full or data.classical)
+            last = dataclasses.replace(data, n_val=0,
+                                       classical=data.refit_classical or data.classical)
             x, y = data_pairs(last, data.n_train)
             refits = ensemble(self._members(ctx, dataclasses.replace(last, x=x, y=y), out,
                                             stops))  # fmt: skip
@@ -427,21 +428,22 @@ class ForecastTask(Task):
                 data.summary["refit_steps"] = stops
         return fitted, fc
 
-    def hybrid_data(self, ctx, data: ForecastData) -> tuple[ForecastData, Classical]:
+    def hybrid_data(self, ctx, data: ForecastData) -> ForecastData:
         """The hybrid's data: the classical method chosen on the validation part (fitted on
-        the part before it), the error scale, the direct head's windows -> (that data, the
-        method refitted on the whole training part)."""
+        the part before it, and refitted on the whole training part for the refit), the error
+        scale, the direct head's windows."""
         o = ctx.options
         n_fit = data.n_train - data.n_val
         ctx.say("choosing the hybrid's classical part on the validation part")
         part, full, scores = choose(data.series.values, n_fit, data.n_train, o.horizon,
                                     data.period, o.auto_baselines)  # fmt: skip
         errors = part.errors(data.series.values[:n_fit])[1:]
-        d = dataclasses.replace(data, classical=part, head_horizon=o.horizon,
+        d = dataclasses.replace(data, classical=part, refit_classical=full,
+                                head_horizon=o.horizon,
                                 error_scale=float(np.std(errors)) or 1.0)  # fmt: skip
         x, y = data_pairs(d, n_fit)
         data.summary["model"] = {"classical": part.name, "classical_validation_mase": scores}
-        return dataclasses.replace(d, x=x, y=y), full
+        return dataclasses.replace(d, x=x, y=y)
 
     def forecaster(self, o: ForecastOptions, data: ForecastData, model) -> Forecaster:
         """The Forecaster of `model` trained on `data` (a hybrid's when data.classical)."""
