@@ -15,6 +15,8 @@ Intervals are split-conformal (`calibrate`): per lead time, the normalised resid
 Recursive: one step ahead; longer horizons feed the forecast back in (the point forecast feeds
 the mean; the prediction interval comes from Monte Carlo paths that feed sampled values).
 Direct: the head predicts H steps at once, each with its own Gaussian.
+Hybrid (`HybridForecaster`): a direct head forecasts the errors of a classical model, and the
+forecast is the classical forecast plus that correction (after ES-RNN, Smyl 2020).
 
 Anomalies (`detect`), for each point t from the window on: the model forecasts y[t] from the W
 values before it, with a Gaussian prediction interval. Two rules:
