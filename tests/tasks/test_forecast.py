@@ -227,7 +227,7 @@ def test_auto_keeps_the_better_on_validation_and_a_hybrid_reloads(keep, series_c
         0 if (d.classical is not None) == (keep == "hybrid") else 100))  # fmt: skip
     out = tmp_path / "run"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
-               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 20, "--horizon", 3,
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 10, "--horizon", 3,
                "--no-auto-baselines", "--quiet", "--out", out)  # fmt: skip
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
