@@ -36,13 +36,20 @@ def table(base: str, data: dict) -> str:
         lines.append(f"| {method} | {np.mean(h1):.3f} ({max(h1):.3f}) | "
                      f"{np.mean(over):.3f} ({max(over):.3f}) | {np.mean(sm):.2f} |")  # fmt: skip
     cov = [r["interval"]["per_horizon"][0]["coverage"] for r in runs]
-    lines.append(f"\n90% interval coverage at h=1: {' / '.join(f'{c:.2f}' for c in cov)}\n")
+    lines.append(f"\n90% interval coverage at h=1: {' / '.join(f'{c:.2f}' for c in cov)}")
+    per_seed = [(r["metrics"]["rnnkit"][0]["mase"], r["mean_over_leads"]["rnnkit"]["mase"],
+                 r["split"].get("model") or {}) for r in runs]  # fmt: skip
+    kept = [f"{a:.3f} / {b:.3f} {m.get('chosen', 'network')}"
+            + (f" on {m['classical']}" if m.get("chosen") == "hybrid" else "")
+            for a, b, m in per_seed]  # fmt: skip
+    lines.append(f"per seed, rnnkit MASE h=1 / over h, and the model kept: {'; '.join(kept)}\n")
     return "\n".join(lines)
 
 
 def main(bases: list[str]) -> None:
     data = json.loads(RESULTS.read_text())
-    bases = bases or sorted({k.partition("@")[0] for k in data if k.startswith("fc-")})
+    prefixes = ("fc-", "ens-", "auto-")
+    bases = bases or sorted({k.partition("@")[0] for k in data if k.startswith(prefixes)})
     for base in bases:
         print(table(base, data))
 

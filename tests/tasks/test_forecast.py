@@ -106,7 +106,7 @@ def forecast_run(series_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "fc"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15, "--horizon", 3,
-               "--arima-order", "1,0,0", "--no-auto-baselines", "--out", out,
+               "--arima-order", "1,0,0", "--no-auto-baselines", "--hybrid", "off", "--out", out,
                "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output
     return out
@@ -198,7 +198,8 @@ def test_an_ensemble_run_trains_saves_and_loads_every_member(series_csv, tmp_pat
     out = tmp_path / "ens"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 4, "--steps", 100, "--batch", 128,
-               "--members", 2, "--no-auto-baselines", "--out", out, "--quiet")  # fmt: skip
+               "--members", 2, "--no-auto-baselines", "--hybrid", "off", "--out", out,
+               "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["split"]["members"] == 2 and len(res["split"]["refit_steps"]) == 2
@@ -211,6 +212,55 @@ def test_an_ensemble_run_trains_saves_and_loads_every_member(series_csv, tmp_pat
     assert ahead.mean.shape == (5,) and (ahead.lower < ahead.upper).all()
     with pytest.raises(OptionError, match="horizon"):
         f.future(forecast.options.MAX_HORIZON + 1)
+
+
+@pytest.mark.parametrize("keep", ["hybrid", "network"])
+def test_auto_keeps_the_better_on_validation_and_a_hybrid_reloads(keep, series_csv, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    from rnnkit.data.text import DataError
+    from rnnkit.models.forecaster import HybridForecaster, detect
+    from rnnkit.tasks.forecast import task
+    from rnnkit.tasks.forecast.hybrid import Classical
+
+    score = task.validation_mase  # the real scores are recorded; `keep` wins the choice
+    monkeypatch.setattr(task, "validation_mase", lambda fc, d, H: score(fc, d, H) + (
+        0 if (d.classical is not None) == (keep == "hybrid") else 100))  # fmt: skip
+    out = tmp_path / "run"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 10, "--horizon", 3,
+               "--no-auto-baselines", "--quiet", "--out", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    model = res["split"]["model"]
+    assert model["chosen"] == keep and set(model["validation_mase"]) == {"network", "hybrid"}
+    assert model["classical"].startswith("AR(") and not (out / "validation-stage").exists()
+    f = forecast.load(out)
+    values = np.asarray(f.series["values"])
+    origins = np.arange(f.series["n_train"] - 1, f.series["n_end"] - 1)
+    mean, lo, hi = f.forecast(values, origins, 3)  # reloaded: the evaluation's forecasts
+    np.testing.assert_allclose(mean[:, 0], res["one_step"]["rnnkit"], rtol=1e-5)
+    assert (lo < mean).all() and (mean < hi).all()
+    assert detect(f, values).flags.shape == values.shape  # the network alone, for a hybrid
+    assert isinstance(f, HybridForecaster) == (keep == "hybrid") == (out / "network").is_dir()
+    if keep == "network":
+        return
+    # the classical part is the AR baseline of the same run (both fitted on the training part)
+    assert f.strategy == "direct" and f.classical.name in res["metrics"]
+
+    class Zero(torch.nn.Module):  # a network that corrects nothing: mean 0, log-variance 0
+        def forward(self, x, state=None):
+            return torch.zeros(*x.shape[:2], 6), state
+
+    f.model = Zero()
+    classical = Classical(**json.loads(json.dumps(vars(f.classical))))  # as in forecaster.json
+    np.testing.assert_allclose(f.forecast(values, origins, 3)[0],
+                               classical.forecasts(values, origins, 3))  # fmt: skip
+    r = invoke("forecast", out, "--plot", tmp_path / "f.png")  # default: the head's 3 steps
+    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 4
+    one_line_error(invoke("forecast", out, "--horizon", 5), "at most 3 steps")
+    f.network = None  # as after --hybrid on
+    with pytest.raises(DataError, match="--hybrid on"):
+        detect(f, values)
 
 
 def test_forecast_horizon_and_plot_errors(forecast_run, tmp_path):

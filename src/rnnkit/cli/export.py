@@ -8,6 +8,7 @@ not see, with and without the state fed. The library equivalent is
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,11 @@ def export(
     console = stderr_console()
     console.print(f"wrote {info.path}: inputs {', '.join(info.inputs)}; "
                   f"outputs {', '.join(info.outputs)}")  # fmt: skip
+    settings = run / "forecaster.json"
+    if settings.exists() and json.loads(settings.read_text()).get("hybrid"):
+        console.print(f"note: {run} is a hybrid forecaster: the network forecasts the errors of "
+                      "a classical model (forecaster.json), whose forecasts ONNX does not hold; "
+                      "add them, or use `rnnkit forecast RUN`")  # fmt: skip
     members = sorted(run.glob("member-*"))
     if members:  # sequence-classify's ensemble averages its members' probabilities in Python
         console.print(f"note: {run} is an ensemble of {len(members) + 1} models; this is member "

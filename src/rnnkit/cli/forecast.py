@@ -23,8 +23,10 @@ def register(app: typer.Typer) -> None:
 def forecast(
     run: Annotated[Path, typer.Argument(help="A run directory from `rnnkit train forecast`.")],
     horizon: Annotated[
-        int, typer.Option(help="Steps past the end of the series (1-10,000).")
-    ] = 12,
+        int | None,
+        typer.Option(help="Steps past the end of the series (1-10,000). Default: 12, or fewer "
+                     "when the run forecasts fewer (a direct or hybrid run: its --horizon)."),
+    ] = None,
     plot: Annotated[
         Path | None,
         typer.Option(help="Write the plot here (folders are created). Default: RUN/forecast.png."),
@@ -44,6 +46,8 @@ def forecast(
         fc = task.load(run)
         if data is not None:
             fc.use_data(data)
+        if horizon is None:  # a direct head (and so a hybrid) reaches its width, no further
+            horizon = 12 if fc.strategy == "recursive" else min(12, fc.head_horizon)
         f = fc.future(horizon)
     plot = plot if plot is not None else run / "forecast.png"
     if plot.is_dir():

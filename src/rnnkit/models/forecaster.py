@@ -15,6 +15,8 @@ Intervals are split-conformal (`calibrate`): per lead time, the normalised resid
 Recursive: one step ahead; longer horizons feed the forecast back in (the point forecast feeds
 the mean; the prediction interval comes from Monte Carlo paths that feed sampled values).
 Direct: the head predicts H steps at once, each with its own Gaussian.
+Hybrid (`HybridForecaster`): a direct head forecasts the errors of a classical model, and the
+forecast is the classical forecast plus that correction (after ES-RNN, Smyl 2020).
 
 Anomalies (`detect`), for each point t from the window on: the model forecasts y[t] from the W
 values before it, with a Gaussian prediction interval. Two rules:
@@ -173,6 +175,11 @@ class Forecaster:
         mean = (out[:, -1, :O] + base[:, None]).double().numpy()
         return mean, torch.exp(0.5 * out[:, -1, O:]).double().numpy()
 
+    def head_targets(self, values: np.ndarray, origins: np.ndarray, n_end: int) -> np.ndarray:
+        """What the head forecasts from each origin, in its units -> (M, O): the scaled
+        values y[o+1..o+O] (NaN at or past n_end)."""
+        return _ahead(self.scaler.transform(values), origins, self.head_horizon, n_end)
+
     @torch.no_grad()
     def one_step(self, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """contexts (M, W, 1) scaled -> mean, std of the next value (scaled units), (M,) each."""
@@ -283,11 +290,11 @@ def calibrate(
     Hh = fc.head_horizon
     origins = np.arange(max(fc.window - 1, n_fit - 1), n_end - 1)
     mean, std = fc.head(fc._contexts(values, origins, cov))
-    z = fc.scaler.transform(values)
+    target = fc.head_targets(values, origins, n_end)
     scale, counts = [], []
     for h in range(Hh):
-        ok = origins + h + 1 < n_end
-        r = np.sort(np.abs(z[origins[ok] + h + 1] - mean[ok, h]) / std[ok, h])
+        ok = np.isfinite(target[:, h])
+        r = np.sort(np.abs(target[ok, h] - mean[ok, h]) / std[ok, h])
         n = len(r)
         counts.append(n)
         if n == 0:
@@ -296,6 +303,80 @@ def calibrate(
         k = min(n, int(np.ceil((n + 1) * fc.level)))
         scale.append(float(r[k - 1]) / fc.z if r[k - 1] > 0 else 1.0)
     return np.asarray(scale), counts
+
+
+def _ahead(z: np.ndarray, origins: np.ndarray, H: int, n_end: int) -> np.ndarray:
+    """(M, H): z[o+1..o+H] for each origin o, NaN at or past n_end."""
+    idx = origins[:, None] + np.arange(1, H + 1)[None, :]
+    out = np.full(idx.shape, np.nan)
+    ok = idx < n_end
+    out[ok] = z[idx[ok]]
+    return out
+
+
+class HybridForecaster(Forecaster):
+    """The network corrects a classical forecaster (rnnkit.tasks.forecast.hybrid.Classical;
+    after ES-RNN, Smyl 2020): a direct head forecasts the classical model's errors at lead
+    times 1..O, from the window's levels and the classical model's one-step errors.
+
+        context (M, W, 2 + C): [scaled level (minus the window's last one when relative),
+        one-step error e[t] = y[t] - c_{t-1}(1) divided by s, covariates]
+        -> head at step t: mean and log-variance of (y[t+j] - c_t(j)) / s, j = 1..O
+        forecast in data units: c_o(j) + s · mean, interval c_o(j) + s · (mean ± z·std)
+
+    s (`error_scale`) is the standard deviation of the one-step errors on the training part.
+    Forecasts reach at most O steps (`head_horizon`). One-step anomaly detection reads
+    `network`, the network-alone forecaster trained beside the hybrid (`pointwise`).
+    """
+
+    def __init__(self, model, scaler: StandardScaler, classical, error_scale: float,
+                 window: int, level: float, head_horizon: int, *, relative: bool = False,
+                 **kwargs):  # fmt: skip
+        super().__init__(model, scaler, window, "direct", level, head_horizon, **kwargs)
+        # the level channel's frame; the head's outputs are errors, never shifted by a level
+        self.level_relative, self.classical, self.error_scale = relative, classical, error_scale
+        self.network: Forecaster | None = None
+
+    def _contexts(self, values, origins, cov=None) -> torch.Tensor:
+        x = super()._contexts(values, origins, cov)  # [level, covariates]
+        if self.level_relative:
+            x[..., 0] -= x[:, -1:, 0]
+        e = self.classical.errors(np.asarray(values[: int(origins.max()) + 1], np.float64))
+        idx = origins[:, None] + np.arange(-self.window + 1, 1)[None, :]
+        err = torch.from_numpy((e[idx] / self.error_scale).astype(np.float32))[..., None]
+        return torch.cat([x[..., :1], err, x[..., 1:]], dim=2)
+
+    def head_targets(self, values, origins, n_end) -> np.ndarray:
+        c = self.classical.forecasts(values, origins, self.head_horizon)
+        return (_ahead(values, origins, self.head_horizon, n_end) - c) / self.error_scale
+
+    def one_step(self, contexts):
+        raise DataError("a hybrid forecasts from the classical model's errors, not from "
+                        "contexts alone: use its network-alone forecaster (`pointwise`)")
+
+    @torch.no_grad()
+    def forecast(self, values, origins, horizon, cov=None):
+        if horizon > self.head_horizon:
+            raise DataError(f"this hybrid model forecasts at most {self.head_horizon} steps; "
+                            f"horizon {horizon} needs retraining with --horizon {horizon} "
+                            "(or --hybrid off)")
+        mean, std = self.head(self._contexts(values, origins, cov))
+        c = self.classical.forecasts(values, origins, horizon)
+        s = self.error_scale
+        m = c + s * mean[:, :horizon]
+        half = self.z * s * std[:, :horizon] * self.sigma_scale[:horizon]
+        return m, m - half, m + half
+
+
+def pointwise(fc: Forecaster) -> Forecaster:
+    """The forecaster one-step anomaly detection reads: fc, or a hybrid's network alone
+    (DataError when the hybrid was trained without one, --hybrid on)."""
+    if not isinstance(fc, HybridForecaster):
+        return fc
+    if fc.network is None:
+        raise DataError("this run is a hybrid trained with --hybrid on: anomaly detection needs "
+                        "the network alone; train with --hybrid auto or off")  # fmt: skip
+    return fc.network
 
 
 def _repeat_state(state: Any, S: int) -> Any:
@@ -367,6 +448,7 @@ def detect(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    fc = pointwise(fc)
     if fc.n_covariates:
         raise DataError("anomaly detection reads one series; this run was trained with "
                         "covariates: train one without --covariates")  # fmt: skip
@@ -429,6 +511,7 @@ def training_threshold(
 
 def residual_scale(fc: Forecaster, train: np.ndarray) -> tuple[float, float]:
     """(median, 1.4826·MAD) of one-step residuals on clean training data (robust sigma)."""
+    fc = pointwise(fc)
     W = fc.window
     origins = np.arange(W - 1, len(train) - 1)
     mu, _ = fc.one_step(fc._contexts(train, origins))

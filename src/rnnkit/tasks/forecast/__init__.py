@@ -3,11 +3,14 @@
     a series (sunspots, co2, nile, or a user's CSV) -> split by time: training part (its last
     val_fraction validates), held-out test part -> scaler fitted on the training part only
     -> windows (B, W, 1) -> LSTM/GRU with a Gaussian head (recursive: the next value; direct:
-    the next H) -> best weights on validation MSE -> intervals recalibrated on validation
+    the next H) -> best weights on validation MSE; beside it the hybrid (the network
+    forecasting a classical model's errors), the better of the two on validation MASE kept
+    -> intervals recalibrated on validation
     -> test MAE/RMSE/MSE/MASE per lead time next to persistence, seasonal naive, AR(p) and
        ARIMA from the same origins (rnnkit.models.classical) -> report.html
 
     options.py     ForecastOptions (torch-free); the Forecaster is rnnkit.models.forecaster
+    hybrid.py      the hybrid's classical part: chosen on validation, stored as JSON
     report.py      the report sections and plots
     task.py        the Task: data, model, calibration, evaluation, loading
 

@@ -13,6 +13,7 @@ HELP = (
 )
 STRATEGIES = ("recursive", "direct")
 FRAMES = ("auto", "absolute", "relative")
+HYBRIDS = ("auto", "on", "off")
 MAX_HORIZON = 10_000  # lead times; a recursive forecast runs the model once per step
 
 
@@ -52,6 +53,12 @@ class ForecastOptions(TrainOptions):
         5, "Average the forecasts of up to N independently seeded models (saved together; "
         "--steps and --minutes are shared among them; fewer when each would get under 40 "
         "passes over the training windows).", ge=1, le=100,
+    )  # fmt: skip
+    hybrid: str = opt(
+        "auto", "on: the network forecasts the errors of the classical model (persistence, "
+        "seasonal naive, AR, AutoARIMA or AutoETS) that does best on the validation part "
+        "(ES-RNN, Smyl 2020); off: the network alone; auto: both, keeping the one with the "
+        "lower validation MASE (with --refit; else the network alone).", choices=HYBRIDS,
     )  # fmt: skip
     refit: bool = opt(
         True, "After the validation part has calibrated the intervals and chosen each "

@@ -7,10 +7,12 @@ The series is split by time: training part, then the held-out test part (sunspot
 scaler is fitted on the training part only.
 
 A run directory holds, besides the Trainer's files: `scaler.json`, `forecaster.json` (window,
-strategy, frame), `series.json` (the series, for `forecast RUN` and `detect-anomalies`),
-`calibration.json`, `results.json` and `report.html`. With several members (`member_count`),
-member 0 is the run directory itself and members 1.. are full run directories in member-<k>/;
-`load` averages them (MemberAverage).
+strategy, frame; a hybrid's classical part and error scale), `series.json` (the series, for
+`forecast RUN` and `detect-anomalies`), `calibration.json`, `results.json` and
+`report.html`. With several members (`member_count`), member 0 is the run directory itself
+and members 1.. are full run directories in member-<k>/; `load` averages them
+(MemberAverage). A hybrid run chosen over the network alone keeps the network alone in
+network/ (a run directory of its own, for one-step anomaly detection).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ...models.classical import baseline_forecasts, has_unit_root
 from ...models.forecaster import (
     Forecaster,
     FutureForecast,
+    HybridForecaster,
     MemberAverage,
     calibrate,
     conformal_minimum,
@@ -41,6 +44,7 @@ from .. import driver, entry_points
 from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
 from ..options import CELL_FAMILIES, check_value, field_specs
 from ..task import Fitted, Task
+from .hybrid import Classical, choose
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
 
@@ -71,6 +75,31 @@ class ForecastData:
     y: torch.Tensor  # (M, W, head_horizon) targets
     summary: dict[str, Any]
     members: int = 1  # models averaged (member_count)
+    classical: Classical | None = None  # a hybrid's classical part (None: the network alone)
+    refit_classical: Classical | None = None  # a hybrid's, refitted on the whole training part
+    error_scale: float = 1.0  # a hybrid's: the std of the classical one-step errors
+
+
+def data_pairs(data: ForecastData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows of values[:n] -> inputs (M, W, F) and per-step targets (M, W, O): the
+    network alone reads [level, covariates] and forecasts the next values; a hybrid reads
+    [level, classical one-step error / s, covariates] and forecasts the classical model's
+    errors (rnnkit.models.forecaster.HybridForecaster)."""
+    zc = None
+    if data.cov_scaler is not None:
+        zc = data.cov_scaler.transform(data.series.covariates[:n])
+    W, Hh, c = data.window, data.head_horizon, data.classical
+    if c is None:
+        return training_pairs(data.z[:n], W, Hh, data.relative, zc)
+    values = data.series.values[:n]
+    err = (c.errors(values) / data.error_scale)[:, None]
+    x, _ = training_pairs(data.z[:n], W, Hh, data.relative,
+                          err if zc is None else np.concatenate([err, zc], axis=1))  # fmt: skip
+    origins = np.arange(n - Hh)
+    ahead = values[origins[:, None] + np.arange(1, Hh + 1)[None, :]]
+    r = (ahead - c.forecasts(values, origins, Hh)) / data.error_scale  # (n - Hh, Hh)
+    idx = np.arange(len(x))[:, None] + np.arange(W)[None, :]  # origin of step t of window m
+    return x, torch.from_numpy(r[idx].astype(np.float32))
 
 
 MEMBER_EPOCHS = 40  # passes over the training windows a member needs (see member_count)
@@ -146,6 +175,11 @@ class RunForecaster(Forecaster):
                        "covariates": None if s.covariates is None else s.covariates.tolist()}
 
 
+class RunHybridForecaster(RunForecaster, HybridForecaster):
+    """What `load` returns for a hybrid run (RunForecaster's checks, HybridForecaster's
+    forecasts)."""
+
+
 HORIZON = next(spec for spec in field_specs(ForecastOptions) if spec[0].name == "horizon")
 
 
@@ -186,6 +220,9 @@ class ForecastTask(Task):
             zc = cov_scaler.transform(series.covariates[:n_train])
         head = o.horizon if o.strategy == "direct" else 1
         x, y = training_pairs(z[: n_train - n_val], W, head, relative, zc)
+        if o.hybrid == "on" and not n_val:
+            raise DataError("--hybrid on chooses its classical part on the validation part: "
+                            "give --val-fraction > 0")  # fmt: skip
         idx = series.index
         summary = {
             "source": series.name, "target": series.target, "gaps_filled": series.gaps_filled,
@@ -203,8 +240,9 @@ class ForecastTask(Task):
         from ...config import HeadConfig, InputConfig, ManyToManyConfig, RNNConfig
         from ...models import build_model
 
+        extra = 0 if data.classical is None else 1  # a hybrid's classical-error channel
         return build_model(ManyToManyConfig(
-            InputConfig("frames", features=1 + len(data.series.covariate_names)),
+            InputConfig("frames", features=1 + extra + len(data.series.covariate_names)),
             HeadConfig("gaussian", data.head_horizon),
             RNNConfig(CELL_FAMILIES[o.cell], o.hidden, o.layers, False, o.dropout),
         ))  # fmt: skip
@@ -213,7 +251,8 @@ class ForecastTask(Task):
         s, keep = data.series, slice(max(0, len(data.series) - MAX_STORED), len(data.series))
         return {
             "scaler.json": data.scaler.to_dict(),
-            "forecaster.json": {"window": data.window, "strategy": o.strategy,
+            "forecaster.json": {"window": data.window,
+                                "strategy": o.strategy if data.classical is None else "direct",
                                 "head_horizon": data.head_horizon, "level": o.level,
                                 "samples": o.samples, "seed": o.seed,
                                 "members": data.members,
@@ -222,7 +261,10 @@ class ForecastTask(Task):
                                 "cov_scaler": None if data.cov_scaler is None
                                 else data.cov_scaler.to_dict(),
                                 "time": VEGA_SERIES[o.data][1] if o.data in VEGA_SERIES
-                                else o.time},
+                                else o.time,
+                                "hybrid": None if data.classical is None else {
+                                    "classical": dataclasses.asdict(data.classical),
+                                    "error_scale": data.error_scale}},
             "series.json": {"name": s.name, "target": s.target, "index_label": s.index_label,
                             "period": s.period, "gaps_filled": s.gaps_filled,
                             "index": s.index[keep].tolist(), "values": s.values[keep].tolist(),
@@ -257,10 +299,7 @@ class ForecastTask(Task):
         if not data.n_val:
             return train_batch, None
         # windows whose targets end in the validation part (their contexts may start before)
-        zc = None
-        if data.cov_scaler is not None:
-            zc = data.cov_scaler.transform(data.series.covariates[: data.n_train])
-        x_all, y_all = training_pairs(data.z, data.window, data.head_horizon, data.relative, zc)
+        x_all, y_all = data_pairs(data, data.n_train)
         first = max(0, data.n_train - data.n_val - data.window - data.head_horizon + 1)
         x_v, y_v = x_all[first:], y_all[first:]
         return train_batch, [(x_v[i : i + 256], y_v[i : i + 256]) for i in range(0, len(x_v), 256)]
@@ -302,54 +341,121 @@ class ForecastTask(Task):
         return fits
 
     def fit(self, ctx) -> ForecastFitted:
-        """The members (their forecasts averaged), then the split-conformal interval
-        calibration on the validation part (a warning when it has too few points for the
-        level), then (--refit) each member retrained with its seed on the whole training part,
-        validation included, for the number of updates the validation part chose for it; the
-        calibration is kept."""
+        """The candidates (--hybrid auto: the network alone and the hybrid, each an ensemble
+        of members whose forecasts are averaged), the one with the lower MASE over the lead
+        times on the validation part, then the split-conformal interval calibration on the
+        validation part (a warning when it has too few points for the level), then (--refit)
+        each member retrained with its seed on the whole training part, validation included,
+        for the number of updates the validation part chose for it (a hybrid's classical part
+        refitted there too); the calibration is kept."""
         import shutil
 
-        from ...training import write_run_json
+        from ...training import seed_everything
 
         o, data = ctx.options, ctx.data
         refit = o.refit and data.n_val > 0
+        kinds = {"off": ["network"], "on": ["hybrid"]}.get(
+            o.hybrid, ["network", "hybrid"] if refit else ["network"])
         # with a refit, the validation-stage members are scratch: the refit ones are saved
         stage = ctx.out / "validation-stage" if refit else ctx.out
-        fits = self._members(ctx, data, stage)
-        fitted = ensemble(fits)
-        fc = Forecaster(fitted.model, data.scaler, data.window, o.strategy, o.level,
-                        data.head_horizon, o.samples, o.seed, relative=data.relative,
-                        series=self.files(o, data)["series.json"],
-                        cov_scaler=data.cov_scaler)  # fmt: skip
+        tried: dict[str, tuple[ForecastData, list[Fitted], Forecaster]] = {}
+        for kind in kinds:
+            d, model = data, ctx.model
+            if kind == "hybrid":
+                d = self.hybrid_data(ctx, data)
+                seed_everything(o.seed)
+                model = self.build(o, d)
+            where = stage / kind if len(kinds) > 1 else stage
+            fits = self._members(dataclasses.replace(ctx, model=model), d, where)
+            tried[kind] = (d, fits, self.forecaster(o, d, ensemble(fits).model))
+            if fits[-1].result.status == "interrupted":
+                break
+        scores = {k: validation_mase(fc, d, o.horizon) for k, (d, _, fc) in tried.items()
+                  if d.n_val}  # fmt: skip
+        # an interrupted run keeps what it had trained last
+        chosen = min(scores, key=scores.get) if len(tried) == len(kinds) > 1 else list(tried)[-1]
+        data.summary.setdefault("model", {}).update(chosen=chosen, validation_mase=scores)
+        if len(tried) > 1:
+            ctx.say("validation MASE over the lead times: " + ", ".join(
+                f"{k} {v:.3f}" for k, v in scores.items()) + f"; keeping the {chosen}")
+        fitted, fc = self._finish(ctx, *tried[chosen], ctx.out, refit)
+        if chosen == "hybrid" and "network" in tried:
+            # one-step anomaly detection reads the network alone: it is kept in network/
+            _, fc.network = self._finish(ctx, *tried["network"], ctx.out / "network", refit)
+        if refit and fitted.result.status != "interrupted":
+            shutil.rmtree(stage)
+        return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
+
+    def _finish(self, ctx, data: ForecastData, fits: list[Fitted], fc: Forecaster, out,
+                refit: bool) -> tuple[Fitted, Forecaster]:
+        """A candidate's interval calibration (calibration.json in `out`), then (refit) its
+        members retrained into `out` on the whole training part, a hybrid's on the errors of
+        its classical part refitted there (data.refit_classical) -> (its Fitted, its
+        Forecaster)."""
+        from ...training import write_run_json
+
+        o, fitted = ctx.options, ensemble(fits)
         if o.calibrate and data.n_val:
             fc.sigma_scale, counts = calibrate(fc, data.series.values, data.n_train - data.n_val,
                                                data.n_train, data.series.covariates)  # fmt: skip
             need = conformal_minimum(o.level)
-            if min(counts) < need:
+            if min(counts) < need and out == ctx.out:
                 data.summary["calibration_warning"] = (
                     f"the calibration set has {min(counts)} points; a {o.level:.0%} "
                     f"conformal interval needs at least {need} (the widest residual was used: "
                     "coverage may fall short); raise --val-fraction or lower --level")
                 sys.stderr.write(f"warning: {data.summary['calibration_warning']}\n")
-            write_run_json(ctx.out, "calibration", {
+            out.mkdir(parents=True, exist_ok=True)
+            write_run_json(out, "calibration", {
                 "sigma_scale": fc.sigma_scale.tolist(), "n_val": data.n_val,
                 "points_per_lead": counts,
                 "note": "split-conformal: head std multiplied by this; fitted on the "
                         "validation part"})  # fmt: skip
         if refit and fitted.result.status != "interrupted":
             stops = [f.result.best_step or f.result.step for f in fits]
-            shutil.rmtree(stage)
-            zc = None if data.cov_scaler is None else data.cov_scaler.transform(
-                data.series.covariates[: data.n_train])
-            x, y = training_pairs(data.z, data.window, data.head_horizon, data.relative, zc)
-            refits = ensemble(self._members(
-                ctx, dataclasses.replace(data, x=x, y=y, n_val=0), ctx.out, stops))
+            last = dataclasses.replace(data, n_val=0,
+                                       classical=data.refit_classical or data.classical)
+            x, y = data_pairs(last, data.n_train)
+            refits = ensemble(self._members(ctx, dataclasses.replace(last, x=x, y=y), out,
+                                            stops))  # fmt: skip
             # the run's record is the validation stage's (steps, best step), unless interrupted
             ended = refits.result if refits.result.status == "interrupted" else fitted.result
             fitted = Fitted(refits.model, refits.trainer, ended)
             fc.model = fitted.model
-            data.summary["refit_steps"] = stops
-        return ForecastFitted(fitted.model, fitted.trainer, fitted.result, fc)
+            if isinstance(fc, HybridForecaster):
+                fc.classical = last.classical
+            if out == ctx.out:
+                data.summary["refit_steps"] = stops
+        return fitted, fc
+
+    def hybrid_data(self, ctx, data: ForecastData) -> ForecastData:
+        """The hybrid's data: the classical method chosen on the validation part (fitted on
+        the part before it, and refitted on the whole training part for the refit), the error
+        scale, the direct head's windows."""
+        o = ctx.options
+        n_fit = data.n_train - data.n_val
+        ctx.say("choosing the hybrid's classical part on the validation part")
+        part, full, scores = choose(data.series.values, n_fit, data.n_train, o.horizon,
+                                    data.period, o.auto_baselines)  # fmt: skip
+        errors = part.errors(data.series.values[:n_fit])[1:]
+        d = dataclasses.replace(data, classical=part, refit_classical=full,
+                                head_horizon=o.horizon,
+                                error_scale=float(np.std(errors)) or 1.0)  # fmt: skip
+        x, y = data_pairs(d, n_fit)
+        data.summary["model"] = {"classical": part.name, "classical_validation_mase": scores}
+        return dataclasses.replace(d, x=x, y=y)
+
+    def forecaster(self, o: ForecastOptions, data: ForecastData, model) -> Forecaster:
+        """The Forecaster of `model` trained on `data` (a hybrid's when data.classical)."""
+        series = self.files(o, data)["series.json"]
+        if data.classical is not None:
+            return HybridForecaster(model, data.scaler, data.classical, data.error_scale,
+                                    data.window, o.level, data.head_horizon, samples=o.samples,
+                                    seed=o.seed, relative=data.relative, series=series,
+                                    cov_scaler=data.cov_scaler)  # fmt: skip
+        return Forecaster(model, data.scaler, data.window, o.strategy, o.level,
+                          data.head_horizon, o.samples, o.seed, relative=data.relative,
+                          series=series, cov_scaler=data.cov_scaler)  # fmt: skip
 
     def evaluate(self, o: ForecastOptions, data: ForecastData, fitted: ForecastFitted):
         """Every method forecasts the test part from the same origins."""
@@ -368,6 +474,7 @@ class ForecastTask(Task):
                                                   "window", "frame", "period", "period_detected",
                                                   "covariates", "members")},
                  "refit_steps": data.summary.get("refit_steps"),
+                 "model": data.summary.get("model"),
                  "mase_scale": scale,
                  "interval_sigma_scale": [round(float(c), 4) for c in fc.sigma_scale]}  # fmt: skip
         return clean({
@@ -406,7 +513,7 @@ class ForecastTask(Task):
         write_sections(r, run, results)
 
     def load(self, run) -> Forecaster:
-        from ...training import RunError
+        from ...training import RunError, load_run
 
         settings, series = run.read_json("forecaster"), run.read_json("series")
         scaler = StandardScaler.from_dict(run.read_json("scaler"))
@@ -421,11 +528,20 @@ class ForecastTask(Task):
         try:
             n = int(settings.get("members", 1))
             model = run.model if n == 1 else MemberAverage(driver.member_models(run, n))
-            fc = RunForecaster(model, scaler, int(settings["window"]), settings["strategy"],
-                            float(settings["level"]), int(settings["head_horizon"]),
-                            int(settings["samples"]), int(settings["seed"]), sigma_scale=scale,
-                            relative=bool(settings["relative"]), series=series,
-                            cov_scaler=cov_scaler)  # fmt: skip
+            common = dict(sigma_scale=scale, relative=bool(settings["relative"]), series=series,
+                          cov_scaler=cov_scaler, samples=int(settings["samples"]),
+                          seed=int(settings["seed"]))  # fmt: skip
+            window, level = int(settings["window"]), float(settings["level"])
+            hybrid = settings.get("hybrid")
+            if hybrid is None:
+                fc = RunForecaster(model, scaler, window, settings["strategy"], level,
+                                   int(settings["head_horizon"]), **common)  # fmt: skip
+            else:
+                fc = RunHybridForecaster(model, scaler, Classical(**hybrid["classical"]),
+                                         float(hybrid["error_scale"]), window, level,
+                                         int(settings["head_horizon"]), **common)  # fmt: skip
+                if (run.path / "network").is_dir():  # for one-step anomaly detection
+                    fc.network = self.load(load_run(run.path / "network"))
             fc.time_column = settings.get("time")
             fc.covariate_names = tuple(settings.get("covariates") or ())
             series["values"], series["index"], series["n_train"]  # noqa: B018
@@ -435,6 +551,20 @@ class ForecastTask(Task):
         if len(fc.sigma_scale) != fc.head_horizon or min(fc.sigma_scale) <= 0:
             raise RunError(f"{run.path}: calibration.json does not match the model")
         return fc
+
+
+def validation_mase(fc: Forecaster, data: ForecastData, H: int) -> float:
+    """fc's MASE averaged over the lead times 1..H from the validation part's origins (the
+    point forecasts only: one Monte Carlo path)."""
+    n_fit, values = data.n_train - data.n_val, data.series.values
+    origins = origins_for(n_fit, data.n_train)
+    samples, fc.samples = fc.samples, 1
+    try:
+        mean, _, _ = fc.forecast(values, origins, H, data.series.covariates)
+    finally:
+        fc.samples = samples
+    rows = metrics(mean, truth_matrix(values, origins, H, data.n_train), mase_scale(values[:n_fit]))
+    return float(np.mean([r["mase"] for r in rows]))
 
 
 def ensemble(fits: list[Fitted]) -> Fitted:
