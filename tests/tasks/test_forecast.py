@@ -255,10 +255,18 @@ def test_auto_keeps_the_better_on_validation_and_a_hybrid_reloads(keep, series_c
     classical = Classical(**json.loads(json.dumps(vars(f.classical))))  # as in forecaster.json
     np.testing.assert_allclose(f.forecast(values, origins, 3)[0],
                                classical.forecasts(values, origins, 3))  # fmt: skip
-    r = invoke("forecast", out, "--plot", tmp_path / "f.png")  # default: the head's 3 steps
-    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 4
-    one_line_error(invoke("forecast", out, "--horizon", 5), "at most 3 steps")
+    r = invoke("forecast", out, "--plot", tmp_path / "f.png", "--horizon", 3)  # the head's
+    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 4 and "note" not in r.stderr
+    # past the head's 3 steps: the network alone, recursive, says so (default 12 steps)
+    r = invoke("forecast", out, "--plot", tmp_path / "f.png")
+    assert r.exit_code == 0 and len(r.stdout.strip().splitlines()) == 13, r.output
+    assert "network-alone forecast" in r.stderr
+    assert f.reach() is None and f.network.strategy == "recursive"
+    np.testing.assert_array_equal(f.forecast(values, origins, 5)[0],
+                                  f.network.forecast(values, origins, 5)[0])  # fmt: skip
     f.network = None  # as after --hybrid on
+    with pytest.raises(DataError, match="at most 3 steps"):
+        f.forecast(values, origins, 5)
     with pytest.raises(DataError, match="--hybrid on"):
         detect(f, values)
 

@@ -503,7 +503,7 @@ def markdown(result: dict[str, Any]) -> str:
         "is the layer API (state in, state out). × columns are torch cell time over that API's. "
         "The autograd columns time the same loop with grad enabled and the weights requiring "
         "grad (the graph built, backward not timed), torch's cell likewise; `Recurrent.step` "
-        "(impl auto) then steps the cells.",
+        "(impl auto) then runs the native single-step operators with their autograd.",
         "",
         "| cell | H | torch cell µs | Streamer µs | Recurrent.step fused µs "
         "| Recurrent.step reference µs | × Streamer | × Recurrent.step "

@@ -39,6 +39,7 @@ def forecast(
     threads: Threads = 0,
 ) -> None:
     """Forecast the next N steps after the series the run was trained on, with intervals."""
+    from ..models.forecaster import HybridForecaster
     from ..tasks import forecast as task
 
     use_threads(threads)
@@ -46,9 +47,16 @@ def forecast(
         fc = task.load(run)
         if data is not None:
             fc.use_data(data)
-        if horizon is None:  # a direct head (and so a hybrid) reaches its width, no further
-            horizon = 12 if fc.strategy == "recursive" else min(12, fc.head_horizon)
+        # a direct head reaches its width, no further; a hybrid as far as its network alone
+        hybrid = isinstance(fc, HybridForecaster)
+        reach = fc.reach() if hybrid else None if fc.strategy == "recursive" else fc.head_horizon
+        if horizon is None:
+            horizon = 12 if reach is None else min(12, reach)
         f = fc.future(horizon)
+        if hybrid and horizon > fc.head_horizon:
+            stderr_console().print(
+                f"note: this hybrid corrects the classical forecast for {fc.head_horizon} "
+                f"step(s); these {horizon} steps are its network-alone forecast")
     plot = plot if plot is not None else run / "forecast.png"
     if plot.is_dir():
         raise fail(f"--plot {plot} is a directory; give a file name, e.g. {plot / 'forecast.png'}")

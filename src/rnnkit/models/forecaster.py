@@ -354,8 +354,22 @@ class HybridForecaster(Forecaster):
         raise DataError("a hybrid forecasts from the classical model's errors, not from "
                         "contexts alone: use its network-alone forecaster (`pointwise`)")
 
+    def reach(self) -> int | None:
+        """How many steps `forecast` reaches: the head's width, or any number (None) when the
+        network alone is recursive and takes over past that width."""
+        net = self.network
+        if net is not None and net.strategy == "recursive":
+            return None
+        return max(self.head_horizon, 0 if net is None else net.head_horizon)
+
     @torch.no_grad()
     def forecast(self, values, origins, horizon, cov=None):
+        """The classical forecast plus the head's correction, up to the head's width; past it,
+        the network-alone forecaster's whole forecast when it reaches that far (`reach`)."""
+        net = self.network
+        if horizon > self.head_horizon and net is not None and (
+                net.strategy == "recursive" or horizon <= net.head_horizon):
+            return net.forecast(values, origins, horizon, cov)
         if horizon > self.head_horizon:
             raise DataError(f"this hybrid model forecasts at most {self.head_horizon} steps; "
                             f"horizon {horizon} needs retraining with --horizon {horizon} "

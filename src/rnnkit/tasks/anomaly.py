@@ -45,6 +45,7 @@ from ..models.forecaster import (
     Progress,
     detect,
     persistence_detect,
+    pointwise,
     residual_scale,
     training_threshold,
 )
@@ -381,6 +382,7 @@ def run_detection(
         raise OptionError("seed", f"an integer in 0..{SEED_MAX}", seed)
     fc = forecast.load(run_dir)
     stored = fc.series
+    fc = pointwise(fc)  # a hybrid's one-step forecasts are its network's alone
     if series is None:
         values = np.asarray(stored["values"], dtype=np.float64)
         index = np.asarray(stored["index"], dtype=np.float64)
