@@ -24,9 +24,9 @@ from rnnkit.models.classical import (
     seasonal_naive,
     state_space_forecasts,
 )
-from rnnkit.models.forecaster import MemberAverage, conformal_minimum
+from rnnkit.models.forecaster import MemberAverage, conformal_minimum, truth_matrix
 from rnnkit.tasks import forecast
-from rnnkit.tasks.metrics import mase_scale, metrics, truth_matrix
+from rnnkit.tasks.metrics import mase_scale, metrics
 from rnnkit.tasks.options import OptionError
 
 # ---- baselines and metrics on toy data ---------------------------------------------------

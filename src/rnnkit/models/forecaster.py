@@ -178,7 +178,7 @@ class Forecaster:
     def head_targets(self, values: np.ndarray, origins: np.ndarray, n_end: int) -> np.ndarray:
         """What the head forecasts from each origin, in its units -> (M, O): the scaled
         values y[o+1..o+O] (NaN at or past n_end)."""
-        return _ahead(self.scaler.transform(values), origins, self.head_horizon, n_end)
+        return truth_matrix(self.scaler.transform(values), origins, self.head_horizon, n_end)
 
     @torch.no_grad()
     def one_step(self, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -305,8 +305,9 @@ def calibrate(
     return np.asarray(scale), counts
 
 
-def _ahead(z: np.ndarray, origins: np.ndarray, H: int, n_end: int) -> np.ndarray:
-    """(M, H): z[o+1..o+H] for each origin o, NaN at or past n_end."""
+def truth_matrix(z: np.ndarray, origins: np.ndarray, H: int, n_end: int) -> np.ndarray:
+    """(M, H): z[o+1..o+H] for each origin o (the targets of forecasts from o), NaN at or
+    past n_end."""
     idx = origins[:, None] + np.arange(1, H + 1)[None, :]
     out = np.full(idx.shape, np.nan)
     ok = idx < n_end
@@ -348,7 +349,7 @@ class HybridForecaster(Forecaster):
 
     def head_targets(self, values, origins, n_end) -> np.ndarray:
         c = self.classical.forecasts(values, origins, self.head_horizon)
-        return (_ahead(values, origins, self.head_horizon, n_end) - c) / self.error_scale
+        return (truth_matrix(values, origins, self.head_horizon, n_end) - c) / self.error_scale
 
     def one_step(self, contexts):
         raise DataError("a hybrid forecasts from the classical model's errors, not from "

@@ -115,14 +115,6 @@ def origins_for(n_train: int, n_end: int) -> np.ndarray:
     """Forecast origins o: every o whose o+1 is in the test part [n_train, n_end)."""
     return np.arange(n_train - 1, n_end - 1)
 
-def truth_matrix(values: np.ndarray, origins: np.ndarray, H: int, n_end: int) -> np.ndarray:
-    """(M, H) targets y[o+h]; NaN where o+h is past the test part."""
-    idx = origins[:, None] + np.arange(1, H + 1)[None, :]
-    out = np.full(idx.shape, np.nan)
-    ok = idx < n_end
-    out[ok] = values[idx[ok]]
-    return out
-
 
 def mase_scale(train: np.ndarray) -> float:
     """In-sample MAE of the one-step naive forecast on the training part."""

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ...models import classical as cm
-from ..metrics import mase_scale, metrics, origins_for, truth_matrix
+from ...models.forecaster import truth_matrix
+from ..metrics import mase_scale, metrics, origins_for
 
 
 @dataclass(frozen=True)

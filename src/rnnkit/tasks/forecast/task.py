@@ -39,9 +39,10 @@ from ...models.forecaster import (
     calibrate,
     conformal_minimum,
     training_pairs,
+    truth_matrix,
 )
 from .. import driver, entry_points
-from ..metrics import coverage, mase_scale, metrics, origins_for, truth_matrix
+from ..metrics import coverage, mase_scale, metrics, origins_for
 from ..options import CELL_FAMILIES, check_value, field_specs
 from ..task import Fitted, Task
 from .hybrid import Classical, choose
