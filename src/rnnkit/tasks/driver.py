@@ -190,6 +190,34 @@ def member_models(run: Any, n: int) -> list:
     return [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)]
 
 
+def fit_members(task: Task, ctx: Context, n: int,
+                fit: Callable[[Context], Fitted] | None = None) -> tuple[list[Fitted], Any]:
+    """An ensemble's n members, in turn: member k seeded member_seed(--seed, k), trained by
+    `fit` (default fit_one) into member_dir(out, k); member 0 is the model the driver built.
+    A Ctrl-C / SIGTERM stops the ensemble after the member it ends. -> (the members' Fitted,
+    the result the run ends with: the interrupted member's, else member 0's)."""
+    from ..training import seed_everything
+
+    fits: list[Fitted] = []
+    for k in range(n):
+        seed = member_seed(ctx.options.seed, k)
+        if k > 0:
+            seed_everything(seed)
+        member = dataclasses.replace(
+            ctx, model=ctx.model if k == 0 else task.build(ctx.options, ctx.data),
+            config=dataclasses.replace(ctx.config, seed=seed), out=member_dir(ctx.out, k),
+        )  # fmt: skip
+        if n > 1:
+            ctx.say(f"member {k + 1} of {n} (seed {seed})")
+        fits.append(fit(member) if fit is not None else fit_one(task, member))
+        if fits[-1].result.status == "interrupted":
+            if n > 1:
+                ctx.say(f"stopped after member {k + 1} of {n}")
+            break
+    ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
+    return fits, ended
+
+
 def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None) -> Fitted:
     """One Trainer run into ctx.out; the task's files are written when training starts; the
     model comes back with its best weights (on validation), in eval mode.

@@ -3,7 +3,6 @@ files: `vocab.json` (words, labels), `results.json` (test metrics, examples), `r
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,28 +110,10 @@ class SentimentTask(Task):
         )  # fmt: skip
 
     def fit(self, ctx) -> Fitted:
-        """Member k of the ensemble: seeded member_seed(seed, k), its own Trainer into
-        member_dir(out, k) (member 0 is the model the driver built, in the run directory).
-        With --pretrain, each member's embedding and RNN start from the same pretrained
-        language model (trained once, then read from the cache)."""
-        from ...training import seed_everything
-
-        o, fits = ctx.options, []
-        for k in range(o.ensemble):
-            seed = driver.member_seed(o.seed, k)
-            if k > 0:
-                seed_everything(seed)
-            member = dataclasses.replace(
-                ctx, model=ctx.model if k == 0 else self.build(o, ctx.data),
-                config=dataclasses.replace(ctx.config, seed=seed),
-                out=driver.member_dir(ctx.out, k),
-            )  # fmt: skip
-            if o.ensemble > 1:
-                ctx.say(f"member {k + 1} of {o.ensemble} (seed {seed})")
-            fits.append(self.fit_member(member))
-            if fits[-1].result.status == "interrupted":  # Ctrl-C / SIGTERM stops the ensemble
-                break
-        ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
+        """The ensemble's members (driver.fit_members), each by fit_member. With --pretrain,
+        each member's embedding and RNN start from the same pretrained language model
+        (trained once, then read from the cache)."""
+        fits, ended = driver.fit_members(self, ctx, ctx.options.ensemble, self.fit_member)
         return Fitted([f.model for f in fits], fits[0].trainer, ended)
 
     def fit_member(self, ctx) -> Fitted:

@@ -337,34 +337,16 @@ class SequenceClassifyTask(Task):
                               batch_transform(options)), None
 
     def fit(self, ctx) -> Fitted:
-        """Member k: seeded member_seed(seed, k), its own Trainer into member_dir(out, k).
-        Member 0 is the model the driver built (seeded with --seed) and its Trainer logs the
-        test metrics."""
-        from ...training import seed_everything
-
+        """The ensemble's members (driver.fit_members); member 0's Trainer logs the test
+        metrics."""
         c = ctx.data.choice
         ctx.say(" ".join(f"{k}: {v}" for k, v in ctx.data.source.summary().items()))
         ctx.say(f"front end {c.frontend}, normalise {c.normalise}, patch {c.patch} ({c.reason})")
-        fits, start = [], time.perf_counter()
-        for k in range(ctx.options.ensemble):
-            seed = driver.member_seed(ctx.options.seed, k)
-            if k > 0:
-                seed_everything(seed)
-            member = dataclasses.replace(
-                ctx, model=ctx.model if k == 0 else self.build(ctx.options, ctx.data),
-                config=dataclasses.replace(ctx.config, seed=seed),
-                out=driver.member_dir(ctx.out, k),
-            )  # fmt: skip
-            if ctx.options.ensemble > 1:
-                ctx.say(f"member {k + 1} of {ctx.options.ensemble} (seed {seed})")
-            fits.append(driver.fit_one(self, member))
-            if fits[-1].result.status == "interrupted":  # Ctrl-C / SIGTERM stops the ensemble
-                ctx.say(f"stopped after member {k + 1} of {ctx.options.ensemble}")
-                break
+        start = time.perf_counter()
+        fits, ended = driver.fit_members(self, ctx, ctx.options.ensemble)
         ctx.data.seconds["training"] = round(time.perf_counter() - start, 2)
         clf = SequenceClassifier([f.model for f in fits], ctx.data.scaler,
                                  ctx.data.source.classes, c.normalise)  # fmt: skip
-        ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
         return Fitted(clf, fits[0].trainer, ended)
 
     def evaluate(self, options, data: SequenceData, fitted: Fitted) -> dict[str, Any]:
