@@ -10,7 +10,19 @@ Labelled series that ship with aeon (offline):
   100 points each): the forecaster trains on its anomaly-free series (TRAIN_NA) and checks
   TRAIN_A and TEST. ecg-test was held out: not looked at while the window rule was chosen
   (on kdd135 and ecg-a, seed 0).
-(Daphnet_S06R02E0 ships too, but its labels are all 0: nothing to score.)
+(Daphnet_S06R02E0 ships too, but its labels are all 0: nothing to score; no other labelled
+anomaly series ships offline.)
+
+Held out, never looked at while the detector was chosen: anomalies injected into real series
+from the forecasting registry (`inject_heldout`, seeded by the benchmark seed):
+- co2-inj: statsmodels' weekly co2 (2,284 points, period 52), the first 40% clean for
+  training;
+- temps-inj: vega_datasets' hourly Seattle temperatures, the first 4,000 hours (period 24),
+  the first 40% clean for training.
+In the other 60%, three events at random, non-overlapping places: a spike (one point ±6·d), a
+level shift (P/2..P points + or - 4·d) and a distorted period (one period P played backwards),
+d being the std of the training part's first differences and P the series' period. Every
+injected point is labelled.
 
 Per seed: `rnnkit train forecast` on the anomaly-free part (skipped when RUNS/NAME-sS has a
 finished run), then `rnnkit detect-anomalies RUN --data CSV --labels label --no-evaluate`
@@ -37,11 +49,36 @@ TABLE = ROOT / "results" / "anomaly.md"
 RUNS = Path("runs") / "bench-anomaly"  # relative to the working directory; runs/ is ignored
 # data set -> (training series, series checked); ecg-test is the held-out one
 SETS = {"kdd135": ("kdd135-train", "kdd135"), "ecg-a": ("ecg-train", "ecg-a"),
-        "ecg-test": ("ecg-train", "ecg-test")}  # fmt: skip
+        "ecg-test": ("ecg-train", "ecg-test"), "co2-inj": ("co2-train", "co2-inj"),
+        "temps-inj": ("temps-train", "temps-inj")}  # fmt: skip
+# held-out name -> (registry series, points used, period)
+HELDOUT = {"co2-inj": ("co2", None, 52), "temps-inj": ("seattle-temps", 4000, 24)}
+TRAIN_SHARE = 0.4  # of a held-out series: the clean part the forecaster trains on
 
 
-def write_csvs() -> None:
-    """RUNS/*.csv (t, value, label) from aeon's files."""
+def inject_heldout(values: np.ndarray, period: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One spike, one level shift and one period played backwards at random, non-overlapping
+    places after the training part of (N,) values -> (values, 0/1 labels), both (N,)."""
+    rng = np.random.default_rng(seed)
+    v = np.array(values, dtype=np.float64)
+    n0, P = int(len(v) * TRAIN_SHARE), period
+    d = float(np.std(np.diff(v[:n0])))
+    slots = np.arange(n0 + P, len(v) - 2 * P, 3 * P)  # 3 periods apart: events never touch
+    at = rng.choice(slots, 3, replace=False)
+    sign = rng.choice([-1.0, 1.0], 2)
+    v[at[0]] += sign[0] * 6 * d
+    width = int(rng.integers(P // 2, P + 1))
+    v[at[1] : at[1] + width] += sign[1] * 4 * d
+    v[at[2] : at[2] + P] = v[at[2] : at[2] + P][::-1].copy()
+    labels = np.zeros(len(v), dtype=int)
+    for a, n in zip(at, (1, width, P), strict=True):
+        labels[a : a + n] = 1  # the whole reversed period: its middle moves little
+    return v, labels
+
+
+def write_csvs(seed: int) -> None:
+    """RUNS/*.csv (t, value, label) from aeon's files, and the held-out series with `seed`'s
+    injections."""
     import aeon
     import pandas as pd
     from aeon.datasets import load_kdd_tsad_135
@@ -54,6 +91,13 @@ def write_csvs() -> None:
                       "label": np.asarray(lab).astype(int)}).to_csv(RUNS / f"{name}.csv",
                                                                     index=False)  # fmt: skip
 
+    from rnnkit.data.series import load_series_source
+
+    for name, (source, points, period) in HELDOUT.items():
+        v = load_series_source(source, None, None, None).values[:points]
+        n0 = int(len(v) * TRAIN_SHARE)
+        write(SETS[name][0], v[:n0], np.zeros(n0))
+        write(f"{name}-s{seed}", *inject_heldout(v, period, seed))
     write("kdd135", x, y)
     write("kdd135-train", x[:1200], y[:1200])
     ecg = Path(aeon.__file__).parent / "datasets" / "data" / "UnitTest"
@@ -70,15 +114,23 @@ def invoke(args: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def run(name: str, seed: int) -> dict:
-    train, checked = SETS[name]
-    run_dir = RUNS / f"{train}-s{seed}"
-    train_args = ["train", "forecast", "--data", str(RUNS / f"{train}.csv"), "--target", "value",
-                  "--time", "t", "--threads", "1", "--no-auto-baselines", "--seed", str(seed),
-                  "--out", str(run_dir), "--overwrite", "--quiet"]  # fmt: skip
+def train(name: str, seed: int) -> tuple[Path, list[str]]:
+    """The forecast run of `name`'s training series, trained unless RUNS has it finished."""
+    run_dir = RUNS / f"{SETS[name][0]}-s{seed}"
+    train_args = ["train", "forecast", "--data", str(RUNS / f"{SETS[name][0]}.csv"),
+                  "--target", "value", "--time", "t", "--threads", "1", "--no-auto-baselines",
+                  "--seed", str(seed), "--out", str(run_dir), "--overwrite", "--quiet"]  # fmt: skip
     if not (run_dir / "results.json").exists():
         invoke(train_args)
+    return run_dir, train_args
+
+
+def run(name: str, seed: int) -> dict:
+    run_dir, train_args = train(name, seed)
+    checked = SETS[name][1]
     out = RUNS / f"{name}-s{seed}-anomalies"
+    if name in HELDOUT:
+        checked = f"{checked}-s{seed}"  # each seed injects its own anomalies
     args = ["detect-anomalies", str(run_dir), "--data", str(RUNS / f"{checked}.csv"),
             "--target", "value", "--time", "t", "--labels", "label", "--no-evaluate",
             "--threads", "1", "--quiet", "--out", str(out)]  # fmt: skip
@@ -116,11 +168,15 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--data", default=",".join(SETS))
     p.add_argument("--table", action="store_true", help="only write the table")
+    p.add_argument("--train-only", action="store_true", help="only train the forecast runs")
     a = p.parse_args()
     if not a.table:
-        write_csvs()
         for seed in (int(s) for s in a.seeds.split(",")):
+            write_csvs(seed)
             for name in a.data.split(","):
+                if a.train_only:
+                    train(name, seed)
+                    continue
                 row = run(name, seed)
                 JSONL.parent.mkdir(parents=True, exist_ok=True)
                 with JSONL.open("a") as f:

@@ -1,14 +1,25 @@
 """Anomaly detection with a trained forecaster, and its evaluation on anomalies injected into
 held-out data and on labels.
 
-The default rule, "window" (`window_detect`), for each point t from the window W on:
+The default rule, "discord" (`discord_detect`): with e the forecaster's one-step normalised
+residual (below), each window of W residuals (W the model's window) is scored by its distance
+to its nearest neighbour: another window of the series checked at least W points away, or a
+window of the training part's residuals. A point's score is the mean over the windows that
+cover it (as the matrix profile's point scores, Zhu et al. 2016, but on the residual, not
+z-normalised: its scale is the forecaster's surprise). A residual pattern that recurs, even
+one the forecaster cannot predict, finds a match and scores low; one seen once scores high.
+The threshold is the score the training part's own profile (its windows among themselves)
+exceeds with a risk of 1e-5 per point (a GPD tail fit, `--false-alarm-rate`); alarms under
+2·W apart are one event.
+
+The "window" rule (`window_detect`), for each point t from the window W on:
     e[t] = (y[t] - mean[t]) / std[t]        the forecaster's one-step normalised residual, each
                                             from the W observed values before t (batched)
     s[t] = RMS of e over the last L = W/4 points      (one odd point matters less than a run)
     z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before t
                                             (the series' own recent scale: a noisier stretch
                                             raises its own yardstick, an anomaly does not)
-    flag z[t] > the threshold a generalised Pareto fit to the training part's z puts at a risk
+    flag z[t] > the threshold a generalised Pareto fit to the run's series' z puts at a risk
     of 1e-5 per point (`--false-alarm-rate`), then alarms under 2·W apart are one event.
 The point rules of rnnkit.models.forecaster.detect ("interval", "residual") remain.
 
@@ -52,7 +63,7 @@ from ..models.forecaster import (
 from ..training.report import Report, finish_series, series_axes
 from .options import SEED_MAX, OptionError
 
-ANOMALY_METHODS = ("window", *METHODS)
+ANOMALY_METHODS = ("discord", "window", *METHODS)
 MAX_TRIALS = 10_000  # copies of the held-out part checked side by side (memory: trials × N)
 
 
@@ -115,6 +126,33 @@ def label_scores(flags: np.ndarray, labels: np.ndarray, start: int) -> dict[str,
                        "alarm_events": len(alarms), "true_events": len(events)}}  # fmt: skip
 
 
+def nearest_distances(X: np.ndarray, sq: np.ndarray, zone: int, rows: np.ndarray | None = None,
+                      ref: np.ndarray | None = None, chunk: int = 512) -> np.ndarray:
+    """The Euclidean distance from each of X's `rows` (default: all) to its nearest row of X
+    at least `zone` positions away, or of `ref` when closer. X (n, m), sq (n,) its rows'
+    squared norms (given: the matrix profile's z-normalised rows all count m), ref (M, m)
+    -> (len(rows),), inf where no row qualifies. In numpy blocks of `chunk` rows."""
+    rows = np.arange(len(X)) if rows is None else rows
+    out = np.empty(len(rows))
+    sq_ref = None if ref is None else (ref**2).sum(axis=1)
+    for i in range(0, len(rows), chunk):
+        r = rows[i : i + chunk]
+        d2 = sq[r, None] + sq[None, :] - 2 * X[r] @ X.T  # (c, n)
+        for j, row in enumerate(r):  # slices: a (c, n) mask would cost as much as d2
+            d2[j, max(0, row - zone + 1) : row + zone] = np.inf
+        best = d2.min(axis=1)
+        if ref is not None and len(ref):
+            best = np.minimum(best, (sq[r, None] + sq_ref[None, :] - 2 * X[r] @ ref.T).min(1))
+        out[i : i + len(r)] = np.sqrt(np.maximum(best, 0.0))
+    return out
+
+
+def cover_mean(p: np.ndarray, m: int) -> np.ndarray:
+    """Per point, the mean of the scores p (n,) of the length-m windows that cover it ->
+    (n + m - 1,)."""
+    return np.convolve(p, np.ones(m)) / np.convolve(np.ones(len(p)), np.ones(m))
+
+
 def matrix_profile(values: np.ndarray, m: int, chunk: int = 512) -> np.ndarray:
     """Per point, the mean over the length-m subsequences that cover it of each one's
     z-normalised Euclidean distance to its nearest neighbour elsewhere in the series (matches
@@ -126,16 +164,10 @@ def matrix_profile(values: np.ndarray, m: int, chunk: int = 512) -> np.ndarray:
     sd = S.std(axis=1)
     Z = np.where(sd[:, None] > 1e-12, (S - S.mean(axis=1, keepdims=True)) / np.where(
         sd > 1e-12, sd, 1.0)[:, None], 0.0)  # a constant subsequence: equally far from all
-    n, zone = len(S), int(np.ceil(m / 4))
-    mp = np.empty(n)
-    for i in range(0, n, chunk):
-        d2 = np.maximum(2 * m * (1 - Z[i : i + chunk] @ Z.T / m), 0.0)  # (c, n)
-        rows = np.arange(i, min(i + chunk, n))[:, None]
-        d2[np.abs(rows - np.arange(n)[None, :]) < zone] = np.inf
-        mp[i : i + chunk] = np.sqrt(d2.min(axis=1))
+    # every row counts m, a constant one too: its distance is sqrt(2m) to every other row
+    mp = nearest_distances(Z, np.full(len(Z), float(m)), int(np.ceil(m / 4)), chunk=chunk)
     mp[~np.isfinite(mp)] = 0.0  # a series too short for any match
-    covered = np.convolve(np.ones(n), np.ones(m))  # windows covering each point, (N,)
-    return np.convolve(mp, np.ones(m)) / covered
+    return cover_mean(mp, m)
 
 
 def matrix_profile_flags(score: np.ndarray, n_flags: int, start: int) -> np.ndarray:
@@ -307,30 +339,111 @@ def window_reference(fc: Any, train: np.ndarray, risk: float = WINDOW_RISK) -> W
     return WindowReference(rule, s, gpd_threshold(z[rule.L :], risk), risk)
 
 
-def window_detect(fc: Any, values: np.ndarray, start: int, ref: WindowReference,
-                  progress: Progress | None = None, what: str = "checking") -> Detection:
-    """Flag `values` (K, N) or (N,) from `start` on by the window rule: the RMS of the
-    normalised one-step residual over L points, robust standardised against the K scores
-    before it, above the reference's threshold, alarms closer than the rule's gap merged.
-    Points before `start` are identical in every row (injections come after it), so their
-    forecasts are made once."""
-    single = np.ndim(values) == 1
-    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    W, rule = fc.window, ref.rule
-    mean, std, e = one_step_scores(fc, v[:1], W, progress if len(v) == 1 else None, what)
+def _residuals(fc: Any, v: np.ndarray, start: int, progress: Progress | None,
+               what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """one_step_scores of (K, N) values whose points before `start` are identical in every row
+    (injections come after it): those are forecast once, from row 0 -> mean, std, e (K, N)."""
+    mean, std, e = one_step_scores(fc, v[:1], fc.window, progress if len(v) == 1 else None, what)
     if len(v) > 1:
         m, sd, ee = one_step_scores(fc, v, start, progress, what)
         mean, std, e = (np.where(np.arange(v.shape[1]) < start, x0, x)
                         for x0, x in ((mean, m), (std, sd), (e, ee)))  # fmt: skip
-    score = np.full(v.shape, np.nan)
-    score[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), ref.history, rule.K, rule.L)
-    flags = np.zeros(v.shape, dtype=bool)
-    flags[:, start:] = np.nan_to_num(score[:, start:], nan=-np.inf) > ref.threshold
-    flags = merge_alarms(flags, rule.gap)
+    return mean, std, e
+
+
+def _detection(fc: Any, score: np.ndarray, start: int, threshold: float, gap: int,
+               mean: np.ndarray, std: np.ndarray, single: bool) -> Detection:
+    """Flags where score (K, N) exceeds the threshold from `start` on, alarms closer than
+    `gap` merged, with the forecast's interval; (N,) fields when `single`."""
+    flags = np.zeros(score.shape, dtype=bool)
+    flags[:, start:] = np.nan_to_num(score[:, start:], nan=-np.inf) > threshold
+    flags = merge_alarms(flags, gap)
     det = Detection(flags, mean, mean - fc.z * std, mean + fc.z * std, score)
     if single:
         det = Detection(*(getattr(det, f.name)[0] for f in dataclasses.fields(det)))
     return det
+
+
+def window_detect(fc: Any, values: np.ndarray, start: int, ref: WindowReference,
+                  progress: Progress | None = None, what: str = "checking") -> Detection:
+    """Flag `values` (K, N) or (N,) from `start` on by the window rule: the RMS of the
+    normalised one-step residual over L points, robust standardised against the K scores
+    before it, above the reference's threshold, alarms closer than the rule's gap merged."""
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    W, rule = fc.window, ref.rule
+    mean, std, e = _residuals(fc, v, start, progress, what)
+    score = np.full(v.shape, np.nan)
+    score[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), ref.history, rule.K, rule.L)
+    return _detection(fc, score, start, ref.threshold, rule.gap, mean, std, np.ndim(values) == 1)
+
+
+# ---- the discord rule (the default) -----------------------------------------------------
+
+
+def residual_windows(e: np.ndarray, m: int) -> np.ndarray:
+    """The length-m windows of a normalised residual e (n,), each divided by sqrt(m) (its
+    squared norm is then its mean square) -> (n - m + 1, m)."""
+    return np.lib.stride_tricks.sliding_window_view(np.asarray(e, np.float64), m) / np.sqrt(m)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscordReference:
+    """What the discord rule takes from the training part: its residual windows (each
+    checked window's neighbours include them: a pattern the training part holds is not new)
+    and the threshold, the score the training part's own discord profile exceeds with
+    probability `risk` per point (a GPD tail fit, as the window rule's)."""
+
+    m: int
+    gap: int
+    windows: np.ndarray  # (M, m) residual_windows of the training part
+    threshold: float
+    risk: float
+
+
+def discord_reference(fc: Any, train: np.ndarray, risk: float = WINDOW_RISK) -> DiscordReference:
+    """The discord rule's reference from the (clean) training part (N,): the discord profile
+    of its residual windows among themselves (m = W), and a GPD fit to it at `risk`."""
+    W = fc.window
+    _, _, e = one_step_scores(fc, train, W)
+    X = residual_windows(e[0, W:], W)
+    if len(X) < 2 * W:
+        raise DataError(f"the training part gives {len(X)} residual windows of {W} points; "
+                        f"the discord rule needs at least {2 * W}")  # fmt: skip
+    profile = cover_mean(nearest_distances(X, (X**2).sum(axis=1), W), W)
+    return DiscordReference(W, 2 * W, X, gpd_threshold(profile, risk), risk)
+
+
+def discord_profile(e: np.ndarray, W: int, start: int, ref: DiscordReference) -> np.ndarray:
+    """Per point, the mean over the residual windows (of m points) covering it of each one's
+    distance to its nearest neighbour: another window of the same row at least m points away,
+    or a training window. e (K, N), NaN before W -> (K, N), NaN before W. Rows after the first
+    only compute the windows that reach `start` or later (the points checked); their earlier
+    points take row 0's scores."""
+    m, (K, N) = ref.m, e.shape
+    out = np.full((K, N), np.nan)
+    d0 = None  # row 0's window distances
+    for k in range(K):
+        X = residual_windows(e[k, W:], m)
+        first = 0 if d0 is None else max(0, start - W - m + 1)
+        d = np.empty(len(X)) if d0 is None else d0.copy()
+        d[first:] = nearest_distances(X, (X**2).sum(axis=1), m, np.arange(first, len(X)),
+                                      ref.windows)  # fmt: skip
+        d[~np.isfinite(d)] = 0.0  # a series too short for any match
+        d0 = d if d0 is None else d0
+        out[k, W:] = cover_mean(d, m)
+    return out
+
+
+def discord_detect(fc: Any, values: np.ndarray, start: int, ref: DiscordReference,
+                   progress: Progress | None = None, what: str = "checking") -> Detection:
+    """Flag `values` (K, N) or (N,) from `start` on by the discord rule: `discord_profile` of
+    the normalised one-step residual above the reference's threshold, alarms closer than
+    2·W merged (a residual window spans W points, so an anomaly raises the scores of the W
+    points either side of it)."""
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    mean, std, e = _residuals(fc, v, start, progress, what)
+    score = discord_profile(e, fc.window, start, ref)
+    return _detection(fc, score, start, ref.threshold, ref.gap, mean, std, np.ndim(values) == 1)
 
 
 # ---- the task ---------------------------------------------------------------------------
@@ -350,7 +463,7 @@ def run_detection(
     series: Series | None = None,
     out_dir: str | Path | None = None,
     level: float = 0.99,
-    method: str = "window",
+    method: str = "discord",
     evaluate: bool = True,
     trials: int = 20,
     seed: int = 0,
@@ -361,10 +474,11 @@ def run_detection(
     """Flag anomalies in `series` (default: the run's own series) and, with `evaluate`, score
     the detector on injected anomalies in the held-out part. Writes anomalies.json and
     anomalies.html into `out_dir` (default RUN/anomalies). `labels`: (N,) 0/1 beside
-    `series`, scored with label_scores. method: "window" (the default: `window_detect`),
-    or one of the forecaster's point rules (rnnkit.models.forecaster.detect).
-    `false_alarm_rate`: the threshold flags this fraction of the run's training part (the
-    window rule: its GPD fit's risk, default WINDOW_RISK) instead of the `level` rule.
+    `series`, scored with label_scores. method: "discord" (the default: `discord_detect`),
+    "window" (`window_detect`) or one of the forecaster's point rules
+    (rnnkit.models.forecaster.detect). `false_alarm_rate`: the threshold flags this fraction
+    of the run's training part (discord, window: their GPD fit's risk, default WINDOW_RISK)
+    instead of the `level` rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
@@ -400,7 +514,13 @@ def run_detection(
     train_ref = np.asarray(stored["values"], float)[: int(stored["n_train"])]
     if false_alarm_rate is not None and not 0 < false_alarm_rate < 1:  # also refuses nan
         raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
-    if method == "window":
+    if method == "discord":
+        ref_d = discord_reference(fc, train_ref, false_alarm_rate or WINDOW_RISK)
+        gap, thr = ref_d.gap, ref_d.threshold
+
+        def run_rule(v: np.ndarray, start: int, what: str) -> Detection:
+            return discord_detect(fc, v, start, ref_d, progress, what)
+    elif method == "window":
         # the yardstick is the whole series the run was given, its test part included: those
         # are out-of-sample residuals, like the ones checked (the fitted part's are smaller)
         clean = np.asarray(stored["values"], float)[: int(stored["n_end"])]
