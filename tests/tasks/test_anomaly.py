@@ -83,12 +83,12 @@ def test_discord_profile_flags_what_does_not_repeat():
     e[W + 100 : W + 104] += 3  # a burst that comes back at 300: each one is the other's match
     e[W + 300 : W + 304] += 3
     e[W + 200 : W + 204] -= 3  # a burst seen once
-    none = DiscordReference(W, 2 * W, np.empty((0, W)), 0.0, 1e-5)
+    none = DiscordReference(W, np.empty((0, W)), 0.0, 1e-5)
     d = discord_profile(e[None], W, W, none)[0]
     assert np.isnan(d[:W]).all() and W + 195 <= np.nanargmax(d) <= W + 205
     assert d[W + 100 : W + 104].max() < 0.5 * d[W + 200 : W + 204].max()
     # the training part holds the once-seen burst: it is not new any more
-    seen = DiscordReference(W, 2 * W, residual_windows(e[W + 190 : W + 215], W), 0.0, 1e-5)
+    seen = DiscordReference(W, residual_windows(e[W + 190 : W + 215], W), 0.0, 1e-5)
     assert discord_profile(e[None], W, W, seen)[0][W + 200 : W + 204].max() < 0.5 * np.nanmax(d)
     # copies of the series checked side by side: only the windows from `start` on are
     # recomputed, and they agree with the row checked alone

@@ -1,26 +1,24 @@
 """Anomaly detection with a trained forecaster, and its evaluation on anomalies injected into
 held-out data and on labels.
 
-The default rule, "discord" (`discord_detect`): with e the forecaster's one-step normalised
-residual (below), each window of W residuals (W the model's window) is scored by its distance
-to its nearest neighbour: another window of the series checked at least W points away, or a
-window of the training part's residuals. A point's score is the mean over the windows that
-cover it (as the matrix profile's point scores, Zhu et al. 2016, but on the residual, not
-z-normalised: its scale is the forecaster's surprise). A residual pattern that recurs, even
-one the forecaster cannot predict, finds a match and scores low; one seen once scores high.
-The threshold is the score the training part's own profile (its windows among themselves)
-exceeds with a risk of 1e-5 per point (a GPD tail fit, `--false-alarm-rate`); alarms under
-2·W apart are one event.
-
-The "window" rule (`window_detect`), for each point t from the window W on:
+The default, "window-discord" (`residual_detect`), flags a point where two rules on the
+forecaster's one-step normalised residual both flag it, each rule's threshold being the score
+the training part's own scores exceed with a risk of 1e-5 per point (a generalised Pareto fit
+to their tail, `--false-alarm-rate`); alarms under 2·W apart are one event (W: the model's
+window). With
     e[t] = (y[t] - mean[t]) / std[t]        the forecaster's one-step normalised residual, each
-                                            from the W observed values before t (batched)
+                                            from the W observed values before t (batched),
+the "window" rule (is the residual large?), from the window W on:
     s[t] = RMS of e over the last L = W/4 points      (one odd point matters less than a run)
     z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before t
                                             (the series' own recent scale: a noisier stretch
-                                            raises its own yardstick, an anomaly does not)
-    flag z[t] > the threshold a generalised Pareto fit to the run's series' z puts at a risk
-    of 1e-5 per point (`--false-alarm-rate`), then alarms under 2·W apart are one event.
+                                            raises its own yardstick, an anomaly does not);
+the "discord" rule (is the residual new?): each window of W residuals is scored by its
+Euclidean distance to its nearest neighbour, another window of the series checked at least W
+points away or a window of the training part, a point by the mean over the windows covering
+it (the matrix profile's point scores, Zhu et al. 2016, on the residual and not z-normalised:
+its scale is the forecaster's surprise). A residual pattern that recurs, even one the
+forecaster cannot predict, finds a match and scores low. Either rule alone is a method too.
 The point rules of rnnkit.models.forecaster.detect ("interval", "residual") remain.
 
 Evaluation: labelled anomalies are injected into a held-out real series (the forecast run's
@@ -63,7 +61,9 @@ from ..models.forecaster import (
 from ..training.report import Report, finish_series, series_axes
 from .options import SEED_MAX, OptionError
 
-ANOMALY_METHODS = ("discord", "window", *METHODS)
+# the rules on the forecaster's residual windows: "window-discord" flags what both flag
+RESIDUAL_RULES = ("window-discord", "discord", "window")
+ANOMALY_METHODS = (*RESIDUAL_RULES, *METHODS)
 MAX_TRIALS = 10_000  # copies of the held-out part checked side by side (memory: trials × N)
 
 
@@ -199,9 +199,9 @@ def labelled_comparison(values: np.ndarray, labels: np.ndarray, flags: np.ndarra
                 merge_alarms(own, gap), labels, W)}  # fmt: skip
 
 
-# ---- the window rule (the default) ------------------------------------------------------
+# ---- the residual rules: window and discord (together, the default) ---------------------
 
-WINDOW_RISK = 1e-5  # the default per-point false-alarm risk of the window rule's threshold
+WINDOW_RISK = 1e-5  # the default per-point false-alarm risk of the residual rules' thresholds
 TAIL = 0.02  # the share of the highest training scores the extreme-value fit is made on
 MIN_TAIL = 20  # ... and at least this many of them
 
@@ -303,18 +303,14 @@ def merge_alarms(flags: np.ndarray, gap: int) -> np.ndarray:
 class WindowRule:
     """The window rule's lengths, all from the model's window W (chosen from the training
     part alone, the window being the run's): the score is the RMS of the normalised residual
-    over L = W/4 points; it is standardised against the K = 10·W scores before it; alarms
-    fewer than `gap` = 2·W points apart are one event (a forecast's context holds W points, so
-    residuals stay raised for up to W points after an anomaly, and an event need not be
-    flagged throughout)."""
+    over L = W/4 points; it is standardised against the K = 10·W scores before it."""
 
     L: int
     K: int
-    gap: int
 
     @classmethod
     def for_window(cls, W: int) -> WindowRule:
-        return cls(max(1, W // 4), 10 * W, 2 * W)
+        return cls(max(1, W // 4), 10 * W)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,13 +324,13 @@ class WindowReference:
     risk: float
 
 
-def window_reference(fc: Any, train: np.ndarray, risk: float = WINDOW_RISK) -> WindowReference:
-    """The window rule's threshold from the (clean) training part: its robust standardised
-    scores, each standardised against the training scores before it (the first ones against
-    the training part's first K), and a GPD fit to them at `risk` per point."""
-    rule = WindowRule.for_window(fc.window)
-    _, _, e = one_step_scores(fc, train, fc.window)
-    s = window_rms(e[:, fc.window :], rule.L)[0]
+def window_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> WindowReference:
+    """The window rule's threshold from the (clean) training part's normalised residual e
+    (N,), NaN before W: its robust standardised scores, each standardised against the
+    training scores before it (the first ones against the training part's first K), and a
+    GPD fit to them at `risk` per point."""
+    rule = WindowRule.for_window(W)
+    s = window_rms(e[None, W:], rule.L)[0]
     z = robust_standardise(s, s[: rule.K], rule.K, rule.L)[0]
     return WindowReference(rule, s, gpd_threshold(z[rule.L :], risk), risk)
 
@@ -351,35 +347,6 @@ def _residuals(fc: Any, v: np.ndarray, start: int, progress: Progress | None,
     return mean, std, e
 
 
-def _detection(fc: Any, score: np.ndarray, start: int, threshold: float, gap: int,
-               mean: np.ndarray, std: np.ndarray, single: bool) -> Detection:
-    """Flags where score (K, N) exceeds the threshold from `start` on, alarms closer than
-    `gap` merged, with the forecast's interval; (N,) fields when `single`."""
-    flags = np.zeros(score.shape, dtype=bool)
-    flags[:, start:] = np.nan_to_num(score[:, start:], nan=-np.inf) > threshold
-    flags = merge_alarms(flags, gap)
-    det = Detection(flags, mean, mean - fc.z * std, mean + fc.z * std, score)
-    if single:
-        det = Detection(*(getattr(det, f.name)[0] for f in dataclasses.fields(det)))
-    return det
-
-
-def window_detect(fc: Any, values: np.ndarray, start: int, ref: WindowReference,
-                  progress: Progress | None = None, what: str = "checking") -> Detection:
-    """Flag `values` (K, N) or (N,) from `start` on by the window rule: the RMS of the
-    normalised one-step residual over L points, robust standardised against the K scores
-    before it, above the reference's threshold, alarms closer than the rule's gap merged."""
-    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    W, rule = fc.window, ref.rule
-    mean, std, e = _residuals(fc, v, start, progress, what)
-    score = np.full(v.shape, np.nan)
-    score[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), ref.history, rule.K, rule.L)
-    return _detection(fc, score, start, ref.threshold, rule.gap, mean, std, np.ndim(values) == 1)
-
-
-# ---- the discord rule (the default) -----------------------------------------------------
-
-
 def residual_windows(e: np.ndarray, m: int) -> np.ndarray:
     """The length-m windows of a normalised residual e (n,), each divided by sqrt(m) (its
     squared norm is then its mean square) -> (n - m + 1, m)."""
@@ -394,23 +361,21 @@ class DiscordReference:
     probability `risk` per point (a GPD tail fit, as the window rule's)."""
 
     m: int
-    gap: int
     windows: np.ndarray  # (M, m) residual_windows of the training part
     threshold: float
     risk: float
 
 
-def discord_reference(fc: Any, train: np.ndarray, risk: float = WINDOW_RISK) -> DiscordReference:
-    """The discord rule's reference from the (clean) training part (N,): the discord profile
-    of its residual windows among themselves (m = W), and a GPD fit to it at `risk`."""
-    W = fc.window
-    _, _, e = one_step_scores(fc, train, W)
-    X = residual_windows(e[0, W:], W)
+def discord_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> DiscordReference:
+    """The discord rule's reference from the (clean) training part's normalised residual e
+    (N,), NaN before W: the discord profile of its residual windows (m = W) among themselves,
+    and a GPD fit to it at `risk`."""
+    X = residual_windows(e[W:], W)
     if len(X) < 2 * W:
         raise DataError(f"the training part gives {len(X)} residual windows of {W} points; "
                         f"the discord rule needs at least {2 * W}")  # fmt: skip
     profile = cover_mean(nearest_distances(X, (X**2).sum(axis=1), W), W)
-    return DiscordReference(W, 2 * W, X, gpd_threshold(profile, risk), risk)
+    return DiscordReference(W, X, gpd_threshold(profile, risk), risk)
 
 
 def discord_profile(e: np.ndarray, W: int, start: int, ref: DiscordReference) -> np.ndarray:
@@ -434,16 +399,37 @@ def discord_profile(e: np.ndarray, W: int, start: int, ref: DiscordReference) ->
     return out
 
 
-def discord_detect(fc: Any, values: np.ndarray, start: int, ref: DiscordReference,
-                   progress: Progress | None = None, what: str = "checking") -> Detection:
-    """Flag `values` (K, N) or (N,) from `start` on by the discord rule: `discord_profile` of
-    the normalised one-step residual above the reference's threshold, alarms closer than
-    2·W merged (a residual window spans W points, so an anomaly raises the scores of the W
-    points either side of it)."""
+def residual_detect(fc: Any, values: np.ndarray, start: int, window: WindowReference | None,
+                    discord: DiscordReference | None, progress: Progress | None = None,
+                    what: str = "checking") -> Detection:
+    """Flag `values` (K, N) or (N,) from `start` on where every rule given flags: the window
+    rule (the RMS of the normalised one-step residual over L points, robust standardised
+    against the K scores before it) and the discord rule (`discord_profile`), each above its
+    reference's threshold; alarms closer than 2·W merged (a residual window spans W points,
+    and residuals stay raised for up to W points after an anomaly). The score is the smaller
+    of the rules' scores, each in units of its threshold (a flag: above 1)."""
     v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    W = fc.window
     mean, std, e = _residuals(fc, v, start, progress, what)
-    score = discord_profile(e, fc.window, start, ref)
-    return _detection(fc, score, start, ref.threshold, ref.gap, mean, std, np.ndim(values) == 1)
+    above, ratios = np.ones(v.shape, dtype=bool), []
+    if window is not None:
+        rule = window.rule
+        z = np.full(v.shape, np.nan)
+        z[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), window.history, rule.K,
+                                      rule.L)  # fmt: skip
+        above &= np.nan_to_num(z, nan=-np.inf) > window.threshold
+        ratios.append(z / max(window.threshold, 1e-12))
+    if discord is not None:
+        d = discord_profile(e, W, start, discord)
+        above &= np.nan_to_num(d, nan=-np.inf) > discord.threshold
+        ratios.append(d / max(discord.threshold, 1e-12))
+    flags = np.zeros(v.shape, dtype=bool)
+    flags[:, start:] = above[:, start:]
+    flags = merge_alarms(flags, 2 * W)
+    det = Detection(flags, mean, mean - fc.z * std, mean + fc.z * std, np.minimum.reduce(ratios))
+    if np.ndim(values) == 1:
+        det = Detection(*(getattr(det, f.name)[0] for f in dataclasses.fields(det)))
+    return det
 
 
 # ---- the task ---------------------------------------------------------------------------
@@ -463,7 +449,7 @@ def run_detection(
     series: Series | None = None,
     out_dir: str | Path | None = None,
     level: float = 0.99,
-    method: str = "discord",
+    method: str = "window-discord",
     evaluate: bool = True,
     trials: int = 20,
     seed: int = 0,
@@ -474,11 +460,11 @@ def run_detection(
     """Flag anomalies in `series` (default: the run's own series) and, with `evaluate`, score
     the detector on injected anomalies in the held-out part. Writes anomalies.json and
     anomalies.html into `out_dir` (default RUN/anomalies). `labels`: (N,) 0/1 beside
-    `series`, scored with label_scores. method: "discord" (the default: `discord_detect`),
-    "window" (`window_detect`) or one of the forecaster's point rules
+    `series`, scored with label_scores. method: "window-discord" (the default), "discord" or
+    "window" (`residual_detect`), or one of the forecaster's point rules
     (rnnkit.models.forecaster.detect). `false_alarm_rate`: the threshold flags this fraction
-    of the run's training part (discord, window: their GPD fit's risk, default WINDOW_RISK)
-    instead of the `level` rule.
+    of the run's training part (the residual rules: their GPD fits' risk, default
+    WINDOW_RISK) instead of the `level` rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
@@ -514,21 +500,20 @@ def run_detection(
     train_ref = np.asarray(stored["values"], float)[: int(stored["n_train"])]
     if false_alarm_rate is not None and not 0 < false_alarm_rate < 1:  # also refuses nan
         raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
-    if method == "discord":
-        ref_d = discord_reference(fc, train_ref, false_alarm_rate or WINDOW_RISK)
-        gap, thr = ref_d.gap, ref_d.threshold
+    if method in RESIDUAL_RULES:
+        # both references from the training part alone: the residuals there are in-sample
+        # (smaller than those checked), but a flag needs every rule of the method, and the
+        # discord rule's neighbours include the checked series' own windows
+        _, _, e_train = one_step_scores(fc, train_ref, W)
+        risk = false_alarm_rate or WINDOW_RISK
+        ref_w = window_reference(e_train[0], W, risk) if "window" in method else None
+        ref_d = discord_reference(e_train[0], W, risk) if "discord" in method else None
+        gap = 2 * W
+        thr = {"window": None if ref_w is None else ref_w.threshold,
+               "discord": None if ref_d is None else ref_d.threshold}  # fmt: skip
 
         def run_rule(v: np.ndarray, start: int, what: str) -> Detection:
-            return discord_detect(fc, v, start, ref_d, progress, what)
-    elif method == "window":
-        # the yardstick is the whole series the run was given, its test part included: those
-        # are out-of-sample residuals, like the ones checked (the fitted part's are smaller)
-        clean = np.asarray(stored["values"], float)[: int(stored["n_end"])]
-        ref = window_reference(fc, clean, false_alarm_rate or WINDOW_RISK)
-        gap, thr = ref.rule.gap, ref.threshold
-
-        def run_rule(v: np.ndarray, start: int, what: str) -> Detection:
-            return window_detect(fc, v, start, ref, progress, what)
+            return residual_detect(fc, v, start, ref_w, ref_d, progress, what)
     else:
         gap = 0
         rs = residual_scale(fc, train_ref) if method == "residual" else None
