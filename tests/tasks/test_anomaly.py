@@ -134,6 +134,17 @@ def test_cli_detect_anomalies_against_labels(forecast_run, tmp_path):
     assert got["rnnkit"]["events"]["true_events"] == 1 and got["rnnkit"]["points"]["labelled"] == 3
     assert got["rnnkit"]["events"]["recall"] == 1.0  # a +15 jump on a ±3 signal is found
     assert got["rnnkit"]["events"]["alarm_events"] == 1  # the default discord rule: one alarm
+    # the default flags where both of its rules flag: within what each flags alone
+    flagged = {}
+    for method in ("window-discord", "window", "discord"):
+        out = tmp_path / method
+        r = invoke("detect-anomalies", forecast_run, "--data", data, "--target", "load", "--time",
+                   "month", "--method", method, "--no-evaluate", "--out", out, "--quiet")
+        assert r.exit_code == 0, r.output
+        res = json.loads((out / "anomalies.json").read_text())
+        flagged[method] = {f["index"] for f in res["flagged"]}
+    assert flagged["window-discord"] <= flagged["window"] & flagged["discord"]
+    assert flagged["window-discord"] >= set(range(100, 103))
     # a threshold set by the training part's false-alarm rate: fewer alarms at a lower rate
     alarms = []
     for rate in (0.2, 0.01):
