@@ -10,12 +10,15 @@ import pytest
 from _helpers import invoke, one_line_error, write_series_csv
 
 from rnnkit.tasks.anomaly import (
+    DiscordReference,
+    discord_profile,
     gpd_threshold,
     inject,
     label_scores,
     matrix_profile,
     merge_alarms,
     persistence_detect,
+    residual_windows,
     robust_standardise,
     scores,
     window_rms,
@@ -74,6 +77,29 @@ def test_gpd_threshold_extrapolates_the_tail():
     assert gpd_threshold(x, 1e-6) > x.max()
 
 
+def test_discord_profile_flags_what_does_not_repeat():
+    W = 8
+    e = np.r_[np.full(W, np.nan), 0.3 * np.random.default_rng(0).normal(size=400)]
+    e[W + 100 : W + 104] += 3  # a burst that comes back at 300: each one is the other's match
+    e[W + 300 : W + 304] += 3
+    e[W + 200 : W + 204] -= 3  # a burst seen once
+    none = DiscordReference(W, np.empty((0, W)), 0.0, 1e-5)
+    d = discord_profile(e[None], W, W, none)[0]
+    assert np.isnan(d[:W]).all() and W + 195 <= np.nanargmax(d) <= W + 205
+    assert d[W + 100 : W + 104].max() < 0.5 * d[W + 200 : W + 204].max()
+    # the training part holds the once-seen burst: it is not new any more
+    seen = DiscordReference(W, residual_windows(e[W + 190 : W + 215], W), 0.0, 1e-5)
+    assert discord_profile(e[None], W, W, seen)[0][W + 200 : W + 204].max() < 0.5 * np.nanmax(d)
+    # copies of the series checked side by side: only the windows from `start` on are
+    # recomputed, and they agree with the row checked alone
+    two = np.stack([e, e])
+    two[1, W + 350] += 5
+    both = discord_profile(two, W, W + 300, none)
+    assert both[0] == pytest.approx(d, nan_ok=True)
+    alone = discord_profile(two[1:], W, W, none)[0]
+    assert both[1, W + 300 :] == pytest.approx(alone[W + 300 :])
+
+
 def test_matrix_profile_matches_aeons_stomp_on_a_small_case():
     # aeon's STOMP(window_size=8) on this series (run once with stumpy, which is no
     # dependency) agreed to 2e-13 and put its maximum at point 60: the inserted bump is the
@@ -107,7 +133,18 @@ def test_cli_detect_anomalies_against_labels(forecast_run, tmp_path):
     assert mp["events"]["recall"] == 1.0 and mp["events"]["alarm_events"] == 1
     assert got["rnnkit"]["events"]["true_events"] == 1 and got["rnnkit"]["points"]["labelled"] == 3
     assert got["rnnkit"]["events"]["recall"] == 1.0  # a +15 jump on a ±3 signal is found
-    assert got["rnnkit"]["events"]["alarm_events"] == 1  # the default window rule: one alarm
+    assert got["rnnkit"]["events"]["alarm_events"] == 1  # the default discord rule: one alarm
+    # the default flags where both of its rules flag: within what each flags alone
+    flagged = {}
+    for method in ("window-discord", "window", "discord"):
+        out = tmp_path / method
+        r = invoke("detect-anomalies", forecast_run, "--data", data, "--target", "load", "--time",
+                   "month", "--method", method, "--no-evaluate", "--out", out, "--quiet")
+        assert r.exit_code == 0, r.output
+        res = json.loads((out / "anomalies.json").read_text())
+        flagged[method] = {f["index"] for f in res["flagged"]}
+    assert flagged["window-discord"] <= flagged["window"] & flagged["discord"]
+    assert flagged["window-discord"] >= set(range(100, 103))
     # a threshold set by the training part's false-alarm rate: fewer alarms at a lower rate
     alarms = []
     for rate in (0.2, 0.01):

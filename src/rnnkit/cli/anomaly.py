@@ -36,18 +36,22 @@ def detect_anomalies(
     ] = None,
     level: Annotated[
         float, typer.Option(help="interval/residual: flag outside this interval level, in "
-                            "(0, 1); window: the interval drawn, and the baseline's rule.")
+                            "(0, 1); window-discord, window, discord: the interval drawn, "
+                            "and the baseline's rule.")
     ] = 0.99,
     method: Annotated[
-        str, typer.Option(help="window (the residual over a quarter window against its recent "
-                          "median and MAD; alarms under 2 windows apart are one), interval "
-                          "(outside the forecast's interval) or residual (MAD).")
-    ] = "window",
+        str, typer.Option(help="window-discord (flag where both flag; alarms under 2 windows "
+                          "apart are one), window (the residual over a quarter window against "
+                          "its recent median and MAD), discord (each window of the residual "
+                          "against its nearest neighbour elsewhere in the series or the "
+                          "training part), interval (outside the forecast's interval) or "
+                          "residual (MAD).")
+    ] = "window-discord",
     false_alarm_rate: Annotated[
         float | None,
         typer.Option(help="The threshold's false-alarm rate per point on the training part "
-                     "(window: a tail fit, default 1e-5; the others: a quantile instead of "
-                     "the --level rule), in (0, 1)."),
+                     "(window-discord, window, discord: tail fits, default 1e-5; the "
+                     "others: a quantile instead of the --level rule), in (0, 1)."),
     ] = None,
     evaluate: Annotated[
         bool, typer.Option(help="Score on anomalies injected into the held-out part.")

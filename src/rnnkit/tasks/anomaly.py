@@ -1,15 +1,24 @@
 """Anomaly detection with a trained forecaster, and its evaluation on anomalies injected into
 held-out data and on labels.
 
-The default rule, "window" (`window_detect`), for each point t from the window W on:
+The default, "window-discord" (`residual_detect`), flags a point where two rules on the
+forecaster's one-step normalised residual both flag it, each rule's threshold being the score
+the training part's own scores exceed with a risk of 1e-5 per point (a generalised Pareto fit
+to their tail, `--false-alarm-rate`); alarms under 2·W apart are one event (W: the model's
+window). With
     e[t] = (y[t] - mean[t]) / std[t]        the forecaster's one-step normalised residual, each
-                                            from the W observed values before t (batched)
+                                            from the W observed values before t (batched),
+the "window" rule (is the residual large?), from the window W on:
     s[t] = RMS of e over the last L = W/4 points      (one odd point matters less than a run)
     z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before t
                                             (the series' own recent scale: a noisier stretch
-                                            raises its own yardstick, an anomaly does not)
-    flag z[t] > the threshold a generalised Pareto fit to the training part's z puts at a risk
-    of 1e-5 per point (`--false-alarm-rate`), then alarms under 2·W apart are one event.
+                                            raises its own yardstick, an anomaly does not);
+the "discord" rule (is the residual new?): each window of W residuals is scored by its
+Euclidean distance to its nearest neighbour, another window of the series checked at least W
+points away or a window of the training part, a point by the mean over the windows covering
+it (the matrix profile's point scores, Zhu et al. 2016, on the residual and not z-normalised:
+its scale is the forecaster's surprise). A residual pattern that recurs, even one the
+forecaster cannot predict, finds a match and scores low. Either rule alone is a method too.
 The point rules of rnnkit.models.forecaster.detect ("interval", "residual") remain.
 
 Evaluation: labelled anomalies are injected into a held-out real series (the forecast run's
@@ -52,7 +61,9 @@ from ..models.forecaster import (
 from ..training.report import Report, finish_series, series_axes
 from .options import SEED_MAX, OptionError
 
-ANOMALY_METHODS = ("window", *METHODS)
+# the rules on the forecaster's residual windows: "window-discord" flags what both flag
+RESIDUAL_RULES = ("window-discord", "discord", "window")
+ANOMALY_METHODS = (*RESIDUAL_RULES, *METHODS)
 MAX_TRIALS = 10_000  # copies of the held-out part checked side by side (memory: trials × N)
 
 
@@ -115,6 +126,33 @@ def label_scores(flags: np.ndarray, labels: np.ndarray, start: int) -> dict[str,
                        "alarm_events": len(alarms), "true_events": len(events)}}  # fmt: skip
 
 
+def nearest_distances(X: np.ndarray, sq: np.ndarray, zone: int, rows: np.ndarray | None = None,
+                      ref: np.ndarray | None = None, chunk: int = 512) -> np.ndarray:
+    """The Euclidean distance from each of X's `rows` (default: all) to its nearest row of X
+    at least `zone` positions away, or of `ref` when closer. X (n, m), sq (n,) its rows'
+    squared norms (given: the matrix profile's z-normalised rows all count m), ref (M, m)
+    -> (len(rows),), inf where no row qualifies. In numpy blocks of `chunk` rows."""
+    rows = np.arange(len(X)) if rows is None else rows
+    out = np.empty(len(rows))
+    sq_ref = None if ref is None else (ref**2).sum(axis=1)
+    for i in range(0, len(rows), chunk):
+        r = rows[i : i + chunk]
+        d2 = sq[r, None] + sq[None, :] - 2 * X[r] @ X.T  # (c, n)
+        for j, row in enumerate(r):  # slices: a (c, n) mask would cost as much as d2
+            d2[j, max(0, row - zone + 1) : row + zone] = np.inf
+        best = d2.min(axis=1)
+        if ref is not None and len(ref):
+            best = np.minimum(best, (sq[r, None] + sq_ref[None, :] - 2 * X[r] @ ref.T).min(1))
+        out[i : i + len(r)] = np.sqrt(np.maximum(best, 0.0))
+    return out
+
+
+def cover_mean(p: np.ndarray, m: int) -> np.ndarray:
+    """Per point, the mean of the scores p (n,) of the length-m windows that cover it ->
+    (n + m - 1,)."""
+    return np.convolve(p, np.ones(m)) / np.convolve(np.ones(len(p)), np.ones(m))
+
+
 def matrix_profile(values: np.ndarray, m: int, chunk: int = 512) -> np.ndarray:
     """Per point, the mean over the length-m subsequences that cover it of each one's
     z-normalised Euclidean distance to its nearest neighbour elsewhere in the series (matches
@@ -126,16 +164,10 @@ def matrix_profile(values: np.ndarray, m: int, chunk: int = 512) -> np.ndarray:
     sd = S.std(axis=1)
     Z = np.where(sd[:, None] > 1e-12, (S - S.mean(axis=1, keepdims=True)) / np.where(
         sd > 1e-12, sd, 1.0)[:, None], 0.0)  # a constant subsequence: equally far from all
-    n, zone = len(S), int(np.ceil(m / 4))
-    mp = np.empty(n)
-    for i in range(0, n, chunk):
-        d2 = np.maximum(2 * m * (1 - Z[i : i + chunk] @ Z.T / m), 0.0)  # (c, n)
-        rows = np.arange(i, min(i + chunk, n))[:, None]
-        d2[np.abs(rows - np.arange(n)[None, :]) < zone] = np.inf
-        mp[i : i + chunk] = np.sqrt(d2.min(axis=1))
+    # every row counts m, a constant one too: its distance is sqrt(2m) to every other row
+    mp = nearest_distances(Z, np.full(len(Z), float(m)), int(np.ceil(m / 4)), chunk=chunk)
     mp[~np.isfinite(mp)] = 0.0  # a series too short for any match
-    covered = np.convolve(np.ones(n), np.ones(m))  # windows covering each point, (N,)
-    return np.convolve(mp, np.ones(m)) / covered
+    return cover_mean(mp, m)
 
 
 def matrix_profile_flags(score: np.ndarray, n_flags: int, start: int) -> np.ndarray:
@@ -167,9 +199,9 @@ def labelled_comparison(values: np.ndarray, labels: np.ndarray, flags: np.ndarra
                 merge_alarms(own, gap), labels, W)}  # fmt: skip
 
 
-# ---- the window rule (the default) ------------------------------------------------------
+# ---- the residual rules: window and discord (together, the default) ---------------------
 
-WINDOW_RISK = 1e-5  # the default per-point false-alarm risk of the window rule's threshold
+WINDOW_RISK = 1e-5  # the default per-point false-alarm risk of the residual rules' thresholds
 TAIL = 0.02  # the share of the highest training scores the extreme-value fit is made on
 MIN_TAIL = 20  # ... and at least this many of them
 
@@ -271,18 +303,14 @@ def merge_alarms(flags: np.ndarray, gap: int) -> np.ndarray:
 class WindowRule:
     """The window rule's lengths, all from the model's window W (chosen from the training
     part alone, the window being the run's): the score is the RMS of the normalised residual
-    over L = W/4 points; it is standardised against the K = 10·W scores before it; alarms
-    fewer than `gap` = 2·W points apart are one event (a forecast's context holds W points, so
-    residuals stay raised for up to W points after an anomaly, and an event need not be
-    flagged throughout)."""
+    over L = W/4 points; it is standardised against the K = 10·W scores before it."""
 
     L: int
     K: int
-    gap: int
 
     @classmethod
     def for_window(cls, W: int) -> WindowRule:
-        return cls(max(1, W // 4), 10 * W, 2 * W)
+        return cls(max(1, W // 4), 10 * W)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,39 +324,110 @@ class WindowReference:
     risk: float
 
 
-def window_reference(fc: Any, train: np.ndarray, risk: float = WINDOW_RISK) -> WindowReference:
-    """The window rule's threshold from the (clean) training part: its robust standardised
-    scores, each standardised against the training scores before it (the first ones against
-    the training part's first K), and a GPD fit to them at `risk` per point."""
-    rule = WindowRule.for_window(fc.window)
-    _, _, e = one_step_scores(fc, train, fc.window)
-    s = window_rms(e[:, fc.window :], rule.L)[0]
+def window_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> WindowReference:
+    """The window rule's threshold from the (clean) training part's normalised residual e
+    (N,), NaN before W: its robust standardised scores, each standardised against the
+    training scores before it (the first ones against the training part's first K), and a
+    GPD fit to them at `risk` per point."""
+    rule = WindowRule.for_window(W)
+    s = window_rms(e[None, W:], rule.L)[0]
     z = robust_standardise(s, s[: rule.K], rule.K, rule.L)[0]
     return WindowReference(rule, s, gpd_threshold(z[rule.L :], risk), risk)
 
 
-def window_detect(fc: Any, values: np.ndarray, start: int, ref: WindowReference,
-                  progress: Progress | None = None, what: str = "checking") -> Detection:
-    """Flag `values` (K, N) or (N,) from `start` on by the window rule: the RMS of the
-    normalised one-step residual over L points, robust standardised against the K scores
-    before it, above the reference's threshold, alarms closer than the rule's gap merged.
-    Points before `start` are identical in every row (injections come after it), so their
-    forecasts are made once."""
-    single = np.ndim(values) == 1
-    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    W, rule = fc.window, ref.rule
-    mean, std, e = one_step_scores(fc, v[:1], W, progress if len(v) == 1 else None, what)
+def _residuals(fc: Any, v: np.ndarray, start: int, progress: Progress | None,
+               what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """one_step_scores of (K, N) values whose points before `start` are identical in every row
+    (injections come after it): those are forecast once, from row 0 -> mean, std, e (K, N)."""
+    mean, std, e = one_step_scores(fc, v[:1], fc.window, progress if len(v) == 1 else None, what)
     if len(v) > 1:
         m, sd, ee = one_step_scores(fc, v, start, progress, what)
         mean, std, e = (np.where(np.arange(v.shape[1]) < start, x0, x)
                         for x0, x in ((mean, m), (std, sd), (e, ee)))  # fmt: skip
-    score = np.full(v.shape, np.nan)
-    score[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), ref.history, rule.K, rule.L)
+    return mean, std, e
+
+
+def residual_windows(e: np.ndarray, m: int) -> np.ndarray:
+    """The length-m windows of a normalised residual e (n,), each divided by sqrt(m) (its
+    squared norm is then its mean square) -> (n - m + 1, m)."""
+    return np.lib.stride_tricks.sliding_window_view(np.asarray(e, np.float64), m) / np.sqrt(m)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscordReference:
+    """What the discord rule takes from the training part: its residual windows (each
+    checked window's neighbours include them: a pattern the training part holds is not new)
+    and the threshold, the score the training part's own discord profile exceeds with
+    probability `risk` per point (a GPD tail fit, as the window rule's)."""
+
+    m: int
+    windows: np.ndarray  # (M, m) residual_windows of the training part
+    threshold: float
+    risk: float
+
+
+def discord_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> DiscordReference:
+    """The discord rule's reference from the (clean) training part's normalised residual e
+    (N,), NaN before W: the discord profile of its residual windows (m = W) among themselves,
+    and a GPD fit to it at `risk`."""
+    X = residual_windows(e[W:], W)
+    if len(X) < 2 * W:
+        raise DataError(f"the training part gives {len(X)} residual windows of {W} points; "
+                        f"the discord rule needs at least {2 * W}")  # fmt: skip
+    profile = cover_mean(nearest_distances(X, (X**2).sum(axis=1), W), W)
+    return DiscordReference(W, X, gpd_threshold(profile, risk), risk)
+
+
+def discord_profile(e: np.ndarray, W: int, start: int, ref: DiscordReference) -> np.ndarray:
+    """Per point, the mean over the residual windows (of m points) covering it of each one's
+    distance to its nearest neighbour: another window of the same row at least m points away,
+    or a training window. e (K, N), NaN before W -> (K, N), NaN before W. Rows after the first
+    only compute the windows that reach `start` or later (the points checked); their earlier
+    points take row 0's scores."""
+    m, (K, N) = ref.m, e.shape
+    out = np.full((K, N), np.nan)
+    d0 = None  # row 0's window distances
+    for k in range(K):
+        X = residual_windows(e[k, W:], m)
+        first = 0 if d0 is None else max(0, start - W - m + 1)
+        d = np.empty(len(X)) if d0 is None else d0.copy()
+        d[first:] = nearest_distances(X, (X**2).sum(axis=1), m, np.arange(first, len(X)),
+                                      ref.windows)  # fmt: skip
+        d[~np.isfinite(d)] = 0.0  # a series too short for any match
+        d0 = d if d0 is None else d0
+        out[k, W:] = cover_mean(d, m)
+    return out
+
+
+def residual_detect(fc: Any, values: np.ndarray, start: int, window: WindowReference | None,
+                    discord: DiscordReference | None, progress: Progress | None = None,
+                    what: str = "checking") -> Detection:
+    """Flag `values` (K, N) or (N,) from `start` on where every rule given flags: the window
+    rule (the RMS of the normalised one-step residual over L points, robust standardised
+    against the K scores before it) and the discord rule (`discord_profile`), each above its
+    reference's threshold; alarms closer than 2·W merged (a residual window spans W points,
+    and residuals stay raised for up to W points after an anomaly). The score is the smaller
+    of the rules' scores, each in units of its threshold (a flag: above 1)."""
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    W = fc.window
+    mean, std, e = _residuals(fc, v, start, progress, what)
+    above, ratios = np.ones(v.shape, dtype=bool), []
+    if window is not None:
+        rule = window.rule
+        z = np.full(v.shape, np.nan)
+        z[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), window.history, rule.K,
+                                      rule.L)  # fmt: skip
+        above &= np.nan_to_num(z, nan=-np.inf) > window.threshold
+        ratios.append(z / max(window.threshold, 1e-12))
+    if discord is not None:
+        d = discord_profile(e, W, start, discord)
+        above &= np.nan_to_num(d, nan=-np.inf) > discord.threshold
+        ratios.append(d / max(discord.threshold, 1e-12))
     flags = np.zeros(v.shape, dtype=bool)
-    flags[:, start:] = np.nan_to_num(score[:, start:], nan=-np.inf) > ref.threshold
-    flags = merge_alarms(flags, rule.gap)
-    det = Detection(flags, mean, mean - fc.z * std, mean + fc.z * std, score)
-    if single:
+    flags[:, start:] = above[:, start:]
+    flags = merge_alarms(flags, 2 * W)
+    det = Detection(flags, mean, mean - fc.z * std, mean + fc.z * std, np.minimum.reduce(ratios))
+    if np.ndim(values) == 1:
         det = Detection(*(getattr(det, f.name)[0] for f in dataclasses.fields(det)))
     return det
 
@@ -350,7 +449,7 @@ def run_detection(
     series: Series | None = None,
     out_dir: str | Path | None = None,
     level: float = 0.99,
-    method: str = "window",
+    method: str = "window-discord",
     evaluate: bool = True,
     trials: int = 20,
     seed: int = 0,
@@ -361,10 +460,11 @@ def run_detection(
     """Flag anomalies in `series` (default: the run's own series) and, with `evaluate`, score
     the detector on injected anomalies in the held-out part. Writes anomalies.json and
     anomalies.html into `out_dir` (default RUN/anomalies). `labels`: (N,) 0/1 beside
-    `series`, scored with label_scores. method: "window" (the default: `window_detect`),
-    or one of the forecaster's point rules (rnnkit.models.forecaster.detect).
-    `false_alarm_rate`: the threshold flags this fraction of the run's training part (the
-    window rule: its GPD fit's risk, default WINDOW_RISK) instead of the `level` rule.
+    `series`, scored with label_scores. method: "window-discord" (the default), "discord" or
+    "window" (`residual_detect`), or one of the forecaster's point rules
+    (rnnkit.models.forecaster.detect). `false_alarm_rate`: the threshold flags this fraction
+    of the run's training part (the residual rules: their GPD fits' risk, default
+    WINDOW_RISK) instead of the `level` rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
@@ -400,15 +500,20 @@ def run_detection(
     train_ref = np.asarray(stored["values"], float)[: int(stored["n_train"])]
     if false_alarm_rate is not None and not 0 < false_alarm_rate < 1:  # also refuses nan
         raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
-    if method == "window":
-        # the yardstick is the whole series the run was given, its test part included: those
-        # are out-of-sample residuals, like the ones checked (the fitted part's are smaller)
-        clean = np.asarray(stored["values"], float)[: int(stored["n_end"])]
-        ref = window_reference(fc, clean, false_alarm_rate or WINDOW_RISK)
-        gap, thr = ref.rule.gap, ref.threshold
+    if method in RESIDUAL_RULES:
+        # both references from the training part alone: the residuals there are in-sample
+        # (smaller than those checked), but a flag needs every rule of the method, and the
+        # discord rule's neighbours include the checked series' own windows
+        _, _, e_train = one_step_scores(fc, train_ref, W)
+        risk = false_alarm_rate or WINDOW_RISK
+        ref_w = window_reference(e_train[0], W, risk) if "window" in method else None
+        ref_d = discord_reference(e_train[0], W, risk) if "discord" in method else None
+        gap = 2 * W
+        thr = {"window": None if ref_w is None else ref_w.threshold,
+               "discord": None if ref_d is None else ref_d.threshold}  # fmt: skip
 
         def run_rule(v: np.ndarray, start: int, what: str) -> Detection:
-            return window_detect(fc, v, start, ref, progress, what)
+            return residual_detect(fc, v, start, ref_w, ref_d, progress, what)
     else:
         gap = 0
         rs = residual_scale(fc, train_ref) if method == "residual" else None
