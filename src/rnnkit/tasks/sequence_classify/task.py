@@ -6,7 +6,8 @@ plus scaler.json (the normalisation and channel statistics), classes.json, resul
 report.html; ensemble members 1..N-1 are in member-<k>/, each a full rnnkit.training run
 directory.
 
-The automatic settings (`choose`) are scored on the training split alone: each candidate (front
+The pooling and the patch follow the longest training series (auto_pool, auto_patch). The
+automatic settings (`choose`) are scored on the training split alone: each candidate (front
 end x normalisation) trains `select_steps` updates on the rest of train and is scored by its
 best accuracy on a stratified `val_fraction` of it; results.json["auto"] records every score.
 """
