@@ -126,6 +126,14 @@ def test_window_slicing_stretches_a_window_of_each_series_back_to_its_length():
         assert (out[b, n:] == 0).all()
 
 
+def test_pooling_averages_windows_of_frames():
+    from rnnkit.tasks.sequence_classify.task import pooled
+
+    x = np.arange(10.0).reshape(5, 2)  # 5 frames: windows of 2, 2 and the last 1
+    assert pooled([x], 2)[0].tolist() == [[1, 2], [5, 6], [8, 9]]
+    assert pooled([x], 1)[0] is x
+
+
 def test_cv_folds_are_stratified():
     y = np.array([0] * 10 + [1] * 5)
     fold = cv_folds(y, 5, seed=0)
@@ -165,24 +173,25 @@ def test_cli_train_sequence_classify(seq_csv, tmp_path):
 
 def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     """--ensemble 2 trains and saves two differently seeded members and averages their
-    softmax; --augment only perturbs training batches; --minutes is shared by the members."""
+    softmax; --augment only perturbs training batches; --minutes is shared by the members;
+    --max-frames 4 averages the series (5-9 frames) over windows of 3, in prediction too."""
     out = tmp_path / "ens"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
                "--ensemble", 2, "--augment", 0.1, "--max-train", 12, "--minutes", 10,
-               "--patch", 2, "--out", out, *FIXED, *TINY)  # fmt: skip
+               "--patch", 2, "--max-frames", 4, "--out", out, *FIXED, *TINY)  # fmt: skip
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     assert res["options"]["ensemble"] == 2 and len(res["member_accuracies"]) == 2
     assert res["first_k_accuracies"][0] == res["member_accuracies"][0]
     assert res["first_k_accuracies"][1] == res["test_accuracy"]
     assert res["auto"] == {"frontend": "conv", "normalise": "series", "patch": 2, "scores": {},
-                           "reason": "as given", "seconds": 0.0}  # fmt: skip
+                           "reason": "as given", "seconds": 0.0, "pool": 3}  # fmt: skip
     for member in (out, out / "member-1"):
         assert (member / "model.safetensors").exists()
         config = json.loads((member / "config.json").read_text())["train"]
         assert config["time_minutes"] == 5
     clf = sequence_classify.load(out)
-    assert len(clf.models) == 2
+    assert len(clf.models) == 2 and clf.pool == 3
     w0, w1 = (next(m.parameters()).detach() for m in clf.models)
     assert not torch.equal(w0, w1)  # independently seeded
     seq = np.stack([np.arange(6.0), np.zeros(6)], 1)
@@ -226,7 +235,7 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
-           "ensemble", "filters", "patch", "select_steps", "crop"]  # fmt: skip
+           "ensemble", "filters", "patch", "select_steps", "crop", "max_frames"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
          ("seed", "0")}  # fmt: skip

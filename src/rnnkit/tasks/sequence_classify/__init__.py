@@ -3,11 +3,14 @@ classifiers with an optional convolutional front end, against 1-NN and MiniRocke
 
     sequences (any labelled UCR/UEA problem shipped inside aeon, or a user's CSV/NPZ:
     rnnkit.data.archives) -> standard train/test split
-    -> automatic settings, from the training split alone: patch = longest series / 64; front
-       end (conv or none) x normalisation (per series or per channel) scored on a stratified
-       validation part of train (results.json["auto"] has every score)
-    -> frames (B, T, D) -> patches (B, T/P, P·D) -> [FCN conv blocks] -> bidirectional GRU
-    -> mean readout [+ the conv features' mean] -> softmax; N members seeded independently,
+    -> automatic settings, from the training split alone: pool = longest series / 512 and
+       patch = longest pooled series / 64 (both rounded up); front end (conv or none) x
+       normalisation (per series or per channel) scored on a stratified validation part of
+       train (results.json["auto"] has every score)
+    -> frames (B, T, D), each the mean of `pool` samples -> FCN conv blocks on every frame
+       -> their mean over each patch of P frames (B, T/P, F) (--conv-on patches: the conv
+       blocks read the concatenated patches instead) -> bidirectional GRU
+    -> mean readout + the conv features' mean -> softmax; N members seeded independently,
        trained on all of train, their softmax averaged
     -> test accuracy next to 1-NN Euclidean, 1-NN DTW and MiniRocket (computed in the same
        run, each timed) and the published 1-NN DTW figure -> report.html

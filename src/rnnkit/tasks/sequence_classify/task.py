@@ -6,7 +6,8 @@ plus scaler.json (the normalisation and channel statistics), classes.json, resul
 report.html; ensemble members 1..N-1 are in member-<k>/, each a full rnnkit.training run
 directory.
 
-The automatic settings (`choose`) are scored on the training split alone: each candidate (front
+The pooling and the patch follow the longest training series (auto_pool, auto_patch). The
+automatic settings (`choose`) are scored on the training split alone: each candidate (front
 end x normalisation) trains `select_steps` updates on the rest of train and is scored by its
 best accuracy on a stratified `val_fraction` of it; results.json["auto"] records every score.
 """
@@ -62,6 +63,7 @@ class Choice:
     scores: dict[str, dict[str, Any]]
     reason: str
     seconds: float = 0.0
+    pool: int = 1  # frames averaged into one before the model (auto_pool)
 
 
 @dataclass
@@ -104,22 +106,42 @@ def normalised(seqs: Sequence[np.ndarray], mode: str) -> list[np.ndarray]:
     return out
 
 
-def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler, mode: str):
-    """(T_i, D) arrays -> normalised frames (N, T_max, D) zero-padded, lengths (N,)."""
+def pooled(seqs: Sequence[np.ndarray], pool: int) -> list[np.ndarray]:
+    """Each (T_i, D) series -> (ceil(T_i / pool), D): the mean of each `pool` frames (the
+    last window may be shorter; piecewise aggregate approximation)."""
+    if pool == 1:
+        return list(seqs)
+    out = []
+    for s in seqs:
+        n = len(s)
+        starts = np.arange(0, n, pool)
+        out.append(np.add.reduceat(s, starts, axis=0) / np.diff(np.append(starts, n))[:, None])
+    return out
+
+
+def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler, mode: str, pool: int = 1):
+    """(T_i, D) arrays -> normalised, pooled frames (N, T_max, D) zero-padded, lengths (N,)."""
     X, lengths = pad_sequences(
-        [scaler.transform(s).astype(np.float32) for s in normalised(seqs, mode)]
+        [scaler.transform(s).astype(np.float32) for s in pooled(normalised(seqs, mode), pool)]
     )
     return torch.from_numpy(X), torch.from_numpy(lengths)
 
 
-def fit_scaler(seqs: Sequence[np.ndarray], mode: str) -> StandardScaler:
-    """Channel statistics of the (normalised) training sequences."""
-    return StandardScaler.fit(np.concatenate(normalised(seqs, mode), axis=0))
+def fit_scaler(seqs: Sequence[np.ndarray], mode: str, pool: int = 1) -> StandardScaler:
+    """Channel statistics of the (normalised, pooled) training sequences."""
+    return StandardScaler.fit(np.concatenate(pooled(normalised(seqs, mode), pool), axis=0))
 
 
-def auto_patch(data: ClassificationData, options: SequenceClassifyOptions) -> int:
-    """--patch, else ceil(longest training series / STEPS_TARGET)."""
+def auto_pool(data: ClassificationData, options: SequenceClassifyOptions) -> int:
+    """Frames averaged into one so that the longest training series has <= --max-frames
+    (the cost of convolutions on frames is linear in their number)."""
     longest = max(len(x) for x in data.X_train)
+    return max(1, math.ceil(longest / options.max_frames))
+
+
+def auto_patch(data: ClassificationData, options: SequenceClassifyOptions, pool: int = 1) -> int:
+    """--patch, else ceil(longest training series after pooling / STEPS_TARGET)."""
+    longest = math.ceil(max(len(x) for x in data.X_train) / pool)
     return options.patch or max(1, math.ceil(longest / STEPS_TARGET))
 
 
@@ -186,7 +208,8 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
     from ...models import build_model
     from ...training import Trainer, seed_everything
 
-    patch = auto_patch(data, options)
+    pool = auto_pool(data, options)
+    patch = auto_patch(data, options, pool)
     pairs = candidates(options, data.X_train)
     if len(pairs) == 1 or options.val_fraction == 0:
         front = pairs[0][0] if options.frontend != "auto" else FALLBACK[0]
@@ -197,7 +220,7 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
             why = "the training series are already normalised per series: nothing to choose"
         else:
             why = "as given"
-        return Choice(front, norm, patch, {}, why)
+        return Choice(front, norm, patch, {}, why, pool=pool)
     start = time.perf_counter()
     tr, va = stratified_split(data.y_train, options.val_fraction, options.seed)
     X_tr, y_tr = [data.X_train[i] for i in tr], torch.from_numpy(data.y_train[tr])
@@ -206,9 +229,9 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
     scores: dict[str, dict[str, Any]] = {}
     for front, norm in pairs:
         t0 = time.perf_counter()
-        scaler = fit_scaler(X_tr, norm)
-        X, L = tensors(X_tr, scaler, norm)
-        X_v, L_v = tensors(X_va, scaler, norm)
+        scaler = fit_scaler(X_tr, norm, pool)
+        X, L = tensors(X_tr, scaler, norm, pool)
+        X_v, L_v = tensors(X_va, scaler, norm, pool)
         val = fixed_batches(X_v, y_va, L_v)
         seed_everything(options.seed)
         model = build_model(model_config(options, data.features, len(data.classes), front, patch))
@@ -227,13 +250,13 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
     front, norm = best.split("/")
     why = (f"best validation accuracy {scores[best]['val_accuracy']:.3f} on {len(va)} held-out "
            f"training cases ({options.select_steps} updates each on {len(tr)})")  # fmt: skip
-    return Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2))
+    return Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2), pool)
 
 
 def encode(data: ClassificationData, choice: Choice) -> SequenceData:
     """Normalise all of train the chosen way, fit the channel scaler on it, make tensors."""
-    scaler = fit_scaler(data.X_train, choice.normalise)
-    X, lengths = tensors(data.X_train, scaler, choice.normalise)
+    scaler = fit_scaler(data.X_train, choice.normalise, choice.pool)
+    X, lengths = tensors(data.X_train, scaler, choice.normalise, choice.pool)
     summary = {**data.summary(), "labels": data.classes, "fit_on": len(data.X_train)}
     return SequenceData(data, choice, scaler, X, torch.from_numpy(data.y_train), lengths,
                         summary, {"selection": choice.seconds})  # fmt: skip
@@ -289,6 +312,7 @@ class SequenceClassifier:
     scaler: StandardScaler
     classes: list[str]
     normalise: str = "global"
+    pool: int = 1
 
     def predict_proba(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
         """(T_i, D) sequences -> the members' mean class probabilities (N, C)."""
@@ -296,7 +320,7 @@ class SequenceClassifier:
         for i, s in enumerate(seqs):
             if s.ndim != 2 or s.shape[1] != D:
                 raise DataError(f"sequence {i} has shape {s.shape}; the model reads {D} channels")
-        X, L = tensors(seqs, self.scaler, self.normalise)
+        X, L = tensors(seqs, self.scaler, self.normalise, self.pool)
         return sum(predict_proba(m, X, L) for m in self.models) / len(self.models)
 
     def classify(self, seqs: Sequence[np.ndarray]) -> list[tuple[str, float]]:
@@ -326,7 +350,8 @@ class SequenceClassifyTask(Task):
                                         len(data.source.classes), c.frontend, c.patch))  # fmt: skip
 
     def files(self, options, data: SequenceData) -> dict[str, Any]:
-        return {SCALER_FILE: {"normalise": data.choice.normalise, **data.scaler.to_dict()},
+        return {SCALER_FILE: {"normalise": data.choice.normalise, "pool": data.choice.pool,
+                              **data.scaler.to_dict()},
                 CLASSES_FILE: {"classes": data.source.classes}}  # fmt: skip
 
     def train_config(self, options: SequenceClassifyOptions, data: SequenceData):
@@ -351,7 +376,7 @@ class SequenceClassifyTask(Task):
 
     def evaluate(self, options, data: SequenceData, fitted: Fitted) -> dict[str, Any]:
         src, clf = data.source, fitted.model
-        X_te, L_te = tensors(src.X_test, data.scaler, data.choice.normalise)
+        X_te, L_te = tensors(src.X_test, data.scaler, data.choice.normalise, data.choice.pool)
         probs = [predict_proba(m, X_te, L_te) for m in clf.models]
         members = [float((p.argmax(1) == src.y_test).mean()) for p in probs]
         # the ensemble of the first k members, k = 1..N: what each member added
@@ -413,8 +438,10 @@ class SequenceClassifyTask(Task):
         models = driver.member_models(run, n)
         stored = dict(run.read_json(SCALER_FILE))
         normalise = stored.pop("normalise", "global")  # runs before the choice: global
+        pool = stored.pop("pool", 1)  # runs before pooling: none
         return SequenceClassifier(models, StandardScaler.from_dict(stored),
-                                  run.read_json(CLASSES_FILE)["classes"], normalise)  # fmt: skip
+                                  run.read_json(CLASSES_FILE)["classes"], normalise,
+                                  pool)  # fmt: skip
 
 
 BASELINE_NAMES = {"1nn_euclidean": "1-NN Euclidean", "1nn_dtw": "1-NN DTW (full window)",
