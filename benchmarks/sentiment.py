@@ -33,6 +33,7 @@ CONFIGS = {
     "one model": {"ensemble": 1},
     "0.2 default (one model without word dropout)": {"ensemble": 1, "word_dropout": 0.0},
     "one model with LM pretraining on all VADER text": {"ensemble": 1, "pretrain": "vader"},
+    "tweets: default": {"data": "tweets"},
     "tweets: one model": {"data": "tweets", "ensemble": 1},
     "tweets: 0.2 default": {"data": "tweets", "ensemble": 1, "word_dropout": 0.0},
 }
