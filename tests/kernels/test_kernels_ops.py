@@ -124,3 +124,17 @@ def test_sequence_autograd_in_cpp_follows_what_requires_grad(cell):
             torch.testing.assert_close(got, full, rtol=0, atol=0)
         else:
             assert got is None
+
+
+def test_torch_compile_fullgraph_of_a_fused_layer_with_lengths():
+    """Under torch.compile the layer leaves the lengths' range to the operator (no graph break);
+    a length out of range is still refused as the compiled code runs."""
+    import rnnkit
+
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(D, H, impl="fused")
+    compiled = torch.compile(lambda x, n: layer(x, lengths=n)[0], backend="eager", fullgraph=True)
+    x, lengths = torch.randn(B, T, D), torch.tensor([4, 1, 3])
+    torch.testing.assert_close(compiled(x, lengths), layer(x, lengths=lengths)[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="lengths must lie in"):
+        compiled(x, torch.tensor([4, 0, 3]))

@@ -196,9 +196,11 @@ class Recurrent(nn.Module):
         # only the fused kernels' operators take T as data; every other path loops over it
         if impl != "fused" and isinstance(T, torch.SymInt) and torch.compiler.is_exporting():
             raise RuntimeError(DYNAMIC_LENGTH)
-        # under torch.export the values are unknown; the fused operators check them as they run
-        exported = impl == "fused" and torch.compiler.is_exporting()
-        lengths = self._check_lengths(lengths, B, T, values=not exported)
+        # under torch.export and torch.compile the values are unknown (reading them would fail
+        # the export, and break torch.compile's graph); the fused operators check them as they run
+        capture = torch.compiler.is_compiling() or torch.compiler.is_exporting()
+        traced = impl == "fused" and capture
+        lengths = self._check_lengths(lengths, B, T, values=not traced)
         cells = self._cell_tuple()
         templates = [c.init_state(B, x.device, x.dtype) for c in cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
