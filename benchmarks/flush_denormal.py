@@ -45,7 +45,7 @@ def step_times() -> None:
                     t = time.process_time()
                     step()
                     ts.append(time.process_time() - t)
-                ms[flush].append(sorted(ts)[2] * 1e3)
+                ms[flush].append(round(sorted(ts)[2] * 1e3, 1))
             torch.set_flush_denormal(False)
             print(f"{cell} {impl}: kept {ms[False]} ms, flushed {ms[True]} ms")
 
