@@ -94,3 +94,47 @@ def test_torch_export_of_a_fused_layer_runs_at_new_batch_and_length():
     for got, want in zip(ep.module()(x), model(x), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
         assert got.shape[0] == 7
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+def test_sequence_autograd_in_cpp_follows_what_requires_grad(cell):
+    """The C++ autograd node (seq_autograd.cpp) maps each input to its gradient with an absent
+    bias shifting the others, and computes only the gradients asked for."""
+    gates = {"elman": 1, "gru": 3, "lstm": 4}[cell]
+    x, h0, wi, wh, _, bh = _seq_args(gates, torch.float64, grad=False)
+    states = [h0] + ([h0.clone() + 0.5] if cell == "lstm" else [])
+    lengths = torch.tensor([4, 2, 3])
+    extra = {"elman": (0, lengths), "gru": (True, lengths), "lstm": (lengths,)}[cell]
+    op = getattr(torch.ops.rnnkit, f"{cell}_fwd")
+
+    def grads(wanted):
+        given = [x, *states, wi, wh, bh]
+        inputs = [t.detach().requires_grad_(w) for t, w in zip(given, wanted, strict=True)]
+        *first, wi_, wh_, bh_ = inputs
+        out = op(*first, wi_, wh_, None, bh_, *extra)
+        assert type(out[0].grad_fn).__name__ == "CppFunction"
+        (out[0].square().sum() + out[1].sum()).backward()
+        return [t.grad for t in inputs]
+
+    n = len(states) + 4
+    every = grads([True] * n)
+    some = [k % 2 == 1 for k in range(n)]  # h0, w_ih (LSTM: h0, w_ih, b_hh)...
+    for want, got, full in zip(some, grads(some), every, strict=True):
+        if want:
+            torch.testing.assert_close(got, full, rtol=0, atol=0)
+        else:
+            assert got is None
+
+
+def test_torch_compile_fullgraph_of_a_fused_layer_with_lengths():
+    """Under torch.compile the layer leaves the lengths' range to the operator (no graph break);
+    a length out of range is still refused as the compiled code runs."""
+    import rnnkit
+
+    torch.manual_seed(0)
+    layer = rnnkit.GRU(D, H, impl="fused")
+    compiled = torch.compile(lambda x, n: layer(x, lengths=n)[0], backend="eager", fullgraph=True)
+    x, lengths = torch.randn(B, T, D), torch.tensor([4, 1, 3])
+    torch.testing.assert_close(compiled(x, lengths), layer(x, lengths=lengths)[0], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="lengths must lie in"):
+        compiled(x, torch.tensor([4, 0, 3]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp", "csrc/step.cpp")
+SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp", "csrc/step.cpp", "csrc/seq_autograd.cpp")
 HEADERS = ("csrc/cells.h", "csrc/blas.h", "csrc/vec.h", "csrc/step.h")
 
 

@@ -1,10 +1,10 @@
-"""Fake (meta) kernels and autograd formulas of the torch.ops.rnnkit operators.
+"""Fake (meta) kernels of the torch.ops.rnnkit operators.
 
-The operators and their CPU kernels are defined in C++ (csrc/rnnkit.cpp). This module,
-imported once the extension is loaded, tells torch what they return without running them
-(FakeTensor, torch.export, torch.compile, dynamo) and how to differentiate the three sequence
-operators: each ``*_fwd`` returns what its ``*_bwd`` needs, and the backward is one call of
-``*_bwd`` (explicit BPTT in C++). Gradients of the backward itself are not defined.
+The operators, their CPU kernels and their autograd are defined in C++ (csrc/rnnkit.cpp,
+step.cpp; the sequence operators' autograd in seq_autograd.cpp: each ``*_fwd`` returns what its
+``*_bwd`` needs, and the backward is one call of ``*_bwd``). This module, imported once the
+extension is loaded, tells torch what they return without running them (FakeTensor,
+torch.export, torch.compile, dynamo). Gradients of the backward ops themselves are not defined.
 
 Shapes: x (B, T, D), states (B, H), out (B, T, H); G gates (1, 3, 4).
 """
@@ -101,64 +101,6 @@ def _gru_step_fake(x, h, wih_t, whh_t, b_ih, b_hh, reset_after):
 @_lib.register_fake("rnnkit::lstm_step")
 def _lstm_step_fake(x, h, c, wih_t, whh_t, b_ih, b_hh):
     return torch.empty_like(h), torch.empty_like(c)
-
-
-# ---- autograd: *_fwd -> *_bwd -----------------------------------------------------------------
-
-
-def _grads(need, grads) -> tuple:
-    return tuple(g if n else None for n, g in zip(need, grads, strict=True))
-
-
-def _elman_setup(ctx, inputs, output):
-    x, _h0, w_ih, w_hh, _b_ih, _b_hh, act, lengths = inputs
-    _out, _h_n, P, hN = output
-    ctx.save_for_backward(x, w_ih, w_hh, P, hN, lengths)
-    ctx.act = act
-    ctx.set_materialize_grads(False)
-
-
-def _elman_backward(ctx, dout, dhn, _dP, _dhN):
-    x, w_ih, w_hh, P, hN, lengths = ctx.saved_tensors
-    need = list(ctx.needs_input_grad[:6])
-    grads = torch.ops.rnnkit.elman_bwd(x, w_ih, w_hh, lengths, P, hN, dout, dhn, ctx.act, need)
-    return (*_grads(need, grads), None, None)
-
-
-def _gru_setup(ctx, inputs, output):
-    x, _h0, w_ih, w_hh, _b_ih, _b_hh, reset_after, lengths = inputs
-    _out, _h_n, hs, gates, ext = output
-    ctx.save_for_backward(x, w_ih, w_hh, hs, gates, ext, lengths)
-    ctx.reset_after = reset_after
-    ctx.set_materialize_grads(False)
-
-
-def _gru_backward(ctx, dout, dhn, _dhs, _dgates, _dext):
-    x, w_ih, w_hh, hs, gates, ext, lengths = ctx.saved_tensors
-    need = list(ctx.needs_input_grad[:6])
-    grads = torch.ops.rnnkit.gru_bwd(
-        x, w_ih, w_hh, lengths, hs, gates, ext, dout, dhn, ctx.reset_after, need
-    )
-    return (*_grads(need, grads), None, None)
-
-
-def _lstm_setup(ctx, inputs, output):
-    x, _h0, _c0, w_ih, w_hh, _b_ih, _b_hh, lengths = inputs
-    _out, _h_n, _c_n, hs, cs, gates = output
-    ctx.save_for_backward(x, w_ih, w_hh, hs, cs, gates, lengths)
-    ctx.set_materialize_grads(False)
-
-
-def _lstm_backward(ctx, dout, dhn, dcn, _dhs, _dcs, _dgates):
-    x, w_ih, w_hh, hs, cs, gates, lengths = ctx.saved_tensors
-    need = list(ctx.needs_input_grad[:7])
-    grads = torch.ops.rnnkit.lstm_bwd(x, w_ih, w_hh, lengths, hs, cs, gates, dout, dhn, dcn, need)
-    return (*_grads(need, grads), None)
-
-
-_lib.register_autograd("rnnkit::elman_fwd", _elman_backward, setup_context=_elman_setup)
-_lib.register_autograd("rnnkit::gru_fwd", _gru_backward, setup_context=_gru_setup)
-_lib.register_autograd("rnnkit::lstm_fwd", _lstm_backward, setup_context=_lstm_setup)
 
 
 # ---- the single-step operators with autograd (csrc/step.cpp; their autograd is in C++) --------

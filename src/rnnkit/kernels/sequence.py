@@ -53,20 +53,22 @@ def _check(name, x, states, weight_ih, weight_hh, bias_ih, bias_hh, gates, lengt
     if weight_hh.dim() != 2 or weight_hh.shape[0] % gates:
         raise ValueError(f"{name}: weight_hh must be ({gates}*H, H), got {tuple(weight_hh.shape)}")
     H = weight_hh.shape[1]
-    expect = {
-        "weight_ih": (weight_ih, (gates * H, D)),
-        "weight_hh": (weight_hh, (gates * H, H)),
-        "bias_ih": (bias_ih, (gates * H,)),
-        "bias_hh": (bias_hh, (gates * H,)),
-    }
-    for i, s in enumerate(states):
-        expect[f"state[{i}]"] = (s, (B, H))
-    for key, (t, shape) in expect.items():
+    GH = gates * H
+    # runs on every call, as dear as a small kernel call itself: plain tuples, no dict
+    expect = [
+        ("weight_ih", weight_ih, (GH, D)),
+        ("weight_hh", weight_hh, (GH, H)),
+        ("bias_ih", bias_ih, (GH,)),
+        ("bias_hh", bias_hh, (GH,)),
+    ]
+    expect += [(f"state[{i}]", s, (B, H)) for i, s in enumerate(states)]
+    dtype = x.dtype
+    for key, t, shape in expect:
         if t is None:
             continue
-        if tuple(t.shape) != shape:
+        if t.shape != shape:
             raise ValueError(f"{name}: {key} must have shape {shape}, got {tuple(t.shape)}")
-        if t.dtype != x.dtype:
+        if t.dtype != dtype:
             raise TypeError(f"{name}: {key} is {t.dtype} but x is {x.dtype}; use one dtype")
         if t.device.type != "cpu":
             raise ValueError(f"{name}: fused kernels run on the CPU; {key} is on {t.device}")

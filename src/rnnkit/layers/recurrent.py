@@ -113,6 +113,7 @@ class Recurrent(nn.Module):
         self.output_size = cells[-1].output_size * dirs
         self.impl_used: str | None = None
         self.batch_first = bool(batch_first)
+        self._cell_tuple()  # now: torch.compile reads it, and must not have to write it
         if self._torch_config_unsupported() is None:
             self._torch_module()  # now, not at the first call: torch.compile cannot build it
 
@@ -195,10 +196,13 @@ class Recurrent(nn.Module):
         # only the fused kernels' operators take T as data; every other path loops over it
         if impl != "fused" and isinstance(T, torch.SymInt) and torch.compiler.is_exporting():
             raise RuntimeError(DYNAMIC_LENGTH)
-        # under torch.export the values are unknown; the fused operators check them as they run
-        exported = impl == "fused" and torch.compiler.is_exporting()
-        lengths = self._check_lengths(lengths, B, T, values=not exported)
-        templates = [c.init_state(B, x.device, x.dtype) for c in self.cells]
+        # under torch.export and torch.compile the values are unknown (reading them would fail
+        # the export, and break torch.compile's graph); the fused operators check them as they run
+        capture = torch.compiler.is_compiling() or torch.compiler.is_exporting()
+        traced = impl == "fused" and capture
+        lengths = self._check_lengths(lengths, B, T, values=not traced)
+        cells = self._cell_tuple()
+        templates = [c.init_state(B, x.device, x.dtype) for c in cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
         self.impl_used = impl
         if impl == "reference" and torch.jit.is_tracing():
@@ -207,7 +211,7 @@ class Recurrent(nn.Module):
             return self._forward_torch(x, states, lengths)
         if impl == "reference":
             return self._forward_loop(x, states, lengths, self.run_cell)
-        runs = {id(c): i.run for c, i in zip(self.cells, self.impls(impl), strict=True)}
+        runs = {id(c): i.run for c, i in zip(cells, self.impls(impl), strict=True)}
         return self._forward_loop(
             x, states, lengths, lambda cell, *args: runs[id(cell)](cell, *args)
         )
@@ -477,7 +481,7 @@ class Recurrent(nn.Module):
     def _auto_order(self, x: Tensor | None) -> tuple[str, ...]:
         """impl="auto"'s order, from the first layer's family: under inference its
         `prefer_for_inference`, then its registered impls in order, then torch.nn."""
-        first = self.cells[0]
+        first = self._cell_tuple()[0]
         family = family_of(first)
         inference = not (torch.is_grad_enabled() and self._needs_grad(x))
         preferred = family.prefer_for_inference if family is not None and inference else ()
@@ -490,7 +494,7 @@ class Recurrent(nn.Module):
 
     def impls(self, name: str) -> list[SequenceImpl | None]:
         """Each cell's registered sequence implementation `name` (None where it has none)."""
-        return [impls_of(c).get(name) for c in self.cells]
+        return [impls_of(c).get(name) for c in self._cell_tuple()]
 
     def impl_unsupported(self, name: str, x: Tensor | None = None) -> str | None:
         """Why impl `name` cannot run this layer (on x, when given), or None if it can."""
@@ -500,11 +504,11 @@ class Recurrent(nn.Module):
             if vmapping():
                 return "torch.nn's RNN ops have no torch.func.vmap batching rule"
             return self.torch_unsupported()
-        impls = self.impls(name)
-        for cell, impl in zip(self.cells, impls, strict=True):
+        cells, impls = self._cell_tuple(), self.impls(name)
+        for cell, impl in zip(cells, impls, strict=True):
             if impl is None:
                 return f"no {name!r} implementation for {type(cell).__name__}"
-        for cell, impl in zip(self.cells, impls, strict=True):
+        for cell, impl in zip(cells, impls, strict=True):
             why = impl.unsupported(cell, x)
             if why:
                 return why

@@ -214,7 +214,13 @@ def check_lengths(lengths: Tensor | None, B: int, T: int, owner: str) -> Tensor 
     lengths = torch.as_tensor(lengths)
     if lengths.shape != (B,) or lengths.dtype.is_floating_point:
         raise ValueError(f"{owner}: lengths must be integers of shape ({B},), got {lengths}")
-    if int(lengths.min()) < 1 or int(lengths.max()) > T:
+    if torch.compiler.is_exporting():
+        # the values are unknown while torch.export traces: the check becomes a runtime
+        # assertion of the exported program (int() of them would fail the export)
+        lo, hi = lengths.min().item(), lengths.max().item()
+        torch._check(lo >= 1, lambda: f"{owner}: lengths must be in [1, {T}]")
+        torch._check(hi <= T, lambda: f"{owner}: lengths must be in [1, {T}]")
+    elif int(lengths.min()) < 1 or int(lengths.max()) > T:
         raise ValueError(f"{owner}: lengths must be in [1, {T}]")
     return lengths.long()
 

@@ -13,6 +13,7 @@ stop decisions and the clock, and checkpoints hold the global state (rnnkit.trai
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -139,6 +140,10 @@ class Trainer:
             interrupted fit (default: the `rnnkit.training.resume` call).
         shard: with a DDP model, take this rank's rows of each batch (the data gives global
             batches); False when each rank's data is already its own (a DistributedSampler).
+        flush_denormal: flush subnormal floats to zero during `fit` (torch.set_flush_denormal;
+            the setting before fit is restored after it). Gradients that fade over long
+            sequences reach subnormals, which x86 computes ~10x slower (benchmarks/README.md
+            "Per-call overhead ..."); flushing only changes values below ~1e-38.
 
     Where training stands (step, epoch, elapsed time, best value...) is `trainer.state`, a
     TrainerState saved in every checkpoint; `step`, `epoch`, `elapsed` and `items` read it.
@@ -170,6 +175,7 @@ class Trainer:
         console: Any = None,
         resume_command: str | None = None,
         shard: bool = True,
+        flush_denormal: bool = True,
     ):
         self.ddp = model if isinstance(model, DistributedDataParallel) else None
         self.world = distributed.World()
@@ -183,6 +189,7 @@ class Trainer:
             if not self.world.writer:
                 run_dir = None
         self.shard = shard and self.world.size > 1
+        self.flush_denormal = flush_denormal
         if not hasattr(model, "loss"):
             raise TypeError(
                 f"Trainer: {type(model).__name__} has no loss(batch, state) method "
@@ -274,6 +281,10 @@ class Trainer:
                 empty or new run_dir: a run without a checkpoint is refused, so its metrics
                 and saved weights are never mixed with or replaced by a new start's).
         """
+        with _denormals_flushed(self.flush_denormal):
+            return self._fit(train, val, resume)
+
+    def _fit(self, train, val, resume: bool) -> FitResult:
         cfg = self.config
         if (resume and self.source_dir is not None
                 and latest_checkpoint(self.source_dir) is None):  # fmt: skip
@@ -821,3 +832,23 @@ def resume(
         >>> result = resume("runs/lm", train_batches, val_batches, steps=4000)
     """
     return Trainer.from_run(run_dir, **overrides).fit(train, val, resume=True)
+
+
+def _flushing_denormals() -> bool:
+    """Whether subnormal floats are flushed now (torch has no getter: a subnormal times one
+    is zero when they are)."""
+    return torch.tensor([1e-39]).mul(1.0).item() == 0.0
+
+
+@contextlib.contextmanager
+def _denormals_flushed(on: bool) -> Iterator[None]:
+    """Subnormals flushed to zero inside (when `on`), the previous setting restored after."""
+    if not on:
+        yield
+        return
+    was = _flushing_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was)

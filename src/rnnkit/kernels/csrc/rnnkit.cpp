@@ -3,8 +3,8 @@
  *
  * The cell kernels live in cells.h, instantiated for float and double. This file gives them
  * typed operator schemas (TORCH_LIBRARY) and CPU implementations (TORCH_LIBRARY_IMPL) that
- * validate the tensors and pack their pointers and sizes; rnnkit.kernels registers the fake
- * (meta) kernels and the autograd formulas (forward op -> backward op) in Python.
+ * validate the tensors and pack their pointers and sizes; their autograd (forward op -> backward
+ * op) is in seq_autograd.cpp, their fake (meta) kernels in rnnkit.kernels.ops (Python).
  *
  * BLAS and threads come from torch: the batch split runs on at::parallel_for (torch's one thread
  * pool), and every GEMM goes through blas.h (torch's own BLAS, found when the module loads, or
