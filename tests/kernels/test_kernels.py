@@ -470,6 +470,24 @@ def test_streamer_feeds_its_output_back_and_checks_input():
         )
 
 
+def test_streamer_takes_strided_rows_and_tensor_subclasses():
+    # the C fast path (plain tensors, any row stride) and the Python fallback (subclasses)
+    # step alike
+    class Sub(torch.Tensor):
+        pass
+
+    H = 6
+    ps = [p.detach() for p in _params(4, H, H)]
+    s = kernels.KernelStreamer([kernels.StreamLayer("lstm", *ps)], batch=2)
+    wide = torch.randn(2, 2 * H)
+    with torch.no_grad():
+        ys = []
+        for x in (wide[:, :H].contiguous(), wide[:, :H], wide[:, :H].as_subclass(Sub)):
+            s.reset()
+            ys.append(s.step(x).clone())
+    assert torch.equal(ys[0], ys[1]) and torch.equal(ys[0], ys[2])
+
+
 # ---------------------------------------------------------------- errors
 
 

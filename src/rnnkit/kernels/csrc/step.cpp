@@ -77,6 +77,10 @@ template <typename T> struct K;
 template <> struct K<float> {
     using A = step_t_f32;
     static void fwd(const A *p, int j0, int j1) { step_fwd_cols_f32(p, j0, j1); }
+    static void bias(int GH, int H, int ra, const float *bih, const float *bhh, float *bx,
+                     float *bh) {
+        step_bias_f32(GH, H, ra, bih, bhh, bx, bh);
+    }
     static void gates(const A *p) { step_bwd_gates_f32(p); }
     static void cols(const A *p, int d0, int d1, int j0, int j1) {
         step_bwd_cols_f32(p, d0, d1, j0, j1);
@@ -85,6 +89,10 @@ template <> struct K<float> {
 template <> struct K<double> {
     using A = step_t_f64;
     static void fwd(const A *p, int j0, int j1) { step_fwd_cols_f64(p, j0, j1); }
+    static void bias(int GH, int H, int ra, const double *bih, const double *bhh, double *bx,
+                     double *bh) {
+        step_bias_f64(GH, H, ra, bih, bhh, bx, bh);
+    }
     static void gates(const A *p) { step_bwd_gates_f64(p); }
     static void cols(const A *p, int d0, int d1, int j0, int j1) {
         step_bwd_cols_f64(p, d0, d1, j0, j1);
@@ -124,10 +132,10 @@ std::pair<int, int> part(int n, int t, int nt) {
 /* Scratch of `n` REAL: on the stack when small (the common B = 1 case), else on the heap. */
 template <typename T>
 struct Scratch {
-    T small[4096];
+    T small[8192];
     std::vector<T> big;
     T *get(size_t n) {
-        if (n <= 4096) return small;
+        if (n <= 8192) return small;
         big.resize(n);
         return big.data();
     }
@@ -141,13 +149,11 @@ void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const 
     int G = gates_of(kind), GH = G * H;
     bool ra = kind == 1 && opt;
     Scratch<T> mem;
-    T *buf = mem.get((size_t)2 * B * GH + GH + H);
+    /* s, gh (B, GH); bx (GH), bh (H); the gate values (B, 4H) when the caller saves none */
+    T *buf = mem.get((size_t)2 * B * GH + GH + H + (save || !kind ? 0 : (size_t)4 * B * H));
     T *s = buf, *gh = buf + (size_t)B * GH, *bx = gh + (size_t)B * GH, *bh = bx + GH;
-    for (int j = 0; j < GH; j++) {
-        bool hn = ra && j >= 2 * H;  /* b_hn stays inside r * (W_hn h + b_hn) */
-        bx[j] = (bih ? bih[j] : 0) + (bhh && !hn ? bhh[j] : 0);
-    }
-    for (int j = 0; j < H; j++) bh[j] = ra && bhh ? bhh[2 * H + j] : 0;
+    if (kind && !save) save = bh + H;
+    K<T>::bias(GH, H, ra, bih, bhh, bx, bh);
     typename K<T>::A p{};
     p.kind = kind; p.opt = opt; p.B = B; p.D = D; p.H = H; p.x = x; p.ldx = ldx; p.h = h;
     p.c = c; p.WihT = wihT; p.WhhT = whhT; p.bx = bx; p.bh = bh; p.hout = hout; p.cout = cout;
@@ -391,7 +397,7 @@ std::vector<Tensor> run_bwd(const char *op, int kind, int opt, const OptTensor &
         using T = scalar_t;
         typename K<T>::A p{};
         Scratch<T> mem;
-        T *buf = mem.get((size_t)2 * B * GH + 2 * (size_t)B * H);
+        T *buf = mem.get((size_t)2 * B * GH + 2 * (size_t)B * H + 2 * (size_t)H);
         p.kind = kind; p.opt = opt; p.B = B; p.D = D; p.H = H;
         p.x = X.data_ptr<T>(); p.ldx = (int)X.stride(0); p.h = h.data_ptr<T>();
         p.c = lstm ? C.data_ptr<T>() : nullptr;
@@ -403,6 +409,8 @@ std::vector<Tensor> run_bwd(const char *op, int kind, int opt, const OptTensor &
         p.cnew = Cn.defined() ? Cn.data_ptr<T>() : nullptr;
         p.gi = buf; p.gr = buf + (size_t)B * GH; p.dhd = p.gr + (size_t)B * GH;
         p.s = p.dhd + (size_t)B * H;
+        p.zero = p.s + (size_t)B * H; p.dcs = p.zero + H;
+        memset(p.zero, 0, (size_t)H * sizeof(T));
         p.dx = mptr<T>(g[0]); p.dhp = mptr<T>(g[1]);
         p.dcp = lstm ? mptr<T>(g[2]) : nullptr;
         p.dWih = mptr<T>(g[2 + o]); p.dWhh = mptr<T>(g[3 + o]);
@@ -787,19 +795,10 @@ void stream_layer(int kind, const int64_t *p) {
                lstm ? P(13) : nullptr, nullptr);
 }
 
-PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
-    int64_t v[4];
-    if (n != 4) {
-        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
-        return NULL;
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = PyLong_AsLongLong(args[i]);
-        if (v[i] == -1 && PyErr_Occurred()) return NULL;
-    }
-    int64_t *rows = (int64_t *)(intptr_t)v[0], x = v[2], ldx = v[3];
+/* One step of the stack from x at x_addr (row stride ldx); false with a Python error set. */
+bool stream_layers(int64_t *rows, int64_t nlayers, int64_t x, int64_t ldx) {
     try {
-        for (int64_t k = 0; k < v[1]; k++) {
+        for (int64_t k = 0; k < nlayers; k++) {
             int64_t *r = rows + k * RK_ROW, *p = r + 1;
             int kind = (int)r[0], f64 = p[0] != 0, lstm = kind == 2;
             int xs = lstm ? 4 : 5, hs = lstm ? 6 : 7;
@@ -815,9 +814,49 @@ PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
         }
     } catch (const std::exception &e) {
         PyErr_SetString(PyExc_RuntimeError, e.what());
+        return false;
+    }
+    return true;
+}
+
+PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    int64_t v[4];
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
         return NULL;
     }
+    for (int i = 0; i < 4; i++) {
+        v[i] = PyLong_AsLongLong(args[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    if (!stream_layers((int64_t *)(intptr_t)v[0], v[1], v[2], v[3])) return NULL;
     Py_RETURN_NONE;
+}
+
+/* stream_step(rows, nlayers, x, y) -> y after one step on the tensor x, or None where x is not
+ * the common case (a plain CPU tensor of the stack's dtype and shape (B, D) with contiguous
+ * rows, not requiring grad under grad mode): KernelStreamer.step's checks, in C, because in
+ * Python they were ~0.4 us a step, as much as the whole Elman step at H = 64. */
+PyObject *py_stream_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "stream_step expects (rows, nlayers, x, y)");
+        return NULL;
+    }
+    int64_t *rows = (int64_t *)PyLong_AsVoidPtr(args[0]);
+    long long nl = PyLong_AsLongLong(args[1]);
+    if (PyErr_Occurred()) return NULL;
+    const Tensor *xp = tensor_arg(args[2]);
+    if (!xp) Py_RETURN_NONE;
+    const Tensor &x = *xp;
+    const int64_t *p = rows + 1; /* the first layer: dtype code, B, D */
+    if (x.dim() != 2 || x.size(0) != p[1] || x.size(1) != p[2] || x.stride(1) != 1 ||
+        x.scalar_type() != (p[0] ? at::kDouble : at::kFloat) || !x.device().is_cpu() ||
+        (x.requires_grad() && at::GradMode::is_enabled()))
+        Py_RETURN_NONE;
+    if (!stream_layers(rows, nl, (int64_t)(intptr_t)x.const_data_ptr(), x.stride(0)))
+        return NULL;
+    Py_INCREF(args[3]);
+    return args[3];
 }
 
 /* step_configure(split_min): the weight elements per step from which a step is split over
@@ -834,6 +873,7 @@ PyObject *py_step_configure(PyObject *, PyObject *arg) {
 
 PyMethodDef rk_step_methods[] = {
     {"stream_run", (PyCFunction)(void (*)(void))py_stream_run, METH_FASTCALL, NULL},
+    {"stream_step", (PyCFunction)(void (*)(void))py_stream_step, METH_FASTCALL, NULL},
     {"step_plan", (PyCFunction)(void (*)(void))py_step_plan, METH_FASTCALL, NULL},
     {"plan_step", (PyCFunction)(void (*)(void))py_plan_step, METH_FASTCALL, NULL},
     {"step_configure", (PyCFunction)py_step_configure, METH_O, "step split threshold"},
