@@ -9,7 +9,7 @@
  *                              db_ih, db_hh, each computed only where `need` says.
  * The forward reads the weights transposed (wih_t = w_ih^T, whh_t = w_hh^T, contiguous: the
  * caller's cached copies, see step.h), and takes w_ih and w_hh themselves for the gradient and
- * the backward. Their autograd is registered in C++ (an autograd::Function per cell): a Python
+ * the backward. Their autograd is registered in C++ (StepNode, one node per step): a Python
  * autograd.Function costs ~10 us a call, more than the whole step at H = 64.
  *
  * The inference step ops {elman,gru,lstm}_step (kernels.elman_step etc.) and `stream_run`
@@ -30,7 +30,9 @@
 #include <ATen/ops/stack.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
-#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/saved_variable.h>
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/library.h>
@@ -46,8 +48,6 @@
 
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
-using torch::autograd::AutogradContext;
-using torch::autograd::variable_list;
 
 namespace {
 
@@ -456,109 +456,124 @@ c10::TypedOperatorHandle<F> op_handle(const char *name) {
     return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<F>();
 }
 
-std::array<bool, 6> needs6(AutogradContext *ctx) {
-    return {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2),
-            ctx->needs_input_grad(3), ctx->needs_input_grad(4), ctx->needs_input_grad(5)};
+/* The autograd node of one step, written as torch's generated nodes are (a Node with its
+ * SavedVariables, edges to x, h, [c], w_ih, w_hh, b_ih, b_hh) rather than through
+ * torch::autograd::Function, whose context (saved_data map, per-input metadata, output
+ * wrapping) cost ~3 us a step, as much as the whole step at H = 64. Its inputs are the
+ * gradients of h_new (and c_new); the backward is the rnnkit::*_step_bwd operator, through
+ * the dispatcher so fake tensors (opcheck, torch.compile) reach its fake kernel. */
+struct StepNode : public torch::autograd::Node {
+    int kind;                                   /* 0 Elman, 1 GRU, 2 LSTM */
+    int64_t opt;                                /* Elman activation, GRU reset_after */
+    torch::autograd::SavedVariable x, h, c, w_ih, w_hh, saved, out; /* out: h_new / c_new */
+
+    std::string name() const override {
+        return kind == 0 ? "ElmanStepBackward" : kind == 1 ? "GruStepBackward" : "LstmStepBackward";
+    }
+    void release_variables() override {
+        for (auto *v : {&x, &h, &c, &w_ih, &w_hh, &saved, &out}) v->reset_data();
+    }
+    torch::autograd::variable_list apply(torch::autograd::variable_list &&go) override {
+        int n = kind == 2 ? 7 : 6;
+        std::array<bool, 7> need{};
+        for (int i = 0; i < n; i++) need[i] = task_should_compute_output(i);
+        torch::autograd::variable_list out_grads(n);
+        bool any_in = go[0].defined() || (kind == 2 && go[1].defined());
+        if (!any_in) return out_grads; /* nothing reached this step: every gradient is zero */
+        auto self = getptr();
+        Tensor X = x.unpack(), Hp = h.unpack(), Wi = w_ih.unpack(), Wh = w_hh.unpack();
+        std::vector<Tensor> g;
+        if (kind == 0) {
+            static auto op = op_handle<decltype(elman_step_bwd)>("rnnkit::elman_step_bwd");
+            auto r = op.call(go[0], X, Hp, Wi, Wh, out.unpack(self), opt,
+                             {need[0], need[1], need[2], need[3], need[4], need[5]});
+            g = {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r),
+                 std::get<4>(r), std::get<5>(r)};
+        } else if (kind == 1) {
+            static auto op = op_handle<decltype(gru_step_bwd)>("rnnkit::gru_step_bwd");
+            auto r = op.call(go[0], X, Hp, Wi, Wh, saved.unpack(), (bool)opt,
+                             {need[0], need[1], need[2], need[3], need[4], need[5]});
+            g = {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r),
+                 std::get<4>(r), std::get<5>(r)};
+        } else {
+            static auto op = op_handle<decltype(lstm_step_bwd)>("rnnkit::lstm_step_bwd");
+            auto opt_t = [](const Tensor &t) { return t.defined() ? OptTensor(t) : std::nullopt; };
+            auto r = op.call(opt_t(go[0]), opt_t(go[1]), X, Hp, c.unpack(), Wi, Wh,
+                             saved.unpack(), out.unpack(self), need);
+            g = {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r),
+                 std::get<4>(r), std::get<5>(r), std::get<6>(r)};
+        }
+        for (int i = 0; i < n; i++)
+            if (need[i]) out_grads[i] = g[i];
+        return out_grads;
+    }
+};
+
+/* The forward ops' arguments; fwd(...) computes (h_new, [c_new], [saved]) below autograd. */
+struct StepArgs {
+    const Tensor &x, &h;
+    const Tensor *c; /* LSTM only */
+    const Tensor &w_ih, &w_hh;
+    const OptTensor &b_ih, &b_hh;
+};
+
+/* Runs `fwd` (returning h_new, then c_new for the LSTM, then saved for GRU/LSTM) and, where
+ * grad mode is on and an input requires grad, attaches a StepNode to the differentiable
+ * outputs (h_new, c_new). */
+template <typename F>
+std::vector<Tensor> step_with_grad(int kind, int64_t opt, const StepArgs &a, const F &fwd) {
+    Tensor none;
+    const Tensor &c = a.c ? *a.c : none;
+    const Tensor &bi = a.b_ih ? *a.b_ih : none, &bh = a.b_hh ? *a.b_hh : none;
+    bool lstm = kind == 2;
+    for (const Tensor *t : {&a.x, &a.h, &c, &a.w_ih, &a.w_hh, &bi, &bh})
+        TORCH_CHECK(!torch::autograd::isFwGradDefined(*t), "rnnkit step ops: forward-mode AD "
+                    "is not implemented (use impl='reference')");
+    bool grad = lstm ? torch::autograd::compute_requires_grad(a.x, a.h, c, a.w_ih, a.w_hh, bi, bh)
+                     : torch::autograd::compute_requires_grad(a.x, a.h, a.w_ih, a.w_hh, bi, bh);
+    std::vector<Tensor> r;
+    {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        r = fwd();
+    }
+    if (!grad) return r;
+    auto node = c10::make_intrusive<StepNode>();
+    node->kind = kind;
+    node->opt = opt;
+    if (lstm) node->set_next_edges(torch::autograd::collect_next_edges(a.x, a.h, c, a.w_ih,
+                                                                       a.w_hh, bi, bh));
+    else node->set_next_edges(torch::autograd::collect_next_edges(a.x, a.h, a.w_ih, a.w_hh, bi,
+                                                                  bh));
+    torch::autograd::set_history(r[0], node);
+    if (lstm) torch::autograd::set_history(r[1], node);
+    node->x = torch::autograd::SavedVariable(a.x, false);
+    node->h = torch::autograd::SavedVariable(a.h, false);
+    node->w_ih = torch::autograd::SavedVariable(a.w_ih, false);
+    node->w_hh = torch::autograd::SavedVariable(a.w_hh, false);
+    if (lstm) node->c = torch::autograd::SavedVariable(c, false);
+    if (kind) node->saved = torch::autograd::SavedVariable(r.back(), false);
+    if (kind != 1) node->out = torch::autograd::SavedVariable(r[lstm ? 1 : 0], true);
+    return r;
 }
-
-/* The gradients for (x, h, [c], w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, option): undefined where
- * not needed (an absent bias gets none). */
-template <size_t N>
-variable_list grads_out(const std::array<Tensor, N> &g, const std::array<bool, N> &need) {
-    variable_list out;
-    for (size_t i = 0; i < N; i++) out.push_back(need[i] ? g[i] : Tensor());
-    out.insert(out.end(), {Tensor(), Tensor(), Tensor()});
-    return out;
-}
-
-struct ElmanStep : public torch::autograd::Function<ElmanStep> {
-    static Tensor forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
-                          const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
-                          const OptTensor &b_hh, const Tensor &wih_t, const Tensor &whh_t,
-                          int64_t act) {
-        static auto op = op_handle<decltype(elman_step_fwd)>("rnnkit::elman_step_fwd");
-        at::AutoDispatchBelowADInplaceOrView guard;
-        Tensor out = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act);
-        ctx->save_for_backward({x, h, w_ih, w_hh, out});
-        ctx->saved_data["act"] = act;
-        return out;
-    }
-    static variable_list backward(AutogradContext *ctx, variable_list go) {
-        static auto op = op_handle<decltype(elman_step_bwd)>("rnnkit::elman_step_bwd");
-        auto s = ctx->get_saved_variables();
-        auto need = needs6(ctx);
-        auto g = op.call(go[0], s[0], s[1], s[2], s[3], s[4], ctx->saved_data["act"].toInt(),
-                         need);
-        return grads_out<6>({std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g),
-                             std::get<4>(g), std::get<5>(g)}, need);
-    }
-};
-
-struct GruStep : public torch::autograd::Function<GruStep> {
-    static variable_list forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
-                                 const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
-                                 const OptTensor &b_hh, const Tensor &wih_t,
-                                 const Tensor &whh_t, bool reset_after) {
-        static auto op = op_handle<decltype(gru_step_fwd)>("rnnkit::gru_step_fwd");
-        at::AutoDispatchBelowADInplaceOrView guard;
-        auto [out, saved] = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
-        ctx->save_for_backward({x, h, w_ih, w_hh, saved});
-        ctx->saved_data["ra"] = reset_after;
-        ctx->mark_non_differentiable({saved});
-        return {out, saved};
-    }
-    static variable_list backward(AutogradContext *ctx, variable_list go) {
-        static auto op = op_handle<decltype(gru_step_bwd)>("rnnkit::gru_step_bwd");
-        auto s = ctx->get_saved_variables();
-        auto need = needs6(ctx);
-        auto g = op.call(go[0], s[0], s[1], s[2], s[3], s[4], ctx->saved_data["ra"].toBool(),
-                         need);
-        return grads_out<6>({std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g),
-                             std::get<4>(g), std::get<5>(g)}, need);
-    }
-};
-
-struct LstmStep : public torch::autograd::Function<LstmStep> {
-    static variable_list forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
-                                 const Tensor &c, const Tensor &w_ih, const Tensor &w_hh,
-                                 const OptTensor &b_ih, const OptTensor &b_hh,
-                                 const Tensor &wih_t, const Tensor &whh_t) {
-        static auto op = op_handle<decltype(lstm_step_fwd)>("rnnkit::lstm_step_fwd");
-        at::AutoDispatchBelowADInplaceOrView guard;
-        auto [out, c_new, saved] = op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
-        ctx->save_for_backward({x, h, c, w_ih, w_hh, saved, c_new});
-        ctx->mark_non_differentiable({saved});
-        ctx->set_materialize_grads(false);
-        return {out, c_new, saved};
-    }
-    static variable_list backward(AutogradContext *ctx, variable_list go) {
-        static auto op = op_handle<decltype(lstm_step_bwd)>("rnnkit::lstm_step_bwd");
-        auto s = ctx->get_saved_variables();
-        std::array<bool, 7> need;
-        for (int i = 0; i < 7; i++) need[i] = ctx->needs_input_grad(i);
-        auto opt = [](const Tensor &t) { return t.defined() ? OptTensor(t) : std::nullopt; };
-        auto g = op.call(opt(go[0]), opt(go[1]), s[0], s[1], s[2], s[3], s[4], s[5], s[6], need);
-        variable_list out;
-        std::array<Tensor, 7> all = {std::get<0>(g), std::get<1>(g), std::get<2>(g),
-                                     std::get<3>(g), std::get<4>(g), std::get<5>(g),
-                                     std::get<6>(g)};
-        for (int i = 0; i < 7; i++) out.push_back(need[i] ? all[i] : Tensor());
-        out.insert(out.end(), {Tensor(), Tensor()});
-        return out;
-    }
-};
 
 Tensor elman_step_fwd_ad(const Tensor &x, const Tensor &h, const Tensor &w_ih,
                          const Tensor &w_hh, const OptTensor &b_ih, const OptTensor &b_hh,
                          const Tensor &wih_t, const Tensor &whh_t, int64_t act) {
-    return ElmanStep::apply(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act);
+    static auto op = op_handle<decltype(elman_step_fwd)>("rnnkit::elman_step_fwd");
+    return step_with_grad(0, act, {x, h, nullptr, w_ih, w_hh, b_ih, b_hh}, [&] {
+        return std::vector<Tensor>{op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act)};
+    })[0];
 }
 
 std::tuple<Tensor, Tensor> gru_step_fwd_ad(const Tensor &x, const Tensor &h, const Tensor &w_ih,
                                            const Tensor &w_hh, const OptTensor &b_ih,
                                            const OptTensor &b_hh, const Tensor &wih_t,
                                            const Tensor &whh_t, bool reset_after) {
-    auto r = GruStep::apply(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
+    static auto op = op_handle<decltype(gru_step_fwd)>("rnnkit::gru_step_fwd");
+    auto r = step_with_grad(1, reset_after, {x, h, nullptr, w_ih, w_hh, b_ih, b_hh}, [&] {
+        auto [o, s] = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
+        return std::vector<Tensor>{o, s};
+    });
     return {r[0], r[1]};
 }
 
@@ -567,7 +582,11 @@ std::tuple<Tensor, Tensor, Tensor> lstm_step_fwd_ad(const Tensor &x, const Tenso
                                                     const Tensor &w_hh, const OptTensor &b_ih,
                                                     const OptTensor &b_hh, const Tensor &wih_t,
                                                     const Tensor &whh_t) {
-    auto r = LstmStep::apply(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+    static auto op = op_handle<decltype(lstm_step_fwd)>("rnnkit::lstm_step_fwd");
+    auto r = step_with_grad(2, 0, {x, h, &c, w_ih, w_hh, b_ih, b_hh}, [&] {
+        auto [o, cn, s] = op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+        return std::vector<Tensor>{o, cn, s};
+    });
     return {r[0], r[1], r[2]};
 }
 
@@ -752,16 +771,28 @@ PyObject *py_plan_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
         for (size_t k = 0; k < L; k++) {
             const PlanLayer &l = p.layers[k];
             Tensor hk = L == 1 ? h : h.select(0, (int64_t)k);
+            /* the CPU kernels directly: plan_step has checked the arguments' kind (plain CPU
+             * tensors, no tracing), which the dispatcher would otherwise route */
+            StepArgs a{y, hk, nullptr, l.w_ih, l.w_hh, l.b_ih, l.b_hh};
             if (p.kind == 0) {
-                y = ElmanStep::apply(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t, l.whh_t,
-                                     (int64_t)p.opt);
+                y = step_with_grad(0, p.opt, a, [&] {
+                    return std::vector<Tensor>{elman_step_fwd(y, hk, l.w_ih, l.w_hh, l.b_ih,
+                                                              l.b_hh, l.wih_t, l.whh_t, p.opt)};
+                })[0];
             } else if (p.kind == 1) {
-                y = GruStep::apply(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t, l.whh_t,
-                                   (bool)p.opt)[0];
+                y = step_with_grad(1, p.opt, a, [&] {
+                    auto [o, s] = gru_step_fwd(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t,
+                                               l.whh_t, (bool)p.opt);
+                    return std::vector<Tensor>{o, s};
+                })[0];
             } else {
                 Tensor ck = L == 1 ? c : c.select(0, (int64_t)k);
-                auto r = LstmStep::apply(y, hk, ck, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t,
-                                         l.whh_t);
+                a.c = &ck;
+                auto r = step_with_grad(2, 0, a, [&] {
+                    auto [o, cn, s] = lstm_step_fwd(y, hk, ck, l.w_ih, l.w_hh, l.b_ih, l.b_hh,
+                                                    l.wih_t, l.whh_t);
+                    return std::vector<Tensor>{o, cn, s};
+                });
                 y = r[0];
                 cs.push_back(r[1]);
             }
