@@ -7,8 +7,8 @@ the dispatcher (whose ~2 us a call would be most of a step at H = 64). The steps
 Cell contract, ``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D), h and c (B, H),
 weights as in ``sequence``.
 
-Why a cache: at B <= 8 a step reads every weight once, so the kernel wants W^T (rows of G*H
-contiguous) and the per-call Python work must be tiny. The first call with a set of weights
+Why a cache: at B <= 8 a step reads every weight once, so the kernel wants W^T packed in strips
+(``pack_gates``) and the per-call Python work must be tiny. The first call with a set of weights
 validates them and keeps W_ih^T, W_hh^T; later calls only check that each weight is still the
 same tensor, storage and version (``_version`` moves on every in-place update such as an
 optimizer step), so an updated weight is re-read, never served stale.
@@ -70,8 +70,8 @@ class _Prepared:
         self.refs = (weight_ih, weight_hh, bias_ih, bias_hh)  # keeps ids from being reused
         self.stamp = _stamp(weight_ih, weight_hh, bias_ih, bias_hh)
         with torch.no_grad():
-            self.wih_t = weight_ih.detach().t().contiguous()  # (D, G*H)
-            self.whh_t = weight_hh.detach().t().contiguous()  # (H, G*H)
+            self.wih_t = pack_gates(weight_ih.detach(), gates)  # (D, G*H)
+            self.whh_t = pack_gates(weight_hh.detach(), gates)  # (H, G*H)
             b = [None if t is None else t.detach().contiguous() for t in (bias_ih, bias_hh)]
         self.bias = tuple(b)
         # the pointers, for the KernelStreamer's argument table
@@ -84,6 +84,25 @@ class _Prepared:
         self.D, self.H, self.dtype = D, H, weight_hh.dtype
         self.code = 0 if self.dtype is _F32 else 1
         self.x_stride, self.h_stride = (D, 1), (H, 1)
+
+
+def pack_gates(w: torch.Tensor, gates: int) -> torch.Tensor:
+    """A (G*H, K) weight as the step kernels read it: (K, G*H), each gate's H columns of w^T
+    in strips of one vector (16 float32 or 8 float64 columns), every strip K x width contiguous
+    (the last one narrower when H is not a multiple of the width). One stream per strip is
+    what the hardware prefetchers follow best (csrc/step.h sp_proj_strips)."""
+    GH, K = w.shape
+    H, width = GH // gates, 64 // w.element_size()
+    full = H // width * width
+    parts = []
+    for g in range(gates):
+        wt = w[g * H : (g + 1) * H].t()  # (K, H)
+        if full:
+            strips = wt[:, :full].reshape(K, full // width, width).transpose(0, 1)
+            parts.append(strips.reshape(-1))
+        if full < H:
+            parts.append(wt[:, full:].reshape(-1))
+    return torch.cat(parts).view(K, GH)
 
 
 def _ops():

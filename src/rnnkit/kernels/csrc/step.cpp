@@ -7,8 +7,8 @@
  *                              (B, 4H) gate values); differentiable in x, h (c) and the weights.
  *   {elman,gru,lstm}_step_bwd  that step's backward: dx, dh_prev (dc_prev), dW_ih, dW_hh,
  *                              db_ih, db_hh, each computed only where `need` says.
- * The forward reads the weights transposed (wih_t = w_ih^T, whh_t = w_hh^T, contiguous: the
- * caller's cached copies, see step.h), and takes w_ih and w_hh themselves for the gradient and
+ * The forward reads the weights transposed and packed (wih_t, whh_t: kernels.step.pack_gates of
+ * w_ih and w_hh, the caller's cached copies, see step.h), and takes w_ih and w_hh themselves for the gradient and
  * the backward. Their autograd is registered in C++ (StepNode, one node per step): a Python
  * autograd.Function costs ~10 us a call, more than the whole step at H = 64.
  *
