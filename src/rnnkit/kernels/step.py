@@ -2,8 +2,8 @@
 `Recurrent.step`'s native path with or without autograd.
 
 One operator call per step (torch.ops.rnnkit.*_step): both projections and the gate math.
-``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_run``, outside
-the dispatcher (whose ~2 us a call would be most of a step at H = 64). The steps mirror the
+``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_step``, outside
+the dispatcher (whose ~2 us a call would be most of a step at H = 64), which also checks x_t. The steps mirror the
 Cell contract, ``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D), h and c (B, H),
 weights as in ``sequence``.
 

@@ -12,9 +12,10 @@
  * the backward. Their autograd is registered in C++ (StepNode, one node per step): a Python
  * autograd.Function costs ~10 us a call, more than the whole step at H = 64.
  *
- * The inference step ops {elman,gru,lstm}_step (kernels.elman_step etc.) and `stream_run`
- * (kernels.KernelStreamer's one call per step over a stack, outside the dispatcher, whose ~2 us
- * a call would be most of a step at H = 64) run the same forward, so all agree exactly.
+ * The inference step ops {elman,gru,lstm}_step (kernels.elman_step etc.) and `stream_step` /
+ * `stream_run` (kernels.KernelStreamer's one call per step over a stack, outside the
+ * dispatcher, whose ~2 us a call would be most of a step at H = 64) run the same forward, so
+ * all agree exactly.
  *
  * `plan_step` (module function, outside the dispatcher) is Recurrent.step's fast path for a
  * stack of one cell family: one call per step that checks the input, the state and the weights'
