@@ -3,9 +3,9 @@
 
 One operator call per step (torch.ops.rnnkit.*_step): both projections and the gate math.
 ``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_step``, outside
-the dispatcher (whose ~2 us a call would be most of a step at H = 64), which also checks x_t. The steps mirror the
-Cell contract, ``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D), h and c (B, H),
-weights as in ``sequence``.
+the dispatcher (whose ~2 us a call would be most of a step at H = 64), which also checks x_t.
+The steps mirror the Cell contract, ``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D),
+h and c (B, H), weights as in ``sequence``.
 
 Why a cache: at B <= 8 a step reads every weight once, so the kernel wants W^T packed in strips
 (``pack_gates``) and the per-call Python work must be tiny. The first call with a set of weights

@@ -19,7 +19,8 @@
  * LSTM i, f, g, o. Elman saves nothing: its backward reads h_new.
  */
 
-/* Y[:, :n] (+)= X (B, K) WT[:, :n], WT row-major with leading dimension ldw.
+/* Y[:, :n] (+)= X (B, K) W[:, :n], for W row-major (sp_proj) or packed in strips
+ * (sp_proj_strips).
  *
  * Column blocks of four 64-byte vectors accumulate in registers over all K rows, even and odd
  * rows into separate accumulators (8 independent FMA chains: the product is latency-bound
@@ -36,70 +37,13 @@ RK_INLINE SUF(vec) SUF(vload)(const REAL *p) {
     return v;
 }
 
-RK_VEC static void SUF(sp_proj)(int B, int n, int K, const REAL *X, int ldx, const REAL *WT,
-                                int ldw, int accumulate, REAL *Y, int ldy) {
+RK_VEC static void SUF(sp_gemv)(int B, int n, int K, const REAL *X, int ldx, const REAL *W,
+                                size_t vstep, size_t rstep, int tail_ld, int accumulate,
+                                REAL *Y, int ldy) {
+    /* vector v (columns v*RK_VL ...) of row k is at W + v*vstep + k*rstep; the columns past the
+     * last whole vector at T + k*tail_ld + i, T = W + (n / RK_VL)*vstep */
     typedef SUF(vec) V;
-    for (int b = 0; b < B; b++) {
-        REAL *y = Y + (size_t)b * ldy;
-        const REAL *xb = X + (size_t)b * ldx;
-        int j0 = 0;
-        for (; j0 + 4 * RK_VL <= n; j0 += 4 * RK_VL) {
-            V a[4], e[4];
-            for (int i = 0; i < 4; i++) {
-                a[i] = accumulate ? SUF(vload)(y + j0 + i * RK_VL) : V{};
-                e[i] = V{};
-            }
-            const REAL *w = WT + j0;
-            int k = 0;
-            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
-                REAL x0 = xb[k], x1 = xb[k + 1];
-                for (int i = 0; i < 4; i++) a[i] += x0 * SUF(vload)(w + i * RK_VL);
-                for (int i = 0; i < 4; i++) e[i] += x1 * SUF(vload)(w + ldw + i * RK_VL);
-            }
-            if (k < K)
-                for (int i = 0; i < 4; i++) a[i] += xb[k] * SUF(vload)(w + i * RK_VL);
-            for (int i = 0; i < 4; i++) {
-                V v = a[i] + e[i];
-                memcpy(y + j0 + i * RK_VL, &v, sizeof v);
-            }
-        }
-        for (; j0 + RK_VL <= n; j0 += RK_VL) { /* the same, one vector wide */
-            V a = accumulate ? SUF(vload)(y + j0) : V{}, e = V{};
-            const REAL *w = WT + j0;
-            int k = 0;
-            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
-                a += xb[k] * SUF(vload)(w);
-                e += xb[k + 1] * SUF(vload)(w + ldw);
-            }
-            if (k < K) a += xb[k] * SUF(vload)(w);
-            V v = a + e;
-            memcpy(y + j0, &v, sizeof v);
-        }
-        for (; j0 < n; j0++) { /* and one column at a time */
-            REAL a = accumulate ? y[j0] : 0, e = 0;
-            const REAL *w = WT + j0;
-            int k = 0;
-            for (; k + 2 <= K; k += 2, w += 2 * (size_t)ldw) {
-                a += xb[k] * w[0];
-                e += xb[k + 1] * w[ldw];
-            }
-            if (k < K) a += xb[k] * w[0];
-            y[j0] = a + e;
-        }
-    }
-}
-/* Y[:, :n] (+)= X (B, K) P[:, j0:j0 + n] for one gate's weights packed in strips (see
- * kernels/step.py pack_gates): the gate's H columns as strips of RK_VL columns, each strip
- * K x RK_VL contiguous, the last one K x (H % RK_VL). P points at the strip of column j0
- * (a multiple of RK_VL); columns past a multiple of RK_VL exist only at the gate's end. Every
- * weight is read in one sequential stream per strip, which the hardware prefetchers follow
- * better than rows of a (K, G*H) matrix (8-18% faster at H = 128-256, where the weights sit in
- * L2 or beyond). The sums run in the same order as sp_proj's, so a split is exact. */
-RK_VEC static void SUF(sp_proj_strips)(int B, int n, int K, const REAL *X, int ldx,
-                                       const REAL *P, int accumulate, REAL *Y, int ldy) {
-    typedef SUF(vec) V;
-    const size_t S = (size_t)K * RK_VL; /* one strip */
-    int full = n / RK_VL * RK_VL, r = n - full;
+    int full = n / RK_VL * RK_VL;
     for (int b = 0; b < B; b++) {
         REAL *y = Y + (size_t)b * ldy;
         const REAL *xb = X + (size_t)b * ldx;
@@ -110,45 +54,63 @@ RK_VEC static void SUF(sp_proj_strips)(int B, int n, int K, const REAL *X, int l
                 a[i] = accumulate ? SUF(vload)(y + j0 + i * RK_VL) : V{};
                 e[i] = V{};
             }
-            const REAL *w = P + (size_t)(j0 / RK_VL) * S;
+            const REAL *w = W + (size_t)(j0 / RK_VL) * vstep;
             int k = 0;
-            for (; k + 2 <= K; k += 2, w += 2 * RK_VL) {
+            for (; k + 2 <= K; k += 2, w += 2 * rstep) {
                 REAL x0 = xb[k], x1 = xb[k + 1];
-                for (int i = 0; i < 4; i++) a[i] += x0 * SUF(vload)(w + i * S);
-                for (int i = 0; i < 4; i++) e[i] += x1 * SUF(vload)(w + i * S + RK_VL);
+                for (int i = 0; i < 4; i++) a[i] += x0 * SUF(vload)(w + i * vstep);
+                for (int i = 0; i < 4; i++) e[i] += x1 * SUF(vload)(w + i * vstep + rstep);
             }
             if (k < K)
-                for (int i = 0; i < 4; i++) a[i] += xb[k] * SUF(vload)(w + i * S);
+                for (int i = 0; i < 4; i++) a[i] += xb[k] * SUF(vload)(w + i * vstep);
             for (int i = 0; i < 4; i++) {
                 V v = a[i] + e[i];
                 memcpy(y + j0 + i * RK_VL, &v, sizeof v);
             }
         }
-        for (; j0 < full; j0 += RK_VL) { /* the same, one strip */
+        for (; j0 < full; j0 += RK_VL) { /* the same, one vector wide */
             V a = accumulate ? SUF(vload)(y + j0) : V{}, e = V{};
-            const REAL *w = P + (size_t)(j0 / RK_VL) * S;
+            const REAL *w = W + (size_t)(j0 / RK_VL) * vstep;
             int k = 0;
-            for (; k + 2 <= K; k += 2, w += 2 * RK_VL) {
+            for (; k + 2 <= K; k += 2, w += 2 * rstep) {
                 a += xb[k] * SUF(vload)(w);
-                e += xb[k + 1] * SUF(vload)(w + RK_VL);
+                e += xb[k + 1] * SUF(vload)(w + rstep);
             }
             if (k < K) a += xb[k] * SUF(vload)(w);
             V v = a + e;
             memcpy(y + j0, &v, sizeof v);
         }
-        const REAL *t = P + (size_t)(full / RK_VL) * S; /* the last, narrow strip (K, r) */
-        for (int i = 0; i < r; i++) {
+        const REAL *t = W + (size_t)(full / RK_VL) * vstep;
+        for (int i = 0; i < n - full; i++) { /* and one column at a time */
             REAL a = accumulate ? y[full + i] : 0, e = 0;
             const REAL *w = t + i;
             int k = 0;
-            for (; k + 2 <= K; k += 2, w += 2 * r) {
+            for (; k + 2 <= K; k += 2, w += 2 * (size_t)tail_ld) {
                 a += xb[k] * w[0];
-                e += xb[k + 1] * w[r];
+                e += xb[k + 1] * w[tail_ld];
             }
             if (k < K) a += xb[k] * w[0];
             y[full + i] = a + e;
         }
     }
+}
+
+/* WT row-major (K, >= n) with leading dimension ldw */
+RK_INLINE void SUF(sp_proj)(int B, int n, int K, const REAL *X, int ldx, const REAL *WT, int ldw,
+                            int accumulate, REAL *Y, int ldy) {
+    SUF(sp_gemv)(B, n, K, X, ldx, WT, RK_VL, ldw, ldw, accumulate, Y, ldy);
+}
+
+/* Y[:, :n] (+)= X (B, K) P[:, j0:j0 + n] for one gate's weights packed in strips (see
+ * kernels/step.py pack_gates): the gate's H columns as strips of RK_VL columns, each strip
+ * K x RK_VL contiguous, the last one K x (H % RK_VL). P points at the strip of column j0
+ * (a multiple of RK_VL); columns past a multiple of RK_VL exist only at the gate's end. Every
+ * weight is read in one sequential stream per strip, which the hardware prefetchers follow
+ * better than rows of a (K, G*H) matrix (8-18% faster at H = 128-256, where the weights sit in
+ * L2 or beyond). The sums run in the same order as sp_proj's, so a split is exact. */
+RK_INLINE void SUF(sp_proj_strips)(int B, int n, int K, const REAL *X, int ldx, const REAL *P,
+                                   int accumulate, REAL *Y, int ldy) {
+    SUF(sp_gemv)(B, n, K, X, ldx, P, (size_t)K * RK_VL, RK_VL, n % RK_VL, accumulate, Y, ldy);
 }
 #undef RK_VL
 
