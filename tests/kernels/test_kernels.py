@@ -404,6 +404,52 @@ def test_steps_match_naive_including_reset_before_and_no_bias(dtype):
             torch.testing.assert_close(h1, naive_gru(x, h, *ps, ra)[1], **tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_steps_match_naive_across_strip_widths(dtype):
+    # the forward reads its weights in strips of one vector (16 float32 / 8 float64 columns)
+    # per gate: blocks of four strips, single strips and a narrower last strip, alone and
+    # split over two threads at a boundary inside a gate
+    from rnnkit.kernels.sequence import lib
+
+    module, threads = lib(), torch.get_num_threads()
+    tol = TOL if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    B, D = 3, 9
+    for H in (16, 37, 70):
+        x = torch.randn(B, 1, D, dtype=dtype)
+        h, c = torch.randn(B, H, dtype=dtype), torch.randn(B, H, dtype=dtype)
+        pe = [p.detach() for p in _params(1, D, H, dtype=dtype)]
+        pg = [p.detach() for p in _params(3, D, H, dtype=dtype)]
+        pl = [p.detach() for p in _params(4, D, H, dtype=dtype)]
+        runs = []
+        for split_min in (1 << 62, 0):
+            old = module.step_configure(split_min)
+            torch.set_num_threads(2)
+            try:
+                with torch.no_grad():
+                    runs.append([
+                        kernels.elman_step(x[:, 0], h, *pe)[1],
+                        kernels.gru_step(x[:, 0], h, *pg, reset_after=True)[1],
+                        kernels.gru_step(x[:, 0], h, *pg, reset_after=False)[1],
+                        *kernels.lstm_step(x[:, 0], (h, c), *pl)[1],
+                    ])  # fmt: skip
+            finally:
+                torch.set_num_threads(threads)
+                module.step_configure(old)
+        one, split = runs
+        for a, b in zip(one, split, strict=True):
+            assert torch.equal(a, b)
+        torch.testing.assert_close(one[0], naive_elman(x, h, *pe, "tanh")[1], **tol)
+        torch.testing.assert_close(one[1], naive_gru(x, h, *pg, True)[1], **tol)
+        torch.testing.assert_close(one[2], naive_gru(x, h, *pg, False)[1], **tol)
+        cell = torch.nn.LSTMCell(D, H).to(dtype)
+        with torch.no_grad():
+            for name, p in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), pl, strict=True):
+                getattr(cell, name).copy_(p)
+            want = cell(x[:, 0], (h, c))
+        torch.testing.assert_close(one[3], want[0], **tol)
+        torch.testing.assert_close(one[4], want[1], **tol)
+
+
 def test_step_chain_equals_sequence():
     B, T, D, H = 2, 5, 3, 4
     ps = [p.detach() for p in _params(4, D, H)]
@@ -478,6 +524,24 @@ def test_streamer_feeds_its_output_back_and_checks_input():
         kernels.KernelStreamer(
             [kernels.StreamLayer("gru", *ps), kernels.StreamLayer("elman", *_params(1, 5, 5))]
         )
+
+
+def test_streamer_takes_strided_rows_and_tensor_subclasses():
+    # the C fast path (plain tensors, any row stride) and the Python fallback (subclasses)
+    # step alike
+    class Sub(torch.Tensor):
+        pass
+
+    H = 6
+    ps = [p.detach() for p in _params(4, H, H)]
+    s = kernels.KernelStreamer([kernels.StreamLayer("lstm", *ps)], batch=2)
+    wide = torch.randn(2, 2 * H)
+    with torch.no_grad():
+        ys = []
+        for x in (wide[:, :H].contiguous(), wide[:, :H], wide[:, :H].as_subclass(Sub)):
+            s.reset()
+            ys.append(s.step(x).clone())
+    assert torch.equal(ys[0], ys[1]) and torch.equal(ys[0], ys[2])
 
 
 # ---------------------------------------------------------------- errors

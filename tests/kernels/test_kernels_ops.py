@@ -6,6 +6,7 @@ import torch
 from torch.export import Dim
 
 from rnnkit import kernels
+from rnnkit.kernels.step import pack_gates
 
 B, T, D, H = 3, 4, 2, 3
 
@@ -57,13 +58,13 @@ def test_backward_and_step_operators_pass_opcheck(dtype):
     args = (x, wi, wh, None, hs, gates, ext, dout, None, True, need)
     torch.library.opcheck(ops.gru_bwd, args, test_utils=utils)
     x1 = x[:, 0]
-    wih_t, whh_t = wi.t().contiguous(), wh.t().contiguous()
+    wih_t, whh_t = pack_gates(wi, 3), pack_gates(wh, 3)
     torch.library.opcheck(ops.gru_step, (x1, h0, wih_t, whh_t, bi, None, True), test_utils=utils)
     _, _, wi1, wh1, bi1, _ = _seq_args(1, dtype, grad=False)
-    e_args = (x1, h0, wi1.t().contiguous(), wh1.t().contiguous(), bi1, None, 0)
+    e_args = (x1, h0, pack_gates(wi1, 1), pack_gates(wh1, 1), bi1, None, 0)
     torch.library.opcheck(ops.elman_step, e_args, test_utils=utils)
     _, _, wi4, wh4, bi4, bh4 = _seq_args(4, dtype, grad=False)
-    l_args = (x1, h0, h0.clone(), wi4.t().contiguous(), wh4.t().contiguous(), bi4, bh4)
+    l_args = (x1, h0, h0.clone(), pack_gates(wi4, 4), pack_gates(wh4, 4), bi4, bh4)
     torch.library.opcheck(ops.lstm_step, l_args, test_utils=utils)
 
 

@@ -10,6 +10,7 @@ import torch
 import rnnkit
 from rnnkit import kernels
 from rnnkit.kernels.sequence import lib
+from rnnkit.kernels.step import pack_gates
 
 B, D, H = 2, 3, 4
 
@@ -29,8 +30,8 @@ def _weights(gates, dtype=torch.float64, bias=True):
     return (r(gates * H, D), r(gates * H, H), *b)
 
 
-def _t(w):  # the transposed copy the step plan keeps (no gradient path of its own)
-    return w.detach().t().contiguous()
+def _t(w):  # the packed copy the step plan keeps (no gradient path of its own)
+    return pack_gates(w.detach(), w.shape[0] // H)
 
 
 def _inputs(dtype=torch.float64):

@@ -2,13 +2,13 @@
 `Recurrent.step`'s native path with or without autograd.
 
 One operator call per step (torch.ops.rnnkit.*_step): both projections and the gate math.
-``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_run``, outside
-the dispatcher (whose ~2 us a call would be most of a step at H = 64). The steps mirror the
-Cell contract, ``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D), h and c (B, H),
-weights as in ``sequence``.
+``KernelStreamer`` steps a whole stack in one call of the extension's ``stream_step``, outside
+the dispatcher (whose ~2 us a call would be most of a step at H = 64), which also checks x_t.
+The steps mirror the Cell contract, ``y_t, state = step(x_t, state, ...)``. Shapes: x_t (B, D),
+h and c (B, H), weights as in ``sequence``.
 
-Why a cache: at B <= 8 a step reads every weight once, so the kernel wants W^T (rows of G*H
-contiguous) and the per-call Python work must be tiny. The first call with a set of weights
+Why a cache: at B <= 8 a step reads every weight once, so the kernel wants W^T packed in strips
+(``pack_gates``) and the per-call Python work must be tiny. The first call with a set of weights
 validates them and keeps W_ih^T, W_hh^T; later calls only check that each weight is still the
 same tensor, storage and version (``_version`` moves on every in-place update such as an
 optimizer step), so an updated weight is re-read, never served stale.
@@ -70,8 +70,8 @@ class _Prepared:
         self.refs = (weight_ih, weight_hh, bias_ih, bias_hh)  # keeps ids from being reused
         self.stamp = _stamp(weight_ih, weight_hh, bias_ih, bias_hh)
         with torch.no_grad():
-            self.wih_t = weight_ih.detach().t().contiguous()  # (D, G*H)
-            self.whh_t = weight_hh.detach().t().contiguous()  # (H, G*H)
+            self.wih_t = pack_gates(weight_ih.detach(), gates)  # (D, G*H)
+            self.whh_t = pack_gates(weight_hh.detach(), gates)  # (H, G*H)
             b = [None if t is None else t.detach().contiguous() for t in (bias_ih, bias_hh)]
         self.bias = tuple(b)
         # the pointers, for the KernelStreamer's argument table
@@ -84,6 +84,25 @@ class _Prepared:
         self.D, self.H, self.dtype = D, H, weight_hh.dtype
         self.code = 0 if self.dtype is _F32 else 1
         self.x_stride, self.h_stride = (D, 1), (H, 1)
+
+
+def pack_gates(w: torch.Tensor, gates: int) -> torch.Tensor:
+    """A (G*H, K) weight as the step kernels read it: (K, G*H), each gate's H columns of w^T
+    in strips of one vector (16 float32 or 8 float64 columns), every strip K x width contiguous
+    (the last one narrower when H is not a multiple of the width). One stream per strip is
+    what the hardware prefetchers follow best (csrc/step.h sp_proj_strips)."""
+    GH, K = w.shape
+    H, width = GH // gates, 64 // w.element_size()
+    full = H // width * width
+    parts = []
+    for g in range(gates):
+        wt = w[g * H : (g + 1) * H].t()  # (K, H)
+        if full:
+            strips = wt[:, :full].reshape(K, full // width, width).transpose(0, 1)
+            parts.append(strips.reshape(-1))
+        if full < H:
+            parts.append(wt[:, full:].reshape(-1))
+    return torch.cat(parts).view(K, GH)
 
 
 def _ops():
@@ -321,9 +340,9 @@ class KernelStreamer:
             self._c.append(c)
         self._rows, self._scratch = rows, keep
         self._rows_ptr, self._nlayers = rows.data_ptr(), len(layers)
-        self._run = self._module.stream_run
+        self._run, self._step = self._module.stream_run, self._module.stream_step
         self._dtype, self._xshape = dtype, (batch, self._prepared[0].D)
-        self._ldx, self._y = self._prepared[0].D, self._h[-1]
+        self._y = self._h[-1]
         self.batch, self.kinds = batch, tuple(spec.kind for spec in layers)
 
     @property
@@ -361,19 +380,14 @@ class KernelStreamer:
         The returned tensor is the KernelStreamer's own state buffer, overwritten by the next step:
         ``.clone()`` it to keep it.
         """
-        # The common case in five attribute reads (~0.3 us); the rest goes through _check.
-        if (
-            x_t.dtype is self._dtype
-            and x_t.is_cpu
-            and not x_t.requires_grad
-            and x_t.is_contiguous()
-            and x_t.shape == self._xshape
-        ):
-            self._run(self._rows_ptr, self._nlayers, x_t.data_ptr(), self._ldx)
-        else:
+        # The common case is checked in C (stream_step: None where x_t is not it); the rest
+        # goes through _check, which raises with the reason or lets a tensor subclass through.
+        y = self._step(self._rows_ptr, self._nlayers, x_t, self._y)
+        if y is None:
             self._check(x_t)
             self._run(self._rows_ptr, self._nlayers, x_t.data_ptr(), x_t.stride(0))
-        return self._y
+            y = self._y
+        return y
 
     def _check(self, x_t):
         if not isinstance(x_t, torch.Tensor) or tuple(x_t.shape) != self._xshape:

@@ -7,14 +7,15 @@
  *                              (B, 4H) gate values); differentiable in x, h (c) and the weights.
  *   {elman,gru,lstm}_step_bwd  that step's backward: dx, dh_prev (dc_prev), dW_ih, dW_hh,
  *                              db_ih, db_hh, each computed only where `need` says.
- * The forward reads the weights transposed (wih_t = w_ih^T, whh_t = w_hh^T, contiguous: the
- * caller's cached copies, see step.h), and takes w_ih and w_hh themselves for the gradient and
- * the backward. Their autograd is registered in C++ (an autograd::Function per cell): a Python
+ * The forward reads the weights transposed and packed (wih_t, whh_t: kernels.step.pack_gates of
+ * w_ih and w_hh, the caller's cached copies, see step.h), and takes w_ih and w_hh themselves for the gradient and
+ * the backward. Their autograd is registered in C++ (StepNode, one node per step): a Python
  * autograd.Function costs ~10 us a call, more than the whole step at H = 64.
  *
- * The inference step ops {elman,gru,lstm}_step (kernels.elman_step etc.) and `stream_run`
- * (kernels.KernelStreamer's one call per step over a stack, outside the dispatcher, whose ~2 us
- * a call would be most of a step at H = 64) run the same forward, so all agree exactly.
+ * The inference step ops {elman,gru,lstm}_step (kernels.elman_step etc.) and `stream_step` /
+ * `stream_run` (kernels.KernelStreamer's one call per step over a stack, outside the
+ * dispatcher, whose ~2 us a call would be most of a step at H = 64) run the same forward, so
+ * all agree exactly.
  *
  * `plan_step` (module function, outside the dispatcher) is Recurrent.step's fast path for a
  * stack of one cell family: one call per step that checks the input, the state and the weights'
@@ -30,7 +31,9 @@
 #include <ATen/ops/stack.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/Exception.h>
-#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/autograd/saved_variable.h>
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/library.h>
@@ -46,8 +49,6 @@
 
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
-using torch::autograd::AutogradContext;
-using torch::autograd::variable_list;
 
 namespace {
 
@@ -77,6 +78,10 @@ template <typename T> struct K;
 template <> struct K<float> {
     using A = step_t_f32;
     static void fwd(const A *p, int j0, int j1) { step_fwd_cols_f32(p, j0, j1); }
+    static void bias(int GH, int H, int ra, const float *bih, const float *bhh, float *bx,
+                     float *bh) {
+        step_bias_f32(GH, H, ra, bih, bhh, bx, bh);
+    }
     static void gates(const A *p) { step_bwd_gates_f32(p); }
     static void cols(const A *p, int d0, int d1, int j0, int j1) {
         step_bwd_cols_f32(p, d0, d1, j0, j1);
@@ -85,6 +90,10 @@ template <> struct K<float> {
 template <> struct K<double> {
     using A = step_t_f64;
     static void fwd(const A *p, int j0, int j1) { step_fwd_cols_f64(p, j0, j1); }
+    static void bias(int GH, int H, int ra, const double *bih, const double *bhh, double *bx,
+                     double *bh) {
+        step_bias_f64(GH, H, ra, bih, bhh, bx, bh);
+    }
     static void gates(const A *p) { step_bwd_gates_f64(p); }
     static void cols(const A *p, int d0, int d1, int j0, int j1) {
         step_bwd_cols_f64(p, d0, d1, j0, j1);
@@ -124,10 +133,10 @@ std::pair<int, int> part(int n, int t, int nt) {
 /* Scratch of `n` REAL: on the stack when small (the common B = 1 case), else on the heap. */
 template <typename T>
 struct Scratch {
-    T small[4096];
+    T small[8192];
     std::vector<T> big;
     T *get(size_t n) {
-        if (n <= 4096) return small;
+        if (n <= 8192) return small;
         big.resize(n);
         return big.data();
     }
@@ -141,13 +150,11 @@ void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const 
     int G = gates_of(kind), GH = G * H;
     bool ra = kind == 1 && opt;
     Scratch<T> mem;
-    T *buf = mem.get((size_t)2 * B * GH + GH + H);
+    /* s, gh (B, GH); bx (GH), bh (H); the gate values (B, 4H) when the caller saves none */
+    T *buf = mem.get((size_t)2 * B * GH + GH + H + (save || !kind ? 0 : (size_t)4 * B * H));
     T *s = buf, *gh = buf + (size_t)B * GH, *bx = gh + (size_t)B * GH, *bh = bx + GH;
-    for (int j = 0; j < GH; j++) {
-        bool hn = ra && j >= 2 * H;  /* b_hn stays inside r * (W_hn h + b_hn) */
-        bx[j] = (bih ? bih[j] : 0) + (bhh && !hn ? bhh[j] : 0);
-    }
-    for (int j = 0; j < H; j++) bh[j] = ra && bhh ? bhh[2 * H + j] : 0;
+    if (kind && !save) save = bh + H;
+    K<T>::bias(GH, H, ra, bih, bhh, bx, bh);
     typename K<T>::A p{};
     p.kind = kind; p.opt = opt; p.B = B; p.D = D; p.H = H; p.x = x; p.ldx = ldx; p.h = h;
     p.c = c; p.WihT = wihT; p.WhhT = whhT; p.bx = bx; p.bh = bh; p.hout = hout; p.cout = cout;
@@ -391,7 +398,7 @@ std::vector<Tensor> run_bwd(const char *op, int kind, int opt, const OptTensor &
         using T = scalar_t;
         typename K<T>::A p{};
         Scratch<T> mem;
-        T *buf = mem.get((size_t)2 * B * GH + 2 * (size_t)B * H);
+        T *buf = mem.get((size_t)2 * B * GH + 2 * (size_t)B * H + 2 * (size_t)H);
         p.kind = kind; p.opt = opt; p.B = B; p.D = D; p.H = H;
         p.x = X.data_ptr<T>(); p.ldx = (int)X.stride(0); p.h = h.data_ptr<T>();
         p.c = lstm ? C.data_ptr<T>() : nullptr;
@@ -403,6 +410,8 @@ std::vector<Tensor> run_bwd(const char *op, int kind, int opt, const OptTensor &
         p.cnew = Cn.defined() ? Cn.data_ptr<T>() : nullptr;
         p.gi = buf; p.gr = buf + (size_t)B * GH; p.dhd = p.gr + (size_t)B * GH;
         p.s = p.dhd + (size_t)B * H;
+        p.zero = p.s + (size_t)B * H; p.dcs = p.zero + H;
+        memset(p.zero, 0, (size_t)H * sizeof(T));
         p.dx = mptr<T>(g[0]); p.dhp = mptr<T>(g[1]);
         p.dcp = lstm ? mptr<T>(g[2]) : nullptr;
         p.dWih = mptr<T>(g[2 + o]); p.dWhh = mptr<T>(g[3 + o]);
@@ -448,109 +457,124 @@ c10::TypedOperatorHandle<F> op_handle(const char *name) {
     return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<F>();
 }
 
-std::array<bool, 6> needs6(AutogradContext *ctx) {
-    return {ctx->needs_input_grad(0), ctx->needs_input_grad(1), ctx->needs_input_grad(2),
-            ctx->needs_input_grad(3), ctx->needs_input_grad(4), ctx->needs_input_grad(5)};
+/* The autograd node of one step, written as torch's generated nodes are (a Node with its
+ * SavedVariables, edges to x, h, [c], w_ih, w_hh, b_ih, b_hh) rather than through
+ * torch::autograd::Function, whose context (saved_data map, per-input metadata, output
+ * wrapping) cost ~3 us a step, as much as the whole step at H = 64. Its inputs are the
+ * gradients of h_new (and c_new); the backward is the rnnkit::*_step_bwd operator, through
+ * the dispatcher so fake tensors (opcheck, torch.compile) reach its fake kernel. */
+struct StepNode : public torch::autograd::Node {
+    int kind;                                   /* 0 Elman, 1 GRU, 2 LSTM */
+    int64_t opt;                                /* Elman activation, GRU reset_after */
+    torch::autograd::SavedVariable x, h, c, w_ih, w_hh, saved, out; /* out: h_new / c_new */
+
+    std::string name() const override {
+        return kind == 0 ? "ElmanStepBackward" : kind == 1 ? "GruStepBackward" : "LstmStepBackward";
+    }
+    void release_variables() override {
+        for (auto *v : {&x, &h, &c, &w_ih, &w_hh, &saved, &out}) v->reset_data();
+    }
+    torch::autograd::variable_list apply(torch::autograd::variable_list &&go) override {
+        int n = kind == 2 ? 7 : 6;
+        std::array<bool, 7> need{};
+        for (int i = 0; i < n; i++) need[i] = task_should_compute_output(i);
+        torch::autograd::variable_list out_grads(n);
+        bool any_in = go[0].defined() || (kind == 2 && go[1].defined());
+        if (!any_in) return out_grads; /* nothing reached this step: every gradient is zero */
+        auto self = getptr();
+        Tensor X = x.unpack(), Hp = h.unpack(), Wi = w_ih.unpack(), Wh = w_hh.unpack();
+        std::vector<Tensor> g;
+        if (kind == 0) {
+            static auto op = op_handle<decltype(elman_step_bwd)>("rnnkit::elman_step_bwd");
+            auto r = op.call(go[0], X, Hp, Wi, Wh, out.unpack(self), opt,
+                             {need[0], need[1], need[2], need[3], need[4], need[5]});
+            g = {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r),
+                 std::get<4>(r), std::get<5>(r)};
+        } else if (kind == 1) {
+            static auto op = op_handle<decltype(gru_step_bwd)>("rnnkit::gru_step_bwd");
+            auto r = op.call(go[0], X, Hp, Wi, Wh, saved.unpack(), (bool)opt,
+                             {need[0], need[1], need[2], need[3], need[4], need[5]});
+            g = {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r),
+                 std::get<4>(r), std::get<5>(r)};
+        } else {
+            static auto op = op_handle<decltype(lstm_step_bwd)>("rnnkit::lstm_step_bwd");
+            auto opt_t = [](const Tensor &t) { return t.defined() ? OptTensor(t) : std::nullopt; };
+            auto r = op.call(opt_t(go[0]), opt_t(go[1]), X, Hp, c.unpack(), Wi, Wh,
+                             saved.unpack(), out.unpack(self), need);
+            g = {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r),
+                 std::get<4>(r), std::get<5>(r), std::get<6>(r)};
+        }
+        for (int i = 0; i < n; i++)
+            if (need[i]) out_grads[i] = g[i];
+        return out_grads;
+    }
+};
+
+/* The forward ops' arguments; fwd(...) computes (h_new, [c_new], [saved]) below autograd. */
+struct StepArgs {
+    const Tensor &x, &h;
+    const Tensor *c; /* LSTM only */
+    const Tensor &w_ih, &w_hh;
+    const OptTensor &b_ih, &b_hh;
+};
+
+/* Runs `fwd` (returning h_new, then c_new for the LSTM, then saved for GRU/LSTM) and, where
+ * grad mode is on and an input requires grad, attaches a StepNode to the differentiable
+ * outputs (h_new, c_new). */
+template <typename F>
+std::vector<Tensor> step_with_grad(int kind, int64_t opt, const StepArgs &a, const F &fwd) {
+    Tensor none;
+    const Tensor &c = a.c ? *a.c : none;
+    const Tensor &bi = a.b_ih ? *a.b_ih : none, &bh = a.b_hh ? *a.b_hh : none;
+    bool lstm = kind == 2;
+    for (const Tensor *t : {&a.x, &a.h, &c, &a.w_ih, &a.w_hh, &bi, &bh})
+        TORCH_CHECK(!torch::autograd::isFwGradDefined(*t), "rnnkit step ops: forward-mode AD "
+                    "is not implemented (use impl='reference')");
+    bool grad = lstm ? torch::autograd::compute_requires_grad(a.x, a.h, c, a.w_ih, a.w_hh, bi, bh)
+                     : torch::autograd::compute_requires_grad(a.x, a.h, a.w_ih, a.w_hh, bi, bh);
+    std::vector<Tensor> r;
+    {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        r = fwd();
+    }
+    if (!grad) return r;
+    auto node = c10::make_intrusive<StepNode>();
+    node->kind = kind;
+    node->opt = opt;
+    if (lstm) node->set_next_edges(torch::autograd::collect_next_edges(a.x, a.h, c, a.w_ih,
+                                                                       a.w_hh, bi, bh));
+    else node->set_next_edges(torch::autograd::collect_next_edges(a.x, a.h, a.w_ih, a.w_hh, bi,
+                                                                  bh));
+    torch::autograd::set_history(r[0], node);
+    if (lstm) torch::autograd::set_history(r[1], node);
+    node->x = torch::autograd::SavedVariable(a.x, false);
+    node->h = torch::autograd::SavedVariable(a.h, false);
+    node->w_ih = torch::autograd::SavedVariable(a.w_ih, false);
+    node->w_hh = torch::autograd::SavedVariable(a.w_hh, false);
+    if (lstm) node->c = torch::autograd::SavedVariable(c, false);
+    if (kind) node->saved = torch::autograd::SavedVariable(r.back(), false);
+    if (kind != 1) node->out = torch::autograd::SavedVariable(r[lstm ? 1 : 0], true);
+    return r;
 }
-
-/* The gradients for (x, h, [c], w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, option): undefined where
- * not needed (an absent bias gets none). */
-template <size_t N>
-variable_list grads_out(const std::array<Tensor, N> &g, const std::array<bool, N> &need) {
-    variable_list out;
-    for (size_t i = 0; i < N; i++) out.push_back(need[i] ? g[i] : Tensor());
-    out.insert(out.end(), {Tensor(), Tensor(), Tensor()});
-    return out;
-}
-
-struct ElmanStep : public torch::autograd::Function<ElmanStep> {
-    static Tensor forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
-                          const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
-                          const OptTensor &b_hh, const Tensor &wih_t, const Tensor &whh_t,
-                          int64_t act) {
-        static auto op = op_handle<decltype(elman_step_fwd)>("rnnkit::elman_step_fwd");
-        at::AutoDispatchBelowADInplaceOrView guard;
-        Tensor out = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act);
-        ctx->save_for_backward({x, h, w_ih, w_hh, out});
-        ctx->saved_data["act"] = act;
-        return out;
-    }
-    static variable_list backward(AutogradContext *ctx, variable_list go) {
-        static auto op = op_handle<decltype(elman_step_bwd)>("rnnkit::elman_step_bwd");
-        auto s = ctx->get_saved_variables();
-        auto need = needs6(ctx);
-        auto g = op.call(go[0], s[0], s[1], s[2], s[3], s[4], ctx->saved_data["act"].toInt(),
-                         need);
-        return grads_out<6>({std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g),
-                             std::get<4>(g), std::get<5>(g)}, need);
-    }
-};
-
-struct GruStep : public torch::autograd::Function<GruStep> {
-    static variable_list forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
-                                 const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
-                                 const OptTensor &b_hh, const Tensor &wih_t,
-                                 const Tensor &whh_t, bool reset_after) {
-        static auto op = op_handle<decltype(gru_step_fwd)>("rnnkit::gru_step_fwd");
-        at::AutoDispatchBelowADInplaceOrView guard;
-        auto [out, saved] = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
-        ctx->save_for_backward({x, h, w_ih, w_hh, saved});
-        ctx->saved_data["ra"] = reset_after;
-        ctx->mark_non_differentiable({saved});
-        return {out, saved};
-    }
-    static variable_list backward(AutogradContext *ctx, variable_list go) {
-        static auto op = op_handle<decltype(gru_step_bwd)>("rnnkit::gru_step_bwd");
-        auto s = ctx->get_saved_variables();
-        auto need = needs6(ctx);
-        auto g = op.call(go[0], s[0], s[1], s[2], s[3], s[4], ctx->saved_data["ra"].toBool(),
-                         need);
-        return grads_out<6>({std::get<0>(g), std::get<1>(g), std::get<2>(g), std::get<3>(g),
-                             std::get<4>(g), std::get<5>(g)}, need);
-    }
-};
-
-struct LstmStep : public torch::autograd::Function<LstmStep> {
-    static variable_list forward(AutogradContext *ctx, const Tensor &x, const Tensor &h,
-                                 const Tensor &c, const Tensor &w_ih, const Tensor &w_hh,
-                                 const OptTensor &b_ih, const OptTensor &b_hh,
-                                 const Tensor &wih_t, const Tensor &whh_t) {
-        static auto op = op_handle<decltype(lstm_step_fwd)>("rnnkit::lstm_step_fwd");
-        at::AutoDispatchBelowADInplaceOrView guard;
-        auto [out, c_new, saved] = op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
-        ctx->save_for_backward({x, h, c, w_ih, w_hh, saved, c_new});
-        ctx->mark_non_differentiable({saved});
-        ctx->set_materialize_grads(false);
-        return {out, c_new, saved};
-    }
-    static variable_list backward(AutogradContext *ctx, variable_list go) {
-        static auto op = op_handle<decltype(lstm_step_bwd)>("rnnkit::lstm_step_bwd");
-        auto s = ctx->get_saved_variables();
-        std::array<bool, 7> need;
-        for (int i = 0; i < 7; i++) need[i] = ctx->needs_input_grad(i);
-        auto opt = [](const Tensor &t) { return t.defined() ? OptTensor(t) : std::nullopt; };
-        auto g = op.call(opt(go[0]), opt(go[1]), s[0], s[1], s[2], s[3], s[4], s[5], s[6], need);
-        variable_list out;
-        std::array<Tensor, 7> all = {std::get<0>(g), std::get<1>(g), std::get<2>(g),
-                                     std::get<3>(g), std::get<4>(g), std::get<5>(g),
-                                     std::get<6>(g)};
-        for (int i = 0; i < 7; i++) out.push_back(need[i] ? all[i] : Tensor());
-        out.insert(out.end(), {Tensor(), Tensor()});
-        return out;
-    }
-};
 
 Tensor elman_step_fwd_ad(const Tensor &x, const Tensor &h, const Tensor &w_ih,
                          const Tensor &w_hh, const OptTensor &b_ih, const OptTensor &b_hh,
                          const Tensor &wih_t, const Tensor &whh_t, int64_t act) {
-    return ElmanStep::apply(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act);
+    static auto op = op_handle<decltype(elman_step_fwd)>("rnnkit::elman_step_fwd");
+    return step_with_grad(0, act, {x, h, nullptr, w_ih, w_hh, b_ih, b_hh}, [&] {
+        return std::vector<Tensor>{op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, act)};
+    })[0];
 }
 
 std::tuple<Tensor, Tensor> gru_step_fwd_ad(const Tensor &x, const Tensor &h, const Tensor &w_ih,
                                            const Tensor &w_hh, const OptTensor &b_ih,
                                            const OptTensor &b_hh, const Tensor &wih_t,
                                            const Tensor &whh_t, bool reset_after) {
-    auto r = GruStep::apply(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
+    static auto op = op_handle<decltype(gru_step_fwd)>("rnnkit::gru_step_fwd");
+    auto r = step_with_grad(1, reset_after, {x, h, nullptr, w_ih, w_hh, b_ih, b_hh}, [&] {
+        auto [o, s] = op.call(x, h, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t, reset_after);
+        return std::vector<Tensor>{o, s};
+    });
     return {r[0], r[1]};
 }
 
@@ -559,7 +583,11 @@ std::tuple<Tensor, Tensor, Tensor> lstm_step_fwd_ad(const Tensor &x, const Tenso
                                                     const Tensor &w_hh, const OptTensor &b_ih,
                                                     const OptTensor &b_hh, const Tensor &wih_t,
                                                     const Tensor &whh_t) {
-    auto r = LstmStep::apply(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+    static auto op = op_handle<decltype(lstm_step_fwd)>("rnnkit::lstm_step_fwd");
+    auto r = step_with_grad(2, 0, {x, h, &c, w_ih, w_hh, b_ih, b_hh}, [&] {
+        auto [o, cn, s] = op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, wih_t, whh_t);
+        return std::vector<Tensor>{o, cn, s};
+    });
     return {r[0], r[1], r[2]};
 }
 
@@ -744,16 +772,28 @@ PyObject *py_plan_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
         for (size_t k = 0; k < L; k++) {
             const PlanLayer &l = p.layers[k];
             Tensor hk = L == 1 ? h : h.select(0, (int64_t)k);
+            /* the CPU kernels directly: plan_step has checked the arguments' kind (plain CPU
+             * tensors, no tracing), which the dispatcher would otherwise route */
+            StepArgs a{y, hk, nullptr, l.w_ih, l.w_hh, l.b_ih, l.b_hh};
             if (p.kind == 0) {
-                y = ElmanStep::apply(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t, l.whh_t,
-                                     (int64_t)p.opt);
+                y = step_with_grad(0, p.opt, a, [&] {
+                    return std::vector<Tensor>{elman_step_fwd(y, hk, l.w_ih, l.w_hh, l.b_ih,
+                                                              l.b_hh, l.wih_t, l.whh_t, p.opt)};
+                })[0];
             } else if (p.kind == 1) {
-                y = GruStep::apply(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t, l.whh_t,
-                                   (bool)p.opt)[0];
+                y = step_with_grad(1, p.opt, a, [&] {
+                    auto [o, s] = gru_step_fwd(y, hk, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t,
+                                               l.whh_t, (bool)p.opt);
+                    return std::vector<Tensor>{o, s};
+                })[0];
             } else {
                 Tensor ck = L == 1 ? c : c.select(0, (int64_t)k);
-                auto r = LstmStep::apply(y, hk, ck, l.w_ih, l.w_hh, l.b_ih, l.b_hh, l.wih_t,
-                                         l.whh_t);
+                a.c = &ck;
+                auto r = step_with_grad(2, 0, a, [&] {
+                    auto [o, cn, s] = lstm_step_fwd(y, hk, ck, l.w_ih, l.w_hh, l.b_ih, l.b_hh,
+                                                    l.wih_t, l.whh_t);
+                    return std::vector<Tensor>{o, cn, s};
+                });
                 y = r[0];
                 cs.push_back(r[1]);
             }
@@ -787,19 +827,10 @@ void stream_layer(int kind, const int64_t *p) {
                lstm ? P(13) : nullptr, nullptr);
 }
 
-PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
-    int64_t v[4];
-    if (n != 4) {
-        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
-        return NULL;
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = PyLong_AsLongLong(args[i]);
-        if (v[i] == -1 && PyErr_Occurred()) return NULL;
-    }
-    int64_t *rows = (int64_t *)(intptr_t)v[0], x = v[2], ldx = v[3];
+/* One step of the stack from x at x_addr (row stride ldx); false with a Python error set. */
+bool stream_layers(int64_t *rows, int64_t nlayers, int64_t x, int64_t ldx) {
     try {
-        for (int64_t k = 0; k < v[1]; k++) {
+        for (int64_t k = 0; k < nlayers; k++) {
             int64_t *r = rows + k * RK_ROW, *p = r + 1;
             int kind = (int)r[0], f64 = p[0] != 0, lstm = kind == 2;
             int xs = lstm ? 4 : 5, hs = lstm ? 6 : 7;
@@ -815,9 +846,49 @@ PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
         }
     } catch (const std::exception &e) {
         PyErr_SetString(PyExc_RuntimeError, e.what());
+        return false;
+    }
+    return true;
+}
+
+PyObject *py_stream_run(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    int64_t v[4];
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "stream_run expects (rows, nlayers, x, ldx)");
         return NULL;
     }
+    for (int i = 0; i < 4; i++) {
+        v[i] = PyLong_AsLongLong(args[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    if (!stream_layers((int64_t *)(intptr_t)v[0], v[1], v[2], v[3])) return NULL;
     Py_RETURN_NONE;
+}
+
+/* stream_step(rows, nlayers, x, y) -> y after one step on the tensor x, or None where x is not
+ * the common case (a plain CPU tensor of the stack's dtype and shape (B, D) with contiguous
+ * rows, not requiring grad under grad mode): KernelStreamer.step's checks, in C, because in
+ * Python they were ~0.4 us a step, as much as the whole Elman step at H = 64. */
+PyObject *py_stream_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    if (n != 4) {
+        PyErr_SetString(PyExc_TypeError, "stream_step expects (rows, nlayers, x, y)");
+        return NULL;
+    }
+    int64_t *rows = (int64_t *)PyLong_AsVoidPtr(args[0]);
+    long long nl = PyLong_AsLongLong(args[1]);
+    if (PyErr_Occurred()) return NULL;
+    const Tensor *xp = tensor_arg(args[2]);
+    if (!xp) Py_RETURN_NONE;
+    const Tensor &x = *xp;
+    const int64_t *p = rows + 1; /* the first layer: dtype code, B, D */
+    if (x.dim() != 2 || x.size(0) != p[1] || x.size(1) != p[2] || x.stride(1) != 1 ||
+        x.scalar_type() != (p[0] ? at::kDouble : at::kFloat) || !x.device().is_cpu() ||
+        (x.requires_grad() && at::GradMode::is_enabled()))
+        Py_RETURN_NONE;
+    if (!stream_layers(rows, nl, (int64_t)(intptr_t)x.const_data_ptr(), x.stride(0)))
+        return NULL;
+    Py_INCREF(args[3]);
+    return args[3];
 }
 
 /* step_configure(split_min): the weight elements per step from which a step is split over
@@ -834,6 +905,7 @@ PyObject *py_step_configure(PyObject *, PyObject *arg) {
 
 PyMethodDef rk_step_methods[] = {
     {"stream_run", (PyCFunction)(void (*)(void))py_stream_run, METH_FASTCALL, NULL},
+    {"stream_step", (PyCFunction)(void (*)(void))py_stream_step, METH_FASTCALL, NULL},
     {"step_plan", (PyCFunction)(void (*)(void))py_step_plan, METH_FASTCALL, NULL},
     {"plan_step", (PyCFunction)(void (*)(void))py_plan_step, METH_FASTCALL, NULL},
     {"step_configure", (PyCFunction)py_step_configure, METH_O, "step split threshold"},
