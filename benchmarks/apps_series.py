@@ -162,18 +162,21 @@ def run(name: str) -> dict:
 def memoise_classical_fits() -> None:
     """The forecast task's classical fits (the hybrid's choice and the baselines) depend on
     the series and the split alone, not on --seed: in this process each is computed once per
-    set of arguments, so the seeds of one series after the first cost their training only."""
+    set of arguments, so the seeds of one series after the first cost their training only
+    (and the hybrid's AutoARIMA/AutoETS refitted on the training part is the baseline's)."""
     import hashlib
 
     import numpy as np
 
+    from rnnkit.models import classical
     from rnnkit.tasks.forecast import task
 
     def key(v):
         return hashlib.sha1(v.tobytes()).hexdigest() if isinstance(v, np.ndarray) else repr(v)
 
-    for name in ("choose", "baseline_forecasts"):
-        fn, done = getattr(task, name), {}
+    for module, name in ((task, "choose"), (task, "baseline_forecasts"),
+                         (classical, "auto_arima"), (classical, "auto_ets")):  # fmt: skip
+        fn, done = getattr(module, name), {}
 
         def memo(*args, _fn=fn, _done=done):
             k = tuple(key(a) for a in args)
@@ -181,7 +184,7 @@ def memoise_classical_fits() -> None:
                 _done[k] = _fn(*args)
             return _done[k]
 
-        setattr(task, name, memo)
+        setattr(module, name, memo)
 
 
 def main(names: list[str]) -> None:
