@@ -455,9 +455,10 @@ class ForecastTask(Task):
         return best
 
     def hybrid_data(self, ctx, data: ForecastData) -> ForecastData:
-        """The hybrid's data: the classical method chosen on the validation part (fitted on
-        the part before it, and refitted on the whole training part for the refit), the error
-        scale, the direct head's windows."""
+        """The hybrid's data: the classical method chosen by rolling-origin cross-validation
+        on the training part (hybrid.choose; fitted on the part before the validation tail,
+        and refitted on the whole training part for the refit), the error scale, the direct
+        head's windows."""
         o = ctx.options
         n_fit = data.n_train - data.n_val
         ctx.say("choosing the hybrid's classical part by cross-validation on the training part")
