@@ -82,6 +82,12 @@ ENTRIES: dict[str, list[str]] = {
 # the default after session 4, the ens-* commands re-run under new names (the session-3
 # results stay): the network alone or the hybrid, whichever does better on validation
 ENTRIES.update({"auto-" + k[4:]: v for k, v in list(ENTRIES.items()) if k.startswith("ens-")})
+# session 5: the hybrid's classical part chosen by cross-validation, its correction weight on
+# validation; the same commands again, and elnino (monthly Pacific sea surface temperatures
+# 1950-2010, statsmodels), held out: nothing was chosen looking at it
+ENTRIES.update({"cv-" + k[4:]: v for k, v in list(ENTRIES.items()) if k.startswith("ens-")})
+ENTRIES["cv-elnino"] = ["train", "forecast", "--data", str(RUNS / "elnino.csv"), "--target",
+                        "temperature", "--time", "month", "--horizon", "12", "--threads", "1"]
 
 
 def entry_args(name: str) -> list[str]:
@@ -104,10 +110,30 @@ def write_kdd135() -> None:
     (RUNS / "kdd135-train.csv").write_text("t,value\n" + "\n".join(train) + "\n")
 
 
+def write_elnino() -> None:
+    """RUNS/elnino.csv (month as a decimal year, temperature): statsmodels' year-by-month
+    table of El Nino sea surface temperatures as one monthly series."""
+    from statsmodels.datasets import elnino
+
+    table = elnino.load_pandas().data
+    rows = [f"{year + m / 12:.4f},{float(row.iloc[m + 1])!r}"
+            for year, (_, row) in zip(table["YEAR"].astype(int), table.iterrows(), strict=True)
+            for m in range(12)]  # fmt: skip
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / "elnino.csv").write_text("month,temperature\n" + "\n".join(rows) + "\n")
+
+
+# what a forecast entry keeps of its results.json: the tables' figures, not every forecast
+KEPT = ("target", "split", "gaps_filled", "metrics", "mean_over_leads", "interval", "notes",
+        "fit", "data")
+
+
 def run(name: str) -> dict:
     args = entry_args(name)
     if "kdd135" in name:
         write_kdd135()
+    if "elnino" in name:
+        write_elnino()
     out = RUNS / name.replace("@", "-s")
     if not name.startswith("anomalies"):
         args += ["--out", str(out), "--overwrite", "--quiet"]
@@ -122,6 +148,8 @@ def run(name: str) -> dict:
         path = out / "results.json"
     result = json.loads(path.read_text())
     result.pop("flagged", None)
+    if "one_step" in result:  # a forecast: its per-origin forecasts are in the run directory
+        result = {k: v for k, v in result.items() if k in KEPT}
     return {
         "command": "rnnkit " + shlex.join(args),
         "date": time.strftime("%Y-%m-%d"),
@@ -134,18 +162,21 @@ def run(name: str) -> dict:
 def memoise_classical_fits() -> None:
     """The forecast task's classical fits (the hybrid's choice and the baselines) depend on
     the series and the split alone, not on --seed: in this process each is computed once per
-    set of arguments, so the seeds of one series after the first cost their training only."""
+    set of arguments, so the seeds of one series after the first cost their training only
+    (and the hybrid's AutoARIMA/AutoETS refitted on the training part is the baseline's)."""
     import hashlib
 
     import numpy as np
 
+    from rnnkit.models import classical
     from rnnkit.tasks.forecast import task
 
     def key(v):
         return hashlib.sha1(v.tobytes()).hexdigest() if isinstance(v, np.ndarray) else repr(v)
 
-    for name in ("choose", "baseline_forecasts"):
-        fn, done = getattr(task, name), {}
+    for module, name in ((task, "choose"), (task, "baseline_forecasts"),
+                         (classical, "auto_arima"), (classical, "auto_ets")):  # fmt: skip
+        fn, done = getattr(module, name), {}
 
         def memo(*args, _fn=fn, _done=done):
             k = tuple(key(a) for a in args)
@@ -153,7 +184,7 @@ def memoise_classical_fits() -> None:
                 _done[k] = _fn(*args)
             return _done[k]
 
-        setattr(task, name, memo)
+        setattr(module, name, memo)
 
 
 def main(names: list[str]) -> None:

@@ -372,3 +372,59 @@ def test_the_forecast_run_exports_to_onnx(forecast_run, tmp_path):
     from onnx_roundtrip import assert_run_exports
 
     assert_run_exports(forecast_run, tmp_path)
+
+
+def test_the_classical_part_is_chosen_over_rolling_origins(monkeypatch):
+    from rnnkit.tasks.forecast import hybrid
+    from rnnkit.tasks.metrics import origins_for
+
+    assert hybrid.fold_starts(68, 80) == [68, 56, 44]  # n_val 12 back, keeping half to fit
+    assert hybrid.fold_starts(30, 40) == [30, 20]
+    # white noise, then from t = 68 a slow random walk from 0.3: persistence wins on the last
+    # fold alone, the mean (0) on the two before it, and on average
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(size=68), 0.3 + np.cumsum(0.05 * rng.normal(size=12))])
+    seen = []
+
+    def fixed(name, coef):
+        def fit(train):
+            seen.append(len(train))
+            return hybrid.Classical(name, {"kind": "ar", "params": [0.0, coef]})
+        return fit
+
+    monkeypatch.setattr(hybrid, "fitters", lambda period, auto: {
+        "mean": fixed("mean", 0.0), "walk": fixed("walk", 1.0)})  # fmt: skip
+    part, full, scores = hybrid.choose(values, 68, 80, 2, None, False)
+    assert seen == [68, 68, 56, 56, 44, 44, 80] and part.name == full.name == "mean"
+
+    def fold_mase(coef, start):
+        origins = origins_for(start, start + 12)
+        pred = hybrid.Classical("", {"kind": "ar", "params": [0.0, coef]}).forecasts(
+            values, origins, 2)
+        truth = truth_matrix(values, origins, 2, start + 12)
+        return np.mean([r["mase"] for r in metrics(pred, truth, mase_scale(values[:start]))])
+
+    assert fold_mase(1.0, 68) < fold_mase(0.0, 68)  # one validation tail would keep the walk
+    assert scores["mean"] == pytest.approx(np.mean([fold_mase(0.0, s) for s in (68, 56, 44)]))
+    assert scores["mean"] < scores["walk"]
+
+
+def test_the_hybrids_weight_shrinks_its_correction_towards_the_classical_forecast():
+    from rnnkit.data.scaling import StandardScaler
+    from rnnkit.models.forecaster import HybridForecaster
+    from rnnkit.tasks.forecast.hybrid import Classical
+
+    class One(torch.nn.Module):  # corrects every lead by +1 error scale, log-variance 0
+        def forward(self, x, state=None):
+            return torch.cat([torch.ones(*x.shape[:2], 3), torch.zeros(*x.shape[:2], 3)], 2), state
+
+    values = np.sin(np.arange(40) / 3.0)
+    origins = np.arange(10, 39)
+    classical = Classical("AR(1)", {"kind": "ar", "params": [0.0, 0.9]})
+    c = classical.forecasts(values, origins, 3)
+    for w in (1.0, 0.5, 0.0):
+        fc = HybridForecaster(One(), StandardScaler([0.0], [1.0]), classical, 2.0, 5, 0.9, 3,
+                              weight=w)  # fmt: skip
+        mean, lo, hi = fc.forecast(values, origins, 3)
+        np.testing.assert_allclose(mean, c + 2.0 * w, atol=1e-6)
+        np.testing.assert_allclose(hi - lo, 2 * fc.z * 2.0, rtol=1e-5)  # the widths stay

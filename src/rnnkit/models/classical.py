@@ -136,7 +136,7 @@ def state_space_forecasts(res, values: np.ndarray, origins: np.ndarray, H: int) 
     predicted state a[o+1] for every origin at once; the h-step mean is then
     d + Z·(T^(h-1) a[o+1] + intercepts): no refit and no loop over origins.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         full = res.apply(values[: int(origins[-1]) + 1])
     ssm = full.model.ssm
     # time-invariant models only (auto_arima/auto_ets use no time trend): the matrices'
@@ -168,7 +168,7 @@ def seasonal_strength(train: np.ndarray, m: int) -> float:
     return float(max(0.0, 1 - v / max(np.var(r.resid + r.seasonal), 1e-12)))
 
 
-def _one_blas_thread():
+def one_blas_thread():
     """One BLAS thread: the state-space models' matrices are tiny, and threaded BLAS only spins
     on them (AutoARIMA on 128 points took 44 s of CPU with threads, 3 s without)."""
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
@@ -208,7 +208,7 @@ def auto_arima(train: np.ndarray, m: int | None = None) -> tuple[Any, str]:
                 return
         fits[key] = (_aicc(res) if np.isfinite(res.aic) else np.inf, res)
 
-    with _one_blas_thread():
+    with one_blas_thread():
         for p, q, P, Q in [(2, 2, 1, 1), (0, 0, 0, 0), (1, 0, 1, 0), (0, 1, 0, 1)]:
             fit(p, q, P if seasonal else 0, Q if seasonal else 0)
         if not fits:
@@ -242,7 +242,7 @@ def auto_ets(train: np.ndarray, m: int | None = None) -> tuple[Any, str]:
     for trend, damped, tname in ((False, False, "N"), (True, False, "A"), (True, True, "Ad")):
         for season in seasons:
             model = ExponentialSmoothing(y, trend=trend, damped_trend=damped, seasonal=season)
-            with warnings.catch_warnings(), _one_blas_thread():
+            with warnings.catch_warnings(), one_blas_thread():
                 warnings.simplefilter("ignore")
                 try:
                     res = model.fit(disp=False, maxiter=100)

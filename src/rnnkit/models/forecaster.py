@@ -326,17 +326,27 @@ class HybridForecaster(Forecaster):
         forecast in data units: c_o(j) + s · mean, interval c_o(j) + s · (mean ± z·std)
 
     s (`error_scale`) is the standard deviation of the one-step errors on the training part.
+    `weight` w shrinks the correction, c_o(j) + w · s · mean: 1 the hybrid, 0.5 the mean of the
+    hybrid and its classical forecast (a forecast combination, the strong default of M4), 0
+    the classical forecast alone (the head then only gives the interval widths).
     Forecasts reach at most O steps (`head_horizon`). One-step anomaly detection reads
     `network`, the network-alone forecaster trained beside the hybrid (`pointwise`).
     """
 
     def __init__(self, model, scaler: StandardScaler, classical, error_scale: float,
                  window: int, level: float, head_horizon: int, *, relative: bool = False,
-                 **kwargs):  # fmt: skip
+                 weight: float = 1.0, **kwargs):  # fmt: skip
         super().__init__(model, scaler, window, "direct", level, head_horizon, **kwargs)
         # the level channel's frame; the head's outputs are errors, never shifted by a level
         self.level_relative, self.classical, self.error_scale = relative, classical, error_scale
+        self.weight = weight
         self.network: Forecaster | None = None
+
+    def head(self, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The corrections (M, O) the forecast adds, w · the head's mean, and the head's std
+        (the calibration and the forecast both read this)."""
+        mean, std = super().head(contexts)
+        return self.weight * mean, std
 
     def _contexts(self, values, origins, cov=None) -> torch.Tensor:
         x = super()._contexts(values, origins, cov)  # [level, covariates]

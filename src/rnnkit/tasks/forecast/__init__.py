@@ -10,7 +10,7 @@
        ARIMA from the same origins (rnnkit.models.classical) -> report.html
 
     options.py     ForecastOptions (torch-free); the Forecaster is rnnkit.models.forecaster
-    hybrid.py      the hybrid's classical part: chosen on validation, stored as JSON
+    hybrid.py      the hybrid's classical part: chosen by cross-validation, stored as JSON
     report.py      the report sections and plots
     task.py        the Task: data, model, calibration, evaluation, loading
 

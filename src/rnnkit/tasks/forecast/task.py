@@ -79,6 +79,7 @@ class ForecastData:
     classical: Classical | None = None  # a hybrid's classical part (None: the network alone)
     refit_classical: Classical | None = None  # a hybrid's, refitted on the whole training part
     error_scale: float = 1.0  # a hybrid's: the std of the classical one-step errors
+    weight: float = 1.0  # a hybrid's share of the network's correction (HybridForecaster)
 
 
 def data_pairs(data: ForecastData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,6 +104,9 @@ def data_pairs(data: ForecastData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.from_numpy(r[idx].astype(np.float32))
 
 
+# the hybrid's shares of the network's correction tried on validation (HybridForecaster.weight);
+# 1 first: a tie keeps the hybrid
+WEIGHTS = (1.0, 0.5, 0.0)
 MEMBER_EPOCHS = 40  # passes over the training windows a member needs (see member_count)
 
 
@@ -265,7 +269,8 @@ class ForecastTask(Task):
                                 else o.time,
                                 "hybrid": None if data.classical is None else {
                                     "classical": dataclasses.asdict(data.classical),
-                                    "error_scale": data.error_scale}},
+                                    "error_scale": data.error_scale,
+                                    "weight": data.weight}},
             "series.json": {"name": s.name, "target": s.target, "index_label": s.index_label,
                             "period": s.period, "gaps_filled": s.gaps_filled,
                             "index": s.index[keep].tolist(), "values": s.values[keep].tolist(),
@@ -351,7 +356,7 @@ class ForecastTask(Task):
         refitted there too); the calibration is kept."""
         import shutil
 
-        from ...training import seed_everything
+        from ...training import seed_everything, write_run_json
 
         o, data = ctx.options, ctx.data
         refit = o.refit and data.n_val > 0
@@ -368,7 +373,11 @@ class ForecastTask(Task):
                 model = self.build(o, d)
             where = stage / kind if len(kinds) > 1 else stage
             fits = self._members(dataclasses.replace(ctx, model=model), d, where)
-            tried[kind] = (d, fits, self.forecaster(o, d, ensemble(fits).model))
+            fc = self.forecaster(o, d, ensemble(fits).model)
+            if kind == "hybrid" and d.n_val:
+                d = dataclasses.replace(d, weight=self.correction_weight(fc, d, o.horizon))
+                fc.weight = d.weight
+            tried[kind] = (d, fits, fc)
             if fits[-1].result.status == "interrupted":
                 break
         scores = {k: validation_mase(fc, d, o.horizon) for k, (d, _, fc) in tried.items()
@@ -380,6 +389,9 @@ class ForecastTask(Task):
             ctx.say("validation MASE over the lead times: " + ", ".join(
                 f"{k} {v:.3f}" for k, v in scores.items()) + f"; keeping the {chosen}")
         fitted, fc = self._finish(ctx, *tried[chosen], ctx.out, refit)
+        if chosen == "hybrid":  # its weight was chosen after its files were written
+            d = dataclasses.replace(tried[chosen][0], classical=fc.classical)  # refitted or not
+            write_run_json(ctx.out, "forecaster", self.files(o, d)["forecaster.json"])
         if chosen == "hybrid" and "network" in tried:
             # one-step anomaly detection reads the network alone: it is kept in network/
             _, fc.network = self._finish(ctx, *tried["network"], ctx.out / "network", refit)
@@ -429,13 +441,27 @@ class ForecastTask(Task):
                 data.summary["refit_steps"] = stops
         return fitted, fc
 
+    def correction_weight(self, fc: HybridForecaster, data: ForecastData, H: int) -> float:
+        """The share w in WEIGHTS of the network's correction with the lowest validation MASE
+        over the lead times (1: the hybrid; 0.5: its mean with the classical forecast; 0: the
+        classical forecast alone), recorded in the summary."""
+        scores = {}
+        for w in WEIGHTS:
+            fc.weight = w
+            scores[w] = validation_mase(fc, data, H)
+        best = min(scores, key=scores.get)
+        data.summary["model"].update(weight=best, weight_validation_mase={
+            str(w): v for w, v in scores.items()})  # fmt: skip
+        return best
+
     def hybrid_data(self, ctx, data: ForecastData) -> ForecastData:
-        """The hybrid's data: the classical method chosen on the validation part (fitted on
-        the part before it, and refitted on the whole training part for the refit), the error
-        scale, the direct head's windows."""
+        """The hybrid's data: the classical method chosen by rolling-origin cross-validation
+        on the training part (hybrid.choose; fitted on the part before the validation tail,
+        and refitted on the whole training part for the refit), the error scale, the direct
+        head's windows."""
         o = ctx.options
         n_fit = data.n_train - data.n_val
-        ctx.say("choosing the hybrid's classical part on the validation part")
+        ctx.say("choosing the hybrid's classical part by cross-validation on the training part")
         part, full, scores = choose(data.series.values, n_fit, data.n_train, o.horizon,
                                     data.period, o.auto_baselines)  # fmt: skip
         errors = part.errors(data.series.values[:n_fit])[1:]
@@ -453,7 +479,7 @@ class ForecastTask(Task):
             return HybridForecaster(model, data.scaler, data.classical, data.error_scale,
                                     data.window, o.level, data.head_horizon, samples=o.samples,
                                     seed=o.seed, relative=data.relative, series=series,
-                                    cov_scaler=data.cov_scaler)  # fmt: skip
+                                    cov_scaler=data.cov_scaler, weight=data.weight)  # fmt: skip
         return Forecaster(model, data.scaler, data.window, o.strategy, o.level,
                           data.head_horizon, o.samples, o.seed, relative=data.relative,
                           series=series, cov_scaler=data.cov_scaler)  # fmt: skip
@@ -540,7 +566,9 @@ class ForecastTask(Task):
             else:
                 fc = RunHybridForecaster(model, scaler, Classical(**hybrid["classical"]),
                                          float(hybrid["error_scale"]), window, level,
-                                         int(settings["head_horizon"]), **common)  # fmt: skip
+                                         int(settings["head_horizon"]),
+                                         weight=float(hybrid.get("weight", 1.0)),
+                                         **common)  # fmt: skip
                 if (run.path / "network").is_dir():  # for one-step anomaly detection
                     fc.network = self.load(load_run(run.path / "network"))
             fc.time_column = settings.get("time")
