@@ -171,9 +171,9 @@ def summary(runs: list[dict]) -> list[str]:
         ratios = [r["vs_baseline"] if math.isfinite(r["test"]) else math.inf for r in rs]
         reached = [solved_at(r) for r in rs]
         hit = [u for u in reached if u is not None]
-        to_solve = f"{sum(hit) / len(hit):,.0f} ({max(hit):,})" if hit else "–"
-        if len(hit) < len(rs):
-            to_solve += f", {len(rs) - len(hit)} never"
+        to_solve = f"{sum(hit) / len(hit):,.0f} ({max(hit):,})" if hit else "never"
+        if hit and len(hit) < len(rs):
+            to_solve += f"; {len(rs) - len(hit)} never"
         cpu = [r["cpu_seconds"] for r in rs if "cpu_seconds" in r]
         cpu_mean = f"{sum(cpu) / len(cpu):.0f}" if cpu else "–"
         lines.append(
