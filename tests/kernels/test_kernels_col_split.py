@@ -93,7 +93,8 @@ def test_column_split_matches_torch_nn(cell):
     x, states, ps = _inputs(cell, B, T, H, H)
     mod = {"elman": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](H, H, batch_first=True)
     with torch.no_grad():
-        for name, p in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), ps, strict=True):
+        names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        for name, p in zip(names, ps, strict=True):
             getattr(mod, name).copy_(p)
     st = tuple(s.unsqueeze(0) for s in states)
     ref_out, _ = mod(x, st if cell == "lstm" else st[0])
