@@ -42,6 +42,22 @@
 #else
 #define rk_pause() ((void)0)
 #endif
+#if defined(__linux__)
+#include <climits>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* Sleep while *w == v / wake every sleeper on w (the kernel compares *w atomically). */
+static void rk_sleep(std::atomic<int> *w, int v) {
+    syscall(SYS_futex, (int *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+static void rk_wake(std::atomic<int> *w) {
+    syscall(SYS_futex, (int *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+#else
+static void rk_sleep(std::atomic<int> *, int) { std::this_thread::yield(); }
+static void rk_wake(std::atomic<int> *) {}
+#endif
 
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
@@ -78,8 +94,16 @@ void rk_parallel(int nt, const F &body) {
  * batch: with the batch split every core streams all of W_hh each step, which past a core's L2
  * (2 MB here; the LSTM at H = 512 is 4 MB) runs from L3; split by columns, each core reads only
  * its share, every GEMM has all B rows, and one barrier per step hands the new state over.
- * 0 splits by columns whenever two threads are asked for (tests). */
-size_t rk_col_bytes = (size_t)2 << 20;
+ * 0 splits by columns whenever two threads are asked for (tests). RNNKIT_COL_SPLIT_BYTES sets it
+ * for a whole process (e.g. to time both splits in `rnnkit bench`; a huge value keeps the batch
+ * split everywhere). */
+size_t rk_col_bytes_default() {
+    const char *v = getenv("RNNKIT_COL_SPLIT_BYTES");
+    char *end = NULL;
+    unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+    return v && *v && end && *end == '\0' ? (size_t)n : (size_t)2 << 20;
+}
+size_t rk_col_bytes = rk_col_bytes_default();
 
 /* Column blocks for a recurrence with gates of H columns and weight W_hh of G*H*H elements of
  * `elem` bytes on `nthreads` threads, or 0 to split the batch. Needs an OpenMP pool: the
@@ -106,23 +130,27 @@ int rk_col_start(int H, int nc, int c) {
 
 /* A barrier for one rk_team call. Each caller arrives with the number of column blocks it
  * holds, so a thread that got several blocks (the pool gave fewer threads, or a nested call ran
- * serially) counts for all of them. Spins briefly, then yields: on a loaded machine the thread
- * being waited for may need this core. */
+ * serially) counts for all of them. Spins ~20 us, then sleeps (a futex on Linux, else yields):
+ * on a loaded machine the thread being waited for may need this very core. */
 struct RkBarrier {
-    std::atomic<int> count{0}, gen{0};
+    std::atomic<int> count{0}, gen{0}, sleepers{0};
     int total;
     explicit RkBarrier(int n) : total(n) {}
     void wait(int weight) {
-        int g = gen.load(std::memory_order_acquire);
-        if (count.fetch_add(weight, std::memory_order_acq_rel) + weight == total) {
-            count.store(0, std::memory_order_relaxed);
-            gen.fetch_add(1, std::memory_order_release);
+        int g = gen.load();
+        if (count.fetch_add(weight) + weight == total) {
+            count.store(0);
+            gen.fetch_add(1);  // before reading sleepers: a sleeper either is seen or sees gen
+            if (sleepers.load()) rk_wake(&gen);
             return;
         }
-        for (int spins = 0; gen.load(std::memory_order_acquire) == g; spins++) {
-            if (spins < 400) rk_pause(); /* ~20 us */
-            else std::this_thread::yield();
+        for (int spins = 0; spins < 400; spins++) {
+            if (gen.load(std::memory_order_acquire) != g) return;
+            rk_pause();
         }
+        sleepers.fetch_add(1);
+        while (gen.load() == g) rk_sleep(&gen, g);
+        sleepers.fetch_sub(1);
     }
 };
 
