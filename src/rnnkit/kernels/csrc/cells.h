@@ -95,6 +95,28 @@ static void SUF(carry_tail)(int T, int B, int H, int b0, int b1, int j0, int n, 
         }
 }
 
+/* Columns [j0, j0 + n) of every row of the (B, H) src into dst. */
+static void SUF(copy_cols)(REAL *dst, const REAL *src, int B, int H, int j0, int n) {
+    for (int b = 0; b < B; b++)
+        memcpy(dst + (size_t)b * H + j0, src + (size_t)b * H + j0, (size_t)n * sizeof(REAL));
+}
+
+/* The backward sweep of one column block: for t = tmax - 1 .. 0, rows(t, dh, dn) writes the
+ * block's gate gradients of step t (all B rows) and dn's carried part; after the barrier the
+ * block of dn gains dG_t (rows of ldg, steps `step` apart) times W_hh's columns. Returns the
+ * buffer holding the block's dh at step 0. */
+template <typename S, typename F>
+static REAL *SUF(sweep_cols)(const SUF(rmat) *Wh, int tmax, int B, int H, int j0, const REAL *dG,
+                             size_t step, int ldg, REAL *dh, REAL *dn, const S &sync, const F &rows) {
+    for (int t = tmax - 1; t >= 0; t--) {
+        rows(t, dh, dn);
+        sync();
+        SUF(rmat_mul)(Wh, B, dG + t * step, ldg, 1, dn + j0, H);
+        REAL *tmp = dh; dh = dn; dn = tmp;
+    }
+    return dh;
+}
+
 /* Combined bias vectors: bx (G*H) is added to the input projection, bh (H) is the part of
  * b_hh that must stay inside the GRU reset product (reset_after=True). */
 static int SUF(make_bias)(int G, int H, const REAL *bih, const REAL *bhh, int fold_last,
@@ -383,7 +405,8 @@ static int SUF(elman_bwd)(const int64_t *a) {
         }
         sync();
         if (!err) {
-            for (int t = tmax - 1; t >= 0; t--) {
+            dh = SUF(sweep_cols)(&Wh, tmax, B, H, j0, dA, (size_t)H, (int)TH, dh, dn, sync,
+                                 [&](int t, REAL *dh, REAL *dn) {
                 REAL *da = dA + (size_t)t * H;
                 int last = t + 1 == T;
                 const REAL *hs = last ? hN : P + (size_t)(t + 1) * H;
@@ -399,13 +422,8 @@ static int SUF(elman_bwd)(const int64_t *a) {
                     const REAL *go = (dout ? dout + b * dsb + t * dst : zrow) + j0;
                     SUF(elman_row_bwd)(act, n, dh + r, go, hs + b * ldh + j0, g, dn + r);
                 }
-                sync();
-                SUF(rmat_mul)(&Wh, B, da, (int)TH, 1, dn + j0, H);
-                REAL *tmp = dh; dh = dn; dn = tmp;
-            }
-            if (dh0)
-                for (int b = 0; b < B; b++)
-                    memcpy(dh0 + (size_t)b * H + j0, dh + (size_t)b * H + j0, bytes);
+            });
+            if (dh0) SUF(copy_cols)(dh0, dh, B, H, j0, n);
         }
         SUF(rmat_free)(&Wh);
         rk_mkl_local(prev);
@@ -628,7 +646,8 @@ static int SUF(gru_bwd)(const int64_t *a) {
         }
         sync();
         if (!err) {
-            for (int t = tmax_all - 1; t >= 0; t--) {
+            dh = SUF(sweep_cols)(&Wh, tmax_all, B, H, j0, dG, (size_t)B * G, G, dh, dn, sync,
+                                 [&](int t, REAL *dh, REAL *dn) {
                 const REAL *s = S + (size_t)t * B * G, *e = ext + t * BH, *hp = Hs + t * BH;
                 REAL *g = dG + (size_t)t * B * G;
                 for (int b = 0; b < B; b++) {
@@ -644,13 +663,8 @@ static int SUF(gru_bwd)(const int64_t *a) {
                     SUF(gru_row_bwd_ra)(H, n, dh + r, go, s + (size_t)b * G + j0, e + r, hp + r, gb,
                                         xb, dn + r);
                 }
-                sync();
-                SUF(rmat_mul)(&Wh, B, g, G, 1, dn + j0, H);
-                REAL *tmp = dh; dh = dn; dn = tmp;
-            }
-            if (dh0)
-                for (int b = 0; b < B; b++)
-                    memcpy(dh0 + (size_t)b * H + j0, dh + (size_t)b * H + j0, bytes);
+            });
+            if (dh0) SUF(copy_cols)(dh0, dh, B, H, j0, n);
         }
         SUF(rmat_free)(&Wh);
         rk_mkl_local(prev);
@@ -877,7 +891,8 @@ static int SUF(lstm_bwd)(const int64_t *a) {
         }
         sync();
         if (!err) {
-            for (int t = tmax_all - 1; t >= 0; t--) {
+            dh = SUF(sweep_cols)(&Wh, tmax_all, B, H, j0, dG, (size_t)B * G, G, dh, dn, sync,
+                                 [&](int t, REAL *dh, REAL *dn) {
                 const REAL *s = S + (size_t)t * B * G;
                 const REAL *cs = Cs + (t + 1) * BH, *cps = Cs + t * BH;
                 REAL *g = dG + (size_t)t * B * G;
@@ -893,15 +908,9 @@ static int SUF(lstm_bwd)(const int64_t *a) {
                     SUF(lstm_row_bwd)(H, n, dh + r, go, s + (size_t)b * G + j0, cs + r, cps + r,
                                       dc + r, gb, dn + r);
                 }
-                sync();
-                SUF(rmat_mul)(&Wh, B, g, G, 1, dn + j0, H);
-                REAL *tmp = dh; dh = dn; dn = tmp;
-            }
-            for (int b = 0; b < B; b++) {
-                size_t r = (size_t)b * H + j0;
-                if (dh0) memcpy(dh0 + r, dh + r, bytes);
-                if (dc0) memcpy(dc0 + r, dc + r, bytes);
-            }
+            });
+            if (dh0) SUF(copy_cols)(dh0, dh, B, H, j0, n);
+            if (dc0) SUF(copy_cols)(dc0, dc, B, H, j0, n);
         }
         SUF(rmat_free)(&Wh);
         rk_mkl_local(prev);
