@@ -503,7 +503,7 @@ static int SUF(gru_fwd)(const int64_t *a) {
     if (ra && !gh) { free(bx); free(bh); return -1; }
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
-    int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G, H, nthreads, sizeof(REAL)) : 0;
+    int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G / H, H, nthreads, sizeof(REAL)) : 0;
     std::atomic<int> err{0};
     /* Column split (reset_after=1 only: reset_after=0 needs all of r h between its two GEMMs),
      * as in lstm_fwd: gh's and the state's columns [j0, j1) for all B rows. */
@@ -626,7 +626,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
     if (!dG || !buf || (ra && !dxn)) { free(dG); free(dxn); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dG); free(dxn); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G, H, nthreads, sizeof(REAL)) : 0;
+    int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G / H, H, nthreads, sizeof(REAL)) : 0;
     std::atomic<int> err{0};
     int tmax_all = SUF(max_len)(len, T, 0, B);
     if (nc && tmax_all < T) {
@@ -777,7 +777,7 @@ static int SUF(lstm_fwd)(const int64_t *a) {
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     memcpy(Cs, c0, (size_t)B * H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
-    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G, H, nthreads, sizeof(REAL));
+    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G / H, H, nthreads, sizeof(REAL));
     std::atomic<int> err{0};
     size_t BH = (size_t)B * H;
     /* Column split (see rk_cols_for): the thread owns columns [j0, j1) of every gate and of the
@@ -870,7 +870,7 @@ static int SUF(lstm_bwd)(const int64_t *a) {
     if (!dG || !buf) { free(dG); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dG); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G, H, nthreads, sizeof(REAL));
+    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G / H, H, nthreads, sizeof(REAL));
     std::atomic<int> err{0};
     int tmax_all = SUF(max_len)(len, T, 0, B);
     if (nc && tmax_all < T)
