@@ -82,15 +82,39 @@ static int SUF(max_len)(const int64_t *len, int T, int b0, int b1) {
     return m < T ? m : T;
 }
 
-/* Steps t >= tmax of rows [b0, b1): state frozen, output zero. */
-static void SUF(carry_tail)(int T, int B, int H, int b0, int b1, int tmax, REAL *Hs, REAL *Cs,
-                            REAL *out) {
-    size_t rowb = (size_t)(b1 - b0) * H * sizeof(REAL);
-    for (int t = tmax; t < T; t++) {
-        memcpy(Hs + ((size_t)(t + 1) * B + b0) * H, Hs + ((size_t)t * B + b0) * H, rowb);
-        if (Cs) memcpy(Cs + ((size_t)(t + 1) * B + b0) * H, Cs + ((size_t)t * B + b0) * H, rowb);
-        for (int b = b0; b < b1; b++) memset(out + ((size_t)b * T + t) * H, 0, H * sizeof(REAL));
+/* Steps t >= tmax of rows [b0, b1), columns [j0, j0 + n): state frozen, output zero. */
+static void SUF(carry_tail)(int T, int B, int H, int b0, int b1, int j0, int n, int tmax,
+                            REAL *Hs, REAL *Cs, REAL *out) {
+    size_t bytes = (size_t)n * sizeof(REAL);
+    for (int t = tmax; t < T; t++)
+        for (int b = b0; b < b1; b++) {
+            size_t src = ((size_t)t * B + b) * H + j0, dst = src + (size_t)B * H;
+            memcpy(Hs + dst, Hs + src, bytes);
+            if (Cs) memcpy(Cs + dst, Cs + src, bytes);
+            memset(out + ((size_t)b * T + t) * H + j0, 0, bytes);
+        }
+}
+
+/* Columns [j0, j0 + n) of every row of the (B, H) src into dst. */
+static void SUF(copy_cols)(REAL *dst, const REAL *src, int B, int H, int j0, int n) {
+    for (int b = 0; b < B; b++)
+        memcpy(dst + (size_t)b * H + j0, src + (size_t)b * H + j0, (size_t)n * sizeof(REAL));
+}
+
+/* The backward sweep of one column block: for t = tmax - 1 .. 0, rows(t, dh, dn) writes the
+ * block's gate gradients of step t (all B rows) and dn's carried part; after the barrier the
+ * block of dn gains dG_t (rows of ldg, steps `step` apart) times W_hh's columns. Returns the
+ * buffer holding the block's dh at step 0. */
+template <typename S, typename F>
+static REAL *SUF(sweep_cols)(const SUF(rmat) *Wh, int tmax, int B, int H, int j0, const REAL *dG,
+                             size_t step, int ldg, REAL *dh, REAL *dn, const S &sync, const F &rows) {
+    for (int t = tmax - 1; t >= 0; t--) {
+        rows(t, dh, dn);
+        sync();
+        SUF(rmat_mul)(Wh, B, dG + t * step, ldg, 1, dn + j0, H);
+        REAL *tmp = dh; dh = dn; dn = tmp;
     }
+    return dh;
 }
 
 /* Combined bias vectors: bx (G*H) is added to the input projection, bh (H) is the part of
@@ -134,7 +158,9 @@ RK_VEC static void SUF(elman_row_bwd)(int act, int H, RK_C d, RK_C go, RK_C h, R
 
 /* The GRU and LSTM rows hold one block of H per gate. Each loop takes one restrict pointer per
  * gate block rather than indexing s[k * H + j]: with the int offsets GCC vectorised the
- * AVX-512 clones with gathers and masked scatters and left the AVX2 clones scalar. */
+ * AVX-512 clones with gathers and masked scatters and left the AVX2 clones scalar. H is the
+ * gate block's stride, n the columns the call updates: all H, or one thread's column block
+ * (the pointers then start at that block's first column). */
 #define RK_GATES2(p, q) RK_R p##0 = (q); RK_R p##1 = (q) + H
 #define RK_GATES3(p, q) RK_GATES2(p, q); RK_R p##2 = (q) + 2 * H
 #define RK_GATES4(p, q) RK_GATES3(p, q); RK_R p##3 = (q) + 3 * H
@@ -142,10 +168,10 @@ RK_VEC static void SUF(elman_row_bwd)(int act, int H, RK_C d, RK_C go, RK_C h, R
 #define RK_CGATES3(p, q) RK_CGATES2(p, q); RK_C p##2 = (q) + 2 * H
 #define RK_CGATES4(p, q) RK_CGATES3(p, q); RK_C p##3 = (q) + 3 * H
 
-RK_VEC static void SUF(gru_row_fwd_ra)(int H, RK_R s, RK_C gh, RK_C bx, RK_C bh, RK_C hp, RK_R ext,
-                                RK_R hn, RK_R o) {
+RK_VEC static void SUF(gru_row_fwd_ra)(int H, int n, RK_R s, RK_C gh, RK_C bx, RK_C bh, RK_C hp,
+                                       RK_R ext, RK_R hn, RK_R o) {
     RK_GATES3(s, s); RK_CGATES3(g, gh); RK_CGATES3(b, bx);
-    RK_IVDEP for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < n; j++) {
         REAL r = SIGM(s0[j] + b0[j] + g0[j]);
         REAL z = SIGM(s1[j] + b1[j] + g1[j]);
         REAL ghn = g2[j] + bh[j];
@@ -175,10 +201,10 @@ RK_VEC static void SUF(gru_row_fwd_n)(int H, RK_R s, RK_C bx, RK_C hp, RK_R hn, 
     }
 }
 
-RK_VEC static void SUF(gru_row_bwd_ra)(int H, RK_C d, RK_C go, RK_C s, RK_C ext, RK_C hp, RK_R g,
-                                RK_R xn, RK_R e) {
+RK_VEC static void SUF(gru_row_bwd_ra)(int H, int n, RK_C d, RK_C go, RK_C s, RK_C ext, RK_C hp,
+                                       RK_R g, RK_R xn, RK_R e) {
     RK_CGATES3(s, s); RK_GATES3(g, g);
-    RK_IVDEP for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < n; j++) {
         REAL v = d[j] + go[j];
         REAL r = s0[j], z = s1[j], n = s2[j];
         REAL dan = v * (1 - z) * (1 - n * n);
@@ -212,9 +238,10 @@ RK_VEC static void SUF(gru_row_bwd_r)(int H, RK_C s, RK_C hp, RK_C drh, RK_R g, 
     }
 }
 
-RK_VEC static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, RK_R hn, RK_R o) {
+RK_VEC static void SUF(lstm_row_fwd)(int H, int n, RK_R s, RK_C bx, RK_C cp, RK_R cn, RK_R hn,
+                                     RK_R o) {
     RK_GATES4(s, s); RK_CGATES4(b, bx);
-    RK_IVDEP for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < n; j++) {
         REAL i = SIGM(s0[j] + b0[j]);
         REAL f = SIGM(s1[j] + b1[j]);
         REAL g = TANH(s2[j] + b2[j]);
@@ -226,10 +253,10 @@ RK_VEC static void SUF(lstm_row_fwd)(int H, RK_R s, RK_C bx, RK_C cp, RK_R cn, R
     }
 }
 
-RK_VEC static void SUF(lstm_row_bwd)(int H, RK_C d, RK_C go, RK_C s, RK_C c, RK_C cp, RK_R dc,
+RK_VEC static void SUF(lstm_row_bwd)(int H, int n, RK_C d, RK_C go, RK_C s, RK_C c, RK_C cp, RK_R dc,
                               RK_R g, RK_R e) {
     RK_CGATES4(s, s); RK_GATES4(g, g);
-    RK_IVDEP for (int j = 0; j < H; j++) {
+    RK_IVDEP for (int j = 0; j < n; j++) {
         REAL v = d[j] + go[j];
         REAL i = s0[j], f = s1[j], gg = s2[j], o = s3[j];
         REAL tc = TANH(c[j]);
@@ -278,9 +305,40 @@ static int SUF(elman_fwd)(const int64_t *a) {
     if (SUF(make_bias)(1, H, bih, bhh, 1, &bx, &bh)) return -1;
     for (int b = 0; b < B; b++) memcpy(P + b * TH, h0 + (size_t)b * H, H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, out, H);
-    int nt = rk_threads_for(B, nthreads);
+    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(1, H, nthreads, sizeof(REAL));
     std::atomic<int> err{0};
-    rk_parallel(nt, [&](int tid) {
+    /* Column split (see rk_cols_for): columns [j0, j1) of the state for all B rows. */
+    auto cols = [&](int j0, int j1, auto sync) {
+        int prev = rk_mkl_local(1), n = j1 - j0, tmax = SUF(max_len)(len, T, 0, B);
+        size_t bytes = (size_t)n * sizeof(REAL);
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh + (size_t)j0 * H, H, 1, B, n, H)) err = 1;
+        sync();
+        if (!err) {
+            for (int t = 0; t < T; t++) {
+                REAL *g = out + (size_t)t * H;
+                const REAL *hp = P + (size_t)t * H;
+                int last = t + 1 == T;
+                REAL *hn = last ? hN : P + (size_t)(t + 1) * H;
+                size_t ldn = last ? (size_t)H : TH;
+                if (t < tmax) SUF(rmat_mul)(&Wh, B, hp, (int)TH, 1, g + j0, (int)TH);
+                for (int b = 0; b < B; b++) {
+                    REAL *o = g + b * TH + j0;
+                    if (t < tmax && (!len || t < len[b])) {
+                        SUF(elman_act)(act, o, bx + j0, hn + b * ldn + j0, o, n);
+                    } else {
+                        memcpy(hn + b * ldn + j0, hp + b * TH + j0, bytes);
+                        memset(o, 0, bytes);
+                    }
+                }
+                if (t + 1 < tmax) sync();
+            }
+        }
+        SUF(rmat_free)(&Wh);
+        rk_mkl_local(prev);
+    };
+    if (nc) rk_team(H, nc, cols);
+    else rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
@@ -330,9 +388,48 @@ static int SUF(elman_bwd)(const int64_t *a) {
     if (!dA || !buf) { free(dA); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dA); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads);
+    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(1, H, nthreads, sizeof(REAL));
     std::atomic<int> err{0};
-    rk_parallel(nt, [&](int tid) {
+    /* Column split: columns [j0, j1) of dh and dA for all B rows, one barrier per step between
+     * the gradient loop and the GEMM that needs all of dA's step. */
+    auto cols = [&](int j0, int j1, auto sync) {
+        int prev = rk_mkl_local(1), n = j1 - j0, tmax = SUF(max_len)(len, T, 0, B);
+        size_t bytes = (size_t)n * sizeof(REAL);
+        REAL *dh = buf, *dn = buf + (size_t)B * H;
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh + j0, H, 0, B, n, H)) err = 1;
+        for (int b = 0; b < B; b++) {
+            REAL *d = dh + (size_t)b * H + j0;
+            if (dhn) memcpy(d, dhn + (size_t)b * H + j0, bytes); else memset(d, 0, bytes);
+            for (int t = tmax; t < T; t++) memset(dA + b * TH + (size_t)t * H + j0, 0, bytes);
+        }
+        sync();
+        if (!err) {
+            dh = SUF(sweep_cols)(&Wh, tmax, B, H, j0, dA, (size_t)H, (int)TH, dh, dn, sync,
+                                 [&](int t, REAL *dh, REAL *dn) {
+                REAL *da = dA + (size_t)t * H;
+                int last = t + 1 == T;
+                const REAL *hs = last ? hN : P + (size_t)(t + 1) * H;
+                size_t ldh = last ? (size_t)H : TH;
+                for (int b = 0; b < B; b++) {
+                    size_t r = (size_t)b * H + j0;
+                    REAL *g = da + b * TH + j0;
+                    if (len && t >= len[b]) {
+                        memset(g, 0, bytes);
+                        memcpy(dn + r, dh + r, bytes);
+                        continue;
+                    }
+                    const REAL *go = (dout ? dout + b * dsb + t * dst : zrow) + j0;
+                    SUF(elman_row_bwd)(act, n, dh + r, go, hs + b * ldh + j0, g, dn + r);
+                }
+            });
+            if (dh0) SUF(copy_cols)(dh0, dh, B, H, j0, n);
+        }
+        SUF(rmat_free)(&Wh);
+        rk_mkl_local(prev);
+    };
+    if (nc) rk_team(H, nc, cols);
+    else rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
@@ -406,9 +503,45 @@ static int SUF(gru_fwd)(const int64_t *a) {
     if (ra && !gh) { free(bx); free(bh); return -1; }
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
-    int nt = rk_threads_for(B, nthreads);
+    int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G / H, H, nthreads, sizeof(REAL)) : 0;
     std::atomic<int> err{0};
-    rk_parallel(nt, [&](int tid) {
+    /* Column split (reset_after=1 only: reset_after=0 needs all of r h between its two GEMMs),
+     * as in lstm_fwd: gh's and the state's columns [j0, j1) for all B rows. */
+    auto cols = [&](int j0, int j1, auto sync) {
+        int prev = rk_mkl_local(1), n = j1 - j0, tmax = SUF(max_len)(len, T, 0, B), ok = 1;
+        size_t BH = (size_t)B * H, bytes = (size_t)n * sizeof(REAL);
+        SUF(rmat) Wg[3];
+        for (int k = 0; k < 3; k++)
+            ok &= !SUF(rmat_init)(&Wg[k], Whh + ((size_t)k * H + j0) * H, H, 1, B, n, H);
+        if (!ok) err = 1;
+        sync();
+        if (!err) {
+            for (int t = 0; t < tmax; t++) {
+                REAL *s = S + (size_t)t * B * G, *e = ext + t * BH;
+                const REAL *hp = Hs + t * BH;
+                REAL *hn = Hs + (t + 1) * BH;
+                for (int k = 0; k < 3; k++)
+                    SUF(rmat_mul)(&Wg[k], B, hp, H, 0, gh + (size_t)k * H + j0, G);
+                for (int b = 0; b < B; b++) {
+                    size_t r = (size_t)b * H + j0, q = (size_t)b * G + j0;
+                    REAL *o = out + ((size_t)b * T + t) * H + j0;
+                    if (len && t >= len[b]) {
+                        memcpy(hn + r, hp + r, bytes);
+                        memset(o, 0, bytes);
+                        continue;
+                    }
+                    SUF(gru_row_fwd_ra)(H, n, s + q, gh + q, bx + j0, bh + j0, hp + r, e + r, hn + r,
+                                        o);
+                }
+                sync();
+            }
+            SUF(carry_tail)(T, B, H, 0, B, j0, n, tmax, Hs, NULL, out);
+        }
+        for (int k = 0; k < 3; k++) SUF(rmat_free)(&Wg[k]);
+        rk_mkl_local(prev);
+    };
+    if (nc) rk_team(H, nc, cols);
+    else rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
@@ -437,7 +570,7 @@ static int SUF(gru_fwd)(const int64_t *a) {
                             memset(o, 0, H * sizeof(REAL));
                             continue;
                         }
-                        SUF(gru_row_fwd_ra)(H, sb, gb, bx, bh, hb, eb, hnb, o);
+                        SUF(gru_row_fwd_ra)(H, H, sb, gb, bx, bh, hb, eb, hnb, o);
                     }
                 } else {
                     SUF(rmat_mul)(&W1, M, hp, H, 1, s, G);
@@ -461,7 +594,7 @@ static int SUF(gru_fwd)(const int64_t *a) {
                     }
                 }
             }
-            SUF(carry_tail)(T, B, H, b0, b1, tmax, Hs, NULL, out);
+            SUF(carry_tail)(T, B, H, b0, b1, 0, H, tmax, Hs, NULL, out);
         }
         if (!e1) SUF(rmat_free)(&W1);
         if (!ra && !e2) SUF(rmat_free)(&W2);
@@ -493,9 +626,51 @@ static int SUF(gru_bwd)(const int64_t *a) {
     if (!dG || !buf || (ra && !dxn)) { free(dG); free(dxn); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dG); free(dxn); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads);
+    int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G / H, H, nthreads, sizeof(REAL)) : 0;
     std::atomic<int> err{0};
-    rk_parallel(nt, [&](int tid) {
+    int tmax_all = SUF(max_len)(len, T, 0, B);
+    if (nc && tmax_all < T) {
+        memset(dG + (size_t)tmax_all * B * G, 0, (size_t)(T - tmax_all) * B * G * sizeof(REAL));
+        memset(dxn + (size_t)tmax_all * B * H, 0, (size_t)(T - tmax_all) * B * H * sizeof(REAL));
+    }
+    /* Column split (reset_after=1), as in lstm_bwd. */
+    auto cols = [&](int j0, int j1, auto sync) {
+        int prev = rk_mkl_local(1), n = j1 - j0;
+        size_t BH = (size_t)B * H, bytes = (size_t)n * sizeof(REAL);
+        REAL *dh = buf, *dn = buf + BH;
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh + j0, H, 0, B, n, G)) err = 1;
+        for (int b = 0; b < B; b++) {
+            size_t r = (size_t)b * H + j0;
+            if (dhn) memcpy(dh + r, dhn + r, bytes); else memset(dh + r, 0, bytes);
+        }
+        sync();
+        if (!err) {
+            dh = SUF(sweep_cols)(&Wh, tmax_all, B, H, j0, dG, (size_t)B * G, G, dh, dn, sync,
+                                 [&](int t, REAL *dh, REAL *dn) {
+                const REAL *s = S + (size_t)t * B * G, *e = ext + t * BH, *hp = Hs + t * BH;
+                REAL *g = dG + (size_t)t * B * G;
+                for (int b = 0; b < B; b++) {
+                    size_t r = (size_t)b * H + j0;
+                    REAL *gb = g + (size_t)b * G + j0, *xb = dxn + t * BH + r;
+                    if (len && t >= len[b]) {
+                        for (int k = 0; k < 3; k++) memset(gb + (size_t)k * H, 0, bytes);
+                        memset(xb, 0, bytes);
+                        memcpy(dn + r, dh + r, bytes);
+                        continue;
+                    }
+                    const REAL *go = (dout ? dout + b * dsb + t * dst : zrow) + j0;
+                    SUF(gru_row_bwd_ra)(H, n, dh + r, go, s + (size_t)b * G + j0, e + r, hp + r, gb,
+                                        xb, dn + r);
+                }
+            });
+            if (dh0) SUF(copy_cols)(dh0, dh, B, H, j0, n);
+        }
+        SUF(rmat_free)(&Wh);
+        rk_mkl_local(prev);
+    };
+    if (nc) rk_team(H, nc, cols);
+    else rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
@@ -529,7 +704,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
                         continue;
                     }
                     const REAL *go = dout ? dout + (b0 + b) * dsb + t * dst : zrow;
-                    if (ra) SUF(gru_row_bwd_ra)(H, d, go, sb, eb, hb, gb, xb, nb);
+                    if (ra) SUF(gru_row_bwd_ra)(H, H, d, go, sb, eb, hb, gb, xb, nb);
                     else SUF(gru_row_bwd_zn)(H, d, go, sb, hb, gb, nb);
                 }
                 if (!ra) {
@@ -602,9 +777,46 @@ static int SUF(lstm_fwd)(const int64_t *a) {
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     memcpy(Cs, c0, (size_t)B * H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
-    int nt = rk_threads_for(B, nthreads);
+    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G / H, H, nthreads, sizeof(REAL));
     std::atomic<int> err{0};
-    rk_parallel(nt, [&](int tid) {
+    size_t BH = (size_t)B * H;
+    /* Column split (see rk_cols_for): the thread owns columns [j0, j1) of every gate and of the
+     * state, for all B rows; each step's new state is read whole by the next step's GEMMs. */
+    auto cols = [&](int j0, int j1, auto sync) {
+        int prev = rk_mkl_local(1), n = j1 - j0, tmax = SUF(max_len)(len, T, 0, B), ok = 1;
+        size_t bytes = (size_t)n * sizeof(REAL);
+        SUF(rmat) Wg[4]; /* per gate, the rows of W_hh that give columns [j0, j1) */
+        for (int k = 0; k < 4; k++)
+            ok &= !SUF(rmat_init)(&Wg[k], Whh + ((size_t)k * H + j0) * H, H, 1, B, n, H);
+        if (!ok) err = 1;
+        sync();
+        if (!err) {
+            for (int t = 0; t < tmax; t++) {
+                REAL *s = S + (size_t)t * B * G;
+                const REAL *hp = Hs + t * BH, *cp = Cs + t * BH;
+                REAL *hn = Hs + (t + 1) * BH, *cn = Cs + (t + 1) * BH;
+                for (int k = 0; k < 4; k++)
+                    SUF(rmat_mul)(&Wg[k], B, hp, H, 1, s + (size_t)k * H + j0, G);
+                for (int b = 0; b < B; b++) {
+                    size_t r = (size_t)b * H + j0;
+                    REAL *o = out + ((size_t)b * T + t) * H + j0;
+                    if (len && t >= len[b]) {
+                        memcpy(hn + r, hp + r, bytes);
+                        memcpy(cn + r, cp + r, bytes);
+                        memset(o, 0, bytes);
+                        continue;
+                    }
+                    SUF(lstm_row_fwd)(H, n, s + (size_t)b * G + j0, bx + j0, cp + r, cn + r, hn + r, o);
+                }
+                sync();
+            }
+            SUF(carry_tail)(T, B, H, 0, B, j0, n, tmax, Hs, Cs, out);
+        }
+        for (int k = 0; k < 4; k++) SUF(rmat_free)(&Wg[k]);
+        rk_mkl_local(prev);
+    };
+    if (nc) rk_team(H, nc, cols);
+    else rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
@@ -627,10 +839,10 @@ static int SUF(lstm_fwd)(const int64_t *a) {
                         memset(o, 0, H * sizeof(REAL));
                         continue;
                     }
-                    SUF(lstm_row_fwd)(H, sb, bx, cb, cnb, hnb, o);
+                    SUF(lstm_row_fwd)(H, H, sb, bx, cb, cnb, hnb, o);
                 }
             }
-            SUF(carry_tail)(T, B, H, b0, b1, tmax, Hs, Cs, out);
+            SUF(carry_tail)(T, B, H, b0, b1, 0, H, tmax, Hs, Cs, out);
             SUF(rmat_free)(&Wh);
         }
         rk_mkl_local(prev);
@@ -658,9 +870,53 @@ static int SUF(lstm_bwd)(const int64_t *a) {
     if (!dG || !buf) { free(dG); free(buf); return -1; }
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dG); free(buf); return -1; }
-    int nt = rk_threads_for(B, nthreads);
+    int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G / H, H, nthreads, sizeof(REAL));
     std::atomic<int> err{0};
-    rk_parallel(nt, [&](int tid) {
+    int tmax_all = SUF(max_len)(len, T, 0, B);
+    if (nc && tmax_all < T)
+        memset(dG + (size_t)tmax_all * B * G, 0, (size_t)(T - tmax_all) * B * G * sizeof(REAL));
+    /* Column split: the thread owns columns [j0, j1) of dh, dc and of every gate's dG for all
+     * B rows; its block of the next dh is all of dG times W_hh's columns [j0, j1), so one
+     * barrier per step, between the gate loop and that GEMM. */
+    auto cols = [&](int j0, int j1, auto sync) {
+        int prev = rk_mkl_local(1), n = j1 - j0;
+        size_t BH = (size_t)B * H, bytes = (size_t)n * sizeof(REAL);
+        REAL *dh = buf, *dn = buf + BH, *dc = buf + 2 * BH;
+        SUF(rmat) Wh;
+        if (SUF(rmat_init)(&Wh, Whh + j0, H, 0, B, n, G)) err = 1;
+        for (int b = 0; b < B; b++) {
+            size_t r = (size_t)b * H + j0;
+            if (dhn) memcpy(dh + r, dhn + r, bytes); else memset(dh + r, 0, bytes);
+            if (dcn) memcpy(dc + r, dcn + r, bytes); else memset(dc + r, 0, bytes);
+        }
+        sync();
+        if (!err) {
+            dh = SUF(sweep_cols)(&Wh, tmax_all, B, H, j0, dG, (size_t)B * G, G, dh, dn, sync,
+                                 [&](int t, REAL *dh, REAL *dn) {
+                const REAL *s = S + (size_t)t * B * G;
+                const REAL *cs = Cs + (t + 1) * BH, *cps = Cs + t * BH;
+                REAL *g = dG + (size_t)t * B * G;
+                for (int b = 0; b < B; b++) {
+                    size_t r = (size_t)b * H + j0;
+                    REAL *gb = g + (size_t)b * G + j0;
+                    if (len && t >= len[b]) {
+                        for (int k = 0; k < 4; k++) memset(gb + (size_t)k * H, 0, bytes);
+                        memcpy(dn + r, dh + r, bytes);
+                        continue;
+                    }
+                    const REAL *go = (dout ? dout + b * dsb + t * dst : zrow) + j0;
+                    SUF(lstm_row_bwd)(H, n, dh + r, go, s + (size_t)b * G + j0, cs + r, cps + r,
+                                      dc + r, gb, dn + r);
+                }
+            });
+            if (dh0) SUF(copy_cols)(dh0, dh, B, H, j0, n);
+            if (dc0) SUF(copy_cols)(dc0, dc, B, H, j0, n);
+        }
+        SUF(rmat_free)(&Wh);
+        rk_mkl_local(prev);
+    };
+    if (nc) rk_team(H, nc, cols);
+    else rk_parallel(nt, [&](int tid) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
@@ -688,7 +944,7 @@ static int SUF(lstm_bwd)(const int64_t *a) {
                         continue;
                     }
                     const REAL *go = dout ? dout + (b0 + b) * dsb + t * dst : zrow;
-                    SUF(lstm_row_bwd)(H, d, go, sb, cb, cpb, dcb, gb, nb);
+                    SUF(lstm_row_bwd)(H, H, d, go, sb, cb, cpb, dcb, gb, nb);
                 }
                 SUF(rmat_mul)(&Wh, M, g, G, 1, dn, H);
                 REAL *tmp = dh; dh = dn; dn = tmp;

@@ -30,10 +30,34 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "blas.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define rk_pause() _mm_pause()
+#else
+#define rk_pause() ((void)0)
+#endif
+#if defined(__linux__)
+#include <climits>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* Sleep while *w == v / wake every sleeper on w (the kernel compares *w atomically). */
+static void rk_sleep(std::atomic<int> *w, int v) {
+    syscall(SYS_futex, (int *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+static void rk_wake(std::atomic<int> *w) {
+    syscall(SYS_futex, (int *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+#else
+static void rk_sleep(std::atomic<int> *, int) { std::this_thread::yield(); }
+static void rk_wake(std::atomic<int> *) {}
+#endif
 
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
@@ -63,6 +87,82 @@ void rk_parallel(int nt, const F &body) {
     }
     at::parallel_for(0, nt, 1, [&](int64_t begin, int64_t end) {
         for (int64_t t = begin; t < end; t++) body((int)t);
+    });
+}
+
+/* W_hh bytes from which the recurrence splits the gate columns over the threads instead of the
+ * batch: with the batch split every core streams all of W_hh each step, which past a core's L2
+ * (2 MB here; the LSTM at H = 512 is 4 MB) runs from L3; split by columns, each core reads only
+ * its share, every GEMM has all B rows, and one barrier per step hands the new state over.
+ * 0 splits by columns whenever two threads are asked for (tests). RNNKIT_COL_SPLIT_BYTES sets it
+ * for a whole process (e.g. to time both splits in `rnnkit bench`; a huge value keeps the batch
+ * split everywhere). */
+size_t rk_col_bytes_default() {
+    const char *v = getenv("RNNKIT_COL_SPLIT_BYTES");
+    char *end = NULL;
+    unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+    return v && *v && end && *end == '\0' ? (size_t)n : (size_t)2 << 20;
+}
+size_t rk_col_bytes = rk_col_bytes_default();
+
+/* Column blocks for a recurrence with gates of H columns and weight W_hh of G*H*H elements of
+ * `elem` bytes on `nthreads` threads, or 0 to split the batch. Needs an OpenMP pool: the
+ * per-step barrier waits for the other threads, which must run at the same time (the native
+ * pool may run its tasks one after another). */
+int rk_cols_for(int G, int H, int nthreads, size_t elem) {
+#if AT_PARALLEL_OPENMP && defined(_OPENMP)
+    int nt = nthreads < H ? nthreads : H;
+    if (nt < 2 || (size_t)G * H * H * elem < rk_col_bytes) return 0;
+    return nt;
+#else
+    (void)G; (void)H; (void)nthreads; (void)elem;
+    return 0;
+#endif
+}
+
+/* First column of block c of nc over H columns: multiples of 16 floats (a 64-byte cache line,
+ * so two threads never write one line) where H allows. */
+int rk_col_start(int H, int nc, int c) {
+    int unit = H >= 16 * nc ? 16 : 1, units = (H + unit - 1) / unit;
+    int j = (int)((int64_t)units * c / nc) * unit;
+    return j < H ? j : H;
+}
+
+/* A barrier for one rk_team call. Each caller arrives with the number of column blocks it
+ * holds, so a thread that got several blocks (the pool gave fewer threads, or a nested call ran
+ * serially) counts for all of them. Spins ~20 us, then sleeps (a futex on Linux, else yields):
+ * on a loaded machine the thread being waited for may need this very core. */
+struct RkBarrier {
+    std::atomic<int> count{0}, gen{0}, sleepers{0};
+    int total;
+    explicit RkBarrier(int n) : total(n) {}
+    void wait(int weight) {
+        int g = gen.load();
+        if (count.fetch_add(weight) + weight == total) {
+            count.store(0);
+            gen.fetch_add(1);  // before reading sleepers: a sleeper either is seen or sees gen
+            if (sleepers.load()) rk_wake(&gen);
+            return;
+        }
+        for (int spins = 0; spins < 400; spins++) {
+            if (gen.load(std::memory_order_acquire) != g) return;
+            rk_pause();
+        }
+        sleepers.fetch_add(1);
+        while (gen.load() == g) rk_sleep(&gen, g);
+        sleepers.fetch_sub(1);
+    }
+};
+
+/* body(j0, j1, sync) on torch's pool, one call per thread, with the columns [j0, j1) of H
+ * split into nc blocks; sync() is the barrier of all the calls. */
+template <typename F>
+void rk_team(int H, int nc, const F &body) {
+    RkBarrier bar(nc);
+    at::parallel_for(0, nc, 1, [&](int64_t c0, int64_t c1) {
+        int weight = (int)(c1 - c0);
+        body(rk_col_start(H, nc, (int)c0), rk_col_start(H, nc, (int)c1),
+             [&bar, weight] { bar.wait(weight); });
     });
 }
 
@@ -342,6 +442,16 @@ PyObject *py_configure(PyObject *, PyObject *const *args, Py_ssize_t n) {
                          old_blas && *rk_blas_library());
 }
 
+/* col_configure(bytes): W_hh size from which the recurrence splits columns over the threads
+ * (rk_col_bytes; 0: always, for tests; negative: keep); returns the old value. */
+PyObject *py_col_configure(PyObject *, PyObject *arg) {
+    long long v = PyLong_AsLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    size_t old = rk_col_bytes;
+    if (v >= 0) rk_col_bytes = (size_t)v;
+    return PyLong_FromSize_t(old);
+}
+
 /* info(): (library sgemm_ came from or "", why ATen's addmm runs or "", MKL packed GEMM found,
  * OpenMP runtime or "", vector clones built). */
 PyObject *py_info(PyObject *, PyObject *) {
@@ -357,6 +467,7 @@ PyObject *py_info(PyObject *, PyObject *) {
 PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_FASTCALL, "tuning knobs"},
     {"info", (PyCFunction)py_info, METH_NOARGS, "what the build found"},
+    {"col_configure", (PyCFunction)py_col_configure, METH_O, "column-split threshold"},
     {NULL, NULL, 0, NULL}};
 
 #define RK_STR2(x) #x
