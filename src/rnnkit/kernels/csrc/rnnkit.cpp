@@ -95,13 +95,15 @@ void rk_parallel(int nt, const F &body) {
  * (2 MB here; the LSTM at H = 512 is 4 MB) runs from L3; split by columns, each core reads only
  * its share, every GEMM has all B rows, and one barrier per step hands the new state over.
  * 0 splits by columns whenever two threads are asked for (tests). RNNKIT_COL_SPLIT_BYTES sets it
- * for a whole process (e.g. to time both splits in `rnnkit bench`; a huge value keeps the batch
- * split everywhere). */
+ * for a whole process. Off by default: on the quiet 2-core Xeon, `rnnkit bench --threads 2
+ * --sizes 64x100x512` with the split from 2 MB measured GRU / LSTM training at 55% / 62% of
+ * the sgemm peak against 69% / 74% with the batch split, LSTM inference 0.82x against 0.85x of
+ * oneDNN (session 5, benchmarks/README.md). */
 size_t rk_col_bytes_default() {
     const char *v = getenv("RNNKIT_COL_SPLIT_BYTES");
     char *end = NULL;
     unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
-    return v && *v && end && *end == '\0' ? (size_t)n : (size_t)2 << 20;
+    return v && *v && end && *end == '\0' ? (size_t)n : (size_t)1 << 62;  /* never */
 }
 size_t rk_col_bytes = rk_col_bytes_default();
 
