@@ -188,3 +188,28 @@ def test_threads_split_step_matches_one_thread():
     torch.testing.assert_close(ya, yb, atol=0, rtol=0)
     for u, v in zip(ga, gb, strict=True):
         torch.testing.assert_close(u, v, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+def test_one_bias_absent_keeps_every_gradient_in_its_place(cell):
+    """b_ih None with b_hh given: the node's edges are positional, so the gradients of x, h,
+    the weights and b_hh must still land on them (torch's cell functions, zero b_ih, as
+    reference)."""
+    gates = {"elman": 1, "gru": 3, "lstm": 4}[cell]
+    w_ih, w_hh, _, b_hh = _weights(gates)
+    x, h, c = _inputs()
+    ops, zero = torch.ops.rnnkit, torch.zeros_like(b_hh)
+    if cell == "elman":
+        out = ops.elman_step_fwd(x, h, w_ih, w_hh, None, b_hh, _t(w_ih), _t(w_hh), 0)
+        ref = torch.tanh(x @ w_ih.t() + h @ w_hh.t() + b_hh)
+    elif cell == "gru":
+        out = ops.gru_step_fwd(x, h, w_ih, w_hh, None, b_hh, _t(w_ih), _t(w_hh), True)[0]
+        ref = torch.gru_cell(x, h, w_ih, w_hh, zero, b_hh)
+    else:
+        out = ops.lstm_step_fwd(x, h, c, w_ih, w_hh, None, b_hh, _t(w_ih), _t(w_hh))[0]
+        ref = torch.lstm_cell(x, (h, c), w_ih, w_hh, zero, b_hh)[0]
+    wrt = (x, h, w_ih, w_hh, b_hh)
+    torch.testing.assert_close(out, ref)
+    for got, want in zip(torch.autograd.grad(out.sum(), wrt), torch.autograd.grad(ref.sum(), wrt),
+                         strict=True):
+        torch.testing.assert_close(got, want)
