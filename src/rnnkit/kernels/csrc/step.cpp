@@ -203,14 +203,19 @@ struct Dims {
     int B, D, H;
 };
 
-Dims check_fwd(const char *op, int gates, const Tensor &x, std::initializer_list<const Tensor *> st,
-               const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
-               const OptTensor &b_hh, const Tensor &wih_t, const Tensor &whh_t) {
+/* What every step op asks of x: a CPU float32/float64 (B, D) with contiguous rows. */
+void check_x(const char *op, const Tensor &x) {
     TORCH_CHECK(x.device().is_cpu(), op, ": the kernels run on the CPU, got ", x.device());
     TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
                 ": the kernels take float32 or float64, got ", x.scalar_type());
     TORCH_CHECK_VALUE(x.dim() == 2 && x.stride(1) == 1 && x.size(0) > 0, op,
                       ": x must be (B, D) with contiguous rows, got ", x.sizes());
+}
+
+Dims check_fwd(const char *op, int gates, const Tensor &x, std::initializer_list<const Tensor *> st,
+               const Tensor &w_ih, const Tensor &w_hh, const OptTensor &b_ih,
+               const OptTensor &b_hh, const Tensor &wih_t, const Tensor &whh_t) {
+    check_x(op, x);
     TORCH_CHECK_VALUE(w_hh.dim() == 2 && w_hh.size(0) == gates * w_hh.size(1), op,
                       ": w_hh must be (", gates, "*H, H), got ", w_hh.sizes());
     int64_t D = x.size(1), H = w_hh.size(1), GH = gates * H;
@@ -282,11 +287,7 @@ std::tuple<Tensor, Tensor, Tensor> lstm_step_fwd(const Tensor &x, const Tensor &
 Dims check_step(const char *op, int gates, const Tensor &x,
                 std::initializer_list<const Tensor *> st, const Tensor &wih_t,
                 const Tensor &whh_t, const OptTensor &b_ih, const OptTensor &b_hh) {
-    TORCH_CHECK(x.device().is_cpu(), op, ": the kernels run on the CPU, got ", x.device());
-    TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
-                ": the kernels take float32 or float64, got ", x.scalar_type());
-    TORCH_CHECK_VALUE(x.dim() == 2 && x.stride(1) == 1 && x.size(0) > 0, op,
-                      ": x must be (B, D) with contiguous rows, got ", x.sizes());
+    check_x(op, x);
     TORCH_CHECK_VALUE(whh_t.dim() == 2 && whh_t.size(1) == gates * whh_t.size(0), op,
                       ": whh_t must be (H, ", gates, "*H), got ", whh_t.sizes());
     int64_t D = x.size(1), H = whh_t.size(0), GH = gates * H;
