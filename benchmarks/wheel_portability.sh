@@ -33,6 +33,26 @@ print("installed:", k.__file__)
 print("kernels:", s.build, "|", s.reason)
 assert s.build == "extension" and "/site-packages/" in k.__file__, s
 PY
+# No compiler on PATH (an empty directory; no CC/CXX): the installed extension is still what
+# loads, and a fused layer runs it, forward, backward (the C++ autograd) and streaming.
+nocc=$(mktemp -d -p "$work")
+env -i HOME="$HOME" PATH="$nocc" RNNKIT_CACHE_DIR="$nocc" "$work/venv/bin/python" - <<'PY'
+import shutil
+import torch
+import rnnkit
+from rnnkit import kernels
+assert not any(shutil.which(c) for c in ("gcc", "cc", "g++", "c++", "clang")), "a compiler"
+s = kernels.available()
+assert s.build == "extension" and "/site-packages/" in kernels.__file__, s
+for cell in (rnnkit.RNN, rnnkit.GRU, rnnkit.LSTM):
+    layer = cell(3, 8, impl="auto")
+    x = torch.randn(4, 7, 3, requires_grad=True)
+    out = layer(x)[0]
+    out.sum().backward()
+    assert layer.impl_used == "fused" and x.grad is not None, (cell, layer.impl_used)
+    assert tuple(layer.streamer().step(torch.randn(1, 3)).shape) == (1, 8)
+print("no compiler on PATH: kernels", s.build, "| impl_used fused for Elman, GRU, LSTM")
+PY
 status=0
 PATH="$work/venv/bin:$PATH" "$work/venv/bin/python" -m pytest -q -p no:cacheprovider \
   -c /dev/null --rootdir "$work" -o pythonpath=tests --tb=line -rf tests 2>&1 | tail -25 \
