@@ -24,6 +24,11 @@ the real and imaginary parts of h). Models whose prediction is a Python loop aro
 network (Seq2Seq's, OneToMany's and the captioner's decoders, beam search) are refused with
 one line.
 
+An ensemble (a module with a `members` ModuleList, e.g. MeanProbabilities or the forecaster's
+MemberAverage) is one graph that runs every member and combines them as the module does. Its
+states are per member: h0_k [, c0_k] in and h_k [, c_k] out for member k. MeanProbabilities'
+output is `probabilities` (B, C), the members' mean softmax, not a single model's logits `y`.
+
 Example:
     >>> info = export_onnx(load_run("runs/lm").model, "lm.onnx")
     >>> info.inputs, info.outputs
@@ -34,9 +39,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -60,25 +67,93 @@ class OnnxExport:
     outputs: tuple[str, ...]
 
 
-class _Graph(nn.Module):
-    """The model with flat tensor inputs and outputs: (x, *state[, lengths]) -> (y, *state)."""
+class MeanProbabilities(nn.Module):
+    """An ensemble of softmax classifiers as one model: the mean of the members' class
+    probabilities, as the sentiment and sequence-classify predictors average them
+    (class_probabilities of each member, summed, divided by their number).
 
-    def __init__(self, model: nn.Module, n_state: int, with_lengths: bool):
+        x (B, T) ids or (B, T, D) frames, state (one per member, or None), lengths (B,)
+        -> (probabilities (B, C), the members' final states)
+    """
+
+    def __init__(self, members: list[nn.Module]):
         super().__init__()
-        self.model, self.n_state, self.with_lengths = model, n_state, with_lengths
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: Tensor, state: Any = None, lengths: Tensor | None = None):
+        probs, finals = [], []
+        for k, m in enumerate(self.members):
+            logits, final = m(x, None if state is None else state[k], lengths)
+            probs.append(torch.softmax(logits.float(), -1))
+            finals.append(final)
+        return sum(probs) / len(probs), tuple(finals)
+
+
+def mean_probabilities(models: list[nn.Module]) -> nn.Module:
+    """The one model to export for an ensemble of softmax classifiers (one model: itself)."""
+    return models[0] if len(models) == 1 else MeanProbabilities(models)
+
+
+def members_of(model: nn.Module) -> list[nn.Module]:
+    """An ensemble's member networks (its `members` ModuleList), or [model]."""
+    members = getattr(model, "members", None)
+    return list(members) if isinstance(members, nn.ModuleList) else [model]
+
+
+def _as_state(leaves: list[Tensor]) -> Any:
+    return leaves[0] if len(leaves) == 1 else tuple(leaves)
+
+
+class _Graph(nn.Module):
+    """The model with flat tensor inputs and outputs: (x, *state[, lengths]) -> (y, *state),
+    an ensemble's states member after member."""
+
+    def __init__(self, model: nn.Module, with_lengths: bool):
+        super().__init__()
+        self.model, self.with_lengths = model, with_lengths
+        self.ensemble = members_of(model) != [model]
+        # each member's number of state leaves, in the order of the flat inputs
+        self.counts = [len(_member_spec(m)[1]) for m in members_of(model)]
 
     def forward(self, x: Tensor, *rest: Tensor):
         # a state input is (L·dirs, B, H) when fed and the (L·dirs, 1, H) zeros otherwise:
         # broadcast to x's batch either way (a no-op on a fed state)
-        state = [s.expand(s.shape[0], x.shape[0], s.shape[2]) for s in rest[: self.n_state]]
-        lengths = rest[self.n_state] if self.with_lengths else None
-        state = state[0] if self.n_state == 1 else tuple(state)
-        y, final = self.model(x, state, lengths)
-        return (y, *((final,) if isinstance(final, Tensor) else final))
+        n = sum(self.counts)
+        flat = [s.expand(s.shape[0], x.shape[0], s.shape[2]) for s in rest[:n]]
+        args = (rest[n],) if self.with_lengths else ()
+        if self.ensemble:
+            cuts = itertools.pairwise([0, *itertools.accumulate(self.counts)])
+            state = tuple(_as_state(flat[a:b]) for a, b in cuts)
+        else:
+            state = _as_state(flat)
+        y, final = self.model(x, state, *args)
+        finals = final if self.ensemble else (final,)
+        return (y, *(t for f in finals for t in ((f,) if isinstance(f, Tensor) else f)))
 
 
 def _spec(model: nn.Module) -> tuple[bool, list[str]]:
-    """(takes lengths, state leaf names) of an exportable model; ExportError otherwise."""
+    """(takes lengths, state leaf names) of an exportable model, an ensemble's suffixed _k
+    for member k; ExportError otherwise."""
+    specs = [_member_spec(m) for m in members_of(model)]
+    if len(specs) == 1:
+        return specs[0]
+    if len({w for w, _ in specs}) > 1:
+        raise ExportError("export: the ensemble's members differ in whether they take lengths")
+    return specs[0][0], [f"{n}_{k}" for k, (_, names) in enumerate(specs) for n in names]
+
+
+def _state_input(name: str) -> str:
+    """A state output's input name: h -> h0, h_1 -> h0_1."""
+    base, sep, k = name.partition("_")
+    return f"{base}0{sep}{k}"
+
+
+def _output_name(model: nn.Module) -> str:
+    return "probabilities" if isinstance(model, MeanProbabilities) else "y"
+
+
+def _member_spec(model: nn.Module) -> tuple[bool, list[str]]:
+    """(takes lengths, state leaf names) of one network."""
     kind = kind_of(model)
     if kind in ("seq2seq", "one_to_many", "captioner"):
         raise ExportError(
@@ -125,8 +200,7 @@ def example_input(model: nn.Module, batch: int, length: int, seed: int = 0) -> T
 
 def _state(model: nn.Module, batch: int, seed: int) -> list[Tensor]:
     g = torch.Generator().manual_seed(seed)
-    template = model.rnn.init_state(batch)
-    leaves = [template] if isinstance(template, Tensor) else list(template)
+    leaves = [t for m in members_of(model) for t in _leaves(m.rnn.init_state(batch))]
     return [torch.randn(t.shape, generator=g) * 0.5 for t in leaves]
 
 
@@ -136,7 +210,8 @@ def _lengths(batch: int, length: int) -> Tensor:
 
 def _inputs(model: nn.Module, batch: int, length: int, seed: int) -> tuple[Tensor, ...]:
     with_lengths, _ = _spec(model)
-    args = [example_input(model, batch, length, seed), *_state(model, batch, seed + 1)]
+    first = members_of(model)[0]
+    args = [example_input(first, batch, length, seed), *_state(model, batch, seed + 1)]
     return tuple(args + ([_lengths(batch, length)] if with_lengths else []))
 
 
@@ -154,22 +229,25 @@ def export_onnx(model: nn.Module, path: str | Path) -> OnnxExport:
 
     with_lengths, names = _spec(model)
     model = model.eval().float().cpu()
-    ins = ["x", *(f"{n}0" for n in names), *(["lengths"] if with_lengths else [])]
-    outs = ["y", *names]
-    axes: dict[str, dict[int, str]] = {"x": {0: "batch", 1: "time"}, "y": {0: "batch"}}
-    if kind_of(model) == "many_to_many":
-        axes["y"][1] = "time"
+    y = _output_name(model)
+    ins = ["x", *map(_state_input, names), *(["lengths"] if with_lengths else [])]
+    outs = [y, *names]
+    axes: dict[str, dict[int, str]] = {"x": {0: "batch", 1: "time"}, y: {0: "batch"}}
+    if kind_of(members_of(model)[0]) == "many_to_many":
+        axes[y][1] = "time"
     for n in names:
-        axes[f"{n}0"], axes[n] = {1: STATE_BATCH}, {1: "batch"}
+        axes[_state_input(n)], axes[n] = {1: STATE_BATCH}, {1: "batch"}
     if with_lengths:
         axes["lengths"] = {0: "batch"}
-    graph, buf = _Graph(model, len(names), with_lengths), io.BytesIO()
+    graph, buf = _Graph(model, with_lengths), io.BytesIO()
     with (
         torch.no_grad(),
-        _impl_auto(model.rnn),
+        contextlib.ExitStack() as stack,
         warnings.catch_warnings(),
         contextlib.redirect_stdout(io.StringIO()),
     ):
+        for m in members_of(model):
+            stack.enter_context(_impl_auto(m.rnn))
         # the tracer warns about every Python-level shape check the layers make
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -183,16 +261,17 @@ def export_onnx(model: nn.Module, path: str | Path) -> OnnxExport:
         )
     proto = onnx.load_from_string(buf.getvalue())
     present = {i.name for i in proto.graph.input}
-    for leaf, n in zip(_leaves(model.rnn.init_state(1)), names, strict=True):
-        L, H = leaf.shape
-        if f"{n}0" not in present:  # unread by the graph (the LRU's y): the exporter drops it
+    leaves = [t for m in members_of(model) for t in _leaves(m.rnn.init_state(1))]
+    for leaf, n in zip(leaves, map(_state_input, names), strict=True):
+        L, _, H = leaf.shape
+        if n not in present:  # unread by the graph (the LRU's y): the exporter drops it
             proto.graph.input.append(
-                onnx.helper.make_tensor_value_info(f"{n}0", onnx.TensorProto.FLOAT,
+                onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT,
                                                    [L, STATE_BATCH, H])  # fmt: skip
             )
         # an initializer with an input's name is that input's default (ONNX IR >= 4)
         zeros = torch.zeros(L, 1, H).numpy()
-        proto.graph.initializer.append(numpy_helper.from_array(zeros, f"{n}0"))
+        proto.graph.initializer.append(numpy_helper.from_array(zeros, n))
     onnx.checker.check_model(proto)
     path = Path(path)
     atomic_write_bytes(path, proto.SerializeToString())
@@ -215,9 +294,8 @@ def _impl_auto(rnn):
 
 
 def _leaves(state) -> list[Tensor]:
-    """Per-cell state (B, ·) leaves of `init_state(1)` reshaped as the layer stacks them."""
-    leaves = [state] if isinstance(state, Tensor) else list(state)
-    return [t[:, 0] for t in leaves]  # (L·dirs, 1, H) -> (L·dirs, H)
+    """The (L·dirs, B, H) leaves of a layer's `init_state(B)`."""
+    return [state] if isinstance(state, Tensor) else list(state)
 
 
 def check_onnx(
@@ -231,13 +309,14 @@ def check_onnx(
 
     with_lengths, names = _spec(model)
     model = model.eval().float().cpu()
-    graph = _Graph(model, len(names), with_lengths)
+    graph = _Graph(model, with_lengths)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # not the note that a defaulted input is not a constant
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    order = ["x", *(f"{n}0" for n in names), *(["lengths"] if with_lengths else [])]
+    state_in = [_state_input(n) for n in names]
+    order = ["x", *state_in, *(["lengths"] if with_lengths else [])]
     optional = {i.name for i in sess.get_overridable_initializers()}
-    if not {f"{n}0" for n in names} <= optional:
+    if not set(state_in) <= optional:
         raise ExportError(f"check_onnx: {path}'s state inputs have no default (re-export it)")
 
     def run(args: dict[str, Tensor]) -> list:
@@ -248,18 +327,17 @@ def check_onnx(
 
     args = _inputs(model, batch, length, seed=7)
     named = dict(zip(order, args, strict=True))
-    state_in = {f"{n}0" for n in names}
-    zero = [torch.zeros_like(named[k]) for k in order if k in state_in]
+    zero = [torch.zeros_like(named[k]) for k in state_in]
     rest = args[1 + len(names):]  # lengths, if the graph takes them
     x = args[0]
     with torch.no_grad():
         err = diff(run(named), graph(*args))
         unfed = {k: v for k, v in named.items() if k not in state_in}
         err = max(err, diff(run(unfed), graph(x, *zero, *rest)))
-        if kind_of(model) == "many_to_many" and not with_lengths and length > 1:
+        if kind_of(members_of(model)[0]) == "many_to_many" and not with_lengths and length > 1:
             cut = length // 2
             first = run({"x": x[:, :cut]})
-            fed = {f"{n}0": torch.from_numpy(a) for n, a in zip(names, first[1:], strict=True)}
+            fed = {k: torch.from_numpy(a) for k, a in zip(state_in, first[1:], strict=True)}
             second = run({"x": x[:, cut:], **fed})
             y, *final = graph(x, *zero)
             err = max(err, diff(first[:1], [y[:, :cut]]), diff(second[:1], [y[:, cut:]]),

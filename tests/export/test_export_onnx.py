@@ -108,3 +108,19 @@ def test_models_decoding_in_python_and_untraceable_layers_refuse_in_one_line(tmp
 def test_cli_export_bad_input_is_one_line():
     one_line_error(invoke("export", "nothing", "--format", "tflite"), "--format")
     one_line_error(invoke("export", "nothing"), "nothing")
+
+
+def test_an_ensemble_is_one_graph_with_each_members_state(tmp_path):
+    """A forecaster's MemberAverage (LSTMs: h and c per member) as one graph: the members'
+    mixture, each member's state in and out, a stream continued from the graph's own state."""
+    from rnnkit.models.forecaster import MemberAverage
+
+    torch.manual_seed(0)
+    config = ManyToManyConfig(InputConfig("frames", features=2), HeadConfig("regression", 4),
+                              RNNConfig("lstm", 6, num_layers=2))  # fmt: skip
+    model = MemberAverage([build_model(config), build_model(config)])
+    info = export_onnx(model, tmp_path / "m.onnx")
+    assert info.inputs == ("x", "h0_0", "c0_0", "h0_1", "c0_1")
+    assert info.outputs == ("y", "h_0", "c_0", "h_1", "c_1")
+    for batch, length in ((3, 11), (1, 2)):
+        assert check_onnx(model, info.path, batch, length) < 1e-5

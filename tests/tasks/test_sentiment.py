@@ -146,6 +146,16 @@ def test_every_numeric_option_is_validated_before_anything_runs(tmp_path):
 
 
 def test_the_sentiment_run_exports_to_onnx(sentiment_run, tmp_path):
-    from onnx_roundtrip import assert_run_exports
+    """The --ensemble 2 run is one graph of both members: its `probabilities` are the
+    classifier's own (the members' mean) on batches and lengths the export did not see."""
+    from onnx_roundtrip import assert_predicts, assert_run_exports
+    from rnnkit.tasks import sentiment
+    from rnnkit.tasks.sentiment.task import encode
 
-    assert_run_exports(sentiment_run, tmp_path)
+    path = assert_run_exports(sentiment_run, tmp_path)
+    clf = sentiment.load(sentiment_run)
+    assert len(clf.models) == 2
+    for texts in (["a wonderful film", "dull and boring mess of a story", "great fun",
+                   "awful"], ["a joy to watch and funny warm and wonderful film"]):  # fmt: skip
+        ids, lengths = encode(clf.vocab, texts)
+        assert_predicts(path, ids, lengths, clf.probabilities(texts).numpy())

@@ -199,8 +199,17 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     assert label in ("rise", "fall") and 0.5 <= prob <= 1
     probs = clf.predict_proba([seq])
     assert probs.shape == (1, 2) and probs.sum() == pytest.approx(1.0)
-    exported = invoke("export", out, "--out", tmp_path / "m.onnx")  # member 0, and says so
-    assert exported.exit_code == 0 and "ensemble of 2 models" in exported.output
+    # exported as one graph of both members: the classifier's own mean probabilities on
+    # batches and lengths the export did not see
+    from onnx_roundtrip import assert_predicts, assert_run_exports
+    from rnnkit.tasks.sequence_classify.task import tensors
+
+    path = assert_run_exports(out, tmp_path)
+    rng = np.random.default_rng(1)
+    for sizes in ((7, 12, 9), (16,)):
+        seqs = [rng.normal(size=(n, 2)) for n in sizes]
+        x, lengths = tensors(seqs, clf.scaler, clf.normalise, clf.pool)
+        assert_predicts(path, x, lengths, clf.predict_proba(seqs))
 
 
 def test_cross_validate_reads_only_the_training_split(seq_csv, tmp_path):

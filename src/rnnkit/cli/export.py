@@ -2,8 +2,11 @@
 
 The graph has dynamic batch and length and the recurrent state as optional inputs and as
 outputs (see rnnkit.export); it is checked against rnnkit on a batch and length the export did
-not see, with and without the state fed. The library equivalent is
-`rnnkit.export.export_onnx(load_run(RUN).model, path)` then `check_onnx(model, path)`.
+not see, with and without the state fed. An ensemble run (sentiment's and sequence-classify's
+--ensemble N) is one graph of all its members, combined as the task's prediction combines
+them (output `probabilities`, the members' mean softmax). The library equivalent is
+`rnnkit.export.export_onnx(model, path)` then `check_onnx(model, path)`, with model =
+`load_run(RUN).model`, or for a task's run `export_model(RUN)` (an ensemble's members combined).
 """
 
 from __future__ import annotations
@@ -35,15 +38,14 @@ def export(
     if format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     from ..deps import require
-    from ..export import ExportError, check_onnx, export_onnx
-    from ..training import load_run
+    from ..export import ExportError, check_onnx, export_onnx, members_of
 
     out = out if out is not None else run / "model.onnx"
     if out.is_dir():
         raise fail(f"--out {out} is a directory; give a file name, e.g. {out / 'model.onnx'}")
     with user_errors(ExportError):
         require("onnx", "onnxruntime", extra="bench", what="ONNX export")
-        model = load_run(run).model
+        model = export_model(run)
         info = export_onnx(model, out)
         err = check_onnx(model, info.path)
     console = stderr_console()
@@ -54,10 +56,22 @@ def export(
         console.print(f"note: {run} is a hybrid forecaster: the network forecasts the errors of "
                       "a classical model (forecaster.json), whose forecasts ONNX does not hold; "
                       "add them, or use `rnnkit forecast RUN`")  # fmt: skip
-    members = sorted(run.glob("member-*"))
-    if members:  # sequence-classify's ensemble averages its members' probabilities in Python
-        console.print(f"note: {run} is an ensemble of {len(members) + 1} models; this is member "
-                      f"0, export the others with `rnnkit export {members[0]}` etc.")  # fmt: skip
+    n = len(members_of(model))
+    if n > 1:
+        console.print(f"{run} is an ensemble: the graph runs its {n} members and combines "
+                      f"them as its prediction does (output {info.outputs[0]})")  # fmt: skip
     console.print(f"onnxruntime vs rnnkit on an unseen batch and length: max |diff| {err:.2e}")
     if err > 1e-4:
         raise fail(f"the exported graph differs from the model by {err:.2e}", code=1)
+
+
+def export_model(run: Path):
+    """The model `rnnkit export RUN` writes: a task's `export_model` (an ensemble's members
+    combined), or a plain Trainer run's model."""
+    from ..record import run_record
+    from ..tasks.driver import get_task, task_names
+    from ..training import load_run
+
+    loaded = load_run(run)
+    task = run_record(loaded.extra)["task"]
+    return get_task(task).export_model(loaded) if task in task_names() else loaded.model

@@ -132,3 +132,8 @@ class Task:
     def load(self, run: Run) -> Any:
         """The trained run, loaded for prediction (the task's own predictor object)."""
         return run
+
+    def export_model(self, run: Run) -> nn.Module:
+        """The network `rnnkit export` writes: the run's model, or for an ensemble one module
+        that runs its members and combines them as the predictor does (rnnkit.export)."""
+        return run.model

@@ -581,6 +581,11 @@ class ForecastTask(Task):
             raise RunError(f"{run.path}: calibration.json does not match the model")
         return fc
 
+    def export_model(self, run) -> torch.nn.Module:
+        """The members' mixture (MemberAverage), as `load`'s forecaster runs the network."""
+        n = int(run.read_json("forecaster").get("members", 1))
+        return run.model if n == 1 else MemberAverage(driver.member_models(run, n))
+
 
 def validation_mase(fc: Forecaster, data: ForecastData, H: int) -> float:
     """fc's MASE averaged over the lead times 1..H from the validation part's origins (the

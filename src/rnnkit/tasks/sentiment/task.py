@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ...data.batching import fixed_batches, pad_ids, random_batches, token_dropout
 from ...data.sentiment import Example, ExampleSplits, fit_vocab, load_source, words
 from ...data.text import DataError
 from ...data.vocab import Vocab
+from ...export import mean_probabilities
 from ...models.classical import bag_of_words_baseline, majority_class
 from ...models.many_to_one import class_probabilities, most_attended, small_embeddings
 from .. import driver, entry_points, malformed
@@ -214,6 +215,11 @@ class SentimentTask(Task):
                                  "outputs")  # fmt: skip
         n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
         return Classifier(driver.member_models(run, n), vocab, labels)
+
+    def export_model(self, run) -> nn.Module:
+        """The members' mean class probabilities, as `load`'s predictor gives them."""
+        n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
+        return mean_probabilities(driver.member_models(run, n))
 
 
 @dataclass

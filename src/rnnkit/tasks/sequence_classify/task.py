@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ...data.archives import (
     ClassificationData,
@@ -36,6 +37,7 @@ from ...data.archives import (
 from ...data.batching import fixed_batches, random_batches
 from ...data.scaling import StandardScaler
 from ...data.text import DataError
+from ...export import mean_probabilities
 from ...models import classical
 from ...models.many_to_one import class_probabilities
 from .. import driver, entry_points
@@ -442,6 +444,11 @@ class SequenceClassifyTask(Task):
         return SequenceClassifier(models, StandardScaler.from_dict(stored),
                                   run.read_json(CLASSES_FILE)["classes"], normalise,
                                   pool)  # fmt: skip
+
+    def export_model(self, run) -> nn.Module:
+        """The members' mean class probabilities, as `load`'s predictor gives them."""
+        n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
+        return mean_probabilities(driver.member_models(run, n))
 
 
 BASELINE_NAMES = {"1nn_euclidean": "1-NN Euclidean", "1nn_dtw": "1-NN DTW (full window)",
