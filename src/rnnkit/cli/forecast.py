@@ -49,9 +49,8 @@ def forecast(
             fc.use_data(data)
         # a direct head reaches its width, no further; a hybrid as far as its network alone
         hybrid = isinstance(fc, HybridForecaster)
-        reach = fc.reach() if hybrid else None if fc.strategy == "recursive" else fc.head_horizon
         if horizon is None:
-            horizon = 12 if reach is None else min(12, reach)
+            horizon = fc.default_horizon()
         f = fc.future(horizon)
         if hybrid and horizon > fc.head_horizon:
             stderr_console().print(

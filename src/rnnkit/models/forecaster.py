@@ -50,6 +50,7 @@ from ..data.text import DataError
 
 Progress = Callable[[str, int, int], None]  # (what, points done, points in all)
 METHODS = ("interval", "residual")
+DEFAULT_HORIZON = 12  # the steps `rnnkit forecast RUN` and serve's /forecast give unasked
 
 
 def training_pairs(
@@ -185,6 +186,16 @@ class Forecaster:
         """contexts (M, W, 1) scaled -> mean, std of the next value (scaled units), (M,) each."""
         mean, std = self.head(contexts)
         return mean[:, 0], std[:, 0] * self.sigma_scale[0]
+
+    def reach(self) -> int | None:
+        """How many steps `forecast` reaches: a direct head's width, or any number (None)."""
+        return None if self.strategy == "recursive" else self.head_horizon
+
+    def default_horizon(self) -> int:
+        """The steps to forecast when none are asked: DEFAULT_HORIZON, or fewer when the
+        model reaches fewer (a direct run trained with a shorter --horizon)."""
+        reach = self.reach()
+        return DEFAULT_HORIZON if reach is None else min(DEFAULT_HORIZON, reach)
 
     def future(self, horizon: int) -> FutureForecast:
         """Forecast `horizon` steps past the end of the run's stored series, with intervals.

@@ -5,7 +5,8 @@
     sentiment           POST /classify {"text"}
     sequence_classify   POST /classify {"sequences": [(T, D) arrays]}
     translate           POST /translate {"text", "beam"}
-    forecast            POST /forecast {"horizon", "values"?}, POST /detect {"values", "level"}
+    forecast            POST /forecast {"horizon"?, "values"?} (horizon: default the run's own,
+                        at most 12), POST /detect {"values", "level"}
 
 A new application adds one function here, `ROUTES[<task name>] = add_<name>`: it receives the
 app and the `Served` (predictor, lock, limits) and declares its request models with the
@@ -216,7 +217,9 @@ def add_forecast(app: FastAPI, served: Served) -> None:
 
     class ForecastRequest(BaseModel):
         model_config = STRICT
-        horizon: int = Field(12, ge=1, le=lim.max_generate, description="Steps ahead.")
+        horizon: int | None = Field(None, ge=1, le=lim.max_generate, description="Steps "
+                                    f"ahead; default: {fc.default_horizon()}, the run's own "
+                                    "(a direct model forecasts at most its --horizon).")
         values: Values | None = Field(None, description="The recent series, oldest first "
                                       f"(at least {fc.window} values); default: the run's own.")
 
@@ -239,13 +242,14 @@ def add_forecast(app: FastAPI, served: Served) -> None:
 
     @app.post("/forecast", response_model=Forecast, summary="Forecast with intervals")
     def forecast(req: ForecastRequest):
+        horizon = fc.default_horizon() if req.horizon is None else req.horizon
         with served.lock:
             if req.values is None:
-                f = fc.future(req.horizon)
+                f = fc.future(horizon)
                 mean, lo, hi = f.mean, f.lower, f.upper
             else:
                 v = np.asarray(req.values, dtype=np.float64)
-                mean, lo, hi = (a[0] for a in fc.forecast(v, np.array([len(v) - 1]), req.horizon))
+                mean, lo, hi = (a[0] for a in fc.forecast(v, np.array([len(v) - 1]), horizon))
         return Forecast(mean=mean.tolist(), lower=lo.tolist(), upper=hi.tolist(), level=fc.level)
 
     @app.post("/detect", response_model=Detected, summary="Flag values the model did not expect")
