@@ -28,9 +28,10 @@ pip=("$work/venv/bin/python" -m pip install -q --disable-pip-version-check)
 t2=$(date +%s)
 cd "$work"
 "$work/venv/bin/python" - <<'PY'
+import torch
 import rnnkit.kernels as k
 s = k.available()
-print("installed:", k.__file__)
+print("installed:", k.__file__, "| torch", torch.__version__)
 print("kernels:", s.build, "|", s.reason)
 assert s.build == "extension" and "/site-packages/" in k.__file__, s
 PY
