@@ -197,3 +197,26 @@ def test_cli_detect_anomalies_bad_input(forecast_run, tmp_path):
             r = invoke("detect-anomalies", forecast_run, flag, value, "--out", tmp_path)
             one_line_error(r, flag)
 
+
+
+def test_one_step_scores_read_a_hybrids_own_forecast():
+    import torch
+
+    from rnnkit.data.scaling import StandardScaler
+    from rnnkit.models.forecaster import HybridForecaster
+    from rnnkit.tasks.anomaly import one_step_scores
+    from rnnkit.tasks.forecast.hybrid import Classical
+
+    class One(torch.nn.Module):  # corrects every lead by +1 error scale, log-variance 0
+        def forward(self, x, state=None):
+            return torch.cat([torch.ones(*x.shape[:2], 3), torch.zeros(*x.shape[:2], 3)], 2), state
+
+    values = np.sin(np.arange(40) / 3.0)
+    classical = Classical("AR(1)", {"kind": "ar", "params": [0.0, 0.9]})
+    fc = HybridForecaster(One(), StandardScaler([0.0], [1.0]), classical, 2.0, 5, 0.9, 3)
+    mean, std, e = one_step_scores(fc, values, 5)  # the hybrid has no network alone here
+    c = classical.forecasts(values, np.arange(4, 39), 1)[:, 0]
+    assert np.isnan(mean[0, :5]).all()
+    np.testing.assert_allclose(mean[0, 5:], c + 2.0, atol=1e-6)  # classical + its correction
+    np.testing.assert_allclose(std[0, 5:], 2.0, rtol=1e-5)  # error scale × the head's std 1
+    np.testing.assert_allclose(e[0, 5:], (values[5:] - c - 2.0) / 2.0, rtol=1e-5, atol=1e-6)
