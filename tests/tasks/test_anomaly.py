@@ -220,3 +220,18 @@ def test_one_step_scores_read_a_hybrids_own_forecast():
     np.testing.assert_allclose(mean[0, 5:], c + 2.0, atol=1e-6)  # classical + its correction
     np.testing.assert_allclose(std[0, 5:], 2.0, rtol=1e-5)  # error scale × the head's std 1
     np.testing.assert_allclose(e[0, 5:], (values[5:] - c - 2.0) / 2.0, rtol=1e-5, atol=1e-6)
+
+
+def test_the_discord_threshold_comes_from_the_runs_test_part():
+    from rnnkit.data.text import DataError
+    from rnnkit.tasks.anomaly import discord_reference
+
+    W, rng = 8, np.random.default_rng(0)
+    e = np.r_[np.full(W, np.nan), 0.3 * rng.normal(size=300)]  # the training split: fitted
+    quiet = discord_reference(np.r_[e, 0.3 * rng.normal(size=100)], W, len(e))
+    loud = discord_reference(np.r_[e, 0.9 * rng.normal(size=100)], W, len(e))
+    assert quiet.windows.shape == loud.windows.shape == (300 - W + 1, W)  # the training split's
+    # errors three times larger out of sample: a threshold about three times higher
+    assert 2 < loud.threshold / quiet.threshold < 4.5
+    with pytest.raises(DataError, match="test part has 5 points"):
+        discord_reference(np.r_[e, np.zeros(5)], W, len(e))
