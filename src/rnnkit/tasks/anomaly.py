@@ -490,7 +490,8 @@ def run_detection(
     "window" (`residual_detect`), or one of the forecaster's point rules
     (rnnkit.models.forecaster.detect). `false_alarm_rate`: the threshold flags this fraction
     of the run's training part (the residual rules: their GPD fits' risk, default
-    WINDOW_RISK) instead of the `level` rule.
+    WINDOW_RISK, the discord rule's fitted on the run's test part) instead of the `level`
+    rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
