@@ -235,3 +235,19 @@ def test_the_discord_threshold_comes_from_the_runs_test_part():
     assert 2 < loud.threshold / quiet.threshold < 4.5
     with pytest.raises(DataError, match="test part has 5 points"):
         discord_reference(np.r_[e, np.zeros(5)], W, len(e))
+
+
+def test_the_window_rule_scores_the_points_its_window_covers():
+    from rnnkit.tasks.anomaly import WindowReference, WindowRule, window_scores
+
+    W, rule = 16, WindowRule.for_window(16)  # L = 4: windows over [t - 2, t + 2)
+    noise = 0.1 * np.random.default_rng(0).normal(size=(2, 200))
+    e = np.r_[np.full(W, np.nan), noise[0]]
+    e[W + 100] = 8.0  # one surprise
+    ref = WindowReference(rule, window_rms(noise[1:], rule.L)[0], 1.0, 1e-5)  # a clean past
+    z = window_scores(e[None], W, ref)[0]
+    assert np.isnan(z[:W]).all()
+    high = np.flatnonzero(z > 0.5 * np.nanmax(z))
+    # the L windows holding it are scored at their centres: the surprise and a point either
+    # side, and not only the L - 1 points after it
+    assert high.tolist() == [W + 98, W + 99, W + 100, W + 101]

@@ -11,8 +11,10 @@ are one event (W: the model's window). With
                                             the run chose (a hybrid's own), each from the W
                                             observed values before t (batched),
 the "window" rule (is the residual large?), from the window W on:
-    s[t] = RMS of e over the last L = W/4 points      (one odd point matters less than a run)
-    z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before t
+    s[t] = RMS of e over the L = W/4 points centred on t   (one odd point matters less than
+                                            a run)
+    z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before
+                                            t's window
                                             (the series' own recent scale: a noisier stretch
                                             raises its own yardstick, an anomaly does not);
 the "discord" rule (is the residual new?): each window of W residuals is scored by its
@@ -347,6 +349,21 @@ def window_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> Window
     return WindowReference(rule, s, gpd_threshold(z[rule.L :], risk), risk)
 
 
+def window_scores(e: np.ndarray, W: int, ref: WindowReference) -> np.ndarray:
+    """The window rule's score of each point: the RMS of the normalised residual e (K, N),
+    NaN before W, over the L points centred on it, robust standardised against the K scores
+    that end L points before the window does (the training part's at first) -> (K, N), NaN
+    before W. Centred as the discord rule's point scores are (a point's score is its
+    windows'): a trailing window would give a surprise's score to the L - 1 points after it
+    and not to the surprise (injected into the Seattle temperatures, seed 0: two of three
+    alarms began just after the event they followed)."""
+    rule, h = ref.rule, ref.rule.L // 2
+    z = np.full(e.shape, np.nan)
+    z[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), ref.history, rule.K, rule.L)
+    z[:, W : e.shape[1] - h] = z[:, W + h :].copy()  # the last h points: their trailing window
+    return z
+
+
 def _residuals(fc: Any, v: np.ndarray, start: int, progress: Progress | None,
                what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """one_step_scores of (K, N) values whose points before `start` are identical in every row
@@ -439,10 +456,7 @@ def residual_detect(fc: Any, values: np.ndarray, start: int, window: WindowRefer
     mean, std, e = _residuals(fc, v, start, progress, what)
     above, ratios = np.ones(v.shape, dtype=bool), []
     if window is not None:
-        rule = window.rule
-        z = np.full(v.shape, np.nan)
-        z[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), window.history, rule.K,
-                                      rule.L)  # fmt: skip
+        z = window_scores(e, W, window)
         above &= np.nan_to_num(z, nan=-np.inf) > window.threshold
         ratios.append(z / max(window.threshold, 1e-12))
     if discord is not None:
