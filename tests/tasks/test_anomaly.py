@@ -11,17 +11,22 @@ from _helpers import invoke, one_line_error, write_series_csv
 
 from rnnkit.tasks.anomaly import (
     DiscordReference,
+    WindowReference,
+    WindowRule,
     discord_profile,
+    discord_reference,
     gpd_threshold,
     inject,
     label_scores,
     matrix_profile,
     merge_alarms,
+    one_step_scores,
     persistence_detect,
     residual_windows,
     robust_standardise,
     scores,
     window_rms,
+    window_scores,
 )
 
 
@@ -204,7 +209,6 @@ def test_one_step_scores_read_a_hybrids_own_forecast():
 
     from rnnkit.data.scaling import StandardScaler
     from rnnkit.models.forecaster import HybridForecaster
-    from rnnkit.tasks.anomaly import one_step_scores
     from rnnkit.tasks.forecast.hybrid import Classical
 
     class One(torch.nn.Module):  # corrects every lead by +1 error scale, log-variance 0
@@ -224,7 +228,6 @@ def test_one_step_scores_read_a_hybrids_own_forecast():
 
 def test_the_discord_threshold_comes_from_the_runs_test_part():
     from rnnkit.data.text import DataError
-    from rnnkit.tasks.anomaly import discord_reference
 
     W, rng = 8, np.random.default_rng(0)
     e = np.r_[np.full(W, np.nan), 0.3 * rng.normal(size=300)]  # the training split: fitted
@@ -238,8 +241,6 @@ def test_the_discord_threshold_comes_from_the_runs_test_part():
 
 
 def test_the_window_rule_scores_the_points_its_window_covers():
-    from rnnkit.tasks.anomaly import WindowReference, WindowRule, window_scores
-
     W, rule = 16, WindowRule.for_window(16)  # L = 4: windows over [t - 2, t + 2)
     noise = 0.1 * np.random.default_rng(0).normal(size=(2, 200))
     e = np.r_[np.full(W, np.nan), noise[0]]
