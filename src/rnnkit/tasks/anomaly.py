@@ -352,8 +352,8 @@ def window_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> Window
 def window_scores(e: np.ndarray, W: int, ref: WindowReference) -> np.ndarray:
     """The window rule's score of each point: the RMS of the normalised residual e (K, N),
     NaN before W, over the L points centred on it, robust standardised against the K scores
-    that end L points before the window does (the training part's at first) -> (K, N), NaN
-    before W. Centred as the discord rule's point scores are (a point's score is its
+    that end before its window begins (the training part's at first) -> (K, N), NaN before
+    W. Centred as the discord rule's point scores are (a point's score is its
     windows'): a trailing window would give a surprise's score to the L - 1 points after it
     and not to the surprise (injected into the Seattle temperatures, seed 0: two of three
     alarms began just after the event they followed)."""
@@ -548,8 +548,8 @@ def run_detection(
         # recent past, so in-sample residuals serve), the discord rule's threshold from the
         # test part, which no model of the run fitted (`discord_reference`)
         n_train_ref = len(train_ref)
-        _, _, e_ref = one_step_scores(fc, np.asarray(stored["values"], float)[: int(
-            stored["n_end"])], W)  # fmt: skip
+        run_values = np.asarray(stored["values"], float)[: int(stored["n_end"])]
+        _, _, e_ref = one_step_scores(fc, run_values, W)
         risk = false_alarm_rate or WINDOW_RISK
         ref_w = window_reference(e_ref[0, :n_train_ref], W, risk) if "window" in method else None
         ref_d = None
