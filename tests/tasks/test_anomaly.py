@@ -11,17 +11,22 @@ from _helpers import invoke, one_line_error, write_series_csv
 
 from rnnkit.tasks.anomaly import (
     DiscordReference,
+    WindowReference,
+    WindowRule,
     discord_profile,
+    discord_reference,
     gpd_threshold,
     inject,
     label_scores,
     matrix_profile,
     merge_alarms,
+    one_step_scores,
     persistence_detect,
     residual_windows,
     robust_standardise,
     scores,
     window_rms,
+    window_scores,
 )
 
 
@@ -197,3 +202,53 @@ def test_cli_detect_anomalies_bad_input(forecast_run, tmp_path):
             r = invoke("detect-anomalies", forecast_run, flag, value, "--out", tmp_path)
             one_line_error(r, flag)
 
+
+
+def test_one_step_scores_read_a_hybrids_own_forecast():
+    import torch
+
+    from rnnkit.data.scaling import StandardScaler
+    from rnnkit.models.forecaster import HybridForecaster
+    from rnnkit.tasks.forecast.hybrid import Classical
+
+    class One(torch.nn.Module):  # corrects every lead by +1 error scale, log-variance 0
+        def forward(self, x, state=None):
+            return torch.cat([torch.ones(*x.shape[:2], 3), torch.zeros(*x.shape[:2], 3)], 2), state
+
+    values = np.sin(np.arange(40) / 3.0)
+    classical = Classical("AR(1)", {"kind": "ar", "params": [0.0, 0.9]})
+    fc = HybridForecaster(One(), StandardScaler([0.0], [1.0]), classical, 2.0, 5, 0.9, 3)
+    mean, std, e = one_step_scores(fc, values, 5)  # the hybrid has no network alone here
+    c = classical.forecasts(values, np.arange(4, 39), 1)[:, 0]
+    assert np.isnan(mean[0, :5]).all()
+    np.testing.assert_allclose(mean[0, 5:], c + 2.0, atol=1e-6)  # classical + its correction
+    np.testing.assert_allclose(std[0, 5:], 2.0, rtol=1e-5)  # error scale × the head's std 1
+    np.testing.assert_allclose(e[0, 5:], (values[5:] - c - 2.0) / 2.0, rtol=1e-5, atol=1e-6)
+
+
+def test_the_discord_threshold_comes_from_the_runs_test_part():
+    from rnnkit.data.text import DataError
+
+    W, rng = 8, np.random.default_rng(0)
+    e = np.r_[np.full(W, np.nan), 0.3 * rng.normal(size=300)]  # the training split: fitted
+    quiet = discord_reference(np.r_[e, 0.3 * rng.normal(size=100)], W, len(e))
+    loud = discord_reference(np.r_[e, 0.9 * rng.normal(size=100)], W, len(e))
+    assert quiet.windows.shape == loud.windows.shape == (300 - W + 1, W)  # the training split's
+    # errors three times larger out of sample: a threshold about three times higher
+    assert 2 < loud.threshold / quiet.threshold < 4.5
+    with pytest.raises(DataError, match="test part has 5 points"):
+        discord_reference(np.r_[e, np.zeros(5)], W, len(e))
+
+
+def test_the_window_rule_scores_the_points_its_window_covers():
+    W, rule = 16, WindowRule.for_window(16)  # L = 4: windows over [t - 2, t + 2)
+    noise = 0.1 * np.random.default_rng(0).normal(size=(2, 200))
+    e = np.r_[np.full(W, np.nan), noise[0]]
+    e[W + 100] = 8.0  # one surprise
+    ref = WindowReference(rule, window_rms(noise[1:], rule.L)[0], 1.0, 1e-5)  # a clean past
+    z = window_scores(e[None], W, ref)[0]
+    assert np.isnan(z[:W]).all()
+    high = np.flatnonzero(z > 0.5 * np.nanmax(z))
+    # the L windows holding it are scored at their centres: the surprise and a point either
+    # side, and not only the L - 1 points after it
+    assert high.tolist() == [W + 98, W + 99, W + 100, W + 101]

@@ -49,9 +49,11 @@ def detect_anomalies(
     ] = "window-discord",
     false_alarm_rate: Annotated[
         float | None,
-        typer.Option(help="The threshold's false-alarm rate per point on the training part "
-                     "(window-discord, window, discord: tail fits, default 1e-5; the "
-                     "others: a quantile instead of the --level rule), in (0, 1)."),
+        typer.Option(help="The threshold's false-alarm rate per point on the run's own "
+                     "series (window-discord, window, discord: tail fits, the window rule's "
+                     "on the training split, the discord rule's on the test part, default "
+                     "1e-5; the others: a quantile of the training split instead of the "
+                     "--level rule), in (0, 1)."),
     ] = None,
     evaluate: Annotated[
         bool, typer.Option(help="Score on anomalies injected into the held-out part.")

@@ -3,14 +3,18 @@ held-out data and on labels.
 
 The default, "window-discord" (`residual_detect`), flags a point where two rules on the
 forecaster's one-step normalised residual both flag it, each rule's threshold being the score
-the training part's own scores exceed with a risk of 1e-5 per point (a generalised Pareto fit
-to their tail, `--false-alarm-rate`); alarms under 2·W apart are one event (W: the model's
-window). With
-    e[t] = (y[t] - mean[t]) / std[t]        the forecaster's one-step normalised residual, each
-                                            from the W observed values before t (batched),
+the run's own clean series exceeds with a risk of 1e-5 per point (a generalised Pareto fit to
+the tail of its scores, `--false-alarm-rate`: the window rule's on the training split, the
+discord rule's on the test part, which no model of the run fitted); alarms under 2·W apart
+are one event (W: the model's window). With
+    e[t] = (y[t] - mean[t]) / std[t]        the one-step normalised residual of the forecaster
+                                            the run chose (a hybrid's own), each from the W
+                                            observed values before t (batched),
 the "window" rule (is the residual large?), from the window W on:
-    s[t] = RMS of e over the last L = W/4 points      (one odd point matters less than a run)
-    z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before t
+    s[t] = RMS of e over the L = W/4 points centred on t   (one odd point matters less than
+                                            a run)
+    z[t] = (s[t] - median) / (1.4826 · MAD), over the K = 10·W scores ending L points before
+                                            t's window
                                             (the series' own recent scale: a noisier stretch
                                             raises its own yardstick, an anomaly does not);
 the "discord" rule (is the residual new?): each window of W residuals is scored by its
@@ -51,6 +55,7 @@ from ..data.text import DataError
 from ..models.forecaster import (
     METHODS,
     Detection,
+    HybridForecaster,
     Progress,
     detect,
     persistence_detect,
@@ -212,7 +217,12 @@ def one_step_scores(fc: Any, values: np.ndarray, start: int, progress: Progress 
     """The forecaster's one-step mean and std for every point from `start` on, each from the
     W observed values before it (no replacement: all windows in batches), and the normalised
     residual e = (y - mean) / std. values (K, N) -> mean, std, e, each (K, N), NaN before
-    `start`. progress: called as progress(what, points done, points in all)."""
+    `start`. progress: called as progress(what, points done, points in all).
+
+    The forecaster is the one the run chose on its validation part: a hybrid's own forecast
+    (its classical one-step forecast plus the network's correction, the std from its
+    interval), not its network alone, whose errors can be several times larger out of sample
+    (Seattle temperatures: a residual RMS of 4-6 against the hybrid's 1-2.5 in spring)."""
     v = np.atleast_2d(np.asarray(values, dtype=np.float64))
     K, N = v.shape
     mean = np.full((K, N), np.nan)
@@ -221,9 +231,13 @@ def one_step_scores(fc: Any, values: np.ndarray, start: int, progress: Progress 
     for k in range(K):
         for i in range(0, len(origins), chunk):
             o = origins[i : i + chunk]
-            mu, sd = fc.one_step(fc._contexts(v[k], o))
-            mean[k, o + 1] = fc.scaler.inverse(mu)
-            std[k, o + 1] = sd * fc.scaler.std[0]
+            if isinstance(fc, HybridForecaster):
+                mu, lo, hi = fc.forecast(v[k], o, 1)
+                mean[k, o + 1], std[k, o + 1] = mu[:, 0], (hi[:, 0] - lo[:, 0]) / (2 * fc.z)
+            else:
+                mu, sd = fc.one_step(fc._contexts(v[k], o))
+                mean[k, o + 1] = fc.scaler.inverse(mu)
+                std[k, o + 1] = sd * fc.scaler.std[0]
             if progress is not None:
                 progress(what, k * len(origins) + i + len(o), K * len(origins))
     return mean, std, (v - mean) / std
@@ -335,6 +349,21 @@ def window_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> Window
     return WindowReference(rule, s, gpd_threshold(z[rule.L :], risk), risk)
 
 
+def window_scores(e: np.ndarray, W: int, ref: WindowReference) -> np.ndarray:
+    """The window rule's score of each point: the RMS of the normalised residual e (K, N),
+    NaN before W, over the L points centred on it, robust standardised against the K scores
+    that end before its window begins (the training part's at first) -> (K, N), NaN before
+    W. Centred as the discord rule's point scores are (a point's score is its
+    windows'): a trailing window would give a surprise's score to the L - 1 points after it
+    and not to the surprise (injected into the Seattle temperatures, seed 0: two of three
+    alarms began just after the event they followed)."""
+    rule, h = ref.rule, ref.rule.L // 2
+    z = np.full(e.shape, np.nan)
+    z[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), ref.history, rule.K, rule.L)
+    z[:, W : e.shape[1] - h] = z[:, W + h :].copy()  # the last h points: their trailing window
+    return z
+
+
 def _residuals(fc: Any, v: np.ndarray, start: int, progress: Progress | None,
                what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """one_step_scores of (K, N) values whose points before `start` are identical in every row
@@ -355,27 +384,41 @@ def residual_windows(e: np.ndarray, m: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class DiscordReference:
-    """What the discord rule takes from the training part: its residual windows (each
-    checked window's neighbours include them: a pattern the training part holds is not new)
-    and the threshold, the score the training part's own discord profile exceeds with
+    """What the discord rule takes from the run's series: the training split's residual
+    windows (each checked window's neighbours include them: a pattern the training split
+    holds is not new) and the threshold, the score the run's test part exceeds with
     probability `risk` per point (a GPD tail fit, as the window rule's)."""
 
     m: int
-    windows: np.ndarray  # (M, m) residual_windows of the training part
+    windows: np.ndarray  # (M, m) residual_windows of the training split
     threshold: float
     risk: float
 
 
-def discord_reference(e: np.ndarray, W: int, risk: float = WINDOW_RISK) -> DiscordReference:
-    """The discord rule's reference from the (clean) training part's normalised residual e
-    (N,), NaN before W: the discord profile of its residual windows (m = W) among themselves,
-    and a GPD fit to it at `risk`."""
-    X = residual_windows(e[W:], W)
-    if len(X) < 2 * W:
-        raise DataError(f"the training part gives {len(X)} residual windows of {W} points; "
-                        f"the discord rule needs at least {2 * W}")  # fmt: skip
-    profile = cover_mean(nearest_distances(X, (X**2).sum(axis=1), W), W)
-    return DiscordReference(W, X, gpd_threshold(profile, risk), risk)
+def discord_reference(e: np.ndarray, W: int, n_train: int,
+                      risk: float = WINDOW_RISK) -> DiscordReference:
+    """The discord rule's reference from the run's (clean) series' normalised residual e (N,),
+    NaN before W: the residual windows (m = W) of the training split e[:n_train], and a GPD
+    fit at `risk` to the discord profile of the test part e[n_train:], each of its windows
+    scored as a checked window is (`discord_profile`: against the training split's windows
+    and its own at least m points away).
+
+    The threshold comes from the test part because no model of the run fitted it (the
+    validation part is in-sample after the default refit): a window of the training split
+    has near neighbours fitted by the same model, a new window does not, so the training
+    split's own profile sits below that of new clean data. (Seattle temperatures: the
+    residual's RMS is 0.4 on the training split, 1.6 on the test part.)"""
+    windows = residual_windows(e[W:n_train], W)
+    if len(windows) < 2 * W:
+        raise DataError(f"the training part gives {len(windows)} residual windows of {W} "
+                        f"points; the discord rule needs at least {2 * W}")  # fmt: skip
+    if len(e) - n_train < W:
+        raise DataError(f"the run's test part has {len(e) - n_train} points; the discord "
+                        f"rule's threshold needs at least {W} (the window): retrain with a "
+                        "larger --test-fraction")  # fmt: skip
+    test = np.r_[np.full(W, np.nan), e[n_train:]][None]  # discord_profile starts at W
+    profile = discord_profile(test, W, W, DiscordReference(W, windows, np.inf, risk))[0, W:]
+    return DiscordReference(W, windows, gpd_threshold(profile, risk), risk)
 
 
 def discord_profile(e: np.ndarray, W: int, start: int, ref: DiscordReference) -> np.ndarray:
@@ -413,10 +456,7 @@ def residual_detect(fc: Any, values: np.ndarray, start: int, window: WindowRefer
     mean, std, e = _residuals(fc, v, start, progress, what)
     above, ratios = np.ones(v.shape, dtype=bool), []
     if window is not None:
-        rule = window.rule
-        z = np.full(v.shape, np.nan)
-        z[:, W:] = robust_standardise(window_rms(e[:, W:], rule.L), window.history, rule.K,
-                                      rule.L)  # fmt: skip
+        z = window_scores(e, W, window)
         above &= np.nan_to_num(z, nan=-np.inf) > window.threshold
         ratios.append(z / max(window.threshold, 1e-12))
     if discord is not None:
@@ -464,7 +504,8 @@ def run_detection(
     "window" (`residual_detect`), or one of the forecaster's point rules
     (rnnkit.models.forecaster.detect). `false_alarm_rate`: the threshold flags this fraction
     of the run's training part (the residual rules: their GPD fits' risk, default
-    WINDOW_RISK) instead of the `level` rule.
+    WINDOW_RISK, the discord rule's fitted on the run's test part) instead of the `level`
+    rule.
 
     Raises:
         OptionError: level, method or trials out of range (names the field).
@@ -482,7 +523,8 @@ def run_detection(
         raise OptionError("seed", f"an integer in 0..{SEED_MAX}", seed)
     fc = forecast.load(run_dir)
     stored = fc.series
-    fc = pointwise(fc)  # a hybrid's one-step forecasts are its network's alone
+    if method not in RESIDUAL_RULES:
+        fc = pointwise(fc)  # the point rules read a hybrid's network alone
     if series is None:
         values = np.asarray(stored["values"], dtype=np.float64)
         index = np.asarray(stored["index"], dtype=np.float64)
@@ -501,13 +543,18 @@ def run_detection(
     if false_alarm_rate is not None and not 0 < false_alarm_rate < 1:  # also refuses nan
         raise OptionError("false_alarm_rate", "in (0, 1)", false_alarm_rate)
     if method in RESIDUAL_RULES:
-        # both references from the training part alone: the residuals there are in-sample
-        # (smaller than those checked), but a flag needs every rule of the method, and the
-        # discord rule's neighbours include the checked series' own windows
-        _, _, e_train = one_step_scores(fc, train_ref, W)
+        # both references from the run's own series alone, no point of the series checked:
+        # the window rule's from the training split (its score is standardised by its own
+        # recent past, so in-sample residuals serve), the discord rule's threshold from the
+        # test part, which no model of the run fitted (`discord_reference`)
+        n_train_ref = len(train_ref)
+        run_values = np.asarray(stored["values"], float)[: int(stored["n_end"])]
+        _, _, e_ref = one_step_scores(fc, run_values, W)
         risk = false_alarm_rate or WINDOW_RISK
-        ref_w = window_reference(e_train[0], W, risk) if "window" in method else None
-        ref_d = discord_reference(e_train[0], W, risk) if "discord" in method else None
+        ref_w = window_reference(e_ref[0, :n_train_ref], W, risk) if "window" in method else None
+        ref_d = None
+        if "discord" in method:
+            ref_d = discord_reference(e_ref[0], W, n_train_ref, risk)
         gap = 2 * W
         thr = {"window": None if ref_w is None else ref_w.threshold,
                "discord": None if ref_d is None else ref_d.threshold}  # fmt: skip
