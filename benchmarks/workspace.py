@@ -7,7 +7,7 @@ builds (benchmarks/README.md, "Kernel block cache"):
 
 The fused layer and torch.nn take turns (rnnkit.bench.speed.interleaved), so a load change hits
 both; the sgemm peak is measured in the same process. Prints one JSON line per row: medians in
-ms, fused/torch speedup (--peer), GEMM GFLOP/s as a share of the peak, and minor page faults per call.
+ms, fused/torch speedup (--peer), GEMM GFLOP/s as a share of the peak, minor page faults a call.
 """
 
 import argparse
@@ -58,14 +58,29 @@ def main() -> None:
             jobs["torch"] = layer_job(mod, x, mode)
         med = interleaved(jobs, args.reps, clock)
         gflops = gemm_flops(cell, B, T, H, H, mode) / med["fused"] / 1e9
-        print(json.dumps({
-            "label": args.label, "cell": cell, "size": f"{B}x{T}x{H}", "mode": mode,
-            "clock": args.clock, "fused_ms": round(med["fused"] * 1e3, 1),
-            **({"torch_ms": round(med["torch"] * 1e3, 1),
-                "speedup": round(med["torch"] / med["fused"], 3)} if args.peer else {}),
-            "peak_share": round(gflops / peak, 3),
-            "faults": faults_per_call(jobs["fused"]),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "label": args.label,
+                    "cell": cell,
+                    "size": f"{B}x{T}x{H}",
+                    "mode": mode,
+                    "clock": args.clock,
+                    "fused_ms": round(med["fused"] * 1e3, 1),
+                    **(
+                        {
+                            "torch_ms": round(med["torch"] * 1e3, 1),
+                            "speedup": round(med["torch"] / med["fused"], 3),
+                        }
+                        if args.peer
+                        else {}
+                    ),
+                    "peak_share": round(gflops / peak, 3),
+                    "faults": faults_per_call(jobs["fused"]),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -52,10 +52,10 @@ def _check(cell, mod, B, T, lengths=None):
     if lengths is None:
         ref = mod(x)[0]
     else:
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True,
-                                                   enforce_sorted=False)
-        ref = nn.utils.rnn.pad_packed_sequence(mod(packed)[0], batch_first=True,
-                                               total_length=T)[0]
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths, batch_first=True, enforce_sorted=False
+        )
+        ref = nn.utils.rnn.pad_packed_sequence(mod(packed)[0], batch_first=True, total_length=T)[0]
     rdx, rdw = torch.autograd.grad(ref, (x, mod.weight_hh_l0), g)
     torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(dx, rdx, atol=2e-5, rtol=1e-4)
@@ -98,8 +98,9 @@ def test_two_python_threads_at_once_are_each_correct():
                 B, T = (int(v) for v in torch.randint(8, 40, (2,), generator=g))
                 x = torch.randn(B, T, D, generator=g)
                 with torch.no_grad():
-                    torch.testing.assert_close(_fused("lstm", mod, x), mod(x)[0], atol=2e-5,
-                                               rtol=1e-4)
+                    torch.testing.assert_close(
+                        _fused("lstm", mod, x), mod(x)[0], atol=2e-5, rtol=1e-4
+                    )
         except Exception as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
