@@ -16,20 +16,23 @@
  * cap is freed at once. Blocks in use are not counted (they belong to live tensors or a running
  * kernel). `pool_configure` (module level) changes the cap and frees what is over it.
  *
+ * Cached blocks are mapped with mmap, not malloc: blocks kept inside glibc's heap would change
+ * how it reuses and trims memory for everything else (the Elman kernels' 13 MB buffers at
+ * (64, 100, 512) went from 0 to ~3,000 page faults a training step when they were).
+ *
  * Process-wide, mutex-guarded: a tensor's storage may be released on any thread (the autograd
  * engine, a DataLoader worker), and two Python threads may run kernels at once. The cache is
  * never destroyed (tensors may outlive static destructors at exit).
  */
 #pragma once
 
+#include <sys/mman.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 namespace {
 
@@ -41,6 +44,22 @@ size_t rk_pool_cap_default() {
     char *end = NULL;
     unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
     return v && *v && end && *end == '\0' ? (size_t)n : (size_t)512 << 20;
+}
+
+/* `bytes` (a multiple of RK_HUGE) of fresh anonymous memory aligned to RK_HUGE, or NULL. */
+void *rk_map(size_t bytes) {
+    size_t span = bytes + RK_HUGE;
+    void *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    uintptr_t lo = (uintptr_t)m, a = (lo + RK_HUGE - 1) & ~(uintptr_t)(RK_HUGE - 1);
+    if (a > lo) munmap(m, a - lo);
+    if (lo + span > a + bytes) munmap((void *)(a + bytes), lo + span - (a + bytes));
+#if defined(MADV_HUGEPAGE)
+    /* Where transparent huge pages are "madvise" (a common default), the block then faults
+     * once per 2 MB instead of once per 4 KB, and its GEMMs miss the TLB less. */
+    madvise((void *)a, bytes, MADV_HUGEPAGE);
+#endif
+    return (void *)a;
 }
 
 struct RkPool {
@@ -58,7 +77,7 @@ struct RkPool {
         size_t i = 0;
         while (idle_bytes > keep && i < idle.size()) {
             idle_bytes -= idle[i].bytes;
-            free(idle[i].p);
+            munmap(idle[i].p, idle[i].bytes);
             i++;
         }
         idle.erase(idle.begin(), idle.begin() + (std::ptrdiff_t)i);
@@ -73,7 +92,7 @@ RkPool &rk_pool() {
 /* Round a pooled request up to whole huge pages, so a block fits several nearby shapes. */
 size_t rk_pool_size(size_t bytes) { return (bytes + RK_HUGE - 1) / RK_HUGE * RK_HUGE; }
 
-/* `bytes` bytes, 64-byte aligned (2 MB aligned when pooled), or NULL when out of memory.
+/* `bytes` bytes, 64-byte aligned (RK_HUGE aligned when cached), or NULL when out of memory.
  * Release with rk_give(p, bytes) (the same bytes). */
 void *rk_take(size_t bytes) {
     if (bytes < RK_POOL_MIN) {
@@ -99,14 +118,7 @@ void *rk_take(size_t bytes) {
         }
         pool.misses++;
     }
-    void *p = NULL;
-    if (posix_memalign(&p, RK_HUGE, want) != 0) return NULL;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    /* Where transparent huge pages are "madvise" (a common default), a fresh block then faults
-     * once per 2 MB instead of once per 4 KB, and its GEMMs miss the TLB less. */
-    madvise(p, want, MADV_HUGEPAGE);
-#endif
-    return p;
+    return rk_map(want);
 }
 
 void rk_give(void *p, size_t bytes) {
@@ -119,7 +131,7 @@ void rk_give(void *p, size_t bytes) {
     RkPool &pool = rk_pool();
     std::lock_guard<std::mutex> lock(pool.mu);
     if (have > pool.cap) {
-        free(p);
+        munmap(p, have);
         return;
     }
     pool.shrink_to(pool.cap - have);

@@ -303,9 +303,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> elman_fwd(const Tensor &x, const Tens
     OptTensor len = lengths_arg(lengths, d.B, d.T, op);
     Tensor X = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous(), h = h0.contiguous();
     OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
-    Tensor P = at::empty({d.B, d.T, d.H}, x.options());  // the state entering each step
+    Tensor P = pooled_empty({d.B, d.T, d.H}, x);  // the state entering each step
     Tensor hN = at::empty({d.B, d.H}, x.options());
-    Tensor out = at::empty({d.B, d.T, d.H}, x.options());
+    Tensor out = pooled_empty({d.B, d.T, d.H}, x);
     int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, act, ptr(X), ptr(wi), ptr(wh), ptr(bi),
                    ptr(bh), ptr(len), ptr(h), ptr(P), ptr(hN), ptr(out), at::get_num_threads()};
     RK_CALL(elman_fwd, a[0], a);
