@@ -26,12 +26,14 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace {
@@ -84,8 +86,18 @@ struct RkPool {
     }
 };
 
+RkPool &rk_pool();
+
+RkPool *rk_pool_new() {
+    RkPool *pool = new RkPool();
+    /* A child forked while another thread held the lock (a DataLoader worker started during a
+     * kernel call) would wait on it forever: the child starts with a fresh one. */
+    pthread_atfork(NULL, NULL, [] { new (&rk_pool().mu) std::mutex(); });
+    return pool;
+}
+
 RkPool &rk_pool() {
-    static RkPool *pool = new RkPool();  /* never destroyed: see above */
+    static RkPool *pool = rk_pool_new();  /* never destroyed: see above */
     return *pool;
 }
 
