@@ -28,15 +28,18 @@ typedef struct {
     const REAL *W;
     int ld, trans, M, N, K;
     void *packed;
+    size_t bytes; /* of packed (rk_take/rk_give) */
 } SUF(rmat);
 
 static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M, int N, int K) {
     r->W = W; r->ld = ld; r->trans = trans; r->M = M; r->N = N; r->K = K; r->packed = NULL;
+    r->bytes = 0;
 #if IS_FLOAT
     if (rk_use_pack && p_pack && M > 0 && N > 0 && K > 0) {
         size_t bytes = p_pack_size(CBLAS_BMATRIX, M, N, K);
-        void *buf = NULL;
-        if (posix_memalign(&buf, 64, bytes ? bytes : 64) != 0) return -1;
+        void *buf = rk_take(bytes ? bytes : 64);
+        if (!buf) return -1;
+        r->bytes = bytes ? bytes : 64;
         p_pack(CBLAS_ROWMAJOR, CBLAS_BMATRIX, trans ? CBLAS_TRANS : CBLAS_NOTRANS, M, N, K,
                1.0f, W, ld, (float *)buf);
         r->packed = buf;
@@ -46,7 +49,7 @@ static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M,
 }
 
 static void SUF(rmat_free)(SUF(rmat) *r) {
-    free(r->packed);
+    rk_give(r->packed, r->bytes);
     r->packed = NULL;
 }
 
@@ -66,11 +69,11 @@ static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REA
 /* Column sums of A (rows, cols) with leading dimension lda into out (cols), as one GEMM
  * with a ones vector (the same summation order as a BLAS reduction, at memory speed). */
 static int SUF(colsum)(const REAL *A, size_t rows, int cols, int lda, REAL *out) {
-    REAL *ones = (REAL *)malloc(rows * sizeof(REAL));
+    REAL *ones = (REAL *)rk_take(rows * sizeof(REAL));
     if (!ones) return -1;
     for (size_t i = 0; i < rows; i++) ones[i] = 1;
     SUF(gemm)('N', 'N', 1, cols, (int)rows, 1, ones, (int)rows, A, lda, 0, out, cols);
-    free(ones);
+    rk_give(ones, rows * sizeof(REAL));
     return 0;
 }
 
@@ -99,6 +102,36 @@ static void SUF(carry_tail)(int T, int B, int H, int b0, int b1, int j0, int n, 
 static void SUF(copy_cols)(REAL *dst, const REAL *src, int B, int H, int j0, int n) {
     for (int b = 0; b < B; b++)
         memcpy(dst + (size_t)b * H + j0, src + (size_t)b * H + j0, (size_t)n * sizeof(REAL));
+}
+
+/* The GRU / LSTM backward's scratch, from the block cache (pool.h): dG (T*B*G) the gate
+ * gradients, dx (GRU reset_after: d of the n gate's input part, or none), buf the carried dh /
+ * dn / dc rows, zrow a zero output-gradient row. Reused blocks are already mapped: at
+ * (64, 100, 512) the LSTM's dG alone is 52 MB, which a fresh mmap faults page by page. */
+typedef struct {
+    REAL *dG, *dx, *buf, *zrow;
+    size_t n_dG, n_dx, n_buf, n_zrow;
+} SUF(bwd_ws);
+
+static void SUF(bwd_ws_give)(SUF(bwd_ws) *w) {
+    rk_give(w->dG, w->n_dG * sizeof(REAL));
+    rk_give(w->dx, w->n_dx * sizeof(REAL));
+    rk_give(w->buf, w->n_buf * sizeof(REAL));
+    rk_give(w->zrow, w->n_zrow * sizeof(REAL));
+}
+
+static int SUF(bwd_ws_take)(SUF(bwd_ws) *w, size_t n_dG, size_t n_dx, size_t n_buf, int H) {
+    w->n_dG = n_dG; w->n_dx = n_dx; w->n_buf = n_buf; w->n_zrow = (size_t)H;
+    w->dG = (REAL *)rk_take(n_dG * sizeof(REAL));
+    w->dx = n_dx ? (REAL *)rk_take(n_dx * sizeof(REAL)) : NULL;
+    w->buf = (REAL *)rk_take(n_buf * sizeof(REAL));
+    w->zrow = (REAL *)rk_take((size_t)H * sizeof(REAL));
+    if (!w->dG || (n_dx && !w->dx) || !w->buf || !w->zrow) {
+        SUF(bwd_ws_give)(w);
+        return -1;
+    }
+    memset(w->zrow, 0, (size_t)H * sizeof(REAL));
+    return 0;
 }
 
 /* The backward sweep of one column block: for t = tmax - 1 .. 0, rows(t, dh, dn) writes the
@@ -499,7 +532,8 @@ static int SUF(gru_fwd)(const int64_t *a) {
     int G = 3 * H;
     REAL *bx, *bh;
     if (SUF(make_bias)(3, H, bih, bhh, !ra, &bx, &bh)) return -1;
-    REAL *gh = ra ? (REAL *)malloc((size_t)B * G * sizeof(REAL)) : NULL;
+    size_t gh_bytes = (size_t)B * G * sizeof(REAL);
+    REAL *gh = ra ? (REAL *)rk_take(gh_bytes) : NULL;
     if (ra && !gh) { free(bx); free(bh); return -1; }
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
@@ -600,7 +634,8 @@ static int SUF(gru_fwd)(const int64_t *a) {
         if (!ra && !e2) SUF(rmat_free)(&W2);
         rk_mkl_local(prev);
     });
-    free(gh); free(bx); free(bh);
+    if (ra) rk_give(gh, gh_bytes);
+    free(bx); free(bh);
     return err ? -1 : 0;
 }
 
@@ -620,12 +655,9 @@ static int SUF(gru_bwd)(const int64_t *a) {
     /* dG: gradients of the gate pre-activations (T, B, 3H). reset_after=1: the hidden-side
      * ones (n part is dan * r); the input-side n part dan goes to dxn (T, B, H).
      * reset_after=0: input and hidden sides are equal; rbuf holds d(r h) per step. */
-    REAL *dG = (REAL *)malloc(TB * G * sizeof(REAL));
-    REAL *dxn = ra ? (REAL *)malloc(TB * H * sizeof(REAL)) : NULL;
-    REAL *buf = (REAL *)malloc((size_t)3 * B * H * sizeof(REAL));
-    if (!dG || !buf || (ra && !dxn)) { free(dG); free(dxn); free(buf); return -1; }
-    REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
-    if (!zrow) { free(dG); free(dxn); free(buf); return -1; }
+    SUF(bwd_ws) ws;
+    if (SUF(bwd_ws_take)(&ws, TB * G, ra ? TB * H : 0, (size_t)3 * B * H, H)) return -1;
+    REAL *dG = ws.dG, *dxn = ws.dx, *buf = ws.buf, *zrow = ws.zrow;
     int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G / H, H, nthreads, sizeof(REAL)) : 0;
     std::atomic<int> err{0};
     int tmax_all = SUF(max_len)(len, T, 0, B);
@@ -754,7 +786,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
             }
         }
     }
-    free(dG); free(dxn); free(buf); free(zrow);
+    SUF(bwd_ws_give)(&ws);
     return err ? -1 : 0;
 }
 
@@ -865,11 +897,9 @@ static int SUF(lstm_bwd)(const int64_t *a) {
     size_t dsb = (size_t)a[23], dst = (size_t)a[24];
     int G = 4 * H;
     size_t TB = (size_t)T * B;
-    REAL *dG = (REAL *)malloc(TB * G * sizeof(REAL));
-    REAL *buf = (REAL *)malloc((size_t)3 * B * H * sizeof(REAL));
-    if (!dG || !buf) { free(dG); free(buf); return -1; }
-    REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
-    if (!zrow) { free(dG); free(buf); return -1; }
+    SUF(bwd_ws) ws;
+    if (SUF(bwd_ws_take)(&ws, TB * G, 0, (size_t)3 * B * H, H)) return -1;
+    REAL *dG = ws.dG, *buf = ws.buf, *zrow = ws.zrow;
     int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G / H, H, nthreads, sizeof(REAL));
     std::atomic<int> err{0};
     int tmax_all = SUF(max_len)(len, T, 0, B);
@@ -966,6 +996,6 @@ static int SUF(lstm_bwd)(const int64_t *a) {
             else if (dbih && dbhh) memcpy(dbhh, dbih, G * sizeof(REAL));
         }
     }
-    free(dG); free(buf); free(zrow);
+    SUF(bwd_ws_give)(&ws);
     return err ? -1 : 0;
 }

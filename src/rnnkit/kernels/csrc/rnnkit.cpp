@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "blas.h"
+#include "pool.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -257,13 +258,26 @@ Dims check_sequence(const char *op, const Tensor &x, std::initializer_list<const
     return d;
 }
 
+/* An uninitialised tensor like at::empty, whose storage comes from the kernels' block cache
+ * (pool.h) when it is large: the operators' big outputs and copies are then mapped memory that
+ * an earlier call released, not fresh pages to fault in. */
+Tensor pooled_empty(c10::IntArrayRef shape, const Tensor &like) {
+    size_t bytes = (size_t)c10::multiply_integers(shape) * like.element_size();
+    if (bytes < RK_POOL_MIN) return at::empty(shape, like.options());
+    void *p = rk_take(bytes);
+    TORCH_CHECK(p, "rnnkit: out of memory allocating ", bytes, " bytes");
+    return at::from_blob(p, shape, [bytes](void *q) { rk_give(q, bytes); }, like.options());
+}
+
 Tensor time_major(const Tensor &x) {  // (B, T, D) -> a (T, B, D) contiguous copy
-    return x.transpose(0, 1).clone(at::MemoryFormat::Contiguous);
+    Tensor X = pooled_empty({x.size(1), x.size(0), x.size(2)}, x);
+    X.copy_(x.transpose(0, 1));
+    return X;
 }
 
 /* The gradient buffer for input k if backward needs it, else an empty tensor. */
 Tensor grad_buf(bool need, const Tensor &like, c10::IntArrayRef shape) {
-    return at::empty(need ? shape : c10::IntArrayRef{0}, like.options());
+    return need ? pooled_empty(shape, like) : at::empty({0}, like.options());
 }
 intptr_t ptr_if(bool need, const Tensor &t) { return need ? ptr(t) : 0; }
 
@@ -275,7 +289,8 @@ intptr_t ptr_if(bool need, const Tensor &t) { return need ? ptr(t) : 0; }
  * computed, yet the backward's weight GEMMs run over every step (their gradient rows are
  * zero): garbage there (a NaN in reused memory) would give 0 * NaN = NaN weight gradients. */
 Tensor scratch(const OptTensor &len, c10::IntArrayRef shape, const Tensor &like) {
-    return len.has_value() ? at::zeros(shape, like.options()) : at::empty(shape, like.options());
+    Tensor t = pooled_empty(shape, like);
+    return len.has_value() ? t.zero_() : t;
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> elman_fwd(const Tensor &x, const Tensor &h0,
@@ -288,9 +303,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> elman_fwd(const Tensor &x, const Tens
     OptTensor len = lengths_arg(lengths, d.B, d.T, op);
     Tensor X = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous(), h = h0.contiguous();
     OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
-    Tensor P = at::empty({d.B, d.T, d.H}, x.options());  // the state entering each step
+    Tensor P = pooled_empty({d.B, d.T, d.H}, x);  // the state entering each step
     Tensor hN = at::empty({d.B, d.H}, x.options());
-    Tensor out = at::empty({d.B, d.T, d.H}, x.options());
+    Tensor out = pooled_empty({d.B, d.T, d.H}, x);
     int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, act, ptr(X), ptr(wi), ptr(wh), ptr(bi),
                    ptr(bh), ptr(len), ptr(h), ptr(P), ptr(hN), ptr(out), at::get_num_threads()};
     RK_CALL(elman_fwd, a[0], a);
@@ -347,8 +362,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_fwd(const Tensor &x, cons
     OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
     Tensor gates = scratch(len, {d.T, d.B, 3 * d.H}, x);  // r, z, n after the step
     Tensor ext = scratch(len, {d.T, d.B, d.H}, x);  // W_hn h + b_hn, or r * h
-    Tensor hs = at::empty({d.T + 1, d.B, d.H}, x.options());
-    Tensor out = at::empty({d.B, d.T, d.H}, x.options());
+    Tensor hs = pooled_empty({d.T + 1, d.B, d.H}, x);
+    Tensor out = pooled_empty({d.B, d.T, d.H}, x);
     int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, reset_after, ptr(X), ptr(wi), ptr(wh),
                    ptr(bi), ptr(bh), ptr(len), ptr(h), ptr(gates), ptr(hs), ptr(ext), ptr(out),
                    at::get_num_threads()};
@@ -389,9 +404,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lstm_fwd(
     Tensor h = h0.contiguous(), c = c0.contiguous();
     OptTensor bi = contiguous(b_ih), bh = contiguous(b_hh);
     Tensor gates = scratch(len, {d.T, d.B, 4 * d.H}, x);  // i, f, g, o after the step
-    Tensor hs = at::empty({d.T + 1, d.B, d.H}, x.options());
-    Tensor cs = at::empty({d.T + 1, d.B, d.H}, x.options());
-    Tensor out = at::empty({d.B, d.T, d.H}, x.options());
+    Tensor hs = pooled_empty({d.T + 1, d.B, d.H}, x);
+    Tensor cs = pooled_empty({d.T + 1, d.B, d.H}, x);
+    Tensor out = pooled_empty({d.B, d.T, d.H}, x);
     int64_t a[] = {dtype_code(x, op), d.T, d.B, d.D, d.H, ptr(X), ptr(wi), ptr(wh), ptr(bi),
                    ptr(bh), ptr(len), ptr(h), ptr(c), ptr(gates), ptr(hs), ptr(cs), ptr(out),
                    at::get_num_threads()};
@@ -466,10 +481,27 @@ PyObject *py_info(PyObject *, PyObject *) {
                          rk_openmp_library(), clones);
 }
 
+/* pool_configure(cap): the block cache's idle-byte cap (pool.h; negative keeps it, 0 frees
+ * every idle block); returns (old cap, idle bytes now, hits, misses). */
+PyObject *py_pool_configure(PyObject *, PyObject *arg) {
+    long long v = PyLong_AsLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    RkPool &pool = rk_pool();
+    std::lock_guard<std::mutex> lock(pool.mu);
+    size_t old = pool.cap;
+    if (v >= 0) {
+        pool.cap = (size_t)v;
+        pool.shrink_to(pool.cap);
+    }
+    return Py_BuildValue("(nnnn)", (Py_ssize_t)old, (Py_ssize_t)pool.idle_bytes,
+                         (Py_ssize_t)pool.hits, (Py_ssize_t)pool.misses);
+}
+
 PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_FASTCALL, "tuning knobs"},
     {"info", (PyCFunction)py_info, METH_NOARGS, "what the build found"},
     {"col_configure", (PyCFunction)py_col_configure, METH_O, "column-split threshold"},
+    {"pool_configure", (PyCFunction)py_pool_configure, METH_O, "block cache cap"},
     {NULL, NULL, 0, NULL}};
 
 #define RK_STR2(x) #x
