@@ -13,6 +13,128 @@
  * means "absent".
  */
 
+#ifndef RK_SMALL_GEMM_DEFINED
+#define RK_SMALL_GEMM_DEFINED
+/* ---- the per-step product for a small float W_hh: C (M, N) (+)= A (M, K) Bp (K, N) --------
+ *
+ * At (B, T, H) = (32, 100, 64) a step's GEMM is 32 x 64 x 64, and MKL (packed or not) spent
+ * ~3.4 us on it, about 4x its FMA time: its per-call checks, dispatch and copies cost more than
+ * the arithmetic (perf: the step GEMMs were a quarter of an Elman training step, 7x the time
+ * per flop of the input projection). This one is a register tile, 4 rows x up to 64 columns
+ * (16 accumulators), over an op(W) packed once per call as K rows of ldp floats (N rounded up
+ * to 16, zero padded; 16 KB at H = 64, resident in L1 across the steps). AVX-512 only, chosen
+ * at run time; elsewhere, and for larger W (where MKL's packed GEMM wins), MKL runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RK_SMALL_AVX512 1
+#include <immintrin.h>
+#else
+#define RK_SMALL_AVX512 0
+#endif
+
+/* op(W) bytes up to which the tile kernel runs (0: never; small_configure sets it for tests
+ * and benchmarks). 64 KB: W_hh of an Elman up to H = 128 or a GRU/LSTM at H = 64. */
+size_t rk_small_bytes = (size_t)64 << 10;
+
+/* Whether a (K, N) op(W) is small enough for the tile kernel on this CPU. */
+static int rk_small_fits(int N, int K) {
+#if RK_SMALL_AVX512
+    static const int avx512 = __builtin_cpu_supports("avx512f");
+    size_t bytes = (size_t)K * ((N + 15) / 16 * 16) * sizeof(float);
+    return avx512 && N > 0 && K > 0 && bytes <= rk_small_bytes;
+#else
+    (void)N; (void)K;
+    return 0;
+#endif
+}
+
+/* op(W) as K rows of ldp floats: W (N, K) transposed (trans) or W (K, N) as is. */
+static float *rk_small_pack(const float *W, int ld, int trans, int N, int K, int ldp) {
+    void *buf = NULL;
+    if (posix_memalign(&buf, 64, (size_t)K * ldp * sizeof(float)) != 0) return NULL;
+    float *Bp = (float *)buf;
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < ldp; n++)
+            Bp[(size_t)k * ldp + n] = n >= N ? 0.0f : trans ? W[(size_t)n * ld + k]
+                                                            : W[(size_t)k * ld + n];
+    return Bp;
+}
+
+#if RK_SMALL_AVX512
+/* One tile: MR rows, NV vectors of 16 columns (the last masked by `last`). */
+template <int MR, int NV>
+__attribute__((target("avx512f"))) static void rk_small_tile(int K, const float *A, int lda,
+                                                             const float *Bp, int ldp, int acc_c,
+                                                             float *C, int ldc, __mmask16 last) {
+    __m512 acc[MR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[m][v] = !acc_c ? _mm512_setzero_ps()
+                        : v + 1 < NV ? _mm512_loadu_ps(C + (size_t)m * ldc + 16 * v)
+                                     : _mm512_maskz_loadu_ps(last, C + (size_t)m * ldc + 16 * v);
+    for (int k = 0; k < K; k++) {
+        __m512 b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) b[v] = _mm512_load_ps(Bp + (size_t)k * ldp + 16 * v);
+#pragma GCC unroll 4
+        for (int m = 0; m < MR; m++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)m * lda + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[m][v] = _mm512_fmadd_ps(a, b[v], acc[m][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            if (v + 1 < NV) _mm512_storeu_ps(C + (size_t)m * ldc + 16 * v, acc[m][v]);
+            else _mm512_mask_storeu_ps(C + (size_t)m * ldc + 16 * v, last, acc[m][v]);
+        }
+}
+
+template <int NV>
+static void rk_small_rows(int M, int K, const float *A, int lda, const float *Bp, int ldp,
+                          int acc_c, float *C, int ldc, __mmask16 last) {
+    int m = 0;
+    for (; m + 4 <= M; m += 4)
+        rk_small_tile<4, NV>(K, A + (size_t)m * lda, lda, Bp, ldp, acc_c, C + (size_t)m * ldc,
+                             ldc, last);
+    const float *a = A + (size_t)m * lda;
+    float *c = C + (size_t)m * ldc;
+    switch (M - m) {
+    case 3: rk_small_tile<3, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last); break;
+    case 2: rk_small_tile<2, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last); break;
+    case 1: rk_small_tile<1, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last); break;
+    default: break;
+    }
+}
+#endif
+
+/* C (M, N) = A (M, K) Bp (K, N) (+ C when acc_c), Bp from rk_small_pack; leading dimensions
+ * in floats. Columns go in blocks of 64, so a block's op(W) rows stay in L1 across its rows. */
+static void rk_small_mul(const float *Bp, int ldp, int N, int K, int M, const float *A, int lda,
+                         int acc_c, float *C, int ldc) {
+#if RK_SMALL_AVX512
+    for (int j = 0; j < N; j += 64) {
+        int n = N - j < 64 ? N - j : 64, nv = (n + 15) / 16, tail = n - 16 * (nv - 1);
+        __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
+        const float *B = Bp + j;
+        float *c = C + j;
+        switch (nv) {
+        case 4: rk_small_rows<4>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
+        case 3: rk_small_rows<3>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
+        case 2: rk_small_rows<2>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
+        default: rk_small_rows<1>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
+        }
+    }
+#else
+    (void)Bp; (void)ldp; (void)N; (void)K; (void)M; (void)A; (void)lda; (void)acc_c; (void)C;
+    (void)ldc;
+#endif
+}
+#endif /* RK_SMALL_GEMM_DEFINED */
+
 /* Row-major GEMM: C (M, N) = alpha * op(A) op(B) + beta * C. BLAS is column-major, so the
  * row-major product is computed as C^T = op(B)^T op(A)^T with the operands swapped. */
 static void SUF(gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A,
@@ -28,11 +150,19 @@ typedef struct {
     const REAL *W;
     int ld, trans, M, N, K;
     void *packed;
+    float *small; /* op(W) for rk_small_mul (float, small W), rows of ldp floats */
+    int ldp;
 } SUF(rmat);
 
 static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M, int N, int K) {
     r->W = W; r->ld = ld; r->trans = trans; r->M = M; r->N = N; r->K = K; r->packed = NULL;
+    r->small = NULL; r->ldp = 0;
 #if IS_FLOAT
+    if (rk_small_fits(N, K) && M > 0) {
+        r->ldp = (N + 15) / 16 * 16;
+        r->small = rk_small_pack(W, ld, trans, N, K, r->ldp);
+        return r->small ? 0 : -1;
+    }
     if (rk_use_pack && p_pack && M > 0 && N > 0 && K > 0) {
         size_t bytes = p_pack_size(CBLAS_BMATRIX, M, N, K);
         void *buf = NULL;
@@ -47,13 +177,19 @@ static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M,
 
 static void SUF(rmat_free)(SUF(rmat) *r) {
     free(r->packed);
+    free(r->small);
     r->packed = NULL;
+    r->small = NULL;
 }
 
 static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REAL beta,
                           REAL *C, int ldc) {
     if (M <= 0) return;
 #if IS_FLOAT
+    if (r->small && (beta == 0 || beta == 1)) {
+        rk_small_mul(r->small, r->ldp, r->N, r->K, M, A, lda, beta != 0, C, ldc);
+        return;
+    }
     if (r->packed) {
         p_compute(CBLAS_ROWMAJOR, CBLAS_NOTRANS, CBLAS_PACKED, M, r->N, r->K, A, lda,
                   (const float *)r->packed, r->ld, beta, C, ldc);
@@ -304,8 +440,12 @@ static int SUF(elman_fwd)(const int64_t *a) {
     REAL *bx, *bh;
     if (SUF(make_bias)(1, H, bih, bhh, 1, &bx, &bh)) return -1;
     for (int b = 0; b < B; b++) memcpy(P + b * TH, h0 + (size_t)b * H, H * sizeof(REAL));
-    SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, out, H);
     int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(1, H, nthreads, sizeof(REAL));
+    /* With the batch split each thread projects its own rows (batch-major, so one contiguous
+     * block of x and out): the whole call is then one parallel region, where a separate
+     * projection GEMM on MKL's threads cost a second wake-up of the pool, and the projection of
+     * a thread's rows is still in its cache when its recurrence reads them. */
+    if (nc || nt == 1) SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, out, H);
     std::atomic<int> err{0};
     /* Column split (see rk_cols_for): columns [j0, j1) of the state for all B rows. */
     auto cols = [&](int j0, int j1, auto sync) {
@@ -342,6 +482,9 @@ static int SUF(elman_fwd)(const int64_t *a) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        if (nt > 1)
+            SUF(gemm)('N', 'T', T * M, H, D, 1, X + (size_t)b0 * T * D, D, Wih, D, 0,
+                      out + b0 * TH, H);
         SUF(rmat) Wh;
         if (SUF(rmat_init)(&Wh, Whh, H, 1, M, H, H)) err = 1;
         else {
@@ -370,6 +513,18 @@ static int SUF(elman_fwd)(const int64_t *a) {
     return err ? -1 : 0;
 }
 
+/* The gradients that are sums over the rows of dA (rows, H), x (rows, D) and P (rows, H) of one
+ * row block: dW_hh = dA^T P, dW_ih = dA^T x and db = column sums of dA (each when asked), and
+ * dX = dA W_ih where dX is given. */
+static int SUF(elman_wgrad)(int rows, int D, int H, const REAL *dA, const REAL *X, const REAL *P,
+                            const REAL *Wih, REAL *dX, REAL *dWhh, REAL *dWih, REAL *db,
+                            int want_whh, int want_wih, int want_b) {
+    if (want_whh) SUF(gemm)('T', 'N', H, H, rows, 1, dA, H, P, H, 0, dWhh, H);
+    if (want_wih) SUF(gemm)('T', 'N', H, D, rows, 1, dA, H, X, D, 0, dWih, D);
+    if (dX) SUF(gemm)('N', 'N', rows, D, H, 1, dA, H, Wih, D, 0, dX, D);
+    return want_b ? SUF(colsum)(dA, (size_t)rows, H, H, db) : 0;
+}
+
 /* a: dt T B D H act X Wih Whh len P hN dout dhn dh0 dX dWih dWhh dbih dbhh nthreads dsb dst
  * (dout's rows of H are contiguous; row (b, t) starts at b * dsb + t * dst) */
 static int SUF(elman_bwd)(const int64_t *a) {
@@ -389,6 +544,17 @@ static int SUF(elman_bwd)(const int64_t *a) {
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dA); free(buf); return -1; }
     int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(1, H, nthreads, sizeof(REAL));
+    /* With the batch split each thread also takes its rows' share of the weight gradients (its
+     * dA rows, x rows and P rows are contiguous blocks): one parallel region for the whole call
+     * instead of four more GEMMs on MKL's threads. Thread 0 writes the gradients, the others
+     * partial sums (dW_hh, dW_ih, db: part floats each) added to them afterwards. */
+    int local = !nc && nt > 1;
+    size_t part = (size_t)H * H + (size_t)H * D + H;
+    REAL *parts = NULL;
+    if (local && !(parts = (REAL *)malloc((size_t)(nt - 1) * part * sizeof(REAL)))) {
+        free(dA); free(buf); free(zrow);
+        return -1;
+    }
     std::atomic<int> err{0};
     /* Column split: columns [j0, j1) of dh and dA for all B rows, one barrier per step between
      * the gradient loop and the GEMM that needs all of dA's step. */
@@ -463,20 +629,30 @@ static int SUF(elman_bwd)(const int64_t *a) {
             }
             if (dh0) memcpy(dh0 + (size_t)b0 * H, dh, (size_t)M * H * sizeof(REAL));
             SUF(rmat_free)(&Wh);
+            if (local) {
+                REAL *mine = tid ? parts + (size_t)(tid - 1) * part : NULL;
+                if (SUF(elman_wgrad)(M * T, D, H, dA + b0 * TH, X + (size_t)b0 * T * D,
+                                     P + b0 * TH, Wih, dX ? dX + (size_t)b0 * T * D : NULL,
+                                     mine ? mine : dWhh, mine ? mine + H * H : dWih,
+                                     mine ? mine + H * H + H * D : (dbih ? dbih : dbhh),
+                                     dWhh != NULL, dWih != NULL, dbih || dbhh))
+                    err = 1;
+            }
         }
         rk_mkl_local(prev);
     });
-    if (!err) {
-        if (dWhh) SUF(gemm)('T', 'N', H, H, (int)TB, 1, dA, H, P, H, 0, dWhh, H);
-        if (dWih) SUF(gemm)('T', 'N', H, D, (int)TB, 1, dA, H, X, D, 0, dWih, D);
-        if (dX) SUF(gemm)('N', 'N', (int)TB, D, H, 1, dA, H, Wih, D, 0, dX, D);
-        if (dbih || dbhh) {
-            REAL *db = dbih ? dbih : dbhh;
-            if (SUF(colsum)(dA, TB, H, H, db)) err = 1;
-            else if (dbih && dbhh) memcpy(dbhh, dbih, H * sizeof(REAL));
-        }
+    REAL *db = dbih ? dbih : dbhh;
+    if (!err && !local && SUF(elman_wgrad)((int)TB, D, H, dA, X, P, Wih, dX, dWhh, dWih, db,
+                                           dWhh != NULL, dWih != NULL, db != NULL))
+        err = 1;
+    for (int k = 0; local && !err && k < nt - 1; k++) {
+        const REAL *q = parts + (size_t)k * part;
+        if (dWhh) for (size_t i = 0; i < (size_t)H * H; i++) dWhh[i] += q[i];
+        if (dWih) for (size_t i = 0; i < (size_t)H * D; i++) dWih[i] += q[H * H + i];
+        if (db) for (int i = 0; i < H; i++) db[i] += q[H * H + H * D + i];
     }
-    free(dA); free(buf); free(zrow);
+    if (!err && dbih && dbhh) memcpy(dbhh, dbih, H * sizeof(REAL));
+    free(parts); free(dA); free(buf); free(zrow);
     return err ? -1 : 0;
 }
 

@@ -454,6 +454,16 @@ PyObject *py_col_configure(PyObject *, PyObject *arg) {
     return PyLong_FromSize_t(old);
 }
 
+/* small_configure(bytes): op(W_hh) size up to which the steps use the AVX-512 tile kernel
+ * instead of MKL (rk_small_bytes; 0: never; negative: keep); returns the old value. */
+PyObject *py_small_configure(PyObject *, PyObject *arg) {
+    long long v = PyLong_AsLongLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    size_t old = rk_small_bytes;
+    if (v >= 0) rk_small_bytes = (size_t)v;
+    return PyLong_FromSize_t(old);
+}
+
 /* info(): (library sgemm_ came from or "", why ATen's addmm runs or "", MKL packed GEMM found,
  * OpenMP runtime or "", vector clones built). */
 PyObject *py_info(PyObject *, PyObject *) {
@@ -470,6 +480,7 @@ PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_FASTCALL, "tuning knobs"},
     {"info", (PyCFunction)py_info, METH_NOARGS, "what the build found"},
     {"col_configure", (PyCFunction)py_col_configure, METH_O, "column-split threshold"},
+    {"small_configure", (PyCFunction)py_small_configure, METH_O, "tile-kernel threshold"},
     {NULL, NULL, 0, NULL}};
 
 #define RK_STR2(x) #x
