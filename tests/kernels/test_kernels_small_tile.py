@@ -39,9 +39,9 @@ def configured(threads: int, small_bytes: int, col_bytes: int = -1):
         module.col_configure(old_col)
 
 
-def _run(cell, x, h0, ps, lengths):
+def _run(cell, x, h0, ps, lengths, activation):
     if cell == "elman":
-        out, h = kernels.elman_sequence(x, h0, *ps, activation="tanh", lengths=lengths)
+        out, h = kernels.elman_sequence(x, h0, *ps, activation=activation, lengths=lengths)
         return [out, h]
     if cell == "gru":
         out, h = kernels.gru_sequence(x, h0, *ps, lengths=lengths)
@@ -50,7 +50,7 @@ def _run(cell, x, h0, ps, lengths):
     return [out, h, c]
 
 
-def _outputs_and_grads(cell, B, T, D, H, dtype, lengths):
+def _outputs_and_grads(cell, B, T, D, H, dtype, lengths, activation):
     """Outputs and the gradients of a random projection of them (inputs from a fixed seed)."""
     g = torch.Generator().manual_seed(0)
     k = H**-0.5
@@ -62,7 +62,7 @@ def _outputs_and_grads(cell, B, T, D, H, dtype, lengths):
 
     ps = [rand(G * H, D, scale=k), rand(G * H, H, scale=k), rand(G * H, scale=k), rand(G * H)]
     x, h0 = rand(B, T, D), rand(B, H)
-    outs = _run(cell, x, h0, ps, lengths)
+    outs = _run(cell, x, h0, ps, lengths, activation)
     loss = sum(
         (o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(dtype)).sum() for o in outs
     )
@@ -70,14 +70,14 @@ def _outputs_and_grads(cell, B, T, D, H, dtype, lengths):
     return [t.detach().double() for t in [*outs, *grads]]
 
 
-def _check(cell, B, H, threads, col_bytes=-1):
+def _check(cell, B, H, threads, col_bytes=-1, activation="tanh"):
     T, D = 5, 7
     lengths = torch.tensor([T, 2, 4, *([T] * (B - 3))])
     with configured(threads, 1 << 30, col_bytes):
-        want = _outputs_and_grads(cell, B, T, D, H, torch.float64, lengths)
-        tile = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths)
+        want = _outputs_and_grads(cell, B, T, D, H, torch.float64, lengths, activation)
+        tile = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths, activation)
     with configured(threads, 0, col_bytes):
-        mkl = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths)
+        mkl = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths, activation)
     for a, b, w in zip(tile, mkl, want, strict=True):
         torch.testing.assert_close(a, w, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(b, w, rtol=1e-4, atol=1e-5)
@@ -89,6 +89,12 @@ def _check(cell, B, H, threads, col_bytes=-1):
 def test_elman_tile_kernel_matches_float64(H, threads):
     # 19 rows: two threads get 10 and 9, tiles of 4 rows and a ragged tail on each
     _check("elman", 19, H, threads)
+
+
+# the tile kernel applies Elman's activation to its sums before storing them
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "identity"])
+def test_elman_tile_kernel_activations(activation):
+    _check("elman", 19, 37, 2, activation=activation)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

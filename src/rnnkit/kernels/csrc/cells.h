@@ -59,12 +59,58 @@ static float *rk_small_pack(const float *W, int ld, int trans, int N, int K, int
     return Bp;
 }
 
+/* What a tile does with its sums before storing them: nothing (act < 0), or Elman's step,
+ * v = act(sum + bias[column]) (act as in elman_fwd) stored to C and to h (rows of ldh). */
+struct RkEpi {
+    const float *bias;
+    int act;
+    float *h;
+    size_t ldh;
+};
+
 #if RK_SMALL_AVX512
+#define RK_AVX512 __attribute__((target("avx512f")))
+/* e^x as rk_expf (Cephes, ~1 ulp), 16 lanes. */
+RK_AVX512 static inline __m512 rk_exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(
+        _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+/* 1 / d for d >= 1: rcp14 and one Newton step (~2^-28 relative), not a 16-cycle division. */
+RK_AVX512 static inline __m512 rk_inv16(__m512 d) {
+    __m512 y = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
+}
+RK_AVX512 static inline __m512 rk_act16(int act, __m512 v) {
+    switch (act) {
+    case 0: /* tanh = 1 - 2 / (e^{2v} + 1) */
+        return _mm512_fnmadd_ps(
+            _mm512_set1_ps(2.0f),
+            rk_inv16(_mm512_add_ps(rk_exp16(_mm512_add_ps(v, v)), _mm512_set1_ps(1.0f))),
+            _mm512_set1_ps(1.0f));
+    case 1: return rk_inv16(_mm512_add_ps(rk_exp16(_mm512_sub_ps(_mm512_setzero_ps(), v)),
+                                          _mm512_set1_ps(1.0f)));
+    case 2: return _mm512_max_ps(v, _mm512_setzero_ps());
+    default: return v;
+    }
+}
+
 /* One tile: MR rows, NV vectors of 16 columns (the last masked by `last`). */
 template <int MR, int NV>
-__attribute__((target("avx512f"))) static void rk_small_tile(int K, const float *A, int lda,
-                                                             const float *Bp, int ldp, int acc_c,
-                                                             float *C, int ldc, __mmask16 last) {
+RK_AVX512 static void rk_small_tile(int K, const float *A, int lda, const float *Bp, int ldp,
+                                    int acc_c, float *C, int ldc, __mmask16 last,
+                                    const RkEpi *e) {
     __m512 acc[MR][NV];
 #pragma GCC unroll 4
     for (int m = 0; m < MR; m++)
@@ -85,52 +131,64 @@ __attribute__((target("avx512f"))) static void rk_small_tile(int K, const float 
         }
     }
 #pragma GCC unroll 4
-    for (int m = 0; m < MR; m++)
+    for (int v = 0; v < NV; v++) {
+        __mmask16 k = v + 1 < NV ? (__mmask16)0xFFFF : last;
+        __m512 bias = e->act >= 0 ? _mm512_maskz_loadu_ps(k, e->bias + 16 * v) : __m512();
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (v + 1 < NV) _mm512_storeu_ps(C + (size_t)m * ldc + 16 * v, acc[m][v]);
-            else _mm512_mask_storeu_ps(C + (size_t)m * ldc + 16 * v, last, acc[m][v]);
+        for (int m = 0; m < MR; m++) {
+            __m512 r = acc[m][v];
+            if (e->act >= 0) {
+                r = rk_act16(e->act, _mm512_add_ps(r, bias));
+                _mm512_mask_storeu_ps(e->h + (size_t)m * e->ldh + 16 * v, k, r);
+            }
+            _mm512_mask_storeu_ps(C + (size_t)m * ldc + 16 * v, k, r);
         }
+    }
 }
 
 template <int NV>
 static void rk_small_rows(int M, int K, const float *A, int lda, const float *Bp, int ldp,
-                          int acc_c, float *C, int ldc, __mmask16 last) {
+                          int acc_c, float *C, int ldc, __mmask16 last, RkEpi e) {
     int m = 0;
-    for (; m + 4 <= M; m += 4)
+    for (; m + 4 <= M; m += 4) {
+        RkEpi em = {e.bias, e.act, e.h ? e.h + (size_t)m * e.ldh : NULL, e.ldh};
         rk_small_tile<4, NV>(K, A + (size_t)m * lda, lda, Bp, ldp, acc_c, C + (size_t)m * ldc,
-                             ldc, last);
+                             ldc, last, &em);
+    }
     const float *a = A + (size_t)m * lda;
     float *c = C + (size_t)m * ldc;
+    if (e.h) e.h += (size_t)m * e.ldh;
     switch (M - m) {
-    case 3: rk_small_tile<3, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last); break;
-    case 2: rk_small_tile<2, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last); break;
-    case 1: rk_small_tile<1, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last); break;
+    case 3: rk_small_tile<3, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last, &e); break;
+    case 2: rk_small_tile<2, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last, &e); break;
+    case 1: rk_small_tile<1, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last, &e); break;
     default: break;
     }
 }
 #endif
 
-/* C (M, N) = A (M, K) Bp (K, N) (+ C when acc_c), Bp from rk_small_pack; leading dimensions
- * in floats. Columns go in blocks of 64, so a block's op(W) rows stay in L1 across its rows. */
+/* C (M, N) = A (M, K) Bp (K, N) (+ C when acc_c), then the epilogue e (its bias and h start at
+ * column 0 of C); Bp from rk_small_pack; leading dimensions in floats. Columns go in blocks of
+ * 64, so a block's op(W) rows stay in L1 across its rows. */
 static void rk_small_mul(const float *Bp, int ldp, int N, int K, int M, const float *A, int lda,
-                         int acc_c, float *C, int ldc) {
+                         int acc_c, float *C, int ldc, RkEpi e) {
 #if RK_SMALL_AVX512
     for (int j = 0; j < N; j += 64) {
         int n = N - j < 64 ? N - j : 64, nv = (n + 15) / 16, tail = n - 16 * (nv - 1);
         __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
         const float *B = Bp + j;
         float *c = C + j;
+        RkEpi ej = {e.bias ? e.bias + j : NULL, e.act, e.h ? e.h + j : NULL, e.ldh};
         switch (nv) {
-        case 4: rk_small_rows<4>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
-        case 3: rk_small_rows<3>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
-        case 2: rk_small_rows<2>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
-        default: rk_small_rows<1>(M, K, A, lda, B, ldp, acc_c, c, ldc, last); break;
+        case 4: rk_small_rows<4>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
+        case 3: rk_small_rows<3>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
+        case 2: rk_small_rows<2>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
+        default: rk_small_rows<1>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
         }
     }
 #else
     (void)Bp; (void)ldp; (void)N; (void)K; (void)M; (void)A; (void)lda; (void)acc_c; (void)C;
-    (void)ldc;
+    (void)ldc; (void)e;
 #endif
 }
 #endif /* RK_SMALL_GEMM_DEFINED */
@@ -187,7 +245,8 @@ static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REA
     if (M <= 0) return;
 #if IS_FLOAT
     if (r->small && (beta == 0 || beta == 1)) {
-        rk_small_mul(r->small, r->ldp, r->N, r->K, M, A, lda, beta != 0, C, ldc);
+        rk_small_mul(r->small, r->ldp, r->N, r->K, M, A, lda, beta != 0, C, ldc,
+                     RkEpi{NULL, -1, NULL, 0});
         return;
     }
     if (r->packed) {
@@ -421,6 +480,21 @@ RK_VEC static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *
     }
 }
 
+/* One Elman step of M rows over n columns: g (rows of ldg) += hp op(W), then h = o = act(g + bx)
+ * with o = g in place and h in rows of ldh; the tile kernel does both in registers. */
+static void SUF(elman_step)(const SUF(rmat) *Wh, int M, int n, int act, const REAL *hp, int ldp,
+                            const REAL *bx, REAL *g, int ldg, REAL *h, size_t ldh) {
+#if IS_FLOAT
+    if (Wh->small) {
+        rk_small_mul(Wh->small, Wh->ldp, n, Wh->K, M, hp, ldp, 1, g, ldg, RkEpi{bx, act, h, ldh});
+        return;
+    }
+#endif
+    SUF(rmat_mul)(Wh, M, hp, ldp, 1, g, ldg);
+    for (int b = 0; b < M; b++) SUF(elman_act)(act, g + (size_t)b * ldg, bx, h + b * ldh,
+                                               g + (size_t)b * ldg, n);
+}
+
 /* Elman keeps everything batch-major, (B, T, .) like x and out, so x needs no time-major copy
  * and dx comes out in x's layout; one step's rows are then strided by T*H, which the GEMMs
  * take as their leading dimension. P (B, T, H) holds the state *entering* each step (h_0 ..
@@ -461,16 +535,14 @@ static int SUF(elman_fwd)(const int64_t *a) {
                 int last = t + 1 == T;
                 REAL *hn = last ? hN : P + (size_t)(t + 1) * H;
                 size_t ldn = last ? (size_t)H : TH;
-                if (t < tmax) SUF(rmat_mul)(&Wh, B, hp, (int)TH, 1, g + j0, (int)TH);
-                for (int b = 0; b < B; b++) {
-                    REAL *o = g + b * TH + j0;
-                    if (t < tmax && (!len || t < len[b])) {
-                        SUF(elman_act)(act, o, bx + j0, hn + b * ldn + j0, o, n);
-                    } else {
+                if (t < tmax)
+                    SUF(elman_step)(&Wh, B, n, act, hp, (int)TH, bx + j0, g + j0, (int)TH,
+                                    hn + j0, ldn);
+                for (int b = 0; b < B; b++)
+                    if (t >= tmax || (len && t >= len[b])) {  /* past its length: carry h */
                         memcpy(hn + b * ldn + j0, hp + b * TH + j0, bytes);
-                        memset(o, 0, bytes);
+                        memset(g + b * TH + j0, 0, bytes);
                     }
-                }
                 if (t + 1 < tmax) sync();
             }
         }
@@ -494,16 +566,13 @@ static int SUF(elman_fwd)(const int64_t *a) {
                 int last = t + 1 == T;
                 REAL *hn = last ? hN + (size_t)b0 * H : P + b0 * TH + (size_t)(t + 1) * H;
                 size_t ldn = last ? (size_t)H : TH;
-                if (t < tmax) SUF(rmat_mul)(&Wh, M, hp, (int)TH, 1, g, (int)TH);
-                for (int b = 0; b < M; b++) {
-                    REAL *o = g + b * TH;
-                    if (t < tmax && (!len || t < len[b0 + b])) {
-                        SUF(elman_act)(act, o, bx, hn + b * ldn, o, H);
-                    } else {
+                if (t < tmax)
+                    SUF(elman_step)(&Wh, M, H, act, hp, (int)TH, bx, g, (int)TH, hn, ldn);
+                for (int b = 0; b < M; b++)
+                    if (t >= tmax || (len && t >= len[b0 + b])) {  /* past its length */
                         memcpy(hn + b * ldn, hp + b * TH, H * sizeof(REAL));
-                        memset(o, 0, H * sizeof(REAL));
+                        memset(g + b * TH, 0, H * sizeof(REAL));
                     }
-                }
             }
             SUF(rmat_free)(&Wh);
         }
