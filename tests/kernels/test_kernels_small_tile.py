@@ -8,7 +8,7 @@ float rounding, for hidden sizes that fill whole 16-float vectors, ragged ones a
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 import torch
@@ -27,16 +27,13 @@ def _need_kernels():
 @contextmanager
 def configured(threads: int, small_bytes: int, col_bytes: int = -1):
     """torch threads, the tile-kernel threshold and the column-split threshold, restored after."""
-    module, old_threads = lib(), torch.get_num_threads()
-    old_small = module.small_configure(small_bytes)
-    old_col = module.col_configure(col_bytes)
-    torch.set_num_threads(threads)
-    try:
+    module = lib()
+    with ExitStack() as undo:
+        undo.callback(torch.set_num_threads, torch.get_num_threads())
+        undo.callback(module.small_configure, module.small_configure(small_bytes))
+        undo.callback(module.col_configure, module.col_configure(col_bytes))
+        torch.set_num_threads(threads)
         yield
-    finally:
-        torch.set_num_threads(old_threads)
-        module.small_configure(old_small)
-        module.col_configure(old_col)
 
 
 def _run(cell, x, h0, ps, lengths, activation):

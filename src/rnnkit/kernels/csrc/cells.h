@@ -25,8 +25,7 @@
  * to 16, zero padded; 16 KB at H = 64, resident in L1 across the steps). AVX-512 only, chosen
  * at run time; elsewhere, and for larger W (where MKL's packed GEMM wins), MKL runs. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RK_SMALL_AVX512 1
-#include <immintrin.h>
+#define RK_SMALL_AVX512 1 /* the intrinsics: rnnkit.cpp includes <immintrin.h> on x86-64 */
 #else
 #define RK_SMALL_AVX512 0
 #endif
