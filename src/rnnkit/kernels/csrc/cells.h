@@ -23,7 +23,7 @@
  * per flop of the input projection). This one is a register tile, 4 rows x up to 64 columns
  * (16 accumulators), over an op(W) packed once per call as K rows of ldp floats (N rounded up
  * to 16, zero padded; 16 KB at H = 64, resident in L1 across the steps). AVX-512 only, chosen
- * at run time; elsewhere, and for larger W (where MKL's packed GEMM wins), MKL runs. */
+ * at run time; elsewhere, and for a W past rk_small_bytes, MKL runs. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define RK_SMALL_AVX512 1 /* the intrinsics: rnnkit.cpp includes <immintrin.h> on x86-64 */
 #else
@@ -31,8 +31,10 @@
 #endif
 
 /* op(W) bytes up to which the tile kernel runs (0: never; small_configure sets it for tests
- * and benchmarks). 64 KB: W_hh of an Elman up to H = 128 or a GRU/LSTM at H = 64. */
-size_t rk_small_bytes = (size_t)64 << 10;
+ * and benchmarks). 48 KB, an L1d here: an Elman up to H = 108, a GRU up to H = 64. The LSTM at
+ * H = 64 (64 KB) measured 0.95-1.02x with the tile kernel against MKL (one thread, in-process
+ * A/B, session 6): no gain, so it keeps MKL; so did the Elman at H = 128 (0.97x). */
+size_t rk_small_bytes = (size_t)48 << 10;
 
 /* Whether a (K, N) op(W) is small enough for the tile kernel on this CPU. */
 static int rk_small_fits(int N, int K) {
