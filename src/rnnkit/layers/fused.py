@@ -54,7 +54,8 @@ class _Kernels:
 
         if hmask is not None:
             raise ValueError("impl 'fused': recurrent dropout is not supported by the kernels")
-        args = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        p = cell._parameters  # direct, as in step()
+        args = (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
         lengths = None if lengths is None else lengths.cpu()
         return self.sequence(kernels, x, state, args, cell, lengths)
 

@@ -13,6 +13,187 @@
  * means "absent".
  */
 
+#ifndef RK_SMALL_GEMM_DEFINED
+#define RK_SMALL_GEMM_DEFINED
+/* ---- the per-step product for a small float W_hh: C (M, N) (+)= A (M, K) Bp (K, N) --------
+ *
+ * At (B, T, H) = (32, 100, 64) a step's GEMM is 32 x 64 x 64, and MKL (packed or not) spent
+ * ~3.4 us on it, about 4x its FMA time: its per-call checks, dispatch and copies cost more than
+ * the arithmetic (perf: the step GEMMs were a quarter of an Elman training step, 7x the time
+ * per flop of the input projection). This one is a register tile, 4 rows x up to 64 columns
+ * (16 accumulators), over an op(W) packed once per call as K rows of ldp floats (N rounded up
+ * to 16, zero padded; 16 KB at H = 64, resident in L1 across the steps). AVX-512 only, chosen
+ * at run time; elsewhere, and for a W past rk_small_bytes, MKL runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RK_SMALL_AVX512 1 /* the intrinsics: rnnkit.cpp includes <immintrin.h> on x86-64 */
+#else
+#define RK_SMALL_AVX512 0
+#endif
+
+/* op(W) bytes up to which the tile kernel runs (0: never; small_configure sets it for tests
+ * and benchmarks). 48 KB, an L1d here: an Elman up to H = 108, a GRU up to H = 64. The LSTM at
+ * H = 64 (64 KB) measured 0.95-1.02x with the tile kernel against MKL (one thread, in-process
+ * A/B, session 6): no gain, so it keeps MKL; so did the Elman at H = 128 (0.97x). */
+size_t rk_small_bytes = (size_t)48 << 10;
+
+/* Whether a (K, N) op(W) is small enough for the tile kernel on this CPU. */
+static int rk_small_fits(int N, int K) {
+#if RK_SMALL_AVX512
+    static const int avx512 = __builtin_cpu_supports("avx512f");
+    size_t bytes = (size_t)K * ((N + 15) / 16 * 16) * sizeof(float);
+    return avx512 && N > 0 && K > 0 && bytes <= rk_small_bytes;
+#else
+    (void)N; (void)K;
+    return 0;
+#endif
+}
+
+/* op(W) as K rows of ldp floats: W (N, K) transposed (trans) or W (K, N) as is. */
+static float *rk_small_pack(const float *W, int ld, int trans, int N, int K, int ldp) {
+    void *buf = NULL;
+    if (posix_memalign(&buf, 64, (size_t)K * ldp * sizeof(float)) != 0) return NULL;
+    float *Bp = (float *)buf;
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < ldp; n++)
+            Bp[(size_t)k * ldp + n] = n >= N ? 0.0f : trans ? W[(size_t)n * ld + k]
+                                                            : W[(size_t)k * ld + n];
+    return Bp;
+}
+
+/* What a tile does with its sums before storing them: nothing (act < 0), or Elman's step,
+ * v = act(sum + bias[column]) (act as in elman_fwd) stored to C and to h (rows of ldh). */
+struct RkEpi {
+    const float *bias;
+    int act;
+    float *h;
+    size_t ldh;
+};
+
+#if RK_SMALL_AVX512
+#define RK_AVX512 __attribute__((target("avx512f")))
+/* e^x as rk_expf (Cephes, ~1 ulp), 16 lanes. */
+RK_AVX512 static inline __m512 rk_exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(
+        _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+/* 1 / d for d >= 1: rcp14 and one Newton step (~2^-28 relative), not a 16-cycle division. */
+RK_AVX512 static inline __m512 rk_inv16(__m512 d) {
+    __m512 y = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
+}
+RK_AVX512 static inline __m512 rk_act16(int act, __m512 v) {
+    switch (act) {
+    case 0: /* tanh = 1 - 2 / (e^{2v} + 1) */
+        return _mm512_fnmadd_ps(
+            _mm512_set1_ps(2.0f),
+            rk_inv16(_mm512_add_ps(rk_exp16(_mm512_add_ps(v, v)), _mm512_set1_ps(1.0f))),
+            _mm512_set1_ps(1.0f));
+    case 1: return rk_inv16(_mm512_add_ps(rk_exp16(_mm512_sub_ps(_mm512_setzero_ps(), v)),
+                                          _mm512_set1_ps(1.0f)));
+    case 2: return _mm512_max_ps(v, _mm512_setzero_ps());
+    default: return v;
+    }
+}
+
+/* One tile: MR rows, NV vectors of 16 columns (the last masked by `last`). */
+template <int MR, int NV>
+RK_AVX512 static void rk_small_tile(int K, const float *A, int lda, const float *Bp, int ldp,
+                                    int acc_c, float *C, int ldc, __mmask16 last,
+                                    const RkEpi *e) {
+    __m512 acc[MR][NV];
+#pragma GCC unroll 4
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[m][v] = !acc_c ? _mm512_setzero_ps()
+                        : v + 1 < NV ? _mm512_loadu_ps(C + (size_t)m * ldc + 16 * v)
+                                     : _mm512_maskz_loadu_ps(last, C + (size_t)m * ldc + 16 * v);
+    for (int k = 0; k < K; k++) {
+        __m512 b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) b[v] = _mm512_load_ps(Bp + (size_t)k * ldp + 16 * v);
+#pragma GCC unroll 4
+        for (int m = 0; m < MR; m++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)m * lda + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[m][v] = _mm512_fmadd_ps(a, b[v], acc[m][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        __mmask16 k = v + 1 < NV ? (__mmask16)0xFFFF : last;
+        __m512 bias = e->act >= 0 ? _mm512_maskz_loadu_ps(k, e->bias + 16 * v) : __m512();
+#pragma GCC unroll 4
+        for (int m = 0; m < MR; m++) {
+            __m512 r = acc[m][v];
+            if (e->act >= 0) {
+                r = rk_act16(e->act, _mm512_add_ps(r, bias));
+                _mm512_mask_storeu_ps(e->h + (size_t)m * e->ldh + 16 * v, k, r);
+            }
+            _mm512_mask_storeu_ps(C + (size_t)m * ldc + 16 * v, k, r);
+        }
+    }
+}
+
+template <int NV>
+static void rk_small_rows(int M, int K, const float *A, int lda, const float *Bp, int ldp,
+                          int acc_c, float *C, int ldc, __mmask16 last, RkEpi e) {
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+        RkEpi em = {e.bias, e.act, e.h ? e.h + (size_t)m * e.ldh : NULL, e.ldh};
+        rk_small_tile<4, NV>(K, A + (size_t)m * lda, lda, Bp, ldp, acc_c, C + (size_t)m * ldc,
+                             ldc, last, &em);
+    }
+    const float *a = A + (size_t)m * lda;
+    float *c = C + (size_t)m * ldc;
+    if (e.h) e.h += (size_t)m * e.ldh;
+    switch (M - m) {
+    case 3: rk_small_tile<3, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last, &e); break;
+    case 2: rk_small_tile<2, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last, &e); break;
+    case 1: rk_small_tile<1, NV>(K, a, lda, Bp, ldp, acc_c, c, ldc, last, &e); break;
+    default: break;
+    }
+}
+#endif
+
+/* C (M, N) = A (M, K) Bp (K, N) (+ C when acc_c), then the epilogue e (its bias and h start at
+ * column 0 of C); Bp from rk_small_pack; leading dimensions in floats. Columns go in blocks of
+ * 64, so a block's op(W) rows stay in L1 across its rows. */
+static void rk_small_mul(const float *Bp, int ldp, int N, int K, int M, const float *A, int lda,
+                         int acc_c, float *C, int ldc, RkEpi e) {
+#if RK_SMALL_AVX512
+    for (int j = 0; j < N; j += 64) {
+        int n = N - j < 64 ? N - j : 64, nv = (n + 15) / 16, tail = n - 16 * (nv - 1);
+        __mmask16 last = (__mmask16)(tail == 16 ? 0xFFFF : (1u << tail) - 1);
+        const float *B = Bp + j;
+        float *c = C + j;
+        RkEpi ej = {e.bias ? e.bias + j : NULL, e.act, e.h ? e.h + j : NULL, e.ldh};
+        switch (nv) {
+        case 4: rk_small_rows<4>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
+        case 3: rk_small_rows<3>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
+        case 2: rk_small_rows<2>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
+        default: rk_small_rows<1>(M, K, A, lda, B, ldp, acc_c, c, ldc, last, ej); break;
+        }
+    }
+#else
+    (void)Bp; (void)ldp; (void)N; (void)K; (void)M; (void)A; (void)lda; (void)acc_c; (void)C;
+    (void)ldc; (void)e;
+#endif
+}
+#endif /* RK_SMALL_GEMM_DEFINED */
+
 /* Row-major GEMM: C (M, N) = alpha * op(A) op(B) + beta * C. BLAS is column-major, so the
  * row-major product is computed as C^T = op(B)^T op(A)^T with the operands swapped. */
 static void SUF(gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A,
@@ -29,12 +210,20 @@ typedef struct {
     int ld, trans, M, N, K;
     void *packed;
     size_t bytes; /* of packed (rk_take/rk_give) */
+    float *small; /* op(W) for rk_small_mul (float, small W), rows of ldp floats */
+    int ldp;
 } SUF(rmat);
 
 static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M, int N, int K) {
     r->W = W; r->ld = ld; r->trans = trans; r->M = M; r->N = N; r->K = K; r->packed = NULL;
     r->bytes = 0;
+    r->small = NULL; r->ldp = 0;
 #if IS_FLOAT
+    if (rk_small_fits(N, K) && M > 0) {
+        r->ldp = (N + 15) / 16 * 16;
+        r->small = rk_small_pack(W, ld, trans, N, K, r->ldp);
+        return r->small ? 0 : -1;
+    }
     if (rk_use_pack && p_pack && M > 0 && N > 0 && K > 0) {
         size_t bytes = p_pack_size(CBLAS_BMATRIX, M, N, K);
         void *buf = rk_take(bytes ? bytes : 64);
@@ -50,13 +239,20 @@ static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M,
 
 static void SUF(rmat_free)(SUF(rmat) *r) {
     rk_give(r->packed, r->bytes);
+    free(r->small);
     r->packed = NULL;
+    r->small = NULL;
 }
 
 static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REAL beta,
                           REAL *C, int ldc) {
     if (M <= 0) return;
 #if IS_FLOAT
+    if (r->small && (beta == 0 || beta == 1)) {
+        rk_small_mul(r->small, r->ldp, r->N, r->K, M, A, lda, beta != 0, C, ldc,
+                     RkEpi{NULL, -1, NULL, 0});
+        return;
+    }
     if (r->packed) {
         p_compute(CBLAS_ROWMAJOR, CBLAS_NOTRANS, CBLAS_PACKED, M, r->N, r->K, A, lda,
                   (const float *)r->packed, r->ld, beta, C, ldc);
@@ -318,6 +514,21 @@ RK_VEC static void SUF(elman_act)(int act, const REAL *g, const REAL *bx, REAL *
     }
 }
 
+/* One Elman step of M rows over n columns: g (rows of ldg) += hp op(W), then h = o = act(g + bx)
+ * with o = g in place and h in rows of ldh; the tile kernel does both in registers. */
+static void SUF(elman_step)(const SUF(rmat) *Wh, int M, int n, int act, const REAL *hp, int ldp,
+                            const REAL *bx, REAL *g, int ldg, REAL *h, size_t ldh) {
+#if IS_FLOAT
+    if (Wh->small) {
+        rk_small_mul(Wh->small, Wh->ldp, n, Wh->K, M, hp, ldp, 1, g, ldg, RkEpi{bx, act, h, ldh});
+        return;
+    }
+#endif
+    SUF(rmat_mul)(Wh, M, hp, ldp, 1, g, ldg);
+    for (int b = 0; b < M; b++) SUF(elman_act)(act, g + (size_t)b * ldg, bx, h + b * ldh,
+                                               g + (size_t)b * ldg, n);
+}
+
 /* Elman keeps everything batch-major, (B, T, .) like x and out, so x needs no time-major copy
  * and dx comes out in x's layout; one step's rows are then strided by T*H, which the GEMMs
  * take as their leading dimension. P (B, T, H) holds the state *entering* each step (h_0 ..
@@ -337,8 +548,12 @@ static int SUF(elman_fwd)(const int64_t *a) {
     REAL *bx, *bh;
     if (SUF(make_bias)(1, H, bih, bhh, 1, &bx, &bh)) return -1;
     for (int b = 0; b < B; b++) memcpy(P + b * TH, h0 + (size_t)b * H, H * sizeof(REAL));
-    SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, out, H);
     int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(1, H, nthreads, sizeof(REAL));
+    /* With the batch split each thread projects its own rows (batch-major, so one contiguous
+     * block of x and out): the whole call is then one parallel region, where a separate
+     * projection GEMM on MKL's threads cost a second wake-up of the pool, and the projection of
+     * a thread's rows is still in its cache when its recurrence reads them. */
+    if (nc || nt == 1) SUF(gemm)('N', 'T', T * B, H, D, 1, X, D, Wih, D, 0, out, H);
     std::atomic<int> err{0};
     /* Column split (see rk_cols_for): columns [j0, j1) of the state for all B rows. */
     auto cols = [&](int j0, int j1, auto sync) {
@@ -354,16 +569,14 @@ static int SUF(elman_fwd)(const int64_t *a) {
                 int last = t + 1 == T;
                 REAL *hn = last ? hN : P + (size_t)(t + 1) * H;
                 size_t ldn = last ? (size_t)H : TH;
-                if (t < tmax) SUF(rmat_mul)(&Wh, B, hp, (int)TH, 1, g + j0, (int)TH);
-                for (int b = 0; b < B; b++) {
-                    REAL *o = g + b * TH + j0;
-                    if (t < tmax && (!len || t < len[b])) {
-                        SUF(elman_act)(act, o, bx + j0, hn + b * ldn + j0, o, n);
-                    } else {
+                if (t < tmax)
+                    SUF(elman_step)(&Wh, B, n, act, hp, (int)TH, bx + j0, g + j0, (int)TH,
+                                    hn + j0, ldn);
+                for (int b = 0; b < B; b++)
+                    if (t >= tmax || (len && t >= len[b])) {  /* past its length: carry h */
                         memcpy(hn + b * ldn + j0, hp + b * TH + j0, bytes);
-                        memset(o, 0, bytes);
+                        memset(g + b * TH + j0, 0, bytes);
                     }
-                }
                 if (t + 1 < tmax) sync();
             }
         }
@@ -375,6 +588,9 @@ static int SUF(elman_fwd)(const int64_t *a) {
         int b0, b1, prev = rk_mkl_local(1);
         SUF(split)(B, nt, tid, &b0, &b1);
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
+        if (nt > 1)
+            SUF(gemm)('N', 'T', T * M, H, D, 1, X + (size_t)b0 * T * D, D, Wih, D, 0,
+                      out + b0 * TH, H);
         SUF(rmat) Wh;
         if (SUF(rmat_init)(&Wh, Whh, H, 1, M, H, H)) err = 1;
         else {
@@ -384,16 +600,13 @@ static int SUF(elman_fwd)(const int64_t *a) {
                 int last = t + 1 == T;
                 REAL *hn = last ? hN + (size_t)b0 * H : P + b0 * TH + (size_t)(t + 1) * H;
                 size_t ldn = last ? (size_t)H : TH;
-                if (t < tmax) SUF(rmat_mul)(&Wh, M, hp, (int)TH, 1, g, (int)TH);
-                for (int b = 0; b < M; b++) {
-                    REAL *o = g + b * TH;
-                    if (t < tmax && (!len || t < len[b0 + b])) {
-                        SUF(elman_act)(act, o, bx, hn + b * ldn, o, H);
-                    } else {
+                if (t < tmax)
+                    SUF(elman_step)(&Wh, M, H, act, hp, (int)TH, bx, g, (int)TH, hn, ldn);
+                for (int b = 0; b < M; b++)
+                    if (t >= tmax || (len && t >= len[b0 + b])) {  /* past its length */
                         memcpy(hn + b * ldn, hp + b * TH, H * sizeof(REAL));
-                        memset(o, 0, H * sizeof(REAL));
+                        memset(g + b * TH, 0, H * sizeof(REAL));
                     }
-                }
             }
             SUF(rmat_free)(&Wh);
         }
@@ -401,6 +614,18 @@ static int SUF(elman_fwd)(const int64_t *a) {
     });
     free(bx); free(bh);
     return err ? -1 : 0;
+}
+
+/* The gradients that are sums over the rows of dA (rows, H), x (rows, D) and P (rows, H) of one
+ * row block: dW_hh = dA^T P, dW_ih = dA^T x and db = column sums of dA (each when asked), and
+ * dX = dA W_ih where dX is given. */
+static int SUF(elman_wgrad)(int rows, int D, int H, const REAL *dA, const REAL *X, const REAL *P,
+                            const REAL *Wih, REAL *dX, REAL *dWhh, REAL *dWih, REAL *db,
+                            int want_whh, int want_wih, int want_b) {
+    if (want_whh) SUF(gemm)('T', 'N', H, H, rows, 1, dA, H, P, H, 0, dWhh, H);
+    if (want_wih) SUF(gemm)('T', 'N', H, D, rows, 1, dA, H, X, D, 0, dWih, D);
+    if (dX) SUF(gemm)('N', 'N', rows, D, H, 1, dA, H, Wih, D, 0, dX, D);
+    return want_b ? SUF(colsum)(dA, (size_t)rows, H, H, db) : 0;
 }
 
 /* a: dt T B D H act X Wih Whh len P hN dout dhn dh0 dX dWih dWhh dbih dbhh nthreads dsb dst
@@ -422,6 +647,17 @@ static int SUF(elman_bwd)(const int64_t *a) {
     REAL *zrow = (REAL *)calloc((size_t)H, sizeof(REAL));
     if (!zrow) { free(dA); free(buf); return -1; }
     int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(1, H, nthreads, sizeof(REAL));
+    /* With the batch split each thread also takes its rows' share of the weight gradients (its
+     * dA rows, x rows and P rows are contiguous blocks): one parallel region for the whole call
+     * instead of four more GEMMs on MKL's threads. Thread 0 writes the gradients, the others
+     * partial sums (dW_hh, dW_ih, db: part floats each) added to them afterwards. */
+    int local = !nc && nt > 1;
+    size_t part = (size_t)H * H + (size_t)H * D + H;
+    REAL *parts = NULL;
+    if (local && !(parts = (REAL *)malloc((size_t)(nt - 1) * part * sizeof(REAL)))) {
+        free(dA); free(buf); free(zrow);
+        return -1;
+    }
     std::atomic<int> err{0};
     /* Column split: columns [j0, j1) of dh and dA for all B rows, one barrier per step between
      * the gradient loop and the GEMM that needs all of dA's step. */
@@ -496,20 +732,30 @@ static int SUF(elman_bwd)(const int64_t *a) {
             }
             if (dh0) memcpy(dh0 + (size_t)b0 * H, dh, (size_t)M * H * sizeof(REAL));
             SUF(rmat_free)(&Wh);
+            if (local) {
+                REAL *mine = tid ? parts + (size_t)(tid - 1) * part : NULL;
+                if (SUF(elman_wgrad)(M * T, D, H, dA + b0 * TH, X + (size_t)b0 * T * D,
+                                     P + b0 * TH, Wih, dX ? dX + (size_t)b0 * T * D : NULL,
+                                     mine ? mine : dWhh, mine ? mine + H * H : dWih,
+                                     mine ? mine + H * H + H * D : (dbih ? dbih : dbhh),
+                                     dWhh != NULL, dWih != NULL, dbih || dbhh))
+                    err = 1;
+            }
         }
         rk_mkl_local(prev);
     });
-    if (!err) {
-        if (dWhh) SUF(gemm)('T', 'N', H, H, (int)TB, 1, dA, H, P, H, 0, dWhh, H);
-        if (dWih) SUF(gemm)('T', 'N', H, D, (int)TB, 1, dA, H, X, D, 0, dWih, D);
-        if (dX) SUF(gemm)('N', 'N', (int)TB, D, H, 1, dA, H, Wih, D, 0, dX, D);
-        if (dbih || dbhh) {
-            REAL *db = dbih ? dbih : dbhh;
-            if (SUF(colsum)(dA, TB, H, H, db)) err = 1;
-            else if (dbih && dbhh) memcpy(dbhh, dbih, H * sizeof(REAL));
-        }
+    REAL *db = dbih ? dbih : dbhh;
+    if (!err && !local && SUF(elman_wgrad)((int)TB, D, H, dA, X, P, Wih, dX, dWhh, dWih, db,
+                                           dWhh != NULL, dWih != NULL, db != NULL))
+        err = 1;
+    for (int k = 0; local && !err && k < nt - 1; k++) {
+        const REAL *q = parts + (size_t)k * part;
+        if (dWhh) for (size_t i = 0; i < (size_t)H * H; i++) dWhh[i] += q[i];
+        if (dWih) for (size_t i = 0; i < (size_t)H * D; i++) dWih[i] += q[H * H + i];
+        if (db) for (int i = 0; i < H; i++) db[i] += q[H * H + H * D + i];
     }
-    free(dA); free(buf); free(zrow);
+    if (!err && dbih && dbhh) memcpy(dbhh, dbih, H * sizeof(REAL));
+    free(parts); free(dA); free(buf); free(zrow);
     return err ? -1 : 0;
 }
 

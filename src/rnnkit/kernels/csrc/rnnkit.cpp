@@ -459,15 +459,22 @@ PyObject *py_configure(PyObject *, PyObject *const *args, Py_ssize_t n) {
                          old_blas && *rk_blas_library());
 }
 
-/* col_configure(bytes): W_hh size from which the recurrence splits columns over the threads
- * (rk_col_bytes; 0: always, for tests; negative: keep); returns the old value. */
-PyObject *py_col_configure(PyObject *, PyObject *arg) {
+/* Sets a byte threshold from a Python int (negative: keep); returns the old value. */
+PyObject *set_bytes(size_t *knob, PyObject *arg) {
     long long v = PyLong_AsLongLong(arg);
     if (PyErr_Occurred()) return NULL;
-    size_t old = rk_col_bytes;
-    if (v >= 0) rk_col_bytes = (size_t)v;
+    size_t old = *knob;
+    if (v >= 0) *knob = (size_t)v;
     return PyLong_FromSize_t(old);
 }
+
+/* col_configure(bytes): W_hh size from which the recurrence splits columns over the threads
+ * (rk_col_bytes; 0: always, for tests; negative: keep); returns the old value. */
+PyObject *py_col_configure(PyObject *, PyObject *arg) { return set_bytes(&rk_col_bytes, arg); }
+
+/* small_configure(bytes): op(W_hh) size up to which the steps use the AVX-512 tile kernel
+ * instead of MKL (rk_small_bytes; 0: never; negative: keep); returns the old value. */
+PyObject *py_small_configure(PyObject *, PyObject *arg) { return set_bytes(&rk_small_bytes, arg); }
 
 /* info(): (library sgemm_ came from or "", why ATen's addmm runs or "", MKL packed GEMM found,
  * OpenMP runtime or "", vector clones built). */
@@ -502,6 +509,7 @@ PyMethodDef methods[] = {
     {"info", (PyCFunction)py_info, METH_NOARGS, "what the build found"},
     {"col_configure", (PyCFunction)py_col_configure, METH_O, "column-split threshold"},
     {"pool_configure", (PyCFunction)py_pool_configure, METH_O, "block cache cap"},
+    {"small_configure", (PyCFunction)py_small_configure, METH_O, "tile-kernel threshold"},
     {NULL, NULL, 0, NULL}};
 
 #define RK_STR2(x) #x
