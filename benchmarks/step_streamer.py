@@ -7,8 +7,9 @@ H >= 96 splits over two threads (csrc/team.h), whose helper spins between steps,
 would count it twice: each step is timed alone by the wall clock (perf_counter_ns) and the
 figure is the 10th percentile of those times, which leaves out the steps that waited for a core
 on a loaded machine (a quiet machine gives nearly the median). The JSON then also has "crew":
-[helper threads, parts the helpers ran] (absent from older builds). A/B two trees by running
-it under each in turn:
+[helper threads, parts the helpers ran] (absent from older builds). --halves prints, on one
+thread, the whole step against the half a split thread runs (csrc/step.cpp rk_split_min). A/B
+two trees by running it under each in turn:
 
     for t in /work/main /tmp/wt/kstream; do
         PYTHONPATH=$t/src python benchmarks/step_streamer.py --threads 2; done
@@ -46,11 +47,34 @@ def low(times: list, q: float = 0.1) -> float:
     return sorted(times)[int(len(times) * q)] / 1e3
 
 
+def halves(hidden: list) -> dict:
+    """One thread: the whole step of (H, H) streamers against the half a split thread does, the
+    (H + H/2, H/2) streamer (half the weights, the same row length): {"<cell> <H>": [whole µs,
+    half µs]}, 10th percentile of single-step wall times, the two taking turns."""
+    torch.set_num_threads(1)
+    out = {}
+    for H in hidden:
+        for make in (rnnkit.RNN, rnnkit.GRU, rnnkit.LSTM):
+            pair = [(make(H, H), H), (make(H + H // 2, H // 2), H + H // 2)]
+            pair = [(m.eval().streamer(1), torch.randn(1, d)) for m, d in pair]
+            times = [[], []]
+            with torch.no_grad():
+                for _ in range(60):
+                    for (streamer, x), into in zip(pair, times, strict=True):
+                        each_step(streamer.step, (x,), 100, into)
+            out[f"{make.__name__} {H}"] = [round(low(t), 3) for t in times]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--hidden", type=int, nargs="+", default=[64, 128])
+    ap.add_argument("--halves", action="store_true", help="the split threshold's table")
     args = ap.parse_args()
+    if args.halves:
+        print(json.dumps(halves(args.hidden)))
+        return
     torch.set_num_threads(args.threads)
     out = {}
     cells = {rnnkit.RNN: torch.nn.RNNCell, rnnkit.GRU: torch.nn.GRUCell,

@@ -105,11 +105,11 @@ int gates_of(int kind) { return kind == 0 ? 1 : kind == 1 ? 3 : 4; }
 
 /* Weight bytes read per step (G*H*(D+H) elements) from which a step is split over torch's
  * threads (step_configure changes it). Split in two, a step costs its larger half plus the
- * hand-over to the helper (a few cache lines between the cores, ~0.3-0.5 us). Measured at
- * B = 1 on one thread of the 2-core Xeon (L2 2 MB per core), the half a helper runs against
- * the whole step: GRU H = 64 (96 KB) 0.76 vs 1.06 us, LSTM H = 64 (128 KB) 0.96 vs 1.36,
- * Elman H = 128 (128 KB) 0.69 vs 1.14 (no gain after the hand-over); GRU H = 96 (216 KB)
- * 1.32 vs 2.08, GRU H = 128 (384 KB) 1.71 vs 3.12, LSTM H = 128 (512 KB) 2.09 vs 3.82. */
+ * hand-over to the helper (a few cache lines between the cores, estimated ~0.3-0.5 us). The
+ * half against the whole step, one thread, B = 1 (benchmarks/step_streamer.py --halves; 2-core
+ * Xeon, L2 2 MB per core): GRU H = 64 (96 KB) 0.68 vs 0.97 us, LSTM H = 64 and Elman H = 128
+ * (128 KB) 0.90 vs 1.31 and 0.64 vs 1.06 (no gain after the hand-over); GRU H = 96 (216 KB)
+ * 1.23 vs 1.97, GRU H = 128 (384 KB) 1.55 vs 2.83, LSTM H = 128 (512 KB) 2.06 vs 3.83. */
 int64_t rk_split_min = 192 << 10;
 
 template <typename F>
