@@ -39,6 +39,7 @@
 #include <torch/library.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -110,7 +111,15 @@ int gates_of(int kind) { return kind == 0 ? 1 : kind == 1 ? 3 : 4; }
  * Xeon, L2 2 MB per core): GRU H = 64 (96 KB) 0.68 vs 0.97 us, LSTM H = 64 and Elman H = 128
  * (128 KB) 0.90 vs 1.31 and 0.64 vs 1.06 (no gain after the hand-over); GRU H = 96 (216 KB)
  * 1.23 vs 1.97, GRU H = 128 (384 KB) 1.55 vs 2.83, LSTM H = 128 (512 KB) 2.06 vs 3.83. */
-int64_t rk_split_min = 192 << 10;
+int64_t rk_split_min_default() {
+    /* RNNKIT_STEP_SPLIT_BYTES sets it for a whole process (an A/B in `rnnkit bench` without a
+     * rebuild), as RNNKIT_COL_SPLIT_BYTES does the sequence kernels' column split */
+    const char *v = getenv("RNNKIT_STEP_SPLIT_BYTES");
+    char *end = NULL;
+    long long n = v && *v ? strtoll(v, &end, 10) : 0;
+    return v && *v && end && *end == '\0' && n >= 0 ? (int64_t)n : (int64_t)192 << 10;
+}
+int64_t rk_split_min = rk_split_min_default();
 
 template <typename F>
 void crew_part(void *body, int t, int nt) {
