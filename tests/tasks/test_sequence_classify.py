@@ -171,6 +171,26 @@ def test_cli_train_sequence_classify(seq_csv, tmp_path):
     assert_run_exports(out, tmp_path)  # the trained run, round-tripped through ONNX
 
 
+def test_select_folds_validates_every_training_case_once(seq_csv):
+    """--select-folds 3: each candidate is scored on 3 folds of train in turn, pooled over all
+    16 training cases (weighted by the cases each fold held), and the best pooled one wins."""
+    from rnnkit.tasks.sequence_classify.task import choose
+
+    data = load_classification_source(str(seq_csv), time_column="t")
+    opts = SequenceClassifyOptions(hidden=4, filters=4, batch=8, threads=1, select_steps=2,
+                                   select_folds=3)  # fmt: skip
+    choice = choose(data, opts)
+    assert sorted(choice.scores) == ["conv/global", "conv/series"]
+    for s in choice.scores.values():
+        folds = s["folds"]
+        assert len(folds) == 3 and sum(f["cases"] for f in folds) == s["cases"] == 16
+        assert s["val_accuracy"] == pytest.approx(
+            sum(f["val_accuracy"] * f["cases"] for f in folds) / 16)
+    best = max(s["val_accuracy"] for s in choice.scores.values())
+    assert choice.scores[f"{choice.frontend}/{choice.normalise}"]["val_accuracy"] == best
+    assert "3 folds" in choice.reason
+
+
 def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     """--ensemble 2 trains and saves two differently seeded members and averages their
     softmax; --augment only perturbs training batches; --minutes is shared by the members;
@@ -244,7 +264,8 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
-           "ensemble", "filters", "patch", "select_steps", "crop", "max_frames"]  # fmt: skip
+           "ensemble", "filters", "patch", "select_steps", "select_folds", "crop",
+           "max_frames"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
          ("seed", "0")}  # fmt: skip

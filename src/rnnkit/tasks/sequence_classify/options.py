@@ -76,6 +76,11 @@ class SequenceClassifyOptions(TrainOptions):
     )  # fmt: skip
     select_steps: int = opt(60, "Updates of each candidate the auto settings compare.",
                             ge=1, le=HUGE)  # fmt: skip
+    select_folds: int = opt(
+        1, "K > 1: score each auto candidate by K-fold cross-validation on train (every "
+        "training case validated once; K times the selection's cost) instead of one "
+        "--val-fraction split.", ge=1, le=100,
+    )  # fmt: skip
     augment: float = opt(
         0.1, "Training-time jitter and amplitude scaling, std in standard units.", ge=0, le=10
     )

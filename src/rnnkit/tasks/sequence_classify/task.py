@@ -55,8 +55,10 @@ FALLBACK = ("conv", "series")  # the settings when nothing is validated (--val-f
 class Choice:
     """The settings a run trains with, and how they were chosen.
 
-    scores: {"<frontend>/<normalise>": {"val_accuracy", "val_loss", "best_step", "seconds"}}
-    for each candidate compared on the validation part of train ({} when none was).
+    scores: {"<frontend>/<normalise>": {"val_accuracy", "val_loss", "best_step", "cases",
+    "seconds"}} for each candidate compared on the validation part of train ({} when none
+    was); with --select-folds K > 1 the pooled figures and "folds": each fold's own, in
+    place of "best_step".
     """
 
     frontend: str
@@ -201,15 +203,65 @@ def candidates(options: SequenceClassifyOptions, seqs: Sequence[np.ndarray]
     return list(itertools.product(fronts, norms))
 
 
-def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice:
-    """The front end and normalisation, from the training split alone: each candidate trains
-    `select_steps` updates on (1 - val_fraction) of train and is scored by its best accuracy
-    on the stratified rest (ties: the lower final validation loss, then the earlier
-    candidate)."""
+def validation_splits(y: np.ndarray, options: SequenceClassifyOptions
+                      ) -> list[tuple[list[int], list[int]]]:  # fmt: skip
+    """(train indices, validation indices) of the training split that score the candidates:
+    one stratified split (--val-fraction held out), or with --select-folds K > 1 the K
+    stratified folds, each held out in turn (every training case is validated once)."""
+    if options.select_folds == 1:
+        return [stratified_split(y, options.val_fraction, options.seed)]
+    fold = cv_folds(y, options.select_folds, options.seed)
+    return [(np.flatnonzero(fold != f).tolist(), np.flatnonzero(fold == f).tolist())
+            for f in range(options.select_folds) if (fold == f).any()]  # fmt: skip
+
+
+def score(data: ClassificationData, options: SequenceClassifyOptions, front: str, norm: str,
+          pool: int, patch: int, tr: list[int], va: list[int]) -> dict[str, Any]:  # fmt: skip
+    """One candidate trained `select_steps` updates on the training cases `tr` -> its best
+    accuracy on the cases `va` (and final loss, best step, cases, seconds)."""
     from ...algorithms import BPTT
     from ...models import build_model
     from ...training import Trainer, seed_everything
 
+    t0 = time.perf_counter()
+    X_tr, y_tr = [data.X_train[i] for i in tr], torch.from_numpy(data.y_train[tr])
+    X_va, y_va = [data.X_train[i] for i in va], torch.from_numpy(data.y_train[va])
+    scaler = fit_scaler(X_tr, norm, pool)
+    X, L = tensors(X_tr, scaler, norm, pool)
+    X_v, L_v = tensors(X_va, scaler, norm, pool)
+    seed_everything(options.seed)
+    model = build_model(model_config(options, data.features, len(data.classes), front, patch))
+    config = step_config(options, len(X), options.select_steps, val=True)
+    trainer = Trainer(model, BPTT(), dataclasses.replace(config, progress=False))
+    result = trainer.fit(random_batches(X, y_tr, L, options.batch, batch_transform(options)),
+                         fixed_batches(X_v, y_va, L_v))  # fmt: skip
+    if result.status == "interrupted":
+        raise KeyboardInterrupt
+    ok = result.status != "diverged" and result.best is not None
+    return {
+        "val_accuracy": float(result.best) if ok else 0.0,
+        "val_loss": float((result.val or {}).get("loss", math.inf)) if ok else math.inf,
+        "best_step": result.best_step, "cases": len(va),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }  # fmt: skip
+
+
+def pooled_score(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The folds' scores of one candidate -> one: accuracy and loss weighted by the cases each
+    fold validated (every training case counts once), seconds summed, the folds kept."""
+    n = sum(p["cases"] for p in parts)
+    return {
+        "val_accuracy": sum(p["val_accuracy"] * p["cases"] for p in parts) / n,
+        "val_loss": sum(p["val_loss"] * p["cases"] for p in parts) / n, "cases": n,
+        "seconds": round(sum(p["seconds"] for p in parts), 2), "folds": parts,
+    }  # fmt: skip
+
+
+def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice:
+    """The front end and normalisation, from the training split alone: each candidate trains
+    `select_steps` updates on (1 - val_fraction) of train and is scored by its best accuracy
+    on the stratified rest, or with --select-folds K > 1 on each of K folds in turn, pooled
+    over all of train (ties: the lower validation loss, then the earlier candidate)."""
     pool = auto_pool(data, options)
     patch = auto_patch(data, options, pool)
     pairs = candidates(options, data.X_train)
@@ -224,34 +276,18 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
             why = "as given"
         return Choice(front, norm, patch, {}, why, pool=pool)
     start = time.perf_counter()
-    tr, va = stratified_split(data.y_train, options.val_fraction, options.seed)
-    X_tr, y_tr = [data.X_train[i] for i in tr], torch.from_numpy(data.y_train[tr])
-    X_va, y_va = [data.X_train[i] for i in va], torch.from_numpy(data.y_train[va])
-    aug = batch_transform(options)
+    splits = validation_splits(data.y_train, options)
     scores: dict[str, dict[str, Any]] = {}
     for front, norm in pairs:
-        t0 = time.perf_counter()
-        scaler = fit_scaler(X_tr, norm, pool)
-        X, L = tensors(X_tr, scaler, norm, pool)
-        X_v, L_v = tensors(X_va, scaler, norm, pool)
-        val = fixed_batches(X_v, y_va, L_v)
-        seed_everything(options.seed)
-        model = build_model(model_config(options, data.features, len(data.classes), front, patch))
-        config = step_config(options, len(X), options.select_steps, val=True)
-        trainer = Trainer(model, BPTT(), dataclasses.replace(config, progress=False))
-        result = trainer.fit(random_batches(X, y_tr, L, options.batch, aug), val)
-        if result.status == "interrupted":
-            raise KeyboardInterrupt
-        ok = result.status != "diverged" and result.best is not None
-        scores[f"{front}/{norm}"] = {
-            "val_accuracy": float(result.best) if ok else 0.0,
-            "val_loss": float((result.val or {}).get("loss", math.inf)) if ok else math.inf,
-            "best_step": result.best_step, "seconds": round(time.perf_counter() - t0, 2),
-        }  # fmt: skip
+        parts = [score(data, options, front, norm, pool, patch, tr, va) for tr, va in splits]
+        scores[f"{front}/{norm}"] = parts[0] if len(parts) == 1 else pooled_score(parts)
     best = max(scores, key=lambda k: (scores[k]["val_accuracy"], -scores[k]["val_loss"]))
     front, norm = best.split("/")
-    why = (f"best validation accuracy {scores[best]['val_accuracy']:.3f} on {len(va)} held-out "
-           f"training cases ({options.select_steps} updates each on {len(tr)})")  # fmt: skip
+    tr, va = splits[0]
+    on = (f"{len(va)} held-out training cases ({options.select_steps} updates each on "
+          f"{len(tr)})" if len(splits) == 1 else f"{len(data.y_train)} training cases, "
+          f"{len(splits)} folds in turn ({options.select_steps} updates each)")  # fmt: skip
+    why = f"best validation accuracy {scores[best]['val_accuracy']:.3f} on {on}"
     return Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2), pool)
 
 
