@@ -109,7 +109,7 @@ def fitters(period: int | None, auto: bool) -> dict[str, Callable[[np.ndarray], 
     """The candidate methods, each train (N,) -> a fitted Classical; the slow state-space ones
     only with `auto` (as the baselines)."""
     def ar(train: np.ndarray) -> Classical:
-        params, p = cm.fit_ar(train)
+        params, p = cm.fit_ar(train, period=period)
         return Classical(f"AR({p})", {"kind": "ar", "params": [float(v) for v in params]})
 
     out: dict[str, Callable[[np.ndarray], Classical]] = {"AR": ar}
