@@ -21,6 +21,7 @@ from rnnkit.models.classical import (
     auto_arima,
     auto_ets,
     fit_ar,
+    max_ar_lag,
     persistence,
     seasonal_naive,
     state_space_forecasts,
@@ -55,6 +56,16 @@ def test_ar_recovers_a_known_process_and_forecasts_recursively():
     f = ar_forecast(np.array([1.0, 0.5, 0.2]), np.array([0.0, 1.0, 2.0]), np.array([2]), 2)
     step1 = 1.0 + 0.5 * 2.0 + 0.2 * 1.0
     np.testing.assert_allclose(f, [[step1, 1.0 + 0.5 * step1 + 0.2 * 2.0]])
+
+
+def test_the_ar_reaches_one_season():
+    assert [max_ar_lag(221, 11), max_ar_lag(7007, 24), max_ar_lag(80), max_ar_lag(100, 52)] == [
+        20, 25, 16, 20]  # fmt: skip
+    rng = np.random.default_rng(0)  # a season of 24 steps and nothing else: y[t] = 0.8 y[t-24]
+    y = rng.normal(size=300)
+    for t in range(24, 300):
+        y[t] += 0.8 * y[t - 24]
+    assert fit_ar(y)[1] < 24 <= fit_ar(y, period=24)[1]
 
 
 def test_metrics_and_mase():
