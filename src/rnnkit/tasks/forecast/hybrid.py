@@ -2,8 +2,9 @@
 M4 winner, where exponential smoothing normalises each series and an RNN forecasts what it
 leaves).
 
-    candidates (AR(p), AutoARIMA, AutoETS: the fitted models among the baselines; the naive
-    ones hold no model of the series to correct) scored by time-series cross-validation on
+    candidates (AR(p), AutoARIMA, AutoETS: the fitted models among the baselines, the naive
+    ones hold no model of the series to correct; and the mean and the median of their
+    forecasts, `COMBINE`) scored by time-series cross-validation on
     the training part: fold k (k = 0..FOLDS-1) fits on the part before the k-th block of
     n_val points counted back from the end of the training part (fold 0: the validation tail)
     and forecasts every origin of that block; fold 0 searches the state-space models'
@@ -14,6 +15,7 @@ leaves).
 
 One validation tail could not separate the candidates (nile: 12 points; seattle-temps: one
 season, where the ranking of AutoETS and AutoARIMA flips in the next); several origins can.
+Where no single model stays best, a combination hedges between them.
 
 A `Classical` is JSON (`spec`): a run stores it in classical.json, so `forecast RUN` and
 `--data new.csv` recompute its forecasts on any series (the state-space models are refiltered
