@@ -88,6 +88,9 @@ ENTRIES.update({"auto-" + k[4:]: v for k, v in list(ENTRIES.items()) if k.starts
 ENTRIES.update({"cv-" + k[4:]: v for k, v in list(ENTRIES.items()) if k.startswith("ens-")})
 ENTRIES["cv-elnino"] = ["train", "forecast", "--data", str(RUNS / "elnino.csv"), "--target",
                         "temperature", "--time", "month", "--horizon", "12", "--threads", "1"]
+# session 6: the mean and median of the fitted candidates as two more candidates of the
+# cross-validation; the same commands again
+ENTRIES.update({"cb-" + k[3:]: v for k, v in list(ENTRIES.items()) if k.startswith("cv-")})
 
 
 def entry_args(name: str) -> list[str]:

@@ -35,6 +35,17 @@ def table(base: str, data: dict) -> str:
             continue
         lines.append(f"| {method} | {np.mean(h1):.3f} ({max(h1):.3f}) | "
                      f"{np.mean(over):.3f} ({max(over):.3f}) | {np.mean(sm):.2f} |")  # fmt: skip
+    lines.append("")
+    for what, get in (("h=1", lambda r, m: r["metrics"][m][0]["mase"]),
+                      ("over h", lambda r, m: r["mean_over_leads"][m]["mase"])):
+        # the target's baselines: seasonal naive, AR, AutoARIMA, AutoETS (not persistence)
+        base_scores = {m: get(runs[0], m) for m in runs[0]["metrics"]
+                       if m not in ("rnnkit", "persistence") and get(runs[0], m) is not None}
+        best = min(base_scores, key=base_scores.get)
+        ours = float(np.mean([get(r, "rnnkit") for r in runs]))
+        verdict = "met" if ours < base_scores[best] else "missed"
+        lines.append(f"{what}: rnnkit mean {ours:.4f} against the best baseline {best} "
+                     f"{base_scores[best]:.4f}: {verdict}  ")  # fmt: skip
     cov = [r["interval"]["per_horizon"][0]["coverage"] for r in runs]
     lines.append(f"\n90% interval coverage at h=1: {' / '.join(f'{c:.2f}' for c in cov)}")
     per_seed = [(r["metrics"]["rnnkit"][0]["mase"], r["mean_over_leads"]["rnnkit"]["mase"],
@@ -49,7 +60,7 @@ def table(base: str, data: dict) -> str:
 
 def main(bases: list[str]) -> None:
     data = json.loads(RESULTS.read_text())
-    prefixes = ("fc-", "ens-", "auto-", "cv-")
+    prefixes = ("fc-", "ens-", "auto-", "cv-", "cb-")
     bases = bases or sorted({k.partition("@")[0] for k in data if k.startswith(prefixes)})
     for base in bases:
         print(table(base, data))

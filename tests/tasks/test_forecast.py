@@ -6,6 +6,7 @@ line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -20,6 +21,7 @@ from rnnkit.models.classical import (
     auto_arima,
     auto_ets,
     fit_ar,
+    max_ar_lag,
     persistence,
     seasonal_naive,
     state_space_forecasts,
@@ -54,6 +56,16 @@ def test_ar_recovers_a_known_process_and_forecasts_recursively():
     f = ar_forecast(np.array([1.0, 0.5, 0.2]), np.array([0.0, 1.0, 2.0]), np.array([2]), 2)
     step1 = 1.0 + 0.5 * 2.0 + 0.2 * 1.0
     np.testing.assert_allclose(f, [[step1, 1.0 + 0.5 * step1 + 0.2 * 2.0]])
+
+
+def test_the_ar_reaches_one_season():
+    assert [max_ar_lag(221, 11), max_ar_lag(7007, 24), max_ar_lag(80), max_ar_lag(100, 52)] == [
+        20, 25, 16, 20]  # fmt: skip
+    rng = np.random.default_rng(0)  # a season of 24 steps and nothing else: y[t] = 0.8 y[t-24]
+    y = rng.normal(size=300)
+    for t in range(24, 300):
+        y[t] += 0.8 * y[t - 24]
+    assert fit_ar(y)[1] < 24 <= fit_ar(y, period=24)[1]
 
 
 def test_metrics_and_mase():
@@ -393,20 +405,30 @@ def test_the_classical_part_is_chosen_over_rolling_origins(monkeypatch):
         return fit
 
     monkeypatch.setattr(hybrid, "fitters", lambda period, auto: {
-        "mean": fixed("mean", 0.0), "walk": fixed("walk", 1.0)})  # fmt: skip
+        "zero": fixed("zero", 0.0), "walk": fixed("walk", 1.0)})  # fmt: skip
     part, full, scores = hybrid.choose(values, 68, 80, 2, None, False)
-    assert seen == [68, 68, 56, 56, 44, 44, 80] and part.name == full.name == "mean"
 
-    def fold_mase(coef, start):
+    def fold_mase(start, *coefs):  # the MASE of the mean forecast of these AR(1)s
         origins = origins_for(start, start + 12)
-        pred = hybrid.Classical("", {"kind": "ar", "params": [0.0, coef]}).forecasts(
-            values, origins, 2)
+        pred = np.mean([hybrid.Classical("", {"kind": "ar", "params": [0.0, c]}).forecasts(
+            values, origins, 2) for c in coefs], axis=0)  # fmt: skip
         truth = truth_matrix(values, origins, 2, start + 12)
         return np.mean([r["mase"] for r in metrics(pred, truth, mase_scale(values[:start]))])
 
-    assert fold_mase(1.0, 68) < fold_mase(0.0, 68)  # one validation tail would keep the walk
-    assert scores["mean"] == pytest.approx(np.mean([fold_mase(0.0, s) for s in (68, 56, 44)]))
-    assert scores["mean"] < scores["walk"]
+    assert fold_mase(68, 1.0) < fold_mase(68, 0.0)  # one validation tail would keep the walk
+    assert scores["zero"] == pytest.approx(np.mean([fold_mase(s, 0.0) for s in (68, 56, 44)]))
+    assert scores["zero"] < scores["walk"]
+    # the combinations, scored from their parts' fold forecasts (the median of two: the mean)
+    both = np.mean([fold_mase(s, 0.0, 1.0) for s in (68, 56, 44)])
+    assert scores["mean(zero, walk)"] == scores["median(zero, walk)"] == pytest.approx(both)
+    assert part.name == full.name == min(scores, key=scores.get)
+    refits = [80] * (2 if part.spec["kind"] == "combination" else 1)
+    assert seen == [68, 68, 56, 56, 44, 44, *refits]  # one fit per candidate and fold
+    median = hybrid.combination("median", [fixed(n, c)(values) for n, c in
+                                            (("a", 0.2), ("b", 0.9), ("c", 0.5))])  # fmt: skip
+    again = hybrid.Classical(**json.loads(json.dumps(dataclasses.asdict(median))))
+    np.testing.assert_allclose(again.forecasts(values, np.arange(5, 9), 1)[:, 0],
+                               0.5 * values[5:9])  # fmt: skip
 
 
 def test_the_hybrids_weight_shrinks_its_correction_towards_the_classical_forecast():

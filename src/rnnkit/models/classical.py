@@ -2,7 +2,8 @@
 and on the same split:
 
     series forecasts   persistence ŷ[o+h] = y[o]; seasonal naive ŷ[o+h] = y[o + h - m·ceil(h/m)];
-                       AR(p), p chosen by AIC, OLS, recursive; ARIMA(p, d, q), d = 1 when an
+                       AR(p), p chosen by AIC (up to a season: max_ar_lag), OLS,
+                       recursive; ARIMA(p, d, q), d = 1 when an
                        ADF test cannot reject a unit root (statsmodels); AutoARIMA (a
                        stepwise Hyndman-Khandakar search, seasonal when a period is known)
                        and AutoETS (additive error, trend none/additive/damped, seasonal
@@ -53,12 +54,22 @@ def _statsmodels():
         raise DataError(f"the AR/ARIMA baselines need statsmodels; {STATSMODELS_INSTALL}") from None
 
 
-def fit_ar(train: np.ndarray, max_lag: int | None = None) -> tuple[np.ndarray, int]:
-    """AR(p) by OLS with p chosen by AIC (statsmodels) -> (params [const, a_1..a_p], p)."""
+def max_ar_lag(n: int, period: int | None = None) -> int:
+    """The longest lag AIC may choose: 20, or one season and one step when the period is
+    longer (an AR that cannot reach lag m cannot model a season of m steps: hourly
+    temperatures, m = 24, got AR(20) and a lead-1 MASE 3x AutoARIMA's), at most n / 5."""
+    return max(1, min(max(20, (period or 0) + 1), n // 5))
+
+
+def fit_ar(
+    train: np.ndarray, max_lag: int | None = None, period: int | None = None
+) -> tuple[np.ndarray, int]:
+    """AR(p) by OLS with p <= max_lag (default `max_ar_lag`) chosen by AIC (statsmodels) ->
+    (params [const, a_1..a_p], p)."""
     _statsmodels()
     from statsmodels.tsa.ar_model import AutoReg, ar_select_order
 
-    max_lag = max_lag or max(1, min(20, len(train) // 5))
+    max_lag = max_lag or max_ar_lag(len(train), period)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sel = ar_select_order(train, maxlag=max_lag, ic="aic", trend="c")
@@ -269,7 +280,7 @@ def baseline_forecasts(
     preds = {"persistence": persistence(values, origins, H)}
     if period and period < n_train:
         preds[f"seasonal naive (m={period})"] = seasonal_naive(values, origins, H, period)
-    params, p = fit_ar(train)
+    params, p = fit_ar(train, period=period)
     preds[f"AR({p})"] = ar_forecast(params, values, origins, H)
     notes = []
     fitters = [("AutoARIMA", lambda: auto_arima(train, period)),

@@ -2,8 +2,9 @@
 M4 winner, where exponential smoothing normalises each series and an RNN forecasts what it
 leaves).
 
-    candidates (AR(p), AutoARIMA, AutoETS: the fitted models among the baselines; the naive
-    ones hold no model of the series to correct) scored by time-series cross-validation on
+    candidates (AR(p), AutoARIMA, AutoETS: the fitted models among the baselines, the naive
+    ones hold no model of the series to correct; and the mean and the median of their
+    forecasts, `COMBINE`) scored by time-series cross-validation on
     the training part: fold k (k = 0..FOLDS-1) fits on the part before the k-th block of
     n_val points counted back from the end of the training part (fold 0: the validation tail)
     and forecasts every origin of that block; fold 0 searches the state-space models'
@@ -14,6 +15,7 @@ leaves).
 
 One validation tail could not separate the candidates (nile: 12 points; seattle-temps: one
 season, where the ranking of AutoETS and AutoARIMA flips in the next); several origins can.
+Where no single model stays best, a combination hedges between them.
 
 A `Classical` is JSON (`spec`): a run stores it in classical.json, so `forecast RUN` and
 `--data new.csv` recompute its forecasts on any series (the state-space models are refiltered
@@ -36,8 +38,9 @@ from ..metrics import mase_scale, metrics, origins_for
 
 @dataclass(frozen=True)
 class Classical:
-    """A fitted classical forecaster. spec: {"kind": ar | sarimax | ets, and what that kind
-    needs (AR parameters; state-space settings and parameters)}."""
+    """A fitted classical forecaster. spec: {"kind": ar | sarimax | ets | combination, and
+    what that kind needs (AR parameters; state-space settings and parameters; a combination's
+    "how" (mean | median) and "parts", each {"name", "spec"} of a Classical)}."""
 
     name: str
     spec: dict[str, Any]
@@ -45,6 +48,9 @@ class Classical:
     def forecasts(self, values: np.ndarray, origins: np.ndarray, H: int) -> np.ndarray:
         """Mean forecasts c_o(1..H) from each origin o, using values[:o + 1] -> (M, H)."""
         values = np.asarray(values, dtype=np.float64)
+        if self.spec["kind"] == "combination":
+            parts = [Classical(**part).forecasts(values, origins, H) for part in self.spec["parts"]]
+            return COMBINE[self.spec["how"]](np.stack(parts), axis=0)
         if self.spec["kind"] == "ar":
             return cm.ar_forecast(np.asarray(self.spec["params"]), values, origins, H)
         return cm.state_space_forecasts(_results(self.spec, values[: int(origins[-1]) + 1]),
@@ -105,7 +111,7 @@ def fitters(period: int | None, auto: bool) -> dict[str, Callable[[np.ndarray], 
     """The candidate methods, each train (N,) -> a fitted Classical; the slow state-space ones
     only with `auto` (as the baselines)."""
     def ar(train: np.ndarray) -> Classical:
-        params, p = cm.fit_ar(train)
+        params, p = cm.fit_ar(train, period=period)
         return Classical(f"AR({p})", {"kind": "ar", "params": [float(v) for v in params]})
 
     out: dict[str, Callable[[np.ndarray], Classical]] = {"AR": ar}
@@ -125,39 +131,70 @@ def fold_starts(n_fit: int, n_train: int) -> list[int]:
     return [s for s in (n_fit - k * n_val for k in range(FOLDS)) if s >= max(n_train // 2, 2)]
 
 
+def combination(how: str, parts: list[Classical]) -> Classical:
+    """The forecast combination `how` (COMBINE) of the fitted `parts`, as one Classical."""
+    name = f"{how}({', '.join(c.name for c in parts)})"
+    parts_json = [{"name": c.name, "spec": c.spec} for c in parts]
+    return Classical(name, {"kind": "combination", "how": how, "parts": parts_json})
+
+
 def choose(
     values: np.ndarray, n_fit: int, n_train: int, H: int, period: int | None, auto: bool
 ) -> tuple[Classical, Classical, dict[str, float]]:
     """The method with the lowest cross-validated MASE over leads 1..H (`fold_starts`; fold k
     fitted on values[:s_k], scored from the origins in [s_k, s_k + n_val)) -> (it fitted on
     values[:n_fit], the same method refitted on values[:n_train], {candidate name: MASE
-    averaged over the folds}). A method that fails on any fold is not a candidate. Fold 0
-    searches the specification, the earlier folds refit it (`refit`)."""
+    averaged over the folds}). The candidates: the fitted methods (`fitters`; one that fails
+    on any fold is dropped) and, with at least two of them, their mean and median forecast
+    (COMBINE: a combination is scored on every fold from its parts' forecasts there, at no
+    extra fit). Fold 0 searches the specification, the earlier folds refit it (`refit`)."""
     n_val = n_train - n_fit
     fits = fitters(period, auto)
     fitted: dict[str, Classical] = {}
-    folds: dict[str, list[float]] = {label: [] for label in fits}
-    for k, start in enumerate(fold_starts(n_fit, n_train)):
+    preds: dict[str, list[np.ndarray]] = {label: [] for label in fits}
+    folds = fold_starts(n_fit, n_train)
+    for k, start in enumerate(folds):
         origins = origins_for(start, start + n_val)
-        truth = truth_matrix(values, origins, H, start + n_val)
-        scale = mase_scale(values[:start])
         for label, fit in fits.items():
-            if label not in folds:
+            if label not in preds:
                 continue
             try:
                 c = fit(values[:start]) if k == 0 or fitted[label].spec["kind"] == "ar" else (
                     refit(fitted[label], values[:start]))  # fmt: skip
                 pred = c.forecasts(values, origins, H)
             except (ValueError, np.linalg.LinAlgError):  # a failed fit is not a candidate
-                del folds[label]
+                del preds[label]
                 continue
-            score = float(np.mean([r["mase"] for r in metrics(pred, truth, scale)]))
-            if not np.isfinite(score):
-                del folds[label]
+            if not np.all(np.isfinite(pred)):
+                del preds[label]
                 continue
-            folds[label].append(score)
+            preds[label].append(pred)
             if k == 0:
                 fitted[label] = c
-    scores = {fitted[label].name: float(np.mean(v)) for label, v in folds.items()}
-    best = min(folds, key=lambda label: scores[fitted[label].name])
+    base = list(preds)
+    if len(base) > 1:
+        for how, combine in COMBINE.items():
+            preds[f"{how} of all"] = [combine(np.stack([preds[b][k] for b in base]), axis=0)
+                                      for k in range(len(folds))]  # fmt: skip
+            fitted[f"{how} of all"] = combination(how, [fitted[b] for b in base])
+    scores = {}
+    for label, per_fold in preds.items():
+        mase = []
+        for k, start in enumerate(folds):
+            origins = origins_for(start, start + n_val)
+            truth = truth_matrix(values, origins, H, start + n_val)
+            rows = metrics(per_fold[k], truth, mase_scale(values[:start]))
+            mase.append(float(np.mean([r["mase"] for r in rows])))
+        scores[fitted[label].name] = float(np.mean(mase))
+    best = min(preds, key=lambda label: scores[fitted[label].name])
+    if best not in fits:  # a combination: its parts refitted
+        how = fitted[best].spec["how"]
+        return fitted[best], combination(how, [fits[b](values[:n_train]) for b in base]), scores
     return fitted[best], fits[best](values[:n_train]), scores
+
+
+# forecast combinations tried as candidates: the M4 competition found a combination of simple
+# methods (the mean of SES, Holt and damped exponential smoothing, its "Comb" benchmark) hard
+# to beat, and the median is the combination robust to one bad part (Makridakis, Spiliotis &
+# Assimakopoulos 2020, "The M4 Competition: 100,000 time series and 61 forecasting methods")
+COMBINE = {"mean": np.mean, "median": np.median}
