@@ -9,14 +9,7 @@ import sys
 from pathlib import Path
 
 SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp", "csrc/step.cpp", "csrc/seq_autograd.cpp")
-HEADERS = (
-    "csrc/cells.h",
-    "csrc/blas.h",
-    "csrc/vec.h",
-    "csrc/step.h",
-    "csrc/pool.h",
-    "csrc/team.h",
-)
+HEADERS = ("csrc/cells.h", "csrc/blas.h", "csrc/vec.h", "csrc/step.h", "csrc/pool.h")
 
 
 def compile_args(parallel_info: str) -> list[str]:

@@ -30,12 +30,35 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "blas.h"
 #include "pool.h"
-#include "team.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define rk_pause() _mm_pause()
+#else
+#define rk_pause() ((void)0)
+#endif
+#if defined(__linux__)
+#include <climits>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* Sleep while *w == v / wake every sleeper on w (the kernel compares *w atomically). */
+static void rk_sleep(std::atomic<int> *w, int v) {
+    syscall(SYS_futex, (int *)w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+static void rk_wake(std::atomic<int> *w) {
+    syscall(SYS_futex, (int *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+#else
+static void rk_sleep(std::atomic<int> *, int) { std::this_thread::yield(); }
+static void rk_wake(std::atomic<int> *) {}
+#endif
 
 using at::Tensor;
 using OptTensor = std::optional<Tensor>;
@@ -99,6 +122,53 @@ int rk_cols_for(int G, int H, int nthreads, size_t elem) {
     return 0;
 #endif
 }
+
+/* First column of block c of nc over H columns: multiples of 16 floats (a 64-byte cache line,
+ * so two threads never write one line) where H allows. */
+int rk_col_start(int H, int nc, int c) {
+    int unit = H >= 16 * nc ? 16 : 1, units = (H + unit - 1) / unit;
+    int j = (int)((int64_t)units * c / nc) * unit;
+    return j < H ? j : H;
+}
+
+/* A barrier for one rk_team call. Each caller arrives with the number of column blocks it
+ * holds, so a thread that got several blocks (the pool gave fewer threads, or a nested call ran
+ * serially) counts for all of them. Spins ~20 us, then sleeps (a futex on Linux, else yields):
+ * on a loaded machine the thread being waited for may need this very core. */
+struct RkBarrier {
+    std::atomic<int> count{0}, gen{0}, sleepers{0};
+    int total;
+    explicit RkBarrier(int n) : total(n) {}
+    void wait(int weight) {
+        int g = gen.load();
+        if (count.fetch_add(weight) + weight == total) {
+            count.store(0);
+            gen.fetch_add(1);  // before reading sleepers: a sleeper either is seen or sees gen
+            if (sleepers.load()) rk_wake(&gen);
+            return;
+        }
+        for (int spins = 0; spins < 400; spins++) {
+            if (gen.load(std::memory_order_acquire) != g) return;
+            rk_pause();
+        }
+        sleepers.fetch_add(1);
+        while (gen.load() == g) rk_sleep(&gen, g);
+        sleepers.fetch_sub(1);
+    }
+};
+
+/* body(j0, j1, sync) on torch's pool, one call per thread, with the columns [j0, j1) of H
+ * split into nc blocks; sync() is the barrier of all the calls. */
+template <typename F>
+void rk_team(int H, int nc, const F &body) {
+    RkBarrier bar(nc);
+    at::parallel_for(0, nc, 1, [&](int64_t c0, int64_t c1) {
+        int weight = (int)(c1 - c0);
+        body(rk_col_start(H, nc, (int)c0), rk_col_start(H, nc, (int)c1),
+             [&bar, weight] { bar.wait(weight); });
+    });
+}
+
 
 #define REAL float
 #define SUF(name) name##_f32

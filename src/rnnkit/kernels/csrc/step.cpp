@@ -39,14 +39,12 @@
 #include <torch/library.h>
 
 #include <array>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <tuple>
 #include <vector>
 
-#include "team.h"
 #include "vec.h"
 
 using at::Tensor;
@@ -104,40 +102,26 @@ template <> struct K<double> {
 
 int gates_of(int kind) { return kind == 0 ? 1 : kind == 1 ? 3 : 4; }
 
-/* Weight bytes read per step (G*H*(D+H) elements) from which a step is split over torch's
- * threads (step_configure changes it). Split in two, a step costs its larger half plus the
- * hand-over to the helper (a few cache lines between the cores, estimated ~0.3-0.5 us). The
- * half against the whole step, one thread, B = 1 (benchmarks/step_streamer.py --halves; 2-core
- * Xeon, L2 2 MB per core): GRU H = 64 (96 KB) 0.68 vs 0.97 us, LSTM H = 64 and Elman H = 128
- * (128 KB) 0.90 vs 1.31 and 0.64 vs 1.06 (no gain after the hand-over); GRU H = 96 (216 KB)
- * 1.23 vs 1.97, GRU H = 128 (384 KB) 1.55 vs 2.83, LSTM H = 128 (512 KB) 2.06 vs 3.83. */
-int64_t rk_split_min_default() {
-    /* RNNKIT_STEP_SPLIT_BYTES sets it for a whole process (an A/B in `rnnkit bench` without a
-     * rebuild), as RNNKIT_COL_SPLIT_BYTES does the sequence kernels' column split */
-    const char *v = getenv("RNNKIT_STEP_SPLIT_BYTES");
-    char *end = NULL;
-    long long n = v && *v ? strtoll(v, &end, 10) : 0;
-    return v && *v && end && *end == '\0' && n >= 0 ? (int64_t)n : (int64_t)192 << 10;
-}
-int64_t rk_split_min = rk_split_min_default();
+/* Weight elements read per step (G*H*(D+H)) from which a step is split over torch's threads:
+ * below it, waking a second thread costs more than it saves (step_configure changes it). */
+int64_t rk_split_min = 1 << 17;
 
-template <typename F>
-void crew_part(void *body, int t, int nt) {
-    (*(const F *)body)(t, nt);
-}
-
-/* body(t, nt) for t in [0, nt): one part per thread where the step is big enough, on the crew
- * (team.h), whose helpers wait spinning between steps: at::parallel_for's wake-up per step
- * cost as much as a step at H = 128. Each thread then reads the same part of the weights every
- * step, which stays in its own core's L2. */
+/* body(t, nt) for t in [0, nt): one part per thread where the step is big enough. */
 template <typename F>
 void split(int64_t work, int units, const F &body) {
     int nt = at::get_num_threads();
     if (nt > 1 && work >= rk_split_min && !at::in_parallel_region()) {
-        nt = std::min(std::min(nt, RK_CREW_MAX), std::max(1, units / 16));
-        if (nt > 1 && RkCrew::get().run(&crew_part<F>, (void *)&body, nt)) return;
+        nt = std::min(nt, std::max(1, units / 16));
+    } else {
+        nt = 1;
     }
-    body(0, 1);
+    if (nt == 1) {
+        body(0, 1);
+        return;
+    }
+    at::parallel_for(0, nt, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; t++) body((int)t, nt);
+    });
 }
 
 /* [lo, hi) of part t of n units over nt parts, boundaries on multiples of 16 (vector width). */
@@ -179,7 +163,7 @@ void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const 
         K<T>::fwd(&p, 0, H);
         return;
     }
-    split((int64_t)GH * (D + H) * (int64_t)sizeof(T), H, [&](int t, int nt) {
+    split((int64_t)GH * (D + H), H, [&](int t, int nt) {
         auto r = part(H, t, nt);
         if (r.second > r.first) K<T>::fwd(&p, r.first, r.second);
     });
@@ -434,7 +418,7 @@ std::vector<Tensor> run_bwd(const char *op, int kind, int opt, const OptTensor &
         p.dWih = mptr<T>(g[2 + o]); p.dWhh = mptr<T>(g[3 + o]);
         p.dbih = mptr<T>(g[4 + o]); p.dbhh = mptr<T>(g[5 + o]);
         K<T>::gates(&p);
-        split((int64_t)GH * (D + H) * (int64_t)sizeof(T), std::max(D, H), [&](int t, int nt) {
+        split((int64_t)GH * (D + H), std::max(D, H), [&](int t, int nt) {
             auto dr = part(D, t, nt), jr = part(H, t, nt);
             K<T>::cols(&p, dr.first, dr.second, jr.first, jr.second);
         });
@@ -908,7 +892,7 @@ PyObject *py_stream_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
     return args[3];
 }
 
-/* step_configure(split_min): the weight bytes per step from which a step is split over
+/* step_configure(split_min): the weight elements per step from which a step is split over
  * threads (a negative value keeps it); returns the old value. For benchmarks and tests. */
 PyObject *py_step_configure(PyObject *, PyObject *arg) {
     long long v = PyLong_AsLongLong(arg);
@@ -916,13 +900,6 @@ PyObject *py_step_configure(PyObject *, PyObject *arg) {
     long long old = rk_split_min;
     if (v >= 0) rk_split_min = v;
     return PyLong_FromLongLong(old);
-}
-
-/* step_crew() -> (helper threads started, parts they ran): whether a split step's second part
- * ran on another thread. For benchmarks and tests. */
-PyObject *py_step_crew(PyObject *, PyObject *) {
-    RkCrew &crew = RkCrew::get();
-    return Py_BuildValue("(iK)", crew.helpers(), (unsigned long long)crew.helped());
 }
 
 }  // namespace
@@ -933,7 +910,6 @@ PyMethodDef rk_step_methods[] = {
     {"step_plan", (PyCFunction)(void (*)(void))py_step_plan, METH_FASTCALL, NULL},
     {"plan_step", (PyCFunction)(void (*)(void))py_plan_step, METH_FASTCALL, NULL},
     {"step_configure", (PyCFunction)py_step_configure, METH_O, "step split threshold"},
-    {"step_crew", (PyCFunction)py_step_crew, METH_NOARGS, "step split helpers, parts they ran"},
     {NULL, NULL, 0, NULL}};
 
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
