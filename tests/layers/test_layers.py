@@ -172,8 +172,11 @@ def test_step_refuses_bidirectional_and_bad_shapes():
         rnnkit.GRU(3, 4).step(torch.randn(1, 5))
 
 
-def test_auto_prefers_torch_for_lstm_inference_and_fused_for_training():
+def test_auto_runs_fused_for_inference_and_training(monkeypatch):
+    import dataclasses
+
     from rnnkit import kernels
+    from rnnkit.cells import registry
 
     if not kernels.available():
         pytest.fail(f"native kernels did not build: {kernels.available().reason}")
@@ -183,7 +186,18 @@ def test_auto_prefers_torch_for_lstm_inference_and_fused_for_training():
     assert lstm.impl_used == "fused" and gru.impl_used == "fused"
     with torch.no_grad():
         lstm(x), gru(x)
-    assert lstm.impl_used == "torch" and gru.impl_used == "fused"
+    assert lstm.impl_used == "fused" and gru.impl_used == "fused"
+    # a family's prefer_for_inference still goes first when no gradient is needed
+    cls = type(lstm.cells[0])
+    family = registry._BY_CLASS[cls]
+    monkeypatch.setitem(
+        registry._BY_CLASS, cls, dataclasses.replace(family, prefer_for_inference=("torch",))
+    )
+    with torch.no_grad():
+        lstm(x)
+    assert lstm.impl_used == "torch"
+    lstm(x)
+    assert lstm.impl_used == "fused"
 
 
 @pytest.mark.parametrize("make", [rnnkit.LSTM, rnnkit.GRU, rnnkit.RNN])

@@ -190,8 +190,8 @@ register_cell(
                 else None
             ),
         ),
-        # measured (benchmarks/results/speed.*): oneDNN's LSTM beats the fused kernel for
-        # inference; the kernel wins for training
-        prefer_for_inference=("torch",),
+        # no prefer_for_inference: since session 6 the fused kernel is at least oneDNN's speed
+        # for inference too (benchmarks/README.md, "Eight rnnkit bench runs after session 6's
+        # merge": 1.06-1.11x at the bench's three sizes, 2 threads)
     )
 )
