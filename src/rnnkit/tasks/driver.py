@@ -190,6 +190,11 @@ def member_models(run: Any, n: int) -> list:
     return [run.model] + [load_run(member_dir(run.path, k)).model for k in range(1, n)]
 
 
+def ensemble_models(run: Any) -> list:
+    """The members' models of a run trained with `--ensemble N` (its recorded N; 1 if none)."""
+    return member_models(run, int(run_record(run.extra)["options"].get("ensemble", 1)))
+
+
 def fit_members(task: Task, ctx: Context, n: int,
                 fit: Callable[[Context], Fitted] | None = None) -> tuple[list[Fitted], Any]:
     """An ensemble's n members, in turn: member k seeded member_seed(--seed, k), trained by

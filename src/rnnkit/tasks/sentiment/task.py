@@ -213,13 +213,11 @@ class SentimentTask(Task):
             if len(labels) != run.model_config.head.output_size:  # each output names a label
                 raise ValueError(f"{len(labels)} labels for {run.model_config.head.output_size} "
                                  "outputs")  # fmt: skip
-        n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
-        return Classifier(driver.member_models(run, n), vocab, labels)
+        return Classifier(driver.ensemble_models(run), vocab, labels)
 
     def export_model(self, run) -> nn.Module:
         """The members' mean class probabilities, as `load`'s predictor gives them."""
-        n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
-        return mean_probabilities(driver.member_models(run, n))
+        return mean_probabilities(driver.ensemble_models(run))
 
 
 @dataclass

@@ -472,8 +472,7 @@ class SequenceClassifyTask(Task):
                         "same way with its own seed.", muted=True)
 
     def load(self, run) -> SequenceClassifier:
-        n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
-        models = driver.member_models(run, n)
+        models = driver.ensemble_models(run)
         stored = dict(run.read_json(SCALER_FILE))
         normalise = stored.pop("normalise", "global")  # runs before the choice: global
         pool = stored.pop("pool", 1)  # runs before pooling: none
@@ -483,8 +482,7 @@ class SequenceClassifyTask(Task):
 
     def export_model(self, run) -> nn.Module:
         """The members' mean class probabilities, as `load`'s predictor gives them."""
-        n = int(driver.run_record(run.extra)["options"].get("ensemble", 1))
-        return mean_probabilities(driver.member_models(run, n))
+        return mean_probabilities(driver.ensemble_models(run))
 
 
 BASELINE_NAMES = {"1nn_euclidean": "1-NN Euclidean", "1nn_dtw": "1-NN DTW (full window)",
