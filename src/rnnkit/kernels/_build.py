@@ -168,7 +168,11 @@ def _load() -> tuple[ModuleType | None, Status]:
         blas += f" (ATen addmm: {fallback})"
     if openmp:
         threads += f" ({openmp})"
-    return module, Status(True, f"{note}; BLAS {blas}, threads {threads}", build, blas, threads)
+    steps = ""
+    if hasattr(module, "gemm_configure"):
+        steps = f"; step GEMMs {module.gemm_configure(-1)[1]}"
+    reason = f"{note}; BLAS {blas}, threads {threads}{steps}"
+    return module, Status(True, reason, build, blas, threads)
 
 
 def native() -> tuple[ModuleType | None, Status]:

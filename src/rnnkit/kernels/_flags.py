@@ -8,8 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp", "csrc/step.cpp", "csrc/seq_autograd.cpp")
-HEADERS = ("csrc/cells.h", "csrc/blas.h", "csrc/vec.h", "csrc/step.h", "csrc/pool.h")
+SOURCES = ("csrc/rnnkit.cpp", "csrc/blas.cpp", "csrc/step.cpp", "csrc/seq_autograd.cpp",
+           "csrc/gemm.cpp")
+HEADERS = ("csrc/cells.h", "csrc/blas.h", "csrc/vec.h", "csrc/step.h", "csrc/pool.h", "csrc/gemm.h")
 
 
 def compile_args(parallel_info: str) -> list[str]:

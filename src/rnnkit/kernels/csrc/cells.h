@@ -212,18 +212,20 @@ typedef struct {
     size_t bytes; /* of packed (rk_take/rk_give) */
     float *small; /* op(W) for rk_small_mul (float, small W), rows of ldp floats */
     int ldp;
+    RkPacked own; /* op(W) for the own GEMM (gemm.h; float, rk_own_on), or own.p null */
 } SUF(rmat);
 
 static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M, int N, int K) {
     r->W = W; r->ld = ld; r->trans = trans; r->M = M; r->N = N; r->K = K; r->packed = NULL;
     r->bytes = 0;
-    r->small = NULL; r->ldp = 0;
+    r->small = NULL; r->ldp = 0; r->own.p = NULL;
 #if IS_FLOAT
     if (rk_small_fits(N, K) && M > 0) {
         r->ldp = (N + 15) / 16 * 16;
         r->small = rk_small_pack(W, ld, trans, N, K, r->ldp);
         return r->small ? 0 : -1;
     }
+    if (rk_own_on && M > 0 && N > 0 && K > 0) return rk_own_pack(&r->own, W, ld, trans, N, K);
     if (rk_use_pack && p_pack && M > 0 && N > 0 && K > 0) {
         size_t bytes = p_pack_size(CBLAS_BMATRIX, M, N, K);
         void *buf = rk_take(bytes ? bytes : 64);
@@ -240,6 +242,7 @@ static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M,
 static void SUF(rmat_free)(SUF(rmat) *r) {
     rk_give(r->packed, r->bytes);
     free(r->small);
+    rk_own_free(&r->own);
     r->packed = NULL;
     r->small = NULL;
 }
@@ -251,6 +254,10 @@ static void SUF(rmat_mul)(const SUF(rmat) *r, int M, const REAL *A, int lda, REA
     if (r->small && (beta == 0 || beta == 1)) {
         rk_small_mul(r->small, r->ldp, r->N, r->K, M, A, lda, beta != 0, C, ldc,
                      RkEpi{NULL, -1, NULL, 0});
+        return;
+    }
+    if (r->own.p) {
+        rk_own_mul(&r->own, M, A, lda, 0, (float)beta, C, ldc, 1);
         return;
     }
     if (r->packed) {
@@ -827,6 +834,7 @@ static int SUF(gru_fwd)(const int64_t *a) {
         int M = b1 - b0, tmax = SUF(max_len)(len, T, b0, b1);
         SUF(rmat) W1, W2;
         W2.packed = NULL;
+        W2.own.p = NULL;
         /* reset_after=1: one product with all of W_hh; =0: W_hrz (2H rows) then W_hn. */
         int e1 = SUF(rmat_init)(&W1, Whh, H, 1, M, ra ? G : 2 * H, H);
         int e2 = ra ? 0 : SUF(rmat_init)(&W2, Whh + (size_t)2 * H * H, H, 1, M, H, H);
@@ -956,6 +964,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
         REAL *drh = buf + (size_t)(2 * B + b0) * H;
         SUF(rmat) W1, W2;
         W2.packed = NULL;
+        W2.own.p = NULL;
         int e1 = SUF(rmat_init)(&W1, Whh, H, 0, M, H, ra ? G : 2 * H);
         int e2 = ra ? 0 : SUF(rmat_init)(&W2, Whh + (size_t)2 * H * H, H, 0, M, H, H);
         if (e1 || e2) err = 1;

@@ -66,6 +66,7 @@ using OptTensor = std::optional<Tensor>;
 /* ---- what cells.h needs: BLAS, threads, vector clones, fast exp ---------------------------- */
 
 #include "vec.h"
+#include "gemm.h"
 #define ARG(i, type) ((type)(intptr_t)a[i])
 
 namespace {
@@ -476,6 +477,16 @@ PyObject *py_col_configure(PyObject *, PyObject *arg) { return set_bytes(&rk_col
  * instead of MKL (rk_small_bytes; 0: never; negative: keep); returns the old value. */
 PyObject *py_small_configure(PyObject *, PyObject *arg) { return set_bytes(&rk_small_bytes, arg); }
 
+/* gemm_configure(mode): 1 runs the own AVX-512 GEMM (gemm.h) for float where the CPU has
+ * AVX-512F, 0 the BLAS, negative keeps; returns (old setting, description). */
+PyObject *py_gemm_configure(PyObject *, PyObject *arg) {
+    long v = PyLong_AsLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    int old = rk_own_on;
+    if (v >= 0) rk_own_on = v > 0 && rk_own_supported();
+    return Py_BuildValue("(is)", old, rk_own_reason());
+}
+
 /* info(): (library sgemm_ came from or "", why ATen's addmm runs or "", MKL packed GEMM found,
  * OpenMP runtime or "", vector clones built). */
 PyObject *py_info(PyObject *, PyObject *) {
@@ -510,6 +521,7 @@ PyMethodDef methods[] = {
     {"col_configure", (PyCFunction)py_col_configure, METH_O, "column-split threshold"},
     {"pool_configure", (PyCFunction)py_pool_configure, METH_O, "block cache cap"},
     {"small_configure", (PyCFunction)py_small_configure, METH_O, "tile-kernel threshold"},
+    {"gemm_configure", (PyCFunction)py_gemm_configure, METH_O, "own GEMM on/off"},
     {NULL, NULL, 0, NULL}};
 
 #define RK_STR2(x) #x
@@ -554,6 +566,7 @@ TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
 #define RK_CAT(a, b) RK_CAT2(a, b)
 PyMODINIT_FUNC RK_CAT(PyInit_, TORCH_EXTENSION_NAME)(void) {
     rk_find_blas();
+    rk_own_init();
     PyObject *module = PyModule_Create(&moduledef);
     if (module && PyModule_AddFunctions(module, rk_step_methods) < 0) Py_CLEAR(module);
     return module;

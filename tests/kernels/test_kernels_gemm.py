@@ -1,0 +1,69 @@
+"""The own AVX-512 GEMM (csrc/gemm.cpp) on the per-step recurrent products.
+
+With gemm_configure(1) and the small tile kernel off, every float32 step GEMM (forward with
+op(W) = W_hh^T, backward with W_hh as is) runs in the own packed-panel kernel; outputs and
+gradients must match float64 at odd sizes (rows, columns and depth not multiples of the 8 x 48
+tile), on one thread and two (batch split and column split), and match the BLAS path.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack, contextmanager
+
+import pytest
+import torch
+
+from rnnkit import kernels
+from rnnkit.kernels.sequence import lib
+
+from test_kernels_small_tile import _outputs_and_grads
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _need_kernels():
+    assert kernels.available(), kernels.available().reason
+
+
+def _own_supported() -> bool:
+    module = lib()
+    old, _ = module.gemm_configure(1)
+    on, _ = module.gemm_configure(old)
+    return bool(on)
+
+
+@contextmanager
+def configured(threads: int, own: int, col_bytes: int = -1):
+    module = lib()
+    with ExitStack() as undo:
+        undo.callback(torch.set_num_threads, torch.get_num_threads())
+        undo.callback(module.small_configure, module.small_configure(0))
+        undo.callback(module.col_configure, module.col_configure(col_bytes))
+        undo.callback(module.gemm_configure, module.gemm_configure(own)[0])
+        torch.set_num_threads(threads)
+        yield
+
+
+def test_gemm_configure_reports_choice():
+    old, text = lib().gemm_configure(-1)
+    assert old in (0, 1)
+    assert text.startswith(("own (", "blas ("))
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+@pytest.mark.parametrize("B,H", [(1, 1), (7, 7), (3, 33), (33, 130), (9, 513)])
+@pytest.mark.parametrize("threads,col_bytes", [(1, -1), (2, -1), (2, 0)])
+def test_own_gemm_matches_float64(cell, B, H, threads, col_bytes):
+    if not _own_supported():
+        pytest.skip("no AVX-512F: the own GEMM never runs here")
+    if H == 513 and (cell != "gru" or threads != 1):
+        pytest.skip("one large case is enough")
+    T, D = 4, 5
+    lengths = torch.tensor([T, *([2] * min(B - 1, 1)), *([T] * max(B - 2, 0))][:B])
+    with configured(threads, 1, col_bytes):
+        want = _outputs_and_grads(cell, B, T, D, H, torch.float64, lengths, "tanh")
+        own = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths, "tanh")
+    with configured(threads, 0, col_bytes):
+        blas = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths, "tanh")
+    for a, b, w in zip(own, blas, want, strict=True):
+        torch.testing.assert_close(a, w, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(b, w, rtol=1e-4, atol=1e-5)
