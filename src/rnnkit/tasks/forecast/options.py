@@ -56,8 +56,8 @@ class ForecastOptions(TrainOptions):
     )  # fmt: skip
     hybrid: str = opt(
         "auto", "on: the network forecasts the errors of the classical model (AR, AutoARIMA, "
-        "AutoETS, or their mean or median) that does best in rolling-origin cross-validation "
-        "on the training part "
+        "AutoETS, their mean or median, or per lead time the one best at that lead) that does "
+        "best in rolling-origin cross-validation on the training part "
         "(ES-RNN, Smyl 2020), its correction kept whole, halved (the mean with the classical "
         "forecast) or dropped, as validation says; off: the network alone; auto: both, keeping "
         "the one with the lower validation MASE (with --refit; else the network alone).",
