@@ -468,7 +468,8 @@ def test_each_lead_time_can_come_from_its_own_classical_candidate(monkeypatch):
 
     monkeypatch.setattr(hybrid, "fitters", lambda period, auto: {
         "zero": fixed(0.0), "walk": fixed(0.95)})  # fmt: skip
-    part, full, scores = hybrid.choose(values, 1275, 1500, 2, None, False)
+    assert hybrid.choose(values, 1275, 1500, 2, None, False)[0].spec["kind"] != "per_lead"
+    part, full, scores = hybrid.choose(values, 1275, 1500, 2, None, False, per_lead=True)
     assert part.spec["kind"] == full.spec["kind"] == "per_lead"
     assert [p["name"] for p in part.spec["parts"]] == ["c0.0", "c0.95"]
     assert part.spec["leads"] == [0, 1] and part.name == "per lead(h=1: c0.0, h=2: c0.95)"

@@ -13,8 +13,9 @@ leaves).
     lead times and the folds -> the same method refitted on the whole training part -> its
     forecasts c_o(1..H) from every origin o, and its one-step errors e[t] = y[t] - c_{t-1}(1)
 
-A lead time where another candidate beats the best one on every fold takes that candidate
-(the per-lead choice, scored on the same folds).
+With --hybrid-per-lead, a lead time where another candidate beats the best one on every fold
+takes that candidate (the per-lead choice, scored on the same folds; off by default: on
+seattle-temps it won lead 1 but lost over the lead times, benchmarks/README.md).
 
 One validation tail could not separate the candidates (nile: 12 points; seattle-temps: one
 season, where the ranking of AutoETS and AutoARIMA flips in the next); several origins can.
@@ -152,7 +153,8 @@ def combination(how: str, parts: list[Classical]) -> Classical:
 
 
 def choose(
-    values: np.ndarray, n_fit: int, n_train: int, H: int, period: int | None, auto: bool
+    values: np.ndarray, n_fit: int, n_train: int, H: int, period: int | None, auto: bool,
+    per_lead: bool = False,
 ) -> tuple[Classical, Classical, dict[str, float]]:
     """The method with the lowest cross-validated MASE over leads 1..H (`fold_starts`; fold k
     fitted on values[:s_k], scored from the origins in [s_k, s_k + n_val)) -> (it fitted on
@@ -160,10 +162,10 @@ def choose(
     averaged over the folds}). The candidates: the fitted methods (`fitters`; one that fails
     on any fold is dropped) and, with at least two of them, their mean and median forecast
     (COMBINE: a combination is scored on every fold from its parts' forecasts there, at no
-    extra fit), and the per-lead choice (`per_lead_choice`): lead h from the best candidate
-    over all leads, unless others have a lower MASE at lead h on every fold (then the lowest
-    of those over the folds: one fold's win at one lead is noise, a win on every fold is
-    not). An AutoARIMA may lead one step ahead and a combination further out; the hybrid's
+    extra fit), and (`per_lead`) the per-lead choice (`per_lead_choice`): lead h from the
+    best candidate over all leads, unless others have a lower MASE at lead h on every fold
+    (then the lowest of those over the folds: one fold's win at one lead is noise, a win on
+    every fold is not). An AutoARIMA may lead one step ahead and a combination further out; the hybrid's
     network then reads the lead-1 part's one-step errors. Fold 0 searches the
     specification, the earlier folds refit it (`refit`)."""
     n_val = n_train - n_fit
@@ -195,7 +197,7 @@ def choose(
             preds[f"{how} of all"] = [combine(np.stack([preds[b][k] for b in base]), axis=0)
                                       for k in range(len(folds))]  # fmt: skip
             fitted[f"{how} of all"] = combination(how, [fitted[b] for b in base])
-    scores, per_lead = {}, {}
+    scores, lead_mase = {}, {}
     for label, per_fold in preds.items():
         mase = []
         for k, start in enumerate(folds):
@@ -203,22 +205,22 @@ def choose(
             truth = truth_matrix(values, origins, H, start + n_val)
             rows = metrics(per_fold[k], truth, mase_scale(values[:start]))
             mase.append([r["mase"] for r in rows])
-        per_lead[label] = np.asarray(mase)  # (folds, H)
+        lead_mase[label] = np.asarray(mase)  # (folds, H)
         scores[fitted[label].name] = float(np.mean(mase))
     labels = list(preds)
     overall = min(labels, key=lambda label: scores[fitted[label].name])
     leads = []  # lead h: the overall best, unless another candidate beats it there on every fold
     for h in range(H):
         better = [i for i, b in enumerate(labels)
-                  if np.all(per_lead[b][:, h] < per_lead[overall][:, h])]  # fmt: skip
-        leads.append(min(better, key=lambda i: per_lead[labels[i]][:, h].mean()) if better
+                  if np.all(lead_mase[b][:, h] < lead_mase[overall][:, h])]  # fmt: skip
+        leads.append(min(better, key=lambda i: lead_mase[labels[i]][:, h].mean()) if better
                      else labels.index(overall))  # fmt: skip
     used = sorted(set(leads))
-    if len(used) > 1:
+    if per_lead and len(used) > 1:
         chosen = [labels[i] for i in used]
         fitted["per lead"] = per_lead_choice([fitted[b] for b in chosen],
                                              [used.index(i) for i in leads])  # fmt: skip
-        scores[fitted["per lead"].name] = float(np.mean([per_lead[labels[i]][:, h]
+        scores[fitted["per lead"].name] = float(np.mean([lead_mase[labels[i]][:, h]
                                                          for h, i in enumerate(leads)]))
     best = min([label for label in [*preds, "per lead"] if label in fitted],
                key=lambda label: scores[fitted[label].name])
