@@ -165,8 +165,8 @@ def choose(
     extra fit), and (`per_lead`) the per-lead choice (`per_lead_choice`): lead h from the
     best candidate over all leads, unless others have a lower MASE at lead h on every fold
     (then the lowest of those over the folds: one fold's win at one lead is noise, a win on
-    every fold is not). An AutoARIMA may lead one step ahead and a combination further out; the hybrid's
-    network then reads the lead-1 part's one-step errors. Fold 0 searches the
+    every fold is not). An AutoARIMA may lead one step ahead and a combination further out;
+    the hybrid's network then reads the lead-1 part's one-step errors. Fold 0 searches the
     specification, the earlier folds refit it (`refit`)."""
     n_val = n_train - n_fit
     fits = fitters(period, auto)
