@@ -91,6 +91,11 @@ ENTRIES["cv-elnino"] = ["train", "forecast", "--data", str(RUNS / "elnino.csv"),
 # session 6: the mean and median of the fitted candidates as two more candidates of the
 # cross-validation; the same commands again
 ENTRIES.update({"cb-" + k[3:]: v for k, v in list(ENTRIES.items()) if k.startswith("cv-")})
+# session 7: a lead time can take its own classical candidate when it beats the best one over
+# all leads there on every fold (--hybrid-per-lead; the pl-temps runs of 2026-12-01 were made
+# while it was the default, without the flag); the same commands with it
+ENTRIES.update({"pl-" + k[3:]: [*v, "--hybrid-per-lead"] for k, v in list(ENTRIES.items())
+                if k.startswith("cb-")})
 
 
 def entry_args(name: str) -> list[str]:

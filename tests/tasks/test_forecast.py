@@ -450,3 +450,34 @@ def test_the_hybrids_weight_shrinks_its_correction_towards_the_classical_forecas
         mean, lo, hi = fc.forecast(values, origins, 3)
         np.testing.assert_allclose(mean, c + 2.0 * w, atol=1e-6)
         np.testing.assert_allclose(hi - lo, 2 * fc.z * 2.0, rtol=1e-5)  # the widths stay
+
+
+def test_each_lead_time_can_come_from_its_own_classical_candidate(monkeypatch):
+    from rnnkit.tasks.forecast import hybrid
+
+    # y[t] = 0.9 y[t-2] + noise: from y[t] alone, 0 is the best one-step forecast and
+    # 0.9 y[t] the best two-step one; of the AR(1)s "zero" (0) and "walk" (0.95: 0.9025 y[t]
+    # two steps ahead) each wins one lead time, and the per-lead choice beats both
+    rng = np.random.default_rng(1)
+    values = np.zeros(1500)
+    for t in range(2, 1500):
+        values[t] = 0.9 * values[t - 2] + rng.normal()
+
+    def fixed(coef):
+        return lambda train: hybrid.Classical(f"c{coef}", {"kind": "ar", "params": [0.0, coef]})
+
+    monkeypatch.setattr(hybrid, "fitters", lambda period, auto: {
+        "zero": fixed(0.0), "walk": fixed(0.95)})  # fmt: skip
+    assert hybrid.choose(values, 1275, 1500, 2, None, False)[0].spec["kind"] != "per_lead"
+    part, full, scores = hybrid.choose(values, 1275, 1500, 2, None, False, per_lead=True)
+    assert part.spec["kind"] == full.spec["kind"] == "per_lead"
+    assert [p["name"] for p in part.spec["parts"]] == ["c0.0", "c0.95"]
+    assert part.spec["leads"] == [0, 1] and part.name == "per lead(h=1: c0.0, h=2: c0.95)"
+    assert scores[part.name] == min(scores.values()) < min(scores["c0.0"], scores["c0.95"])
+    origins = np.arange(10, 20)
+    again = hybrid.Classical(**json.loads(json.dumps(dataclasses.asdict(full))))
+    f = again.forecasts(values, origins, 3)  # past the chosen leads: the last lead's part
+    walk = fixed(0.95)(values).forecasts(values, origins, 3)
+    np.testing.assert_allclose(f[:, 0], 0.0)
+    np.testing.assert_allclose(f[:, 1:], walk[:, 1:])
+    np.testing.assert_allclose(again.errors(values[:30]), np.r_[0.0, values[1:30]])

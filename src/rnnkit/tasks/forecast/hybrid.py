@@ -13,6 +13,10 @@ leaves).
     lead times and the folds -> the same method refitted on the whole training part -> its
     forecasts c_o(1..H) from every origin o, and its one-step errors e[t] = y[t] - c_{t-1}(1)
 
+With --hybrid-per-lead, a lead time where another candidate beats the best one on every fold
+takes that candidate (the per-lead choice, scored on the same folds; off by default: on
+seattle-temps it won lead 1 but lost over the lead times, benchmarks/README.md).
+
 One validation tail could not separate the candidates (nile: 12 points; seattle-temps: one
 season, where the ranking of AutoETS and AutoARIMA flips in the next); several origins can.
 Where no single model stays best, a combination hedges between them.
@@ -38,9 +42,10 @@ from ..metrics import mase_scale, metrics, origins_for
 
 @dataclass(frozen=True)
 class Classical:
-    """A fitted classical forecaster. spec: {"kind": ar | sarimax | ets | combination, and
-    what that kind needs (AR parameters; state-space settings and parameters; a combination's
-    "how" (mean | median) and "parts", each {"name", "spec"} of a Classical)}."""
+    """A fitted classical forecaster. spec: {"kind": ar | sarimax | ets | combination |
+    per_lead, and what that kind needs (AR parameters; state-space settings and parameters; a
+    combination's "how" (mean | median) and "parts", each {"name", "spec"} of a Classical; a
+    per-lead choice's "parts" and "leads", lead h + 1 forecast by parts[leads[h]])}."""
 
     name: str
     spec: dict[str, Any]
@@ -51,6 +56,15 @@ class Classical:
         if self.spec["kind"] == "combination":
             parts = [Classical(**part).forecasts(values, origins, H) for part in self.spec["parts"]]
             return COMBINE[self.spec["how"]](np.stack(parts), axis=0)
+        if self.spec["kind"] == "per_lead":  # lead h from part leads[h] (past them: the last)
+            leads = self.spec["leads"][:H] + self.spec["leads"][-1:] * max(0, H - len(
+                self.spec["leads"]))  # fmt: skip
+            out = np.empty((len(origins), H))
+            for i in sorted(set(leads)):
+                cols = [h for h in range(H) if leads[h] == i]
+                pred = Classical(**self.spec["parts"][i]).forecasts(values, origins, cols[-1] + 1)
+                out[:, cols] = pred[:, cols]
+            return out
         if self.spec["kind"] == "ar":
             return cm.ar_forecast(np.asarray(self.spec["params"]), values, origins, H)
         return cm.state_space_forecasts(_results(self.spec, values[: int(origins[-1]) + 1]),
@@ -139,7 +153,8 @@ def combination(how: str, parts: list[Classical]) -> Classical:
 
 
 def choose(
-    values: np.ndarray, n_fit: int, n_train: int, H: int, period: int | None, auto: bool
+    values: np.ndarray, n_fit: int, n_train: int, H: int, period: int | None, auto: bool,
+    per_lead: bool = False,
 ) -> tuple[Classical, Classical, dict[str, float]]:
     """The method with the lowest cross-validated MASE over leads 1..H (`fold_starts`; fold k
     fitted on values[:s_k], scored from the origins in [s_k, s_k + n_val)) -> (it fitted on
@@ -147,7 +162,12 @@ def choose(
     averaged over the folds}). The candidates: the fitted methods (`fitters`; one that fails
     on any fold is dropped) and, with at least two of them, their mean and median forecast
     (COMBINE: a combination is scored on every fold from its parts' forecasts there, at no
-    extra fit). Fold 0 searches the specification, the earlier folds refit it (`refit`)."""
+    extra fit), and (`per_lead`) the per-lead choice (`per_lead_choice`): lead h from the
+    best candidate over all leads, unless others have a lower MASE at lead h on every fold
+    (then the lowest of those over the folds: one fold's win at one lead is noise, a win on
+    every fold is not). An AutoARIMA may lead one step ahead and a combination further out;
+    the hybrid's network then reads the lead-1 part's one-step errors. Fold 0 searches the
+    specification, the earlier folds refit it (`refit`)."""
     n_val = n_train - n_fit
     fits = fitters(period, auto)
     fitted: dict[str, Classical] = {}
@@ -177,20 +197,68 @@ def choose(
             preds[f"{how} of all"] = [combine(np.stack([preds[b][k] for b in base]), axis=0)
                                       for k in range(len(folds))]  # fmt: skip
             fitted[f"{how} of all"] = combination(how, [fitted[b] for b in base])
-    scores = {}
+    scores, lead_mase = {}, {}
     for label, per_fold in preds.items():
         mase = []
         for k, start in enumerate(folds):
             origins = origins_for(start, start + n_val)
             truth = truth_matrix(values, origins, H, start + n_val)
             rows = metrics(per_fold[k], truth, mase_scale(values[:start]))
-            mase.append(float(np.mean([r["mase"] for r in rows])))
+            mase.append([r["mase"] for r in rows])
+        lead_mase[label] = np.asarray(mase)  # (folds, H)
         scores[fitted[label].name] = float(np.mean(mase))
-    best = min(preds, key=lambda label: scores[fitted[label].name])
-    if best not in fits:  # a combination: its parts refitted
-        how = fitted[best].spec["how"]
-        return fitted[best], combination(how, [fits[b](values[:n_train]) for b in base]), scores
-    return fitted[best], fits[best](values[:n_train]), scores
+    labels = list(preds)
+    overall = min(labels, key=lambda label: scores[fitted[label].name])
+    leads = []  # lead h: the overall best, unless another candidate beats it there on every fold
+    for h in range(H):
+        better = [i for i, b in enumerate(labels)
+                  if np.all(lead_mase[b][:, h] < lead_mase[overall][:, h])]  # fmt: skip
+        leads.append(min(better, key=lambda i: lead_mase[labels[i]][:, h].mean()) if better
+                     else labels.index(overall))  # fmt: skip
+    used = sorted(set(leads))
+    if per_lead and len(used) > 1:
+        chosen = [labels[i] for i in used]
+        fitted["per lead"] = per_lead_choice([fitted[b] for b in chosen],
+                                             [used.index(i) for i in leads])  # fmt: skip
+        scores[fitted["per lead"].name] = float(np.mean([lead_mase[labels[i]][:, h]
+                                                         for h, i in enumerate(leads)]))
+    best = min([label for label in [*preds, "per lead"] if label in fitted],
+               key=lambda label: scores[fitted[label].name])
+    refits: dict[str, Classical] = {}
+
+    def refitted(label: str) -> Classical:  # the method of `label` fitted on values[:n_train]
+        if label in fits:
+            if label not in refits:
+                refits[label] = fits[label](values[:n_train])
+            return refits[label]
+        how = label.split(" ")[0]  # "mean of all", "median of all"
+        return combination(how, [refitted(b) for b in base])
+
+    if best == "per lead":
+        return fitted[best], per_lead_choice([refitted(labels[i]) for i in used],
+                                             [used.index(i) for i in leads]), scores
+    return fitted[best], refitted(best), scores
+
+
+def per_lead_choice(parts: list[Classical], leads: list[int]) -> Classical:
+    """Lead h + 1 forecast by parts[leads[h]] (past len(leads): the last lead's part), as one
+    Classical; its one-step errors are those of the lead-1 part."""
+    name = "per lead(" + ", ".join(
+        f"h={h + 1}" + (f"-{h + n}" if n > 1 else "") + f": {parts[i].name}"
+        for h, i, n in _runs(leads)) + ")"  # fmt: skip
+    return Classical(name, {"kind": "per_lead", "leads": list(leads),
+                            "parts": [{"name": c.name, "spec": c.spec} for c in parts]})
+
+
+def _runs(leads: list[int]) -> list[tuple[int, int, int]]:
+    """(first lead index, part, length) of each run of equal entries."""
+    out: list[tuple[int, int, int]] = []
+    for h, i in enumerate(leads):
+        if out and out[-1][1] == i:
+            out[-1] = (out[-1][0], i, out[-1][2] + 1)
+        else:
+            out.append((h, i, 1))
+    return out
 
 
 # forecast combinations tried as candidates: the M4 competition found a combination of simple

@@ -63,6 +63,11 @@ class ForecastOptions(TrainOptions):
         "the one with the lower validation MASE (with --refit; else the network alone).",
         choices=HYBRIDS,
     )  # fmt: skip
+    hybrid_per_lead: bool = opt(
+        False, "The hybrid's classical part per lead time: a lead takes another candidate "
+        "where it beats the best one over all leads at that lead on every cross-validation "
+        "fold (measured: won lead 1 on seattle-temps, lost over the lead times).",
+    )  # fmt: skip
     refit: bool = opt(
         True, "After the validation part has calibrated the intervals and chosen each "
         "member's number of updates, retrain the members for that many on the whole training "

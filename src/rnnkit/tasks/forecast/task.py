@@ -463,7 +463,7 @@ class ForecastTask(Task):
         n_fit = data.n_train - data.n_val
         ctx.say("choosing the hybrid's classical part by cross-validation on the training part")
         part, full, scores = choose(data.series.values, n_fit, data.n_train, o.horizon,
-                                    data.period, o.auto_baselines)  # fmt: skip
+                                    data.period, o.auto_baselines, o.hybrid_per_lead)  # fmt: skip
         errors = part.errors(data.series.values[:n_fit])[1:]
         d = dataclasses.replace(data, classical=part, refit_classical=full,
                                 head_horizon=o.horizon,
