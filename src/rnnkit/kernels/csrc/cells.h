@@ -199,6 +199,14 @@ static void rk_small_mul(const float *Bp, int ldp, int N, int K, int M, const fl
 static void SUF(gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const REAL *A,
                       int lda, const REAL *B, int ldb, REAL beta, REAL *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+#if IS_FLOAT
+    /* the own GEMM where it runs (gemm.h: MKL's fast path is Intel-only), for the products
+     * big enough to amortise packing op(B): the input projections and the gradients */
+    if (rk_own_on && alpha == 1 && K > 0 && (double)M * N * K >= (double)(1 << 20)) {
+        int nt = at::in_parallel_region() ? 1 : at::get_num_threads();
+        if (rk_own_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, nt) == 0) return;
+    }
+#endif
     rk_blas(tb, ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc);
 }
 
