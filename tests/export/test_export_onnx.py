@@ -49,15 +49,18 @@ def test_scan_cells_export_as_a_loop_right_at_every_shape(name, tmp_path):
         assert check_onnx(model, info.path, batch, length) < 1e-5
 
 
-@pytest.mark.parametrize("full_resolution", [False, True])
-def test_a_patched_conv_front_end_exports_right_at_every_length(tmp_path, full_resolution):
+@pytest.mark.parametrize("full_resolution,parallel", [(False, False), (True, False), (True, True)])
+def test_a_patched_conv_front_end_exports_right_at_every_length(
+    tmp_path, full_resolution, parallel
+):
     # patches of 3 frames: ceil(T/3) steps must follow T in the graph, not freeze at export
     from rnnkit.models.conv_rnn import ConvRNN, ConvRNNConfig
 
     torch.manual_seed(0)
     rnn = RNNConfig("gru", 5, bidirectional=True)
     model = ConvRNN(ConvRNNConfig(2, HeadConfig("softmax", 3), rnn, patch=3, filters=4,
-                                  full_resolution=full_resolution))  # fmt: skip
+                                  full_resolution=full_resolution,
+                                  parallel=parallel))  # fmt: skip
     for block in model.front:  # non-trivial running statistics for eval-mode BatchNorm
         block[1].running_mean.uniform_(-1, 1)
         block[1].running_var.uniform_(0.5, 2)

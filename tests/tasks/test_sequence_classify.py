@@ -74,15 +74,17 @@ def test_dtw_baseline_on_a_shipped_problem():
     assert (one_nn_dtw(X, y, shifted) == y[:3]).all()
 
 
-@pytest.mark.parametrize("full_resolution", [False, True])
-def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config(full_resolution):
+@pytest.mark.parametrize("full_resolution,parallel", [(False, False), (True, False), (True, True)])
+def test_conv_rnn_ignores_padding_and_rebuilds_from_its_config(full_resolution, parallel):
     from rnnkit.config import HeadConfig, RNNConfig
     from rnnkit.models import build_model, model_from_dict, model_to_dict
     from rnnkit.models.conv_rnn import ConvRNNConfig
 
     cfg = ConvRNNConfig(3, HeadConfig("softmax", 4), RNNConfig("gru", 8, 1, True), patch=3,
-                        filters=8, full_resolution=full_resolution)  # fmt: skip
+                        filters=8, full_resolution=full_resolution, parallel=parallel)  # fmt: skip
     model = build_model(cfg).eval()
+    # parallel: the recurrent layer reads the input's patches (3 frames x 3 channels)
+    assert model.rnn.layers[0][0].input_size == (9 if parallel else 8)
     L = torch.tensor([10, 7, 3, 1])
     x = torch.randn(4, 10, 3) * (torch.arange(10)[None] < L[:, None])[..., None]
     batch, _ = model(x, lengths=L)
@@ -232,6 +234,31 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
         assert_predicts(path, x, lengths, clf.predict_proba(seqs))
 
 
+def test_members_differ_in_dilation_within_the_series_length(tmp_path):
+    """--dilate 2: member k's convolutions dilated by 2^k, capped where the receptive field
+    (1 + 12·d frames) passes half the longest training series; saved and loaded per member."""
+    from rnnkit.tasks.sequence_classify.task import member_dilation
+
+    o = SequenceClassifyOptions(dilate=2)
+    assert [member_dilation(o, k, 427) for k in range(4)] == [1, 2, 4, 8]
+    assert [member_dilation(o, k, 84) for k in range(3)] == [1, 2, 3]
+    assert [member_dilation(o, k, 24) for k in range(3)] == [1, 1, 1]  # too short to dilate
+    assert member_dilation(SequenceClassifyOptions(), 2, 427) == 1  # the default: none
+    rng = np.random.default_rng(0)
+    y = np.arange(16) % 2
+    X = np.sin(np.linspace(0, 6, 60))[None, :, None] * (2 * y - 1)[:, None, None]
+    path = tmp_path / "waves.npz"
+    np.savez(path, X=X + rng.normal(0, 0.1, X.shape), y=y)
+    out = tmp_path / "dil"
+    r = invoke("train", "sequence-classify", "--data", path, "--ensemble", 2, "--dilate", 2,
+               "--layout", "parallel", "--patch", 4, "--out", out, *FIXED, *TINY)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    clf = sequence_classify.load(out)
+    assert [m.config.dilation for m in clf.models] == [1, 2]  # 60 frames: (30 - 1) // 12 = 2
+    assert all(m.config.parallel for m in clf.models)
+    assert clf.predict_proba([X[0]]).shape == (1, 2)
+
+
 def test_cross_validate_reads_only_the_training_split(seq_csv, tmp_path):
     data = load_classification_source(str(seq_csv), time_column="t")
     opts = SequenceClassifyOptions(hidden=4, filters=4, epochs=1.0, batch=8, ensemble=1,
@@ -264,7 +291,7 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
-           "ensemble", "filters", "patch", "select_steps", "select_folds", "crop",
+           "ensemble", "filters", "patch", "select_steps", "select_folds", "crop", "dilate",
            "max_frames"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),

@@ -37,7 +37,9 @@ class ConvRNNConfig:
     """features: D per frame; patch: frames per recurrent step; filters: the front end's
     channels (0: no front end, the recurrent layer reads the patches); full_resolution: the
     front end reads every frame and the patches average its features (configs saved before
-    it existed: False, the front end reads the concatenated patches)."""
+    it existed: False, the front end reads the concatenated patches); parallel: the
+    recurrent layer reads the patches of the input beside the front end rather than its
+    features (no effect without a front end); dilation: of the convolutions (1: the FCN's)."""
 
     features: int
     head: HeadConfig
@@ -45,9 +47,11 @@ class ConvRNNConfig:
     patch: int = 1
     filters: int = 64
     full_resolution: bool = False
+    parallel: bool = False  # the recurrent layer reads the input, not the convolutions
+    dilation: int = 1  # of every convolution (receptive field 1 + 12·dilation frames)
 
     def __post_init__(self) -> None:
-        for name in ("features", "patch"):
+        for name in ("features", "patch", "dilation"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ConvRNNConfig: {name} must be >= 1, got {getattr(self, name)}")
         if self.filters < 0:
@@ -72,11 +76,15 @@ class ConvRNN(nn.Module):
         blocks = []
         for k in KERNELS if config.filters else ():
             blocks.append(nn.Sequential(
-                nn.Conv1d(width, config.filters, k, padding=k // 2),
+                nn.Conv1d(width, config.filters, k, padding=config.dilation * (k // 2),
+                          dilation=config.dilation),
                 nn.BatchNorm1d(config.filters), nn.ReLU(),
             ))  # fmt: skip
             width = config.filters
         self.front = nn.ModuleList(blocks)
+        self.parallel = config.parallel and config.filters > 0
+        if self.parallel:
+            width = config.patch * config.features
         self.rnn = build_rnn(config.rnn, width)
         self.head = Head(config.head, self.rnn.output_size + config.filters)
 
@@ -125,8 +133,15 @@ class ConvRNN(nn.Module):
             for block in self.front:
                 c = block(c) * m.transpose(1, 2)
             pooled.append(c.sum(2) / m.sum(1))  # the FCN readout
-            h = self.patch_means(c, m.transpose(1, 2)) if self.pool_features else c.transpose(1, 2)
-        steps = (frames + P - 1) // P if self.pool_features else frames
+            if self.parallel:  # the recurrent branch reads the input's patches
+                h, frames = self.patches(x * valid(x, lengths), lengths)
+                h = h * valid(h, frames)
+            elif self.pool_features:
+                h = self.patch_means(c, m.transpose(1, 2))
+            else:
+                h = c.transpose(1, 2)
+        serial_pool = self.pool_features and not self.parallel
+        steps = (frames + P - 1) // P if serial_pool else frames
         out, state = self.rnn(h, state, steps)
         s = valid(out, steps)
         return self.head(torch.cat([(out * s).sum(1) / s.sum(1), *pooled], 1)), state

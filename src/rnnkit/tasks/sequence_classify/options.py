@@ -19,6 +19,7 @@ FRONTENDS = ("auto", "conv", "none")
 NORMALISATIONS = ("auto", "series", "global")
 BASELINES = ("all", "euclidean")
 CONV_ON = ("patches", "frames")
+LAYOUTS = ("serial", "parallel")
 STEPS_TARGET = 64  # the automatic patch keeps the recurrent layer at <= this many steps
 
 
@@ -49,6 +50,17 @@ class SequenceClassifyOptions(TrainOptions):
         "mean of their features over each patch; patches: the convolutions read the "
         "concatenated patches (~3x faster per update, less accurate at 2,000 updates where "
         "measured).", choices=CONV_ON,
+    )  # fmt: skip
+    layout: str = opt(
+        "serial", "serial: the recurrent layer reads the convolutions' features; parallel: it "
+        "reads the input's patches beside the convolutions (LSTM-FCN's two branches, Karim et "
+        "al. 2017); the head reads both branches' means either way.", choices=LAYOUTS,
+    )  # fmt: skip
+    dilate: int = opt(
+        1, "Members that differ in scale: member k's convolutions dilated by N^k, at most so "
+        "far that their receptive field (1 + 12 x dilation frames) stays within half the "
+        "longest (pooled) training series (1: every member the FCN's undilated blocks).",
+        ge=1, le=64,
     )  # fmt: skip
     filters: int = opt(64, "Channels of each convolutional block.", ge=1, le=4096)
     normalise: str = opt(

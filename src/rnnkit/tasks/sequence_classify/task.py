@@ -150,7 +150,7 @@ def auto_patch(data: ClassificationData, options: SequenceClassifyOptions, pool:
 
 
 def model_config(options: SequenceClassifyOptions, features: int, classes: int, frontend: str,
-                 patch: int):  # fmt: skip
+                 patch: int, dilation: int = 1):  # fmt: skip
     from ...config import HeadConfig, RNNConfig
     from ...models.conv_rnn import ConvRNNConfig
 
@@ -159,8 +159,19 @@ def model_config(options: SequenceClassifyOptions, features: int, classes: int, 
         RNNConfig(CELL_FAMILIES[options.cell], options.hidden, options.layers,
                   options.bidirectional, options.dropout),
         patch=patch, filters=options.filters if frontend == "conv" else 0,
-        full_resolution=options.conv_on == "frames",
+        full_resolution=options.conv_on == "frames", parallel=options.layout == "parallel",
+        dilation=dilation,
     )  # fmt: skip
+
+
+def member_dilation(options: SequenceClassifyOptions, k: int, frames: int) -> int:
+    """Member k's dilation: --dilate^k, capped where the blocks' receptive field
+    (1 + 12·dilation frames) would pass half of `frames` (the longest pooled training
+    series, in the frames the convolutions read) -- never below 1."""
+    if options.dilate == 1 or k == 0:
+        return 1
+    most = max(1, (frames // 2 - 1) // 12)
+    return max(1, min(options.dilate**k, most))
 
 
 def step_config(options: SequenceClassifyOptions, n: int, steps: int, val: bool):
@@ -181,6 +192,7 @@ def series_normalised(seqs: Sequence[np.ndarray], tol: float = 1e-3) -> bool:
     most of the UCR archive's univariate problems ship; the variance divided by T_i or by
     T_i - 1): then "series" and "global" normalisation give the same frames, and there is
     nothing to choose."""
+
     def unit(s: np.ndarray) -> bool:
         sd = min(np.abs(s.std(0, ddof=d) - 1).max() for d in (0, 1))
         return len(s) > 1 and np.abs(s.mean(0)).max() < tol and sd < tol
@@ -397,7 +409,7 @@ class SequenceClassifyTask(Task):
 
     def batches(self, options: SequenceClassifyOptions, data: SequenceData):
         return random_batches(data.X, data.y, data.lengths, options.batch,
-                              batch_transform(options)), None
+                              batch_transform(options)), None  # fmt: skip
 
     def fit(self, ctx) -> Fitted:
         """The ensemble's members (driver.fit_members); member 0's Trainer logs the test
@@ -406,11 +418,34 @@ class SequenceClassifyTask(Task):
         ctx.say(" ".join(f"{k}: {v}" for k, v in ctx.data.source.summary().items()))
         ctx.say(f"front end {c.frontend}, normalise {c.normalise}, patch {c.patch} ({c.reason})")
         start = time.perf_counter()
-        fits, ended = driver.fit_members(self, ctx, ctx.options.ensemble)
+        fits, ended = driver.fit_members(self, ctx, ctx.options.ensemble, self.fit_member(ctx))
         ctx.data.seconds["training"] = round(time.perf_counter() - start, 2)
         clf = SequenceClassifier([f.model for f in fits], ctx.data.scaler,
                                  ctx.data.source.classes, c.normalise)  # fmt: skip
         return Fitted(clf, fits[0].trainer, ended)
+
+    def fit_member(self, ctx):
+        """driver.fit_members' `fit`: member k (its directory's member-<k>) rebuilt with its
+        own dilation (member_dilation) before training, when that is not 1."""
+        c, options = ctx.data.choice, ctx.options
+        frames = ctx.data.X.shape[1]
+        if options.conv_on == "patches":
+            frames = -(-frames // c.patch)
+
+        def fit(member):
+            out = Path(member.out)
+            k = 0 if out == Path(ctx.out) else int(out.name.split("-")[-1])
+            d = member_dilation(options, k, frames)
+            if d != 1 and c.frontend == "conv":
+                from ...models import build_model
+
+                member = dataclasses.replace(member, model=build_model(model_config(
+                    options, ctx.data.source.features, len(ctx.data.source.classes),
+                    c.frontend, c.patch, d)))  # fmt: skip
+                ctx.say(f"member {k + 1}: convolutions dilated by {d}")
+            return driver.fit_one(self, member)
+
+        return fit
 
     def evaluate(self, options, data: SequenceData, fitted: Fitted) -> dict[str, Any]:
         src, clf = data.source, fitted.model

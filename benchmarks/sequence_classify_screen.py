@@ -1,0 +1,65 @@
+"""Screen a non-default option of `rnnkit train sequence-classify` against the default's rows.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/sequence_classify_screen.py \
+        --set layout=parallel --seeds 0 NAME ...
+
+Each (data set, seed) is the default command with --seed S --threads 1 and the --set
+options, baselines 1-NN Euclidean only (the deterministic 1-NN DTW and MiniRocket of the
+same split are in results/sequence_classify.jsonl / .session4.jsonl, seed 0), one run at a
+time in this process. Rows append to results/sequence_classify.screen.jsonl with the
+options, the wall time and the seconds the run prints; the default's row of the same data
+set and seed (results/sequence_classify.jsonl) is printed beside each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "results" / "sequence_classify.screen.jsonl"
+DEFAULT = ROOT / "results" / "sequence_classify.jsonl"
+
+
+def main() -> None:
+    import torch
+
+    from rnnkit.tasks import sequence_classify as sc
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="+")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--set", action="append", default=[], help="option=value")
+    args = p.parse_args()
+    extra: dict = {}
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        extra[k] = json.loads(v) if v[:1].isdigit() or v in ("true", "false") else v
+    torch.set_num_threads(1)
+    base = {(r["data"], r["seed"]): r for r in map(json.loads, DEFAULT.read_text().splitlines())
+            if r}  # fmt: skip
+    for name in args.names:
+        for seed in args.seeds:
+            start = time.perf_counter()
+            options = sc.Options(data=name, seed=seed, threads=1, baselines="euclidean", **extra)
+            tag = "-".join(f"{k}{v}" for k, v in extra.items()) or "default"
+            run = sc.train(options, Path("runs") / "screen" / f"{name}-{seed}-{tag}",
+                           overwrite=True, progress=False)  # fmt: skip
+            r = run.results
+            row = {"data": name, "seed": seed, "set": extra, "test_accuracy": r["test_accuracy"],
+                   "member_accuracies": r["member_accuracies"], "auto": r["auto"],
+                   "seconds": r["seconds"], "wall_s": round(time.perf_counter() - start, 1),
+                   "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+            with open(OUT, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            was = base.get((name, seed), {}).get("test_accuracy")
+            print(f"{name} seed {seed} {extra}: {r['test_accuracy']:.3f} members "
+                  f"{[round(a, 3) for a in r['member_accuracies']]} (default "
+                  f"{'-' if was is None else f'{was:.3f}'}); {row['seconds']} wall "
+                  f"{row['wall_s']} s", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
