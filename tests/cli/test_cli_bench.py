@@ -95,3 +95,41 @@ def test_targets_are_issue_11_must_show():
         "Recurrent.step gru B=1 H=64 no_grad >= 3x torch cell": (2.5, False),
         "Recurrent.step gru B=1 H=64 autograd >= 3x torch cell": (0.7, False),
     }
+
+
+def test_sgemm_peak_is_the_best_of_torch_mm_and_the_own_gemm(monkeypatch):
+    from rnnkit.bench import speed
+
+    peaks = speed.sgemm_peaks(speed.CLOCKS["cpu"], n=256, reps=2)
+    own = speed._own_gemm()
+    assert set(peaks) == ({"torch.mm", "own"} if own else {"torch.mm"})
+    assert all(v > 0 for v in peaks.values())
+    if own:  # the entry point computes the product it is timed on
+        a, b, c = torch.randn(37, 53), torch.randn(53, 61), torch.empty(37, 61)
+        own(a, b, c)
+        torch.testing.assert_close(c, a @ b, atol=1e-4, rtol=1e-4)
+    # no extension, or one without the entry point: torch.mm alone
+    monkeypatch.setattr(speed, "_own_gemm", lambda: None)
+    assert set(speed.sgemm_peaks(speed.CLOCKS["cpu"], n=64, reps=1)) == {"torch.mm"}
+    monkeypatch.undo()
+
+    def missing():
+        raise RuntimeError("rnnkit native kernels are unavailable: test")
+
+    monkeypatch.setattr(speed.kernels.sequence, "lib", missing)
+    assert speed._own_gemm() is None
+
+
+def test_peak_rows_name_the_gemm_that_gave_the_peak():
+    from rnnkit.bench.speed import _peak_note, targets
+
+    rows = [_row("lstm", (64, 100, 512), "training", 1.0, peak=0.8)]
+    got = [t["target"] for t in targets(rows, [], "own")]
+    assert got == ["lstm training at (64, 100, 512) >= 75% of sgemm peak (own GEMM)"]
+    got = [t["target"] for t in targets(rows, [], "torch.mm")]
+    assert got == ["lstm training at (64, 100, 512) >= 75% of sgemm peak (torch.mm)"]
+    meta = {"sgemm_peak_source": "own", "sgemm_peak_by_gemm": {"torch.mm": 131.2, "own": 160.4}}
+    assert _peak_note(meta) == ", own GEMM (torch.mm 131)"
+    alone = {"sgemm_peak_source": "torch.mm", "sgemm_peak_by_gemm": {"torch.mm": 90.0}}
+    assert _peak_note(alone) == ", torch.mm"
+    assert _peak_note({}) == ""  # a result written before the peak named its GEMM

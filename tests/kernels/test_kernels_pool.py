@@ -124,3 +124,42 @@ def test_cap_bounds_the_idle_bytes():
         assert 0 < module.pool_configure(-1)[1] <= 4 << 20
     finally:
         module.pool_configure(old)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_own_gemm_packs_reuse_mapped_pages(cell):
+    """With the own GEMM (gemm.cpp), its packed op(B) blocks come from the cache too: at
+    H = D = 512 each is 3-4 MB (768-1024 pages) and a training step packs four (W_ih and W_hh,
+    forward and backward), which faulted in on every call when they were posix_memalign'd
+    (session 7: ~13,000 faults a call at (64, 100, 512)). Repeated calls now fault almost none."""
+    import resource
+
+    module = lib()
+    old, threads = module.gemm_configure(1)[0], torch.get_num_threads()
+    if not module.gemm_configure(-1)[0]:
+        module.gemm_configure(old)
+        pytest.skip("no AVX-512F: the own GEMM cannot run")
+    torch.manual_seed(0)
+    mod = TORCH[cell](512, 512, batch_first=True)
+    w = (mod.weight_ih_l0, mod.weight_hh_l0, mod.bias_ih_l0, mod.bias_hh_l0)
+    x = torch.randn(16, 16, 512)
+
+    def call():
+        if cell == "lstm":
+            out = kernels.lstm_sequence(x, None, None, *w)[0]
+        else:
+            out = kernels.gru_sequence(x, None, *w, True)[0]
+        torch.autograd.grad(out.sum(), w)
+
+    try:
+        torch.set_num_threads(1)
+        call()
+        call()
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(3):
+            call()
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / 3
+    finally:
+        module.gemm_configure(old)
+        torch.set_num_threads(threads)
+    assert faults < 256, f"{faults:.0f} minor page faults a call"

@@ -16,6 +16,8 @@ optimizer step), so an updated weight is re-read, never served stale.
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -224,7 +226,14 @@ def lstm_step(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
 
 
 _KINDS = {"elman": (0, 1), "gru": (1, 3), "lstm": (2, 4)}  # kind -> (native code, gates)
-_ROW = 16  # int64 per layer in the native argument table (RK_ROW in _native.c)
+_ROW = 16  # int64 per layer in the native argument table (RK_ROW in csrc/step.cpp)
+# The row's last slot (RK_SPLIT): how the layer's step is spread over threads.
+_SPLIT_RULE, _SPLIT_NEVER, _SPLIT_ALWAYS = 0, 1, 2
+_SPLIT_ENV = "RNNKIT_STREAM_SPLIT"  # auto (time it), on, off
+# Weight elements a step (G*H*(D+H), the largest layer) below which a split is not timed: at
+# H = 64 the LSTM (2^15) split was slower on both machines measured (Zen 4: 2.17 vs 1.66 us).
+_SPLIT_TIMED_MIN = 1 << 15
+_SPLIT_BUDGET_S = 0.004  # the timing's bound, all rounds together
 
 
 @dataclass(frozen=True)
@@ -262,6 +271,15 @@ class KernelStreamer:
     Args:
         layers: StreamLayer list, bottom-up; layer k's input size is layer k-1's hidden size.
         batch: B, the number of streams stepped together (1-8 is what the kernels are for).
+        split: whether each step is spread over torch's threads (by columns; the results are
+            the same either way). None (default): RNNKIT_STREAM_SPLIT=on|off if set, else
+            timed here when torch has 2+ threads and the largest layer reads at least 2^15
+            weight elements a step: a few short rounds of real steps each way, taking turns,
+            the best of each, about 4 ms in all (the state is restored). Whether a second core
+            helps depends on its cache (Zen 4, each core its own L2: LSTM H = 128 4.0 vs 5.4 us;
+            a 2-core Xeon: level) and on what else runs, so it is measured, not assumed. The
+            choice is kept for the streamer's life: ``split``, ``split_reason`` (why) and
+            ``split_timing`` (the timed µs a step, or None) report it.
 
     Example:
         >>> s = KernelStreamer([StreamLayer("gru", w_ih, w_hh, b_ih, b_hh)], batch=1)
@@ -269,7 +287,7 @@ class KernelStreamer:
         ...     y_t = s.step(x_t)       # (1, H), s's buffer: clone it to keep it
     """
 
-    def __init__(self, layers, batch: int = 1):
+    def __init__(self, layers, batch: int = 1, split: bool | None = None):
         layers = list(layers)
         if not layers:
             raise ValueError("KernelStreamer: needs at least one layer")
@@ -344,6 +362,73 @@ class KernelStreamer:
         self._dtype, self._xshape = dtype, (batch, self._prepared[0].D)
         self._y = self._h[-1]
         self.batch, self.kinds = batch, tuple(spec.kind for spec in layers)
+        splittable = [
+            gates * p.H * (p.D + p.H)
+            for spec, p in zip(layers, self._prepared, strict=True)
+            for gates in (_KINDS[spec.kind][1],)
+            if not (spec.kind == "gru" and not spec.reset_after)  # that step is never split
+        ]
+        self._choose_split(split, max(splittable, default=None))
+
+    def _choose_split(self, split, work: int | None) -> None:
+        """Set ``split`` (whether each step is spread over torch's threads), ``split_reason``
+        and ``split_timing``: forced by the argument or RNNKIT_STREAM_SPLIT, else timed."""
+        self.split_timing = None
+        if split is None:
+            env = os.environ.get(_SPLIT_ENV, "").strip().lower()
+            if env in ("on", "off"):
+                split, why = env == "on", f"{_SPLIT_ENV}={env}"
+            elif env not in ("", "auto"):
+                raise ValueError(f"{_SPLIT_ENV} must be auto, on or off, got {env!r}")
+        else:
+            split, why = bool(split), "split=" + str(bool(split))
+        if split is None:
+            threads = torch.get_num_threads()
+            if threads < 2:
+                split, why = False, "one thread"
+            elif work is None:
+                split, why = False, "GRU steps with reset_after=False are never split"
+            elif work < _SPLIT_TIMED_MIN:
+                split, why = False, f"{work} weight elements a step, under {_SPLIT_TIMED_MIN}"
+            else:
+                one, two = self._time_split()
+                self.split_timing = {"one_thread_us": one * 1e6, "split_us": two * 1e6}
+                split = two < one
+                why = f"timed: split {two * 1e6:.2f} us, one thread {one * 1e6:.2f} us a step"
+        self._set_split(_SPLIT_ALWAYS if split else _SPLIT_NEVER)
+        self.split, self.split_reason = split, why
+
+    def _set_split(self, mode: int) -> None:
+        self._rows[:, _ROW - 1] = mode
+
+    def _time_split(self) -> tuple[float, float]:
+        """Seconds a step (the best of a few short rounds, one thread and split taking turns)
+        on zero input; the state is restored afterwards. Bounded by _SPLIT_BUDGET_S in all."""
+        saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
+        x = torch.zeros(self._xshape, dtype=self._dtype)
+        step, rows, nl, y = self._step, self._rows_ptr, self._nlayers, self._y
+        clock = time.perf_counter
+
+        def per_step(mode: int, n: int) -> float:
+            self._set_split(mode)
+            t0 = clock()
+            for _ in range(n):
+                step(rows, nl, x, y)
+            return (clock() - t0) / n
+
+        with torch.no_grad():
+            rough = min(per_step(_SPLIT_NEVER, 2), per_step(_SPLIT_ALWAYS, 2))  # and warm-up
+            # 5 rounds of up to 50 steps each way; fewer (down to one round of 2) for big steps
+            rounds = max(1, min(5, int(_SPLIT_BUDGET_S / (4 * max(rough, 1e-7)))))
+            n = max(2, min(50, int(_SPLIT_BUDGET_S / (2 * rounds * max(rough, 1e-7)))))
+            best = {_SPLIT_NEVER: float("inf"), _SPLIT_ALWAYS: float("inf")}
+            for r in range(rounds):
+                pair = (_SPLIT_NEVER, _SPLIT_ALWAYS)
+                for mode in pair if r % 2 == 0 else pair[::-1]:
+                    best[mode] = min(best[mode], per_step(mode, n))
+            for t, s in zip((*self._h, *(c for c in self._c if c is not None)), saved, strict=True):
+                t.copy_(s)
+        return best[_SPLIT_NEVER], best[_SPLIT_ALWAYS]
 
     @property
     def state(self) -> list:

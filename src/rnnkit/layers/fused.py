@@ -136,7 +136,7 @@ register_impl(GRUCell, "fused", _GRUKernels())
 register_impl(LSTMCell, "fused", _LSTMKernels())
 
 
-def make_streamer(layer, batch: int):
+def make_streamer(layer, batch: int, split: bool | None = None):
     """A kernels.KernelStreamer holding a snapshot of a unidirectional layer's weights."""
     from .. import kernels
 
@@ -149,4 +149,4 @@ def make_streamer(layer, batch: int):
         raise ValueError("Recurrent.streamer: call layer.eval() first (dropout between layers)")
     impls = layer.impls("fused")
     specs = [impl.stream_layer(cell) for cell, impl in zip(layer.cells, impls, strict=True)]
-    return kernels.KernelStreamer(specs, batch=batch)
+    return kernels.KernelStreamer(specs, batch=batch, split=split)

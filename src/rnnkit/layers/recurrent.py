@@ -383,7 +383,7 @@ class Recurrent(nn.Module):
                 return why
         return "reference", None
 
-    def streamer(self, batch: int = 1):
+    def streamer(self, batch: int = 1, split: bool | None = None):
         """The fastest streaming inference: a `rnnkit.kernels.KernelStreamer` over this layer.
 
         One native call per step for the whole stack, state kept in preallocated buffers.
@@ -393,7 +393,9 @@ class Recurrent(nn.Module):
         unidirectional layer (LSTM options, minGRU, minLSTM, LRU, ...), or any layer when the
         kernels are unavailable, gets a `CellStreamer` (same interface, stepped from Python
         through `step`; with a one-line RuntimeWarning when a kernel family could not run);
-        its `impl_used` says which path stepped.
+        its `impl_used` says which path stepped. ``split`` (the KernelStreamer's: None times
+        whether a step spread over torch's threads is faster, True / False force it) is
+        reported by its ``split`` and ``split_reason``.
 
         Example:
             >>> s = layer.eval().streamer(batch=1)
@@ -408,7 +410,7 @@ class Recurrent(nn.Module):
             raise ValueError("Recurrent.streamer: call layer.eval() first (dropout between layers)")
         why = self.impl_unsupported("fused")
         if why is None:
-            return make_streamer(self, batch)
+            return make_streamer(self, batch, split)
         if all(i is not None for i in self.impls("fused")):  # kernels exist, cannot run here
             warnings.warn(
                 f"Recurrent.streamer: the native kernels cannot run this layer ({why}); "

@@ -48,11 +48,12 @@ static int rk_small_fits(int N, int K) {
 #endif
 }
 
-/* op(W) as K rows of ldp floats: W (N, K) transposed (trans) or W (K, N) as is. */
+/* op(W) as K rows of ldp floats: W (N, K) transposed (trans) or W (K, N) as is, a block of the
+ * kernels' cache (pool.h; rk_give(Bp, rk_small_bytes_of(K, ldp))). */
+static size_t rk_small_bytes_of(int K, int ldp) { return (size_t)K * ldp * sizeof(float); }
 static float *rk_small_pack(const float *W, int ld, int trans, int N, int K, int ldp) {
-    void *buf = NULL;
-    if (posix_memalign(&buf, 64, (size_t)K * ldp * sizeof(float)) != 0) return NULL;
-    float *Bp = (float *)buf;
+    float *Bp = (float *)rk_take(rk_small_bytes_of(K, ldp));
+    if (!Bp) return NULL;
     for (int k = 0; k < K; k++)
         for (int n = 0; n < ldp; n++)
             Bp[(size_t)k * ldp + n] = n >= N ? 0.0f : trans ? W[(size_t)n * ld + k]
@@ -227,7 +228,7 @@ typedef struct {
 static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M, int N, int K) {
     r->W = W; r->ld = ld; r->trans = trans; r->M = M; r->N = N; r->K = K; r->packed = NULL;
     r->bytes = 0;
-    r->small = NULL; r->ldp = 0; r->own.p = NULL;
+    r->small = NULL; r->ldp = 0; r->own.p = NULL; r->own.bytes = 0;
 #if IS_FLOAT
     if (rk_small_fits(N, K) && M > 0) {
         r->ldp = (N + 15) / 16 * 16;
@@ -250,7 +251,7 @@ static int SUF(rmat_init)(SUF(rmat) *r, const REAL *W, int ld, int trans, int M,
 
 static void SUF(rmat_free)(SUF(rmat) *r) {
     rk_give(r->packed, r->bytes);
-    free(r->small);
+    if (r->small) rk_give(r->small, rk_small_bytes_of(r->K, r->ldp));
     rk_own_free(&r->own);
     r->packed = NULL;
     r->small = NULL;

@@ -149,21 +149,27 @@ void pack_a(const float *A, int lda, int transa, int m0, int mc, int k0, int kc,
     }
 }
 
-/* This thread's A buffer (MC x KC floats, 64-byte aligned), kept for the thread's life. */
+/* This thread's A buffer (MC x KC floats, 64-byte aligned), taken on the thread's first call
+ * and kept for its life (not per call: ATen's pool threads persist), freed when it exits. */
+struct ABuffer {
+    float *p = NULL;
+    size_t have = 0;
+    ~ABuffer() { free(p); }
+};
+
 float *a_buffer() {
-    static thread_local float *buf = NULL;
-    static thread_local size_t have = 0;
+    static thread_local ABuffer buf;
     size_t need = (size_t)mc_block * kc_block;
-    if (have < need) {
-        free(buf);
-        buf = NULL;
-        have = 0;
+    if (buf.have < need) {
+        free(buf.p);
+        buf.p = NULL;
+        buf.have = 0;
         void *p = NULL;
         if (posix_memalign(&p, 64, need * sizeof(float)) != 0) return NULL;
-        buf = (float *)p;
-        have = need;
+        buf.p = (float *)p;
+        buf.have = need;
     }
-    return buf;
+    return buf.p;
 }
 
 /* Rows [m0, m1) x panels [p0, p1) of C, one thread. */
@@ -224,6 +230,15 @@ void run_parts(int n, int nthreads, const F &body) {
 
 }  // namespace
 
+#ifdef RK_GEMM_STANDALONE
+/* Built without rnnkit.cpp (and its block cache): plain aligned allocations. */
+void *rk_block_take(size_t bytes) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+void rk_block_give(void *p, size_t) { free(p); }
+#endif
+
 int rk_own_supported() {
 #if RK_OWN_X86
     static const int ok = __builtin_cpu_supports("avx512f");
@@ -262,11 +277,11 @@ int rk_own_pack(RkPacked *pb, const float *B, int ldb, int trans, int N, int K) 
     pb->N = N;
     pb->K = K;
     pb->p = NULL;
+    pb->bytes = 0;
     int np = (N + RK_NR - 1) / RK_NR;
-    size_t n = (size_t)np * (K > 0 ? K : 1) * RK_NR;
-    void *buf = NULL;
-    if (posix_memalign(&buf, 64, n * sizeof(float)) != 0) return -1;
-    float *P = (float *)buf;
+    size_t bytes = (size_t)np * (K > 0 ? K : 1) * RK_NR * sizeof(float);
+    float *P = (float *)rk_block_take(bytes);
+    if (!P) return -1;
     for (int p = 0; p < np; p++) {
         float *d = P + (size_t)p * K * RK_NR;
         int j0 = p * RK_NR, nr = N - j0 < RK_NR ? N - j0 : RK_NR;
@@ -285,12 +300,14 @@ int rk_own_pack(RkPacked *pb, const float *B, int ldb, int trans, int N, int K) 
                 memset(d + (size_t)k * RK_NR + nr, 0, (RK_NR - nr) * sizeof(float));
     }
     pb->p = P;
+    pb->bytes = bytes;
     return 0;
 }
 
 void rk_own_free(RkPacked *pb) {
-    free(pb->p);
+    if (pb->p) rk_block_give(pb->p, pb->bytes);
     pb->p = NULL;
+    pb->bytes = 0;
 }
 
 void rk_own_mul(const RkPacked *pb, int M, const float *A, int lda, int transa, float beta,

@@ -22,7 +22,15 @@ enum { RK_MR = 8, RK_NR = 48 };
 struct RkPacked {
     float *p;     /* panels: ceil(N / RK_NR) of K x RK_NR floats */
     int N, K;
+    size_t bytes; /* of p (a block of the kernels' cache, rk_block_take) */
 };
+
+/* A block of the kernels' block cache (pool.h, which only rnnkit.cpp includes; rnnkit.cpp
+ * defines these): `bytes` bytes, 64-byte aligned, or NULL when out of memory; give it back with
+ * the same bytes. The packed op(B) is taken from it, so repeated calls reuse mapped pages (a
+ * 4 MB W at H = 512 from posix_memalign faulted its pages in on every call). */
+void *rk_block_take(size_t bytes);
+void rk_block_give(void *p, size_t bytes);
 
 /* 1: the sequence kernels run the own GEMM for float (where the CPU has AVX-512F). */
 extern int rk_own_on;

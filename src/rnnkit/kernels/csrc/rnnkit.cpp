@@ -69,6 +69,10 @@ using OptTensor = std::optional<Tensor>;
 #include "gemm.h"
 #define ARG(i, type) ((type)(intptr_t)a[i])
 
+/* gemm.h's door to the block cache, for gemm.cpp (pool.h is this file's alone). */
+void *rk_block_take(size_t bytes) { return rk_take(bytes); }
+void rk_block_give(void *p, size_t bytes) { rk_give(p, bytes); }
+
 namespace {
 
 int rk_min_rows = 8; /* rows of the batch per thread before splitting pays off */
@@ -515,6 +519,35 @@ PyObject *py_pool_configure(PyObject *, PyObject *arg) {
                          (Py_ssize_t)pool.hits, (Py_ssize_t)pool.misses);
 }
 
+/* own_gemm(a, b, c, M, N, K): row-major C (M, N) = A (M, K) B (K, N) with the own GEMM on
+ * torch's threads (addresses of contiguous float32 buffers, the caller's to check), whether or
+ * not the kernels use it (rk_own_on); for the benchmark's sgemm peak. RuntimeError where the
+ * CPU cannot run it (no AVX-512F). */
+PyObject *py_own_gemm(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    if (n != 6) {
+        PyErr_SetString(PyExc_TypeError, "own_gemm expects (a, b, c, M, N, K)");
+        return NULL;
+    }
+    long long v[6];
+    for (int i = 0; i < 6; i++) {
+        v[i] = PyLong_AsLongLong(args[i]);
+        if (v[i] == -1 && PyErr_Occurred()) return NULL;
+    }
+    if (!rk_own_supported()) {
+        PyErr_SetString(PyExc_RuntimeError, "own_gemm: this CPU has no AVX-512F");
+        return NULL;
+    }
+    int M = (int)v[3], N = (int)v[4], K = (int)v[5];
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = rk_own_gemm('N', 'N', M, N, K, (const float *)(intptr_t)v[0], K,
+                      (const float *)(intptr_t)v[1], N, 0.0f, (float *)(intptr_t)v[2], N,
+                      at::get_num_threads());
+    Py_END_ALLOW_THREADS
+    if (err) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_FASTCALL, "tuning knobs"},
     {"info", (PyCFunction)py_info, METH_NOARGS, "what the build found"},
@@ -522,6 +555,7 @@ PyMethodDef methods[] = {
     {"pool_configure", (PyCFunction)py_pool_configure, METH_O, "block cache cap"},
     {"small_configure", (PyCFunction)py_small_configure, METH_O, "tile-kernel threshold"},
     {"gemm_configure", (PyCFunction)py_gemm_configure, METH_O, "own GEMM on/off"},
+    {"own_gemm", (PyCFunction)(void (*)(void))py_own_gemm, METH_FASTCALL, "the own GEMM, once"},
     {NULL, NULL, 0, NULL}};
 
 #define RK_STR2(x) #x

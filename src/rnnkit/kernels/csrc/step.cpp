@@ -109,11 +109,17 @@ int gates_of(int kind) { return kind == 0 ? 1 : kind == 1 ? 3 : 4; }
  * H = 256 10.0 / 10.0 / 30.8. */
 int64_t rk_split_min = 1 << 18;
 
+/* How a step is spread over threads: by rk_split_min (the step ops, Recurrent.step), never,
+ * or over every thread the step has columns for (a KernelStreamer's choice, timed when it is
+ * built: kernels/step.py; the row's RK_SPLIT slot). */
+enum { RK_SPLIT_RULE = 0, RK_SPLIT_NEVER = 1, RK_SPLIT_ALWAYS = 2 };
+
 /* body(t, nt) for t in [0, nt): one part per thread where the step is big enough. */
 template <typename F>
-void split(int64_t work, int units, const F &body) {
+void split(int64_t work, int units, const F &body, int mode = RK_SPLIT_RULE) {
     int nt = at::get_num_threads();
-    if (nt > 1 && work >= rk_split_min && !at::in_parallel_region()) {
+    bool want = mode == RK_SPLIT_ALWAYS || (mode == RK_SPLIT_RULE && work >= rk_split_min);
+    if (nt > 1 && want && !at::in_parallel_region()) {
         nt = std::min(nt, std::max(1, units / 16));
     } else {
         nt = 1;
@@ -149,7 +155,7 @@ struct Scratch {
 template <typename T>
 void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const T *h,
              const T *c, const T *wihT, const T *whhT, const T *bih, const T *bhh, T *hout,
-             T *cout, T *save) {
+             T *cout, T *save, int mode = RK_SPLIT_RULE) {
     int G = gates_of(kind), GH = G * H;
     bool ra = kind == 1 && opt;
     Scratch<T> mem;
@@ -169,7 +175,7 @@ void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const 
     split((int64_t)GH * (D + H), H, [&](int t, int nt) {
         auto r = part(H, t, nt);
         if (r.second > r.first) K<T>::fwd(&p, r.first, r.second);
-    });
+    }, mode);
 }
 
 /* ---- operators -------------------------------------------------------------------------- */
@@ -818,9 +824,11 @@ PyObject *py_plan_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
  * 2 lstm), then dt B D H, (Elman: act, GRU: reset_after), x ldx h (LSTM: c) WihT WhhT bih bhh
  * hout (LSTM: cout)] with hout/cout aimed at scratch. Layer k reads layer k-1's new h; each
  * layer's new state is copied over its h (and c), so the state buffers are updated in place (x
- * may alias a state buffer: the step writes scratch first). The same step as the step ops and
- * plan_step runs, so results are identical. */
-constexpr int RK_ROW = 16;
+ * may alias a state buffer: the step writes scratch first). The row's last slot, RK_SPLIT, is
+ * how the layer's step is spread over threads (RK_SPLIT_RULE / NEVER / ALWAYS). The same step as
+ * the step ops and plan_step runs, so results are identical (a split step computes each column
+ * as one thread does). */
+constexpr int RK_ROW = 16, RK_SPLIT = RK_ROW - 1;
 
 template <typename T>
 void stream_layer(int kind, const int64_t *p) {
@@ -828,7 +836,7 @@ void stream_layer(int kind, const int64_t *p) {
     int lstm = kind == 2, xs = lstm ? 4 : 5;
     run_fwd<T>(kind, lstm ? 0 : (int)p[4], (int)p[1], (int)p[2], (int)p[3], P(xs),
                (int)p[xs + 1], P(xs + 2), lstm ? P(7) : nullptr, P(8), P(9), P(10), P(11), P(12),
-               lstm ? P(13) : nullptr, nullptr);
+               lstm ? P(13) : nullptr, nullptr, (int)p[RK_SPLIT - 1]);
 }
 
 /* One step of the stack from x at x_addr (row stride ldx); false with a Python error set. */

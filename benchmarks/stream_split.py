@@ -1,0 +1,87 @@
+"""The streamer's two-thread split, A/B in one process: the old fixed rule against the timed
+choice (kernels.KernelStreamer, split=None), with one thread and split forced for reference,
+and torch's cell. B = 1, D = H, wall clock, jobs of `--steps` steps taking turns, medians.
+
+    PYTHONPATH=src python benchmarks/stream_split.py [--threads 2] [--reps 15] [--steps 200]
+
+Prints one JSON line per (cell, H): µs a step per job ("rule": rk_split_min = 2^18 weight
+elements, what every streamer ran before the timed choice), the choice the timed streamer
+made with its own timing, the cost of building it, and the speedups over torch's cell.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import torch
+
+from rnnkit.bench.speed import CLOCKS, TORCH_CELL, TORCH_SEQ, interleaved
+from rnnkit.kernels import step as kstep
+from rnnkit.layers import from_torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--cells", nargs="+", default=["elman", "gru", "lstm"])
+    ap.add_argument("--hs", nargs="+", type=int, default=[64, 128, 256])
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    for H in args.hs:
+        for cell in args.cells:
+            measure(cell, H, args)
+
+
+def measure(cell: str, H: int, args) -> None:
+    torch.manual_seed(0)
+    mod = TORCH_SEQ[cell](H, H, batch_first=True)
+    tcell = TORCH_CELL[cell](H, H)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(tcell, name).copy_(getattr(mod, f"{name}_l0"))
+    layer = from_torch(mod, impl="fused").eval()
+    x = torch.randn(1, H)
+    s0 = (torch.zeros(1, H), torch.zeros(1, H)) if cell == "lstm" else torch.zeros(1, H)
+    t0 = time.perf_counter()
+    auto = layer.streamer()
+    build_ms = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    layer.streamer(split=False)
+    build_fixed_ms = (time.perf_counter() - t0) * 1e3
+    rule = layer.streamer(split=False)
+    rule._set_split(kstep._SPLIT_RULE)
+    streamers = {"rule": rule, "auto": auto, "one": layer.streamer(split=False),
+                 "split": layer.streamer(split=True)}  # fmt: skip
+
+    def torch_job():
+        s = s0
+        with torch.no_grad():
+            for _ in range(args.steps):
+                s = tcell(x, s)
+
+    def stream_job(s):
+        def job():
+            s.reset()
+            for _ in range(args.steps):
+                s.step(x)
+
+        return job
+
+    jobs = {"torch_cell": torch_job, **{k: stream_job(s) for k, s in streamers.items()}}
+    med = interleaved(jobs, args.reps, CLOCKS["wall"])
+    us = {k: round(v / args.steps * 1e6, 2) for k, v in med.items()}
+    print(json.dumps({
+        "cell": cell, "H": H, "threads": args.threads, "us": us,
+        "auto_split": auto.split, "auto_reason": auto.split_reason,
+        "build_ms": round(build_ms, 2), "build_fixed_ms": round(build_fixed_ms, 2),
+        "x_torch_rule": round(us["torch_cell"] / us["rule"], 1),
+        "x_torch_auto": round(us["torch_cell"] / us["auto"], 1),
+        "load": os.getloadavg()[0],
+    }), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
