@@ -17,6 +17,7 @@ optimizer step), so an updated weight is re-read, never served stale.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -275,11 +276,12 @@ class KernelStreamer:
             the same either way). None (default): RNNKIT_STREAM_SPLIT=on|off if set, else
             timed here when torch has 2+ threads and the largest layer reads at least 2^15
             weight elements a step: a few short rounds of real steps each way, taking turns,
-            the best of each, about 4 ms in all (the state is restored). Whether a second core
-            helps depends on its cache (Zen 4, each core its own L2: LSTM H = 128 4.0 vs 5.4 us;
-            a 2-core Xeon: level) and on what else runs, so it is measured, not assumed. The
-            choice is kept for the streamer's life: ``split``, ``split_reason`` (why) and
-            ``split_timing`` (the timed µs a step, or None) report it.
+            the best of each, about 4 ms in all, at most ~8 ms past a warm-up of two steps
+            each way (the state is restored). Whether a second core helps depends on its
+            cache (Zen 4, each core its own L2: LSTM H = 128 4.0 vs 5.4 us; a 2-core Xeon:
+            level) and on what else runs, so it is measured, not assumed. The choice is kept
+            for the streamer's life: ``split``, ``split_reason`` (why) and ``split_timing``
+            (the timed µs a step, or None) report it.
 
     Example:
         >>> s = KernelStreamer([StreamLayer("gru", w_ih, w_hh, b_ih, b_hh)], batch=1)
@@ -402,28 +404,36 @@ class KernelStreamer:
         self._rows[:, _ROW - 1] = mode
 
     def _time_split(self) -> tuple[float, float]:
-        """Seconds a step (the best of a few short rounds, one thread and split taking turns)
-        on zero input; the state is restored afterwards. Bounded by _SPLIT_BUDGET_S in all."""
+        """Seconds a step (the best of a few short rounds' medians, one thread and split taking
+        turns) on zero input; the state is restored afterwards. Stops at twice _SPLIT_BUDGET_S (a
+        loaded machine can stall a split step for a scheduler slice) once both were timed."""
         saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
         x = torch.zeros(self._xshape, dtype=self._dtype)
         step, rows, nl, y = self._step, self._rows_ptr, self._nlayers, self._y
         clock = time.perf_counter
+        deadline = float("inf")
 
         def per_step(mode: int, n: int) -> float:
+            """The median of up to n steps, each timed (a stalled step moves no median)."""
             self._set_split(mode)
-            t0 = clock()
-            for _ in range(n):
+            times, t = [], clock()
+            while len(times) < n and (not times or t < deadline):
                 step(rows, nl, x, y)
-            return (clock() - t0) / n
+                t0, t = t, clock()
+                times.append(t - t0)
+            return statistics.median(times)
 
         with torch.no_grad():
             rough = min(per_step(_SPLIT_NEVER, 2), per_step(_SPLIT_ALWAYS, 2))  # and warm-up
+            deadline = clock() + 2 * _SPLIT_BUDGET_S
             # 5 rounds of up to 50 steps each way; fewer (down to one round of 2) for big steps
             rounds = max(1, min(5, int(_SPLIT_BUDGET_S / (4 * max(rough, 1e-7)))))
             n = max(2, min(50, int(_SPLIT_BUDGET_S / (2 * rounds * max(rough, 1e-7)))))
             best = {_SPLIT_NEVER: float("inf"), _SPLIT_ALWAYS: float("inf")}
+            pair = (_SPLIT_NEVER, _SPLIT_ALWAYS)
             for r in range(rounds):
-                pair = (_SPLIT_NEVER, _SPLIT_ALWAYS)
+                if r and clock() >= deadline:
+                    break
                 for mode in pair if r % 2 == 0 else pair[::-1]:
                     best[mode] = min(best[mode], per_step(mode, n))
             for t, s in zip((*self._h, *(c for c in self._c if c is not None)), saved, strict=True):
