@@ -4,10 +4,13 @@ Run it once per tree with that tree's src first on PYTHONPATH, alternating trees
 builds (benchmarks/README.md, "Kernel block cache"):
 
     PYTHONPATH=src python benchmarks/workspace.py [--threads 2] [--reps 5] [--clock cpu|wall]
+        [--gemm own|blas]
 
 The fused layer and torch.nn take turns (rnnkit.bench.speed.interleaved), so a load change hits
 both; the sgemm peak is measured in the same process. Prints one JSON line per row: medians in
-ms, fused/torch speedup (--peer), GEMM GFLOP/s as a share of the peak, minor page faults a call.
+ms, fused/torch speedup (--peer), GEMM GFLOP/s as a share of the peak (the faster of torch.mm
+and the own GEMM), minor page faults a call, and which GEMM the kernels ran (--gemm forces it:
+the own GEMM's packs come from the block cache too, session 8).
 """
 
 import argparse
@@ -17,6 +20,7 @@ import resource
 import torch
 
 from rnnkit.bench.speed import CLOCKS, TORCH_SEQ, gemm_flops, interleaved, layer_job, sgemm_peak
+from rnnkit.kernels.sequence import lib
 from rnnkit.layers import from_torch
 
 ROWS = (
@@ -44,9 +48,14 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     ap.add_argument("--label", default="")
+    ap.add_argument("--gemm", choices=("own", "blas"), help="the kernels' GEMM (default: theirs)")
     ap.add_argument("--peer", action="store_true", help="also time torch.nn (the speedup column)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    module = lib()
+    if args.gemm:
+        module.gemm_configure(int(args.gemm == "own"))
+    gemm = "own" if module.gemm_configure(-1)[0] else "blas"
     clock = CLOCKS[args.clock]
     peak = sgemm_peak(clock)
     for cell, (B, T, H), mode in ROWS:
@@ -66,6 +75,7 @@ def main() -> None:
                     "size": f"{B}x{T}x{H}",
                     "mode": mode,
                     "clock": args.clock,
+                    "gemm": gemm,
                     "fused_ms": round(med["fused"] * 1e3, 1),
                     **(
                         {

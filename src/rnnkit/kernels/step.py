@@ -276,12 +276,13 @@ class KernelStreamer:
             the same either way). None (default): RNNKIT_STREAM_SPLIT=on|off if set, else
             timed here when torch has 2+ threads and the largest layer reads at least 2^15
             weight elements a step: a few short rounds of real steps each way, taking turns,
-            the best of each, about 4 ms in all, at most ~8 ms past a warm-up of two steps
-            each way (the state is restored). Whether a second core helps depends on its
-            cache (Zen 4, each core its own L2: LSTM H = 128 4.0 vs 5.4 us; a 2-core Xeon:
-            level) and on what else runs, so it is measured, not assumed. The choice is kept
-            for the streamer's life: ``split``, ``split_reason`` (why) and ``split_timing``
-            (the timed µs a step, or None) report it.
+            each step timed, the best round median of each; about 4 ms in all (more on a
+            loaded machine, where a split step can stall for a scheduler slice); the state is
+            restored. Whether a second core helps depends on its cache (LSTM H = 128, split
+            vs not: Zen 4, each core its own L2, 4.0 vs 5.4 us; a 2-core Xeon, 4.7 vs 3.95)
+            and on what else runs, so it is measured, not assumed. The choice is kept for the
+            streamer's life: ``split``, ``split_reason`` (why) and ``split_timing`` (the
+            timed µs a step, or None) report it.
 
     Example:
         >>> s = KernelStreamer([StreamLayer("gru", w_ih, w_hh, b_ih, b_hh)], batch=1)
@@ -405,8 +406,9 @@ class KernelStreamer:
 
     def _time_split(self) -> tuple[float, float]:
         """Seconds a step (the best of a few short rounds' medians, one thread and split taking
-        turns) on zero input; the state is restored afterwards. Stops at twice _SPLIT_BUDGET_S (a
-        loaded machine can stall a split step for a scheduler slice) once both were timed."""
+        turns) on zero input; the state is restored afterwards. Starts no round past twice
+        _SPLIT_BUDGET_S after the warm-up, and cuts a round short there (a loaded machine can
+        stall a split step for a scheduler slice, milliseconds)."""
         saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
         x = torch.zeros(self._xshape, dtype=self._dtype)
         step, rows, nl, y = self._step, self._rows_ptr, self._nlayers, self._y
@@ -414,10 +416,11 @@ class KernelStreamer:
         deadline = float("inf")
 
         def per_step(mode: int, n: int) -> float:
-            """The median of up to n steps, each timed (a stalled step moves no median)."""
+            """The median of n steps, each timed (a stalled step moves no median); past the
+            deadline, of min(n, 5)."""
             self._set_split(mode)
             times, t = [], clock()
-            while len(times) < n and (not times or t < deadline):
+            while len(times) < n and (len(times) < 5 or t < deadline):
                 step(rows, nl, x, y)
                 t0, t = t, clock()
                 times.append(t - t0)
