@@ -292,6 +292,8 @@ def stream_jobs(cell: str, H: int, steps: int, reference: bool, backward: bool =
         for _ in range(steps):
             streamer.step(x)
 
+    stream.split_reason = streamer.split_reason  # the streamer's split choice, for the result
+
     jobs = {"torch_cell": torch_cell, "streamer": stream, "layer_fused": layer_step(fused),
             # impl "auto": the cells step when a gradient is wanted (impl="fused" refuses)
             "layer_auto": layer_step(from_torch(mod).eval())}  # fmt: skip
@@ -388,6 +390,8 @@ def _run(config: SpeedConfig, status, progress: Progress) -> dict[str, Any]:
                 },
                 "us_grad": us_grad,
                 "speedup_grad": us_grad["torch_cell"] / us_grad["layer_auto"],
+                # one thread or split over the threads, and why (KernelStreamer.split_reason)
+                "streamer_split": getattr(jobs["streamer"], "split_reason", None),
             }
             stream.append(item)
             done += 1
@@ -586,6 +590,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {x['streamer']:.1f} | {x['layer_fused']:.1f} "
             f"| {g['torch_cell']:.2f} | {g['layer_auto']:.2f} | {s['speedup_grad']:.1f} |"
         )
+    splits = [f"{s['cell']} H={s['H']}: {s['streamer_split']}"
+              for s in result["streaming"] if s.get("streamer_split")]  # fmt: skip
+    if splits:
+        lines += ["", "Streamer split over the threads (chosen when built): " + "; ".join(splits)]
     lines += ["", "Targets (issue 11):", "", "| target | measured | met |", "|---|---|---|"]
     for t in result["targets"]:
         v = f"{100 * t['value']:.0f}%" if "peak" in t["target"] else f"{t['value']:.2f}x"
