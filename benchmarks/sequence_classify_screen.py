@@ -2,18 +2,22 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/sequence_classify_screen.py \
         --set layout=parallel --seeds 0 NAME ...
+    ... --set choose_dilate=2 [--choose-only] NAME ...   # session 8: the dilation chosen
 
 Each (data set, seed) is the default command with --seed S --threads 1 and the --set
 options, baselines 1-NN Euclidean only (the deterministic 1-NN DTW and MiniRocket of the
 same split are in results/sequence_classify.jsonl / .session4.jsonl, seed 0), one run at a
 time in this process. Rows append to results/sequence_classify.screen.jsonl with the
 options, the wall time and the seconds the run prints; the default's row of the same data
-set and seed (results/sequence_classify.jsonl) is printed beside each.
+set and seed (results/sequence_classify.jsonl) is printed beside each. --choose-only: only
+the automatic settings (`choose`, training split alone: no member trained, no test case
+read), one row each with "choose_only": true.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -27,11 +31,13 @@ def main() -> None:
     import torch
 
     from rnnkit.tasks import sequence_classify as sc
+    from rnnkit.tasks.sequence_classify.task import choose, load_data
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="+")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--set", action="append", default=[], help="option=value")
+    p.add_argument("--choose-only", action="store_true", help="only the automatic settings")
     args = p.parse_args()
     extra: dict = {}
     for kv in args.set:
@@ -44,6 +50,19 @@ def main() -> None:
         for seed in args.seeds:
             start = time.perf_counter()
             options = sc.Options(data=name, seed=seed, threads=1, baselines="euclidean", **extra)
+            if args.choose_only:
+                choice = choose(load_data(options), options)
+                row = {"data": name, "seed": seed, "set": extra, "choose_only": True,
+                       "auto": dataclasses.asdict(choice),
+                       "wall_s": round(time.perf_counter() - start, 1),
+                       "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+                with open(OUT, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                val = {k: round(v["val_accuracy"], 3) for k, v in choice.dilate_scores.items()}
+                print(f"{name} seed {seed} {extra}: dilate {choice.dilate} {val} "
+                      f"({choice.frontend}/{choice.normalise}); {choice.seconds} s, wall "
+                      f"{row['wall_s']} s", flush=True)  # fmt: skip
+                continue
             tag = "-".join(f"{k}{v}" for k, v in extra.items()) or "default"
             run = sc.train(options, Path("runs") / "screen" / f"{name}-{seed}-{tag}",
                            overwrite=True, progress=False)  # fmt: skip
@@ -56,7 +75,8 @@ def main() -> None:
                 f.write(json.dumps(row) + "\n")
             was = base.get((name, seed), {}).get("test_accuracy")
             print(f"{name} seed {seed} {extra}: {r['test_accuracy']:.3f} members "
-                  f"{[round(a, 3) for a in r['member_accuracies']]} (default "
+                  f"{[round(a, 3) for a in r['member_accuracies']]} dilate "
+                  f"{r['auto'].get('dilate', '-')} (default "
                   f"{'-' if was is None else f'{was:.3f}'}); {row['seconds']} wall "
                   f"{row['wall_s']} s", flush=True)  # fmt: skip
 

@@ -207,7 +207,8 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     assert res["first_k_accuracies"][0] == res["member_accuracies"][0]
     assert res["first_k_accuracies"][1] == res["test_accuracy"]
     assert res["auto"] == {"frontend": "conv", "normalise": "series", "patch": 2, "scores": {},
-                           "reason": "as given", "seconds": 0.0, "pool": 3}  # fmt: skip
+                           "reason": "as given", "seconds": 0.0, "pool": 3, "dilate": 1,
+                           "dilate_scores": {}}  # fmt: skip
     for member in (out, out / "member-1"):
         assert (member / "model.safetensors").exists()
         config = json.loads((member / "config.json").read_text())["train"]
@@ -259,6 +260,49 @@ def test_members_differ_in_dilation_within_the_series_length(tmp_path):
     assert clf.predict_proba([X[0]]).shape == (1, 2)
 
 
+def test_choose_dilate_picks_the_dilation_on_validation_and_the_members_follow(tmp_path,
+                                                                               monkeypatch):
+    """--choose-dilate 2: undilated against member 1's dilation on the validation part of
+    train (the chosen front end and normalisation, --dilate-select-steps updates each); the
+    members are dilated apart only when the dilated model scored higher; no choice when the
+    series are too short to dilate."""
+    from rnnkit.tasks.sequence_classify import task
+
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    X = np.sin(np.linspace(0, 6, 60))[None, :, None] * (2 * y - 1)[:, None, None]
+    path = tmp_path / "waves.npz"
+    np.savez(path, X=X + rng.normal(0, 0.1, X.shape), y=y)
+    seen = []
+    real = task.score
+
+    def fake(data, options, front, norm, pool, patch, tr, va, dilation=1, steps=None):
+        seen.append((dilation, steps))
+        out = real(data, options, front, norm, pool, patch, tr, va, dilation, steps)
+        return {**out, "val_accuracy": float(dilation == wins)}  # the winner is set here
+
+    monkeypatch.setattr(task, "score", fake)
+    for wins, members in ((2, [1, 2]), (1, [1, 1])):
+        seen.clear()
+        out = tmp_path / f"choose-{wins}"
+        r = invoke("train", "sequence-classify", "--data", path, "--ensemble", 2,
+                   "--choose-dilate", 2, "--dilate-select-steps", 3, "--patch", 4, "--out",
+                   out, *FIXED, *TINY)  # fmt: skip
+        assert r.exit_code == 0, r.output
+        assert seen == [(1, 3), (2, 3)]
+        auto = json.loads((out / "results.json").read_text())["auto"]
+        assert auto["dilate"] == wins and set(auto["dilate_scores"]) == {"dilation 1",
+                                                                         "dilation 2"}
+        assert [m.config.dilation for m in sequence_classify.load(out).models] == members
+    short = tmp_path / "short.npz"  # 24 frames: member 1 stays undilated, nothing to compare
+    np.savez(short, X=X[:, :24], y=y)
+    seen.clear()
+    r = invoke("train", "sequence-classify", "--data", short, "--choose-dilate", 2, "--out",
+               tmp_path / "short", *FIXED, *TINY)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert not seen
+
+
 def test_cross_validate_reads_only_the_training_split(seq_csv, tmp_path):
     data = load_classification_source(str(seq_csv), time_column="t")
     opts = SequenceClassifyOptions(hidden=4, filters=4, epochs=1.0, batch=8, ensemble=1,
@@ -292,7 +336,7 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
            "ensemble", "filters", "patch", "select_steps", "select_folds", "crop", "dilate",
-           "max_frames"]  # fmt: skip
+           "max_frames", "choose_dilate", "dilate_select_steps"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
          ("seed", "0")}  # fmt: skip

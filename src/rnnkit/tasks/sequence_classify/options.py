@@ -62,6 +62,16 @@ class SequenceClassifyOptions(TrainOptions):
         "longest (pooled) training series (1: every member the FCN's undilated blocks).",
         ge=1, le=64,
     )  # fmt: skip
+    choose_dilate: int = opt(
+        1, "N > 1: choose --dilate 1 or N per data set on the validation part of train: a "
+        "model with member 1's dilation (N, capped as --dilate caps it) against an undilated "
+        "one, each --dilate-select-steps updates; the members are dilated apart when the "
+        "dilated model scores higher (ties: the lower validation loss). 1: no choice.",
+        ge=1, le=64,
+    )  # fmt: skip
+    dilate_select_steps: int = opt(
+        300, "Updates of each model --choose-dilate compares.", ge=1, le=HUGE
+    )
     filters: int = opt(64, "Channels of each convolutional block.", ge=1, le=4096)
     normalise: str = opt(
         "auto", "series: each series to zero mean and unit variance per channel; global: each "

@@ -68,6 +68,9 @@ class Choice:
     reason: str
     seconds: float = 0.0
     pool: int = 1  # frames averaged into one before the model (auto_pool)
+    dilate: int = 1  # the members' --dilate (with --choose-dilate N: 1 or N as chosen)
+    dilate_scores: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # {"dilation <d>": score} of the models --choose-dilate compared ({} when none was)
 
 
 @dataclass
@@ -164,14 +167,21 @@ def model_config(options: SequenceClassifyOptions, features: int, classes: int, 
     )  # fmt: skip
 
 
-def member_dilation(options: SequenceClassifyOptions, k: int, frames: int) -> int:
-    """Member k's dilation: --dilate^k, capped where the blocks' receptive field
-    (1 + 12·dilation frames) would pass half of `frames` (the longest pooled training
+def member_dilation(options: SequenceClassifyOptions, k: int, frames: int,
+                    dilate: int | None = None) -> int:  # fmt: skip
+    """Member k's dilation: `dilate` (default --dilate)^k, capped where the blocks' receptive
+    field (1 + 12·dilation frames) would pass half of `frames` (the longest pooled training
     series, in the frames the convolutions read) -- never below 1."""
-    if options.dilate == 1 or k == 0:
+    dilate = options.dilate if dilate is None else dilate
+    if dilate == 1 or k == 0:
         return 1
     most = max(1, (frames // 2 - 1) // 12)
-    return max(1, min(options.dilate**k, most))
+    return max(1, min(dilate**k, most))
+
+
+def conv_frames(options: SequenceClassifyOptions, longest: int, patch: int) -> int:
+    """The frames the convolutions read of the longest pooled training series."""
+    return -(-longest // patch) if options.conv_on == "patches" else longest
 
 
 def step_config(options: SequenceClassifyOptions, n: int, steps: int, val: bool):
@@ -228,9 +238,10 @@ def validation_splits(y: np.ndarray, options: SequenceClassifyOptions
 
 
 def score(data: ClassificationData, options: SequenceClassifyOptions, front: str, norm: str,
-          pool: int, patch: int, tr: list[int], va: list[int]) -> dict[str, Any]:  # fmt: skip
-    """One candidate trained `select_steps` updates on the training cases `tr` -> its best
-    accuracy on the cases `va` (and final loss, best step, cases, seconds)."""
+          pool: int, patch: int, tr: list[int], va: list[int], dilation: int = 1,
+          steps: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """One candidate trained `steps` (default `select_steps`) updates on the training cases
+    `tr` -> its best accuracy on the cases `va` (and final loss, best step, cases, seconds)."""
     from ...algorithms import BPTT
     from ...models import build_model
     from ...training import Trainer, seed_everything
@@ -242,8 +253,9 @@ def score(data: ClassificationData, options: SequenceClassifyOptions, front: str
     X, L = tensors(X_tr, scaler, norm, pool)
     X_v, L_v = tensors(X_va, scaler, norm, pool)
     seed_everything(options.seed)
-    model = build_model(model_config(options, data.features, len(data.classes), front, patch))
-    config = step_config(options, len(X), options.select_steps, val=True)
+    model = build_model(model_config(options, data.features, len(data.classes), front, patch,
+                                     dilation))  # fmt: skip
+    config = step_config(options, len(X), steps or options.select_steps, val=True)
     trainer = Trainer(model, BPTT(), dataclasses.replace(config, progress=False))
     result = trainer.fit(random_batches(X, y_tr, L, options.batch, batch_transform(options)),
                          fixed_batches(X_v, y_va, L_v))  # fmt: skip
@@ -286,7 +298,7 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
             why = "the training series are already normalised per series: nothing to choose"
         else:
             why = "as given"
-        return Choice(front, norm, patch, {}, why, pool=pool)
+        return choose_dilation(data, options, Choice(front, norm, patch, {}, why, pool=pool))
     start = time.perf_counter()
     splits = validation_splits(data.y_train, options)
     scores: dict[str, dict[str, Any]] = {}
@@ -300,7 +312,38 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
           f"{len(tr)})" if len(splits) == 1 else f"{len(data.y_train)} training cases, "
           f"{len(splits)} folds in turn ({options.select_steps} updates each)")  # fmt: skip
     why = f"best validation accuracy {scores[best]['val_accuracy']:.3f} on {on}"
-    return Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2), pool)
+    choice = Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2), pool)
+    return choose_dilation(data, options, choice)
+
+
+def choose_dilation(data: ClassificationData, options: SequenceClassifyOptions,
+                    choice: Choice) -> Choice:  # fmt: skip
+    """--choose-dilate N: `choice` with dilate N when a model of member 1's dilation (N,
+    capped) scores higher on the validation part of train than an undilated one, each
+    --dilate-select-steps updates with the chosen front end and normalisation (ties: the
+    lower validation loss, then undilated); else dilate 1. Unchanged when N is 1, without
+    convolutions or validation part, or when the cap leaves member 1 undilated: --dilate."""
+    n = options.choose_dilate
+    longest = math.ceil(max(len(x) for x in data.X_train) / choice.pool)
+    d = member_dilation(options, 1, conv_frames(options, longest, choice.patch), n)
+    if n == 1 or d == 1 or choice.frontend != "conv" or options.val_fraction == 0:
+        return dataclasses.replace(choice, dilate=options.dilate)
+    start = time.perf_counter()
+    splits = validation_splits(data.y_train, options)
+    scores = {}
+    for dil in (1, d):
+        parts = [score(data, options, choice.frontend, choice.normalise, choice.pool,
+                       choice.patch, tr, va, dil, options.dilate_select_steps)
+                 for tr, va in splits]  # fmt: skip
+        scores[f"dilation {dil}"] = parts[0] if len(parts) == 1 else pooled_score(parts)
+    a, b = scores["dilation 1"], scores[f"dilation {d}"]
+    dilated = (b["val_accuracy"], -b["val_loss"]) > (a["val_accuracy"], -a["val_loss"])
+    why = (f"{choice.reason}; dilate {n if dilated else 1}: validation accuracy "
+           f"{b['val_accuracy']:.3f} dilated by {d} against {a['val_accuracy']:.3f} undilated "
+           f"({options.dilate_select_steps} updates each)")  # fmt: skip
+    seconds = round(choice.seconds + time.perf_counter() - start, 2)
+    return dataclasses.replace(choice, reason=why, seconds=seconds, dilate=n if dilated else 1,
+                               dilate_scores=scores)  # fmt: skip
 
 
 def encode(data: ClassificationData, choice: Choice) -> SequenceData:
@@ -428,14 +471,12 @@ class SequenceClassifyTask(Task):
         """driver.fit_members' `fit`: member k (its directory's member-<k>) rebuilt with its
         own dilation (member_dilation) before training, when that is not 1."""
         c, options = ctx.data.choice, ctx.options
-        frames = ctx.data.X.shape[1]
-        if options.conv_on == "patches":
-            frames = -(-frames // c.patch)
+        frames = conv_frames(options, ctx.data.X.shape[1], c.patch)
 
         def fit(member):
             out = Path(member.out)
             k = 0 if out == Path(ctx.out) else int(out.name.split("-")[-1])
-            d = member_dilation(options, k, frames)
+            d = member_dilation(options, k, frames, c.dilate)
             if d != 1 and c.frontend == "conv":
                 from ...models import build_model
 
@@ -488,9 +529,10 @@ class SequenceClassifyTask(Task):
         auto = results["auto"]
         r.paragraph(f"Settings: front end {auto['frontend']}, normalisation {auto['normalise']}, "
                     f"patch {auto['patch']} frames per step; {auto['reason']}.")  # fmt: skip
-        if auto["scores"]:
-            r.table({k: f"validation accuracy {v['val_accuracy']:.3f}, loss "
-                        f"{v['val_loss']:.3f}" for k, v in auto["scores"].items()})  # fmt: skip
+        for scores in (auto["scores"], auto.get("dilate_scores")):
+            if scores:
+                r.table({k: f"validation accuracy {v['val_accuracy']:.3f}, loss "
+                            f"{v['val_loss']:.3f}" for k, v in scores.items()})  # fmt: skip
         published = results["baselines"]["published"]
         rows = [row[:2] for row in accuracy_rows(results)]
         accuracy_section(r, "Test accuracy against the baselines", ("method", "accuracy"),
