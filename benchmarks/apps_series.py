@@ -96,6 +96,10 @@ ENTRIES.update({"cb-" + k[3:]: v for k, v in list(ENTRIES.items()) if k.startswi
 # while it was the default, without the flag); the same commands with it
 ENTRIES.update({"pl-" + k[3:]: [*v, "--hybrid-per-lead"] for k, v in list(ENTRIES.items())
                 if k.startswith("cb-")})
+# session 8: the correction's share per lead time, the least-squares slope on validation
+# (--hybrid-weight lead); the same commands with it
+ENTRIES.update({"lw-" + k[3:]: [*v, "--hybrid-weight", "lead"] for k, v in list(ENTRIES.items())
+                if k.startswith("cb-")})
 
 
 def entry_args(name: str) -> list[str]:
@@ -169,27 +173,46 @@ def run(name: str) -> dict:
 
 def memoise_classical_fits() -> None:
     """The forecast task's classical fits (the hybrid's choice and the baselines) depend on
-    the series and the split alone, not on --seed: in this process each is computed once per
-    set of arguments, so the seeds of one series after the first cost their training only
-    (and the hybrid's AutoARIMA/AutoETS refitted on the training part is the baseline's)."""
+    the series and the split alone, not on --seed: each is computed once per set of arguments
+    in this process, and the hybrid's choice and the baselines' forecasts are kept in
+    RUNS/fit-cache/ too (pickled, keyed by the arguments and the source of the classical
+    code, so an edit there refits; kB to a few MB each: the fitted state-space models, 0.1-0.4
+    GB each on seattle-temps, are not kept), so the seeds of one series after the first, in
+    this process or a later one, cost their training only (and the hybrid's
+    AutoARIMA/AutoETS refitted on the training part is the baseline's)."""
     import hashlib
+    import pickle
 
     import numpy as np
 
     from rnnkit.models import classical
-    from rnnkit.tasks.forecast import task
+    from rnnkit.tasks.forecast import hybrid, task
+
+    code = hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in (classical, hybrid)))
 
     def key(v):
         return hashlib.sha1(v.tobytes()).hexdigest() if isinstance(v, np.ndarray) else repr(v)
 
+    cache, on_disk = RUNS / "fit-cache", ("choose", "baseline_forecasts")
     for module, name in ((task, "choose"), (task, "baseline_forecasts"),
                          (classical, "auto_arima"), (classical, "auto_ets")):  # fmt: skip
         fn, done = getattr(module, name), {}
 
-        def memo(*args, _fn=fn, _done=done):
+        def memo(*args, _fn=fn, _done=done, _name=name):
             k = tuple(key(a) for a in args)
             if k not in _done:
-                _done[k] = _fn(*args)
+                digest = hashlib.sha1(repr((code.hexdigest(), k)).encode()).hexdigest()[:20]
+                path = cache / f"{_name}-{digest}.pkl"
+                if _name in on_disk and path.exists():
+                    _done[k] = pickle.loads(path.read_bytes())
+                else:
+                    _done[k] = _fn(*args)
+                if _name in on_disk and not path.exists():
+                    cache.mkdir(parents=True, exist_ok=True)
+                    try:
+                        path.write_bytes(pickle.dumps(_done[k]))
+                    except (pickle.PicklingError, TypeError, AttributeError):
+                        pass  # kept in this process only
             return _done[k]
 
         setattr(module, name, memo)

@@ -481,3 +481,56 @@ def test_each_lead_time_can_come_from_its_own_classical_candidate(monkeypatch):
     np.testing.assert_allclose(f[:, 0], 0.0)
     np.testing.assert_allclose(f[:, 1:], walk[:, 1:])
     np.testing.assert_allclose(again.errors(values[:30]), np.r_[0.0, values[1:30]])
+
+
+def test_the_correction_weight_per_lead_is_the_validation_least_squares_slope(series_csv,
+                                                                             tmp_path):  # fmt: skip
+    from types import SimpleNamespace
+
+    from rnnkit.data.scaling import StandardScaler
+    from rnnkit.models.forecaster import HybridForecaster
+    from rnnkit.tasks.forecast import task
+    from rnnkit.tasks.forecast.hybrid import Classical
+
+    class Fixed(torch.nn.Module):  # corrects leads 1, 2, 3 by 1, 2, -1 error scales
+        def forward(self, x, state=None):
+            mean = torch.tensor([1.0, 2.0, -1.0]).expand(*x.shape[:2], 3)
+            return torch.cat([mean, torch.zeros(*x.shape[:2], 3)], 2), state
+
+    # the classical forecast is 0 and every validation value 0.5 (errors 0.5 at every lead):
+    # the slopes 0.5 / 1, 1 / 4 and -0.5 (clipped to 0)
+    values = np.concatenate([np.sin(np.arange(60) / 3.0), np.full(20, 0.5)])
+    classical = Classical("zero", {"kind": "ar", "params": [0.0, 0.0]})
+    fc = HybridForecaster(Fixed(), StandardScaler([0.0], [1.0]), classical, 1.0, 5, 0.9, 3)
+    data = SimpleNamespace(n_train=80, n_val=20, series=SimpleNamespace(values=values,
+                                                                         covariates=None))
+    w, sums = task.lead_weights(fc, data, 3)
+    np.testing.assert_allclose(w, [0.5, 0.25, 0.0], atol=1e-6)
+    # 20 validation origins; the truth of the last ones' longer leads is past the tail
+    np.testing.assert_allclose(sums["cc"], [20, 4 * 19, 18])
+    np.testing.assert_allclose(sums["rc"], [10, 19, -9])
+    fc.weight = w  # each lead's correction shrunk by its own share
+    np.testing.assert_allclose(fc.forecast(values, np.arange(60, 70), 3)[0], [[0.5, 0.5, 0]] * 10,
+                               atol=1e-6)  # fmt: skip
+    assert np.array_equal(task.weight_value(json.loads(json.dumps(task.weight_json(w)))), w)
+    assert task.weight_value(task.weight_json(0.5)) == 0.5
+    # end to end: the weights are recorded and reloaded with the run
+    out = tmp_path / "run"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 10, "--horizon", 3,
+               "--no-auto-baselines", "--hybrid", "on", "--hybrid-weight", "lead", "--quiet",
+               "--out", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    model = res["split"]["model"]
+    assert len(model["weight"]) == 3 and all(0 <= v <= 1 for v in model["weight"])
+    assert set(model["weight_validation_mase"]) == {"1.0", "0.5", "0.0", "lead"}
+    f = forecast.load(out)
+    np.testing.assert_allclose(f.weight, model["weight"], atol=1e-4)
+    vals = np.asarray(f.series["values"])
+    origins = np.arange(f.series["n_train"] - 1, f.series["n_end"] - 1)
+    np.testing.assert_allclose(f.forecast(vals, origins, 3)[0][:, 0], res["one_step"]["rnnkit"],
+                               rtol=1e-5)  # fmt: skip
+    one_line_error(invoke("train", "forecast", "--data", series_csv, "--target", "load",
+                          "--hybrid-weight", "both", "--out", tmp_path / "bad"),
+                   "hybrid-weight")  # fmt: skip

@@ -14,6 +14,7 @@ HELP = (
 STRATEGIES = ("recursive", "direct")
 FRAMES = ("auto", "absolute", "relative")
 HYBRIDS = ("auto", "on", "off")
+HYBRID_WEIGHTS = ("grid", "lead")
 MAX_HORIZON = 10_000  # lead times; a recursive forecast runs the model once per step
 
 
@@ -67,6 +68,12 @@ class ForecastOptions(TrainOptions):
         False, "The hybrid's classical part per lead time: a lead takes another candidate "
         "where it beats the best one over all leads at that lead on every cross-validation "
         "fold (measured: won lead 1 on seattle-temps, lost over the lead times).",
+    )  # fmt: skip
+    hybrid_weight: str = opt(
+        "grid", "The share of the network's correction the hybrid keeps: grid (one share for "
+        "every lead, 1, 0.5 or 0, the lowest validation MASE over the lead times) or lead (per "
+        "lead time, the least-squares slope of the classical model's validation errors on the "
+        "correction, clipped to 0..1).", choices=HYBRID_WEIGHTS,
     )  # fmt: skip
     refit: bool = opt(
         True, "After the validation part has calibrated the intervals and chosen each "

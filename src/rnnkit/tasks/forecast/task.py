@@ -79,7 +79,8 @@ class ForecastData:
     classical: Classical | None = None  # a hybrid's classical part (None: the network alone)
     refit_classical: Classical | None = None  # a hybrid's, refitted on the whole training part
     error_scale: float = 1.0  # a hybrid's: the std of the classical one-step errors
-    weight: float = 1.0  # a hybrid's share of the network's correction (HybridForecaster)
+    # a hybrid's share of the network's correction, one or per lead time (HybridForecaster)
+    weight: float | np.ndarray = 1.0
 
 
 def data_pairs(data: ForecastData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,7 +271,7 @@ class ForecastTask(Task):
                                 "hybrid": None if data.classical is None else {
                                     "classical": dataclasses.asdict(data.classical),
                                     "error_scale": data.error_scale,
-                                    "weight": data.weight}},
+                                    "weight": weight_json(data.weight)}},
             "series.json": {"name": s.name, "target": s.target, "index_label": s.index_label,
                             "period": s.period, "gaps_filled": s.gaps_filled,
                             "index": s.index[keep].tolist(), "values": s.values[keep].tolist(),
@@ -375,7 +376,8 @@ class ForecastTask(Task):
             fits = self._members(dataclasses.replace(ctx, model=model), d, where)
             fc = self.forecaster(o, d, ensemble(fits).model)
             if kind == "hybrid" and d.n_val:
-                d = dataclasses.replace(d, weight=self.correction_weight(fc, d, o.horizon))
+                d = dataclasses.replace(d, weight=self.correction_weight(fc, d, o.horizon,
+                                                                         o.hybrid_weight))
                 fc.weight = d.weight
             tried[kind] = (d, fits, fc)
             if fits[-1].result.status == "interrupted":
@@ -441,17 +443,29 @@ class ForecastTask(Task):
                 data.summary["refit_steps"] = stops
         return fitted, fc
 
-    def correction_weight(self, fc: HybridForecaster, data: ForecastData, H: int) -> float:
-        """The share w in WEIGHTS of the network's correction with the lowest validation MASE
-        over the lead times (1: the hybrid; 0.5: its mean with the classical forecast; 0: the
-        classical forecast alone), recorded in the summary."""
+    def correction_weight(self, fc: HybridForecaster, data: ForecastData, H: int,
+                          rule: str = "grid") -> float | np.ndarray:
+        """The share of the network's correction the hybrid keeps, recorded in the summary.
+        grid: the w in WEIGHTS with the lowest validation MASE over the lead times (1: the
+        hybrid; 0.5: its mean with the classical forecast; 0: the classical forecast alone).
+        lead: per lead time h, w_h = <r_h, c_h> / <c_h, c_h> clipped to [0, 1], the
+        least-squares slope of the classical model's validation errors r_h on the network's
+        correction c_h there (lead_weights), an array (H,)."""
         scores = {}
         for w in WEIGHTS:
             fc.weight = w
-            scores[w] = validation_mase(fc, data, H)
-        best = min(scores, key=scores.get)
-        data.summary["model"].update(weight=best, weight_validation_mase={
-            str(w): v for w, v in scores.items()})  # fmt: skip
+            scores[str(w)] = validation_mase(fc, data, H)
+        best: float | np.ndarray = float(min(WEIGHTS, key=lambda w: scores[str(w)]))
+        record: dict[str, Any] = {}
+        if rule == "lead":
+            fc.weight = 1.0
+            best, sums = lead_weights(fc, data, H)
+            fc.weight = best
+            scores["lead"] = validation_mase(fc, data, H)
+            record = {"weight_sums": sums}
+        data.summary["model"].update(
+            weight=best if isinstance(best, float) else [round(float(w), 4) for w in best],
+            weight_validation_mase=scores, **record)  # fmt: skip
         return best
 
     def hybrid_data(self, ctx, data: ForecastData) -> ForecastData:
@@ -567,7 +581,7 @@ class ForecastTask(Task):
                 fc = RunHybridForecaster(model, scaler, Classical(**hybrid["classical"]),
                                          float(hybrid["error_scale"]), window, level,
                                          int(settings["head_horizon"]),
-                                         weight=float(hybrid.get("weight", 1.0)),
+                                         weight=weight_value(hybrid.get("weight", 1.0)),
                                          **common)  # fmt: skip
                 if (run.path / "network").is_dir():  # for one-step anomaly detection
                     fc.network = self.load(load_run(run.path / "network"))
@@ -599,6 +613,39 @@ def validation_mase(fc: Forecaster, data: ForecastData, H: int) -> float:
         fc.samples = samples
     rows = metrics(mean, truth_matrix(values, origins, H, data.n_train), mase_scale(values[:n_fit]))
     return float(np.mean([r["mase"] for r in rows]))
+
+
+def lead_weights(fc: HybridForecaster, data: ForecastData, H: int):
+    """Per lead time h, the least-squares slope of the classical model's validation errors
+    r_h = y - c(h) on the network's whole correction (fc.weight 1) there, clipped to [0, 1]
+    (0 where the correction is 0) -> (the weights (H,), {"rc": <r_h, c_h>, "cc": <c_h, c_h>}
+    per lead). The slope is the share of the correction that its own validation errors
+    support: a correction that is noise at a lead gets a share near 0 there, the grid's one
+    share for every lead cannot do that."""
+    n_fit, values = data.n_train - data.n_val, data.series.values
+    origins = origins_for(n_fit, data.n_train)
+    samples, fc.samples = fc.samples, 1
+    try:
+        mean, _, _ = fc.forecast(values, origins, H, data.series.covariates)
+    finally:
+        fc.samples = samples
+    c = fc.classical.forecasts(values, origins, H)
+    r, corr = truth_matrix(values, origins, H, data.n_train) - c, mean - c
+    ok = np.isfinite(r)
+    rc = np.where(ok, r * corr, 0.0).sum(axis=0)
+    cc = np.where(ok, corr * corr, 0.0).sum(axis=0)
+    w = np.clip(np.divide(rc, cc, out=np.zeros(H), where=cc > 0), 0.0, 1.0)
+    return w, {"rc": rc.tolist(), "cc": cc.tolist()}
+
+
+def weight_json(w: float | np.ndarray) -> float | list[float]:
+    """A hybrid's weight as forecaster.json keeps it."""
+    return float(w) if np.ndim(w) == 0 else [float(v) for v in np.asarray(w)]
+
+
+def weight_value(w: Any) -> float | np.ndarray:
+    """forecaster.json's weight back (a number, or a list: one per lead time)."""
+    return float(w) if not isinstance(w, list) else np.asarray(w, dtype=np.float64)
 
 
 def ensemble(fits: list[Fitted]) -> Fitted:
