@@ -1,12 +1,19 @@
 """KernelStreamer's two-thread split (csrc/step.cpp, the rows' RK_SPLIT slot; kernels/step.py).
 
-A split step computes each column as one thread does, so a streamer forced to split and one
-forced not to must give bit-identical outputs and states, for every cell at H = 128 and at an
-odd H (a part boundary inside a gate's columns). The choice is reported (split, split_reason,
-split_timing) and can be forced by the argument or RNNKIT_STREAM_SPLIT.
+A split step computes each column as one thread does, so a streamer forced to split (over
+torch's threads, or with its own worker thread) and one forced not to must give bit-identical
+outputs and states, for every cell at H = 128 and at an odd H (a part boundary inside a gate's
+columns). The choice is reported (split, split_mode, split_reason, split_timing) and can be
+forced by the argument or RNNKIT_STREAM_SPLIT. The worker thread: joined when its streamer
+goes, asleep when idle, and not used in a forked child.
 """
 
 from __future__ import annotations
+
+import gc
+import os
+import signal
+import time
 
 import pytest
 import torch
@@ -50,13 +57,16 @@ def _run(streamer, xs):
 @pytest.mark.parametrize("kind", ["elman", "gru", "lstm"])
 @pytest.mark.parametrize("H", [128, 97])
 @pytest.mark.parametrize("B", [1, 3])
-def test_split_and_one_thread_are_identical(two_threads, kind, H, B):
+@pytest.mark.parametrize("how", [True, "worker"])
+def test_split_and_one_thread_are_identical(two_threads, kind, H, B, how):
     specs = _specs(kind, 80, H, layers=2)
     xs = [torch.randn(B, 80) for _ in range(12)]
     one = kernels.KernelStreamer(specs, batch=B, split=False)
-    two = kernels.KernelStreamer(specs, batch=B, split=True)
+    two = kernels.KernelStreamer(specs, batch=B, split=how)
     assert (one.split, two.split) == (False, True)
+    assert two.split_mode == ("worker" if how == "worker" else "parallel_for")
     assert one.split_reason == "split=False" and two.split_timing is None
+    assert (one.worker_stats() is None) and ((two.worker_stats() is None) == (how is True))
     ys1, st1 = _run(one, xs)
     ys2, st2 = _run(two, xs)
     for a, b in zip(ys1, ys2, strict=True):
@@ -80,13 +90,16 @@ def test_split_and_one_thread_are_identical(two_threads, kind, H, B):
         assert torch.equal(x, y)
 
 
-def test_auto_times_both_and_keeps_the_faster(two_threads, monkeypatch):
+def test_auto_times_all_three_and_keeps_the_fastest(two_threads, monkeypatch):
     monkeypatch.delenv("RNNKIT_STREAM_SPLIT", raising=False)
     specs = _specs("lstm", 128, 128)
     s = kernels.KernelStreamer(specs)
     t = s.split_timing
-    assert t is not None and t["one_thread_us"] > 0 and t["split_us"] > 0
-    assert s.split == (t["split_us"] < t["one_thread_us"])
+    assert t is not None and min(t.values()) > 0
+    keys = {"one": "one_thread_us", "parallel_for": "split_us", "worker": "worker_us"}
+    assert t[keys[s.split_mode]] == min(t.values())
+    assert s.split == (s.split_mode != "one")
+    assert (s.worker_stats() is not None) == (s.split_mode == "worker")  # kept only if it won
     assert s.split_reason.startswith("timed: ")
     # the timing steps left no trace in the state
     for h, c in s.state:
@@ -114,16 +127,19 @@ def test_auto_without_timing(monkeypatch):
 
 def test_env_forces_either_way(two_threads, monkeypatch):
     specs = _specs("gru", 128, 128)
-    for value, want in (("on", True), ("off", False), (" OFF ", False)):
+    for value, want in (("on", True), ("off", False), (" OFF ", False), ("worker", True)):
         monkeypatch.setenv("RNNKIT_STREAM_SPLIT", value)
         s = kernels.KernelStreamer(specs)
         assert s.split is want and s.split_timing is None
+        assert (s.split_mode == "worker") == (value == "worker")
         assert s.split_reason == f"RNNKIT_STREAM_SPLIT={value.strip().lower()}"
     # the argument wins over the environment
     assert kernels.KernelStreamer(specs, split=True).split is True
     monkeypatch.setenv("RNNKIT_STREAM_SPLIT", "sometimes")
-    with pytest.raises(ValueError, match="RNNKIT_STREAM_SPLIT must be auto, on or off"):
+    with pytest.raises(ValueError, match="RNNKIT_STREAM_SPLIT must be auto, on, worker or off"):
         kernels.KernelStreamer(specs)
+    with pytest.raises(ValueError, match="split must be None, True, False or 'worker'"):
+        kernels.KernelStreamer(specs, split="always")
 
 
 def test_layer_streamer_passes_split(two_threads):
@@ -132,3 +148,113 @@ def test_layer_streamer_passes_split(two_threads):
     layer = rnnkit.from_torch(torch.nn.LSTM(64, 64, batch_first=True), impl="fused").eval()
     assert layer.streamer(split=True).split is True
     assert layer.streamer(split=False).split is False
+
+
+def _tasks() -> set[str]:
+    return set(os.listdir("/proc/self/task"))
+
+
+def _cpu_ticks(tid: str) -> int:
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+linux = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+
+
+def test_worker_runs_its_half_and_matches(two_threads):
+    """The worker computes the second half of some steps (the caller takes it when the worker
+    is late), and every step equals the one-thread step."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: the worker may never run before the caller")
+    specs = _specs("lstm", 128, 128)
+    one = kernels.KernelStreamer(specs, split=False)
+    w = kernels.KernelStreamer(specs, split="worker")
+    x = torch.randn(1, 128)
+    for i in range(20000):
+        assert torch.equal(one.step(x), w.step(x))
+        if i >= 200 and w.worker_stats()[1] > 0:
+            break
+    jobs, ran = w.worker_stats()
+    assert jobs == i + 1 and 0 < ran <= jobs
+
+
+@linux
+def test_no_thread_outlives_its_streamer(two_threads):
+    specs = _specs("gru", 64, 64)
+    x = torch.randn(1, 64)
+    kernels.KernelStreamer(specs, split=True).step(x)  # torch's own pool, started once
+    gc.collect()
+    before = _tasks()
+    s = kernels.KernelStreamer(specs, split="worker")
+    assert len(_tasks() - before) == 1
+    del s
+    gc.collect()
+    assert _tasks() == before
+    for _ in range(100):
+        s = kernels.KernelStreamer(specs, split="worker")
+        s.step(x)
+    del s
+    gc.collect()
+    assert _tasks() == before
+    # a timed streamer whose choice is not the worker keeps none
+    s = kernels.KernelStreamer(_specs("lstm", 128, 128))
+    assert (len(_tasks() - before) == 1) == (s.split_mode == "worker")
+
+
+@linux
+def test_idle_worker_sleeps(two_threads):
+    before = _tasks()
+    s = kernels.KernelStreamer(_specs("lstm", 128, 128), split="worker")
+    (tid,) = _tasks() - before
+    x = torch.randn(1, 128)
+    for _ in range(2000):
+        s.step(x)
+    time.sleep(0.05)  # past its 200 us of spinning
+    t0 = _cpu_ticks(tid)
+    time.sleep(0.5)
+    assert _cpu_ticks(tid) - t0 <= 2  # spinning would be ~50 ticks of 10 ms
+    s.step(x)  # and it wakes again
+    assert s.worker_stats()[0] == 2001
+
+
+@linux
+def test_forked_child_steps_on_one_thread(two_threads):
+    specs = _specs("lstm", 128, 128, layers=2)
+    w = kernels.KernelStreamer(specs, split="worker")
+    one = kernels.KernelStreamer(specs, split=False)
+    xs = [torch.randn(1, 128) for _ in range(30)]
+    for x in xs[:10]:
+        assert torch.equal(w.step(x), one.step(x))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: step both, report, free the worker's streamer, exit
+        ok = 1
+        try:
+            for x in xs[10:]:
+                ok &= int(torch.equal(w.step(x), one.step(x)))
+            ok &= int(w.worker_stats()[0] == 2 * 10)  # the child posted no job
+            del w
+            gc.collect()
+        except BaseException:
+            ok = 0
+        os.write(write, bytes([ok]))
+        os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child deadlocked")
+        time.sleep(0.01)
+    got = os.read(read, 1)
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0 and got == bytes([1])
+    # the parent's worker still works
+    for x in xs[10:]:
+        assert torch.equal(w.step(x), one.step(x))

@@ -227,10 +227,14 @@ def lstm_step(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
 
 
 _KINDS = {"elman": (0, 1), "gru": (1, 3), "lstm": (2, 4)}  # kind -> (native code, gates)
-_ROW = 16  # int64 per layer in the native argument table (RK_ROW in csrc/step.cpp)
-# The row's last slot (RK_SPLIT): how the layer's step is spread over threads.
-_SPLIT_RULE, _SPLIT_NEVER, _SPLIT_ALWAYS = 0, 1, 2
-_SPLIT_ENV = "RNNKIT_STREAM_SPLIT"  # auto (time it), on, off
+_ROW = 19  # int64 per layer in the native argument table (RK_ROW in csrc/step.cpp)
+# The row's slot RK_SPLIT: how the layer's step is spread over threads (ALWAYS: over torch's
+# threads by at::parallel_for; WORKER: over the caller and the streamer's own worker thread,
+# whose address is in slot RK_WORKER). Slots RK_BX, RK_BH: the layer's summed biases.
+_SPLIT_SLOT, _WORKER_SLOT, _BX_SLOT, _BH_SLOT = 15, 16, 17, 18
+_SPLIT_RULE, _SPLIT_NEVER, _SPLIT_ALWAYS, _SPLIT_WORKER = 0, 1, 2, 3
+_MODES = {_SPLIT_NEVER: "one", _SPLIT_ALWAYS: "parallel_for", _SPLIT_WORKER: "worker"}
+_SPLIT_ENV = "RNNKIT_STREAM_SPLIT"  # auto (time it), on (parallel_for), worker, off
 # Weight elements a step (G*H*(D+H), the largest layer) below which a split is not timed: at
 # H = 64 the LSTM (2^15) split was slower on both machines measured (Zen 4: 2.17 vs 1.66 us).
 _SPLIT_TIMED_MIN = 1 << 15
@@ -253,6 +257,24 @@ class StreamLayer:
     reset_after: bool = True
 
 
+def _summed_bias(p: _Prepared, gates: int, ra: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The biases as the step kernels sum them (csrc/step.h step_bias), made once for a
+    streamer: bx (G*H) = b_ih + b_hh, except that with reset_after the GRU's b_hn stays apart
+    in bh (H); an absent bias counts as zero."""
+    H = p.H
+    GH = gates * H
+    both = 2 * H if ra else GH
+    b_ih, b_hh = p.bias
+    with torch.no_grad():
+        bx = b_ih.clone() if b_ih is not None else torch.zeros(GH, dtype=p.dtype)
+        bh = torch.zeros(H, dtype=p.dtype)
+        if b_hh is not None:
+            bx[:both] += b_hh[:both]
+            if ra:
+                bh.copy_(b_hh[2 * H :])
+    return bx, bh
+
+
 class KernelStreamer:
     """Stateful streaming inference over a stack of cells: one native call per step.
 
@@ -272,17 +294,23 @@ class KernelStreamer:
     Args:
         layers: StreamLayer list, bottom-up; layer k's input size is layer k-1's hidden size.
         batch: B, the number of streams stepped together (1-8 is what the kernels are for).
-        split: whether each step is spread over torch's threads (by columns; the results are
-            the same either way). None (default): RNNKIT_STREAM_SPLIT=on|off if set, else
-            timed here when torch has 2+ threads and the largest layer reads at least 2^15
-            weight elements a step: a few short rounds of real steps each way, taking turns,
-            each step timed, the best round median of each; about 4 ms in all (more on a
-            loaded machine, where a split step can stall for a scheduler slice); the state is
-            restored. Whether a second core helps depends on its cache (LSTM H = 128, split
-            vs not: Zen 4, each core its own L2, 4.0 vs 5.4 us; a 2-core Xeon, 4.7 vs 3.95)
-            and on what else runs, so it is measured, not assumed. The choice is kept for the
-            streamer's life: ``split``, ``split_reason`` (why) and ``split_timing`` (the
-            timed µs a step, or None) report it.
+        split: whether each step is spread over two threads (by columns; the results are
+            the same either way): False (one thread), True (over torch's threads, an
+            at::parallel_for per layer-step), "worker" (over the calling thread and a thread
+            of the streamer's own, started with it and joined when it is freed, which spins
+            for 200 µs after each step, then sleeps; no OpenMP region a step). None (default):
+            RNNKIT_STREAM_SPLIT=on|worker|off if set, else timed here when torch has 2+
+            threads and the largest layer reads at least 2^15 weight elements a step: a few
+            short rounds of real steps each of the three ways, taking turns, each step timed,
+            the best round median of each; about 6 ms in all (more on a loaded machine, where
+            a split step can stall for a scheduler slice); the state is restored, and the
+            worker thread is kept only if it wins. Whether a second core helps depends on its
+            cache (LSTM H = 128, split vs not: Zen 4, each core its own L2, 4.0 vs 5.4 us; a
+            2-core Xeon, 4.7 vs 3.95) and on what else runs, so it is measured, not assumed.
+            The choice is kept for the streamer's life: ``split`` (bool), ``split_mode``
+            ("one", "parallel_for", "worker"), ``split_reason`` (why) and ``split_timing``
+            (the timed µs a step, or None) report it. In a forked child a "worker" streamer
+            steps on one thread (the worker thread is not forked).
 
     Example:
         >>> s = KernelStreamer([StreamLayer("gru", w_ih, w_hh, b_ih, b_hh)], batch=1)
@@ -290,7 +318,7 @@ class KernelStreamer:
         ...     y_t = s.step(x_t)       # (1, H), s's buffer: clone it to keep it
     """
 
-    def __init__(self, layers, batch: int = 1, split: bool | None = None):
+    def __init__(self, layers, batch: int = 1, split: bool | str | None = None):
         layers = list(layers)
         if not layers:
             raise ValueError("KernelStreamer: needs at least one layer")
@@ -356,6 +384,9 @@ class KernelStreamer:
                     c_new.data_ptr(),
                 )
             rows[k, : 1 + len(a)] = torch.tensor((code, *a), dtype=torch.int64)
+            bx, bh = _summed_bias(p, gates, spec.kind == "gru" and bool(spec.reset_after))
+            keep += [bx, bh]
+            rows[k, _BX_SLOT], rows[k, _BH_SLOT] = bx.data_ptr(), bh.data_ptr()
             self._prepared.append(p)
             self._h.append(h)
             self._c.append(c)
@@ -371,44 +402,82 @@ class KernelStreamer:
             for gates in (_KINDS[spec.kind][1],)
             if not (spec.kind == "gru" and not spec.reset_after)  # that step is never split
         ]
+        self._worker = None
         self._choose_split(split, max(splittable, default=None))
 
     def _choose_split(self, split, work: int | None) -> None:
-        """Set ``split`` (whether each step is spread over torch's threads), ``split_reason``
-        and ``split_timing``: forced by the argument or RNNKIT_STREAM_SPLIT, else timed."""
+        """Set ``split``, ``split_mode``, ``split_reason`` and ``split_timing``: forced by the
+        argument or RNNKIT_STREAM_SPLIT, else timed."""
         self.split_timing = None
+        forced = {False: _SPLIT_NEVER, True: _SPLIT_ALWAYS, "worker": _SPLIT_WORKER}
+        mode = None
         if split is None:
             env = os.environ.get(_SPLIT_ENV, "").strip().lower()
-            if env in ("on", "off"):
-                split, why = env == "on", f"{_SPLIT_ENV}={env}"
+            if env in ("on", "off", "worker"):
+                mode = {"on": _SPLIT_ALWAYS, "off": _SPLIT_NEVER, "worker": _SPLIT_WORKER}[env]
+                why = f"{_SPLIT_ENV}={env}"
             elif env not in ("", "auto"):
-                raise ValueError(f"{_SPLIT_ENV} must be auto, on or off, got {env!r}")
+                raise ValueError(f"{_SPLIT_ENV} must be auto, on, worker or off, got {env!r}")
+        elif isinstance(split, str):
+            if split != "worker":
+                raise ValueError(
+                    f"KernelStreamer: split must be None, True, False or 'worker', got {split!r}"
+                )
+            mode, why = _SPLIT_WORKER, "split='worker'"
         else:
-            split, why = bool(split), "split=" + str(bool(split))
-        if split is None:
+            mode, why = forced[bool(split)], "split=" + str(bool(split))
+        if mode is None:
             threads = torch.get_num_threads()
             if threads < 2:
-                split, why = False, "one thread"
+                mode, why = _SPLIT_NEVER, "one thread"
             elif work is None:
-                split, why = False, "GRU steps with reset_after=False are never split"
+                mode, why = _SPLIT_NEVER, "GRU steps with reset_after=False are never split"
             elif work < _SPLIT_TIMED_MIN:
-                split, why = False, f"{work} weight elements a step, under {_SPLIT_TIMED_MIN}"
+                mode = _SPLIT_NEVER
+                why = f"{work} weight elements a step, under {_SPLIT_TIMED_MIN}"
             else:
-                one, two = self._time_split()
-                self.split_timing = {"one_thread_us": one * 1e6, "split_us": two * 1e6}
-                split = two < one
-                why = f"timed: split {two * 1e6:.2f} us, one thread {one * 1e6:.2f} us a step"
-        self._set_split(_SPLIT_ALWAYS if split else _SPLIT_NEVER)
-        self.split, self.split_reason = split, why
+                self._start_worker()
+                best = self._time_split()
+                self.split_timing = {
+                    "one_thread_us": best[_SPLIT_NEVER] * 1e6,
+                    "split_us": best[_SPLIT_ALWAYS] * 1e6,
+                    "worker_us": best[_SPLIT_WORKER] * 1e6,
+                }
+                mode = min(best, key=lambda m: (best[m], m))  # a tie: the fewer threads
+                why = "timed: " + ", ".join(
+                    f"{name} {best[m] * 1e6:.2f} us" for m, name in _MODES.items()
+                ) + " a step"  # fmt: skip
+        if mode == _SPLIT_WORKER:
+            self._start_worker()
+        else:
+            self._stop_worker()
+        self._set_split(mode)
+        self.split, self.split_mode, self.split_reason = mode != _SPLIT_NEVER, _MODES[mode], why
+
+    def _start_worker(self) -> None:
+        if self._worker is None:
+            self._worker, addr = self._module.stream_worker_new()
+            self._rows[:, _WORKER_SLOT] = addr
+
+    def _stop_worker(self) -> None:
+        """Forget the worker (its thread is joined when the last reference goes)."""
+        self._rows[:, _WORKER_SLOT] = 0
+        self._worker = None
+
+    def worker_stats(self) -> tuple[int, int] | None:
+        """(steps posted to the worker, second halves it ran), None without one (for tests
+        and benchmarks: the caller runs a half itself when the worker is late)."""
+        return None if self._worker is None else self._module.stream_worker_stats(self._worker)
 
     def _set_split(self, mode: int) -> None:
-        self._rows[:, _ROW - 1] = mode
+        self._rows[:, _SPLIT_SLOT] = mode
 
-    def _time_split(self) -> tuple[float, float]:
-        """Seconds a step (the best of a few short rounds' medians, one thread and split taking
-        turns) on zero input; the state is restored afterwards. Starts no round past twice
-        _SPLIT_BUDGET_S after the warm-up, and cuts a round short there (a loaded machine can
-        stall a split step for a scheduler slice, milliseconds)."""
+    def _time_split(self) -> dict:
+        """Seconds a step by mode (the best of a few short rounds' medians, one thread,
+        parallel_for split and worker split taking turns) on zero input; the state is restored
+        afterwards. Starts no round past three times _SPLIT_BUDGET_S / 2 after the warm-up, and
+        cuts a round short there (a loaded machine can stall a split step for a scheduler
+        slice, milliseconds)."""
         saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
         x = torch.zeros(self._xshape, dtype=self._dtype)
         step, rows, nl, y = self._step, self._rows_ptr, self._nlayers, self._y
@@ -426,22 +495,22 @@ class KernelStreamer:
                 times.append(t - t0)
             return statistics.median(times)
 
+        modes = (_SPLIT_NEVER, _SPLIT_ALWAYS, _SPLIT_WORKER)
         with torch.no_grad():
-            rough = min(per_step(_SPLIT_NEVER, 2), per_step(_SPLIT_ALWAYS, 2))  # and warm-up
-            deadline = clock() + 2 * _SPLIT_BUDGET_S
+            rough = min(per_step(m, 2) for m in modes)  # and warm-up
+            deadline = clock() + 3 * _SPLIT_BUDGET_S
             # 5 rounds of up to 50 steps each way; fewer (down to one round of 2) for big steps
             rounds = max(1, min(5, int(_SPLIT_BUDGET_S / (4 * max(rough, 1e-7)))))
             n = max(2, min(50, int(_SPLIT_BUDGET_S / (2 * rounds * max(rough, 1e-7)))))
-            best = {_SPLIT_NEVER: float("inf"), _SPLIT_ALWAYS: float("inf")}
-            pair = (_SPLIT_NEVER, _SPLIT_ALWAYS)
+            best = dict.fromkeys(modes, float("inf"))
             for r in range(rounds):
                 if r and clock() >= deadline:
                     break
-                for mode in pair if r % 2 == 0 else pair[::-1]:
+                for mode in modes if r % 2 == 0 else modes[::-1]:
                     best[mode] = min(best[mode], per_step(mode, n))
             for t, s in zip((*self._h, *(c for c in self._c if c is not None)), saved, strict=True):
                 t.copy_(s)
-        return best[_SPLIT_NEVER], best[_SPLIT_ALWAYS]
+        return best
 
     @property
     def state(self) -> list:

@@ -136,7 +136,7 @@ register_impl(GRUCell, "fused", _GRUKernels())
 register_impl(LSTMCell, "fused", _LSTMKernels())
 
 
-def make_streamer(layer, batch: int, split: bool | None = None):
+def make_streamer(layer, batch: int, split: bool | str | None = None):
     """A kernels.KernelStreamer holding a snapshot of a unidirectional layer's weights."""
     from .. import kernels
 

@@ -383,7 +383,7 @@ class Recurrent(nn.Module):
                 return why
         return "reference", None
 
-    def streamer(self, batch: int = 1, split: bool | None = None):
+    def streamer(self, batch: int = 1, split: bool | str | None = None):
         """The fastest streaming inference: a `rnnkit.kernels.KernelStreamer` over this layer.
 
         One native call per step for the whole stack, state kept in preallocated buffers.
@@ -394,8 +394,9 @@ class Recurrent(nn.Module):
         kernels are unavailable, gets a `CellStreamer` (same interface, stepped from Python
         through `step`; with a one-line RuntimeWarning when a kernel family could not run);
         its `impl_used` says which path stepped. ``split`` (the KernelStreamer's: None times
-        whether a step spread over torch's threads is faster, True / False force it) is
-        reported by its ``split`` and ``split_reason``.
+        one thread, a split over torch's threads and a split with the streamer's own worker
+        thread, keeping the fastest; False / True / "worker" force one) is reported by its
+        ``split``, ``split_mode`` and ``split_reason``.
 
         Example:
             >>> s = layer.eval().streamer(batch=1)

@@ -38,8 +38,15 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/library.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -142,7 +149,7 @@ std::pair<int, int> part(int n, int t, int nt) {
 /* Scratch of `n` REAL: on the stack when small (the common B = 1 case), else on the heap. */
 template <typename T>
 struct Scratch {
-    T small[8192];
+    alignas(64) T small[8192]; /* a split's parts then meet on no cache line */
     std::vector<T> big;
     T *get(size_t n) {
         if (n <= 8192) return small;
@@ -151,11 +158,157 @@ struct Scratch {
     }
 };
 
-/* One forward step: hout (and cout, save) from x, h (c) and the transposed weights. */
+/* ---- the streamer's own worker thread ----------------------------------------------------
+ *
+ * A split step through at::parallel_for opens an OpenMP parallel region per layer-step: at
+ * B = 1 its fork/join is about as long as the split step's compute (Zen 4, LSTM H = 128: 4.04
+ * us split against ~2 us of compute per core). A KernelStreamer may instead own one thread
+ * (RK_SPLIT_WORKER), created with the streamer and joined when it is freed, that spins on a
+ * job counter and runs the second half of each step's columns while the caller runs the first.
+ *
+ * Job n: the caller writes the job, publishes seq = n, runs its half, then claims the second
+ * half itself (taken: n-1 -> n) if the worker has not yet; otherwise it waits for done = n. So a
+ * sleeping or descheduled worker never stalls a step by more than the caller's own second half,
+ * and each column is computed by exactly one thread, with the one-thread sums (bit-identical).
+ * One sync per layer-step: a layer's forward has one phase (each hidden unit's gates need only
+ * its own columns), and the reset_after=False GRU, which has two, is never split.
+ *
+ * Idle: the worker spins (pause) for RK_WORKER_SPIN_US after its last job, then sleeps on a
+ * condition variable; the caller notifies only when it sleeps. After fork() the child has no
+ * worker thread: rk_fork_gen (bumped in the child by a pthread_atfork handler) tells the step to
+ * run on one thread, and freeing the worker there joins nothing. */
+constexpr int RK_SPLIT_WORKER = 3;
+constexpr double RK_WORKER_SPIN_US = 200.0;
+
+std::atomic<uint64_t> rk_fork_gen{0};
+void rk_fork_child() { rk_fork_gen.fetch_add(1, std::memory_order_relaxed); }
+
+inline void rk_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+struct StreamWorker {
+    alignas(64) std::atomic<uint64_t> seq{0};   /* the last job published */
+    alignas(64) std::atomic<uint64_t> taken{0}; /* the last job whose second half was claimed */
+    alignas(64) std::atomic<uint64_t> done{0};  /* the last job the worker finished */
+    alignas(64) void (*fn)(void *) = nullptr;   /* job seq's second half */
+    void *arg = nullptr;
+    std::atomic<int> sleeping{0}, stop{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    pthread_t th{};
+    uint64_t gen = 0;
+    uint64_t jobs = 0;             /* jobs posted (the caller's count) */
+    std::atomic<uint64_t> ran{0};  /* second halves the worker ran */
+
+    bool usable() const { return gen == rk_fork_gen.load(std::memory_order_relaxed); }
+
+    static void *main_(void *self) {
+        ((StreamWorker *)self)->loop();
+        return nullptr;
+    }
+
+    void loop() {
+        uint64_t last = 0;
+        using clk = std::chrono::steady_clock;
+        for (;;) {
+            auto t0 = clk::now();
+            int spins = 0;
+            uint64_t s;
+            while ((s = seq.load(std::memory_order_acquire)) == last &&
+                   !stop.load(std::memory_order_relaxed)) {
+                rk_pause();
+                if (++spins % 256 == 0 &&
+                    std::chrono::duration<double, std::micro>(clk::now() - t0).count() >
+                        RK_WORKER_SPIN_US) {
+                    std::unique_lock<std::mutex> lk(mu);
+                    sleeping.store(1, std::memory_order_seq_cst);
+                    cv.wait(lk, [&] {
+                        return seq.load(std::memory_order_seq_cst) != last ||
+                               stop.load(std::memory_order_relaxed);
+                    });
+                    sleeping.store(0, std::memory_order_relaxed);
+                    t0 = clk::now();
+                }
+            }
+            if (stop.load(std::memory_order_relaxed)) return;
+            last = s;
+            uint64_t want = s - 1;
+            if (taken.compare_exchange_strong(want, s, std::memory_order_acq_rel)) {
+                fn(arg);
+                ran.fetch_add(1, std::memory_order_relaxed);
+                done.store(s, std::memory_order_release);
+            }
+        }
+    }
+
+    /* Run first(a0) here and second(a1) on the worker if it takes it in time, else here. */
+    void run(void (*first)(void *), void *a0, void (*second)(void *), void *a1) {
+        uint64_t n = jobs + 1;
+        jobs = n;
+        fn = second;
+        arg = a1;
+        seq.store(n, std::memory_order_seq_cst);
+        if (sleeping.load(std::memory_order_seq_cst)) {
+            std::lock_guard<std::mutex> lk(mu);
+            cv.notify_one();
+        }
+        first(a0);
+        uint64_t want = n - 1;
+        if (taken.compare_exchange_strong(want, n, std::memory_order_acq_rel)) {
+            second(a1);
+            return;
+        }
+        for (int spins = 0; done.load(std::memory_order_acquire) != n; spins++) {
+            rk_pause();
+            if (spins > 4096) sched_yield();  /* the worker was descheduled mid-job */
+        }
+    }
+};
+
+StreamWorker *worker_new() {
+    static int once = pthread_atfork(nullptr, nullptr, rk_fork_child);
+    (void)once;
+    auto *w = new StreamWorker();
+    w->gen = rk_fork_gen.load();
+    if (pthread_create(&w->th, nullptr, &StreamWorker::main_, w) != 0) {
+        delete w;
+        return nullptr;
+    }
+    return w;
+}
+
+void worker_free(StreamWorker *w) {
+    if (!w) return;
+    if (!w->usable()) return; /* a forked child: no thread to join, the lock may be held */
+    {
+        std::lock_guard<std::mutex> lk(w->mu);
+        w->stop.store(1);
+        w->cv.notify_one();
+    }
+    pthread_join(w->th, nullptr);
+    delete w;
+}
+
+template <typename T>
+struct HalfJob {
+    const typename K<T>::A *p;
+    int j0, j1;
+    static void run(void *a) {
+        auto *j = (HalfJob *)a;
+        if (j->j1 > j->j0) K<T>::fwd(j->p, j->j0, j->j1);
+    }
+};
+
+/* One forward step: hout (and cout, save) from x, h (c) and the transposed weights; split
+ * over threads as `mode` says (see split), where RK_SPLIT_WORKER splits over the caller and `w` (a KernelStreamer's worker). */
 template <typename T>
 void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const T *h,
              const T *c, const T *wihT, const T *whhT, const T *bih, const T *bhh, T *hout,
-             T *cout, T *save, int mode = RK_SPLIT_RULE) {
+             T *cout, T *save, int mode = RK_SPLIT_RULE, StreamWorker *w = nullptr,
+             const T *pre_bx = nullptr, const T *pre_bh = nullptr) {
     int G = gates_of(kind), GH = G * H;
     bool ra = kind == 1 && opt;
     Scratch<T> mem;
@@ -163,13 +316,25 @@ void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const 
     T *buf = mem.get((size_t)2 * B * GH + GH + H + (save || !kind ? 0 : (size_t)4 * B * H));
     T *s = buf, *gh = buf + (size_t)B * GH, *bx = gh + (size_t)B * GH, *bh = bx + GH;
     if (kind && !save) save = bh + H;
-    K<T>::bias(GH, H, ra, bih, bhh, bx, bh);
+    if (pre_bx) { /* step_bias's sums, made once (a KernelStreamer's) */
+        bx = (T *)pre_bx;
+        if (ra) bh = (T *)pre_bh;
+    } else {
+        K<T>::bias(GH, H, ra, bih, bhh, bx, bh);
+    }
     typename K<T>::A p{};
     p.kind = kind; p.opt = opt; p.B = B; p.D = D; p.H = H; p.x = x; p.ldx = ldx; p.h = h;
     p.c = c; p.WihT = wihT; p.WhhT = whhT; p.bx = bx; p.bh = bh; p.hout = hout; p.cout = cout;
     p.save = save; p.s = s; p.gh = gh;
     if (kind == 1 && !opt) {
         K<T>::fwd(&p, 0, H);
+        return;
+    }
+    if (mode == RK_SPLIT_WORKER) {
+        auto a = part(H, 0, 2), b = part(H, 1, 2);
+        HalfJob<T> j0{&p, a.first, a.second}, j1{&p, b.first, b.second};
+        if (w && w->usable() && H >= 32) w->run(&HalfJob<T>::run, &j0, &HalfJob<T>::run, &j1);
+        else K<T>::fwd(&p, 0, H);
         return;
     }
     split((int64_t)GH * (D + H), H, [&](int t, int nt) {
@@ -824,11 +989,16 @@ PyObject *py_plan_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
  * 2 lstm), then dt B D H, (Elman: act, GRU: reset_after), x ldx h (LSTM: c) WihT WhhT bih bhh
  * hout (LSTM: cout)] with hout/cout aimed at scratch. Layer k reads layer k-1's new h; each
  * layer's new state is copied over its h (and c), so the state buffers are updated in place (x
- * may alias a state buffer: the step writes scratch first). The row's last slot, RK_SPLIT, is
- * how the layer's step is spread over threads (RK_SPLIT_RULE / NEVER / ALWAYS). The same step as
+ * may alias a state buffer: the step writes scratch first). Slot RK_SPLIT is how the layer's
+ * step is spread over threads (RK_SPLIT_RULE / NEVER / ALWAYS / WORKER), slot RK_WORKER the
+ * streamer's StreamWorker (stream_worker_new; 0: none, a WORKER step then runs on one thread),
+ * slots RK_BX and RK_BH the layer's summed biases (bx (GH), bh (H) as step_bias makes them,
+ * made once by the streamer; 0: summed every step). Without them a split step's second thread
+ * read the caller's freshly written sums from the other core every step.
+ * The same step as
  * the step ops and plan_step runs, so results are identical (a split step computes each column
  * as one thread does). */
-constexpr int RK_ROW = 16, RK_SPLIT = RK_ROW - 1;
+constexpr int RK_ROW = 19, RK_SPLIT = 15, RK_WORKER = 16, RK_BX = 17, RK_BH = 18;
 
 template <typename T>
 void stream_layer(int kind, const int64_t *p) {
@@ -836,7 +1006,8 @@ void stream_layer(int kind, const int64_t *p) {
     int lstm = kind == 2, xs = lstm ? 4 : 5;
     run_fwd<T>(kind, lstm ? 0 : (int)p[4], (int)p[1], (int)p[2], (int)p[3], P(xs),
                (int)p[xs + 1], P(xs + 2), lstm ? P(7) : nullptr, P(8), P(9), P(10), P(11), P(12),
-               lstm ? P(13) : nullptr, nullptr, (int)p[RK_SPLIT - 1]);
+               lstm ? P(13) : nullptr, nullptr, (int)p[RK_SPLIT - 1],
+               (StreamWorker *)(intptr_t)p[RK_WORKER - 1], P(RK_BX - 1), P(RK_BH - 1));
 }
 
 /* One step of the stack from x at x_addr (row stride ldx); false with a Python error set. */
@@ -903,6 +1074,34 @@ PyObject *py_stream_step(PyObject *, PyObject *const *args, Py_ssize_t n) {
     return args[3];
 }
 
+/* stream_worker_new() -> (capsule, address): a StreamWorker for a KernelStreamer's rows (its
+ * RK_WORKER slot); the capsule's destructor stops and joins the thread. */
+void worker_capsule_free(PyObject *cap) {
+    worker_free((StreamWorker *)PyCapsule_GetPointer(cap, "rnnkit.stream_worker"));
+}
+
+PyObject *py_stream_worker_new(PyObject *, PyObject *) {
+    StreamWorker *w = worker_new();
+    if (!w) {
+        PyErr_SetString(PyExc_RuntimeError, "stream_worker_new: could not start a thread");
+        return NULL;
+    }
+    PyObject *cap = PyCapsule_New(w, "rnnkit.stream_worker", worker_capsule_free);
+    if (!cap) {
+        worker_free(w);
+        return NULL;
+    }
+    return Py_BuildValue("(NL)", cap, (long long)(intptr_t)w);
+}
+
+/* stream_worker_stats(capsule) -> (jobs posted, second halves the worker ran); for tests. */
+PyObject *py_stream_worker_stats(PyObject *, PyObject *cap) {
+    auto *w = (StreamWorker *)PyCapsule_GetPointer(cap, "rnnkit.stream_worker");
+    if (!w) return NULL;
+    return Py_BuildValue("(KK)", (unsigned long long)w->jobs,
+                         (unsigned long long)w->ran.load());
+}
+
 /* step_configure(split_min): the weight elements per step from which a step is split over
  * threads (a negative value keeps it); returns the old value. For benchmarks and tests. */
 PyObject *py_step_configure(PyObject *, PyObject *arg) {
@@ -921,6 +1120,8 @@ PyMethodDef rk_step_methods[] = {
     {"step_plan", (PyCFunction)(void (*)(void))py_step_plan, METH_FASTCALL, NULL},
     {"plan_step", (PyCFunction)(void (*)(void))py_plan_step, METH_FASTCALL, NULL},
     {"step_configure", (PyCFunction)py_step_configure, METH_O, "step split threshold"},
+    {"stream_worker_new", (PyCFunction)py_stream_worker_new, METH_NOARGS, NULL},
+    {"stream_worker_stats", (PyCFunction)py_stream_worker_stats, METH_O, NULL},
     {NULL, NULL, 0, NULL}};
 
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
