@@ -1,12 +1,15 @@
 """The streamer's two-thread split, A/B in one process: the old fixed rule against the timed
-choice (kernels.KernelStreamer, split=None), with one thread and split forced for reference,
-and torch's cell. B = 1, D = H, wall clock, jobs of `--steps` steps taking turns, medians.
+choice (kernels.KernelStreamer, split=None), with one thread, the parallel_for split and the
+worker-thread split forced for reference, and torch's cell. B = 1, D = H, wall clock, jobs of
+`--steps` steps taking turns, medians.
 
     PYTHONPATH=src python benchmarks/stream_split.py [--threads 2] [--reps 15] [--steps 200]
 
 Prints one JSON line per (cell, H): µs a step per job ("rule": rk_split_min = 2^18 weight
 elements, what every streamer ran before the timed choice), the choice the timed streamer
-made with its own timing, the cost of building it, and the speedups over torch's cell.
+made with its own timing, the cost of building it, the speedups over torch's cell, and the
+share of steps whose second half the worker thread ran ("worker_ran"; the caller runs it when
+the worker is late).
 """
 
 import argparse
@@ -55,6 +58,9 @@ def measure(cell: str, H: int, args) -> None:
     rule._set_split(kstep._SPLIT_RULE)
     streamers = {"rule": rule, "auto": auto, "one": layer.streamer(split=False),
                  "split": layer.streamer(split=True)}  # fmt: skip
+    worker = None
+    if hasattr(kstep, "_SPLIT_WORKER"):  # a tree with the worker thread
+        worker = streamers["worker"] = layer.streamer(split="worker")
 
     def torch_job():
         s = s0
@@ -73,8 +79,13 @@ def measure(cell: str, H: int, args) -> None:
     jobs = {"torch_cell": torch_job, **{k: stream_job(s) for k, s in streamers.items()}}
     med = interleaved(jobs, args.reps, CLOCKS["wall"])
     us = {k: round(v / args.steps * 1e6, 2) for k, v in med.items()}
+    extra = {}
+    if worker is not None:
+        posted, ran = worker.worker_stats()
+        extra = {"worker_ran": round(ran / max(posted, 1), 3),
+                 "x_torch_worker": round(us["torch_cell"] / us["worker"], 1)}  # fmt: skip
     print(json.dumps({
-        "cell": cell, "H": H, "threads": args.threads, "us": us,
+        "cell": cell, "H": H, "threads": args.threads, "us": us, **extra,
         "auto_split": auto.split, "auto_reason": auto.split_reason,
         "build_ms": round(build_ms, 2), "build_fixed_ms": round(build_fixed_ms, 2),
         "x_torch_rule": round(us["torch_cell"] / us["rule"], 1),

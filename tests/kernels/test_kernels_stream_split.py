@@ -176,8 +176,8 @@ def test_worker_runs_its_half_and_matches(two_threads):
         assert torch.equal(one.step(x), w.step(x))
         if i >= 200 and w.worker_stats()[1] > 0:
             break
-    jobs, ran = w.worker_stats()
-    assert jobs == i + 1 and 0 < ran <= jobs
+    jobs, ran = w.worker_stats()  # fewer jobs than steps after the caller backed off
+    assert 0 < ran <= jobs <= i + 1
 
 
 @linux
@@ -215,8 +215,11 @@ def test_idle_worker_sleeps(two_threads):
     t0 = _cpu_ticks(tid)
     time.sleep(0.5)
     assert _cpu_ticks(tid) - t0 <= 2  # spinning would be ~50 ticks of 10 ms
-    s.step(x)  # and it wakes again
-    assert s.worker_stats()[0] == 2001
+    jobs = s.worker_stats()[0]
+    assert 0 < jobs <= 2000
+    for _ in range(2000):  # and it is posted to again (after a back-off, 1000 steps)
+        s.step(x)
+    assert s.worker_stats()[0] > jobs
 
 
 @linux
@@ -227,6 +230,7 @@ def test_forked_child_steps_on_one_thread(two_threads):
     xs = [torch.randn(1, 128) for _ in range(30)]
     for x in xs[:10]:
         assert torch.equal(w.step(x), one.step(x))
+    posted = w.worker_stats()[0]
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: step both, report, free the worker's streamer, exit
@@ -234,7 +238,7 @@ def test_forked_child_steps_on_one_thread(two_threads):
         try:
             for x in xs[10:]:
                 ok &= int(torch.equal(w.step(x), one.step(x)))
-            ok &= int(w.worker_stats()[0] == 2 * 10)  # the child posted no job
+            ok &= int(w.worker_stats()[0] == posted)  # the child posted no job
             del w
             gc.collect()
         except BaseException:

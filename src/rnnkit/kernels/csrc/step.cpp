@@ -174,11 +174,17 @@ struct Scratch {
  * its own columns), and the reset_after=False GRU, which has two, is never split.
  *
  * Idle: the worker spins (pause) for RK_WORKER_SPIN_US after its last job, then sleeps on a
- * condition variable; the caller notifies only when it sleeps. After fork() the child has no
+ * condition variable; the caller notifies only when it sleeps. Sharing a core: when the
+ * scheduler puts the worker on the caller's core (other jobs hold the other), a spinning
+ * worker would take half the caller's time, so it sleeps as soon as it sees the caller's CPU
+ * (sched_getcpu) is its own, and a caller that ran the second half itself RK_WORKER_LATE steps
+ * in a row runs the next RK_WORKER_BACKOFF steps on one thread, posting nothing (then tries
+ * again). After fork() the child has no
  * worker thread: rk_fork_gen (bumped in the child by a pthread_atfork handler) tells the step to
  * run on one thread, and freeing the worker there joins nothing. */
 constexpr int RK_SPLIT_WORKER = 3;
 constexpr double RK_WORKER_SPIN_US = 200.0;
+constexpr int RK_WORKER_LATE = 8, RK_WORKER_BACKOFF = 1000;
 
 std::atomic<uint64_t> rk_fork_gen{0};
 void rk_fork_child() { rk_fork_gen.fetch_add(1, std::memory_order_relaxed); }
@@ -195,7 +201,8 @@ struct StreamWorker {
     alignas(64) std::atomic<uint64_t> done{0};  /* the last job the worker finished */
     alignas(64) void (*fn)(void *) = nullptr;   /* job seq's second half */
     void *arg = nullptr;
-    std::atomic<int> sleeping{0}, stop{0};
+    std::atomic<int> sleeping{0}, stop{0}, caller_cpu{-1};
+    int late = 0, skip = 0; /* the caller's: halves it took in a row, steps left on one thread */
     std::mutex mu;
     std::condition_variable cv;
     pthread_t th{};
@@ -221,8 +228,9 @@ struct StreamWorker {
                    !stop.load(std::memory_order_relaxed)) {
                 rk_pause();
                 if (++spins % 256 == 0 &&
-                    std::chrono::duration<double, std::micro>(clk::now() - t0).count() >
-                        RK_WORKER_SPIN_US) {
+                    (std::chrono::duration<double, std::micro>(clk::now() - t0).count() >
+                         RK_WORKER_SPIN_US ||
+                     sched_getcpu() == caller_cpu.load(std::memory_order_relaxed))) {
                     std::unique_lock<std::mutex> lk(mu);
                     sleeping.store(1, std::memory_order_seq_cst);
                     cv.wait(lk, [&] {
@@ -246,8 +254,15 @@ struct StreamWorker {
 
     /* Run first(a0) here and second(a1) on the worker if it takes it in time, else here. */
     void run(void (*first)(void *), void *a0, void (*second)(void *), void *a1) {
+        if (skip > 0) {
+            skip--;
+            first(a0);
+            second(a1);
+            return;
+        }
         uint64_t n = jobs + 1;
         jobs = n;
+        caller_cpu.store(sched_getcpu(), std::memory_order_relaxed);
         fn = second;
         arg = a1;
         seq.store(n, std::memory_order_seq_cst);
@@ -259,8 +274,10 @@ struct StreamWorker {
         uint64_t want = n - 1;
         if (taken.compare_exchange_strong(want, n, std::memory_order_acq_rel)) {
             second(a1);
+            if (++late >= RK_WORKER_LATE) late = 0, skip = RK_WORKER_BACKOFF;
             return;
         }
+        late = 0;
         for (int spins = 0; done.load(std::memory_order_acquire) != n; spins++) {
             rk_pause();
             if (spins > 4096) sched_yield();  /* the worker was descheduled mid-job */
