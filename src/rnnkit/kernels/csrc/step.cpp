@@ -177,14 +177,15 @@ struct Scratch {
  * condition variable; the caller notifies only when it sleeps. Sharing a core: when the
  * scheduler puts the worker on the caller's core (other jobs hold the other), a spinning
  * worker would take half the caller's time, so it sleeps as soon as it sees the caller's CPU
- * (sched_getcpu) is its own, and a caller that ran the second half itself RK_WORKER_LATE steps
- * in a row runs the next RK_WORKER_BACKOFF steps on one thread, posting nothing (then tries
- * again). After fork() the child has no
+ * (sched_getcpu) is its own; the caller wakes a sleeping worker once per streak of steps
+ * whose second half it ran itself, and after RK_WORKER_LATE such steps in a row (longer than a
+ * wake-up takes) runs the next RK_WORKER_BACKOFF steps on one thread, posting nothing (then
+ * wakes it and tries again). After fork() the child has no
  * worker thread: rk_fork_gen (bumped in the child by a pthread_atfork handler) tells the step to
  * run on one thread, and freeing the worker there joins nothing. */
 constexpr int RK_SPLIT_WORKER = 3;
 constexpr double RK_WORKER_SPIN_US = 200.0;
-constexpr int RK_WORKER_LATE = 8, RK_WORKER_BACKOFF = 1000;
+constexpr int RK_WORKER_LATE = 64, RK_WORKER_BACKOFF = 1000;
 
 std::atomic<uint64_t> rk_fork_gen{0};
 void rk_fork_child() { rk_fork_gen.fetch_add(1, std::memory_order_relaxed); }
@@ -202,7 +203,8 @@ struct StreamWorker {
     alignas(64) void (*fn)(void *) = nullptr;   /* job seq's second half */
     void *arg = nullptr;
     std::atomic<int> sleeping{0}, stop{0}, caller_cpu{-1};
-    int late = 0, skip = 0; /* the caller's: halves it took in a row, steps left on one thread */
+    /* the caller's: halves it took in a row, steps left on one thread, woken in this streak */
+    int late = 0, skip = 0, woken = 0;
     std::mutex mu;
     std::condition_variable cv;
     pthread_t th{};
@@ -266,7 +268,8 @@ struct StreamWorker {
         fn = second;
         arg = a1;
         seq.store(n, std::memory_order_seq_cst);
-        if (sleeping.load(std::memory_order_seq_cst)) {
+        if (!woken && sleeping.load(std::memory_order_seq_cst)) {
+            woken = 1;
             std::lock_guard<std::mutex> lk(mu);
             cv.notify_one();
         }
@@ -274,10 +277,10 @@ struct StreamWorker {
         uint64_t want = n - 1;
         if (taken.compare_exchange_strong(want, n, std::memory_order_acq_rel)) {
             second(a1);
-            if (++late >= RK_WORKER_LATE) late = 0, skip = RK_WORKER_BACKOFF;
+            if (++late >= RK_WORKER_LATE) late = 0, skip = RK_WORKER_BACKOFF, woken = 0;
             return;
         }
-        late = 0;
+        late = woken = 0;
         for (int spins = 0; done.load(std::memory_order_acquire) != n; spins++) {
             rk_pause();
             if (spins > 4096) sched_yield();  /* the worker was descheduled mid-job */
