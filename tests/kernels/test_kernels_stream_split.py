@@ -172,12 +172,12 @@ def test_worker_runs_its_half_and_matches(two_threads):
     one = kernels.KernelStreamer(specs, split=False)
     w = kernels.KernelStreamer(specs, split="worker")
     x = torch.randn(1, 128)
-    for i in range(20000):
+    steps, deadline = 0, time.monotonic() + 10  # a loaded machine may hold the other core
+    while steps < 200 or (w.worker_stats()[1] == 0 and time.monotonic() < deadline):
         assert torch.equal(one.step(x), w.step(x))
-        if i >= 200 and w.worker_stats()[1] > 0:
-            break
+        steps += 1
     jobs, ran = w.worker_stats()  # fewer jobs than steps after the caller backed off
-    assert 0 < ran <= jobs <= i + 1
+    assert 0 < ran <= jobs <= steps
 
 
 @linux
