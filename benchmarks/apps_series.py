@@ -101,6 +101,11 @@ ENTRIES.update({"pl-" + k[3:]: [*v, "--hybrid-per-lead"] for k, v in list(ENTRIE
 ENTRIES.update({"lw-" + k[3:]: [*v, "--hybrid-weight", "lead"] for k, v in list(ENTRIES.items())
                 if k.startswith("cb-")})
 
+# session 8 (second helper): per lead, the hybrid or its mean with AutoARIMA, on validation
+# (--hybrid-arima-mean; found on seattle-temps' test part, so the other series are the test)
+ENTRIES.update({"am-" + k[3:]: [*v, "--hybrid-arima-mean"] for k, v in list(ENTRIES.items())
+                if k.startswith("cb-")})
+
 
 def entry_args(name: str) -> list[str]:
     """ENTRIES[name], or ENTRIES[base] + --seed N for a name written base@N."""

@@ -52,7 +52,10 @@ def table(base: str, data: dict) -> str:
                  r["split"].get("model") or {}) for r in runs]  # fmt: skip
     kept = [f"{a:.3f} / {b:.3f} {m.get('chosen', 'network')}"
             + (f" on {m['classical']}" if m.get("chosen") == "hybrid" else "")
-            + (f" w={m['weight']:g}" if m.get("chosen") == "hybrid" and "weight" in m else "")
+            + (f" w={m['weight']:g}" if m.get("chosen") == "hybrid" and "weight" in m
+               and not isinstance(m["weight"], list) else "")
+            + (f" +ARIMA mean at {sum(m['arima_mean']['leads'])} leads"
+               if m.get("chosen") == "hybrid" and isinstance(m.get("arima_mean"), dict) else "")
             for a, b, m in per_seed]  # fmt: skip
     lines.append(f"per seed, rnnkit MASE h=1 / over h, and the model kept: {'; '.join(kept)}\n")
     return "\n".join(lines)
@@ -60,7 +63,7 @@ def table(base: str, data: dict) -> str:
 
 def main(bases: list[str]) -> None:
     data = json.loads(RESULTS.read_text())
-    prefixes = ("fc-", "ens-", "auto-", "cv-", "cb-")
+    prefixes = ("fc-", "ens-", "auto-", "cv-", "cb-", "lw-", "am-")
     bases = bases or sorted({k.partition("@")[0] for k in data if k.startswith(prefixes)})
     for base in bases:
         print(table(base, data))

@@ -534,3 +534,73 @@ def test_the_correction_weight_per_lead_is_the_validation_least_squares_slope(se
     one_line_error(invoke("train", "forecast", "--data", series_csv, "--target", "load",
                           "--hybrid-weight", "both", "--out", tmp_path / "bad"),
                    "hybrid-weight")  # fmt: skip
+
+
+def test_the_hybrid_takes_its_mean_with_autoarima_where_validation_says(series_csv, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    from rnnkit.data.scaling import StandardScaler
+    from rnnkit.models.forecaster import HybridForecaster
+    from rnnkit.tasks.forecast import arima_mean, task
+    from rnnkit.tasks.forecast.hybrid import Classical, combination
+
+    class Zero(torch.nn.Module):  # corrects nothing: the hybrid is its classical forecast
+        def forward(self, x, state=None):
+            return torch.zeros(*x.shape[:2], 4), state
+
+    # y[t] = 0.9 y[t-2] + noise: 0 is the best one-step forecast from y[t] alone, 0.9 y[t] the
+    # best two-step one; the hybrid forecasts 0, the partner 0.95 y[t] (two steps: 0.9025 y[t]),
+    # so the mean (0.475 y[t], 0.45 y[t]) loses lead 1 and wins lead 2
+    rng = np.random.default_rng(2)
+    values = np.zeros(1000)
+    for t in range(2, 1000):
+        values[t] = 0.9 * values[t - 2] + rng.normal()
+    zero = Classical("zero", {"kind": "ar", "params": [0.0, 0.0]})
+    walk = Classical("walk", {"kind": "ar", "params": [0.0, 0.95]})
+    fc = HybridForecaster(Zero(), StandardScaler([0.0], [1.0]), zero, 1.0, 5, 0.9, 2)
+    leads, scores = arima_mean.lead_choice(fc, walk, values, 800, 1000, 2)
+    assert leads == [False, True] and scores["mean"][1] < scores["hybrid"][1]
+    assert fc.partner is None  # lead_choice scores the hybrid alone and leaves fc as it was
+    origins = np.arange(10, 30)
+    before = fc.forecast(values, origins, 2)
+    fc.partner, fc.partner_leads = walk, leads
+    mean, lo, hi = fc.forecast(values, origins, 2)
+    np.testing.assert_allclose(mean[:, 0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(mean[:, 1], 0.5 * walk.forecasts(values, origins, 2)[:, 1])
+    np.testing.assert_allclose(hi - lo, before[2] - before[1])  # the hybrid's widths, moved
+    # AutoARIMA: the chosen combination's own part; none when it is the classical part itself
+    arima = Classical("ARIMA(1,0,0)", {"kind": "sarimax", "order": [1, 0, 0],
+                                       "seasonal": [0, 0, 0, 0], "trend": "c", "params": []})
+    both = combination("median", [zero, arima, walk])
+    assert arima_mean.arima_fits(both, both, values, 800, 1000, None) == (arima, arima)
+    assert arima_mean.arima_fits(arima, arima, values, 800, 1000, None) is None
+    monkeypatch.setattr(arima_mean, "fitters", lambda period, auto: {
+        "AutoARIMA": lambda train: Classical(f"fit{len(train)}", walk.spec)})  # fmt: skip
+    fits = arima_mean.arima_fits(zero, zero, values, 800, 1000, None)
+    assert [c.name for c in fits] == ["fit800", "fit1000"]
+    # end to end (AR fits standing in for AutoARIMA's, leads 1 and 3 forced): recorded, the
+    # refitted partner kept, and reloaded with the run
+    monkeypatch.setattr(task, "arima_fits", lambda part, full, v, n_fit, n_train, period: (
+        Classical("AR-fit", walk.spec), Classical("AR-refit", walk.spec)))  # fmt: skip
+    choice = task.lead_choice
+    monkeypatch.setattr(task, "lead_choice", lambda *a: ([True, False, True], choice(*a)[1]))
+    out = tmp_path / "run"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 10, "--horizon", 3,
+               "--no-auto-baselines", "--hybrid", "on", "--hybrid-arima-mean", "--quiet",
+               "--out", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    record = res["split"]["model"]["arima_mean"]
+    assert record["arima"] == "AR-fit" and record["leads"] == [True, False, True]
+    assert len(record["validation_mase"]["mean"]) == 3
+    f = forecast.load(out)
+    assert f.partner.name == "AR-refit" and f.partner_leads == [True, False, True]
+    vals = np.asarray(f.series["values"])
+    origins = np.arange(f.series["n_train"] - 1, f.series["n_end"] - 1)
+    mean = f.forecast(vals, origins, 3)[0]
+    np.testing.assert_allclose(mean[:, 0], res["one_step"]["rnnkit"], rtol=1e-5)
+    f.partner = None
+    alone = f.forecast(vals, origins, 3)[0]
+    p = walk.forecasts(vals, origins, 3)
+    np.testing.assert_allclose(mean[:, [0, 2]], 0.5 * (alone + p)[:, [0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(mean[:, 1], alone[:, 1])

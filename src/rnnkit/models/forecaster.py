@@ -340,17 +340,21 @@ class HybridForecaster(Forecaster):
     `weight` w shrinks the correction, c_o(j) + w · s · mean: 1 the hybrid, 0.5 the mean of the
     hybrid and its classical forecast (a forecast combination, the strong default of M4), 0
     the classical forecast alone (the head then only gives the interval widths).
+    `partner` (a second classical forecaster, AutoARIMA: --hybrid-arima-mean) with
+    `partner_leads` (H booleans): at those lead times the forecast is the mean of the hybrid's
+    and the partner's, the interval shifted with it (its width is the hybrid's).
     Forecasts reach at most O steps (`head_horizon`). One-step anomaly detection reads
     `network`, the network-alone forecaster trained beside the hybrid (`pointwise`).
     """
 
     def __init__(self, model, scaler: StandardScaler, classical, error_scale: float,
                  window: int, level: float, head_horizon: int, *, relative: bool = False,
-                 weight: float = 1.0, **kwargs):  # fmt: skip
+                 weight: float = 1.0, partner=None, partner_leads=None, **kwargs):  # fmt: skip
         super().__init__(model, scaler, window, "direct", level, head_horizon, **kwargs)
         # the level channel's frame; the head's outputs are errors, never shifted by a level
         self.level_relative, self.classical, self.error_scale = relative, classical, error_scale
         self.weight = weight
+        self.partner, self.partner_leads = partner, partner_leads
         self.network: Forecaster | None = None
 
     def head(self, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -401,6 +405,11 @@ class HybridForecaster(Forecaster):
         s = self.error_scale
         m = c + s * mean[:, :horizon]
         half = self.z * s * std[:, :horizon] * self.sigma_scale[:horizon]
+        leads = np.asarray(self.partner_leads if self.partner is not None else [], bool)
+        cols = np.flatnonzero(leads[:horizon])
+        if len(cols):  # the mean with the partner's forecast at its lead times
+            p = self.partner.forecasts(values, origins, int(cols[-1]) + 1)
+            m[:, cols] = 0.5 * (m[:, cols] + p[:, cols])
         return m, m - half, m + half
 
 

