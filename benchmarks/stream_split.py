@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from rnnkit.bench.speed import CLOCKS, TORCH_CELL, TORCH_SEQ, interleaved
+from rnnkit.bench.speed import CLOCKS, interleaved, seeded_pair
 from rnnkit.kernels import step as kstep
 from rnnkit.layers import from_torch
 
@@ -39,12 +39,7 @@ def main() -> None:
 
 
 def measure(cell: str, H: int, args) -> None:
-    torch.manual_seed(0)
-    mod = TORCH_SEQ[cell](H, H, batch_first=True)
-    tcell = TORCH_CELL[cell](H, H)
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(tcell, name).copy_(getattr(mod, f"{name}_l0"))
+    mod, tcell = seeded_pair(cell, H)
     layer = from_torch(mod, impl="fused").eval()
     x = torch.randn(1, H)
     s0 = (torch.zeros(1, H), torch.zeros(1, H)) if cell == "lstm" else torch.zeros(1, H)

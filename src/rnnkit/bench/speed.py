@@ -248,6 +248,18 @@ def onnx_job(module: nn.Module, x: torch.Tensor) -> tuple[Callable[[], None], fl
     return (lambda: sess.run(["y"], feed)), err
 
 
+def seeded_pair(cell: str, H: int):
+    """torch.nn's one-layer module (D = H, batch first) seeded 0, and its cell with the same
+    weights."""
+    torch.manual_seed(0)
+    mod = TORCH_SEQ[cell](H, H, batch_first=True)
+    tcell = TORCH_CELL[cell](H, H)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(tcell, name).copy_(getattr(mod, f"{name}_l0"))
+    return mod, tcell
+
+
 def streamer_for(layer, batch: int) -> kernels.KernelStreamer:
     """A kernels.KernelStreamer holding a unidirectional layer's current weights."""
     return layer.streamer(batch)
@@ -257,12 +269,7 @@ def stream_jobs(cell: str, H: int, steps: int, reference: bool, backward: bool =
     """Jobs of `steps` B = 1 steps each: torch's cell, Recurrent.step, kernels.KernelStreamer;
     `backward`: the torch cell and Recurrent.step jobs end with a backward of the last output
     (timed with grad enabled)."""
-    torch.manual_seed(0)
-    mod = TORCH_SEQ[cell](H, H, batch_first=True)
-    tcell = TORCH_CELL[cell](H, H)
-    with torch.no_grad():
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(tcell, name).copy_(getattr(mod, f"{name}_l0"))
+    mod, tcell = seeded_pair(cell, H)
     x = torch.randn(1, H)
     h0 = torch.zeros(1, H)
     state0 = (h0, h0.clone()) if cell == "lstm" else h0

@@ -639,9 +639,9 @@ class ForecastTask(Task):
         return run.model if n == 1 else MemberAverage(driver.member_models(run, n))
 
 
-def validation_mase(fc: Forecaster, data: ForecastData, H: int) -> float:
-    """fc's MASE averaged over the lead times 1..H from the validation part's origins (the
-    point forecasts only: one Monte Carlo path)."""
+def validation_forecast(fc: Forecaster, data: ForecastData, H: int):
+    """fc's point forecasts (one Monte Carlo path) at lead times 1..H from every origin of the
+    validation part -> (n_fit, the series' values, the origins, the forecasts)."""
     n_fit, values = data.n_train - data.n_val, data.series.values
     origins = origins_for(n_fit, data.n_train)
     samples, fc.samples = fc.samples, 1
@@ -649,6 +649,13 @@ def validation_mase(fc: Forecaster, data: ForecastData, H: int) -> float:
         mean, _, _ = fc.forecast(values, origins, H, data.series.covariates)
     finally:
         fc.samples = samples
+    return n_fit, values, origins, mean
+
+
+def validation_mase(fc: Forecaster, data: ForecastData, H: int) -> float:
+    """fc's MASE averaged over the lead times 1..H from the validation part's origins (the
+    point forecasts only: one Monte Carlo path)."""
+    n_fit, values, origins, mean = validation_forecast(fc, data, H)
     rows = metrics(mean, truth_matrix(values, origins, H, data.n_train), mase_scale(values[:n_fit]))
     return float(np.mean([r["mase"] for r in rows]))
 
@@ -660,13 +667,7 @@ def lead_weights(fc: HybridForecaster, data: ForecastData, H: int):
     per lead). The slope is the share of the correction that its own validation errors
     support: a correction that is noise at a lead gets a share near 0 there, the grid's one
     share for every lead cannot do that."""
-    n_fit, values = data.n_train - data.n_val, data.series.values
-    origins = origins_for(n_fit, data.n_train)
-    samples, fc.samples = fc.samples, 1
-    try:
-        mean, _, _ = fc.forecast(values, origins, H, data.series.covariates)
-    finally:
-        fc.samples = samples
+    n_fit, values, origins, mean = validation_forecast(fc, data, H)
     c = fc.classical.forecasts(values, origins, H)
     r, corr = truth_matrix(values, origins, H, data.n_train) - c, mean - c
     ok = np.isfinite(r)
