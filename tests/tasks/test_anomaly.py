@@ -175,8 +175,8 @@ def forecast_run(tmp_path_factory):
     csv = write_series_csv(tmp / "load.csv")
     r = invoke("train", "forecast", "--data", csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 8, "--steps", 15, "--members", 1,
-               "--arima-order", "1,0,0", "--no-auto-baselines", "--out", tmp / "fc",
-               "--quiet")  # fmt: skip
+               "--arima-order", "1,0,0", "--no-auto-baselines", "--no-hybrid-arima-mean",
+               "--out", tmp / "fc", "--quiet")  # fmt: skip
     assert r.exit_code == 0, r.output
     return tmp / "fc"
 

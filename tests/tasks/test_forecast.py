@@ -240,7 +240,9 @@ def test_auto_keeps_the_better_on_validation_and_a_hybrid_reloads(keep, series_c
     out = tmp_path / "run"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 4, "--steps", 10, "--horizon", 3,
-               "--no-auto-baselines", "--quiet", "--out", out)  # fmt: skip
+               "--no-auto-baselines", "--no-hybrid-arima-mean", "--quiet",
+               "--out", out)  # fmt: skip
+    # (--no-hybrid-arima-mean: its AutoARIMA fit takes ~5 s; the rule has its own test below)
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
     model = res["split"]["model"]
@@ -518,7 +520,8 @@ def test_the_correction_weight_per_lead_is_the_validation_least_squares_slope(se
     out = tmp_path / "run"
     r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
                "--period", 12, "--window", 12, "--hidden", 4, "--steps", 10, "--horizon", 3,
-               "--no-auto-baselines", "--hybrid", "on", "--hybrid-weight", "lead", "--quiet",
+               "--no-auto-baselines", "--hybrid", "on", "--hybrid-weight", "lead",
+               "--no-hybrid-arima-mean", "--quiet",
                "--out", out)  # fmt: skip
     assert r.exit_code == 0, r.output
     res = json.loads((out / "results.json").read_text())
