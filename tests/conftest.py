@@ -1,7 +1,21 @@
 import copy
+import os
+import sys
+import warnings
 
-import pytest
-import torch
+# Before torch (and with it libgomp, which reads these once) loads: OpenMP threads that wait at a
+# barrier sleep at once instead of spinning ~300,000 times. The kernel tests that run on two
+# threads check the same split and the same numbers either way; on a 2-core machine busy with
+# other work, the spinning made one of them 7 s instead of 0.1 (benchmarks/README.md, "The test
+# suite's time"). A value set in the environment (either variable) is kept, and the `rnnkit`
+# command's own GOMP_SPINCOUNT=10000, which overrides the policy, still applies in the CLI's
+# subprocesses.
+if "torch" in sys.modules:
+    warnings.warn("torch was imported before tests/conftest.py: OMP_WAIT_POLICY is not applied")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 # The tests use small models, for which one thread is fastest and least sensitive to a busy box.
 torch.set_num_threads(1)
