@@ -11,7 +11,8 @@ import warnings
 # command's own GOMP_SPINCOUNT=10000, which overrides the policy, still applies in the CLI's
 # subprocesses.
 if "torch" in sys.modules:
-    warnings.warn("torch was imported before tests/conftest.py: OMP_WAIT_POLICY is not applied")
+    warnings.warn("torch was imported before tests/conftest.py: OMP_WAIT_POLICY is not applied",
+                  stacklevel=1)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
