@@ -274,11 +274,11 @@ def test_ctrl_c_keeps_a_loadable_run(corpus, tmp_path, monkeypatch):
 
 def test_time_budget_run_shows_a_time_progress_bar(corpus, tmp_path):
     out = tmp_path / "timed"
-    result = invoke("train", "text", "--data", corpus, "--minutes", "0.02", *TINY, "--out", out)
+    result = invoke("train", "text", "--data", corpus, "--minutes", "0.005", *TINY, "--out", out)
     assert result.exit_code == 0, result.output
-    assert "time budget of 0.02 min used" in result.stderr and "train" in result.stderr
+    assert "time budget of 0.005 min used" in result.stderr and "train" in result.stderr
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["extra"]["options"]["minutes"] == 0.02
+    assert cfg["extra"]["options"]["minutes"] == 0.005
 
 
 def test_default_budget_is_four_minutes_unless_steps_or_epochs_are_given():

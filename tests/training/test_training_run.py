@@ -195,7 +195,7 @@ def test_callbacks_can_add_to_eval_records_and_stop(tmp_path):
 
 
 def test_time_budget_stops(tmp_path):
-    _, result = fit(tmp_path / "run", steps=10_000, time_minutes=0.02)
+    _, result = fit(tmp_path / "run", steps=10_000, time_minutes=0.005)
     assert result.status == "time_budget" and 0 < result.step < 10_000
 
 
