@@ -1,4 +1,6 @@
-"""`rnnkit serve`: the real server as a subprocess on a free loopback port, over HTTP."""
+"""`rnnkit serve`: the real server as a subprocess on a free loopback port, over HTTP (a text
+run: streaming, sessions, limits, errors, SIGTERM); a sentiment run's /classify through the same
+app (`create_app`) called in process over ASGI, which spares a second server start."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from asgitest import post
 
 CORPUS = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak.\n\n" * 30
 LIMITS = ["--max-generate", "50", "--max-sessions", "2", "--max-body", "4096"]
@@ -87,21 +91,14 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def servers(runs):
-    """Both servers start side by side (most of a start is importing torch)."""
-    started = {"text": Server(runs["text"], *LIMITS), "sentiment": Server(runs["sentiment"])}
-    try:  # a server that fails to start must not leave the other one running
-        yield {name: server.wait_ready() for name, server in started.items()}
+def text_server(runs):
+    server = Server(runs["text"], *LIMITS)
+    try:
+        yield server.wait_ready()
     finally:
-        for server in started.values():
-            if server.proc.poll() is None:
-                server.proc.kill()
-                server.proc.wait()
-
-
-@pytest.fixture
-def text_server(servers):
-    return servers["text"]
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
 
 
 def test_generate_streams_what_the_library_generates(runs, text_server):
@@ -180,17 +177,24 @@ def test_bad_requests_get_one_line_4xx_and_the_server_keeps_serving(text_server)
     assert s.call("GET", "/docs")[0] == 200
 
 
-def test_classify_a_sentence(runs, servers):
+def one_line_4xx_in_process(app, status: int, path: str, body: dict) -> str:
+    code, reply = post(app, path, body)
+    assert code == status, (code, reply)
+    assert set(reply) == {"error"} and "\n" not in reply["error"] and reply["error"], reply
+    return reply["error"]
+
+
+def test_classify_a_sentence(runs):
+    from rnnkit.serve.app import create_app
     from rnnkit.tasks import sentiment
 
-    server = servers["sentiment"]
-    status, reply = server.json("POST", "/classify", {"text": "a wonderful film"})
+    app = create_app(runs["sentiment"])
+    status, reply = post(app, "/classify", {"text": "a wonderful film"})
     assert status == 200 and reply == sentiment.load(runs["sentiment"]).classify("a wonderful film")
-    assert "text" in one_line_4xx(server, 422, "POST", "/classify", {"text": ""})
-    assert "/generate" in one_line_4xx(server, 404, "POST", "/generate", {})
+    assert "text" in one_line_4xx_in_process(app, 422, "/classify", {"text": ""})
+    assert "/generate" in one_line_4xx_in_process(app, 404, "/generate", {})
 
 
-def test_sigterm_shuts_down_gracefully(servers):  # last: it ends the servers
-    for server in servers.values():
-        assert server.stop() == 0
-        assert "Application shutdown complete" in server.proc.stdout.read()
+def test_sigterm_shuts_down_gracefully(text_server):  # last: it ends the server
+    assert text_server.stop() == 0
+    assert "Application shutdown complete" in text_server.proc.stdout.read()
