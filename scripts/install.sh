@@ -24,3 +24,13 @@ for name in vader-movies de-en-dictionary fortunes bible-kjv fluidsynth gm-sound
   espeak-ng sox; do
   "$venv/bin/rnnkit" datasets install "$name"
 done
+# librosa compiles its numba kernels on first use (15-30 s) and caches them inside the venv:
+# compile them once here, not in a user's first audio run or in the test suite
+"$venv/bin/python" - <<'PY'
+import numpy as np
+from rnnkit.data import audio
+tone = np.sin(2 * np.pi * 300 * np.arange(44100) / 44100).astype(np.float32)
+audio.features(tone, 44100)
+audio.features(tone[:16000], 16000)
+audio.median_f0(tone[:22050], 22050)
+PY
