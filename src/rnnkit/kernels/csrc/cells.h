@@ -224,18 +224,35 @@ static float *rk_lstm_pack(const float *Wih, const float *Whh, int D, int H, int
     *bytes = (size_t)nu * K * 64 * sizeof(float);
     float *P = (float *)rk_take(*bytes);
     if (!P) return NULL;
-    if (16 * nu != H)  /* the last panel's padding columns */
-        for (int k = 0; k < K; k++)
-            for (int g = 0; g < 4; g++)
-                memset(P + ((size_t)(nu - 1) * K + k) * 64 + 16 * g + H % 16, 0,
-                       (16 - H % 16) * sizeof(float));
-    for (int g = 0; g < 4; g++)
-        for (int j = 0; j < H; j++) {
-            float *p = P + (size_t)(j / 16) * K * 64 + 16 * g + j % 16;
-            const float *wi = Wih + (size_t)(g * H + j) * D, *wh = Whh + (size_t)(g * H + j) * H;
-            for (int k = 0; k < Kx; k++) p[(size_t)k * 64] = wi[k];
-            for (int k = 0; k < H; k++) p[(size_t)(Kx + k) * 64] = wh[k];
+    /* panel by panel, 16 rows of k at a time: each source line (16 k of one row of W) is read
+     * once and spread over the block's 16 destination rows (4 KB, in L1); the panels over
+     * torch's threads */
+    auto panels = [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; u++) {
+            int n = H - 16 * (int)u < 16 ? H - 16 * (int)u : 16;
+            float *pu = P + (size_t)u * K * 64;
+            for (int part = 0; part < 2; part++) {
+                const float *W = part ? Whh : Wih;
+                int ld = part ? H : D, kn = part ? H : Kx, kbase = part ? Kx : 0;
+                for (int k0 = 0; k0 < kn; k0 += 16) {
+                    int kc = kn - k0 < 16 ? kn - k0 : 16;
+                    float *p = pu + (size_t)(kbase + k0) * 64;
+                    for (int g = 0; g < 4; g++)
+                        for (int l = 0; l < 16; l++) {
+                            float *d = p + 16 * g + l;
+                            if (l >= n) {
+                                for (int i = 0; i < kc; i++) d[(size_t)i * 64] = 0.0f;
+                                continue;
+                            }
+                            const float *w = W + ((size_t)g * H + 16 * u + l) * ld + k0;
+                            for (int i = 0; i < kc; i++) d[(size_t)i * 64] = w[i];
+                        }
+                }
+            }
         }
+    };
+    if (nu > 1 && !at::in_parallel_region()) at::parallel_for(0, nu, 1, panels);
+    else panels(0, nu);
     return P;
 }
 
