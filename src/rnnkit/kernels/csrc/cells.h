@@ -33,7 +33,8 @@
 /* op(W) bytes up to which the tile kernel runs (0: never; small_configure sets it for tests
  * and benchmarks). 48 KB, an L1d here: an Elman up to H = 108, a GRU up to H = 64. The LSTM at
  * H = 64 (64 KB) measured 0.95-1.02x with the tile kernel against MKL (one thread, in-process
- * A/B, session 6): no gain, so it keeps MKL; so did the Elman at H = 128 (0.97x). */
+ * A/B, session 6): no gain, so it keeps MKL; so did the Elman at H = 128 (0.97x). The LSTM
+ * forward's step is the fused tile below (rk_lstm_step) where it runs; this covers the rest. */
 size_t rk_small_bytes = (size_t)48 << 10;
 
 /* Whether a (K, N) op(W) is small enough for the tile kernel on this CPU. */
@@ -264,7 +265,33 @@ struct RkLstmRows {
     size_t ldx, ldo;
 };
 
+/* The same rows from row m on. */
+static RkLstmRows rk_lstm_rows_at(const RkLstmRows &r, int m, int H) {
+    size_t G = (size_t)4 * H, mh = (size_t)m * H;
+    return {r.x + m * r.ldx, r.h + mh, r.c + mh, r.sin ? r.sin + m * G : NULL,
+            r.s ? r.s + m * G : NULL, r.hn + mh, r.cn + mh, r.o + m * r.ldo, r.ldx, r.ldo};
+}
+
 #if RK_SMALL_AVX512
+/* acc[m][g] += sum over k < K of A[m lda + k] Pu[64 k + 16 g ..]: one part (x or h) of a tile. */
+template <int MR>
+RK_AVX512 __attribute__((always_inline)) static inline void rk_lstm_acc(
+    __m512 (&acc)[MR][4], const float *A, size_t lda, const float *Pu, int K) {
+    for (int k = 0; k < K; k++) {
+        const float *pk = Pu + (size_t)k * 64;
+        __m512 b0 = _mm512_load_ps(pk), b1 = _mm512_load_ps(pk + 16);
+        __m512 b2 = _mm512_load_ps(pk + 32), b3 = _mm512_load_ps(pk + 48);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            __m512 a = _mm512_set1_ps(A[m * lda + k]);
+            acc[m][0] = _mm512_fmadd_ps(a, b0, acc[m][0]);
+            acc[m][1] = _mm512_fmadd_ps(a, b1, acc[m][1]);
+            acc[m][2] = _mm512_fmadd_ps(a, b2, acc[m][2]);
+            acc[m][3] = _mm512_fmadd_ps(a, b3, acc[m][3]);
+        }
+    }
+}
+
 /* MR rows x unit block u (columns 16 u .. 16 u + 15 of each gate, `msk` of them real). */
 template <int MR>
 RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const float *bias,
@@ -281,33 +308,8 @@ RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const f
                                          msk, r.sin + m * G + (size_t)g * H + j0));
     }
     const float *Pu = P + (size_t)u * (Kx + H) * 64;
-    for (int k = 0; k < Kx; k++) {
-        const float *pk = Pu + (size_t)k * 64;
-        __m512 b0 = _mm512_load_ps(pk), b1 = _mm512_load_ps(pk + 16);
-        __m512 b2 = _mm512_load_ps(pk + 32), b3 = _mm512_load_ps(pk + 48);
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) {
-            __m512 a = _mm512_set1_ps(r.x[m * r.ldx + k]);
-            acc[m][0] = _mm512_fmadd_ps(a, b0, acc[m][0]);
-            acc[m][1] = _mm512_fmadd_ps(a, b1, acc[m][1]);
-            acc[m][2] = _mm512_fmadd_ps(a, b2, acc[m][2]);
-            acc[m][3] = _mm512_fmadd_ps(a, b3, acc[m][3]);
-        }
-    }
-    Pu += (size_t)Kx * 64;
-    for (int k = 0; k < H; k++) {
-        const float *pk = Pu + (size_t)k * 64;
-        __m512 b0 = _mm512_load_ps(pk), b1 = _mm512_load_ps(pk + 16);
-        __m512 b2 = _mm512_load_ps(pk + 32), b3 = _mm512_load_ps(pk + 48);
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) {
-            __m512 a = _mm512_set1_ps(r.h[(size_t)m * H + k]);
-            acc[m][0] = _mm512_fmadd_ps(a, b0, acc[m][0]);
-            acc[m][1] = _mm512_fmadd_ps(a, b1, acc[m][1]);
-            acc[m][2] = _mm512_fmadd_ps(a, b2, acc[m][2]);
-            acc[m][3] = _mm512_fmadd_ps(a, b3, acc[m][3]);
-        }
-    }
+    rk_lstm_acc<MR>(acc, r.x, r.ldx, Pu, Kx);
+    rk_lstm_acc<MR>(acc, r.h, (size_t)H, Pu + (size_t)Kx * 64, H);
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) {
         __m512 i = rk_act16(1, acc[m][0]), f = rk_act16(1, acc[m][1]);
@@ -341,17 +343,9 @@ static void rk_lstm_step(int M, int H, int Kx, const float *P, const float *bias
         int n = H - 16 * u < 16 ? H - 16 * u : 16;
         __mmask16 msk = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
         int m = 0;
-        for (; m + RK_LSTM_MR <= M; m += RK_LSTM_MR) {
-            RkLstmRows q = {r.x + m * r.ldx, r.h + (size_t)m * H, r.c + (size_t)m * H,
-                            r.sin ? r.sin + m * G : NULL, r.s ? r.s + m * G : NULL,
-                            r.hn + (size_t)m * H, r.cn + (size_t)m * H, r.o + m * r.ldo,
-                            r.ldx, r.ldo};
-            rk_lstm_tile<RK_LSTM_MR>(u, H, Kx, P, bias, q, msk);
-        }
-        RkLstmRows q = {r.x + m * r.ldx, r.h + (size_t)m * H, r.c + (size_t)m * H,
-                        r.sin ? r.sin + m * G : NULL, r.s ? r.s + m * G : NULL,
-                        r.hn + (size_t)m * H, r.cn + (size_t)m * H, r.o + m * r.ldo, r.ldx,
-                        r.ldo};
+        for (; m + RK_LSTM_MR <= M; m += RK_LSTM_MR)
+            rk_lstm_tile<RK_LSTM_MR>(u, H, Kx, P, bias, rk_lstm_rows_at(r, m, H), msk);
+        RkLstmRows q = rk_lstm_rows_at(r, m, H);
         switch (M - m) {
         case 3: rk_lstm_tile<3>(u, H, Kx, P, bias, q, msk); break;
         case 2: rk_lstm_tile<2>(u, H, Kx, P, bias, q, msk); break;
