@@ -44,7 +44,7 @@ def main() -> None:
         x = torch.randn(B, T, H)
         fused = layer_job(from_torch(mod, impl="fused"), x, kind)
 
-        def with_mode(mode):
+        def with_mode(mode, fused=fused):
             def job():
                 module.lstm_configure(mode)
                 fused()
