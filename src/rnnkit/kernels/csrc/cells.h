@@ -33,7 +33,8 @@
 /* op(W) bytes up to which the tile kernel runs (0: never; small_configure sets it for tests
  * and benchmarks). 48 KB, an L1d here: an Elman up to H = 108, a GRU up to H = 64. The LSTM at
  * H = 64 (64 KB) measured 0.95-1.02x with the tile kernel against MKL (one thread, in-process
- * A/B, session 6): no gain, so it keeps MKL; so did the Elman at H = 128 (0.97x). */
+ * A/B, session 6): no gain, so it keeps MKL; so did the Elman at H = 128 (0.97x). The LSTM
+ * forward's step is the fused tile below (rk_lstm_step) where it runs; this covers the rest. */
 size_t rk_small_bytes = (size_t)48 << 10;
 
 /* Whether a (K, N) op(W) is small enough for the tile kernel on this CPU. */
@@ -191,6 +192,169 @@ static void rk_small_mul(const float *Bp, int ldp, int N, int K, int M, const fl
 #else
     (void)Bp; (void)ldp; (void)N; (void)K; (void)M; (void)A; (void)lda; (void)acc_c; (void)C;
     (void)ldc; (void)e;
+#endif
+}
+
+/* ---- the fused LSTM step (float, AVX-512): the gates' GEMM and the cell in one pass --------
+ *
+ * lstm_fwd's step was a GEMM into the gate rows S (the own GEMM or MKL), then a pass over S for
+ * the cell (lstm_row_fwd), reading back what the GEMM had just stored. Here a register tile of
+ * MR rows x 64 columns holds gates i, f, g, o of 16 units (op(W) packed with its columns
+ * interleaved by unit block, so one tile has all four gates of its units) and runs the cell on
+ * its sums before anything is stored. With the input part in the tile too (rk_lstm_fuse = 2),
+ * op(W) is [W_ih; W_hh]^T, K = D + H, and the input projection's GEMM and its S pass go away;
+ * with rk_lstm_fuse = 1 the projection stays one GEMM into S and the tile starts from it. */
+int rk_lstm_fuse = 2; /* 0: GEMM then the row pass; 1: the tile over h only; 2: over x and h */
+static int rk_lstm_runs() {
+#if RK_SMALL_AVX512
+    static const int avx512 = __builtin_cpu_supports("avx512f");
+    return avx512;
+#else
+    return 0;
+#endif
+}
+
+/* op(W) for the fused step as ceil(H / 16) panels, one per block of 16 units, each K rows of 64
+ * floats (contiguous, so a panel streams through the cache without set conflicts; a block of the
+ * kernels' cache, *bytes of it): panel u's row k < Kx is column k of W_ih (Kx = D, or 0: h
+ * only), row Kx + k column k of W_hh; its column 16 g + l is gate g of unit 16 u + l (zero past
+ * H). */
+static float *rk_lstm_pack(const float *Wih, const float *Whh, int D, int H, int Kx,
+                           size_t *bytes) {
+    int nu = (H + 15) / 16, K = Kx + H;
+    *bytes = (size_t)nu * K * 64 * sizeof(float);
+    float *P = (float *)rk_take(*bytes);
+    if (!P) return NULL;
+    /* panel by panel, 16 rows of k at a time: each source line (16 k of one row of W) is read
+     * once and spread over the block's 16 destination rows (4 KB, in L1); the panels over
+     * torch's threads */
+    auto panels = [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; u++) {
+            int n = H - 16 * (int)u < 16 ? H - 16 * (int)u : 16;
+            float *pu = P + (size_t)u * K * 64;
+            for (int part = 0; part < 2; part++) {
+                const float *W = part ? Whh : Wih;
+                int ld = part ? H : D, kn = part ? H : Kx, kbase = part ? Kx : 0;
+                for (int k0 = 0; k0 < kn; k0 += 16) {
+                    int kc = kn - k0 < 16 ? kn - k0 : 16;
+                    float *p = pu + (size_t)(kbase + k0) * 64;
+                    for (int g = 0; g < 4; g++)
+                        for (int l = 0; l < 16; l++) {
+                            float *d = p + 16 * g + l;
+                            if (l >= n) {
+                                for (int i = 0; i < kc; i++) d[(size_t)i * 64] = 0.0f;
+                                continue;
+                            }
+                            const float *w = W + ((size_t)g * H + 16 * u + l) * ld + k0;
+                            for (int i = 0; i < kc; i++) d[(size_t)i * 64] = w[i];
+                        }
+                }
+            }
+        }
+    };
+    if (nu > 1 && !at::in_parallel_region()) at::parallel_for(0, nu, 1, panels);
+    else panels(0, nu);
+    return P;
+}
+
+/* One step's rows of one thread for the fused tile: row m's x at x + m ldx (Kx floats), its
+ * h, c (in) and h, c (out) at m H, its gate row (G = 4H floats) at m G, its output at m ldo. */
+struct RkLstmRows {
+    const float *x, *h, *c, *sin; /* sin: the precomputed projection (rk_lstm_fuse 1) or NULL */
+    float *s, *hn, *cn, *o;        /* s: activated gates out (NULL: not kept) */
+    size_t ldx, ldo;
+};
+
+/* The same rows from row m on. */
+static RkLstmRows rk_lstm_rows_at(const RkLstmRows &r, int m, int H) {
+    size_t G = (size_t)4 * H, mh = (size_t)m * H;
+    return {r.x + m * r.ldx, r.h + mh, r.c + mh, r.sin ? r.sin + m * G : NULL,
+            r.s ? r.s + m * G : NULL, r.hn + mh, r.cn + mh, r.o + m * r.ldo, r.ldx, r.ldo};
+}
+
+#if RK_SMALL_AVX512
+/* acc[m][g] += sum over k < K of A[m lda + k] Pu[64 k + 16 g ..]: one part (x or h) of a tile. */
+template <int MR>
+RK_AVX512 __attribute__((always_inline)) static inline void rk_lstm_acc(
+    __m512 (&acc)[MR][4], const float *A, size_t lda, const float *Pu, int K) {
+    for (int k = 0; k < K; k++) {
+        const float *pk = Pu + (size_t)k * 64;
+        __m512 b0 = _mm512_load_ps(pk), b1 = _mm512_load_ps(pk + 16);
+        __m512 b2 = _mm512_load_ps(pk + 32), b3 = _mm512_load_ps(pk + 48);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            __m512 a = _mm512_set1_ps(A[m * lda + k]);
+            acc[m][0] = _mm512_fmadd_ps(a, b0, acc[m][0]);
+            acc[m][1] = _mm512_fmadd_ps(a, b1, acc[m][1]);
+            acc[m][2] = _mm512_fmadd_ps(a, b2, acc[m][2]);
+            acc[m][3] = _mm512_fmadd_ps(a, b3, acc[m][3]);
+        }
+    }
+}
+
+/* MR rows x unit block u (columns 16 u .. 16 u + 15 of each gate, `msk` of them real). */
+template <int MR>
+RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const float *bias,
+                                   const RkLstmRows &r, __mmask16 msk) {
+    const size_t G = (size_t)4 * H;
+    const int j0 = 16 * u;
+    __m512 acc[MR][4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        __m512 b = _mm512_maskz_loadu_ps(msk, bias + (size_t)g * H + j0);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++)
+            acc[m][g] = !r.sin ? b : _mm512_add_ps(b, _mm512_maskz_loadu_ps(
+                                         msk, r.sin + m * G + (size_t)g * H + j0));
+    }
+    const float *Pu = P + (size_t)u * (Kx + H) * 64;
+    rk_lstm_acc<MR>(acc, r.x, r.ldx, Pu, Kx);
+    rk_lstm_acc<MR>(acc, r.h, (size_t)H, Pu + (size_t)Kx * 64, H);
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) {
+        __m512 i = rk_act16(1, acc[m][0]), f = rk_act16(1, acc[m][1]);
+        __m512 g = rk_act16(0, acc[m][2]), o = rk_act16(1, acc[m][3]);
+        __m512 c = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(msk, r.c + (size_t)m * H + j0),
+                                   _mm512_mul_ps(i, g));
+        __m512 h = _mm512_mul_ps(o, rk_act16(0, c));
+        if (r.s) {
+            float *s = r.s + m * G + j0;
+            _mm512_mask_storeu_ps(s, msk, i);
+            _mm512_mask_storeu_ps(s + H, msk, f);
+            _mm512_mask_storeu_ps(s + 2 * (size_t)H, msk, g);
+            _mm512_mask_storeu_ps(s + 3 * (size_t)H, msk, o);
+        }
+        _mm512_mask_storeu_ps(r.cn + (size_t)m * H + j0, msk, c);
+        _mm512_mask_storeu_ps(r.hn + (size_t)m * H + j0, msk, h);
+        _mm512_mask_storeu_ps(r.o + m * r.ldo + j0, msk, h);
+    }
+}
+#endif
+
+enum { RK_LSTM_MR = 4 };
+
+/* One step of M rows: every unit block (op(W)'s 64 columns of a block stay in cache across the
+ * row tiles), then the next. */
+static void rk_lstm_step(int M, int H, int Kx, const float *P, const float *bias, RkLstmRows r) {
+#if RK_SMALL_AVX512
+    const size_t G = (size_t)4 * H;
+    int nu = (H + 15) / 16;
+    for (int u = 0; u < nu; u++) {
+        int n = H - 16 * u < 16 ? H - 16 * u : 16;
+        __mmask16 msk = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+        int m = 0;
+        for (; m + RK_LSTM_MR <= M; m += RK_LSTM_MR)
+            rk_lstm_tile<RK_LSTM_MR>(u, H, Kx, P, bias, rk_lstm_rows_at(r, m, H), msk);
+        RkLstmRows q = rk_lstm_rows_at(r, m, H);
+        switch (M - m) {
+        case 3: rk_lstm_tile<3>(u, H, Kx, P, bias, q, msk); break;
+        case 2: rk_lstm_tile<2>(u, H, Kx, P, bias, q, msk); break;
+        case 1: rk_lstm_tile<1>(u, H, Kx, P, bias, q, msk); break;
+        default: break;
+        }
+    }
+#else
+    (void)M; (void)H; (void)Kx; (void)P; (void)bias; (void)r;
 #endif
 }
 #endif /* RK_SMALL_GEMM_DEFINED */
@@ -1073,8 +1237,33 @@ static int SUF(lstm_fwd)(const int64_t *a) {
     if (SUF(make_bias)(4, H, bih, bhh, 1, &bx, &bh)) return -1;
     memcpy(Hs, h0, (size_t)B * H * sizeof(REAL));
     memcpy(Cs, c0, (size_t)B * H * sizeof(REAL));
-    SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
     int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G / H, H, nthreads, sizeof(REAL));
+#if IS_FLOAT
+    /* the fused step (above): float, AVX-512, full lengths, the batch split */
+    if (rk_lstm_fuse > 0 && !len && !nc && rk_lstm_runs()) {
+        int Kx = rk_lstm_fuse == 2 ? D : 0;
+        size_t bytes;
+        float *P = rk_lstm_pack(Wih, Whh, D, H, Kx, &bytes);
+        if (!P) { free(bx); free(bh); return -1; }
+        if (!Kx) SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
+        rk_parallel(nt, [&](int tid) {
+            int b0, b1;
+            SUF(split)(B, nt, tid, &b0, &b1);
+            for (int t = 0; t < T; t++) {
+                size_t r0 = (size_t)t * B + b0, r1 = (size_t)(t + 1) * B + b0;
+                REAL *s = S + r0 * G;
+                RkLstmRows rows = {X + r0 * D, Hs + r0 * H, Cs + r0 * H, Kx ? NULL : s, s,
+                                   Hs + r1 * H, Cs + r1 * H, out + ((size_t)b0 * T + t) * H,
+                                   (size_t)D, (size_t)T * H};
+                rk_lstm_step(b1 - b0, H, Kx, P, bx, rows);
+            }
+        });
+        rk_give(P, bytes);
+        free(bx); free(bh);
+        return 0;
+    }
+#endif
+    SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
     std::atomic<int> err{0};
     size_t BH = (size_t)B * H;
     /* Column split (see rk_cols_for): the thread owns columns [j0, j1) of every gate and of the

@@ -481,6 +481,17 @@ PyObject *py_col_configure(PyObject *, PyObject *arg) { return set_bytes(&rk_col
  * instead of MKL (rk_small_bytes; 0: never; negative: keep); returns the old value. */
 PyObject *py_small_configure(PyObject *, PyObject *arg) { return set_bytes(&rk_small_bytes, arg); }
 
+/* lstm_configure(mode): the LSTM forward's step (cells.h, rk_lstm_fuse): 0 the GEMM then the
+ * row pass, 1 the fused tile after the input projection's GEMM, 2 the fused tile over x and h
+ * (no separate projection); negative keeps; returns the old mode. */
+PyObject *py_lstm_configure(PyObject *, PyObject *arg) {
+    long v = PyLong_AsLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    int old = rk_lstm_fuse;
+    if (v >= 0) rk_lstm_fuse = v > 2 ? 2 : (int)v;
+    return PyLong_FromLong(old);
+}
+
 /* gemm_configure(mode): 1 runs the own AVX-512 GEMM (gemm.h) for float where the CPU has
  * AVX-512F, 0 the BLAS, negative keeps; returns (old setting, description). */
 PyObject *py_gemm_configure(PyObject *, PyObject *arg) {
@@ -555,6 +566,7 @@ PyMethodDef methods[] = {
     {"pool_configure", (PyCFunction)py_pool_configure, METH_O, "block cache cap"},
     {"small_configure", (PyCFunction)py_small_configure, METH_O, "tile-kernel threshold"},
     {"gemm_configure", (PyCFunction)py_gemm_configure, METH_O, "own GEMM on/off"},
+    {"lstm_configure", (PyCFunction)py_lstm_configure, METH_O, "LSTM fused step mode"},
     {"own_gemm", (PyCFunction)(void (*)(void))py_own_gemm, METH_FASTCALL, "the own GEMM, once"},
     {NULL, NULL, 0, NULL}};
 
