@@ -114,6 +114,21 @@ def main() -> None:
           f"{len(by_choice[1])} of the {(len(DATASETS) - len(NO_CHOICE)) * len(SEEDS)} (set, "
           f"seed) with a choice; not yet chosen: "
           f"{', '.join(f'{n} {s}' for n, s in unchosen) or 'none'}")  # fmt: skip
+    print("\n| data set | choice, seeds 0-4 (t: a validation-accuracy tie, settled by the loss) "
+          "| selection s (front end + dilation), mean |\n|---|---|---|")
+    for name in DATASETS:
+        if name in NO_CHOICE:
+            continue
+        cs = [chosen.get((name, s)) for s in SEEDS]
+        marks = []
+        for c in cs:
+            if c is None:
+                marks.append("-")
+                continue
+            v = [x["val_accuracy"] for x in c["auto"]["dilate_scores"].values()]
+            marks.append(f"{c['auto']['dilate']}{'t' if v[0] == v[1] else ''}")
+        secs = [c["auto"]["seconds"] for c in cs if c is not None]
+        print(f"| {name} | {' '.join(marks)} | {sum(secs) / max(1, len(secs)):.0f} |")
     print(f"Chosen 2 but the pair not run: {', '.join(f'{n} {s}' for n, s in missing) or 'none'}")
     for label, how in (("(a) table + same-machine change", "delta"),
                        ("(b) the candidate as measured here", "replace"),
