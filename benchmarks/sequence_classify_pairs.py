@@ -118,7 +118,7 @@ def main() -> None:
               f"{100 * min(m0):+.1f} .. {100 * max(m0):+.1f} points")  # fmt: skip
     by_choice = {1: [], 2: []}
     for key, c in chosen.items():
-        if key[0] in DATASETS and key[1] in SEEDS:
+        if key[0] in DATASETS and key[0] not in NO_CHOICE and key[1] in SEEDS:
             by_choice.setdefault(c["auto"]["dilate"], []).append(key)
     print(f"\nChoices made: dilation 2 on {len(by_choice[2])}, dilation 1 on "
           f"{len(by_choice[1])} of the {(len(DATASETS) - len(NO_CHOICE)) * len(SEEDS)} (set, "
@@ -139,6 +139,11 @@ def main() -> None:
             marks.append(f"{c['auto']['dilate']}{'t' if v[0] == v[1] else ''}")
         secs = [c["auto"]["seconds"] for c in cs if c is not None]
         print(f"| {name} | {' '.join(marks)} | {sum(secs) / max(1, len(secs)):.0f} |")
+    ties = {d: sum(len({x["val_accuracy"] for x in c["auto"]["dilate_scores"].values()}) == 1
+                   for key, c in chosen.items() if key in set(by_choice[d]))
+            for d in (1, 2)}  # fmt: skip
+    print(f"Accuracy ties settled by the validation loss: {ties[2]} of the {len(by_choice[2])} "
+          f"choices of 2, {ties[1]} of the {len(by_choice[1])} choices of 1")
     print(f"Chosen 2 but the pair not run: {', '.join(f'{n} {s}' for n, s in missing) or 'none'}")
     for label, how in (("(a) table + same-machine change", "delta"),
                        ("(b) the candidate as measured here", "replace"),
