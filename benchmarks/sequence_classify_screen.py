@@ -3,6 +3,7 @@
     PYTHONPATH=src .venv/bin/python benchmarks/sequence_classify_screen.py \
         --set layout=parallel --seeds 0 NAME ...
     ... --set choose_dilate=2 [--choose-only] NAME ...   # session 8: the dilation chosen
+    ... --seeds 0 NAME ...                               # no --set: the default, re-run here
 
 Each (data set, seed) is the default command with --seed S --threads 1 and the --set
 options, baselines 1-NN Euclidean only (the deterministic 1-NN DTW and MiniRocket of the
@@ -11,7 +12,9 @@ time in this process. Rows append to results/sequence_classify.screen.jsonl with
 options, the wall time and the seconds the run prints; the default's row of the same data
 set and seed (results/sequence_classify.jsonl) is printed beside each. --choose-only: only
 the automatic settings (`choose`, training split alone: no member trained, no test case
-read), one row each with "choose_only": true.
+read), one row each with "choose_only": true. Without --set the run is the default's (its
+row has "set": {}), for a side-by-side on one machine. Each row records the 1-minute load
+average before and after it ("load").
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -48,13 +52,14 @@ def main() -> None:
             if r}  # fmt: skip
     for name in args.names:
         for seed in args.seeds:
-            start = time.perf_counter()
+            start, load = time.perf_counter(), os.getloadavg()[0]
             options = sc.Options(data=name, seed=seed, threads=1, baselines="euclidean", **extra)
             if args.choose_only:
                 choice = choose(load_data(options), options)
                 row = {"data": name, "seed": seed, "set": extra, "choose_only": True,
                        "auto": dataclasses.asdict(choice),
                        "wall_s": round(time.perf_counter() - start, 1),
+                       "load": [round(load, 2), round(os.getloadavg()[0], 2)],
                        "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
                 with open(OUT, "a") as f:
                     f.write(json.dumps(row) + "\n")
@@ -70,6 +75,7 @@ def main() -> None:
             row = {"data": name, "seed": seed, "set": extra, "test_accuracy": r["test_accuracy"],
                    "member_accuracies": r["member_accuracies"], "auto": r["auto"],
                    "seconds": r["seconds"], "wall_s": round(time.perf_counter() - start, 1),
+                   "load": [round(load, 2), round(os.getloadavg()[0], 2)],
                    "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
             with open(OUT, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -303,6 +303,55 @@ def test_choose_dilate_picks_the_dilation_on_validation_and_the_members_follow(t
     assert not seen
 
 
+def test_choose_dilate_that_keeps_dilation_1_trains_the_defaults_models(tmp_path, monkeypatch):
+    """When --choose-dilate 2 chooses dilation 1, the run is the default's: the selection's
+    two models do not consume the random state the members are seeded from, so every member
+    has the default run's weights and the ensemble its test predictions (what lets a
+    "choice = 1" row of the benchmark stand for the default's)."""
+    from rnnkit.tasks.sequence_classify import task
+    from rnnkit.training import load_run
+
+    rng = np.random.default_rng(1)
+    y = np.arange(24) % 2
+    X = np.sin(np.linspace(0, 6, 60))[None, :, None] * (2 * y - 1)[:, None, None]
+    path = tmp_path / "waves.npz"
+    np.savez(path, X=X + rng.normal(0, 0.3, X.shape), y=y)
+    real = task.score
+    dilations = []
+
+    def undilated_wins(data, options, front, norm, pool, patch, tr, va, dilation=1, steps=None):
+        dilations.append(dilation)  # trained for real (its random draws happen), then lost
+        out = real(data, options, front, norm, pool, patch, tr, va, dilation, steps)
+        return {**out, "val_accuracy": float(dilation == 1)}
+
+    monkeypatch.setattr(task, "score", undilated_wins)
+    # dropout draws from the global generator while training: the selection's models leave it
+    # in a state that depends on what they trained, so the members must be seeded afresh
+    common = ["--data", path, "--ensemble", 2, "--patch", 4, "--augment", 0.1, "--dropout", 0.2,
+              "--seed", 3, *TINY]  # fmt: skip
+    default, chosen = tmp_path / "default", tmp_path / "chosen"
+    r = invoke("train", "sequence-classify", *common, "--out", default)
+    assert r.exit_code == 0, r.output
+    assert dilations == [1, 1]  # the default's own selection: front end x normalisation
+    r = invoke("train", "sequence-classify", *common, "--choose-dilate", 2,
+               "--dilate-select-steps", 5, "--out", chosen)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert dilations == [1, 1, 1, 1, 1, 2]  # the same two, then dilation 1 against 2
+    a, b = (json.loads((d / "results.json").read_text()) for d in (default, chosen))
+    assert b["auto"]["dilate"] == 1 and set(b["auto"]["dilate_scores"]) == {"dilation 1",
+                                                                            "dilation 2"}
+    untimed = [{k: {**v, "seconds": 0} for k, v in r["auto"]["scores"].items()} for r in (a, b)]
+    assert untimed[0] == untimed[1]  # the same front end and normalisation, the same scores
+    assert a["member_accuracies"] == b["member_accuracies"]
+    assert a["confusion"] == b["confusion"]
+    for member in (".", "member-1"):
+        wa, wb = (load_run(d / member).model.state_dict() for d in (default, chosen))
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    seqs = [x for x in X[:8]]
+    assert np.array_equal(sequence_classify.load(default).predict_proba(seqs),
+                          sequence_classify.load(chosen).predict_proba(seqs))
+
+
 def test_cross_validate_reads_only_the_training_split(seq_csv, tmp_path):
     data = load_classification_source(str(seq_csv), time_column="t")
     opts = SequenceClassifyOptions(hidden=4, filters=4, epochs=1.0, batch=8, ensemble=1,
