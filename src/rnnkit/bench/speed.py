@@ -13,10 +13,11 @@ streaming latency of one step at B = 1 against torch's RNNCell/GRUCell/LSTMCell,
 in place: the fast streaming API).
 
 How it measures: implementations take turns (interleaved) so a change in machine load hits all
-of them alike; each number is a median; ratios are other / fused; GFLOP/s counts GEMM work
-only; the sgemm peak is the best float32 n x n matmul, measured at the start and the end of
-the same run with the same threads, by torch.mm and (where the CPU runs it) the kernels' own
-GEMM, whichever is faster (the run records which).
+of them alike; each number is a median, a sequence row's after WARMUP (3) untimed calls of
+each; ratios are other / fused; GFLOP/s counts GEMM work only; the sgemm peak is the best
+float32 n x n matmul, measured at the start and the end of the same run with the same threads,
+by torch.mm and (where the CPU runs it) the kernels' own GEMM, whichever is faster (the run
+records which).
 
 Example:
     >>> result = run(SpeedConfig(sizes=((32, 100, 64),), stream_h=(64,)))
@@ -48,6 +49,7 @@ from ..layers import from_torch
 SIZES = ((32, 100, 64), (32, 100, 256), (64, 100, 512))  # (B, T, H), D = H
 STREAM_H = (64, 128, 256)
 CELLS = ("elman", "gru", "lstm")
+WARMUP = 3  # untimed calls of each implementation before a sequence row is timed
 GATES = {"elman": 1, "gru": 3, "lstm": 4}
 TORCH_SEQ = {"elman": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 TORCH_CELL = {"elman": nn.RNNCell, "gru": nn.GRUCell, "lstm": nn.LSTMCell}
@@ -362,7 +364,10 @@ def _run(config: SpeedConfig, status, progress: Progress) -> dict[str, Any]:
                 }
                 if mode == "inference" and use_ort:
                     jobs["onnxruntime"], row["onnxruntime_max_abs_diff"] = onnx_job(mod, x)
-                med = interleaved(jobs, reps, clock)
+                # 3 untimed calls each first: the steady state is what a training run sees (the
+                # fused GRU's first training steps at (64,100,512) ran ~25% slower than its later
+                # ones; with one warm-up the median of 3 timed steps caught two of them)
+                med = interleaved(jobs, reps, clock, warmup=WARMUP)
                 for impl, layer in layers.items():  # what ran is part of the result
                     if layer.impl_used != impl:
                         raise RuntimeError(f"asked for impl={impl!r}, {layer.impl_used!r} ran")
@@ -557,7 +562,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{m['sgemm_peak_start_end'][0]:.0f}/{m['sgemm_peak_start_end'][1]:.0f}) · load average "
         f"{m['loadavg_start'][0]:.1f} → {m['loadavg_end'][0]:.1f} · {m['onnxruntime']}",
         "",
-        "Medians of interleaved runs, D = H, through the layers users run "
+        f"Medians of interleaved runs after {WARMUP} untimed calls each, D = H, through the "
+        "layers users run "
         "(`rnnkit.from_torch(module, impl=...)`). Training step = forward + backward of "
         "out.sum(), x without grad. × columns are that implementation's time over fused "
         "(> 1: fused is faster). GFLOP/s counts GEMM work only; % peak is fused GFLOP/s over "
