@@ -12,11 +12,10 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 import torch
+from test_kernels_small_tile import _outputs_and_grads
 
 from rnnkit import kernels
 from rnnkit.kernels.sequence import lib
-
-from test_kernels_small_tile import _outputs_and_grads
 
 
 @pytest.fixture(scope="module", autouse=True)
