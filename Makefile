@@ -22,8 +22,11 @@ demo: $(KERNELS)
 	@run=runs/text-$$(date +%Y%m%d-%H%M%S) && $(VENV)/bin/rnnkit train text --out "$$run" \
 		&& $(VENV)/bin/rnnkit generate "$$run" --length 600 --seed 0
 
+# the suite on one pytest-xdist worker per usable core, at most 4, each test file whole on one
+# worker (its module fixtures, e.g. a trained run or a server, are made once); a plain
+# `$(PY) -m pytest tests/FILE` runs serially
 test: $(KERNELS)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
