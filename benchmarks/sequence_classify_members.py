@@ -96,6 +96,13 @@ def main() -> None:
         print(f"| {k} | {100 * mean(gap_a):.2f} | {100 * mean(gap_b):.2f} ({len(gap_b)} sets) | "
               f"{100 * mean(gap_b3):.2f} | {100 * mean(changes):+.2f} ({len(changes)} runs) | "
               f"{better} / {len(changes) - better - worse} / {worse} |")  # fmt: skip
+    same = [(n, s) for n, s in measured if (n, s) in here]
+    equal = [m for m in same if runs[m]["member_accuracies"][:DEFAULT_K]
+             == here[m]["member_accuracies"]]  # fmt: skip
+    differ = ", ".join(f"{n} {s}" for n, s in same if (n, s) not in equal)
+    print(f"\nThe first {DEFAULT_K} members against this machine's default run of the same seed "
+          f"(the screen's row with no --set): {len(equal)} of {len(same)} runs have the same "
+          f"member accuracies{f' (differ: {differ})' if differ else ''}.")  # fmt: skip
     print("\n1-NN DTW (the table's) against each k, the runs measured:")
     for n, s in measured:
         dtw = baselines(n, table)["1nn_dtw"]
