@@ -9,12 +9,13 @@ Each (data set, seed) is the default command with --seed S --threads 1 and the -
 options, baselines 1-NN Euclidean only (the deterministic 1-NN DTW and MiniRocket of the
 same split are in results/sequence_classify.jsonl / .session4.jsonl, seed 0), one run at a
 time in this process. Rows append to results/sequence_classify.screen.jsonl with the
-options, the wall time and the seconds the run prints; the default's row of the same data
-set and seed (results/sequence_classify.jsonl) is printed beside each. --choose-only: only
-the automatic settings (`choose`, training split alone: no member trained, no test case
-read), one row each with "choose_only": true. Without --set the run is the default's (its
-row has "set": {}), for a side-by-side on one machine. Each row records the 1-minute load
-average before and after it ("load").
+options, the wall time, the seconds the run prints, the accuracies of the ensembles of the
+first k members and each member's training seconds (its metrics.jsonl clock); the default's
+row of the same data set and seed (results/sequence_classify.jsonl) is printed beside each.
+--choose-only: only the automatic settings (`choose`, training split alone: no member
+trained, no test case read), one row each with "choose_only": true. Without --set the run
+is the default's (its row has "set": {}), for a side-by-side on one machine. Each row
+records the 1-minute load average before and after it ("load").
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 OUT = ROOT / "results" / "sequence_classify.screen.jsonl"
 DEFAULT = ROOT / "results" / "sequence_classify.jsonl"
+
+
+def member_seconds(run_dir: Path, n: int) -> list[float | None]:
+    """Each member's training seconds: the last "time" (the Trainer's elapsed clock,
+    evaluations included) in its metrics.jsonl."""
+    from rnnkit.tasks.driver import member_dir
+
+    out = []
+    for k in range(n):
+        times = [json.loads(line).get("time") for line in
+                 (member_dir(run_dir, k) / "metrics.jsonl").read_text().splitlines() if line]
+        times = [t for t in times if t is not None]
+        out.append(max(times) if times else None)
+    return out
 
 
 def main() -> None:
@@ -73,7 +88,10 @@ def main() -> None:
                            overwrite=True, progress=False)  # fmt: skip
             r = run.results
             row = {"data": name, "seed": seed, "set": extra, "test_accuracy": r["test_accuracy"],
-                   "member_accuracies": r["member_accuracies"], "auto": r["auto"],
+                   "member_accuracies": r["member_accuracies"],
+                   "first_k_accuracies": r["first_k_accuracies"],
+                   "member_seconds": member_seconds(run.path, len(r["member_accuracies"])),
+                   "auto": r["auto"],
                    "seconds": r["seconds"], "wall_s": round(time.perf_counter() - start, 1),
                    "load": [round(load, 2), round(os.getloadavg()[0], 2)],
                    "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip

@@ -453,3 +453,31 @@ def test_ctrl_c_stops_the_whole_ensemble(seq_csv, tmp_path, monkeypatch):
                "--ensemble", 3, "--max-train", 12, "--out", out, *FIXED, *TINY)  # fmt: skip
     assert r.exit_code == 130, r.output
     assert len(entered) == 2 and (out / "member-1").is_dir() and not (out / "member-2").exists()
+
+
+def test_the_first_k_members_of_an_ensemble_are_the_k_member_ensemble(seq_csv, tmp_path):
+    """Member k is seeded from --seed and k alone (driver.member_seed), so the first 2 members
+    of an --ensemble 3 run are the members of an --ensemble 2 run, weight for weight, and its
+    first_k_accuracies[1] is the 2-member run's accuracy (what lets one --ensemble N run
+    measure every smaller ensemble). Nothing else a member does reads N but --minutes (split
+    among the members; no budget by default)."""
+    common = ["train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+              "--max-train", 12, *FIXED, *TINY]  # fmt: skip
+    runs = {}
+    for n in (3, 2):
+        r = invoke(*common, "--ensemble", n, "--out", tmp_path / f"n{n}")
+        assert r.exit_code == 0, r.output
+        runs[n] = (json.loads((tmp_path / f"n{n}" / "results.json").read_text()),
+                   sequence_classify.load(tmp_path / f"n{n}"))  # fmt: skip
+    (big, big_clf), (small, small_clf) = runs[3], runs[2]
+    for a, b in zip(big_clf.models[:2], small_clf.models, strict=True):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not torch.equal(*(next(m.parameters()) for m in big_clf.models[1:]))  # 1 != 2
+    assert big["member_accuracies"][:2] == small["member_accuracies"]
+    assert big["first_k_accuracies"][:2] == small["first_k_accuracies"]
+    assert big["first_k_accuracies"][1] == small["test_accuracy"]
+    rng = np.random.default_rng(2)
+    seqs = [rng.normal(size=(n, 2)) for n in (5, 7, 9)]
+    first_two = dataclasses.replace(big_clf, models=big_clf.models[:2])
+    np.testing.assert_array_equal(first_two.predict_proba(seqs), small_clf.predict_proba(seqs))
