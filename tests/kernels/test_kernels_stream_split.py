@@ -262,3 +262,29 @@ def test_forked_child_steps_on_one_thread(two_threads):
     # the parent's worker still works
     for x in xs[10:]:
         assert torch.equal(w.step(x), one.step(x))
+
+
+def test_timing_runs_parallel_for_only_after_the_worker_stopped_spinning(two_threads):
+    # libgomp's threads spin for milliseconds after a parallel region on the worker's core, and
+    # the worker spins 200 us after its last step: a worker round timed after a parallel_for
+    # round, or the reverse, timed a thread fighting a spinner (issue 11, session 11). So every
+    # parallel_for step of the timing comes after every worker step, and after the worker's spin.
+    from rnnkit.kernels import step as kstep
+
+    s = kernels.KernelStreamer(_specs("lstm", 128, 128), split=False)
+    s._start_worker()
+    real, log = s._step, []
+
+    def logged(*args):
+        log.append((int(s._rows[0, kstep._SPLIT_SLOT]), time.perf_counter()))
+        return real(*args)
+
+    s._step = logged
+    best = s._time_split()
+    assert set(best) == {kstep._SPLIT_NEVER, kstep._SPLIT_ALWAYS, kstep._SPLIT_WORKER}
+    worker = [t for m, t in log if m == kstep._SPLIT_WORKER]
+    pf = [t for m, t in log if m == kstep._SPLIT_ALWAYS]
+    one = [t for m, t in log if m == kstep._SPLIT_NEVER]
+    assert worker and pf and one
+    assert min(pf) - max(worker) >= 200e-6  # RK_WORKER_SPIN_US
+    assert max(one) < min(pf)

@@ -239,6 +239,9 @@ _SPLIT_ENV = "RNNKIT_STREAM_SPLIT"  # auto (time it), on (parallel_for), worker,
 # H = 64 the LSTM (2^15) split was slower on both machines measured (Zen 4: 2.17 vs 1.66 us).
 _SPLIT_TIMED_MIN = 1 << 15
 _SPLIT_BUDGET_S = 0.004  # the timing's bound, all rounds together
+# How long the worker spins after its last step before it sleeps (RK_WORKER_SPIN_US, 200 us,
+# in csrc/step.cpp), with a margin: the timing waits this long before its parallel_for rounds.
+_WORKER_SPIN_S = 0.0003
 
 
 @dataclass(frozen=True)
@@ -301,8 +304,10 @@ class KernelStreamer:
             for 200 µs after each step, then sleeps; no OpenMP region a step). None (default):
             RNNKIT_STREAM_SPLIT=on|worker|off if set, else timed here when torch has 2+
             threads and the largest layer reads at least 2^15 weight elements a step: a few
-            short rounds of real steps each of the three ways, taking turns, each step timed,
-            the best round median of each; about 6 ms in all (more on a loaded machine, where
+            short rounds of real steps each of the three ways, each step timed, the best
+            round median of each (one thread and the worker split taking turns, then, once
+            the worker has stopped spinning, the parallel_for split: a thread spinning on the
+            other core made the split timed there look like one thread); about 6 ms in all (more on a loaded machine, where
             a split step can stall for a scheduler slice); the state is restored, and the
             worker thread is kept only if it wins. Whether a second core helps depends on its
             cache (LSTM H = 128, split vs not: Zen 4, each core its own L2, 4.0 vs 5.4 us; a
@@ -473,10 +478,15 @@ class KernelStreamer:
         self._rows[:, _SPLIT_SLOT] = mode
 
     def _time_split(self) -> dict:
-        """Seconds a step by mode (the best of a few short rounds' medians, one thread,
-        parallel_for split and worker split taking turns) on zero input; the state is restored
-        afterwards. Starts no round past three times _SPLIT_BUDGET_S / 2 after the warm-up, and
-        cuts a round short there (a loaded machine can stall a split step for a scheduler
+        """Seconds a step by mode (the best of a few short rounds' medians) on zero input; the
+        state is restored afterwards. One thread and the worker split take turns; the
+        parallel_for rounds come after both, once the worker has stopped spinning
+        (_WORKER_SPIN_S): libgomp's threads spin for milliseconds after a parallel region,
+        on the core the worker runs on, so a worker round after a parallel_for round timed
+        like one thread (H = 256 GRU, 2-core Xeon: "worker" 15.35 us against one thread
+        15.05), and the worker spins 200 us after its last step, on the core a parallel_for
+        round wants. Starts no round past three times _SPLIT_BUDGET_S / 2 after the warm-up,
+        and cuts a round short there (a loaded machine can stall a split step for a scheduler
         slice, milliseconds)."""
         saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
         x = torch.zeros(self._xshape, dtype=self._dtype)
@@ -495,19 +505,26 @@ class KernelStreamer:
                 times.append(t - t0)
             return statistics.median(times)
 
-        modes = (_SPLIT_NEVER, _SPLIT_ALWAYS, _SPLIT_WORKER)
+        first = (_SPLIT_NEVER, _SPLIT_WORKER)  # no parallel_for region before these
         with torch.no_grad():
-            rough = min(per_step(m, 2) for m in modes)  # and warm-up
+            rough = min(per_step(m, 2) for m in first)  # and warm-up
             deadline = clock() + 3 * _SPLIT_BUDGET_S
             # 5 rounds of up to 50 steps each way; fewer (down to one round of 2) for big steps
             rounds = max(1, min(5, int(_SPLIT_BUDGET_S / (4 * max(rough, 1e-7)))))
             n = max(2, min(50, int(_SPLIT_BUDGET_S / (2 * rounds * max(rough, 1e-7)))))
-            best = dict.fromkeys(modes, float("inf"))
+            best = dict.fromkeys((*first, _SPLIT_ALWAYS), float("inf"))
             for r in range(rounds):
                 if r and clock() >= deadline:
                     break
-                for mode in modes if r % 2 == 0 else modes[::-1]:
+                for mode in first if r % 2 == 0 else first[::-1]:
                     best[mode] = min(best[mode], per_step(mode, n))
+            self._set_split(_SPLIT_NEVER)
+            time.sleep(_WORKER_SPIN_S)  # the worker's spin ends: it sleeps until posted to
+            per_step(_SPLIT_ALWAYS, 2)  # warm-up (the first region may start the threads)
+            for r in range(rounds):
+                if r and clock() >= deadline:
+                    break
+                best[_SPLIT_ALWAYS] = min(best[_SPLIT_ALWAYS], per_step(_SPLIT_ALWAYS, n))
             for t, s in zip((*self._h, *(c for c in self._c if c is not None)), saved, strict=True):
                 t.copy_(s)
         return best
