@@ -310,8 +310,9 @@ class KernelStreamer:
             other core made the split timed there look like one thread); about 6 ms in all
             (more on a loaded machine, where a split step can stall for a scheduler slice);
             the state is restored, and the worker thread is kept only if it wins. Whether a
-            second core helps depends on its cache (LSTM H = 128, split vs not: Zen 4, each core its own L2, 4.0 vs 5.4 us; a
-            2-core Xeon, 4.7 vs 3.95) and on what else runs, so it is measured, not assumed.
+            second core helps depends on its cache (LSTM H = 128, split vs not: Zen 4, each
+            core its own L2, 4.0 vs 5.4 us; a 2-core Xeon, 4.7 vs 3.95) and on what else
+            runs, so it is measured, not assumed.
             The choice is kept for the streamer's life: ``split`` (bool), ``split_mode``
             ("one", "parallel_for", "worker"), ``split_reason`` (why) and ``split_timing``
             (the timed µs a step, or None) report it. In a forked child a "worker" streamer
