@@ -242,6 +242,9 @@ _SPLIT_BUDGET_S = 0.004  # the timing's bound, all rounds together
 # How long the worker spins after its last step before it sleeps (RK_WORKER_SPIN_US, 200 us,
 # in csrc/step.cpp), with a margin: the timing waits this long before its parallel_for rounds.
 _WORKER_SPIN_S = 0.0003
+# How long a worker round's start waits for the worker to wake (a sleeping thread on an idle
+# core of a VM: tens to hundreds of us); past it the round runs, the caller doing late halves.
+_WORKER_PRIME_US = 300.0
 
 
 @dataclass(frozen=True)
@@ -483,21 +486,27 @@ class KernelStreamer:
         state is restored afterwards. One thread and the worker split take turns; the
         parallel_for rounds come after both, once the worker has stopped spinning
         (_WORKER_SPIN_S): libgomp's threads spin for milliseconds after a parallel region,
-        on the core the worker runs on, so a worker round after a parallel_for round timed
-        like one thread (H = 256 GRU, 2-core Xeon: "worker" 15.35 us against one thread
-        15.05), and the worker spins 200 us after its last step, on the core a parallel_for
-        round wants. Starts no round past three times _SPLIT_BUDGET_S / 2 after the warm-up,
+        on the core the worker runs on, and the worker spins 200 us after its last step, on
+        the core a parallel_for round wants. Each worker round starts with the worker awake
+        and the caller's back-off cleared: before, a streak of 64 late halves (the worker
+        asleep through the other modes' rounds, or descheduled) put the caller on one thread
+        for the next 1000 steps, so most worker rounds timed one thread (session 11, 2-core
+        Xeon, GRU H = 128: 43 of 60 rounds posted nothing; H = 256 GRU in a quiet bench:
+        "worker" 15.35 us against one thread 15.05). Starts no round past three times _SPLIT_BUDGET_S / 2 after the warm-up,
         and cuts a round short there (a loaded machine can stall a split step for a scheduler
         slice, milliseconds)."""
         saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
         x = torch.zeros(self._xshape, dtype=self._dtype)
         step, rows, nl, y = self._step, self._rows_ptr, self._nlayers, self._y
-        clock = time.perf_counter
+        clock, prime = time.perf_counter, self._module.stream_worker_prime
         deadline = float("inf")
 
         def per_step(mode: int, n: int) -> float:
             """The median of n steps, each timed (a stalled step moves no median); past the
-            deadline, of min(n, 5)."""
+            deadline, of min(n, 5). A worker round starts with the worker awake and the
+            caller's back-off cleared (stream_worker_prime)."""
+            if mode == _SPLIT_WORKER:
+                prime(self._worker, _WORKER_PRIME_US)
             self._set_split(mode)
             times, t = [], clock()
             while len(times) < n and (len(times) < 5 or t < deadline):
