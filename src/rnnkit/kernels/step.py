@@ -483,18 +483,18 @@ class KernelStreamer:
 
     def _time_split(self) -> dict:
         """Seconds a step by mode (the best of a few short rounds' medians) on zero input; the
-        state is restored afterwards. One thread and the worker split take turns; the
+        state is restored afterwards. Each worker round starts with the worker awake and the
+        caller's back-off cleared (stream_worker_prime): before, a streak of 64 late halves
+        (the worker asleep through the other modes' rounds, or descheduled) put the caller on
+        one thread for its next 1000 steps, so most worker rounds timed one thread (session
+        11, 2-core Xeon, benchmarks/stream_backoff.py, GRU H = 128: 38 of 60 rounds posted
+        nothing, none when primed). One thread and the worker split take turns; the
         parallel_for rounds come after both, once the worker has stopped spinning
-        (_WORKER_SPIN_S): libgomp's threads spin for milliseconds after a parallel region,
-        on the core the worker runs on, and the worker spins 200 us after its last step, on
-        the core a parallel_for round wants. Each worker round starts with the worker awake
-        and the caller's back-off cleared: before, a streak of 64 late halves (the worker
-        asleep through the other modes' rounds, or descheduled) put the caller on one thread
-        for the next 1000 steps, so most worker rounds timed one thread (session 11, 2-core
-        Xeon, GRU H = 128: 43 of 60 rounds posted nothing; H = 256 GRU in a quiet bench:
-        "worker" 15.35 us against one thread 15.05). Starts no round past three times _SPLIT_BUDGET_S / 2 after the warm-up,
-        and cuts a round short there (a loaded machine can stall a split step for a scheduler
-        slice, milliseconds)."""
+        (_WORKER_SPIN_S), so that neither's threads spin on a core the other's round uses (a
+        precaution: a direct A/B, benchmarks/results/stream.session11.kstream.txt, showed no
+        difference at load 1.8). Starts no round past three times _SPLIT_BUDGET_S / 2 after
+        the warm-up, and cuts a round short there (a loaded machine can stall a split step for
+        a scheduler slice, milliseconds)."""
         saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
         x = torch.zeros(self._xshape, dtype=self._dtype)
         step, rows, nl, y = self._step, self._rows_ptr, self._nlayers, self._y
