@@ -265,10 +265,9 @@ def test_forked_child_steps_on_one_thread(two_threads):
 
 
 def test_timing_runs_parallel_for_only_after_the_worker_stopped_spinning(two_threads):
-    # libgomp's threads spin for milliseconds after a parallel region on the worker's core, and
-    # the worker spins 200 us after its last step: a worker round timed after a parallel_for
-    # round, or the reverse, timed a thread fighting a spinner (issue 11, session 11). So every
-    # parallel_for step of the timing comes after every worker step, and after the worker's spin.
+    # libgomp's threads spin after a parallel region, and the worker spins 200 us after its
+    # last step: so that no timed round shares a core with a spinner, every parallel_for step
+    # of the timing comes after every worker step, and after the worker's spin.
     from rnnkit.kernels import step as kstep
 
     s = kernels.KernelStreamer(_specs("lstm", 128, 128), split=False)

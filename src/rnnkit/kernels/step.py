@@ -308,9 +308,9 @@ class KernelStreamer:
             RNNKIT_STREAM_SPLIT=on|worker|off if set, else timed here when torch has 2+
             threads and the largest layer reads at least 2^15 weight elements a step: a few
             short rounds of real steps each of the three ways, each step timed, the best
-            round median of each (one thread and the worker split taking turns, then, once
-            the worker has stopped spinning, the parallel_for split: a thread spinning on the
-            other core made the split timed there look like one thread); about 6 ms in all
+            round median of each (one thread and the worker split taking turns, each worker
+            round started with the worker awake and no back-off, then, once the worker has
+            stopped spinning, the parallel_for split); about 6 ms in all
             (more on a loaded machine, where a split step can stall for a scheduler slice);
             the state is restored, and the worker thread is kept only if it wins. Whether a
             second core helps depends on its cache (LSTM H = 128, split vs not: Zen 4, each
