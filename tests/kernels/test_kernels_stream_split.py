@@ -262,3 +262,56 @@ def test_forked_child_steps_on_one_thread(two_threads):
     # the parent's worker still works
     for x in xs[10:]:
         assert torch.equal(w.step(x), one.step(x))
+
+
+def test_timing_runs_parallel_for_only_after_the_worker_stopped_spinning(two_threads):
+    # libgomp's threads spin after a parallel region, and the worker spins 200 us after its
+    # last step: so that no timed round shares a core with a spinner, every parallel_for step
+    # of the timing comes after every worker step, and after the worker's spin.
+    from rnnkit.kernels import step as kstep
+
+    s = kernels.KernelStreamer(_specs("lstm", 128, 128), split=False)
+    s._start_worker()
+    real, log = s._step, []
+
+    def logged(*args):
+        log.append((int(s._rows[0, kstep._SPLIT_SLOT]), time.perf_counter()))
+        return real(*args)
+
+    s._step = logged
+    best = s._time_split()
+    assert set(best) == {kstep._SPLIT_NEVER, kstep._SPLIT_ALWAYS, kstep._SPLIT_WORKER}
+    worker = [t for m, t in log if m == kstep._SPLIT_WORKER]
+    pf = [t for m, t in log if m == kstep._SPLIT_ALWAYS]
+    one = [t for m, t in log if m == kstep._SPLIT_NEVER]
+    assert worker and pf and one
+    assert min(pf) - max(worker) >= 200e-6  # RK_WORKER_SPIN_US
+    assert max(one) < min(pf)
+
+
+def test_prime_wakes_the_worker_and_clears_the_back_off(two_threads):
+    # The split timing primes the worker before each worker round: without it a back-off from
+    # earlier late halves ran whole worker rounds on one thread (issue 11, session 11).
+    cpus = os.sched_getaffinity(0)
+    if len(cpus) < 2:
+        pytest.skip("needs 2 CPUs")
+    s = kernels.KernelStreamer(_specs("lstm", 128, 128), split="worker")
+    x = torch.zeros(1, 128)
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    try:  # all on one core: the worker sleeps, the caller runs its halves late and backs off
+        for t in tids:
+            os.sched_setaffinity(t, {min(cpus)})
+        for _ in range(200):
+            s.step(x)
+    finally:
+        for t in tids:
+            os.sched_setaffinity(t, cpus)
+    posted = s.worker_stats()[0]
+    for _ in range(10):
+        s.step(x)
+    assert s.worker_stats()[0] == posted  # backing off: one thread, nothing posted
+    assert s._module.stream_worker_prime(s._worker, 1e5)  # the worker ran the empty job
+    assert s.worker_stats()[0] == posted  # which is not counted
+    for _ in range(10):
+        s.step(x)
+    assert s.worker_stats()[0] == posted + 10  # posting again

@@ -239,6 +239,12 @@ _SPLIT_ENV = "RNNKIT_STREAM_SPLIT"  # auto (time it), on (parallel_for), worker,
 # H = 64 the LSTM (2^15) split was slower on both machines measured (Zen 4: 2.17 vs 1.66 us).
 _SPLIT_TIMED_MIN = 1 << 15
 _SPLIT_BUDGET_S = 0.004  # the timing's bound, all rounds together
+# How long the worker spins after its last step before it sleeps (RK_WORKER_SPIN_US, 200 us,
+# in csrc/step.cpp), with a margin: the timing waits this long before its parallel_for rounds.
+_WORKER_SPIN_S = 0.0003
+# How long a worker round's start waits for the worker to wake (a sleeping thread on an idle
+# core of a VM: tens to hundreds of us); past it the round runs, the caller doing late halves.
+_WORKER_PRIME_US = 300.0
 
 
 @dataclass(frozen=True)
@@ -301,12 +307,15 @@ class KernelStreamer:
             for 200 µs after each step, then sleeps; no OpenMP region a step). None (default):
             RNNKIT_STREAM_SPLIT=on|worker|off if set, else timed here when torch has 2+
             threads and the largest layer reads at least 2^15 weight elements a step: a few
-            short rounds of real steps each of the three ways, taking turns, each step timed,
-            the best round median of each; about 6 ms in all (more on a loaded machine, where
-            a split step can stall for a scheduler slice); the state is restored, and the
-            worker thread is kept only if it wins. Whether a second core helps depends on its
-            cache (LSTM H = 128, split vs not: Zen 4, each core its own L2, 4.0 vs 5.4 us; a
-            2-core Xeon, 4.7 vs 3.95) and on what else runs, so it is measured, not assumed.
+            short rounds of real steps each of the three ways, each step timed, the best
+            round median of each (one thread and the worker split taking turns, each worker
+            round started with the worker awake and no back-off, then, once the worker has
+            stopped spinning, the parallel_for split); about 6 ms in all
+            (more on a loaded machine, where a split step can stall for a scheduler slice);
+            the state is restored, and the worker thread is kept only if it wins. Whether a
+            second core helps depends on its cache (LSTM H = 128, split vs not: Zen 4, each
+            core its own L2, 4.0 vs 5.4 us; a 2-core Xeon, 4.7 vs 3.95) and on what else
+            runs, so it is measured, not assumed.
             The choice is kept for the streamer's life: ``split`` (bool), ``split_mode``
             ("one", "parallel_for", "worker"), ``split_reason`` (why) and ``split_timing``
             (the timed µs a step, or None) report it. In a forked child a "worker" streamer
@@ -473,20 +482,31 @@ class KernelStreamer:
         self._rows[:, _SPLIT_SLOT] = mode
 
     def _time_split(self) -> dict:
-        """Seconds a step by mode (the best of a few short rounds' medians, one thread,
-        parallel_for split and worker split taking turns) on zero input; the state is restored
-        afterwards. Starts no round past three times _SPLIT_BUDGET_S / 2 after the warm-up, and
-        cuts a round short there (a loaded machine can stall a split step for a scheduler
-        slice, milliseconds)."""
+        """Seconds a step by mode (the best of a few short rounds' medians) on zero input; the
+        state is restored afterwards. Each worker round starts with the worker awake and the
+        caller's back-off cleared (stream_worker_prime): before, a streak of 64 late halves
+        (the worker asleep through the other modes' rounds, or descheduled) put the caller on
+        one thread for its next 1000 steps, so most worker rounds timed one thread (session
+        11, 2-core Xeon, benchmarks/stream_backoff.py, GRU H = 128: 38 of 60 rounds posted
+        nothing, none when primed). One thread and the worker split take turns; the
+        parallel_for rounds come after both, once the worker has stopped spinning
+        (_WORKER_SPIN_S), so that neither's threads spin on a core the other's round uses (a
+        precaution: a direct A/B, benchmarks/results/stream.session11.kstream.txt, showed no
+        difference at load 1.8). Starts no round past three times _SPLIT_BUDGET_S / 2 after
+        the warm-up, and cuts a round short there (a loaded machine can stall a split step for
+        a scheduler slice, milliseconds)."""
         saved = [t.clone() for t in (*self._h, *(c for c in self._c if c is not None))]
         x = torch.zeros(self._xshape, dtype=self._dtype)
         step, rows, nl, y = self._step, self._rows_ptr, self._nlayers, self._y
-        clock = time.perf_counter
+        clock, prime = time.perf_counter, self._module.stream_worker_prime
         deadline = float("inf")
 
         def per_step(mode: int, n: int) -> float:
             """The median of n steps, each timed (a stalled step moves no median); past the
-            deadline, of min(n, 5)."""
+            deadline, of min(n, 5). A worker round starts with the worker awake and the
+            caller's back-off cleared (stream_worker_prime)."""
+            if mode == _SPLIT_WORKER:
+                prime(self._worker, _WORKER_PRIME_US)
             self._set_split(mode)
             times, t = [], clock()
             while len(times) < n and (len(times) < 5 or t < deadline):
@@ -495,19 +515,26 @@ class KernelStreamer:
                 times.append(t - t0)
             return statistics.median(times)
 
-        modes = (_SPLIT_NEVER, _SPLIT_ALWAYS, _SPLIT_WORKER)
+        first = (_SPLIT_NEVER, _SPLIT_WORKER)  # no parallel_for region before these
         with torch.no_grad():
-            rough = min(per_step(m, 2) for m in modes)  # and warm-up
+            rough = min(per_step(m, 2) for m in first)  # and warm-up
             deadline = clock() + 3 * _SPLIT_BUDGET_S
             # 5 rounds of up to 50 steps each way; fewer (down to one round of 2) for big steps
             rounds = max(1, min(5, int(_SPLIT_BUDGET_S / (4 * max(rough, 1e-7)))))
             n = max(2, min(50, int(_SPLIT_BUDGET_S / (2 * rounds * max(rough, 1e-7)))))
-            best = dict.fromkeys(modes, float("inf"))
+            best = dict.fromkeys((*first, _SPLIT_ALWAYS), float("inf"))
             for r in range(rounds):
                 if r and clock() >= deadline:
                     break
-                for mode in modes if r % 2 == 0 else modes[::-1]:
+                for mode in first if r % 2 == 0 else first[::-1]:
                     best[mode] = min(best[mode], per_step(mode, n))
+            self._set_split(_SPLIT_NEVER)
+            time.sleep(_WORKER_SPIN_S)  # the worker's spin ends: it sleeps until posted to
+            per_step(_SPLIT_ALWAYS, 2)  # warm-up (the first region may start the threads)
+            for r in range(rounds):
+                if r and clock() >= deadline:
+                    break
+                best[_SPLIT_ALWAYS] = min(best[_SPLIT_ALWAYS], per_step(_SPLIT_ALWAYS, n))
             for t, s in zip((*self._h, *(c for c in self._c if c is not None)), saved, strict=True):
                 t.copy_(s)
         return best

@@ -211,6 +211,7 @@ struct StreamWorker {
     uint64_t gen = 0;
     uint64_t jobs = 0;             /* jobs posted (the caller's count) */
     std::atomic<uint64_t> ran{0};  /* second halves the worker ran */
+    uint64_t primes = 0, primes_ran = 0; /* of them, prime()'s empty jobs */
 
     bool usable() const { return gen == rk_fork_gen.load(std::memory_order_relaxed); }
 
@@ -252,6 +253,45 @@ struct StreamWorker {
                 done.store(s, std::memory_order_release);
             }
         }
+    }
+
+    static void noop(void *) {}
+
+    /* Make the worker ready for a timed round of steps: clear the caller's back-off (a
+     * streak of late halves before, e.g. while the worker slept through another mode's
+     * round, would otherwise run the whole round on one thread and time it as such), and
+     * post an empty job, waking the worker, then wait up to timeout_us for it to run it.
+     * True when it did (it spins now); false when it did not come in time (the caller
+     * claimed the job). */
+    bool prime(double timeout_us) {
+        using clk = std::chrono::steady_clock;
+        skip = late = woken = 0;
+        uint64_t n = jobs + 1;
+        jobs = n;
+        primes++;
+        caller_cpu.store(sched_getcpu(), std::memory_order_relaxed);
+        fn = &noop;
+        arg = nullptr;
+        seq.store(n, std::memory_order_seq_cst);
+        if (sleeping.load(std::memory_order_seq_cst)) {
+            std::lock_guard<std::mutex> lk(mu);
+            cv.notify_one();
+        }
+        auto t0 = clk::now();
+        for (int spins = 0; taken.load(std::memory_order_acquire) != n; spins++) {
+            rk_pause();
+            if (spins % 256 == 0 &&
+                std::chrono::duration<double, std::micro>(clk::now() - t0).count() > timeout_us)
+                break;
+        }
+        uint64_t want = n - 1;
+        if (taken.compare_exchange_strong(want, n, std::memory_order_acq_rel)) return false;
+        for (int spins = 0; done.load(std::memory_order_acquire) != n; spins++) {
+            rk_pause();
+            if (spins > 4096) sched_yield();
+        }
+        primes_ran++;
+        return true;
     }
 
     /* Run first(a0) here and second(a1) on the worker if it takes it in time, else here. */
@@ -1127,12 +1167,32 @@ PyObject *py_stream_worker_new(PyObject *, PyObject *) {
     return Py_BuildValue("(NL)", cap, (long long)(intptr_t)w);
 }
 
-/* stream_worker_stats(capsule) -> (jobs posted, second halves the worker ran); for tests. */
+/* stream_worker_stats(capsule) -> (jobs posted, second halves the worker ran), prime()'s empty
+ * jobs not counted; for tests. */
 PyObject *py_stream_worker_stats(PyObject *, PyObject *cap) {
     auto *w = (StreamWorker *)PyCapsule_GetPointer(cap, "rnnkit.stream_worker");
     if (!w) return NULL;
-    return Py_BuildValue("(KK)", (unsigned long long)w->jobs,
-                         (unsigned long long)w->ran.load());
+    return Py_BuildValue("(KK)", (unsigned long long)(w->jobs - w->primes),
+                         (unsigned long long)(w->ran.load() - w->primes_ran));
+}
+
+/* stream_worker_prime(capsule, timeout_us) -> bool: StreamWorker::prime (the streamer's split
+ * timing calls it before each worker round); False in a forked child (no worker thread). */
+PyObject *py_stream_worker_prime(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "stream_worker_prime expects (worker, timeout_us)");
+        return NULL;
+    }
+    auto *w = (StreamWorker *)PyCapsule_GetPointer(args[0], "rnnkit.stream_worker");
+    if (!w) return NULL;
+    double timeout = PyFloat_AsDouble(args[1]);
+    if (timeout == -1.0 && PyErr_Occurred()) return NULL;
+    if (!w->usable()) Py_RETURN_FALSE;
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = w->prime(timeout);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(ok);
 }
 
 /* step_configure(split_min): the weight elements per step from which a step is split over
@@ -1155,6 +1215,8 @@ PyMethodDef rk_step_methods[] = {
     {"step_configure", (PyCFunction)py_step_configure, METH_O, "step split threshold"},
     {"stream_worker_new", (PyCFunction)py_stream_worker_new, METH_NOARGS, NULL},
     {"stream_worker_stats", (PyCFunction)py_stream_worker_stats, METH_O, NULL},
+    {"stream_worker_prime", (PyCFunction)(void (*)(void))py_stream_worker_prime, METH_FASTCALL,
+     NULL},
     {NULL, NULL, 0, NULL}};
 
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
