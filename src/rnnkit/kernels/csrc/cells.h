@@ -423,22 +423,21 @@ int rk_lstm_kc = -1, rk_lstm_kb_mr = 6;
 static int rk_lstm_kc_get();
 /* rk_lstm_fuse 3: the mode and K blocking for this shape. Where the own GEMM runs (rk_own_on:
  * AVX-512 off Intel, e.g. the Zen 4 that session 9 tuned on) the session 9 step: mode 2, not
- * K-blocked (this rule was not measured there). Where MKL runs its Intel path, by op(W)'s size
- * against L2 (session 11, 2-core Xeon, L2 2 MB, benchmarks/README.md): the tile over x and h
- * while its panels ((D + H) x 4H floats) fit a quarter of L2 (H = 64: 128 KB; 1.10x mode 0),
- * the tile over h after the projection's GEMM while W_hh fits L2 (H = 256: 1 MB; 1.06x mode 0),
- * else mode 0, MKL's packed GEMM (H = 512, 4 MB: the tile streams W_hh from L3 each step for
- * each thread and ran 0.89x of mode 0). */
+ * K-blocked (this rule was not measured there). Where MKL runs its Intel path (session 11,
+ * 2-core Xeon, L2 2 MB, benchmarks/README.md): the session 9 tile over x and h while its panels
+ * ((D + H) x 4H floats) fit a quarter of L2 (H = 64: 128 KB; 0.81x mode 0's time on 2 threads,
+ * 0.78x on 1), else mode 0, MKL's packed GEMM (H = 256, 512: the tile read its panels from L2,
+ * or L3 at H = 512, and ran 1.17x / 1.20x mode 0's time on 2 threads, K-blocked 1.09x / 1.19x). */
 static void rk_lstm_auto(int D, int H, int *mode, int *kc) {
-    if (rk_own_on) { *mode = 2; *kc = 0; return; }
+    *kc = 0;
+    if (rk_own_on) { *mode = 2; return; }
     long l2 = 0;
 #ifdef _SC_LEVEL2_CACHE_SIZE
     l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
     if (l2 <= 0) l2 = 1 << 20;
     double hp = (double)(H + 15) / 16 * 16 * 4 * sizeof(float);
-    *kc = rk_lstm_kc_get();
-    *mode = (D + H) * hp * 4 <= l2 ? 2 : H * hp <= l2 ? 1 : 0;
+    *mode = (D + H) * hp * 4 <= l2 ? 2 : 0;
 }
 
 /* kc from the L1d size: a kc x 64 block of the panel in half of L1d (48 KB: 96 rows; 32 KB:
