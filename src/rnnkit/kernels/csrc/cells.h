@@ -293,24 +293,11 @@ RK_AVX512 __attribute__((always_inline)) static inline void rk_lstm_acc(
     }
 }
 
-/* MR rows x unit block u (columns 16 u .. 16 u + 15 of each gate, `msk` of them real). */
+/* The tile's epilogue: the cell on the gate sums of MR rows, units j0 .. j0 + 15 (`msk`). */
 template <int MR>
-RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const float *bias,
-                                   const RkLstmRows &r, __mmask16 msk) {
+RK_AVX512 __attribute__((always_inline)) static inline void rk_lstm_cell(
+    __m512 (&acc)[MR][4], const RkLstmRows &r, __mmask16 msk, int j0, int H) {
     const size_t G = (size_t)4 * H;
-    const int j0 = 16 * u;
-    __m512 acc[MR][4];
-#pragma GCC unroll 4
-    for (int g = 0; g < 4; g++) {
-        __m512 b = _mm512_maskz_loadu_ps(msk, bias + (size_t)g * H + j0);
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++)
-            acc[m][g] = !r.sin ? b : _mm512_add_ps(b, _mm512_maskz_loadu_ps(
-                                         msk, r.sin + m * G + (size_t)g * H + j0));
-    }
-    const float *Pu = P + (size_t)u * (Kx + H) * 64;
-    rk_lstm_acc<MR>(acc, r.x, r.ldx, Pu, Kx);
-    rk_lstm_acc<MR>(acc, r.h, (size_t)H, Pu + (size_t)Kx * 64, H);
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) {
         __m512 i = rk_act16(1, acc[m][0]), f = rk_act16(1, acc[m][1]);
@@ -329,6 +316,27 @@ RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const f
         _mm512_mask_storeu_ps(r.hn + (size_t)m * H + j0, msk, h);
         _mm512_mask_storeu_ps(r.o + m * r.ldo + j0, msk, h);
     }
+}
+
+/* MR rows x unit block u (columns 16 u .. 16 u + 15 of each gate, `msk` of them real). */
+template <int MR>
+RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const float *bias,
+                                   const RkLstmRows &r, __mmask16 msk) {
+    const size_t G = (size_t)4 * H;
+    const int j0 = 16 * u;
+    __m512 acc[MR][4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        __m512 b = _mm512_maskz_loadu_ps(msk, bias + (size_t)g * H + j0);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++)
+            acc[m][g] = !r.sin ? b : _mm512_add_ps(b, _mm512_maskz_loadu_ps(
+                                         msk, r.sin + m * G + (size_t)g * H + j0));
+    }
+    const float *Pu = P + (size_t)u * (Kx + H) * 64;
+    rk_lstm_acc<MR>(acc, r.x, r.ldx, Pu, Kx);
+    rk_lstm_acc<MR>(acc, r.h, (size_t)H, Pu + (size_t)Kx * 64, H);
+    rk_lstm_cell<MR>(acc, r, msk, j0, H);
 }
 
 /* The K-blocked tile (rk_lstm_kc > 0): rows k in [k0, k1) of the concatenated K = Kx + H only,
@@ -372,24 +380,7 @@ RK_AVX512 static void rk_lstm_tile_kb(int u, int H, int Kx, const float *P, cons
             for (int g = 0; g < 4; g++) _mm512_store_ps(buf + 64 * m + 16 * g, acc[m][g]);
         return;
     }
-#pragma GCC unroll 8
-    for (int m = 0; m < MR; m++) {
-        __m512 i = rk_act16(1, acc[m][0]), f = rk_act16(1, acc[m][1]);
-        __m512 g = rk_act16(0, acc[m][2]), o = rk_act16(1, acc[m][3]);
-        __m512 c = _mm512_fmadd_ps(f, _mm512_maskz_loadu_ps(msk, r.c + (size_t)m * H + j0),
-                                   _mm512_mul_ps(i, g));
-        __m512 h = _mm512_mul_ps(o, rk_act16(0, c));
-        if (r.s) {
-            float *s = r.s + m * G + j0;
-            _mm512_mask_storeu_ps(s, msk, i);
-            _mm512_mask_storeu_ps(s + H, msk, f);
-            _mm512_mask_storeu_ps(s + 2 * (size_t)H, msk, g);
-            _mm512_mask_storeu_ps(s + 3 * (size_t)H, msk, o);
-        }
-        _mm512_mask_storeu_ps(r.cn + (size_t)m * H + j0, msk, c);
-        _mm512_mask_storeu_ps(r.hn + (size_t)m * H + j0, msk, h);
-        _mm512_mask_storeu_ps(r.o + m * r.ldo + j0, msk, h);
-    }
+    rk_lstm_cell<MR>(acc, r, msk, j0, H);
 }
 
 /* MR rows from m0 on, [k0, k1) of unit block u, in tiles of RK_LSTM_KB_MR rows and the rest. */
