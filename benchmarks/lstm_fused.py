@@ -2,7 +2,8 @@
 
 `lstm_configure(mode)` (csrc/cells.h rk_lstm_fuse): 0 the input projection's GEMM, the step
 GEMM and the row pass (what ran before session 9); 1 the fused tile after the projection's GEMM;
-2 the fused tile over x and h (the default). Jobs take turns (interleaved), medians; D = H.
+2 the fused tile over x and h; 3 by shape and CPU (the default, rk_lstm_auto). Jobs take turns
+(interleaved), medians; D = H.
 
     PYTHONPATH=src python benchmarks/lstm_fused.py [--sizes 32x100x64,32x100x256] [--threads 1]
         [--clock cpu] [--reps 9] [--modes 0,1,2] [--training] [--onnx]
