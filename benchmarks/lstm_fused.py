@@ -2,13 +2,15 @@
 
 `lstm_configure(mode)` (csrc/cells.h rk_lstm_fuse): 0 the input projection's GEMM, the step
 GEMM and the row pass (what ran before session 9); 1 the fused tile after the projection's GEMM;
-2 the fused tile over x and h (the default). Jobs take turns (interleaved), medians; D = H.
+2 the fused tile over x and h; 3 by shape and CPU (the default, rk_lstm_auto). Jobs take turns
+(interleaved), medians; D = H.
 
     PYTHONPATH=src python benchmarks/lstm_fused.py [--sizes 32x100x64,32x100x256] [--threads 1]
-        [--clock cpu] [--reps 9] [--modes 0,1,2] [--training]
+        [--clock cpu] [--reps 9] [--modes 0,1,2] [--training] [--onnx]
 
 Prints one JSON line: per size, ms per job ("m0", "m1", "m2", "torch") and torch's time over
-each mode's ("x_m0", ...; > 1: the mode is faster), with the load average. With --threads 1,
+each mode's ("x_m0", ...; > 1: the mode is faster), with --onnx also onnxruntime ("ort") and
+its time over each mode's ("ort_m0", ...), with the load average. With --threads 1,
 --clock cpu (process CPU time) is steady on a shared machine.
 """
 
@@ -18,7 +20,7 @@ import os
 
 import torch
 
-from rnnkit.bench.speed import CLOCKS, interleaved, layer_job
+from rnnkit.bench.speed import CLOCKS, interleaved, layer_job, onnx_job
 from rnnkit.kernels.sequence import lib
 from rnnkit.layers import from_torch
 
@@ -31,6 +33,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--modes", default="0,1,2")
     ap.add_argument("--training", action="store_true", help="forward + backward of out.sum()")
+    ap.add_argument("--onnx", action="store_true", help="add onnxruntime (inference)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     module = lib()
@@ -53,9 +56,14 @@ def main() -> None:
 
         jobs = {f"m{m}": with_mode(int(m)) for m in args.modes.split(",")}
         jobs["torch"] = layer_job(from_torch(mod, impl="torch"), x, kind)
+        if args.onnx and not args.training:
+            jobs["ort"] = onnx_job(mod, x)[0]
         med = interleaved(jobs, args.reps, CLOCKS[args.clock], warmup=2)
         ms = {k: round(v * 1e3, 3) for k, v in med.items()}
-        ratios = {f"x_{k}": round(med["torch"] / v, 3) for k, v in med.items() if k != "torch"}
+        modes = [k for k in med if k.startswith("m")]
+        ratios = {f"x_{k}": round(med["torch"] / med[k], 3) for k in modes}
+        if "ort" in med:
+            ratios |= {f"ort_{k}": round(med["ort"] / med[k], 3) for k in modes}
         result[size] = ms | ratios
     module.lstm_configure(mode_was)
     result["mode"] = kind

@@ -6,6 +6,9 @@ h. Every mode must give the float64 result (which never takes the fused tile) to
 outputs and all gradients (the backward reads the activated gates the tile stored), for hidden
 sizes that fill whole 16-unit blocks and ragged ones, batch rows in whole 4-row tiles and ragged
 tails, on one thread and split over two. With lengths the forward keeps the GEMM path.
+`lstm_block_configure((kc, mr))` K-blocks the tile (session 11): kc rows of op(W) a block (0: the
+unblocked session 9 tile), the sums carried between blocks, with 4- or 6-row tiles; mode 3 picks
+the mode by shape and CPU.
 """
 
 from __future__ import annotations
@@ -53,10 +56,20 @@ def _outputs_and_grads(B, T, D, H, dtype, lengths=None):
     return [t.detach().double() for t in [*outs, *grads]]
 
 
-def _check(B, T, D, H, threads, lengths=None):
+@contextmanager
+def blocked(kc: int, mr: int):
+    module = lib()
+    old = module.lstm_block_configure((kc, mr))
+    try:
+        yield
+    finally:
+        module.lstm_block_configure(old)
+
+
+def _check(B, T, D, H, threads, lengths=None, modes=(0, 1, 2, 3)):
     with configured(threads, 0):
         want = _outputs_and_grads(B, T, D, H, torch.float64, lengths)
-    for mode in (0, 1, 2):
+    for mode in modes:
         with configured(threads, mode):
             got = _outputs_and_grads(B, T, D, H, torch.float32, lengths)
         for a, w in zip(got, want, strict=True):
@@ -74,6 +87,24 @@ def test_fused_lstm_step_matches_float64(H, threads):
 @pytest.mark.parametrize("B", [1, 3, 8])
 def test_fused_lstm_step_small_batches(B):
     _check(B, 4, 7, 20, 2)
+
+
+# kc 16 with D = 11: blocks that end inside the x part, cross into h and end short of K; kc 0:
+# the session 9 tile; 6-row tiles leave tails of 1 .. 5 rows (B 19 on two threads: 10 and 9).
+@pytest.mark.parametrize("kc, mr", [(16, 6), (16, 4), (48, 6), (0, 6)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_lstm_step_k_blocked_matches_float64(kc, mr, threads):
+    with blocked(kc, mr):
+        _check(19, 5, 11, 37, threads, modes=(1, 2))
+        _check(23, 3, 40, 64, threads, modes=(1, 2))
+
+
+def test_lstm_block_configure_returns_the_old_setting():
+    module = lib()
+    old = module.lstm_block_configure((-1, -1))
+    assert old[0] > 0 and old[1] in (4, 6)
+    assert module.lstm_block_configure((32, 4)) == old
+    assert module.lstm_block_configure(old) == (32, 4)
 
 
 def test_fused_lstm_step_with_lengths_keeps_the_gemm_path():
@@ -98,6 +129,6 @@ def test_fused_lstm_step_matches_torch_nn_inference():
 def test_lstm_configure_returns_the_old_mode():
     module = lib()
     old = module.lstm_configure(-1)
-    assert old in (0, 1, 2)
+    assert old in (0, 1, 2, 3)
     assert module.lstm_configure(1) == old
     assert module.lstm_configure(old) == 1

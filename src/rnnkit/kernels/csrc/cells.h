@@ -204,7 +204,8 @@ static void rk_small_mul(const float *Bp, int ldp, int N, int K, int M, const fl
  * its sums before anything is stored. With the input part in the tile too (rk_lstm_fuse = 2),
  * op(W) is [W_ih; W_hh]^T, K = D + H, and the input projection's GEMM and its S pass go away;
  * with rk_lstm_fuse = 1 the projection stays one GEMM into S and the tile starts from it. */
-int rk_lstm_fuse = 2; /* 0: GEMM then the row pass; 1: the tile over h only; 2: over x and h */
+/* 0: GEMM then the row pass; 1: the tile over h only; 2: over x and h; 3: by rk_lstm_auto */
+int rk_lstm_fuse = 3;
 static int rk_lstm_runs() {
 #if RK_SMALL_AVX512
     static const int avx512 = __builtin_cpu_supports("avx512f");
@@ -292,24 +293,11 @@ RK_AVX512 __attribute__((always_inline)) static inline void rk_lstm_acc(
     }
 }
 
-/* MR rows x unit block u (columns 16 u .. 16 u + 15 of each gate, `msk` of them real). */
+/* The tile's epilogue: the cell on the gate sums of MR rows, units j0 .. j0 + 15 (`msk`). */
 template <int MR>
-RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const float *bias,
-                                   const RkLstmRows &r, __mmask16 msk) {
+RK_AVX512 __attribute__((always_inline)) static inline void rk_lstm_cell(
+    __m512 (&acc)[MR][4], const RkLstmRows &r, __mmask16 msk, int j0, int H) {
     const size_t G = (size_t)4 * H;
-    const int j0 = 16 * u;
-    __m512 acc[MR][4];
-#pragma GCC unroll 4
-    for (int g = 0; g < 4; g++) {
-        __m512 b = _mm512_maskz_loadu_ps(msk, bias + (size_t)g * H + j0);
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++)
-            acc[m][g] = !r.sin ? b : _mm512_add_ps(b, _mm512_maskz_loadu_ps(
-                                         msk, r.sin + m * G + (size_t)g * H + j0));
-    }
-    const float *Pu = P + (size_t)u * (Kx + H) * 64;
-    rk_lstm_acc<MR>(acc, r.x, r.ldx, Pu, Kx);
-    rk_lstm_acc<MR>(acc, r.h, (size_t)H, Pu + (size_t)Kx * 64, H);
 #pragma GCC unroll 8
     for (int m = 0; m < MR; m++) {
         __m512 i = rk_act16(1, acc[m][0]), f = rk_act16(1, acc[m][1]);
@@ -329,19 +317,151 @@ RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const f
         _mm512_mask_storeu_ps(r.o + m * r.ldo + j0, msk, h);
     }
 }
+
+/* MR rows x unit block u (columns 16 u .. 16 u + 15 of each gate, `msk` of them real). */
+template <int MR>
+RK_AVX512 static void rk_lstm_tile(int u, int H, int Kx, const float *P, const float *bias,
+                                   const RkLstmRows &r, __mmask16 msk) {
+    const size_t G = (size_t)4 * H;
+    const int j0 = 16 * u;
+    __m512 acc[MR][4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        __m512 b = _mm512_maskz_loadu_ps(msk, bias + (size_t)g * H + j0);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++)
+            acc[m][g] = !r.sin ? b : _mm512_add_ps(b, _mm512_maskz_loadu_ps(
+                                         msk, r.sin + m * G + (size_t)g * H + j0));
+    }
+    const float *Pu = P + (size_t)u * (Kx + H) * 64;
+    rk_lstm_acc<MR>(acc, r.x, r.ldx, Pu, Kx);
+    rk_lstm_acc<MR>(acc, r.h, (size_t)H, Pu + (size_t)Kx * 64, H);
+    rk_lstm_cell<MR>(acc, r, msk, j0, H);
+}
+
+/* The K-blocked tile (rk_lstm_kc > 0): rows k in [k0, k1) of the concatenated K = Kx + H only,
+ * the sums carried between blocks in buf (MR x 64 floats, this tile's rows): the first block
+ * starts from the bias (and the projection), the last runs the cell. */
+template <int MR>
+RK_AVX512 static void rk_lstm_tile_kb(int u, int H, int Kx, const float *P, const float *bias,
+                                      const RkLstmRows &r, __mmask16 msk, int k0, int k1,
+                                      float *buf) {
+    const size_t G = (size_t)4 * H;
+    const int j0 = 16 * u, K = Kx + H;
+    __m512 acc[MR][4];
+    if (k0 == 0) {
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            __m512 b = _mm512_maskz_loadu_ps(msk, bias + (size_t)g * H + j0);
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++)
+                acc[m][g] = !r.sin ? b : _mm512_add_ps(b, _mm512_maskz_loadu_ps(
+                                             msk, r.sin + m * G + (size_t)g * H + j0));
+        }
+    } else {
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) acc[m][g] = _mm512_load_ps(buf + 64 * m + 16 * g);
+    }
+    const float *Pu = P + (size_t)u * K * 64;
+    if (k0 < Kx) {
+        int e = k1 < Kx ? k1 : Kx;
+        rk_lstm_acc<MR>(acc, r.x + k0, r.ldx, Pu + (size_t)k0 * 64, e - k0);
+    }
+    if (k1 > Kx) {
+        int b = k0 > Kx ? k0 - Kx : 0;
+        rk_lstm_acc<MR>(acc, r.h + b, (size_t)H, Pu + (size_t)(Kx + b) * 64, k1 - Kx - b);
+    }
+    if (k1 < K) {
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) _mm512_store_ps(buf + 64 * m + 16 * g, acc[m][g]);
+        return;
+    }
+    rk_lstm_cell<MR>(acc, r, msk, j0, H);
+}
+
+/* MR rows from m0 on, [k0, k1) of unit block u, in tiles of RK_LSTM_KB_MR rows and the rest. */
+template <int MR>
+RK_AVX512 static void rk_lstm_rows_kb(int M, int u, int H, int Kx, const float *P,
+                                      const float *bias, const RkLstmRows &r, __mmask16 msk,
+                                      int k0, int k1, float *buf) {
+    int m = 0;
+    for (; m + MR <= M; m += MR)
+        rk_lstm_tile_kb<MR>(u, H, Kx, P, bias, rk_lstm_rows_at(r, m, H), msk, k0, k1,
+                            buf + (size_t)64 * m);
+    RkLstmRows q = rk_lstm_rows_at(r, m, H);
+    float *bq = buf + (size_t)64 * m;
+    switch (M - m) {
+    case 5: rk_lstm_tile_kb<5>(u, H, Kx, P, bias, q, msk, k0, k1, bq); break;
+    case 4: rk_lstm_tile_kb<4>(u, H, Kx, P, bias, q, msk, k0, k1, bq); break;
+    case 3: rk_lstm_tile_kb<3>(u, H, Kx, P, bias, q, msk, k0, k1, bq); break;
+    case 2: rk_lstm_tile_kb<2>(u, H, Kx, P, bias, q, msk, k0, k1, bq); break;
+    case 1: rk_lstm_tile_kb<1>(u, H, Kx, P, bias, q, msk, k0, k1, bq); break;
+    default: break;
+    }
+}
 #endif
 
 enum { RK_LSTM_MR = 4 };
+/* The fused step's K blocking: rows of op(W) per block (a block of a panel is kc x 64 floats,
+ * meant to stay in L1 while every row tile of the step reads it), 0 for the session 9 step
+ * (each row tile streams the whole panel, K rows, from L2); and the K-blocked tile's rows (4
+ * or 6). -1: not set yet (rk_lstm_kc_init). */
+int rk_lstm_kc = -1, rk_lstm_kb_mr = 6;
+static int rk_lstm_kc_get();
+/* rk_lstm_fuse 3: the mode and K blocking for this shape. Where the own GEMM runs (rk_own_on:
+ * AVX-512 off Intel, e.g. the Zen 4 that session 9 tuned on) the session 9 step: mode 2, not
+ * K-blocked (this rule was not measured there). Where MKL runs its Intel path (session 11,
+ * 2-core Xeon, L2 2 MB, benchmarks/README.md): the session 9 tile over x and h while its panels
+ * ((D + H) x 4H floats) fit a quarter of L2 (H = 64: 128 KB; 0.81x mode 0's time on 2 threads,
+ * 0.78x on 1), else mode 0, MKL's packed GEMM (H = 256, 512: the tile read its panels from L2,
+ * or L3 at H = 512, and ran 1.17x / 1.20x mode 0's time on 2 threads, K-blocked 1.09x / 1.19x). */
+static void rk_lstm_auto(int D, int H, int *mode, int *kc) {
+    *kc = 0;
+    if (rk_own_on) { *mode = 2; return; }
+    long l2 = 0;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    if (l2 <= 0) l2 = 1 << 20;
+    double hp = (double)(H + 15) / 16 * 16 * 4 * sizeof(float);
+    *mode = (D + H) * hp * 4 <= l2 ? 2 : 0;
+}
+
+/* kc from the L1d size: a kc x 64 block of the panel in half of L1d (48 KB: 96 rows; 32 KB:
+ * 64), a multiple of 16 in [16, 512]. */
+static int rk_lstm_kc_get() {
+    if (rk_lstm_kc >= 0) return rk_lstm_kc;
+    long l1 = 0;
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+    long kc = (l1 > 0 ? l1 : 32 << 10) / 2 / (64 * (long)sizeof(float)) / 16 * 16;
+    rk_lstm_kc = (int)(kc < 16 ? 16 : kc > 512 ? 512 : kc);
+    return rk_lstm_kc;
+}
 
 /* One step of M rows: every unit block (op(W)'s 64 columns of a block stay in cache across the
  * row tiles), then the next. */
-static void rk_lstm_step(int M, int H, int Kx, const float *P, const float *bias, RkLstmRows r) {
+static void rk_lstm_step(int M, int H, int Kx, const float *P, const float *bias, RkLstmRows r,
+                         int kc = 0, float *buf = NULL) {
 #if RK_SMALL_AVX512
-    const size_t G = (size_t)4 * H;
     int nu = (H + 15) / 16;
     for (int u = 0; u < nu; u++) {
         int n = H - 16 * u < 16 ? H - 16 * u : 16;
         __mmask16 msk = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+        if (kc > 0) {
+            for (int k0 = 0, K = Kx + H; k0 < K; k0 += kc) {
+                int k1 = K - k0 < kc ? K : k0 + kc;
+                if (rk_lstm_kb_mr == 4)
+                    rk_lstm_rows_kb<4>(M, u, H, Kx, P, bias, r, msk, k0, k1, buf);
+                else rk_lstm_rows_kb<6>(M, u, H, Kx, P, bias, r, msk, k0, k1, buf);
+            }
+            continue;
+        }
         int m = 0;
         for (; m + RK_LSTM_MR <= M; m += RK_LSTM_MR)
             rk_lstm_tile<RK_LSTM_MR>(u, H, Kx, P, bias, rk_lstm_rows_at(r, m, H), msk);
@@ -354,7 +474,7 @@ static void rk_lstm_step(int M, int H, int Kx, const float *P, const float *bias
         }
     }
 #else
-    (void)M; (void)H; (void)Kx; (void)P; (void)bias; (void)r;
+    (void)M; (void)H; (void)Kx; (void)P; (void)bias; (void)r; (void)kc; (void)buf;
 #endif
 }
 #endif /* RK_SMALL_GEMM_DEFINED */
@@ -1240,27 +1360,34 @@ static int SUF(lstm_fwd)(const int64_t *a) {
     int nt = rk_threads_for(B, nthreads), nc = rk_cols_for(G / H, H, nthreads, sizeof(REAL));
 #if IS_FLOAT
     /* the fused step (above): float, AVX-512, full lengths, the batch split */
-    if (rk_lstm_fuse > 0 && !len && !nc && rk_lstm_runs()) {
-        int Kx = rk_lstm_fuse == 2 ? D : 0;
+    int mode = rk_lstm_fuse, kc = rk_lstm_kc_get();
+    if (mode == 3) rk_lstm_auto(D, H, &mode, &kc);
+    if (mode > 0 && !len && !nc && rk_lstm_runs()) {
+        int Kx = mode == 2 ? D : 0;
         size_t bytes;
         float *P = rk_lstm_pack(Wih, Whh, D, H, Kx, &bytes);
         if (!P) { free(bx); free(bh); return -1; }
         if (!Kx) SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);
+        int kerr = 0;
         rk_parallel(nt, [&](int tid) {
             int b0, b1;
             SUF(split)(B, nt, tid, &b0, &b1);
+            size_t nbuf = kc > 0 ? (size_t)(b1 - b0) * 64 * sizeof(float) : 0;
+            float *buf = nbuf ? (float *)rk_take(nbuf) : NULL;
+            if (nbuf && !buf) { kerr = 1; return; }
             for (int t = 0; t < T; t++) {
                 size_t r0 = (size_t)t * B + b0, r1 = (size_t)(t + 1) * B + b0;
                 REAL *s = S + r0 * G;
                 RkLstmRows rows = {X + r0 * D, Hs + r0 * H, Cs + r0 * H, Kx ? NULL : s, s,
                                    Hs + r1 * H, Cs + r1 * H, out + ((size_t)b0 * T + t) * H,
                                    (size_t)D, (size_t)T * H};
-                rk_lstm_step(b1 - b0, H, Kx, P, bx, rows);
+                rk_lstm_step(b1 - b0, H, Kx, P, bx, rows, kc, buf);
             }
+            rk_give(buf, nbuf);
         });
         rk_give(P, bytes);
         free(bx); free(bh);
-        return 0;
+        return kerr ? -1 : 0;
     }
 #endif
     SUF(gemm)('N', 'T', T * B, G, D, 1, X, D, Wih, D, 0, S, G);

@@ -483,13 +483,26 @@ PyObject *py_small_configure(PyObject *, PyObject *arg) { return set_bytes(&rk_s
 
 /* lstm_configure(mode): the LSTM forward's step (cells.h, rk_lstm_fuse): 0 the GEMM then the
  * row pass, 1 the fused tile after the input projection's GEMM, 2 the fused tile over x and h
- * (no separate projection); negative keeps; returns the old mode. */
+ * (no separate projection), 3 by shape and CPU (rk_lstm_auto, the default); negative keeps;
+ * returns the old mode. */
 PyObject *py_lstm_configure(PyObject *, PyObject *arg) {
     long v = PyLong_AsLong(arg);
     if (PyErr_Occurred()) return NULL;
     int old = rk_lstm_fuse;
-    if (v >= 0) rk_lstm_fuse = v > 2 ? 2 : (int)v;
+    if (v >= 0) rk_lstm_fuse = v > 3 ? 3 : (int)v;
     return PyLong_FromLong(old);
+}
+
+/* lstm_block_configure((kc, mr)): the fused LSTM step's K blocking (cells.h rk_lstm_kc; 0: the
+ * session 9 step, unblocked; negative keeps) and the blocked tile's rows (4 or 6; other values
+ * keep); returns the old (kc, mr), kc as it will run (from L1d when not set). */
+PyObject *py_lstm_block_configure(PyObject *, PyObject *arg) {
+    long kc, mr;
+    if (!PyArg_ParseTuple(arg, "ll", &kc, &mr)) return NULL;
+    PyObject *old = Py_BuildValue("(ii)", rk_lstm_kc_get(), rk_lstm_kb_mr);
+    if (kc >= 0) rk_lstm_kc = kc > 4096 ? 4096 : (int)kc;
+    if (mr == 4 || mr == 6) rk_lstm_kb_mr = (int)mr;
+    return old;
 }
 
 /* gemm_configure(mode): 1 runs the own AVX-512 GEMM (gemm.h) for float where the CPU has
@@ -567,6 +580,8 @@ PyMethodDef methods[] = {
     {"small_configure", (PyCFunction)py_small_configure, METH_O, "tile-kernel threshold"},
     {"gemm_configure", (PyCFunction)py_gemm_configure, METH_O, "own GEMM on/off"},
     {"lstm_configure", (PyCFunction)py_lstm_configure, METH_O, "LSTM fused step mode"},
+    {"lstm_block_configure", (PyCFunction)py_lstm_block_configure, METH_O,
+     "LSTM fused step K blocking"},
     {"own_gemm", (PyCFunction)(void (*)(void))py_own_gemm, METH_FASTCALL, "the own GEMM, once"},
     {NULL, NULL, 0, NULL}};
 
