@@ -481,3 +481,70 @@ def test_the_first_k_members_of_an_ensemble_are_the_k_member_ensemble(seq_csv, t
     seqs = [rng.normal(size=(n, 2)) for n in (5, 7, 9)]
     first_two = dataclasses.replace(big_clf, models=big_clf.models[:2])
     np.testing.assert_array_equal(first_two.predict_proba(seqs), small_clf.predict_proba(seqs))
+
+
+def test_members_trained_at_once_have_the_weights_of_members_trained_in_turn(seq_csv, tmp_path):
+    """--parallel-members 2: each member in its own process, at 1 thread as in turn at
+    --threads 1, gives every member the sequential run's weights and accuracies; --minutes is
+    split into ceil(3 / 2) = 2 rounds, not 3 parts."""
+    common = ["train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+              "--max-train", 12, "--ensemble", 3, "--minutes", 10, *FIXED, *TINY]  # fmt: skip
+    runs = {}
+    for jobs in (1, 2):
+        r = invoke(*common, "--parallel-members", jobs, "--out", tmp_path / f"j{jobs}")
+        assert r.exit_code == 0, r.output
+        runs[jobs] = (json.loads((tmp_path / f"j{jobs}" / "results.json").read_text()),
+                      sequence_classify.load(tmp_path / f"j{jobs}"))  # fmt: skip
+    (seq, seq_clf), (par, par_clf) = runs[1], runs[2]
+    for a, b in zip(seq_clf.models, par_clf.models, strict=True):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert seq["member_accuracies"] == par["member_accuracies"]
+    assert seq["test_accuracy"] == par["test_accuracy"]
+    minutes = {j: json.loads((tmp_path / f"j{j}" / "member-2" / "config.json").read_text())
+               ["train"]["time_minutes"] for j in (1, 2)}  # fmt: skip
+    assert minutes == {1: pytest.approx(10 / 3), 2: 5}
+    metrics = (tmp_path / "j2" / "metrics.jsonl").read_text()
+    assert '"split": "test"' in metrics  # member 0's Trainer, rebuilt, logged the test
+
+
+class FailingMember(sequence_classify.task.SequenceClassifyTask):
+    """Member 1 fails (a module-level class: the member's process unpickles it)."""
+
+    def fit_member(self, member):
+        from rnnkit.data.text import DataError
+
+        if member.member == 1:
+            raise DataError("training diverged: made to fail")
+        return super().fit_member(member)
+
+
+def test_a_member_that_fails_in_its_process_is_raised_as_one_line(seq_csv, tmp_path):
+    """An error in a member trained in another process stops the run and is raised in this one
+    as its own type (a DataError: the CLI's one-line exit 2) with one line naming the member,
+    the member's traceback chained."""
+    from rnnkit.data.text import DataError
+    from rnnkit.tasks import driver
+    from rnnkit.tasks.members import RemoteTraceback
+
+    opts = SequenceClassifyOptions(data=str(seq_csv), time_column="t", max_train=12, ensemble=2,
+                                   parallel_members=2, hidden=8, filters=4, epochs=3, batch=8,
+                                   threads=1, baselines="euclidean", frontend="conv",
+                                   normalise="series")  # fmt: skip
+    with pytest.raises(DataError) as err:
+        driver.train(FailingMember(), opts, tmp_path / "fail", progress=False)
+    assert str(err.value) == "member 2 of 2: training diverged: made to fail"
+    assert isinstance(err.value.__cause__, RemoteTraceback)
+    assert "fit_member" in str(err.value.__cause__)
+
+
+def test_the_default_trains_one_member_per_thread():
+    """Members at once by default: one per torch thread, at most --ensemble; on 1 thread in
+    turn (no process started); several threads per member when asked for fewer at once."""
+    from rnnkit.tasks.sequence_classify.task import ensemble_plan
+
+    assert ensemble_plan(SequenceClassifyOptions(threads=1, ensemble=5)) == (1, 1)
+    assert ensemble_plan(SequenceClassifyOptions(threads=2, ensemble=5)) == (2, 1)
+    assert ensemble_plan(SequenceClassifyOptions(threads=2, ensemble=1)) == (1, 2)
+    assert ensemble_plan(SequenceClassifyOptions(threads=2, ensemble=5,
+                                                 parallel_members=1)) == (1, 2)  # fmt: skip
