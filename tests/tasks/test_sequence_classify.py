@@ -455,6 +455,24 @@ def test_ctrl_c_stops_the_whole_ensemble(seq_csv, tmp_path, monkeypatch):
     assert len(entered) == 2 and (out / "member-1").is_dir() and not (out / "member-2").exists()
 
 
+def trained(common: list, flag: str, values: tuple, tmp_path) -> dict:
+    """{value: (results.json, the loaded classifier)} of `common` run with `flag value`, each
+    into tmp_path/<value>."""
+    runs = {}
+    for v in values:
+        r = invoke(*common, flag, v, "--out", tmp_path / str(v))
+        assert r.exit_code == 0, r.output
+        runs[v] = (json.loads((tmp_path / str(v) / "results.json").read_text()),
+                   sequence_classify.load(tmp_path / str(v)))  # fmt: skip
+    return runs
+
+
+def assert_same_weights(models_a, models_b) -> None:
+    for a, b in zip(models_a, models_b, strict=True):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def test_the_first_k_members_of_an_ensemble_are_the_k_member_ensemble(seq_csv, tmp_path):
     """Member k is seeded from --seed and k alone (driver.member_seed), so the first 2 members
     of an --ensemble 3 run are the members of an --ensemble 2 run, weight for weight, and its
@@ -463,16 +481,9 @@ def test_the_first_k_members_of_an_ensemble_are_the_k_member_ensemble(seq_csv, t
     among the members; no budget by default)."""
     common = ["train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
               "--max-train", 12, *FIXED, *TINY]  # fmt: skip
-    runs = {}
-    for n in (3, 2):
-        r = invoke(*common, "--ensemble", n, "--out", tmp_path / f"n{n}")
-        assert r.exit_code == 0, r.output
-        runs[n] = (json.loads((tmp_path / f"n{n}" / "results.json").read_text()),
-                   sequence_classify.load(tmp_path / f"n{n}"))  # fmt: skip
+    runs = trained(common, "--ensemble", (3, 2), tmp_path)
     (big, big_clf), (small, small_clf) = runs[3], runs[2]
-    for a, b in zip(big_clf.models[:2], small_clf.models, strict=True):
-        sa, sb = a.state_dict(), b.state_dict()
-        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert_same_weights(big_clf.models[:2], small_clf.models)
     assert not torch.equal(*(next(m.parameters()) for m in big_clf.models[1:]))  # 1 != 2
     assert big["member_accuracies"][:2] == small["member_accuracies"]
     assert big["first_k_accuracies"][:2] == small["first_k_accuracies"]
@@ -489,22 +500,15 @@ def test_members_trained_at_once_have_the_weights_of_members_trained_in_turn(seq
     split into ceil(3 / 2) = 2 rounds, not 3 parts."""
     common = ["train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
               "--max-train", 12, "--ensemble", 3, "--minutes", 10, *FIXED, *TINY]  # fmt: skip
-    runs = {}
-    for jobs in (1, 2):
-        r = invoke(*common, "--parallel-members", jobs, "--out", tmp_path / f"j{jobs}")
-        assert r.exit_code == 0, r.output
-        runs[jobs] = (json.loads((tmp_path / f"j{jobs}" / "results.json").read_text()),
-                      sequence_classify.load(tmp_path / f"j{jobs}"))  # fmt: skip
+    runs = trained(common, "--parallel-members", (1, 2), tmp_path)
     (seq, seq_clf), (par, par_clf) = runs[1], runs[2]
-    for a, b in zip(seq_clf.models, par_clf.models, strict=True):
-        sa, sb = a.state_dict(), b.state_dict()
-        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert_same_weights(seq_clf.models, par_clf.models)
     assert seq["member_accuracies"] == par["member_accuracies"]
     assert seq["test_accuracy"] == par["test_accuracy"]
-    minutes = {j: json.loads((tmp_path / f"j{j}" / "member-2" / "config.json").read_text())
+    minutes = {j: json.loads((tmp_path / str(j) / "member-2" / "config.json").read_text())
                ["train"]["time_minutes"] for j in (1, 2)}  # fmt: skip
     assert minutes == {1: pytest.approx(10 / 3), 2: 5}
-    metrics = (tmp_path / "j2" / "metrics.jsonl").read_text()
+    metrics = (tmp_path / "2" / "metrics.jsonl").read_text()
     assert '"split": "test"' in metrics  # member 0's Trainer, rebuilt, logged the test
 
 
