@@ -385,7 +385,7 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
            "ensemble", "filters", "patch", "select_steps", "select_folds", "crop", "dilate",
-           "max_frames", "choose_dilate", "dilate_select_steps"]  # fmt: skip
+           "max_frames", "choose_dilate", "dilate_select_steps", "parallel_members"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
          ("seed", "0")}  # fmt: skip
@@ -455,6 +455,24 @@ def test_ctrl_c_stops_the_whole_ensemble(seq_csv, tmp_path, monkeypatch):
     assert len(entered) == 2 and (out / "member-1").is_dir() and not (out / "member-2").exists()
 
 
+def trained(common: list, flag: str, values: tuple, tmp_path) -> dict:
+    """{value: (results.json, the loaded classifier)} of `common` run with `flag value`, each
+    into tmp_path/<value>."""
+    runs = {}
+    for v in values:
+        r = invoke(*common, flag, v, "--out", tmp_path / str(v))
+        assert r.exit_code == 0, r.output
+        runs[v] = (json.loads((tmp_path / str(v) / "results.json").read_text()),
+                   sequence_classify.load(tmp_path / str(v)))  # fmt: skip
+    return runs
+
+
+def assert_same_weights(models_a, models_b) -> None:
+    for a, b in zip(models_a, models_b, strict=True):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def test_the_first_k_members_of_an_ensemble_are_the_k_member_ensemble(seq_csv, tmp_path):
     """Member k is seeded from --seed and k alone (driver.member_seed), so the first 2 members
     of an --ensemble 3 run are the members of an --ensemble 2 run, weight for weight, and its
@@ -463,16 +481,9 @@ def test_the_first_k_members_of_an_ensemble_are_the_k_member_ensemble(seq_csv, t
     among the members; no budget by default)."""
     common = ["train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
               "--max-train", 12, *FIXED, *TINY]  # fmt: skip
-    runs = {}
-    for n in (3, 2):
-        r = invoke(*common, "--ensemble", n, "--out", tmp_path / f"n{n}")
-        assert r.exit_code == 0, r.output
-        runs[n] = (json.loads((tmp_path / f"n{n}" / "results.json").read_text()),
-                   sequence_classify.load(tmp_path / f"n{n}"))  # fmt: skip
+    runs = trained(common, "--ensemble", (3, 2), tmp_path)
     (big, big_clf), (small, small_clf) = runs[3], runs[2]
-    for a, b in zip(big_clf.models[:2], small_clf.models, strict=True):
-        sa, sb = a.state_dict(), b.state_dict()
-        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert_same_weights(big_clf.models[:2], small_clf.models)
     assert not torch.equal(*(next(m.parameters()) for m in big_clf.models[1:]))  # 1 != 2
     assert big["member_accuracies"][:2] == small["member_accuracies"]
     assert big["first_k_accuracies"][:2] == small["first_k_accuracies"]
@@ -481,3 +492,63 @@ def test_the_first_k_members_of_an_ensemble_are_the_k_member_ensemble(seq_csv, t
     seqs = [rng.normal(size=(n, 2)) for n in (5, 7, 9)]
     first_two = dataclasses.replace(big_clf, models=big_clf.models[:2])
     np.testing.assert_array_equal(first_two.predict_proba(seqs), small_clf.predict_proba(seqs))
+
+
+def test_members_trained_at_once_have_the_weights_of_members_trained_in_turn(seq_csv, tmp_path):
+    """--parallel-members 2: each member in its own process, at 1 thread as in turn at
+    --threads 1, gives every member the sequential run's weights and accuracies; --minutes is
+    split into ceil(3 / 2) = 2 rounds, not 3 parts."""
+    common = ["train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+              "--max-train", 12, "--ensemble", 3, "--minutes", 10, *FIXED, *TINY]  # fmt: skip
+    runs = trained(common, "--parallel-members", (1, 2), tmp_path)
+    (seq, seq_clf), (par, par_clf) = runs[1], runs[2]
+    assert_same_weights(seq_clf.models, par_clf.models)
+    assert seq["member_accuracies"] == par["member_accuracies"]
+    assert seq["test_accuracy"] == par["test_accuracy"]
+    minutes = {j: json.loads((tmp_path / str(j) / "member-2" / "config.json").read_text())
+               ["train"]["time_minutes"] for j in (1, 2)}  # fmt: skip
+    assert minutes == {1: pytest.approx(10 / 3), 2: 5}
+    metrics = (tmp_path / "2" / "metrics.jsonl").read_text()
+    assert '"split": "test"' in metrics  # member 0's Trainer, rebuilt, logged the test
+
+
+class FailingMember(sequence_classify.task.SequenceClassifyTask):
+    """Member 1 fails (a module-level class: the member's process unpickles it)."""
+
+    def fit_member(self, member):
+        from rnnkit.data.text import DataError
+
+        if member.member == 1:
+            raise DataError("training diverged: made to fail")
+        return super().fit_member(member)
+
+
+def test_a_member_that_fails_in_its_process_is_raised_as_one_line(seq_csv, tmp_path):
+    """An error in a member trained in another process stops the run and is raised in this one
+    as its own type (a DataError: the CLI's one-line exit 2) with one line naming the member,
+    the member's traceback chained."""
+    from rnnkit.data.text import DataError
+    from rnnkit.tasks import driver
+    from rnnkit.tasks.members import RemoteTraceback
+
+    opts = SequenceClassifyOptions(data=str(seq_csv), time_column="t", max_train=12, ensemble=2,
+                                   parallel_members=2, hidden=8, filters=4, epochs=3, batch=8,
+                                   threads=1, baselines="euclidean", frontend="conv",
+                                   normalise="series")  # fmt: skip
+    with pytest.raises(DataError) as err:
+        driver.train(FailingMember(), opts, tmp_path / "fail", progress=False)
+    assert str(err.value) == "member 2 of 2: training diverged: made to fail"
+    assert isinstance(err.value.__cause__, RemoteTraceback)
+    assert "fit_member" in str(err.value.__cause__)
+
+
+def test_the_default_trains_one_member_per_thread():
+    """Members at once by default: one per torch thread, at most --ensemble; on 1 thread in
+    turn (no process started); several threads per member when asked for fewer at once."""
+    from rnnkit.tasks.sequence_classify.task import ensemble_plan
+
+    assert ensemble_plan(SequenceClassifyOptions(threads=1, ensemble=5)) == (1, 1)
+    assert ensemble_plan(SequenceClassifyOptions(threads=2, ensemble=5)) == (2, 1)
+    assert ensemble_plan(SequenceClassifyOptions(threads=2, ensemble=1)) == (1, 2)
+    assert ensemble_plan(SequenceClassifyOptions(threads=2, ensemble=5,
+                                                 parallel_members=1)) == (1, 2)  # fmt: skip

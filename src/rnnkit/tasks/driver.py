@@ -72,6 +72,7 @@ class Context:
     say: Callable[[str], None]
     resume: bool = False  # continue the checkpoint in `out` (see `resume`)
     resume_command: str | None = None  # named when training is interrupted
+    member: int = 0  # the ensemble member being trained (fit_members)
 
 
 def cap_threads(threads: int | None, say: Callable[[str], None]) -> int | None:
@@ -183,6 +184,13 @@ def member_seed(seed: int, k: int) -> int:
     return seed if k == 0 else seed * 1000 + k
 
 
+def member_plan(requested: int | None, n: int, threads: int) -> tuple[int, int]:
+    """(members trained at once, torch threads of each): see rnnkit.tasks.members."""
+    from .members import member_plan as plan
+
+    return plan(requested, n, threads)
+
+
 def member_models(run: Any, n: int) -> list:
     """The n members' models of an ensemble run (member 0 is `run`'s own)."""
     from ..training import load_run
@@ -196,13 +204,21 @@ def ensemble_models(run: Any) -> list:
 
 
 def fit_members(task: Task, ctx: Context, n: int,
-                fit: Callable[[Context], Fitted] | None = None) -> tuple[list[Fitted], Any]:
-    """An ensemble's n members, in turn: member k seeded member_seed(--seed, k), trained by
-    `fit` (default fit_one) into member_dir(out, k); member 0 is the model the driver built.
-    A Ctrl-C / SIGTERM stops the ensemble after the member it ends. -> (the members' Fitted,
-    the result the run ends with: the interrupted member's, else member 0's)."""
+                fit: Callable[[Context], Fitted] | None = None, jobs: int = 1,
+                threads: int = 1) -> tuple[list[Fitted], Any]:  # fmt: skip
+    """An ensemble's n members: member k seeded member_seed(--seed, k), trained by `fit`
+    (default fit_one) into member_dir(out, k) with ctx.member = k; member 0 is the model the
+    driver built. In turn, or with jobs > 1 that many at once, each in its own process with
+    `threads` torch threads (rnnkit.tasks.members; `fit` must then pickle: a task's bound
+    method), the same weights at the same thread count. A Ctrl-C / SIGTERM stops the ensemble
+    after the member(s) it ends. -> (the members' Fitted, the result the run ends with: the
+    interrupted member's, else member 0's)."""
     from ..training import seed_everything
 
+    if jobs > 1 and n > 1:
+        from .members import fit_parallel
+
+        return fit_parallel(task, ctx, n, fit or FitOne(task), jobs, threads)
     fits: list[Fitted] = []
     for k in range(n):
         seed = member_seed(ctx.options.seed, k)
@@ -211,6 +227,7 @@ def fit_members(task: Task, ctx: Context, n: int,
         member = dataclasses.replace(
             ctx, model=ctx.model if k == 0 else task.build(ctx.options, ctx.data),
             config=dataclasses.replace(ctx.config, seed=seed), out=member_dir(ctx.out, k),
+            member=k,
         )  # fmt: skip
         if n > 1:
             ctx.say(f"member {k + 1} of {n} (seed {seed})")
@@ -221,6 +238,16 @@ def fit_members(task: Task, ctx: Context, n: int,
             break
     ended = fits[-1].result if fits[-1].result.status == "interrupted" else fits[0].result
     return fits, ended
+
+
+@dataclass(frozen=True)
+class FitOne:
+    """fit_one(task, member) as a callable that pickles (for members trained at once)."""
+
+    task: Task
+
+    def __call__(self, member: Context) -> Fitted:
+        return fit_one(self.task, member)
 
 
 def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None) -> Fitted:

@@ -112,7 +112,14 @@ class SequenceClassifyOptions(TrainOptions):
     )  # fmt: skip
     ensemble: int = opt(
         3, "Average the softmax of N independently seeded models (saved together; --minutes "
-        "is shared among them).", ge=1, le=1000,
+        "bounds their training together: each member gets --minutes / ceil(N / members at "
+        "once)).", ge=1, le=1000,
+    )  # fmt: skip
+    parallel_members: int | None = opt(
+        None, "Ensemble members trained at once, each in its own process with an equal share "
+        "of --threads (at least 1); a member's weights are the same either way at the same "
+        "threads per member (default: one member per thread, at most --ensemble: in turn on "
+        "1 thread).", ge=1, le=1000,
     )  # fmt: skip
     baselines: str = opt(
         "all", "all: 1-NN Euclidean, 1-NN DTW and MiniRocket (aeon); euclidean: only the "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -184,12 +185,24 @@ def conv_frames(options: SequenceClassifyOptions, longest: int, patch: int) -> i
     return -(-longest // patch) if options.conv_on == "patches" else longest
 
 
-def step_config(options: SequenceClassifyOptions, n: int, steps: int, val: bool):
-    """The TrainConfig of one model: `steps` updates (or --epochs over `n` cases), cosine."""
+def ensemble_plan(options: SequenceClassifyOptions) -> tuple[int, int]:
+    """(members trained at once, torch threads of each): --parallel-members (default: one
+    per torch thread, at most --ensemble), sharing --threads (default: torch's)."""
+    threads = torch.get_num_threads() if options.threads is None else min(
+        options.threads, os.cpu_count() or 1)  # as driver.cap_threads caps it
+    return driver.member_plan(options.parallel_members, options.ensemble, threads)
+
+
+def step_config(options: SequenceClassifyOptions, n: int, steps: int, val: bool,
+                at_once: int = 1):  # fmt: skip
+    """The TrainConfig of one model: `steps` updates (or --epochs over `n` cases), cosine;
+    --minutes split into ceil(--ensemble / at_once) equal parts, one per round of the members
+    trained `at_once` together (the ensemble's training then stays within --minutes)."""
     batch = min(options.batch, n)
     steps = min(steps, options.total_steps(-(-n // batch)))
     every = max(1, steps // 10)
-    minutes = None if options.minutes is None else options.minutes / options.ensemble
+    rounds = -(-options.ensemble // at_once)
+    minutes = None if options.minutes is None else options.minutes / rounds
     return options.train_config(
         steps, time_minutes=minutes, batch_size=batch, schedule="cosine", min_lr_ratio=0.05,
         warmup_steps=min(20, steps // 10), eval_every=every if val else 0, log_every=every,
@@ -448,45 +461,42 @@ class SequenceClassifyTask(Task):
                 CLASSES_FILE: {"classes": data.source.classes}}  # fmt: skip
 
     def train_config(self, options: SequenceClassifyOptions, data: SequenceData):
-        return step_config(options, len(data.X), options.steps or HUGE, val=False)
+        return step_config(options, len(data.X), options.steps or HUGE, val=False,
+                           at_once=ensemble_plan(options)[0])  # fmt: skip
 
     def batches(self, options: SequenceClassifyOptions, data: SequenceData):
         return random_batches(data.X, data.y, data.lengths, options.batch,
                               batch_transform(options)), None  # fmt: skip
 
     def fit(self, ctx) -> Fitted:
-        """The ensemble's members (driver.fit_members); member 0's Trainer logs the test
-        metrics."""
+        """The ensemble's members (driver.fit_members), --parallel-members at once (see
+        ensemble_plan); member 0's Trainer logs the test metrics."""
         c = ctx.data.choice
         ctx.say(" ".join(f"{k}: {v}" for k, v in ctx.data.source.summary().items()))
         ctx.say(f"front end {c.frontend}, normalise {c.normalise}, patch {c.patch} ({c.reason})")
         start = time.perf_counter()
-        fits, ended = driver.fit_members(self, ctx, ctx.options.ensemble, self.fit_member(ctx))
+        jobs, threads = ensemble_plan(ctx.options)
+        fits, ended = driver.fit_members(self, ctx, ctx.options.ensemble, self.fit_member,
+                                         jobs, threads)  # fmt: skip
         ctx.data.seconds["training"] = round(time.perf_counter() - start, 2)
         clf = SequenceClassifier([f.model for f in fits], ctx.data.scaler,
                                  ctx.data.source.classes, c.normalise)  # fmt: skip
         return Fitted(clf, fits[0].trainer, ended)
 
-    def fit_member(self, ctx):
-        """driver.fit_members' `fit`: member k (its directory's member-<k>) rebuilt with its
-        own dilation (member_dilation) before training, when that is not 1."""
-        c, options = ctx.data.choice, ctx.options
-        frames = conv_frames(options, ctx.data.X.shape[1], c.patch)
+    def fit_member(self, member) -> Fitted:
+        """driver.fit_members' `fit`: member k (member.member) rebuilt with its own dilation
+        (member_dilation) before training, when that is not 1."""
+        data, options, k = member.data, member.options, member.member
+        c = data.choice
+        d = member_dilation(options, k, conv_frames(options, data.X.shape[1], c.patch), c.dilate)
+        if d != 1 and c.frontend == "conv":
+            from ...models import build_model
 
-        def fit(member):
-            out = Path(member.out)
-            k = 0 if out == Path(ctx.out) else int(out.name.split("-")[-1])
-            d = member_dilation(options, k, frames, c.dilate)
-            if d != 1 and c.frontend == "conv":
-                from ...models import build_model
-
-                member = dataclasses.replace(member, model=build_model(model_config(
-                    options, ctx.data.source.features, len(ctx.data.source.classes),
-                    c.frontend, c.patch, d)))  # fmt: skip
-                ctx.say(f"member {k + 1}: convolutions dilated by {d}")
-            return driver.fit_one(self, member)
-
-        return fit
+            member = dataclasses.replace(member, model=build_model(model_config(
+                options, data.source.features, len(data.source.classes), c.frontend, c.patch,
+                d)))  # fmt: skip
+            member.say(f"member {k + 1}: convolutions dilated by {d}")
+        return driver.fit_one(self, member)
 
     def evaluate(self, options, data: SequenceData, fitted: Fitted) -> dict[str, Any]:
         src, clf = data.source, fitted.model
