@@ -111,7 +111,7 @@ class SequenceClassifyOptions(TrainOptions):
         "this fraction of its length, stretched back (1: none).", gt=0, le=1,
     )  # fmt: skip
     ensemble: int = opt(
-        3, "Average the softmax of N independently seeded models (saved together; --minutes "
+        5, "Average the softmax of N independently seeded models (saved together; --minutes "
         "bounds their training together: each member gets --minutes / ceil(N / members at "
         "once)).", ge=1, le=1000,
     )  # fmt: skip
