@@ -184,13 +184,6 @@ def member_seed(seed: int, k: int) -> int:
     return seed if k == 0 else seed * 1000 + k
 
 
-def member_plan(requested: int | None, n: int, threads: int) -> tuple[int, int]:
-    """(members trained at once, torch threads of each): see rnnkit.tasks.members."""
-    from .members import member_plan as plan
-
-    return plan(requested, n, threads)
-
-
 def member_models(run: Any, n: int) -> list:
     """The n members' models of an ensemble run (member 0 is `run`'s own)."""
     from ..training import load_run

@@ -42,6 +42,7 @@ from ...export import mean_probabilities
 from ...models import classical
 from ...models.many_to_one import class_probabilities
 from .. import driver, entry_points
+from ..members import member_plan
 from ..metrics import classification_metrics
 from ..options import CELL_FAMILIES, HUGE, OptionError, to_dict
 from ..report import accuracy_section
@@ -190,7 +191,7 @@ def ensemble_plan(options: SequenceClassifyOptions) -> tuple[int, int]:
     per torch thread, at most --ensemble), sharing --threads (default: torch's)."""
     threads = torch.get_num_threads() if options.threads is None else min(
         options.threads, os.cpu_count() or 1)  # as driver.cap_threads caps it
-    return driver.member_plan(options.parallel_members, options.ensemble, threads)
+    return member_plan(options.parallel_members, options.ensemble, threads)
 
 
 def step_config(options: SequenceClassifyOptions, n: int, steps: int, val: bool,
