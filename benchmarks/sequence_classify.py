@@ -11,6 +11,17 @@ already there is skipped, so an interrupted sweep resumes). Then the table of
 benchmarks/README.md ("Sequence classification that generalises") is printed from the file.
 Not a test: minutes per run on a shared 2-core machine.
 
+    ... --results results/sequence_classify.k5.jsonl --previous results/sequence_classify.jsonl \
+        --adopt results/sequence_classify.screen.jsonl \
+        results/sequence_classify.session11_k5_seed1.jsonl ...
+
+(session 12) the table of another default in its own file: --results; --previous, the
+default it replaced (the "previous default" column, and where the seed-0 baselines are
+looked up first); --adopt, earlier runs of the same default to take in before anything is
+run: rows with 5 members (session 11's), and the screen's `--set ensemble=N` rows (N >= 5),
+whose first 5 members are the 5-member run of the same seed (member k is seeded from --seed
+and k alone; tests/tasks/test_sequence_classify.py). Each row keeps its "machine".
+
 The baselines do not depend on rnnkit's options: 1-NN ED and DTW are deterministic and
 MiniRocket runs with seed 0, so a data set whose seed-0 baselines are already in a
 PREVIOUS file (session 4's runs of the same splits, same code) takes them from there, and
@@ -23,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import time
 from pathlib import Path
 
@@ -30,6 +42,7 @@ ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results" / "sequence_classify.jsonl"
 PREVIOUS = ROOT / "results" / "sequence_classify.session4.jsonl"  # the last default's runs
 RUNS = Path("runs") / "bench-sequence-classify"  # relative to the working directory
+BASELINE_FILES = [PREVIOUS]  # where seed-0 baselines are looked up after the results file
 
 # short/long, few/many classes, univariate/multivariate, equal/unequal length: every labelled
 # problem aeon ships but UnitTest; HELD_OUT were not looked at while the defaults were chosen
@@ -41,18 +54,18 @@ DATASETS = ["ItalyPowerDemand", "GunPoint", "ArrowHead", "BasicMotions", "Japane
             "OSULeaf", *HELD_OUT]  # fmt: skip
 
 
-def run_one(job: tuple[str, int]) -> dict:
-    """Train the default command on (data set, seed) -> the results.json essentials."""
+def run_one(job: tuple[str, int, bool]) -> dict:
+    """Train the default command on (data set, seed) -> the results.json essentials; `full`:
+    compute all three baselines, else only 1-NN ED."""
     import torch
 
+    from rnnkit.bench.speed import _cpu_name
     from rnnkit.tasks import sequence_classify as sc
 
     torch.set_num_threads(1)
-    name, seed = job
+    name, seed, full = job
     start = time.perf_counter()
-    # the deterministic 1-NN baselines are the same for every seed: seed 0's run computes
-    # all three (MiniRocket with seed 0) unless PREVIOUS has them, the others only 1-NN ED
-    full = seed == 0 and (name, 0) not in done(PREVIOUS)
+    load_before = os.getloadavg()[0]
     options = sc.Options(data=name, seed=seed, threads=1,
                          baselines="all" if full else "euclidean")  # fmt: skip
     run = sc.train(options, RUNS / f"{name}-{seed}", overwrite=True, progress=False)
@@ -62,10 +75,12 @@ def run_one(job: tuple[str, int]) -> dict:
             "first_k_accuracies": r["first_k_accuracies"], "baselines": r["baselines"],
             "auto": r["auto"], "seconds": r["seconds"], "summary": r["data"],
             "wall_s": round(time.perf_counter() - start, 1),
-            "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": _cpu_name(),
+            "load": f"{load_before:.2f}/{os.getloadavg()[0]:.2f}"}  # fmt: skip
 
 
-def done(path: Path = RESULTS) -> dict[tuple[str, int], dict]:
+def done(path: Path | None = None) -> dict[tuple[str, int], dict]:
+    path = path or RESULTS
     if not path.exists():
         return {}
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -73,17 +88,44 @@ def done(path: Path = RESULTS) -> dict[tuple[str, int], dict]:
 
 
 def baselines(name: str, rows: dict[tuple[str, int], dict]) -> dict | None:
-    """The seed-0 baselines of `name`: this file's, else PREVIOUS's (whose 1-NN ED must
-    match this file's: the same split)."""
+    """The seed-0 baselines of `name`: this file's, else those of the first of
+    BASELINE_FILES that has MiniRocket's (whose 1-NN ED must match this file's: the same
+    split)."""
     here = rows.get((name, 0))
     if here and "minirocket" in here["baselines"]:
         return here["baselines"]
-    before = done(PREVIOUS).get((name, 0))
-    if before is None:
-        return None
-    ed = before["baselines"]["1nn_euclidean"]
-    assert here is None or abs(here["baselines"]["1nn_euclidean"] - ed) < 1e-9, name
-    return before["baselines"]
+    for path in BASELINE_FILES:
+        before = done(path).get((name, 0))
+        if before is None or "minirocket" not in before["baselines"]:
+            continue
+        ed = before["baselines"]["1nn_euclidean"]
+        mine = (here or {}).get("baselines", {}).get("1nn_euclidean")
+        assert mine is None or abs(mine - ed) < 1e-9, name
+        return before["baselines"]
+    return None
+
+
+def adopt(paths: list[Path], k: int = 5) -> list[dict]:
+    """Earlier runs of the k-member default as result rows: rows of k members as they are,
+    and the screen's `--set ensemble=N` rows (N >= k) cut to their first k members."""
+    rows = []
+    for path in paths:
+        for r in [json.loads(line) for line in path.read_text().splitlines() if line.strip()]:
+            n = (r.get("set") or {}).get("ensemble")
+            if "set" in r and (set(r["set"]) != {"ensemble"} or n < k):
+                continue  # a screen row of another option, or of fewer members
+            if "set" not in r and len(r["member_accuracies"]) != k:
+                continue
+            first = r["first_k_accuracies"][:k]
+            machine = r.get("machine") or ("AMD EPYC (Zen 4), 2 cores" if "set" in r else None)
+            row = {**r, "machine": machine, "test_accuracy": first[-1], "first_k_accuracies": first,
+                   "member_accuracies": r["member_accuracies"][:k], "adopted_from": path.name}
+            if "member_seconds" in r:  # training: the first k members' own clocks
+                row["seconds"] = {"selection": r["seconds"]["selection"],
+                                  "training": round(sum(r["member_seconds"][:k]), 2)}
+            row.setdefault("baselines", {})
+            rows.append(row)
+    return rows
 
 
 def table(names: list[str], seeds: int) -> str:
@@ -110,7 +152,8 @@ def table(names: list[str], seeds: int) -> str:
         mr = b["minirocket"]
         mean = sum(acc) / len(acc)
         gaps.append((name, mr - mean, min(acc) >= b["1nn_dtw"], mean >= b["1nn_dtw"]))
-        d = rs[0]["summary"]
+        d = next((r["summary"] for r in rs if "summary" in r), None) or next(
+            r["summary"] for r in previous.values() if r["data"] == name)
         chosen: dict[str, int] = {}
         for r in rs:
             a = r["auto"]
@@ -146,10 +189,29 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--table", action="store_true", help="only print the table")
+    parser.add_argument("--results", type=Path, help="this default's file (under benchmarks/)")
+    parser.add_argument("--previous", type=Path, help="the default it replaced (its file)")
+    parser.add_argument("--adopt", type=Path, nargs="*", default=[],
+                        help="earlier runs of this default to take in first")
     args = parser.parse_args()
+    global RESULTS, PREVIOUS, BASELINE_FILES
+    if args.results:
+        RESULTS = ROOT / args.results
+    if args.previous:
+        BASELINE_FILES = [ROOT / args.previous, PREVIOUS]
+        PREVIOUS = ROOT / args.previous
+    if args.adopt:
+        have = done()
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with open(RESULTS, "a") as f:
+            for row in adopt([ROOT / p for p in args.adopt]):
+                if (row["data"], row["seed"]) not in have and row["data"] in args.names:
+                    have[(row["data"], row["seed"])] = row
+                    f.write(json.dumps(row) + "\n")
     if not args.table:
         have = done()
-        jobs = [(n, s) for s in range(args.seeds) for n in args.names if (n, s) not in have]
+        jobs = [(n, s, s == 0 and baselines(n, have) is None)
+                for s in range(args.seeds) for n in args.names if (n, s) not in have]
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
             for row in pool.imap_unordered(run_one, jobs):
