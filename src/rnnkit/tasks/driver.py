@@ -127,6 +127,9 @@ def train(
         options = dataclasses.replace(options, data=str(Path(data_arg).resolve()))
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
+    # before the data step: it may train (sequence-classify's automatic settings), and
+    # --threads bounds all of a run's work
+    cap_threads(getattr(options, "threads", None), say)
     data = task.prepare(options)
     writer = distributed.World.of().writer  # with several processes, rank 0 alone writes
     if writer and isinstance(data.summary.get("note"), str):  # what the data step left out
@@ -137,7 +140,6 @@ def train(
     with RunLock(out) if writer else nullcontext():
         if not resume and writer:
             prepare_out_dir(out, overwrite)
-        cap_threads(getattr(options, "threads", None), say)
         seed_everything(options.seed)
         model = task.build(options, data)
         config = dataclasses.replace(task.train_config(options, data), progress=progress)
