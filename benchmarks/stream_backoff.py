@@ -8,9 +8,12 @@ parallel_for round, each worker round sorted by what its steps posted (worker_st
 Bursts (--bursts N): the bench's pattern, `--steps` worker-split steps after `--gap-ms` of
 the caller busy with torch's cell (the other jobs of `interleaved`), so each burst begins
 with the worker asleep. Per burst, from worker_stats read after every step: the steps and
-microseconds until the worker first ran a half (its wake-up), whether the caller backed off
+microseconds until the worker first ran a half (its wake-up; with a tree that logs them,
+stream_worker_wakes, also the worker's own notify-to-awake latencies and how many of its
+wake-ups were on the caller's CPU; --no-move keeps it there), whether the caller backed off
 inside the burst (a step that posted nothing) or the burst began backed off, the median µs
-a step of the first 20 steps and of the last 100, and the burst's mean.
+a step of the first 20 steps and of the last 100, and the burst's mean; and the mean of a
+one-thread streamer's burst run right after each (the same conditions).
 
 B = 1, D = H, 2 threads, wall clock.
 
@@ -41,6 +44,8 @@ def main() -> None:
     ap.add_argument("--bursts", type=int, default=0, help="burst mode: this many bursts")
     ap.add_argument("--steps", type=int, default=200, help="steps a burst")
     ap.add_argument("--gap-ms", type=float, default=8.0, help="busy gap before each burst")
+    ap.add_argument("--no-move", action="store_true",
+                    help="burst mode: a worker woken on the caller's CPU stays there")
     ap.add_argument("--cells", nargs="+", default=["gru", "lstm"])
     ap.add_argument("--hs", nargs="+", type=int, default=[128, 256])
     args = ap.parse_args()
@@ -57,15 +62,22 @@ def q(v, p):
 
 def bursts(cell: str, H: int, args) -> None:
     mod, tcell = seeded_pair(cell, H)
-    s = from_torch(mod, impl="fused").eval().streamer(split="worker")
+    layer = from_torch(mod, impl="fused").eval()
+    s, one = layer.streamer(split="worker"), layer.streamer(split=False)
     x = torch.zeros(1, H)
     h0 = torch.zeros(1, H)
     st0 = (h0, h0.clone()) if cell == "lstm" else h0
     clock, stats = time.perf_counter, s.worker_stats
-    rows = []
+    wakes = getattr(s._module, "stream_worker_wakes", None)  # a tree that logs them
+    option = getattr(s._module, "stream_worker_option", None)
+    if option and args.no_move:
+        option(s._worker, "move", 0)
+    rows, lat, one_us = [], [], []
     with torch.no_grad():
         for _ in range(1000):  # warm-up
             s.step(x)
+        if wakes:
+            wakes(s._worker)
         for _ in range(args.bursts):
             t_end = clock() + args.gap_ms / 1e3
             st = st0
@@ -81,6 +93,13 @@ def bursts(cell: str, H: int, args) -> None:
                 p1, r1 = stats()
                 who.append("w" if r1 > r0 else "c" if p1 > p0 else "1")  # worker/caller/one
                 p0, r0 = p1, r1
+            if wakes:
+                lat += wakes(s._worker)
+            one.reset()  # the one-thread streamer's burst, right after: the same conditions
+            t1 = clock()
+            for _ in range(args.steps):
+                one.step(x)
+            one_us.append((clock() - t1) / args.steps * 1e6)
             dts = [(b - a) * 1e6 for a, b in zip([t0, *ts[:-1]], ts, strict=True)]
             first = who.index("w") if "w" in who else None
             rows.append({
@@ -101,11 +120,17 @@ def bursts(cell: str, H: int, args) -> None:
         "began_backed_off": sum(r["began_backed_off"] for r in rows),
         "backed_off_inside": sum(r["backed_off_inside"] for r in rows),
         "wake_us_p10_50_90_max": [q(woke, 0.1), q(woke, 0.5), q(woke, 0.9), q(woke, 1.0)],
+        "logged_wakes": len(lat),
+        "logged_wake_us_p10_50_90_max": [q(us, p) for us in ([u for u, _ in lat],)
+                                         for p in (0.1, 0.5, 0.9, 1.0)] if lat else None,
+        "woke_on_callers_cpu": sum(here for _, here in lat),
+        "moves": s._module.stream_worker_option(s._worker, "moves", -1) if option else None,
         "wake_steps_median": statistics.median([r["wake_steps"] for r in rows
                                                 if r["wake_steps"] is not None] or [0]),
         "first20_us": round(statistics.median(r["first20"] for r in rows), 2),
         "last100_us": round(statistics.median(r["last100"] for r in rows), 2),
         "burst_mean_us_median": round(statistics.median(r["mean"] for r in rows), 2),
+        "one_thread_burst_mean_us_median": round(statistics.median(one_us), 2),
         "worker_share": round(sum(r["worker_steps"] for r in rows) / (len(rows) * args.steps), 3),
         "load": os.getloadavg()[0],
     }  # fmt: skip
