@@ -18,7 +18,7 @@ one-thread streamer's burst run right after each (the same conditions).
 B = 1, D = H, 2 threads, wall clock.
 
     PYTHONPATH=src python benchmarks/stream_backoff.py [--rounds 60] [--prime]
-    PYTHONPATH=src python benchmarks/stream_backoff.py --bursts 40 [--gap-ms 8] [--cells gru lstm] [--hs 128]
+    PYTHONPATH=src python benchmarks/stream_backoff.py --bursts 40 [--gap-ms 8] [--hs 128]
 
 --prime wakes the worker and clears the back-off before each worker round
 (stream_worker_prime, as KernelStreamer's timing does). Prints one JSON line per (cell, H).
@@ -44,8 +44,11 @@ def main() -> None:
     ap.add_argument("--bursts", type=int, default=0, help="burst mode: this many bursts")
     ap.add_argument("--steps", type=int, default=200, help="steps a burst")
     ap.add_argument("--gap-ms", type=float, default=8.0, help="busy gap before each burst")
-    ap.add_argument("--no-move", action="store_true",
-                    help="burst mode: a worker woken on the caller's CPU stays there")
+    ap.add_argument(
+        "--no-move",
+        action="store_true",
+        help="burst mode: a worker woken on the caller's CPU stays there",
+    )
     ap.add_argument("--cells", nargs="+", default=["gru", "lstm"])
     ap.add_argument("--hs", nargs="+", type=int, default=[128, 256])
     args = ap.parse_args()
