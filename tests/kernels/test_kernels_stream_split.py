@@ -365,8 +365,10 @@ def test_a_streak_does_not_carry_over_a_gap(two_threads):
     bursts = _bursts(s, x, 3, 0.005, 0.001)
     for steps, posted, _ in bursts:
         assert steps >= 64 and posted == steps
-    time.sleep(0.02)  # (a wake-up on a VM may take milliseconds)
-    assert len(wakes(s._worker)) >= 3  # woken in each burst
+    time.sleep(0.02)
+    # woken again after the first burst (not in each: a loaded VM's wake-up took up to 6 ms,
+    # and a worker still in its 3 ms then needs no waking)
+    assert len(wakes(s._worker)) >= 2
 
 
 @linux

@@ -271,7 +271,7 @@ struct StreamWorker {
                 if (++spins % 256 == 0 &&
                     (std::chrono::duration<double, std::micro>(clk::now() - t0).count() >
                          RK_WORKER_SPIN_US ||
-                     sched_getcpu() == caller_cpu.load(std::memory_order_relaxed))) {
+                     on_callers_cpu(sched_getcpu()))) {
                     std::unique_lock<std::mutex> lk(mu);
                     sleeping.store(1, std::memory_order_seq_cst);
                     cv.wait(lk, [&] {
@@ -280,7 +280,7 @@ struct StreamWorker {
                     });
                     sleeping.store(0, std::memory_order_relaxed);
                     t0 = clk::now();
-                    int cpu = sched_getcpu(), here = cpu == caller_cpu.load();
+                    int cpu = sched_getcpu(), here = on_callers_cpu(cpu);
                     if (!stop.load(std::memory_order_relaxed)) {
                         wake_us[wakes % RK_WAKE_LOG] = (float)((rk_now_ns() - notify_ns) / 1e3);
                         wake_here[wakes % RK_WAKE_LOG] = (uint8_t)here;
@@ -317,6 +317,11 @@ struct StreamWorker {
     }
 
     static void noop(void *) {}
+
+    /* `cpu` (sched_getcpu) is the caller's at its last post; never when either is unknown */
+    bool on_callers_cpu(int cpu) const {
+        return cpu >= 0 && cpu == caller_cpu.load(std::memory_order_relaxed);
+    }
 
     /* Leave `cpu` (the caller's) for another CPU this thread may run on, keeping its affinity:
      * set it to the mask without `cpu` (the kernel moves the thread now), then back. A woken
