@@ -1286,7 +1286,8 @@ PyObject *py_stream_worker_wakes(PyObject *, PyObject *cap) {
     std::vector<float> got;
     {
         std::lock_guard<std::mutex> lk(w->mu);
-        uint64_t from = std::max(w->wakes_read, w->wakes > RK_WAKE_LOG ? w->wakes - RK_WAKE_LOG : 0);
+        uint64_t from =
+            std::max(w->wakes_read, w->wakes > RK_WAKE_LOG ? w->wakes - RK_WAKE_LOG : 0);
         for (uint64_t i = from; i < w->wakes; i++)
             got.push_back(w->wake_here[i % RK_WAKE_LOG] ? -w->wake_us[i % RK_WAKE_LOG]
                                                          : w->wake_us[i % RK_WAKE_LOG]);
@@ -1306,6 +1307,20 @@ PyObject *py_stream_worker_wakes(PyObject *, PyObject *cap) {
     return out;
 }
 
+/* The worker args[0] and the float args[n - 1] of a call that takes `want` arguments (usage:
+ * its TypeError); NULL with the error set otherwise. */
+StreamWorker *worker_and_float(PyObject *const *args, Py_ssize_t n, Py_ssize_t want,
+                               const char *usage, double *v) {
+    if (n != want) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    auto *w = (StreamWorker *)PyCapsule_GetPointer(args[0], "rnnkit.stream_worker");
+    if (!w) return NULL;
+    *v = PyFloat_AsDouble(args[n - 1]);
+    return *v == -1.0 && PyErr_Occurred() ? NULL : w;
+}
+
 /* stream_worker_option(capsule, name, value) -> old value, for tests and benchmarks (a
  * negative value keeps it): "wake_delay_us", how long the worker waits after each wake-up
  * before it looks for a job (a slow wake-up on demand, 0); "move", whether a worker woken on
@@ -1313,15 +1328,13 @@ PyObject *py_stream_worker_wakes(PyObject *, PyObject *cap) {
  * before session 12); "moves", how many times it moved (read only); "late_us" and "gap_us",
  * the back-off rule's RK_WORKER_LATE_US and streak-restart gap (RK_WORKER_SPIN_US). */
 PyObject *py_stream_worker_option(PyObject *, PyObject *const *args, Py_ssize_t n) {
-    if (n != 3 || !PyUnicode_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "stream_worker_option expects (worker, name, value)");
-        return NULL;
-    }
-    auto *w = (StreamWorker *)PyCapsule_GetPointer(args[0], "rnnkit.stream_worker");
+    double v;
+    auto *w =
+        worker_and_float(args, n, 3, "stream_worker_option expects (worker, name, value)", &v);
     if (!w) return NULL;
-    double v = PyFloat_AsDouble(args[2]);
-    if (v == -1.0 && PyErr_Occurred()) return NULL;
-    const char *name = PyUnicode_AsUTF8(args[1]);
+    const char *name = PyUnicode_Check(args[1]) ? PyUnicode_AsUTF8(args[1]) : NULL;
+    if (!name && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "stream_worker_option: the name must be a str");
     if (!name) return NULL;
     if (!strcmp(name, "wake_delay_us"))
         return PyFloat_FromDouble(v < 0 ? w->wake_delay_us.load() : w->wake_delay_us.exchange(v));
@@ -1340,14 +1353,10 @@ PyObject *py_stream_worker_option(PyObject *, PyObject *const *args, Py_ssize_t 
 /* stream_worker_prime(capsule, timeout_us) -> bool: StreamWorker::prime (the streamer's split
  * timing calls it before each worker round); False in a forked child (no worker thread). */
 PyObject *py_stream_worker_prime(PyObject *, PyObject *const *args, Py_ssize_t n) {
-    if (n != 2) {
-        PyErr_SetString(PyExc_TypeError, "stream_worker_prime expects (worker, timeout_us)");
-        return NULL;
-    }
-    auto *w = (StreamWorker *)PyCapsule_GetPointer(args[0], "rnnkit.stream_worker");
+    double timeout;
+    auto *w = worker_and_float(args, n, 2, "stream_worker_prime expects (worker, timeout_us)",
+                               &timeout);
     if (!w) return NULL;
-    double timeout = PyFloat_AsDouble(args[1]);
-    if (timeout == -1.0 && PyErr_Occurred()) return NULL;
     if (!w->usable()) Py_RETURN_FALSE;
     bool ok;
     Py_BEGIN_ALLOW_THREADS
