@@ -488,7 +488,9 @@ static void SUF(gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const R
     /* the own GEMM where it runs (gemm.h: MKL's fast path is Intel-only), for the products
      * big enough to amortise packing op(B), with A as is: the input projections and dX (the
      * weight gradients, A^T with a long K, and K < 256 ran slower in it than in MKL at H = 64) */
-    if (rk_own_on && ta == 'N' && alpha == 1 && K >= 256 && (double)M * N * K >= (double)(1 << 20)) {
+    if (rk_own_on && (ta == 'N' || (rk_own_route & RK_ROUTE_TN)) && alpha == 1 &&
+        (M >= RK_MR || (rk_own_route & RK_ROUTE_THIN)) && K >= 256 &&
+        (double)M * N * K >= (double)(1 << 20)) {
         int nt = at::in_parallel_region() ? 1 : at::get_num_threads();
         if (rk_own_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, nt) == 0) return;
     }
