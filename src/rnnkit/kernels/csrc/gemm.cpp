@@ -307,9 +307,10 @@ int rk_own_pack_threads(RkPacked *pb, const float *B, int ldb, int trans, int N,
     size_t bytes = (size_t)np * (K > 0 ? K : 1) * RK_NR * sizeof(float);
     float *P = (float *)rk_block_take(bytes);
     if (!P) return -1;
-    /* over threads only where the copy is long (a weight gradient's op(B) at K = B * T is
-     * K x N, 13 MB at (64, 100, 512)); a W_hh packed per call stays on the caller's thread */
-    if (nthreads > 1 && (size_t)K * N >= ((size_t)1 << 20))
+    /* over threads where the copy is long: a weight gradient's op(B) is K x N with K = B * T
+     * (13 MB at (64, 100, 512), 0.8 MB at (32, 100, 64), where one thread packing while the
+     * other waited cost the GRU's 2-thread dW ~0.2 ms); a small W stays on the caller's thread */
+    if (nthreads > 1 && np > 1 && (size_t)K * N >= ((size_t)1 << 16))
         run_parts(np, nthreads, [&](int a, int b) { pack_panels(P, B, ldb, trans, N, K, a, b); });
     else
         pack_panels(P, B, ldb, trans, N, K, 0, np);

@@ -10,7 +10,10 @@
  * and L2 sizes.
  *
  * Which GEMM runs: rk_own_on (1 where the CPU has AVX-512F and is not GenuineIntel, or
- * RNNKIT_GEMM=own|blas; gemm_configure in Python sets it), and never without AVX-512F.
+ * RNNKIT_GEMM=own|blas; gemm_configure in Python sets it), and never without AVX-512F. Where
+ * it is on, the sequence kernels run in it: the recurrent step products (rmat, op(W) packed
+ * once per call) and, through cells.h SUF(gemm), the input projections, dX and the weight
+ * gradients (op(A) = A^T, K = B * T; rk_own_route below), K >= 256 and M >= RK_MR.
  */
 #pragma once
 
@@ -52,7 +55,7 @@ const char *rk_own_reason();
  * 0, or -1 when out of memory. rk_own_free releases. */
 int rk_own_pack(RkPacked *pb, const float *B, int ldb, int trans, int N, int K);
 void rk_own_free(RkPacked *pb);
-/* rk_own_pack with the panels split over ATen's pool when nthreads > 1 and K * N >= 2^20. */
+/* rk_own_pack with the panels split over ATen's pool when nthreads > 1 and K * N >= 2^16. */
 int rk_own_pack_threads(RkPacked *pb, const float *B, int ldb, int trans, int N, int K,
                         int nthreads);
 
