@@ -321,6 +321,19 @@ def test_prime_wakes_the_worker_and_clears_the_back_off(two_threads):
     assert s.worker_stats()[0] == posted + 10  # posting again
 
 
+def _in_one_of_three(attempt) -> None:
+    """Assert that one of three tries of `attempt` (-> (ok, what it saw)) is ok: these timings
+    run beside the suite's other worker on 2 cores, where a step can lose a scheduler slice;
+    the faults they guard against fail every try (each was shown failing with its part undone)."""
+    seen = []
+    for _ in range(3):
+        ok, what = attempt()
+        if ok:
+            return
+        seen.append(what)
+    raise AssertionError(f"failed in 3 tries: {seen}")
+
+
 def _bursts(s, x, n: int, gap_s: float, burst_s: float) -> list[tuple[int, int, int]]:
     """n bursts of steps, each `burst_s` long after `gap_s` asleep (the worker sleeps after its
     200 us of spinning): per burst (steps, steps posted to the worker, halves it ran)."""
@@ -347,8 +360,13 @@ def test_slow_wake_up_in_a_burst_does_not_back_off(two_threads):
     option = s._module.stream_worker_option
     assert option(s._worker, "wake_delay_us", 800.0) == 0.0
     x = torch.zeros(1, 128)
-    for steps, posted, _ in _bursts(s, x, 4, 0.005, 0.0015):
-        assert steps >= 64 and posted == steps  # every step posted: no back-off
+
+    def attempt():
+        out = _bursts(s, x, 4, 0.005, 0.0015)
+        # every step posted (no back-off), in bursts long enough that the old rule backed off
+        return all(steps >= 64 and posted == steps for steps, posted, _ in out), out
+
+    _in_one_of_three(attempt)
 
 
 def test_a_streak_does_not_carry_over_a_gap(two_threads):
@@ -361,14 +379,19 @@ def test_a_streak_does_not_carry_over_a_gap(two_threads):
     s._module.stream_worker_option(s._worker, "wake_delay_us", 3000.0)
     x = torch.zeros(1, 128)
     wakes = s._module.stream_worker_wakes
-    wakes(s._worker)
-    bursts = _bursts(s, x, 3, 0.005, 0.001)
-    for steps, posted, _ in bursts:
-        assert steps >= 64 and posted == steps
-    time.sleep(0.02)
-    # woken again after the first burst (not in each: a loaded VM's wake-up took up to 6 ms,
-    # and a worker still in its 3 ms then needs no waking)
-    assert len(wakes(s._worker)) >= 2
+
+    def attempt():
+        time.sleep(0.02)  # the last attempt's worker is asleep again
+        wakes(s._worker)
+        bursts = _bursts(s, x, 3, 0.005, 0.001)
+        time.sleep(0.02)
+        # every step posted, and woken again after the first burst (not in each: a loaded
+        # VM's wake-up took up to 6 ms, and a worker still in its 3 ms then needs no waking)
+        woken = len(wakes(s._worker))
+        ok = all(steps >= 64 and posted == steps for steps, posted, _ in bursts) and woken >= 2
+        return ok, (bursts, woken)
+
+    _in_one_of_three(attempt)
 
 
 @linux
@@ -382,15 +405,21 @@ def test_worker_on_the_callers_cpu_leaves_the_job(two_threads):
     for _ in range(100):
         s.step(x)
     tids = [int(t) for t in os.listdir("/proc/self/task")]
-    try:
-        for t in tids:
-            os.sched_setaffinity(t, {min(cpus)})
-        time.sleep(0.01)  # the worker, moved, sleeps
-        p0, r0 = s.worker_stats()
-        out = _bursts(s, x, 5, 0.002, 0.004)
-        p1, r1 = s.worker_stats()
-    finally:
-        for t in tids:
-            os.sched_setaffinity(t, cpus)
-    assert r1 - r0 <= 2  # (a job taken in the instant before it saw where it was)
-    assert p1 - p0 > 0 and sum(steps for steps, _, _ in out) > p1 - p0  # it backed off
+
+    def attempt():
+        try:
+            for t in tids:
+                os.sched_setaffinity(t, {min(cpus)})
+            time.sleep(0.01)  # the worker, moved, sleeps
+            p0, r0 = s.worker_stats()
+            out = _bursts(s, x, 5, 0.002, 0.004)
+            p1, r1 = s.worker_stats()
+        finally:
+            for t in tids:
+                os.sched_setaffinity(t, cpus)
+        # at most 2 halves taken (a job taken in the instant before it saw where it was), and
+        # the caller backed off (posted fewer steps than it ran)
+        ok = r1 - r0 <= 2 and 0 < p1 - p0 < sum(steps for steps, _, _ in out)
+        return ok, (r1 - r0, p1 - p0, out)
+
+    _in_one_of_three(attempt)
