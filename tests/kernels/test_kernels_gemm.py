@@ -71,3 +71,39 @@ def test_own_gemm_matches_float64(cell, B, H, threads, col_bytes):
     for a, b, w in zip(own, blas, want, strict=True):
         torch.testing.assert_close(a, w, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(b, w, rtol=1e-4, atol=1e-5)
+
+
+@contextmanager
+def routed(bits: int):
+    module = lib()
+    old = module.gemm_route(bits)
+    try:
+        yield
+    finally:
+        module.gemm_route(old)
+
+
+def test_weight_gradients_route_to_own_gemm_by_default():
+    # gemm.h RK_ROUTE_TN: the A^T B weight gradients; RK_ROUTE_THIN (one-row colsum) off
+    assert lib().gemm_route(-1) & 3 == 1
+
+
+# the weight gradients dW = dA^T [x | h] over K = B * T rows reach the own GEMM only when
+# K >= 256 and M N K >= 2^20 (cells.h SUF(gemm)): B * T = 9 * 64 = 576 rows (a thread's batch
+# share 256 or 320), H = 70, D = 61 (M, N and K not multiples of the 8 x 48 tile or of KC)
+@pytest.mark.parametrize("cell", ["elman", "gru", "lstm"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_weight_gradients_in_own_gemm_match_float64(cell, threads):
+    if not _own_supported():
+        pytest.skip("no AVX-512F: the own GEMM never runs here")
+    B, T, D, H = 9, 64, 61, 70
+    lengths = torch.tensor([T, 40, *([T] * (B - 2))])
+    with configured(threads, 1), routed(0):
+        want = _outputs_and_grads(cell, B, T, D, H, torch.float64, lengths, "tanh")
+    with configured(threads, 1), routed(1):
+        own = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths, "tanh")
+    with configured(threads, 0), routed(1):
+        blas = _outputs_and_grads(cell, B, T, D, H, torch.float32, lengths, "tanh")
+    for a, b, w in zip(own, blas, want, strict=True):
+        torch.testing.assert_close(a, w, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(b, w, rtol=1e-4, atol=1e-4)

@@ -96,6 +96,31 @@ def test_threads_beyond_the_cores_are_capped_with_a_note(tmp_path):
     torch.set_num_threads(1)  # the suite's setting (conftest)
 
 
+def test_the_data_step_runs_on_the_threads_asked_for(tmp_path, monkeypatch):
+    """--threads holds from the data step on: sequence-classify's automatic settings train
+    candidate models there (session 11 found them on torch's default threads)."""
+    import torch
+
+    from rnnkit.tasks.sentiment.task import SentimentTask
+
+    seen = []
+    prepare = SentimentTask.prepare
+
+    def spy(self, options):
+        seen.append(torch.get_num_threads())
+        return prepare(self, options)
+
+    monkeypatch.setattr(SentimentTask, "prepare", spy)
+    torch.set_num_threads(2)
+    try:
+        result = invoke("train", "sentiment", "--limit", "40", "--hidden", "4", "--embedding",
+                        "4", "--steps", "1", "--threads", "1", "--quiet", "--out", tmp_path / "r")
+    finally:
+        torch.set_num_threads(1)  # the suite's setting (conftest)
+    assert result.exit_code == 0, result.output
+    assert seen == [1]
+
+
 def test_a_data_file_is_recorded_by_its_absolute_path(tmp_path, monkeypatch):
     rows = ["text,label"] + [f"good film {i},pos" for i in range(30)] + [
         f"dull film {i},neg" for i in range(30)]  # fmt: skip

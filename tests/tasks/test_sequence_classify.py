@@ -453,6 +453,13 @@ def test_ctrl_c_stops_the_whole_ensemble(seq_csv, tmp_path, monkeypatch):
                "--ensemble", 3, "--max-train", 12, "--out", out, *FIXED, *TINY)  # fmt: skip
     assert r.exit_code == 130, r.output
     assert len(entered) == 2 and (out / "member-1").is_dir() and not (out / "member-2").exists()
+    # resumed with another number of members at once (a setting of the machine, as --threads)
+    monkeypatch.setattr(StopSignals, "__enter__", enter)
+    r = invoke("train", "sequence-classify", "--resume", out, "--parallel-members", 1, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert (out / "member-2").is_dir()
+    config = json.loads((out / "config.json").read_text())
+    assert config["extra"]["options"]["parallel_members"] == 1
 
 
 def trained(common: list, flag: str, values: tuple, tmp_path) -> dict:

@@ -127,6 +127,9 @@ def train(
         options = dataclasses.replace(options, data=str(Path(data_arg).resolve()))
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
+    # before the data step: it may train (sequence-classify's automatic settings), and
+    # --threads bounds all of a run's work
+    cap_threads(getattr(options, "threads", None), say)
     data = task.prepare(options)
     writer = distributed.World.of().writer  # with several processes, rank 0 alone writes
     if writer and isinstance(data.summary.get("note"), str):  # what the data step left out
@@ -137,7 +140,6 @@ def train(
     with RunLock(out) if writer else nullcontext():
         if not resume and writer:
             prepare_out_dir(out, overwrite)
-        cap_threads(getattr(options, "threads", None), say)
         seed_everything(options.seed)
         model = task.build(options, data)
         config = dataclasses.replace(task.train_config(options, data), progress=progress)
@@ -277,15 +279,18 @@ def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None)
 # ---- resuming -----------------------------------------------------------------------------
 
 BUDGETS = ("steps", "epochs", "minutes")  # what a resumed run may be given anew
-MACHINE = ("threads",)  # settings of this machine, not of the run
+# settings of this machine, not of the run (parallel_members: sequence-classify's members
+# trained at once; each member's seed and data are its own either way)
+MACHINE = ("threads", "parallel_members")
 
 
 def resumed_options(run_dir: str | Path, **changes: Any) -> tuple[Task, Any]:
     """(the Task that made the run, the options it was trained with, `changes` applied).
 
     A budget given (steps, epochs, minutes) replaces the run's whole budget: `steps=4000`
-    alone continues to step 4000 whatever epochs or minutes the run had. `threads` may change
-    too; nothing else may (the data and the model must be the run's).
+    alone continues to step 4000 whatever epochs or minutes the run had. `threads` (and
+    `parallel_members`, where the task has it) may change too; nothing else may (the data and
+    the model must be the run's).
 
     Raises:
         RunError: `run_dir` is not a task's run, or has no checkpoint to continue.
@@ -310,6 +315,9 @@ def resumed_options(run_dir: str | Path, **changes: Any) -> tuple[Task, Any]:
                           f"only {', '.join(BUDGETS + MACHINE)} may change)")  # fmt: skip
     task = get_task(name)
     options = from_dict(task.options, {**task.legacy_options, **record["options"]})
+    absent = sorted(k for k in changes if not hasattr(options, k))
+    if absent:
+        raise OptionError(absent[0], f"not an option of {name.replace('_', '-')}")
     if any(k in BUDGETS for k in changes):
         changes = {**dict.fromkeys(BUDGETS), **changes}
     return task, dataclasses.replace(options, **changes)

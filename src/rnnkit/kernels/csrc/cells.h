@@ -486,9 +486,16 @@ static void SUF(gemm)(char ta, char tb, int M, int N, int K, REAL alpha, const R
     if (M <= 0 || N <= 0) return;
 #if IS_FLOAT
     /* the own GEMM where it runs (gemm.h: MKL's fast path is Intel-only), for the products
-     * big enough to amortise packing op(B), with A as is: the input projections and dX (the
-     * weight gradients, A^T with a long K, and K < 256 ran slower in it than in MKL at H = 64) */
-    if (rk_own_on && ta == 'N' && alpha == 1 && K >= 256 && (double)M * N * K >= (double)(1 << 20)) {
+     * big enough to amortise packing op(B) (K >= 256: K < 256 ran slower in it than in MKL at
+     * H = 64): the input projections, dX and (rk_own_route RK_ROUTE_TN) the weight gradients,
+     * A^T B with K = B * T. Those ran at about half the own GEMM's speed in MKL on Zen 5
+     * (session 12, benchmarks/train_phases.py: dW 2x faster, the training step 1.2-1.5x at
+     * (32, 100, 256) and (64, 100, 512)). Not for M < RK_MR unless RK_ROUTE_THIN: colsum's
+     * one-row product packed all of dG as op(B) for one row (the GRU's three bias sums took
+     * ~100 ms of a 750 ms step at (64, 100, 512)); MKL runs it at memory speed. */
+    if (rk_own_on && (ta == 'N' || (rk_own_route & RK_ROUTE_TN)) && alpha == 1 &&
+        (M >= RK_MR || (rk_own_route & RK_ROUTE_THIN)) && K >= 256 &&
+        (double)M * N * K >= (double)(1 << 20)) {
         int nt = at::in_parallel_region() ? 1 : at::get_num_threads();
         if (rk_own_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, nt) == 0) return;
     }

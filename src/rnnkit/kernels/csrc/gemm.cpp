@@ -30,6 +30,7 @@
 #endif
 
 int rk_own_on = 0;
+int rk_own_route = RK_ROUTE_TN;
 
 namespace {
 
@@ -273,16 +274,10 @@ void rk_own_init() {
 
 const char *rk_own_reason() { return own_reason.c_str(); }
 
-int rk_own_pack(RkPacked *pb, const float *B, int ldb, int trans, int N, int K) {
-    pb->N = N;
-    pb->K = K;
-    pb->p = NULL;
-    pb->bytes = 0;
-    int np = (N + RK_NR - 1) / RK_NR;
-    size_t bytes = (size_t)np * (K > 0 ? K : 1) * RK_NR * sizeof(float);
-    float *P = (float *)rk_block_take(bytes);
-    if (!P) return -1;
-    for (int p = 0; p < np; p++) {
+namespace {
+/* Panels [p0, p1) of op(B) into P (rk_own_pack). */
+void pack_panels(float *P, const float *B, int ldb, int trans, int N, int K, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
         float *d = P + (size_t)p * K * RK_NR;
         int j0 = p * RK_NR, nr = N - j0 < RK_NR ? N - j0 : RK_NR;
         if (trans) {
@@ -299,9 +294,33 @@ int rk_own_pack(RkPacked *pb, const float *B, int ldb, int trans, int N, int K) 
             for (int k = 0; k < K; k++)
                 memset(d + (size_t)k * RK_NR + nr, 0, (RK_NR - nr) * sizeof(float));
     }
+}
+}  // namespace
+
+int rk_own_pack_threads(RkPacked *pb, const float *B, int ldb, int trans, int N, int K,
+                        int nthreads) {
+    pb->N = N;
+    pb->K = K;
+    pb->p = NULL;
+    pb->bytes = 0;
+    int np = (N + RK_NR - 1) / RK_NR;
+    size_t bytes = (size_t)np * (K > 0 ? K : 1) * RK_NR * sizeof(float);
+    float *P = (float *)rk_block_take(bytes);
+    if (!P) return -1;
+    /* over threads where the copy is long: a weight gradient's op(B) is K x N with K = B * T
+     * (13 MB at (64, 100, 512), 0.8 MB at (32, 100, 64), where one thread packing while the
+     * other waited cost the GRU's 2-thread dW ~0.2 ms); a small W stays on the caller's thread */
+    if (nthreads > 1 && np > 1 && (size_t)K * N >= ((size_t)1 << 16))
+        run_parts(np, nthreads, [&](int a, int b) { pack_panels(P, B, ldb, trans, N, K, a, b); });
+    else
+        pack_panels(P, B, ldb, trans, N, K, 0, np);
     pb->p = P;
     pb->bytes = bytes;
     return 0;
+}
+
+int rk_own_pack(RkPacked *pb, const float *B, int ldb, int trans, int N, int K) {
+    return rk_own_pack_threads(pb, B, ldb, trans, N, K, 1);
 }
 
 void rk_own_free(RkPacked *pb) {
@@ -345,7 +364,7 @@ int rk_own_gemm(char ta, char tb, int M, int N, int K, const float *A, int lda, 
                 int ldb, float beta, float *C, int ldc, int nthreads) {
     if (M <= 0 || N <= 0) return 0;
     RkPacked pb;
-    if (rk_own_pack(&pb, B, ldb, tb == 'T', N, K)) return -1;
+    if (rk_own_pack_threads(&pb, B, ldb, tb == 'T', N, K, nthreads)) return -1;
     rk_own_mul(&pb, M, A, lda, ta == 'T', beta, C, ldc, nthreads);
     rk_own_free(&pb);
     return 0;

@@ -10,7 +10,10 @@
  * and L2 sizes.
  *
  * Which GEMM runs: rk_own_on (1 where the CPU has AVX-512F and is not GenuineIntel, or
- * RNNKIT_GEMM=own|blas; gemm_configure in Python sets it), and never without AVX-512F.
+ * RNNKIT_GEMM=own|blas; gemm_configure in Python sets it), and never without AVX-512F. Where
+ * it is on, the sequence kernels run in it: the recurrent step products (rmat, op(W) packed
+ * once per call) and, through cells.h SUF(gemm), the input projections, dX and the weight
+ * gradients (op(A) = A^T, K = B * T; rk_own_route below), K >= 256 and M >= RK_MR.
  */
 #pragma once
 
@@ -34,6 +37,13 @@ void rk_block_give(void *p, size_t bytes);
 
 /* 1: the sequence kernels run the own GEMM for float (where the CPU has AVX-512F). */
 extern int rk_own_on;
+/* Which products SUF(gemm) (cells.h) gives the own GEMM where rk_own_on, as bits (RK_ROUTE_*;
+ * gemm_route in Python sets it, for tests and in-process A/B timings). */
+enum {
+    RK_ROUTE_TN = 1,   /* op(A) = A^T: the weight gradients (A^T B with K = B * T) */
+    RK_ROUTE_THIN = 2, /* also M < RK_MR (colsum's 1-row product: op(B) packed for one row) */
+};
+extern int rk_own_route;
 /* Whether this CPU can run it (AVX-512F). */
 int rk_own_supported();
 /* Set rk_own_on from the CPU and RNNKIT_GEMM (once, when the module loads). */
@@ -45,6 +55,9 @@ const char *rk_own_reason();
  * 0, or -1 when out of memory. rk_own_free releases. */
 int rk_own_pack(RkPacked *pb, const float *B, int ldb, int trans, int N, int K);
 void rk_own_free(RkPacked *pb);
+/* rk_own_pack with the panels split over ATen's pool when nthreads > 1 and K * N >= 2^16. */
+int rk_own_pack_threads(RkPacked *pb, const float *B, int ldb, int trans, int N, int K,
+                        int nthreads);
 
 /* Row-major C (M x N) = op(A) (M x K) . op(B) + beta C (beta 0 or 1 as given, any other value
  * scales C first); op(A) = A (M, K) with lda, or A^T where A is (K, M) (transa). nthreads > 1

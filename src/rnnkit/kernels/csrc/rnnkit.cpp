@@ -515,6 +515,16 @@ PyObject *py_gemm_configure(PyObject *, PyObject *arg) {
     return Py_BuildValue("(is)", old, rk_own_reason());
 }
 
+/* gemm_route(bits): which products the kernels' GEMM gives the own GEMM where it runs
+ * (gemm.h, RK_ROUTE_*), negative keeps; returns the old bits. */
+PyObject *py_gemm_route(PyObject *, PyObject *arg) {
+    long v = PyLong_AsLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    int old = rk_own_route;
+    if (v >= 0) rk_own_route = (int)v;
+    return PyLong_FromLong(old);
+}
+
 /* info(): (library sgemm_ came from or "", why ATen's addmm runs or "", MKL packed GEMM found,
  * OpenMP runtime or "", vector clones built). */
 PyObject *py_info(PyObject *, PyObject *) {
@@ -579,6 +589,7 @@ PyMethodDef methods[] = {
     {"pool_configure", (PyCFunction)py_pool_configure, METH_O, "block cache cap"},
     {"small_configure", (PyCFunction)py_small_configure, METH_O, "tile-kernel threshold"},
     {"gemm_configure", (PyCFunction)py_gemm_configure, METH_O, "own GEMM on/off"},
+    {"gemm_route", (PyCFunction)py_gemm_route, METH_O, "own GEMM routing bits"},
     {"lstm_configure", (PyCFunction)py_lstm_configure, METH_O, "LSTM fused step mode"},
     {"lstm_block_configure", (PyCFunction)py_lstm_block_configure, METH_O,
      "LSTM fused step K blocking"},

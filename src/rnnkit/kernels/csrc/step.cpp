@@ -41,9 +41,11 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -174,18 +176,39 @@ struct Scratch {
  * its own columns), and the reset_after=False GRU, which has two, is never split.
  *
  * Idle: the worker spins (pause) for RK_WORKER_SPIN_US after its last job, then sleeps on a
- * condition variable; the caller notifies only when it sleeps. Sharing a core: when the
- * scheduler puts the worker on the caller's core (other jobs hold the other), a spinning
- * worker would take half the caller's time, so it sleeps as soon as it sees the caller's CPU
- * (sched_getcpu) is its own; the caller wakes a sleeping worker once per streak of steps
- * whose second half it ran itself, and after RK_WORKER_LATE such steps in a row (longer than a
- * wake-up takes) runs the next RK_WORKER_BACKOFF steps on one thread, posting nothing (then
- * wakes it and tries again). After fork() the child has no
+ * condition variable; the caller notifies only when it sleeps, once per streak of steps whose
+ * second half it ran itself ("late" steps). Sharing a core: when the scheduler puts the worker
+ * on the caller's core, a spinning worker would take half the caller's time, so it sleeps as
+ * soon as it sees the caller's CPU (sched_getcpu) is its own. A worker woken on the caller's
+ * CPU moves off it (move_off: its affinity without that CPU, then back), as a woken thread is
+ * often put on its waker's CPU (the 2-vCPU KVM guest of session 12: some wake-ups after a gap,
+ * and then it waited there for milliseconds, or ran each half in turn with the caller, a
+ * wake-up and two switches a step, ~20 us); where its affinity allows no other CPU it leaves
+ * the job to the caller and sleeps again.
+ * Back-off: a streak of late steps starts at its first (for a sleeping worker, about when it
+ * was woken) and again after a gap of RK_WORKER_SPIN_US between two of them (the caller was
+ * away, the worker has slept since: it is woken again); once a streak is both RK_WORKER_LATE
+ * steps and RK_WORKER_LATE_US long (longer than a wake-up takes: on that guest most took
+ * 10-150 us, some ~3-6 ms while its other vCPU was halted), the caller runs its steps on one
+ * thread for RK_WORKER_BACKOFF_US, posting nothing, then posts (and wakes) again. Session 11
+ * counted 64 late steps and backed off for 1000 steps: a stream in bursts (rnnkit bench: 200
+ * steps, then ms of other work) carried a streak and a stale "woken" from one burst into the
+ * next, backed off within it and ran the next ~5 bursts on one thread (session 12, 25-35 of
+ * 40 bursts began backed off; benchmarks/stream_backoff.py --bursts).
+ * After fork() the child has no
  * worker thread: rk_fork_gen (bumped in the child by a pthread_atfork handler) tells the step to
  * run on one thread, and freeing the worker there joins nothing. */
 constexpr int RK_SPLIT_WORKER = 3;
 constexpr double RK_WORKER_SPIN_US = 200.0;
-constexpr int RK_WORKER_LATE = 64, RK_WORKER_BACKOFF = 1000;
+constexpr double RK_WORKER_LATE_US = 2000.0, RK_WORKER_BACKOFF_US = 5000.0;
+constexpr int RK_WORKER_LATE = 64;
+constexpr int RK_WAKE_LOG = 256;
+
+inline int64_t rk_now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
 std::atomic<uint64_t> rk_fork_gen{0};
 void rk_fork_child() { rk_fork_gen.fetch_add(1, std::memory_order_relaxed); }
@@ -203,8 +226,23 @@ struct StreamWorker {
     alignas(64) void (*fn)(void *) = nullptr;   /* job seq's second half */
     void *arg = nullptr;
     std::atomic<int> sleeping{0}, stop{0}, caller_cpu{-1};
-    /* the caller's: halves it took in a row, steps left on one thread, woken in this streak */
-    int late = 0, skip = 0, woken = 0;
+    /* the caller's: halves it took in a row, steps left on one thread, woken in this streak,
+     * when the streak began (steady clock, ns) */
+    int late = 0, woken = 0;
+    int64_t late_t0 = 0, late_last = 0, skip_until = 0;
+    /* wake-ups, for benchmarks: when the caller last notified (written before the notify,
+     * under mu), and the worker's latencies from it to its return from the wait (us) */
+    int64_t notify_ns = 0;
+    uint64_t wakes = 0, wakes_read = 0;
+    std::atomic<uint64_t> moves{0};
+    float wake_us[RK_WAKE_LOG] = {};
+    uint8_t wake_here[RK_WAKE_LOG] = {}; /* woken on the caller's CPU */
+    /* tests: the worker waits this long after each wake-up before it looks for a job (a slow
+     * wake-up); and whether a worker woken on the caller's CPU moves off it (move_off) */
+    std::atomic<double> wake_delay_us{0.0};
+    std::atomic<int> move{1};
+    /* the caller's back-off rule (the constants; options for tests and benchmarks) */
+    double late_us = RK_WORKER_LATE_US, gap_us = RK_WORKER_SPIN_US;
     std::mutex mu;
     std::condition_variable cv;
     pthread_t th{};
@@ -233,7 +271,7 @@ struct StreamWorker {
                 if (++spins % 256 == 0 &&
                     (std::chrono::duration<double, std::micro>(clk::now() - t0).count() >
                          RK_WORKER_SPIN_US ||
-                     sched_getcpu() == caller_cpu.load(std::memory_order_relaxed))) {
+                     on_callers_cpu(sched_getcpu()))) {
                     std::unique_lock<std::mutex> lk(mu);
                     sleeping.store(1, std::memory_order_seq_cst);
                     cv.wait(lk, [&] {
@@ -242,6 +280,29 @@ struct StreamWorker {
                     });
                     sleeping.store(0, std::memory_order_relaxed);
                     t0 = clk::now();
+                    int cpu = sched_getcpu(), here = on_callers_cpu(cpu);
+                    if (!stop.load(std::memory_order_relaxed)) {
+                        wake_us[wakes % RK_WAKE_LOG] = (float)((rk_now_ns() - notify_ns) / 1e3);
+                        wake_here[wakes % RK_WAKE_LOG] = (uint8_t)here;
+                        wakes++;
+                    }
+                    lk.unlock();
+                    if (here && move.load(std::memory_order_relaxed) && move_off(cpu)) {
+                        moves++;
+                    } else if (here && move.load(std::memory_order_relaxed)) {
+                        /* stuck on the caller's CPU: it runs only while the caller does not,
+                         * so taking the job would make each step a wake-up and two switches
+                         * (~20 us a step measured, the caller waking it again after every half
+                         * it ran); leave this job to the caller and sleep again at once (the
+                         * caller wakes it once more after its back-off or a gap) */
+                        last = seq.load(std::memory_order_acquire);
+                        spins = 255;
+                        continue;
+                    }
+                    if (double d = wake_delay_us.load(std::memory_order_relaxed); d > 0)
+                        while (std::chrono::duration<double, std::micro>(clk::now() - t0)
+                                   .count() < d)
+                            rk_pause();
                 }
             }
             if (stop.load(std::memory_order_relaxed)) return;
@@ -257,6 +318,35 @@ struct StreamWorker {
 
     static void noop(void *) {}
 
+    /* `cpu` (sched_getcpu) is the caller's at its last post; never when either is unknown */
+    bool on_callers_cpu(int cpu) const {
+        return cpu >= 0 && cpu == caller_cpu.load(std::memory_order_relaxed);
+    }
+
+    /* Leave `cpu` (the caller's) for another CPU this thread may run on, keeping its affinity:
+     * set it to the mask without `cpu` (the kernel moves the thread now), then back. A woken
+     * thread is often put on its waker's CPU (wake-affine; on the 2-vCPU KVM guest measured,
+     * most wake-ups after a gap), where it waits for the caller's time slice to end or for the
+     * idle CPU to pull it: milliseconds, every late half of them the caller's. False when the
+     * mask holds no other CPU (then it sleeps again, as when sharing a core). */
+    static bool move_off(int cpu) {
+        cpu_set_t mask, other;
+        if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof mask, &mask) != 0 ||
+            !CPU_ISSET(cpu, &mask) || CPU_COUNT(&mask) < 2)
+            return false;
+        other = mask;
+        CPU_CLR(cpu, &other);
+        if (sched_setaffinity(0, sizeof other, &other) != 0) return false;
+        sched_setaffinity(0, sizeof mask, &mask);
+        return true;
+    }
+
+    void notify() {
+        std::lock_guard<std::mutex> lk(mu);
+        notify_ns = rk_now_ns();
+        cv.notify_one();
+    }
+
     /* Make the worker ready for a timed round of steps: clear the caller's back-off (a
      * streak of late halves before, e.g. while the worker slept through another mode's
      * round, would otherwise run the whole round on one thread and time it as such), and
@@ -265,7 +355,7 @@ struct StreamWorker {
      * claimed the job). */
     bool prime(double timeout_us) {
         using clk = std::chrono::steady_clock;
-        skip = late = woken = 0;
+        skip_until = late = woken = 0;
         uint64_t n = jobs + 1;
         jobs = n;
         primes++;
@@ -273,10 +363,7 @@ struct StreamWorker {
         fn = &noop;
         arg = nullptr;
         seq.store(n, std::memory_order_seq_cst);
-        if (sleeping.load(std::memory_order_seq_cst)) {
-            std::lock_guard<std::mutex> lk(mu);
-            cv.notify_one();
-        }
+        if (sleeping.load(std::memory_order_seq_cst)) notify();
         auto t0 = clk::now();
         for (int spins = 0; taken.load(std::memory_order_acquire) != n; spins++) {
             rk_pause();
@@ -296,11 +383,13 @@ struct StreamWorker {
 
     /* Run first(a0) here and second(a1) on the worker if it takes it in time, else here. */
     void run(void (*first)(void *), void *a0, void (*second)(void *), void *a1) {
-        if (skip > 0) {
-            skip--;
-            first(a0);
-            second(a1);
-            return;
+        if (skip_until) { /* backing off */
+            if (rk_now_ns() < skip_until) {
+                first(a0);
+                second(a1);
+                return;
+            }
+            skip_until = 0;
         }
         uint64_t n = jobs + 1;
         jobs = n;
@@ -310,14 +399,26 @@ struct StreamWorker {
         seq.store(n, std::memory_order_seq_cst);
         if (!woken && sleeping.load(std::memory_order_seq_cst)) {
             woken = 1;
-            std::lock_guard<std::mutex> lk(mu);
-            cv.notify_one();
+            notify();
         }
         first(a0);
         uint64_t want = n - 1;
         if (taken.compare_exchange_strong(want, n, std::memory_order_acq_rel)) {
+            /* late. A streak starts at its first late step (for a sleeping worker, about
+             * when it was woken), and again after a gap of RK_WORKER_SPIN_US between two of
+             * its steps (the caller was away: the worker has slept since, and is woken again);
+             * it backs off only once it is both RK_WORKER_LATE steps and RK_WORKER_LATE_US
+             * long: longer than a wake-up takes */
+            int64_t now = rk_now_ns();
+            if (!late || now - late_last > (int64_t)(gap_us * 1e3))
+                late = woken = 0, late_t0 = now;
+            late++;
+            late_last = now;
             second(a1);
-            if (++late >= RK_WORKER_LATE) late = 0, skip = RK_WORKER_BACKOFF, woken = 0;
+            if (late >= RK_WORKER_LATE && now - late_t0 >= (int64_t)(late_us * 1e3)) {
+                late = woken = 0;
+                skip_until = now + (int64_t)(RK_WORKER_BACKOFF_US * 1e3);
+            }
             return;
         }
         late = woken = 0;
@@ -1176,17 +1277,86 @@ PyObject *py_stream_worker_stats(PyObject *, PyObject *cap) {
                          (unsigned long long)(w->ran.load() - w->primes_ran));
 }
 
-/* stream_worker_prime(capsule, timeout_us) -> bool: StreamWorker::prime (the streamer's split
- * timing calls it before each worker round); False in a forked child (no worker thread). */
-PyObject *py_stream_worker_prime(PyObject *, PyObject *const *args, Py_ssize_t n) {
-    if (n != 2) {
-        PyErr_SetString(PyExc_TypeError, "stream_worker_prime expects (worker, timeout_us)");
+/* stream_worker_wakes(capsule) -> [(us, on the caller's CPU), ...]: the worker's wake-ups since
+ * the last call (up to the last 256): the latency from the caller's notify to the worker's
+ * return from its wait, and whether it woke on the caller's CPU; for benchmarks. */
+PyObject *py_stream_worker_wakes(PyObject *, PyObject *cap) {
+    auto *w = (StreamWorker *)PyCapsule_GetPointer(cap, "rnnkit.stream_worker");
+    if (!w) return NULL;
+    std::vector<float> got;
+    {
+        std::lock_guard<std::mutex> lk(w->mu);
+        uint64_t from =
+            std::max(w->wakes_read, w->wakes > RK_WAKE_LOG ? w->wakes - RK_WAKE_LOG : 0);
+        for (uint64_t i = from; i < w->wakes; i++)
+            got.push_back(w->wake_here[i % RK_WAKE_LOG] ? -w->wake_us[i % RK_WAKE_LOG]
+                                                         : w->wake_us[i % RK_WAKE_LOG]);
+        w->wakes_read = w->wakes;
+    }
+    PyObject *out = PyList_New((Py_ssize_t)got.size());
+    if (!out) return NULL;
+    for (size_t i = 0; i < got.size(); i++) {
+        PyObject *v = Py_BuildValue("(dO)", (double)std::fabs(got[i]),
+                                    got[i] < 0 ? Py_True : Py_False);
+        if (!v) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, v);
+    }
+    return out;
+}
+
+/* The worker args[0] and the float args[n - 1] of a call that takes `want` arguments (usage:
+ * its TypeError); NULL with the error set otherwise. */
+StreamWorker *worker_and_float(PyObject *const *args, Py_ssize_t n, Py_ssize_t want,
+                               const char *usage, double *v) {
+    if (n != want) {
+        PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
     }
     auto *w = (StreamWorker *)PyCapsule_GetPointer(args[0], "rnnkit.stream_worker");
     if (!w) return NULL;
-    double timeout = PyFloat_AsDouble(args[1]);
-    if (timeout == -1.0 && PyErr_Occurred()) return NULL;
+    *v = PyFloat_AsDouble(args[n - 1]);
+    return *v == -1.0 && PyErr_Occurred() ? NULL : w;
+}
+
+/* stream_worker_option(capsule, name, value) -> old value, for tests and benchmarks (a
+ * negative value keeps it): "wake_delay_us", how long the worker waits after each wake-up
+ * before it looks for a job (a slow wake-up on demand, 0); "move", whether a worker woken on
+ * the caller's CPU moves off it, or else leaves the job (1; 0: it takes the job there, as
+ * before session 12); "moves", how many times it moved (read only); "late_us" and "gap_us",
+ * the back-off rule's RK_WORKER_LATE_US and streak-restart gap (RK_WORKER_SPIN_US). */
+PyObject *py_stream_worker_option(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    double v;
+    auto *w =
+        worker_and_float(args, n, 3, "stream_worker_option expects (worker, name, value)", &v);
+    if (!w) return NULL;
+    const char *name = PyUnicode_Check(args[1]) ? PyUnicode_AsUTF8(args[1]) : NULL;
+    if (!name && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "stream_worker_option: the name must be a str");
+    if (!name) return NULL;
+    if (!strcmp(name, "wake_delay_us"))
+        return PyFloat_FromDouble(v < 0 ? w->wake_delay_us.load() : w->wake_delay_us.exchange(v));
+    if (!strcmp(name, "move"))
+        return PyLong_FromLong(v < 0 ? w->move.load() : w->move.exchange(v != 0));
+    if (!strcmp(name, "late_us") || !strcmp(name, "gap_us")) {
+        double &d = name[0] == 'l' ? w->late_us : w->gap_us, o = d;
+        if (v >= 0) d = v;
+        return PyFloat_FromDouble(o);
+    }
+    if (!strcmp(name, "moves")) return PyLong_FromUnsignedLongLong(w->moves.load());
+    PyErr_Format(PyExc_ValueError, "stream_worker_option: no option %s", name);
+    return NULL;
+}
+
+/* stream_worker_prime(capsule, timeout_us) -> bool: StreamWorker::prime (the streamer's split
+ * timing calls it before each worker round); False in a forked child (no worker thread). */
+PyObject *py_stream_worker_prime(PyObject *, PyObject *const *args, Py_ssize_t n) {
+    double timeout;
+    auto *w = worker_and_float(args, n, 2, "stream_worker_prime expects (worker, timeout_us)",
+                               &timeout);
+    if (!w) return NULL;
     if (!w->usable()) Py_RETURN_FALSE;
     bool ok;
     Py_BEGIN_ALLOW_THREADS
@@ -1217,6 +1387,9 @@ PyMethodDef rk_step_methods[] = {
     {"stream_worker_stats", (PyCFunction)py_stream_worker_stats, METH_O, NULL},
     {"stream_worker_prime", (PyCFunction)(void (*)(void))py_stream_worker_prime, METH_FASTCALL,
      NULL},
+    {"stream_worker_wakes", (PyCFunction)py_stream_worker_wakes, METH_O, NULL},
+    {"stream_worker_option", (PyCFunction)(void (*)(void))py_stream_worker_option,
+     METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL}};
 
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
