@@ -49,6 +49,7 @@ def member_seconds(run_dir: Path, n: int) -> list[float | None]:
 def main() -> None:
     import torch
 
+    from rnnkit.bench.speed import _cpu_name
     from rnnkit.tasks import sequence_classify as sc
     from rnnkit.tasks.sequence_classify.task import choose, load_data
 
@@ -57,6 +58,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--set", action="append", default=[], help="option=value")
     p.add_argument("--choose-only", action="store_true", help="only the automatic settings")
+    p.add_argument("--out", type=Path, default=OUT, help="the rows' file (default: %(default)s)")
     args = p.parse_args()
     extra: dict = {}
     for kv in args.set:
@@ -75,8 +77,8 @@ def main() -> None:
                        "auto": dataclasses.asdict(choice),
                        "wall_s": round(time.perf_counter() - start, 1),
                        "load": [round(load, 2), round(os.getloadavg()[0], 2)],
-                       "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
-                with open(OUT, "a") as f:
+                       "date": time.strftime("%Y-%m-%d %H:%M"), "machine": _cpu_name()}  # fmt: skip
+                with open(args.out, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 val = {k: round(v["val_accuracy"], 3) for k, v in choice.dilate_scores.items()}
                 print(f"{name} seed {seed} {extra}: dilate {choice.dilate} {val} "
@@ -94,8 +96,8 @@ def main() -> None:
                    "auto": r["auto"],
                    "seconds": r["seconds"], "wall_s": round(time.perf_counter() - start, 1),
                    "load": [round(load, 2), round(os.getloadavg()[0], 2)],
-                   "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
-            with open(OUT, "a") as f:
+                   "date": time.strftime("%Y-%m-%d %H:%M"), "machine": _cpu_name()}  # fmt: skip
+            with open(args.out, "a") as f:
                 f.write(json.dumps(row) + "\n")
             was = base.get((name, seed), {}).get("test_accuracy")
             print(f"{name} seed {seed} {extra}: {r['test_accuracy']:.3f} members "

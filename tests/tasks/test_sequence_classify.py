@@ -236,13 +236,14 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
 
 
 def test_members_differ_in_dilation_within_the_series_length(tmp_path):
-    """--dilate 2: member k's convolutions dilated by 2^k, capped where the receptive field
-    (1 + 12·d frames) passes half the longest training series; saved and loaded per member."""
+    """--dilate 2: member k's convolutions dilated by 2^(k mod 3) (1, 2, 4, 1, 2, ...), capped
+    where the receptive field (1 + 12·d frames) passes half the longest training series;
+    saved and loaded per member."""
     from rnnkit.tasks.sequence_classify.task import member_dilation
 
     o = SequenceClassifyOptions(dilate=2)
-    assert [member_dilation(o, k, 427) for k in range(4)] == [1, 2, 4, 8]
-    assert [member_dilation(o, k, 84) for k in range(3)] == [1, 2, 3]
+    assert [member_dilation(o, k, 427) for k in range(6)] == [1, 2, 4, 1, 2, 4]
+    assert [member_dilation(o, k, 84) for k in range(5)] == [1, 2, 3, 1, 2]
     assert [member_dilation(o, k, 24) for k in range(3)] == [1, 1, 1]  # too short to dilate
     assert member_dilation(SequenceClassifyOptions(), 2, 427) == 1  # the default: none
     rng = np.random.default_rng(0)

@@ -57,8 +57,8 @@ class SequenceClassifyOptions(TrainOptions):
         "al. 2017); the head reads both branches' means either way.", choices=LAYOUTS,
     )  # fmt: skip
     dilate: int = opt(
-        1, "Members that differ in scale: member k's convolutions dilated by N^k, at most so "
-        "far that their receptive field (1 + 12 x dilation frames) stays within half the "
+        1, "Members that differ in scale: member k's convolutions dilated by N^(k mod 3) "
+        "(members cycle through 1, N, N^2), at most so far that their receptive field (1 + 12 x dilation frames) stays within half the "
         "longest (pooled) training series (1: every member the FCN's undilated blocks).",
         ge=1, le=64,
     )  # fmt: skip

@@ -169,16 +169,21 @@ def model_config(options: SequenceClassifyOptions, features: int, classes: int, 
     )  # fmt: skip
 
 
+SCALES = 3  # the members' dilations cycle 1, N, N^2
+
+
 def member_dilation(options: SequenceClassifyOptions, k: int, frames: int,
                     dilate: int | None = None) -> int:  # fmt: skip
-    """Member k's dilation: `dilate` (default --dilate)^k, capped where the blocks' receptive
-    field (1 + 12·dilation frames) would pass half of `frames` (the longest pooled training
-    series, in the frames the convolutions read) -- never below 1."""
+    """Member k's dilation: `dilate` (default --dilate)^(k mod SCALES), capped where the
+    blocks' receptive field (1 + 12·dilation frames) would pass half of `frames` (the longest
+    pooled training series, in the frames the convolutions read) -- never below 1. So the
+    members cycle through the scales 1, N, N^2 (5 members: 1, N, N^2, 1, N), the three
+    scales sessions 7-9 measured, rather than reaching N^4."""
     dilate = options.dilate if dilate is None else dilate
-    if dilate == 1 or k == 0:
+    if dilate == 1 or k % SCALES == 0:
         return 1
     most = max(1, (frames // 2 - 1) // 12)
-    return max(1, min(dilate**k, most))
+    return max(1, min(dilate ** (k % SCALES), most))
 
 
 def conv_frames(options: SequenceClassifyOptions, longest: int, patch: int) -> int:
