@@ -152,8 +152,9 @@ def table(names: list[str], seeds: int) -> str:
         mr = b["minirocket"]
         mean = sum(acc) / len(acc)
         gaps.append((name, mr - mean, min(acc) >= b["1nn_dtw"], mean >= b["1nn_dtw"]))
-        d = next((r["summary"] for r in rs if "summary" in r), None) or next(
-            r["summary"] for r in previous.values() if r["data"] == name)
+        d = next((r["summary"] for r in rs if r.get("summary")), None) or next(
+            r["summary"] for path in (PREVIOUS, *BASELINE_FILES) for r in done(path).values()
+            if r["data"] == name and r.get("summary"))  # fmt: skip
         chosen: dict[str, int] = {}
         for r in rs:
             a = r["auto"]
@@ -198,7 +199,8 @@ def main() -> None:
     if args.results:
         RESULTS = ROOT / args.results
     if args.previous:
-        BASELINE_FILES = [ROOT / args.previous, PREVIOUS]
+        BASELINE_FILES = [ROOT / args.previous, ROOT / "results" / "sequence_classify.jsonl",
+                          PREVIOUS]  # fmt: skip
         PREVIOUS = ROOT / args.previous
     if args.adopt:
         have = done()

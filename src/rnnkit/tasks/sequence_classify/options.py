@@ -58,8 +58,9 @@ class SequenceClassifyOptions(TrainOptions):
     )  # fmt: skip
     dilate: int = opt(
         1, "Members that differ in scale: member k's convolutions dilated by N^(k mod 3) "
-        "(members cycle through 1, N, N^2), at most so far that their receptive field (1 + 12 x dilation frames) stays within half the "
-        "longest (pooled) training series (1: every member the FCN's undilated blocks).",
+        "(members cycle through 1, N, N^2), at most so far that their receptive field "
+        "(1 + 12 x dilation frames) stays within half the longest (pooled) training series "
+        "(1: every member the FCN's undilated blocks).",
         ge=1, le=64,
     )  # fmt: skip
     choose_dilate: int = opt(
