@@ -18,6 +18,9 @@
 #include <time.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -123,6 +126,29 @@ __attribute__((target("avx512f"))) static float stream_nta(const float *w, size_
     return _mm512_reduce_add_ps(a[0]);
 }
 
+/* The kernel's pattern (sp_gemv: a 4-vector column block, two rows an iteration, 8
+ * accumulators) over `parts` (gate, x/h) products of K rows, with the block's 4 vectors
+ * either in 4 strips K x 16 apart (contig 0: pack_gates' layout) or side by side, K x 64
+ * contiguous (contig 1: one stream) */
+__attribute__((target("avx512f"))) static float gemv_blocks(const float *W, int parts, int K,
+                                                            const float *x, int contig) {
+    __m512 out = _mm512_setzero_ps();
+    size_t vstep = contig ? 16 : (size_t)K * 16, rstep = contig ? 64 : 16;
+    for (int q = 0; q < parts; q++) {
+        const float *w = W + (size_t)q * K * 64;
+        __m512 a[4], e[4];
+        for (int i = 0; i < 4; i++) a[i] = e[i] = _mm512_setzero_ps();
+        for (int k = 0; k + 2 <= K; k += 2, w += 2 * rstep) {
+            __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);
+            for (int i = 0; i < 4; i++) a[i] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(w + i * vstep), a[i]);
+            for (int i = 0; i < 4; i++)
+                e[i] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(w + i * vstep + rstep), e[i]);
+        }
+        for (int i = 0; i < 4; i++) out = _mm512_add_ps(out, _mm512_add_ps(a[i], e[i]));
+    }
+    return _mm512_reduce_add_ps(out);
+}
+
 /* the minimal handoff: job n published with its arguments in one line, done in another */
 struct alignas(64) Line {
     std::atomic<long> v{0};
@@ -130,7 +156,12 @@ struct alignas(64) Line {
     Cell *cell = nullptr;
     char pad[64 - sizeof(long) - 2 * sizeof(int) - sizeof(void *)];
 };
-static Line pub, ack;
+static Line pub, ack, tkn; /* tkn: a claim line as StreamWorker's taken (cas: 1) */
+static int cas = 0, pf_state = 0, poll_pf = 0;
+static Cell *poll_cell = nullptr; /* poll_pf: the cell whose state the worker asks for */
+static inline void ask(const float *p, int n) {
+    for (int i = 0; i < n; i += 16) __builtin_prefetch(p + i);
+}
 static std::atomic<int> quit{0};
 
 static void *worker(void *) {
@@ -138,14 +169,74 @@ static void *worker(void *) {
     long last = 0;
     for (;;) {
         long s;
-        while ((s = pub.v.load(std::memory_order_acquire)) == last) {
+        for (int spins = 0; (s = pub.v.load(std::memory_order_acquire)) == last; spins++) {
             if (quit.load(std::memory_order_relaxed)) return nullptr;
             _mm_pause();
+            if (poll_pf && poll_cell && (spins & 3) == 0) { /* the next job's state, early */
+                ask(poll_cell->x, poll_cell->H);
+                ask(poll_cell->h, poll_cell->H);
+                if (poll_cell->kind == 2) ask(poll_cell->c, poll_cell->H);
+            }
         }
         last = s;
+        if (cas) {
+            long want = s - 1;
+            tkn.v.compare_exchange_strong(want, s, std::memory_order_acq_rel);
+        }
+        if (pub.cell && pf_state) /* as HalfJob::run: x, h, c asked for at once */
+            for (int i = 0; i < pub.cell->H; i += 16) {
+                __builtin_prefetch(pub.cell->x + i);
+                __builtin_prefetch(pub.cell->h + i);
+                if (pub.cell->kind == 2) __builtin_prefetch(pub.cell->c + i);
+            }
         if (pub.cell) pub.cell->cols(pub.j0, pub.j1);
         ack.v.store(s, std::memory_order_release);
     }
+}
+
+/* wake-up: a thread asleep on a condition variable after a 10 ms gap (its vCPU idle), woken by
+ * notify_one: the notify's cost to the caller, and the time until the thread runs */
+static std::mutex wmu;
+static std::condition_variable wcv;
+static std::atomic<long> wflag{0}, wseen{0};
+static void *sleeper(void *) {
+    pin(1);
+    for (long last = 0;;) {
+        std::unique_lock<std::mutex> lk(wmu);
+        wcv.wait(lk, [&] { return wflag.load() != last; });
+        last = wflag.load();
+        lk.unlock();
+        wseen.store(last);
+        if (last < 0) return nullptr;
+    }
+}
+static void wake_test(int rounds) {
+    pthread_t t;
+    pthread_create(&t, nullptr, sleeper, nullptr);
+    std::vector<double> cost, lat;
+    for (int i = 1; i <= rounds; i++) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        long t0 = now_ns();
+        {
+            std::lock_guard<std::mutex> lk(wmu);
+            wflag.store(i);
+            wcv.notify_one();
+        }
+        long t1 = now_ns();
+        while (wseen.load() != i) _mm_pause();
+        long t2 = now_ns();
+        cost.push_back((t1 - t0) / 1e3);
+        lat.push_back((t2 - t0) / 1e3);
+    }
+    {
+        std::lock_guard<std::mutex> lk(wmu);
+        wflag.store(-1);
+        wcv.notify_one();
+    }
+    pthread_join(t, nullptr);
+    std::sort(lat.begin(), lat.end());
+    printf("{\"what\": \"wake\", \"notify_us_median\": %.1f, \"wake_us_p10_50_90_max\": [%.1f, %.1f, %.1f, %.1f]}\n",
+           median(cost), lat[lat.size() / 10], lat[lat.size() / 2], lat[lat.size() * 9 / 10], lat.back());
 }
 
 static long seqn = 0;
@@ -153,7 +244,20 @@ static inline void post(Cell *cell, int j0, int j1) {
     pub.cell = cell; pub.j0 = j0; pub.j1 = j1;
     pub.v.store(++seqn, std::memory_order_release);
 }
+static inline void wait_ack_polling(Cell *c, int j0) {
+    for (int spins = 0; ack.v.load(std::memory_order_acquire) != seqn; spins++) {
+        _mm_pause();
+        if ((spins & 3) == 0) { /* the worker's outputs, as they are written */
+            ask(c->hout + j0, c->H - j0);
+            if (c->kind == 2) ask(c->cout + j0, c->H - j0);
+        }
+    }
+}
 static inline void wait_ack() {
+    if (cas && tkn.v.load(std::memory_order_acquire) != seqn) {
+        long want = seqn - 1;
+        tkn.v.compare_exchange_strong(want, seqn, std::memory_order_acq_rel);
+    }
     while (ack.v.load(std::memory_order_acquire) != seqn) _mm_pause();
 }
 
@@ -161,6 +265,10 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 30, steps = argc > 2 ? atoi(argv[2]) : 2000;
     int H = argc > 3 ? atoi(argv[3]) : 128;
     pin(0);
+    if (argc > 4) {
+        wake_test(atoi(argv[4]));
+        return 0;
+    }
     pthread_t th;
     pthread_create(&th, nullptr, worker, nullptr);
     double ho = per_step(reps, steps * 10, [&] { post(nullptr, 0, 0); wait_ack(); });
@@ -180,19 +288,88 @@ int main(int argc, char **argv) {
         size_t keeps[4] = {0, 8192, 10240, 11264}; /* floats: 0, 32, 40, 44 KB */
         for (int i = 0; i < 4; i++)
             nta[i] = per_step(reps, steps, [&] { sink = sink + stream_nta(w, n, keeps[i], 0.5f); });
+        int parts = 2 * a.G; /* a half at H = 128: one 4-vector block per (gate, x/h) */
+        double strip4 = per_step(reps, steps, [&] { sink = sink + gemv_blocks(w, parts, H, a.x, 0); });
+        double block64 = per_step(reps, steps, [&] { sink = sink + gemv_blocks(w, parts, H, a.x, 1); });
+        /* the gate math of the half alone (64 units) */
+        float *S = a.s, *BX = a.bx;
+        int Hh = H;
+        double gates = per_step(reps, steps * 4, [&] {
+            if (kind == 2)
+                lstm_gates_f32(0, half, S, S + Hh, S + 2 * Hh, S + 3 * Hh, BX, BX + Hh, BX + 2 * Hh,
+                               BX + 3 * Hh, a.c, a.cout, a.hout, a.save, a.save + Hh,
+                               a.save + 2 * Hh, a.save + 3 * Hh);
+            else
+                gru_gates_ra_f32(0, half, S, S + Hh, S + 2 * Hh, BX, BX + Hh, BX + 2 * Hh, a.gh + 2 * Hh,
+                                 a.bh, a.h, a.hout, a.save, a.save + Hh, a.save + 2 * Hh,
+                                 a.save + 3 * Hh);
+            __asm__ volatile("" ::: "memory");
+        });
         double sm = per_step(reps, steps, [&] {
             post(&a, half, H);
             a.cols(0, half);
             wait_ack();
             a.copy_back();
         });
+        /* the same with the caller taking more columns than the worker (which starts later: it
+         * sees the job and fetches h a line move after the caller starts, and its half comes
+         * back a move or two before the caller has it) */
+        double uneven[3];
+        for (int u = 0; u < 3; u++) {
+            int cut = half + 16 * (u + 1);
+            uneven[u] = per_step(reps, steps, [&] {
+                post(&a, cut, H);
+                a.cols(0, cut);
+                wait_ack();
+                a.copy_back();
+            });
+        }
+        /* split_min with StreamWorker's claim: the worker's CAS on a taken line that the caller
+         * reads after its half (lean) */
+        cas = 1;
+        double with_cas = per_step(reps, steps, [&] {
+            post(&a, half, H);
+            a.cols(0, half);
+            wait_ack();
+            a.copy_back();
+        });
+        cas = 0;
+        /* with the prefetch of x, h, c (as the streamer's worker) */
+        pf_state = 1;
+        double with_pf = per_step(reps, steps, [&] {
+            post(&a, half, H);
+            a.cols(0, half);
+            wait_ack();
+            a.copy_back();
+        });
+        /* lean 2's polling: the worker asks for x, h, c while it waits, the caller for the
+         * worker's outputs while it waits */
+        poll_cell = &a;
+        poll_pf = 1;
+        pf_state = 1;
+        double polling = per_step(reps, steps, [&] {
+            post(&a, half, H);
+            a.cols(0, half);
+            wait_ack_polling(&a, half);
+            a.copy_back();
+        });
+        poll_pf = 0;
+        pf_state = 0;
+        /* no state crossing the cores: the worker's half reads its own copy of h, c and
+         * writes its own outputs (results unused): the handoff and the two halves alone */
+        Cell b(kind, H);
+        double priv = per_step(reps, steps, [&] {
+            post(&b, half, H);
+            a.cols(0, half);
+            wait_ack();
+        });
         double kb = a.half_bytes() / 1024.0;
         printf("{\"cell\": \"%s\", \"H\": %d, \"half_KB\": %.0f, \"kernel_one_ns\": %.0f, "
                "\"kernel_half_ns\": %.0f, \"stream_fma_ns\": %.0f, \"stream_pf_ns\": %.0f, "
                "\"split_min_ns\": %.0f, \"half_B_per_ns\": %.1f, \"fma_B_per_ns\": %.1f, "
-               "\"pf_B_per_ns\": %.1f, \"nta_keep_0_32_40_44KB_ns\": [%.0f, %.0f, %.0f, %.0f]}\n",
+               "\"pf_B_per_ns\": %.1f, \"nta_keep_0_32_40_44KB_ns\": [%.0f, %.0f, %.0f, %.0f], \"strip4_ns\": %.0f, \"block64_ns\": %.0f, \"gates_ns\": %.0f, \"split_min_caller_plus_16_32_48_ns\": [%.0f, %.0f, %.0f], \"split_min_cas_ns\": %.0f, \"split_min_prefetch_ns\": %.0f, \"split_private_ns\": %.0f, \"split_polling_ns\": %.0f}\n",
                name, H, kb, one, hf, sf, sp, sm, a.half_bytes() / hf, a.half_bytes() / sf,
-               a.half_bytes() / sp, nta[0], nta[1], nta[2], nta[3]);
+               a.half_bytes() / sp, nta[0], nta[1], nta[2], nta[3], strip4, block64, gates, uneven[0], uneven[1], uneven[2], with_cas, with_pf, priv, polling);
         free(w);
     }
     quit.store(1);
