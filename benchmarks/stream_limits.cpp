@@ -1,17 +1,34 @@
 /*
  * The B = 1 streamer's limits on this machine, outside Python and torch (issue 11, session 13):
- * built and run by benchmarks/stream_limits.py (see its docstring). Each figure is the median
- * over --reps blocks of --steps steps, ns a step, threads pinned (caller CPU 0, worker CPU 1).
+ * built and run by benchmarks/stream_limits.py (see its docstring; usage: stream_limits reps
+ * steps H [wake_rounds]). Each figure is the median over `reps` blocks of `steps` steps, ns a
+ * step, threads pinned (caller CPU 0, worker CPU 1). One JSON line for the handoff, one per
+ * cell (GRU reset_after, LSTM; D = H):
  *
- *   kernel_one   the streamer's own step (step.h step_fwd_cols, all H columns) on one thread,
- *                hout copied back into h as stream_layers does
- *   kernel_half  the same, columns [0, H/2) only: one core's share of a split step, its half of
- *                the weights resident in its L2
- *   stream_fma   an FMA loop over the same bytes as kernel_half, 16 accumulators, contiguous
- *   stream_pf    the same with software prefetch 1 KB ahead: the L2 read rate's ceiling here
- *   handoff      an empty job round trip: the caller publishes, the worker sees it and answers
- *   split_min    the kernel's two halves on caller + worker with that minimal handoff (the job
- *                in the published line, no back-off, no wake-up): the split step's floor
+ *   kernel_one    the streamer's own step (step.h step_fwd_cols, all H columns) on one
+ *                 thread, hout (cout) copied back into h (c) as stream_layers does
+ *   kernel_half   the same, columns [0, H/2) only: one core's share of a split step, its half
+ *                 of the weights resident in its L2 (half_KB); half_B_per_ns its read rate
+ *   stream_fma    an FMA loop over the same bytes, 16 accumulators, one contiguous stream;
+ *   stream_pf     the same with software prefetch 1 KB ahead (the L2 read rate's ceiling)
+ *   nta_keep_*    stream_fma with the bytes past the first 0 / 32 / 40 / 44 KB asked for with
+ *                 prefetchnta (whether a part of the weights can stay in L1 between steps)
+ *   strip4        the kernel's GEMV pattern alone (4 strips K x 16 apart, 2 rows an
+ *                 iteration, 8 accumulators) over the half's bytes; block64: the same with
+ *                 the 4 vectors side by side (one stream)
+ *   gates_ns      the gate math of the half alone (64 units)
+ *   handoff       an empty job round trip: the caller publishes, the worker sees it, answers
+ *   split_min     the kernel's halves on caller + worker with that minimal handoff (the job
+ *                 in the published line, no back-off, no wake-up), the caller copying the new
+ *                 state back: the split step's floor; split_min_caller_plus_16_32_48: the
+ *                 caller taking 16 / 32 / 48 more columns; split_min_cas: the worker claiming
+ *                 each job with a CAS as StreamWorker does; split_min_prefetch: the worker
+ *                 asking for x, h, c first (as HalfJob); split_polling: the worker asking for
+ *                 them while it waits and the caller for the worker's outputs while it waits;
+ *                 split_private: the worker's half on a state of its own (nothing crossing
+ *                 the cores but the two flags)
+ *   wake          (with wake_rounds) a thread asleep on a condition variable 10 ms, woken by
+ *                 notify_one: what the notify costs the caller and when the thread runs (us)
  */
 #include <pthread.h>
 #include <sched.h>
