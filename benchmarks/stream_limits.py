@@ -5,6 +5,8 @@ times in `rnnkit bench`'s pattern.
 
     PYTHONPATH=src python benchmarks/stream_limits.py [--reps 15] [--steps 1000] [--H 128]
     PYTHONPATH=src python benchmarks/stream_limits.py --bursts 15 [--cells gru lstm]
+    PYTHONPATH=src python benchmarks/stream_limits.py --steady 25
+    PYTHONPATH=src python benchmarks/stream_limits.py --rows 15
 
 The first form compiles benchmarks/stream_limits.cpp (with the kernels' own step.h and
 compiler flags, g++) and prints its JSON lines (the figures are described at the top of the
@@ -13,7 +15,12 @@ steps of a worker-split and a one-thread streamer, each after the other jobs of 
 streaming rows (rnnkit.bench.speed.stream_jobs: torch's cell, Recurrent.step fused, auto and
 reference; ~20 ms), and prints per mode the median µs of each of the first 10 steps, of steps
 10-50 and 50-200, the median burst mean, and the excess over the tail's rate (µs a burst).
-Pin nothing else to the machine while it runs: the figures are wall clock.
+--steady N: N rounds of 300 + 2000 continuous steps, taking turns, of a one-thread streamer, a
+worker-split one and (a tree with stream_worker_option "lean") the worker split with lean=0
+(the handoff before session 13); min and median µs a step of the 2000-step blocks. --rows N:
+the bench's own streaming jobs (stream_jobs + N interleaved reps, as `rnnkit bench`), torch's
+cell and the streamer (its timed choice) only, µs a step. Both A/B two trees by PYTHONPATH.
+The figures are wall clock: pause anything else.
 """
 
 from __future__ import annotations
@@ -97,15 +104,70 @@ def bursts(args) -> None:
             }), flush=True)  # fmt: skip
 
 
+def steady(args) -> None:
+    import torch
+
+    from rnnkit.bench.speed import seeded_pair
+    from rnnkit.layers import from_torch
+
+    torch.set_num_threads(2)
+    for cell in args.cells:
+        mod, _ = seeded_pair(cell, args.H)
+        layer = from_torch(mod, impl="fused").eval()
+        ss = {"one": layer.streamer(split=False), "worker": layer.streamer(split="worker")}
+        option = getattr(ss["worker"]._module, "stream_worker_option", None)
+        try:
+            option(ss["worker"]._worker, "lean", -1)
+            ss["worker_lean0"] = layer.streamer(split="worker")
+            option(ss["worker_lean0"]._worker, "lean", 0)
+        except (TypeError, ValueError):  # a tree before session 13
+            pass
+        x = torch.randn(1, args.H)
+        us = {k: [] for k in ss}
+        with torch.no_grad():
+            for _ in range(args.steady):
+                for k, s in ss.items():
+                    f = s.step
+                    for _ in range(300):
+                        f(x)
+                    t0 = time.perf_counter()
+                    for _ in range(2000):
+                        f(x)
+                    us[k].append((time.perf_counter() - t0) / 2000 * 1e6)
+        print(json.dumps({"cell": cell, "H": args.H, "min_median_us": {
+            k: [round(min(v), 2), round(statistics.median(v), 2)] for k, v in us.items()},
+            "load": os.getloadavg()[0]}), flush=True)  # fmt: skip
+
+
+def rows(args) -> None:
+    import torch
+
+    from rnnkit.bench.speed import interleaved, stream_jobs
+
+    torch.set_num_threads(2)
+    for cell in args.cells:
+        jobs = stream_jobs(cell, args.H, 200, reference=True)
+        with torch.no_grad():
+            t = interleaved(jobs, args.rows, time.perf_counter)
+        a, b = t["torch_cell"] / 200 * 1e6, t["streamer"] / 200 * 1e6
+        print(json.dumps({"cell": cell, "H": args.H, "torch_cell_us": round(a, 2),
+                          "streamer_us": round(b, 2), "x": round(a / b, 2),
+                          "split": jobs["streamer"].split_reason,
+                          "load": os.getloadavg()[0]}), flush=True)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--H", type=int, default=128)
     ap.add_argument("--bursts", type=int, default=0, help="the bench's pattern: this many bursts")
+    ap.add_argument("--steady", type=int, default=0, help="continuous: this many rounds")
+    ap.add_argument("--rows", type=int, default=0, help="the bench's rows: this many reps")
     ap.add_argument("--cells", nargs="+", default=["gru", "lstm"])
     args = ap.parse_args()
-    (bursts if args.bursts else limits)(args)
+    mode = bursts if args.bursts else steady if args.steady else rows if args.rows else limits
+    mode(args)
 
 
 if __name__ == "__main__":
