@@ -110,33 +110,20 @@ template <typename F> static double per_step(int reps, int steps, F f) {
     return median(r);
 }
 
-/* one pass over n floats at w with 16 accumulators: the sum of x-scaled weights */
+/* One pass over n floats at w with 16 accumulators: the sum of x-scaled weights. The floats
+ * from `from` on are asked for 1 KB ahead with prefetch hint `hint` (none: from >= n).
+ * _MM_HINT_NTA brings them into L1 at low priority, on Intel: they then evict one another, not
+ * the floats before `from`, which may stay in L1 from one pass to the next. */
+template <int hint>
 __attribute__((target("avx512f"))) static float stream_fma(const float *w, size_t n, float xs,
-                                                           int pf) {
+                                                           size_t from) {
     __m512 a[16];
     for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
     __m512 xv = _mm512_set1_ps(xs);
     for (size_t k = 0; k + 256 <= n; k += 256) {
-        if (pf)
-            for (int i = 0; i < 16; i++) _mm_prefetch((const char *)(w + k + 256 + 16 * i), _MM_HINT_T0);
-        for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(xv, _mm512_load_ps(w + k + 16 * i), a[i]);
-    }
-    for (int i = 1; i < 16; i++) a[0] = _mm512_add_ps(a[0], a[i]);
-    return _mm512_reduce_add_ps(a[0]);
-}
-
-/* the same pass, the floats past `keep` asked for 1 KB ahead with prefetchnta (into L1 at low
- * priority, on Intel: they then evict one another, not the first `keep` floats, which may
- * stay in L1 from one pass to the next) */
-__attribute__((target("avx512f"))) static float stream_nta(const float *w, size_t n, size_t keep,
-                                                           float xs) {
-    __m512 a[16];
-    for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
-    __m512 xv = _mm512_set1_ps(xs);
-    for (size_t k = 0; k + 256 <= n; k += 256) {
-        if (k + 256 >= keep)
+        if (k + 256 >= from)
             for (int i = 0; i < 16; i++)
-                _mm_prefetch((const char *)(w + k + 256 + 16 * i), _MM_HINT_NTA);
+                _mm_prefetch((const char *)(w + k + 256 + 16 * i), (_mm_hint)hint);
         for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(xv, _mm512_load_ps(w + k + 16 * i), a[i]);
     }
     for (int i = 1; i < 16; i++) a[0] = _mm512_add_ps(a[0], a[i]);
@@ -299,12 +286,12 @@ int main(int argc, char **argv) {
         size_t n = a.half_bytes() / sizeof(float);
         float *w = falloc(n);
         volatile float sink = 0;
-        double sf = per_step(reps, steps, [&] { sink = sink + stream_fma(w, n, 0.5f, 0); });
-        double sp = per_step(reps, steps, [&] { sink = sink + stream_fma(w, n, 0.5f, 1); });
+        double sf = per_step(reps, steps, [&] { sink = sink + stream_fma<_MM_HINT_T0>(w, n, 0.5f, n); });
+        double sp = per_step(reps, steps, [&] { sink = sink + stream_fma<_MM_HINT_T0>(w, n, 0.5f, 0); });
         double nta[4];
         size_t keeps[4] = {0, 8192, 10240, 11264}; /* floats: 0, 32, 40, 44 KB */
         for (int i = 0; i < 4; i++)
-            nta[i] = per_step(reps, steps, [&] { sink = sink + stream_nta(w, n, keeps[i], 0.5f); });
+            nta[i] = per_step(reps, steps, [&] { sink = sink + stream_fma<_MM_HINT_NTA>(w, n, 0.5f, keeps[i]); });
         int parts = 2 * a.G; /* a half at H = 128: one 4-vector block per (gate, x/h) */
         double strip4 = per_step(reps, steps, [&] { sink = sink + gemv_blocks(w, parts, H, a.x, 0); });
         double block64 = per_step(reps, steps, [&] { sink = sink + gemv_blocks(w, parts, H, a.x, 1); });

@@ -298,22 +298,29 @@ def test_prime_wakes_the_worker_and_clears_the_back_off(two_threads):
     s = kernels.KernelStreamer(_specs("lstm", 128, 128), split="worker")
     x = torch.zeros(1, 128)
     tids = [int(t) for t in os.listdir("/proc/self/task")]
-    try:  # all on one core: the worker sleeps, the caller runs its halves late and backs off
-        for t in tids:  # (once its late halves are 64 steps and 2 ms long: RK_WORKER_LATE_US)
-            os.sched_setaffinity(t, {min(cpus)})
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            posted = s.worker_stats()[0]
+
+    def attempt():
+        try:  # all on one core: the worker sleeps, the caller runs its halves late and backs off
+            for t in tids:  # (once its late halves are 64 steps and 2 ms long: RK_WORKER_LATE_US)
+                os.sched_setaffinity(t, {min(cpus)})
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                posted = s.worker_stats()[0]
+                s.step(x)
+                if s.worker_stats()[0] == posted:
+                    break
+        finally:
+            for t in tids:
+                os.sched_setaffinity(t, cpus)
+        posted = s.worker_stats()[0]
+        for _ in range(10):
             s.step(x)
-            if s.worker_stats()[0] == posted:
-                break
-    finally:
-        for t in tids:
-            os.sched_setaffinity(t, cpus)
+        # backing off: one thread, nothing posted (unless the back-off's 5 ms ran out while a
+        # loaded machine held this process: the suite's other worker, a sweep)
+        return s.worker_stats()[0] == posted, s.worker_stats()[0] - posted
+
+    _in_one_of_three(attempt)
     posted = s.worker_stats()[0]
-    for _ in range(10):
-        s.step(x)
-    assert s.worker_stats()[0] == posted  # backing off: one thread, nothing posted
     assert s._module.stream_worker_prime(s._worker, 1e5)  # the worker ran the empty job
     assert s.worker_stats()[0] == posted  # which is not counted
     for _ in range(10):
