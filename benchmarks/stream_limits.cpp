@@ -309,64 +309,43 @@ int main(int argc, char **argv) {
                                  a.save + 3 * Hh);
             __asm__ volatile("" ::: "memory");
         });
-        double sm = per_step(reps, steps, [&] {
-            post(&a, half, H);
-            a.cols(0, half);
-            wait_ack();
-            a.copy_back();
-        });
+        /* a split step: the worker columns [cut, H) of cell w (a: the caller's), the caller
+         * [0, cut) of a, then (polling: asking for the worker's outputs while it waits) the
+         * new state copied back */
+        auto split = [&](Cell *w, int cut, bool polling, bool copy) {
+            return per_step(reps, steps, [&] {
+                post(w, cut, H);
+                a.cols(0, cut);
+                if (polling) wait_ack_polling(&a, cut);
+                else wait_ack();
+                if (copy) a.copy_back();
+            });
+        };
+        double sm = split(&a, half, false, true);
         /* the same with the caller taking more columns than the worker (which starts later: it
          * sees the job and fetches h a line move after the caller starts, and its half comes
          * back a move or two before the caller has it) */
         double uneven[3];
-        for (int u = 0; u < 3; u++) {
-            int cut = half + 16 * (u + 1);
-            uneven[u] = per_step(reps, steps, [&] {
-                post(&a, cut, H);
-                a.cols(0, cut);
-                wait_ack();
-                a.copy_back();
-            });
-        }
-        /* split_min with StreamWorker's claim: the worker's CAS on a taken line that the caller
-         * reads after its half (lean) */
+        for (int u = 0; u < 3; u++) uneven[u] = split(&a, half + 16 * (u + 1), false, true);
+        /* with StreamWorker's claim: the worker's CAS on a taken line that the caller reads
+         * after its half (lean) */
         cas = 1;
-        double with_cas = per_step(reps, steps, [&] {
-            post(&a, half, H);
-            a.cols(0, half);
-            wait_ack();
-            a.copy_back();
-        });
+        double with_cas = split(&a, half, false, true);
         cas = 0;
         /* with the prefetch of x, h, c (as the streamer's worker) */
         pf_state = 1;
-        double with_pf = per_step(reps, steps, [&] {
-            post(&a, half, H);
-            a.cols(0, half);
-            wait_ack();
-            a.copy_back();
-        });
+        double with_pf = split(&a, half, false, true);
         /* lean 2's polling: the worker asks for x, h, c while it waits, the caller for the
          * worker's outputs while it waits */
         poll_cell = &a;
         poll_pf = 1;
-        pf_state = 1;
-        double polling = per_step(reps, steps, [&] {
-            post(&a, half, H);
-            a.cols(0, half);
-            wait_ack_polling(&a, half);
-            a.copy_back();
-        });
+        double polling = split(&a, half, true, true);
         poll_pf = 0;
         pf_state = 0;
         /* no state crossing the cores: the worker's half reads its own copy of h, c and
          * writes its own outputs (results unused): the handoff and the two halves alone */
         Cell b(kind, H);
-        double priv = per_step(reps, steps, [&] {
-            post(&b, half, H);
-            a.cols(0, half);
-            wait_ack();
-        });
+        double priv = split(&b, half, false, false);
         double kb = a.half_bytes() / 1024.0;
         printf("{\"cell\": \"%s\", \"H\": %d, \"half_KB\": %.0f, \"kernel_one_ns\": %.0f, "
                "\"kernel_half_ns\": %.0f, \"stream_fma_ns\": %.0f, \"stream_pf_ns\": %.0f, "
