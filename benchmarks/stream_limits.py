@@ -13,7 +13,8 @@ compiler flags, g++) and prints its JSON lines (the figures are described at the
 .cpp), plus one for a sleeping thread's wake-up. The second times `--bursts` bursts of 200
 steps of a worker-split and a one-thread streamer, each after the other jobs of the bench's
 streaming rows (rnnkit.bench.speed.stream_jobs: torch's cell, Recurrent.step fused, auto and
-reference; ~20 ms), and prints per mode the median µs of each of the first 10 steps, of steps
+reference; ~20 ms; --prime: the worker woken, untimed, right before each of its bursts), and
+prints per mode the median µs of each of the first 10 steps, of steps
 10-50 and 50-200, the median burst mean, and the excess over the tail's rate (µs a burst).
 --steady N: N rounds of 300 + 2000 continuous steps, taking turns, of a one-thread streamer, a
 worker-split one and (a tree with stream_worker_option "lean") the worker split with lean=0
@@ -81,6 +82,8 @@ def bursts(args) -> None:
                 for m, s in modes.items():  # each mode's burst after the other jobs
                     for job in others.values():
                         job()
+                    if args.prime and m == "worker":  # awake, untimed: what the wake-up costs
+                        s._module.stream_worker_prime(s._worker, 1e5)
                     ts = [0] * 201
                     s.reset()
                     ts[0] = clock()
@@ -162,6 +165,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--H", type=int, default=128)
     ap.add_argument("--bursts", type=int, default=0, help="the bench's pattern: this many bursts")
+    ap.add_argument(
+        "--prime",
+        action="store_true",
+        help="bursts: wake the worker (untimed) before each of its bursts",
+    )
     ap.add_argument("--steady", type=int, default=0, help="continuous: this many rounds")
     ap.add_argument("--rows", type=int, default=0, help="the bench's rows: this many reps")
     ap.add_argument("--cells", nargs="+", default=["gru", "lstm"])
