@@ -298,22 +298,29 @@ def test_prime_wakes_the_worker_and_clears_the_back_off(two_threads):
     s = kernels.KernelStreamer(_specs("lstm", 128, 128), split="worker")
     x = torch.zeros(1, 128)
     tids = [int(t) for t in os.listdir("/proc/self/task")]
-    try:  # all on one core: the worker sleeps, the caller runs its halves late and backs off
-        for t in tids:  # (once its late halves are 64 steps and 2 ms long: RK_WORKER_LATE_US)
-            os.sched_setaffinity(t, {min(cpus)})
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            posted = s.worker_stats()[0]
+
+    def attempt():
+        try:  # all on one core: the worker sleeps, the caller runs its halves late and backs off
+            for t in tids:  # (once its late halves are 64 steps and 2 ms long: RK_WORKER_LATE_US)
+                os.sched_setaffinity(t, {min(cpus)})
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                posted = s.worker_stats()[0]
+                s.step(x)
+                if s.worker_stats()[0] == posted:
+                    break
+        finally:
+            for t in tids:
+                os.sched_setaffinity(t, cpus)
+        posted = s.worker_stats()[0]
+        for _ in range(10):
             s.step(x)
-            if s.worker_stats()[0] == posted:
-                break
-    finally:
-        for t in tids:
-            os.sched_setaffinity(t, cpus)
+        # backing off: one thread, nothing posted (unless the back-off's 5 ms ran out while a
+        # loaded machine held this process: the suite's other worker, a sweep)
+        return s.worker_stats()[0] == posted, s.worker_stats()[0] - posted
+
+    _in_one_of_three(attempt)
     posted = s.worker_stats()[0]
-    for _ in range(10):
-        s.step(x)
-    assert s.worker_stats()[0] == posted  # backing off: one thread, nothing posted
     assert s._module.stream_worker_prime(s._worker, 1e5)  # the worker ran the empty job
     assert s.worker_stats()[0] == posted  # which is not counted
     for _ in range(10):
@@ -423,3 +430,32 @@ def test_worker_on_the_callers_cpu_leaves_the_job(two_threads):
         return ok, (r1 - r0, p1 - p0, out)
 
     _in_one_of_three(attempt)
+
+
+@pytest.mark.parametrize("kind", ["elman", "gru", "lstm"])
+@pytest.mark.parametrize("H,B", [(128, 1), (97, 3)])
+@pytest.mark.parametrize("lean", [1, 0])
+def test_lean_and_plain_handoff_match_one_thread(two_threads, kind, H, B, lean):
+    # The worker's job in a per-layer slot, x passed with seq (lean, the default), or on the
+    # caller's stack (lean=0, before session 13): every step equals the one-thread step, and
+    # in a steady stream (a new x every step) each layer's slot is written once.
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: the worker may never run before the caller")
+    specs = _specs(kind, 80, H, layers=2)
+    one = kernels.KernelStreamer(specs, batch=B, split=False)
+    w = kernels.KernelStreamer(specs, batch=B, split="worker")
+    option = w._module.stream_worker_option
+    assert option(w._worker, "lean", lean) == 1  # the default
+    assert option(w._worker, "lean", -1) == lean
+    xs = [torch.randn(B, 80) for _ in range(50)]
+    steps, deadline = 0, time.monotonic() + 10  # a loaded machine may hold the other core
+    while steps < 300 or (w.worker_stats()[1] == 0 and time.monotonic() < deadline):
+        x = xs[steps % len(xs)]
+        assert torch.equal(one.step(x), w.step(x))
+        steps += 1
+    for a, b in zip(one.state, w.state, strict=True):
+        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,),
+                        strict=True):  # fmt: skip
+            assert torch.equal(u, v)
+    assert w.worker_stats()[1] > 0
+    assert option(w._worker, "slot_writes", -1) == (len(specs) if lean else 0)

@@ -219,16 +219,46 @@ inline void rk_pause() {
 #endif
 }
 
+/* A job's half: fn(arg, x), x the step's input where the job is a layer's slot (the job's own
+ * x otherwise: null) */
+typedef void (*rk_half_fn)(void *, const void *);
+constexpr int RK_SLOTS = 8;       /* lean jobs kept: one per layer of a stack (layer k: k % 8) */
+constexpr int RK_SLOT_BYTES = 320; /* a SlotJob<T> */
+
 struct StreamWorker {
-    alignas(64) std::atomic<uint64_t> seq{0};   /* the last job published */
+    /* One line per writer and purpose, so that a step moves as few lines between the cores as
+     * it can (each move ~160 ns on the session-13 Xeon guest: benchmarks/stream_limits.py):
+     * the job line (the caller writes it, then publishes seq in it: the worker gets the job
+     * in the line it spins on), taken, done, and the rarely written flags; the caller's
+     * counters on a line of their own. */
+    alignas(64) std::atomic<uint64_t> seq{0}; /* the last job published */
+    rk_half_fn fn = nullptr;                  /* job seq's second half: fn(arg, x) */
+    void *arg = nullptr;
+    const void *x = nullptr;
+    std::atomic<int> caller_cpu{-1};
     alignas(64) std::atomic<uint64_t> taken{0}; /* the last job whose second half was claimed */
     alignas(64) std::atomic<uint64_t> done{0};  /* the last job the worker finished */
-    alignas(64) void (*fn)(void *) = nullptr;   /* job seq's second half */
-    void *arg = nullptr;
-    std::atomic<int> sleeping{0}, stop{0}, caller_cpu{-1};
+    alignas(64) std::atomic<int> sleeping{0}, stop{0};
     /* the caller's: halves it took in a row, steps left on one thread, woken in this streak,
      * when the streak began (steady clock, ns) */
-    int late = 0, woken = 0;
+    alignas(64) int late = 0, woken = 0;
+    /* lean (1, the default): the layer's job is kept in a slot (slot_ix: the layer being
+     * stepped) that stays put from step to step, its scratch too, and only x travels with seq;
+     * seq is published with a release store, the sleeping worker woken after the caller's half;
+     * the caller looks at taken before it tries to claim it. 0: the job on the caller's stack,
+     * published seq_cst, woken before the half, as before session 13 (for A/B and tests). */
+    int lean = 1, slot_ix = 0;
+    uint64_t slot_writes = 0; /* slot jobs (re)written: once per layer in a steady stream */
+    struct Slot {
+        alignas(64) unsigned char job[RK_SLOT_BYTES];
+        std::vector<unsigned char> mem; /* the layer's step scratch (s, gh, gate values) */
+        template <typename T> T *scratch(size_t n) {
+            size_t want = n * sizeof(T) + 64;
+            if (mem.size() < want) mem.assign(want, 0);
+            return (T *)(((uintptr_t)mem.data() + 63) & ~(uintptr_t)63);
+        }
+    };
+    Slot slots[RK_SLOTS];
     int64_t late_t0 = 0, late_last = 0, skip_until = 0;
     /* wake-ups, for benchmarks: when the caller last notified (written before the notify,
      * under mu), and the worker's latencies from it to its return from the wait (us) */
@@ -309,14 +339,14 @@ struct StreamWorker {
             last = s;
             uint64_t want = s - 1;
             if (taken.compare_exchange_strong(want, s, std::memory_order_acq_rel)) {
-                fn(arg);
+                fn(arg, x);
                 ran.fetch_add(1, std::memory_order_relaxed);
                 done.store(s, std::memory_order_release);
             }
         }
     }
 
-    static void noop(void *) {}
+    static void noop(void *, const void *) {}
 
     /* `cpu` (sched_getcpu) is the caller's at its last post; never when either is unknown */
     bool on_callers_cpu(int cpu) const {
@@ -381,12 +411,12 @@ struct StreamWorker {
         return true;
     }
 
-    /* Run first(a0) here and second(a1) on the worker if it takes it in time, else here. */
-    void run(void (*first)(void *), void *a0, void (*second)(void *), void *a1) {
+    /* Run first(a0, x) here and second(a1, x) on the worker if it takes it in time, else here. */
+    void run(rk_half_fn first, void *a0, rk_half_fn second, void *a1, const void *xp) {
         if (skip_until) { /* backing off */
             if (rk_now_ns() < skip_until) {
-                first(a0);
-                second(a1);
+                first(a0, xp);
+                second(a1, xp);
                 return;
             }
             skip_until = 0;
@@ -396,14 +426,33 @@ struct StreamWorker {
         caller_cpu.store(sched_getcpu(), std::memory_order_relaxed);
         fn = second;
         arg = a1;
-        seq.store(n, std::memory_order_seq_cst);
-        if (!woken && sleeping.load(std::memory_order_seq_cst)) {
-            woken = 1;
-            notify();
+        x = xp;
+        int ln = lean;
+        if (ln) {
+            /* a plain store: a seq_cst one (xchg) waits for the line to come back from the
+             * spinning worker, ~160 ns of the caller's step here; the fence below, after the
+             * half, orders it before the sleeping check at no such cost */
+            seq.store(n, std::memory_order_release);
+        } else {
+            seq.store(n, std::memory_order_seq_cst);
+            if (!woken && sleeping.load(std::memory_order_seq_cst)) {
+                woken = 1;
+                notify();
+            }
         }
-        first(a0);
+        first(a0, xp);
+        if (ln) {
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (!woken && sleeping.load(std::memory_order_relaxed)) {
+                woken = 1;
+                notify();
+            }
+        }
         uint64_t want = n - 1;
-        if (taken.compare_exchange_strong(want, n, std::memory_order_acq_rel)) {
+        /* lean: a failed claim still takes taken's line from the worker, which then needs it
+         * back for its next claim; a load leaves it shared */
+        if (!(ln && taken.load(std::memory_order_acquire) == n) &&
+            taken.compare_exchange_strong(want, n, std::memory_order_acq_rel)) {
             /* late. A streak starts at its first late step (for a sleeping worker, about
              * when it was woken), and again after a gap of RK_WORKER_SPIN_US between two of
              * its steps (the caller was away: the worker has slept since, and is woken again);
@@ -414,7 +463,7 @@ struct StreamWorker {
                 late = woken = 0, late_t0 = now;
             late++;
             late_last = now;
-            second(a1);
+            second(a1, xp);
             if (late >= RK_WORKER_LATE && now - late_t0 >= (int64_t)(late_us * 1e3)) {
                 late = woken = 0;
                 skip_until = now + (int64_t)(RK_WORKER_BACKOFF_US * 1e3);
@@ -462,19 +511,43 @@ inline void rk_prefetch(const void *p, size_t bytes) {
 }
 
 template <typename T>
+void rk_prefetch_state(const typename K<T>::A *p) {
+    for (int b = 0; b < p->B; b++) rk_prefetch(p->x + (size_t)b * p->ldx, p->D * sizeof(T));
+    rk_prefetch(p->h, (size_t)p->B * p->H * sizeof(T));
+    if (p->c) rk_prefetch(p->c, (size_t)p->B * p->H * sizeof(T));
+}
+
+/* Columns [j0, j1) of the step *p (x: unused, p->x is the input) */
+template <typename T>
 struct HalfJob {
     const typename K<T>::A *p;
     int j0, j1;
-    static void run(void *a) {
+    static void run(void *a, const void *) {
         auto *j = (HalfJob *)a;
         if (j->j1 <= j->j0) return;
-        const typename K<T>::A *p = j->p;
-        for (int b = 0; b < p->B; b++) rk_prefetch(p->x + (size_t)b * p->ldx, p->D * sizeof(T));
-        rk_prefetch(p->h, (size_t)p->B * p->H * sizeof(T));
-        if (p->c) rk_prefetch(p->c, (size_t)p->B * p->H * sizeof(T));
-        K<T>::fwd(p, j->j0, j->j1);
+        rk_prefetch_state<T>(j->p);
+        K<T>::fwd(j->p, j->j0, j->j1);
     }
 };
+
+/* The same, the step's arguments held by value in a StreamWorker slot (lean), x passed apart:
+ * from one step to the next nothing in it changes (its scratch is the slot's), so the worker
+ * reads it from its own cache, not the caller's stack. */
+template <typename T>
+struct SlotJob {
+    typename K<T>::A p; /* p.x null */
+    int j0, j1;
+    static void run(void *a, const void *x) {
+        auto *j = (const SlotJob *)a;
+        if (j->j1 <= j->j0) return;
+        typename K<T>::A q = j->p;
+        q.x = (const T *)x;
+        rk_prefetch_state<T>(&q);
+        K<T>::fwd(&q, j->j0, j->j1);
+    }
+};
+static_assert(sizeof(SlotJob<float>) <= RK_SLOT_BYTES && sizeof(SlotJob<double>) <= RK_SLOT_BYTES,
+              "RK_SLOT_BYTES");
 
 /* One forward step: hout (and cout, save) from x, h (c) and the transposed weights; split
  * over threads as `mode` says (see split), where RK_SPLIT_WORKER splits over the caller and `w` (a KernelStreamer's worker). */
@@ -485,9 +558,13 @@ void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const 
              const T *pre_bx = nullptr, const T *pre_bh = nullptr) {
     int G = gates_of(kind), GH = G * H;
     bool ra = kind == 1 && opt;
+    /* the worker's split, as StreamWorker::lean says */
+    bool by_worker = mode == RK_SPLIT_WORKER && w && w->usable() && H >= 32 && !(kind == 1 && !opt);
+    StreamWorker::Slot *slot = by_worker && w->lean ? &w->slots[w->slot_ix % RK_SLOTS] : nullptr;
     Scratch<T> mem;
     /* s, gh (B, GH); bx (GH), bh (H); the gate values (B, 4H) when the caller saves none */
-    T *buf = mem.get((size_t)2 * B * GH + GH + H + (save || !kind ? 0 : (size_t)4 * B * H));
+    size_t nbuf = (size_t)2 * B * GH + GH + H + (save || !kind ? 0 : (size_t)4 * B * H);
+    T *buf = slot ? slot->scratch<T>(nbuf) : mem.get(nbuf);
     T *s = buf, *gh = buf + (size_t)B * GH, *bx = gh + (size_t)B * GH, *bh = bx + GH;
     if (kind && !save) save = bh + H;
     if (pre_bx) { /* step_bias's sums, made once (a KernelStreamer's) */
@@ -507,8 +584,24 @@ void run_fwd(int kind, int opt, int B, int D, int H, const T *x, int ldx, const 
     if (mode == RK_SPLIT_WORKER) {
         auto a = part(H, 0, 2), b = part(H, 1, 2);
         HalfJob<T> j0{&p, a.first, a.second}, j1{&p, b.first, b.second};
-        if (w && w->usable() && H >= 32) w->run(&HalfJob<T>::run, &j0, &HalfJob<T>::run, &j1);
-        else K<T>::fwd(&p, 0, H);
+        if (slot) {
+            SlotJob<T> sj{};
+            memset(&sj, 0, sizeof sj); /* padding too: the slot is compared bytewise */
+            sj.p = p;
+            sj.p.x = nullptr;
+            sj.j0 = b.first;
+            sj.j1 = b.second;
+            /* written only when it changed: the worker's copy of the line then stays valid */
+            if (memcmp(slot->job, &sj, sizeof sj)) {
+                memcpy(slot->job, &sj, sizeof sj);
+                w->slot_writes++;
+            }
+            w->run(&HalfJob<T>::run, &j0, &SlotJob<T>::run, slot->job, x);
+        } else if (by_worker) {
+            w->run(&HalfJob<T>::run, &j0, &HalfJob<T>::run, &j1, nullptr);
+        } else {
+            K<T>::fwd(&p, 0, H);
+        }
         return;
     }
     split((int64_t)GH * (D + H), H, [&](int t, int nt) {
@@ -1193,6 +1286,7 @@ bool stream_layers(int64_t *rows, int64_t nlayers, int64_t x, int64_t ldx) {
             int xs = lstm ? 4 : 5, hs = lstm ? 6 : 7;
             p[xs] = x;
             p[xs + 1] = ldx;
+            if (auto *w = (StreamWorker *)(intptr_t)p[RK_WORKER - 1]) w->slot_ix = (int)k;
             if (f64) stream_layer<double>(kind, p);
             else stream_layer<float>(kind, p);
             size_t bytes = (size_t)p[1] * (size_t)p[3] * (f64 ? sizeof(double) : sizeof(float));
@@ -1326,7 +1420,9 @@ StreamWorker *worker_and_float(PyObject *const *args, Py_ssize_t n, Py_ssize_t w
  * before it looks for a job (a slow wake-up on demand, 0); "move", whether a worker woken on
  * the caller's CPU moves off it, or else leaves the job (1; 0: it takes the job there, as
  * before session 12); "moves", how many times it moved (read only); "late_us" and "gap_us",
- * the back-off rule's RK_WORKER_LATE_US and streak-restart gap (RK_WORKER_SPIN_US). */
+ * the back-off rule's RK_WORKER_LATE_US and streak-restart gap (RK_WORKER_SPIN_US); "lean",
+ * the job kept in a slot and the cheaper publish (1; 0: as before session 13, StreamWorker);
+ * "slot_writes", how many times a slot's job was (re)written (read only). */
 PyObject *py_stream_worker_option(PyObject *, PyObject *const *args, Py_ssize_t n) {
     double v;
     auto *w =
@@ -1346,6 +1442,12 @@ PyObject *py_stream_worker_option(PyObject *, PyObject *const *args, Py_ssize_t 
         return PyFloat_FromDouble(o);
     }
     if (!strcmp(name, "moves")) return PyLong_FromUnsignedLongLong(w->moves.load());
+    if (!strcmp(name, "slot_writes")) return PyLong_FromUnsignedLongLong(w->slot_writes);
+    if (!strcmp(name, "lean")) {
+        int o = w->lean;
+        if (v >= 0) w->lean = v != 0;
+        return PyLong_FromLong(o);
+    }
     PyErr_Format(PyExc_ValueError, "stream_worker_option: no option %s", name);
     return NULL;
 }
