@@ -136,6 +136,35 @@ def test_pooling_averages_windows_of_frames():
     assert pooled([x], 1)[0] is x
 
 
+def test_diff_puts_each_channels_first_difference_beside_it_after_pooling():
+    from rnnkit.tasks.sequence_classify.task import fit_scaler, frames, tensors
+
+    x = np.array([[0.0, 1], [2, 1], [2, 3], [8, 3], [9, 9]])  # pooled by 2: 3 frames
+    f = frames([x], "global", 2, diff=True)[0]
+    assert f.tolist() == [[1, 1, 0, 0], [5, 3, 4, 2], [9, 9, 4, 6]]
+    assert frames([x], "global", 2)[0].shape == (3, 2)
+    scaler = fit_scaler([x, 2 * x], "global", 2, diff=True)
+    X, L = tensors([x], scaler, "global", 2, diff=True)
+    assert X.shape == (1, 3, 4) and L.tolist() == [3]
+    assert np.allclose(X[0].numpy(), scaler.transform(f), atol=1e-6)
+
+
+def test_diff_run_feeds_twice_the_channels_and_loads_to_the_same_predictions(seq_csv, tmp_path):
+    out = tmp_path / "diff"
+    r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+               "--ensemble", 1, "--diff", "--out", out, *TINY, *FIXED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["model"]["config"]["features"] == 4
+    assert json.loads((out / "scaler.json").read_text())["diff"] is True
+    res = json.loads((out / "results.json").read_text())
+    src = load_classification_source(str(seq_csv), time_column="t")
+    clf = sequence_classify.load(out)
+    pred = clf.predict_proba(src.X_test).argmax(1)
+    assert float((pred == src.y_test).mean()) == res["test_accuracy"]
+    with pytest.raises(Exception, match="reads 2 channels"):
+        clf.predict_proba([np.zeros((6, 4))])
+
+
 def test_cv_folds_are_stratified():
     y = np.array([0] * 10 + [1] * 5)
     fold = cv_folds(y, 5, seed=0)
@@ -207,7 +236,7 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     assert res["first_k_accuracies"][0] == res["member_accuracies"][0]
     assert res["first_k_accuracies"][1] == res["test_accuracy"]
     assert res["auto"] == {"frontend": "conv", "normalise": "series", "patch": 2, "scores": {},
-                           "reason": "as given", "seconds": 0.0, "pool": 3, "dilate": 1,
+                           "reason": "as given", "seconds": 0.0, "pool": 3, "diff": False, "dilate": 1,
                            "dilate_scores": {}}  # fmt: skip
     for member in (out, out / "member-1"):
         assert (member / "model.safetensors").exists()

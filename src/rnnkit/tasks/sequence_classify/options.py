@@ -104,6 +104,11 @@ class SequenceClassifyOptions(TrainOptions):
         "training case validated once; K times the selection's cost) instead of one "
         "--val-fraction split.", ge=1, le=100,
     )  # fmt: skip
+    diff: bool = opt(
+        False, "Feed each channel's first difference x_t - x_{t-1} (after normalising and "
+        "pooling; scaled by training statistics like the channels) beside it: the model reads "
+        "2D channels.",
+    )  # fmt: skip
     augment: float = opt(
         0.1, "Training-time jitter and amplitude scaling, std in standard units.", ge=0, le=10
     )

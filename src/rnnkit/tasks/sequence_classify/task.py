@@ -70,6 +70,7 @@ class Choice:
     reason: str
     seconds: float = 0.0
     pool: int = 1  # frames averaged into one before the model (auto_pool)
+    diff: bool = False  # the frames' first differences beside them (--diff)
     dilate: int = 1  # the members' --dilate (with --choose-dilate N: 1 or N as chosen)
     dilate_scores: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     # {"dilation <d>": score} of the models --choose-dilate compared ({} when none was)
@@ -128,17 +129,33 @@ def pooled(seqs: Sequence[np.ndarray], pool: int) -> list[np.ndarray]:
     return out
 
 
-def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler, mode: str, pool: int = 1):
-    """(T_i, D) arrays -> normalised, pooled frames (N, T_max, D) zero-padded, lengths (N,)."""
+def with_differences(seqs: Sequence[np.ndarray], diff: bool) -> list[np.ndarray]:
+    """Each (T_i, D) series -> (T_i, 2D): the series beside its first difference x_t - x_{t-1}
+    (0 at t = 0), when `diff`; else unchanged."""
+    if not diff:
+        return list(seqs)
+    return [np.concatenate([s, np.diff(s, axis=0, prepend=s[:1])], axis=1) for s in seqs]
+
+
+def frames(seqs: Sequence[np.ndarray], mode: str, pool: int = 1, diff: bool = False):
+    """(T_i, D) arrays -> normalised, pooled, with their differences (--diff): the frames
+    before the channel scaler."""
+    return with_differences(pooled(normalised(seqs, mode), pool), diff)
+
+
+def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler, mode: str, pool: int = 1,
+            diff: bool = False):  # fmt: skip
+    """(T_i, D) arrays -> scaled `frames` (N, T_max, D or 2D) zero-padded, lengths (N,)."""
     X, lengths = pad_sequences(
-        [scaler.transform(s).astype(np.float32) for s in pooled(normalised(seqs, mode), pool)]
+        [scaler.transform(s).astype(np.float32) for s in frames(seqs, mode, pool, diff)]
     )
     return torch.from_numpy(X), torch.from_numpy(lengths)
 
 
-def fit_scaler(seqs: Sequence[np.ndarray], mode: str, pool: int = 1) -> StandardScaler:
-    """Channel statistics of the (normalised, pooled) training sequences."""
-    return StandardScaler.fit(np.concatenate(pooled(normalised(seqs, mode), pool), axis=0))
+def fit_scaler(seqs: Sequence[np.ndarray], mode: str, pool: int = 1,
+               diff: bool = False) -> StandardScaler:  # fmt: skip
+    """Channel statistics of the training sequences' `frames`."""
+    return StandardScaler.fit(np.concatenate(frames(seqs, mode, pool, diff), axis=0))
 
 
 def auto_pool(data: ClassificationData, options: SequenceClassifyOptions) -> int:
@@ -268,11 +285,12 @@ def score(data: ClassificationData, options: SequenceClassifyOptions, front: str
     t0 = time.perf_counter()
     X_tr, y_tr = [data.X_train[i] for i in tr], torch.from_numpy(data.y_train[tr])
     X_va, y_va = [data.X_train[i] for i in va], torch.from_numpy(data.y_train[va])
-    scaler = fit_scaler(X_tr, norm, pool)
-    X, L = tensors(X_tr, scaler, norm, pool)
-    X_v, L_v = tensors(X_va, scaler, norm, pool)
+    diff = options.diff
+    scaler = fit_scaler(X_tr, norm, pool, diff)
+    X, L = tensors(X_tr, scaler, norm, pool, diff)
+    X_v, L_v = tensors(X_va, scaler, norm, pool, diff)
     seed_everything(options.seed)
-    model = build_model(model_config(options, data.features, len(data.classes), front, patch,
+    model = build_model(model_config(options, X.shape[2], len(data.classes), front, patch,
                                      dilation))  # fmt: skip
     config = step_config(options, len(X), steps or options.select_steps, val=True)
     trainer = Trainer(model, BPTT(), dataclasses.replace(config, progress=False))
@@ -317,7 +335,8 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
             why = "the training series are already normalised per series: nothing to choose"
         else:
             why = "as given"
-        return choose_dilation(data, options, Choice(front, norm, patch, {}, why, pool=pool))
+        return choose_dilation(data, options, Choice(front, norm, patch, {}, why, pool=pool,
+                                                     diff=options.diff))  # fmt: skip
     start = time.perf_counter()
     splits = validation_splits(data.y_train, options)
     scores: dict[str, dict[str, Any]] = {}
@@ -331,7 +350,8 @@ def choose(data: ClassificationData, options: SequenceClassifyOptions) -> Choice
           f"{len(tr)})" if len(splits) == 1 else f"{len(data.y_train)} training cases, "
           f"{len(splits)} folds in turn ({options.select_steps} updates each)")  # fmt: skip
     why = f"best validation accuracy {scores[best]['val_accuracy']:.3f} on {on}"
-    choice = Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2), pool)
+    choice = Choice(front, norm, patch, scores, why, round(time.perf_counter() - start, 2), pool,
+                    options.diff)  # fmt: skip
     return choose_dilation(data, options, choice)
 
 
@@ -367,8 +387,8 @@ def choose_dilation(data: ClassificationData, options: SequenceClassifyOptions,
 
 def encode(data: ClassificationData, choice: Choice) -> SequenceData:
     """Normalise all of train the chosen way, fit the channel scaler on it, make tensors."""
-    scaler = fit_scaler(data.X_train, choice.normalise, choice.pool)
-    X, lengths = tensors(data.X_train, scaler, choice.normalise, choice.pool)
+    scaler = fit_scaler(data.X_train, choice.normalise, choice.pool, choice.diff)
+    X, lengths = tensors(data.X_train, scaler, choice.normalise, choice.pool, choice.diff)
     summary = {**data.summary(), "labels": data.classes, "fit_on": len(data.X_train)}
     return SequenceData(data, choice, scaler, X, torch.from_numpy(data.y_train), lengths,
                         summary, {"selection": choice.seconds})  # fmt: skip
@@ -425,14 +445,15 @@ class SequenceClassifier:
     classes: list[str]
     normalise: str = "global"
     pool: int = 1
+    diff: bool = False  # the model reads each channel's first difference beside it
 
     def predict_proba(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
         """(T_i, D) sequences -> the members' mean class probabilities (N, C)."""
-        D = len(self.scaler.mean)
+        D = len(self.scaler.mean) // (2 if self.diff else 1)
         for i, s in enumerate(seqs):
             if s.ndim != 2 or s.shape[1] != D:
                 raise DataError(f"sequence {i} has shape {s.shape}; the model reads {D} channels")
-        X, L = tensors(seqs, self.scaler, self.normalise, self.pool)
+        X, L = tensors(seqs, self.scaler, self.normalise, self.pool, self.diff)
         return sum(predict_proba(m, X, L) for m in self.models) / len(self.models)
 
     def classify(self, seqs: Sequence[np.ndarray]) -> list[tuple[str, float]]:
@@ -458,12 +479,12 @@ class SequenceClassifyTask(Task):
         from ...models import build_model
 
         c = data.choice
-        return build_model(model_config(options, data.source.features,
-                                        len(data.source.classes), c.frontend, c.patch))  # fmt: skip
+        return build_model(model_config(options, data.X.shape[2], len(data.source.classes),
+                                        c.frontend, c.patch))  # fmt: skip
 
     def files(self, options, data: SequenceData) -> dict[str, Any]:
         return {SCALER_FILE: {"normalise": data.choice.normalise, "pool": data.choice.pool,
-                              **data.scaler.to_dict()},
+                              "diff": data.choice.diff, **data.scaler.to_dict()},
                 CLASSES_FILE: {"classes": data.source.classes}}  # fmt: skip
 
     def train_config(self, options: SequenceClassifyOptions, data: SequenceData):
@@ -486,7 +507,7 @@ class SequenceClassifyTask(Task):
                                          jobs, threads)  # fmt: skip
         ctx.data.seconds["training"] = round(time.perf_counter() - start, 2)
         clf = SequenceClassifier([f.model for f in fits], ctx.data.scaler,
-                                 ctx.data.source.classes, c.normalise)  # fmt: skip
+                                 ctx.data.source.classes, c.normalise, c.pool, c.diff)  # fmt: skip
         return Fitted(clf, fits[0].trainer, ended)
 
     def fit_member(self, member) -> Fitted:
@@ -499,14 +520,15 @@ class SequenceClassifyTask(Task):
             from ...models import build_model
 
             member = dataclasses.replace(member, model=build_model(model_config(
-                options, data.source.features, len(data.source.classes), c.frontend, c.patch,
+                options, data.X.shape[2], len(data.source.classes), c.frontend, c.patch,
                 d)))  # fmt: skip
             member.say(f"member {k + 1}: convolutions dilated by {d}")
         return driver.fit_one(self, member)
 
     def evaluate(self, options, data: SequenceData, fitted: Fitted) -> dict[str, Any]:
         src, clf = data.source, fitted.model
-        X_te, L_te = tensors(src.X_test, data.scaler, data.choice.normalise, data.choice.pool)
+        c = data.choice
+        X_te, L_te = tensors(src.X_test, data.scaler, c.normalise, c.pool, c.diff)
         probs = [predict_proba(m, X_te, L_te) for m in clf.models]
         members = [float((p.argmax(1) == src.y_test).mean()) for p in probs]
         # the ensemble of the first k members, k = 1..N: what each member added
@@ -569,9 +591,10 @@ class SequenceClassifyTask(Task):
         stored = dict(run.read_json(SCALER_FILE))
         normalise = stored.pop("normalise", "global")  # runs before the choice: global
         pool = stored.pop("pool", 1)  # runs before pooling: none
+        diff = stored.pop("diff", False)  # runs before --diff: none
         return SequenceClassifier(models, StandardScaler.from_dict(stored),
                                   run.read_json(CLASSES_FILE)["classes"], normalise,
-                                  pool)  # fmt: skip
+                                  pool, diff)  # fmt: skip
 
     def export_model(self, run) -> nn.Module:
         """The members' mean class probabilities, as `load`'s predictor gives them."""
