@@ -236,8 +236,8 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     assert res["first_k_accuracies"][0] == res["member_accuracies"][0]
     assert res["first_k_accuracies"][1] == res["test_accuracy"]
     assert res["auto"] == {"frontend": "conv", "normalise": "series", "patch": 2, "scores": {},
-                           "reason": "as given", "seconds": 0.0, "pool": 3, "diff": False, "dilate": 1,
-                           "dilate_scores": {}}  # fmt: skip
+                           "reason": "as given", "seconds": 0.0, "pool": 3, "diff": False,
+                           "dilate": 1, "dilate_scores": {}}  # fmt: skip
     for member in (out, out / "member-1"):
         assert (member / "model.safetensors").exists()
         config = json.loads((member / "config.json").read_text())["train"]
