@@ -151,13 +151,18 @@ def _torch_gru(x, h0, ps, lengths):
 # The GRU backward (reset_after) where the own GEMM is off (MKL / the BLAS, the default on
 # GenuineIntel) keeps its gate gradients in one (T, B, 4H) block [dan | dr dz dn_h] and takes
 # the weight gradients transposed (W^T = [h | x]^T dG), transposing them back with W_ih's gate
-# blocks reordered; with the own GEMM on, the separate blocks as before. Both against torch.nn's
-# formula in float64: D > H and D < H (the transposes' shapes), lengths (steps past every length
-# zeroed), one thread, the batch split (17 rows: 9 and 8) and the column split.
-@pytest.mark.parametrize("own", [0, 1])
+# blocks reordered; with the own GEMM on or gru_configure(0), the separate blocks as before.
+# Each against torch.nn's formula in float64: D > H and D < H (the transposes' shapes), lengths
+# (steps past every length zeroed), one thread, the batch split (17 rows: 9 and 8) and the
+# column split.
+def test_gru_wide_layout_is_the_default():
+    assert lib().gru_configure(-1) == 1
+
+
+@pytest.mark.parametrize("own,wide", [(0, 1), (0, 0), (1, 1)])
 @pytest.mark.parametrize("threads,col_bytes", [(1, -1), (2, -1), (2, 0)])
 @pytest.mark.parametrize("D,H", [(61, 40), (29, 70)])
-def test_gru_gate_layouts_match_torch_formula(own, threads, col_bytes, D, H):
+def test_gru_gate_layouts_match_torch_formula(own, wide, threads, col_bytes, D, H):
     if own and not _own_supported():
         pytest.skip("no AVX-512F: the own GEMM never runs here")
     B, T = 17, 23
@@ -171,7 +176,9 @@ def test_gru_gate_layouts_match_torch_formula(own, threads, col_bytes, D, H):
     x, h0 = rand(B, T, D), rand(B, H)
     lengths = torch.tensor([T, 5, 17, *([T] * (B - 3))])
     want = _gru_grads(_torch_gru, x, h0, ps, lengths)
-    with configured(threads, own, col_bytes):
+    module = lib()
+    with configured(threads, own, col_bytes), ExitStack() as undo:
+        undo.callback(module.gru_configure, module.gru_configure(wide))
         f32 = _gru_grads(_kernel_gru, x.float(), h0.float(), [p.float() for p in ps], lengths)
         f64 = _gru_grads(_kernel_gru, x, h0, ps, lengths)
     for a, b, w in zip(f32, f64, want, strict=True):

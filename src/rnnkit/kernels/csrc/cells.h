@@ -1232,8 +1232,9 @@ static int SUF(gru_bwd)(const int64_t *a) {
      * (T, B, 4H) block, each row [dan | dr dz dn_h], so dG = its columns [H, 4H) and dxn its
      * columns [0, H), both rows of 4H: the weight gradients are then two GEMMs, each transposed
      * (W^T = [h | x]^T dG, M = H, N = 3H, op(A) = A^T), which MKL ran at 336-339 GFLOP/s on the
-     * Xeon against 302 for dG^T [h | x] (N = H) in three (session 14, helper kgru). */
-    int wide = ra && !rk_own_on;
+     * Xeon against 302 for dG^T [h | x] (N = H) in three (session 14, helper kgru). Off with
+     * rk_gru_wide 0 (gru_configure). */
+    int wide = ra && !rk_own_on && rk_gru_wide;
     size_t ldg = wide ? (size_t)4 * H : (size_t)G, ldx = wide ? (size_t)4 * H : (size_t)H;
     SUF(bwd_ws) ws;
     if (SUF(bwd_ws_take)(&ws, wide ? TB * 4 * H : TB * G, ra && !wide ? TB * H : 0,
