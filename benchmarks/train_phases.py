@@ -5,12 +5,16 @@ in `rnnkit bench`, GRU reset_after=True): the forward; the backward sweep alone 
 but dh0 asked for); the weight gradients (dW_ih, dW_hh: the backward with them minus the sweep)
 and the bias gradients (the backward with dW and db minus the one with dW). Each phase is timed
 under every routing given (gemm_route bits, gemm.h RK_ROUTE_*: 0 is session 11's rule less the
-one-row products; 2 the h12-int rule; 1 the weight gradients in the own GEMM too), the routings
-taking turns within every repetition, medians printed with GFLOP/s (GEMM work only). Clock:
-process CPU time with one thread, wall clock otherwise.
+one-row products; 2 the h12-int rule; 1 the weight gradients in the own GEMM too; "mkl" the
+own GEMM off, every product in MKL / the BLAS, as on GenuineIntel by default), the routings
+taking turns within every repetition, medians printed with GFLOP/s (GEMM work only). A numeric
+routing turns the own GEMM on for its turn (gemm_configure(1)) where the CPU can run it (AVX-512F),
+also where it is off by default (Intel). Clock: process CPU time with one thread, wall clock
+otherwise.
 
     PYTHONPATH=src python benchmarks/train_phases.py [--size 64x100x512] [--threads 2]
         [--reps 5] [--routes 2,1] [--cells elman,gru,lstm]
+    PYTHONPATH=src python benchmarks/train_phases.py --routes mkl,1   # on an Intel CPU
 """
 
 import argparse
@@ -67,19 +71,30 @@ def main() -> None:
     if not kernels.available():
         raise SystemExit(f"native kernels unavailable: {kernels.available().reason}")
     module = lib()
-    if not module.gemm_configure(-1)[0]:
-        raise SystemExit("the own GEMM does not run here: nothing to route")
     B, T, H = (int(v) for v in args.size.split("x"))
-    routes = [int(r) for r in args.routes.split(",")]
+    routes = [r if r == "mkl" else int(r) for r in args.routes.split(",")]
+    old_on, reason = module.gemm_configure(-1)
+    if any(r != "mkl" for r in routes):
+        module.gemm_configure(1)
+        if not module.gemm_configure(old_on)[0]:
+            raise SystemExit(f"the own GEMM cannot run here ({reason}): use --routes mkl")
     torch.set_num_threads(args.threads)
     print(f"load {os.getloadavg()[0]:.2f}, threads {args.threads}, (B,T,H) = ({B},{T},{H}), "
-          f"routes {routes}; {module.gemm_configure(-1)[1]}")
+          f"routes {routes}; default {reason}")
     old = module.gemm_route(-1)
     try:
         for cell in args.cells.split(","):
             run_cell(module, cell, B, T, H, routes, args.reps)
     finally:
         module.gemm_route(old)
+        module.gemm_configure(old_on)
+
+
+def set_route(module, r) -> None:
+    """One routing's turn: "mkl" turns the own GEMM off, a number turns it on with those bits."""
+    module.gemm_configure(0 if r == "mkl" else 1)
+    if r != "mkl":
+        module.gemm_route(r)
 
 
 def run_cell(module, cell, B, T, H, routes, reps) -> None:
@@ -93,7 +108,7 @@ def run_cell(module, cell, B, T, H, routes, reps) -> None:
     with torch.no_grad():
         for rep in range(reps + 1):
             for r in routes:
-                module.gemm_route(r)
+                set_route(module, r)
                 for k, f in calls.items():
                     t0 = clock()
                     f()

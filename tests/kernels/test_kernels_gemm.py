@@ -107,3 +107,80 @@ def test_weight_gradients_in_own_gemm_match_float64(cell, threads):
     for a, b, w in zip(own, blas, want, strict=True):
         torch.testing.assert_close(a, w, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(b, w, rtol=1e-4, atol=1e-4)
+
+
+def _gru_grads(run, x, h0, ps, lengths, seed=1):
+    """Outputs of run(x, h0, ps, lengths) and the float64 gradients of a random projection."""
+    x, h0 = x.detach().requires_grad_(), h0.detach().requires_grad_()
+    ps = [p.detach().requires_grad_() for p in ps]
+    out, h = run(x, h0, ps, lengths)
+    g = torch.Generator().manual_seed(seed)
+    loss = sum(
+        (o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype)).sum()
+        for o in (out, h)
+    )
+    grads = torch.autograd.grad(loss, [x, h0, *ps])
+    return [t.detach().double() for t in [out, h, *grads]]
+
+
+def _kernel_gru(x, h0, ps, lengths):
+    return kernels.gru_sequence(x, h0, *ps, lengths=lengths)
+
+
+def _torch_gru(x, h0, ps, lengths):
+    """torch.nn.GRU's formula, row by row up to each length (output zero past it)."""
+    B, T, D = x.shape
+    H = h0.shape[1]
+    w_ih, w_hh, b_ih, b_hh = ps
+    outs, hs = [], []
+    for b in range(B):
+        h, o = h0[b], []
+        for t in range(int(lengths[b])):
+            gi, gh = w_ih @ x[b, t] + b_ih, w_hh @ h + b_hh
+            r = torch.sigmoid(gi[:H] + gh[:H])
+            z = torch.sigmoid(gi[H : 2 * H] + gh[H : 2 * H])
+            n = torch.tanh(gi[2 * H :] + r * gh[2 * H :])
+            h = (1 - z) * n + z * h
+            o.append(h)
+        o += [torch.zeros(H, dtype=x.dtype)] * (T - len(o))
+        outs.append(torch.stack(o))
+        hs.append(h)
+    return torch.stack(outs), torch.stack(hs)
+
+
+# The GRU backward (reset_after) where the own GEMM is off (MKL / the BLAS, the default on
+# GenuineIntel) keeps its gate gradients in one (T, B, 4H) block [dan | dr dz dn_h] and takes
+# the weight gradients transposed (W^T = [h | x]^T dG), transposing them back with W_ih's gate
+# blocks reordered; with the own GEMM on or gru_configure(0), the separate blocks as before.
+# Each against torch.nn's formula in float64: D > H and D < H (the transposes' shapes), lengths
+# (steps past every length zeroed), one thread, the batch split (17 rows: 9 and 8) and the
+# column split.
+def test_gru_wide_layout_is_the_default():
+    assert lib().gru_configure(-1) == 1
+
+
+@pytest.mark.parametrize("own,wide", [(0, 1), (0, 0), (1, 1)])
+@pytest.mark.parametrize("threads,col_bytes", [(1, -1), (2, -1), (2, 0)])
+@pytest.mark.parametrize("D,H", [(61, 40), (29, 70)])
+def test_gru_gate_layouts_match_torch_formula(own, wide, threads, col_bytes, D, H):
+    if own and not _own_supported():
+        pytest.skip("no AVX-512F: the own GEMM never runs here")
+    B, T = 17, 23
+    g = torch.Generator().manual_seed(0)
+    k = H**-0.5
+
+    def rand(*shape, scale=1.0):
+        return (torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1) * scale
+
+    ps = [rand(3 * H, D, scale=k), rand(3 * H, H, scale=k), rand(3 * H, scale=k), rand(3 * H)]
+    x, h0 = rand(B, T, D), rand(B, H)
+    lengths = torch.tensor([T, 5, 17, *([T] * (B - 3))])
+    want = _gru_grads(_torch_gru, x, h0, ps, lengths)
+    module = lib()
+    with configured(threads, own, col_bytes), ExitStack() as undo:
+        undo.callback(module.gru_configure, module.gru_configure(wide))
+        f32 = _gru_grads(_kernel_gru, x.float(), h0.float(), [p.float() for p in ps], lengths)
+        f64 = _gru_grads(_kernel_gru, x, h0, ps, lengths)
+    for a, b, w in zip(f32, f64, want, strict=True):
+        torch.testing.assert_close(a, w, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(b, w, rtol=1e-9, atol=1e-9)

@@ -581,6 +581,24 @@ static int SUF(colsum)(const REAL *A, size_t rows, int cols, int lda, REAL *out)
     return 0;
 }
 
+/* dst (cols, rows; leading dimension ldd) = the transpose of src's columns [0, cols) (rows,
+ * leading dimension lds), in 32 x 32 tiles over torch's threads (outside a parallel region). */
+static void SUF(transpose)(const REAL *src, int rows, int cols, size_t lds, REAL *dst, size_t ldd) {
+    const int TS = 32;
+    int nb = (cols + TS - 1) / TS;
+    auto tiles = [&](int64_t c0, int64_t c1) {
+        for (int64_t cb = c0; cb < c1; cb++)
+            for (int i0 = 0; i0 < rows; i0 += TS) {
+                int j0 = (int)cb * TS, j1 = j0 + TS < cols ? j0 + TS : cols;
+                int i1 = i0 + TS < rows ? i0 + TS : rows;
+                for (int j = j0; j < j1; j++)
+                    for (int i = i0; i < i1; i++) dst[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
+            }
+    };
+    if (at::in_parallel_region()) tiles(0, nb);
+    else at::parallel_for(0, nb, 1, tiles);
+}
+
 /* Longest length among rows [b0, b1): later steps only carry the state. */
 static int SUF(max_len)(const int64_t *len, int T, int b0, int b1) {
     if (!len) return T;
@@ -1207,19 +1225,31 @@ static int SUF(gru_bwd)(const int64_t *a) {
     size_t dsb = (size_t)a[22], dst = (size_t)a[23];
     int G = 3 * H;
     size_t TB = (size_t)T * B;
-    /* dG: gradients of the gate pre-activations (T, B, 3H). reset_after=1: the hidden-side
-     * ones (n part is dan * r); the input-side n part dan goes to dxn (T, B, H).
-     * reset_after=0: input and hidden sides are equal; rbuf holds d(r h) per step. */
+    /* dG: gradients of the gate pre-activations (T, B, 3H), rows of ldg. reset_after=1: the
+     * hidden-side ones (n part is dan * r); the input-side n part dan goes to dxn (T, B, H),
+     * rows of ldx. reset_after=0: input and hidden sides are equal; rbuf holds d(r h) per step.
+     * `wide` (reset_after=1 where the own GEMM is off, i.e. MKL / the BLAS: GenuineIntel): one
+     * (T, B, 4H) block, each row [dan | dr dz dn_h], so dG = its columns [H, 4H) and dxn its
+     * columns [0, H), both rows of 4H: the weight gradients are then two GEMMs, each transposed
+     * (W^T = [h | x]^T dG, M = H, N = 3H, op(A) = A^T), which MKL ran at 336-339 GFLOP/s on the
+     * Xeon against 302 for dG^T [h | x] (N = H) in three (session 14, helper kgru). Off with
+     * rk_gru_wide 0 (gru_configure). */
+    int wide = ra && !rk_own_on && rk_gru_wide;
+    size_t ldg = wide ? (size_t)4 * H : (size_t)G, ldx = wide ? (size_t)4 * H : (size_t)H;
     SUF(bwd_ws) ws;
-    if (SUF(bwd_ws_take)(&ws, TB * G, ra ? TB * H : 0, (size_t)3 * B * H, H)) return -1;
-    REAL *dG = ws.dG, *dxn = ws.dx, *buf = ws.buf, *zrow = ws.zrow;
+    if (SUF(bwd_ws_take)(&ws, wide ? TB * 4 * H : TB * G, ra && !wide ? TB * H : 0,
+                         (size_t)3 * B * H, H)) return -1;
+    REAL *dG = wide ? ws.dG + H : ws.dG, *dxn = wide ? ws.dG : ws.dx, *buf = ws.buf, *zrow = ws.zrow;
+    /* zero the gradient rows [r0, r1) (steps past every length) */
+    auto zero_rows = [&](size_t r0, size_t r1) {
+        if (wide) { memset(ws.dG + r0 * ldg, 0, (r1 - r0) * ldg * sizeof(REAL)); return; }
+        memset(dG + r0 * ldg, 0, (r1 - r0) * ldg * sizeof(REAL));
+        if (ra) memset(dxn + r0 * ldx, 0, (r1 - r0) * ldx * sizeof(REAL));
+    };
     int nt = rk_threads_for(B, nthreads), nc = ra ? rk_cols_for(G / H, H, nthreads, sizeof(REAL)) : 0;
     std::atomic<int> err{0};
     int tmax_all = SUF(max_len)(len, T, 0, B);
-    if (nc && tmax_all < T) {
-        memset(dG + (size_t)tmax_all * B * G, 0, (size_t)(T - tmax_all) * B * G * sizeof(REAL));
-        memset(dxn + (size_t)tmax_all * B * H, 0, (size_t)(T - tmax_all) * B * H * sizeof(REAL));
-    }
+    if (nc && tmax_all < T) zero_rows((size_t)tmax_all * B, TB);
     /* Column split (reset_after=1), as in lstm_bwd. */
     auto cols = [&](int j0, int j1, auto sync) {
         int prev = rk_mkl_local(1), n = j1 - j0;
@@ -1233,13 +1263,12 @@ static int SUF(gru_bwd)(const int64_t *a) {
         }
         sync();
         if (!err) {
-            dh = SUF(sweep_cols)(&Wh, tmax_all, B, H, j0, dG, (size_t)B * G, G, dh, dn, sync,
-                                 [&](int t, REAL *dh, REAL *dn) {
+            dh = SUF(sweep_cols)(&Wh, tmax_all, B, H, j0, dG, (size_t)B * ldg, (int)ldg, dh, dn,
+                                 sync, [&](int t, REAL *dh, REAL *dn) {
                 const REAL *s = S + (size_t)t * B * G, *e = ext + t * BH, *hp = Hs + t * BH;
-                REAL *g = dG + (size_t)t * B * G;
                 for (int b = 0; b < B; b++) {
-                    size_t r = (size_t)b * H + j0;
-                    REAL *gb = g + (size_t)b * G + j0, *xb = dxn + t * BH + r;
+                    size_t r = (size_t)b * H + j0, row = (size_t)t * B + b;
+                    REAL *gb = dG + row * ldg + j0, *xb = dxn + row * ldx + j0;
                     if (len && t >= len[b]) {
                         for (int k = 0; k < 3; k++) memset(gb + (size_t)k * H, 0, bytes);
                         memset(xb, 0, bytes);
@@ -1272,19 +1301,17 @@ static int SUF(gru_bwd)(const int64_t *a) {
         else {
             if (dhn) memcpy(dh, dhn + (size_t)b0 * H, (size_t)M * H * sizeof(REAL));
             else memset(dh, 0, (size_t)M * H * sizeof(REAL));
-            for (int t = T - 1; t >= tmax; t--) {
-                memset(dG + ((size_t)t * B + b0) * G, 0, (size_t)M * G * sizeof(REAL));
-                if (ra) memset(dxn + ((size_t)t * B + b0) * H, 0, (size_t)M * H * sizeof(REAL));
-            }
+            for (int t = T - 1; t >= tmax; t--)
+                zero_rows((size_t)t * B + b0, (size_t)t * B + b1);
             for (int t = tmax - 1; t >= 0; t--) {
                 const REAL *s = S + ((size_t)t * B + b0) * G;
                 const REAL *e = ext + ((size_t)t * B + b0) * H;
                 const REAL *hp = Hs + ((size_t)t * B + b0) * H;
-                REAL *g = dG + ((size_t)t * B + b0) * G;
+                REAL *g = dG + ((size_t)t * B + b0) * ldg;
                 for (int b = 0; b < M; b++) {
                     const REAL *sb = s + (size_t)b * G, *eb = e + (size_t)b * H, *hb = hp + (size_t)b * H;
-                    REAL *gb = g + (size_t)b * G, *d = dh + (size_t)b * H, *nb = dn + (size_t)b * H;
-                    REAL *xb = ra ? dxn + ((size_t)t * B + b0 + b) * H : NULL;
+                    REAL *gb = g + (size_t)b * ldg, *d = dh + (size_t)b * H, *nb = dn + (size_t)b * H;
+                    REAL *xb = ra ? dxn + ((size_t)t * B + b0 + b) * ldx : NULL;
                     if (len && t >= len[b0 + b]) {
                         memset(gb, 0, G * sizeof(REAL));
                         if (ra) memset(xb, 0, H * sizeof(REAL));
@@ -1304,7 +1331,7 @@ static int SUF(gru_bwd)(const int64_t *a) {
                         SUF(gru_row_bwd_r)(H, sb, hb, drh + (size_t)b * H, gb, nb);
                     }
                 }
-                SUF(rmat_mul)(&W1, M, g, G, 1, dn, H);
+                SUF(rmat_mul)(&W1, M, g, (int)ldg, 1, dn, H);
                 REAL *tmp = dh; dh = dn; dn = tmp;
             }
             if (dh0) memcpy(dh0 + (size_t)b0 * H, dh, (size_t)M * H * sizeof(REAL));
@@ -1315,7 +1342,40 @@ static int SUF(gru_bwd)(const int64_t *a) {
     });
     if (!err) {
         int tb = (int)TB;
-        if (ra) {
+        if (wide) {
+            /* W^T (rows, 3H) = A^T dG, then transposed into W, gate blocks reordered for dW_ih
+             * (its columns are [dan | dr dz]: W_ih's rows r, z come from [H, 3H), n from [0, H)) */
+            int R = D > H ? D : H, L = 4 * H;
+            size_t nW = (size_t)R * G;
+            REAL *wt = (dWhh || dWih) ? (REAL *)rk_take(nW * sizeof(REAL)) : NULL;
+            if ((dWhh || dWih) && !wt) err = 1;
+            if (!err && dWhh) {
+                SUF(gemm)('T', 'N', H, G, tb, 1, Hs, H, dG, L, 0, wt, G);
+                SUF(transpose)(wt, H, G, G, dWhh, H);
+            }
+            if (!err && dWih) {
+                SUF(gemm)('T', 'N', D, G, tb, 1, X, D, ws.dG, L, 0, wt, G);
+                SUF(transpose)(wt + H, D, 2 * H, G, dWih, D);
+                SUF(transpose)(wt, D, H, G, dWih + (size_t)2 * H * D, D);
+            }
+            rk_give(wt, nW * sizeof(REAL));
+            if (dX) {
+                SUF(gemm)('N', 'N', tb, D, 2 * H, 1, dG, L, Wih, D, 0, dX, D);
+                SUF(gemm)('N', 'N', tb, D, H, 1, dxn, L, Wih + (size_t)2 * H * D, D, 1, dX, D);
+            }
+            if (!err && (dbih || dbhh)) {  /* one sum of all 4H columns */
+                REAL *sum = (REAL *)malloc((size_t)L * sizeof(REAL));
+                if (!sum || SUF(colsum)(ws.dG, TB, L, L, sum)) err = 1;
+                else {
+                    if (dbhh) memcpy(dbhh, sum + H, (size_t)G * sizeof(REAL));
+                    if (dbih) {
+                        memcpy(dbih, sum + H, (size_t)2 * H * sizeof(REAL));
+                        memcpy(dbih + 2 * H, sum, (size_t)H * sizeof(REAL));
+                    }
+                }
+                free(sum);
+            }
+        } else if (ra) {
             if (dWhh) SUF(gemm)('T', 'N', G, H, tb, 1, dG, G, Hs, H, 0, dWhh, H);
             if (dWih) {
                 SUF(gemm)('T', 'N', 2 * H, D, tb, 1, dG, G, X, D, 0, dWih, D);

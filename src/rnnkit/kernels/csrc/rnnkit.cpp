@@ -76,6 +76,10 @@ void rk_block_give(void *p, size_t bytes) { rk_give(p, bytes); }
 namespace {
 
 int rk_min_rows = 8; /* rows of the batch per thread before splitting pays off */
+/* 1: the GRU backward (reset_after) keeps its gate gradients in one (T, B, 4H) block and takes
+ * the weight gradients transposed where the own GEMM is off (cells.h gru_bwd `wide`); 0: the
+ * separate blocks everywhere (gru_configure, for tests and in-process A/B timings). */
+int rk_gru_wide = 1;
 
 int rk_threads_for(int B, int nthreads) {
     int nt = nthreads < 1 ? 1 : nthreads;
@@ -493,6 +497,15 @@ PyObject *py_lstm_configure(PyObject *, PyObject *arg) {
     return PyLong_FromLong(old);
 }
 
+/* gru_configure(wide): rk_gru_wide (1 or 0; negative keeps); returns the old value. */
+PyObject *py_gru_configure(PyObject *, PyObject *arg) {
+    long v = PyLong_AsLong(arg);
+    if (PyErr_Occurred()) return NULL;
+    int old = rk_gru_wide;
+    if (v >= 0) rk_gru_wide = v > 0;
+    return PyLong_FromLong(old);
+}
+
 /* lstm_block_configure((kc, mr)): the fused LSTM step's K blocking (cells.h rk_lstm_kc; 0: the
  * session 9 step, unblocked; negative keeps) and the blocked tile's rows (4 or 6; other values
  * keep); returns the old (kc, mr), kc as it will run (from L1d when not set). */
@@ -591,6 +604,7 @@ PyMethodDef methods[] = {
     {"gemm_configure", (PyCFunction)py_gemm_configure, METH_O, "own GEMM on/off"},
     {"gemm_route", (PyCFunction)py_gemm_route, METH_O, "own GEMM routing bits"},
     {"lstm_configure", (PyCFunction)py_lstm_configure, METH_O, "LSTM fused step mode"},
+    {"gru_configure", (PyCFunction)py_gru_configure, METH_O, "GRU backward gate layout"},
     {"lstm_block_configure", (PyCFunction)py_lstm_block_configure, METH_O,
      "LSTM fused step K blocking"},
     {"own_gemm", (PyCFunction)(void (*)(void))py_own_gemm, METH_FASTCALL, "the own GEMM, once"},
