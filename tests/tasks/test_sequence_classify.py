@@ -152,7 +152,7 @@ def test_diff_puts_each_channels_first_difference_beside_it_after_pooling():
 def test_diff_run_feeds_twice_the_channels_and_loads_to_the_same_predictions(seq_csv, tmp_path):
     out = tmp_path / "diff"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
-               "--ensemble", 1, "--diff", "--out", out, *TINY, *FIXED)  # fmt: skip
+               "--ensemble", 1, "--out", out, *TINY, *FIXED)  # fmt: skip (--diff: the default)
     assert r.exit_code == 0, r.output
     assert json.loads((out / "config.json").read_text())["model"]["config"]["features"] == 4
     assert json.loads((out / "scaler.json").read_text())["diff"] is True
@@ -163,6 +163,12 @@ def test_diff_run_feeds_twice_the_channels_and_loads_to_the_same_predictions(seq
     assert float((pred == src.y_test).mean()) == res["test_accuracy"]
     with pytest.raises(Exception, match="reads 2 channels"):
         clf.predict_proba([np.zeros((6, 4))])
+    plain = tmp_path / "plain"
+    r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+               "--ensemble", 1, "--no-diff", "--out", plain, *TINY, *FIXED)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads((plain / "config.json").read_text())["model"]["config"]["features"] == 2
+    assert sequence_classify.load(plain).predict_proba(src.X_test).shape == (8, 2)
 
 
 def test_cv_folds_are_stratified():
@@ -236,7 +242,7 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     assert res["first_k_accuracies"][0] == res["member_accuracies"][0]
     assert res["first_k_accuracies"][1] == res["test_accuracy"]
     assert res["auto"] == {"frontend": "conv", "normalise": "series", "patch": 2, "scores": {},
-                           "reason": "as given", "seconds": 0.0, "pool": 3, "diff": False,
+                           "reason": "as given", "seconds": 0.0, "pool": 3, "diff": True,
                            "dilate": 1, "dilate_scores": {}}  # fmt: skip
     for member in (out, out / "member-1"):
         assert (member / "model.safetensors").exists()
@@ -254,13 +260,13 @@ def test_cli_sequence_classify_ensemble(seq_csv, tmp_path):
     # exported as one graph of both members: the classifier's own mean probabilities on
     # batches and lengths the export did not see
     from onnx_roundtrip import assert_predicts, assert_run_exports
-    from rnnkit.tasks.sequence_classify.task import tensors
 
     path = assert_run_exports(out, tmp_path)
     rng = np.random.default_rng(1)
     for sizes in ((7, 12, 9), (16,)):
         seqs = [rng.normal(size=(n, 2)) for n in sizes]
-        x, lengths = tensors(seqs, clf.scaler, clf.normalise, clf.pool)
+        x, lengths = clf.inputs(seqs)  # 4 channels: the 2 and their differences
+        assert x.shape[2] == 4
         assert_predicts(path, x, lengths, clf.predict_proba(seqs))
 
 

@@ -7,7 +7,8 @@ classifiers with an optional convolutional front end, against 1-NN and MiniRocke
        patch = longest pooled series / 64 (both rounded up); front end (conv or none) x
        normalisation (per series or per channel) scored on a stratified validation part of
        train (results.json["auto"] has every score)
-    -> frames (B, T, D), each the mean of `pool` samples -> FCN conv blocks on every frame
+    -> frames (B, T, D), each the mean of `pool` samples, beside their first differences
+       (B, T, 2D; --no-diff: without) -> FCN conv blocks on every frame
        -> their mean over each patch of P frames (B, T/P, F) (--conv-on patches: the conv
        blocks read the concatenated patches instead) -> bidirectional GRU
     -> mean readout + the conv features' mean -> softmax; N members seeded independently,

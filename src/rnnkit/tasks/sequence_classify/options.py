@@ -105,9 +105,9 @@ class SequenceClassifyOptions(TrainOptions):
         "--val-fraction split.", ge=1, le=100,
     )  # fmt: skip
     diff: bool = opt(
-        False, "Feed each channel's first difference x_t - x_{t-1} (after normalising and "
+        True, "Feed each channel's first difference x_t - x_{t-1} (after normalising and "
         "pooling; scaled by training statistics like the channels) beside it: the model reads "
-        "2D channels.",
+        "2D channels (--no-diff: the channels alone, the default before session 14).",
     )  # fmt: skip
     augment: float = opt(
         0.1, "Training-time jitter and amplitude scaling, std in standard units.", ge=0, le=10

@@ -447,13 +447,19 @@ class SequenceClassifier:
     pool: int = 1
     diff: bool = False  # the model reads each channel's first difference beside it
 
-    def predict_proba(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
-        """(T_i, D) sequences -> the members' mean class probabilities (N, C)."""
+    def inputs(self, seqs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T_i, D) sequences -> what the models (and an exported graph) read: the frames
+        (N, T, D or 2D with --diff) normalised, pooled, differenced and scaled as in
+        training, zero-padded, and their lengths (N,)."""
         D = len(self.scaler.mean) // (2 if self.diff else 1)
         for i, s in enumerate(seqs):
             if s.ndim != 2 or s.shape[1] != D:
                 raise DataError(f"sequence {i} has shape {s.shape}; the model reads {D} channels")
-        X, L = tensors(seqs, self.scaler, self.normalise, self.pool, self.diff)
+        return tensors(seqs, self.scaler, self.normalise, self.pool, self.diff)
+
+    def predict_proba(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
+        """(T_i, D) sequences -> the members' mean class probabilities (N, C)."""
+        X, L = self.inputs(seqs)
         return sum(predict_proba(m, X, L) for m in self.models) / len(self.models)
 
     def classify(self, seqs: Sequence[np.ndarray]) -> list[tuple[str, float]]:
