@@ -92,7 +92,7 @@ def baselines(name: str, rows: dict[tuple[str, int], dict]) -> dict | None:
     BASELINE_FILES that has MiniRocket's (whose 1-NN ED must match this file's: the same
     split)."""
     here = rows.get((name, 0))
-    if here and "minirocket" in here["baselines"]:
+    if here and "minirocket" in here.get("baselines", {}):  # screen rows: none
         return here["baselines"]
     for path in BASELINE_FILES:
         before = done(path).get((name, 0))
