@@ -71,6 +71,30 @@ def test_low_precision_auto_picks_a_working_path(dtype):
     assert y.dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("cell", ["elman", "jordan", "gru", "lstm", "mingru", "minlstm", "lru"])
+def test_every_family_runs_forward_and_backward_in_low_precision(cell, dtype):
+    """impl="auto" in bf16/fp16 for each built-in family: forward, backward, the layer's own
+    dtype out, and close to float32 with the same weights (the LRU scans in complex64:
+    torch has no complex bf16)."""
+    from rnnkit import RNNConfig
+    from rnnkit.layers import Recurrent
+
+    torch.manual_seed(0)
+    wide = Recurrent.from_config(RNNConfig(cell, 16, 2), 8)
+    x = torch.randn(3, 30, 8)
+    with torch.no_grad():
+        want, _ = wide(x)
+    layer = Recurrent.from_config(RNNConfig(cell, 16, 2), 8)
+    layer.load_state_dict(wide.state_dict())
+    layer = layer.to(dtype)
+    out, _ = layer(x.to(dtype))
+    out.float().square().sum().backward()
+    assert out.dtype == dtype
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+    assert (out.float() - want).abs().max() < 0.1
+
+
 def test_torch_func_grad_and_vmap_match_autograd():
     from torch.func import functional_call, grad, vmap
 

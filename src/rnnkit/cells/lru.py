@@ -175,10 +175,17 @@ class ComplexScan:
             # dynamic in T; torch.export holds the example's T anyway (Recurrent refuses more)
             h_re, h_im = complex_step_loop(*cell.eigenvalues(), *cell.drive(x), h0_re, h0_im)
         else:
-            lam = torch.complex(*cell.eigenvalues())[None, None]  # (1, 1, N): time-invariant
-            b = torch.complex(*cell.drive(x))  # (B, T, N)
-            h = chunked_scan(lam, b, torch.complex(h0_re, h0_im), log=False)
-            h_re, h_im = h.real, h.imag
+            # torch has no complex bf16 and little complex fp16: a half-precision layer scans
+            # in complex64 (more accurate over long T anyway) and returns its own dtype
+            wide = torch.promote_types(x.dtype, torch.float32)
+
+            def pair(re: Tensor, im: Tensor) -> Tensor:
+                return torch.complex(re.to(wide), im.to(wide))
+
+            lam = pair(*cell.eigenvalues())[None, None]  # (1, 1, N): time-invariant
+            b = pair(*cell.drive(x))  # (B, T, N)
+            h = chunked_scan(lam, b, pair(h0_re, h0_im), log=False)
+            h_re, h_im = h.real.to(x.dtype), h.imag.to(x.dtype)
         y = cell.readout(x, h_re, h_im)
         y, y_last = finish(y, lengths)
         _, re_last = finish(h_re, lengths)
