@@ -137,6 +137,7 @@ def _launch(ctx, name: str, options_cls: type, values: dict) -> None:
             given = {k: v for k, v in values.items() if k not in run_flags and _given(ctx, k)}
             _, options = driver.resumed_options(resume, **given)
             out = resume
+        driver.train_device(options.device, nproc)  # several processes train on the CPU
     if values["threads"] is None:  # the cores shared out, not each rank taking all idle ones
         args += ["--threads", str(max(1, (os.cpu_count() or 1) // nproc))]
     if options.batch % nproc:  # the global batch is split evenly between the ranks
@@ -170,7 +171,7 @@ def _argv(ctx, exclude: tuple[str, ...]) -> list[str]:
 
 def _resume(ctx, name: str, run_dir: Path, values: dict, out, overwrite: bool, phase: dict):
     """`--resume RUN`: the flags given on the command line change the run's budget (or its
-    threads); any other is an error, since the data and model must be the run's own."""
+    threads, device); any other is an error, since the data and model must be the run's own."""
     from ..tasks import driver
 
     if out is not None or overwrite:

@@ -35,6 +35,8 @@ class _Kernels:
             return f"native kernels unavailable: {why}"
         if x is not None and x.device.type != "cpu":
             return f"the kernels run on the CPU, x is on {x.device}"
+        if x is None and cell.weight_hh.device.type not in ("cpu", "meta"):
+            return f"the kernels run on the CPU, the weights are on {cell.weight_hh.device}"
         dtype = cell.weight_hh.dtype if x is None else x.dtype
         if dtype not in FUSED_DTYPES:
             return f"the kernels take float32 or float64, not {dtype}"

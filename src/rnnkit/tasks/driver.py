@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..record import SCHEMA, run_record
-from .options import check_options, to_dict
+from .options import OptionError, check_options, resolve_device, to_dict
 from .task import Fitted, Task, TaskRun
 
 # ---- the task registry: every package under rnnkit/tasks/ with a TASK ----------------------
@@ -49,10 +49,25 @@ def get_task(name: str) -> Task:
     return module.TASK
 
 
-def machine() -> dict[str, Any]:
+def machine(device: str = "cpu") -> dict[str, Any]:
+    """machine_info(), with the GPU's name when training runs on CUDA `device`."""
     from ..training import machine_info
 
-    return machine_info()
+    info = machine_info()
+    if device.startswith("cuda"):
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def train_device(name: str, processes: int = 1) -> str:
+    """The device a run trains on, by name: resolve_device's ("auto" resolved, checked against
+    this machine). Several processes (--nproc, torchrun) train on the CPU alone."""
+    device = resolve_device(name)
+    if processes > 1 and device.type != "cpu":
+        raise OptionError("device", "cpu when several processes train (--nproc > 1)", name)
+    return str(device)
 
 
 # ---- training -----------------------------------------------------------------------------
@@ -125,6 +140,10 @@ def train(
         # a file is recorded by its absolute path: `evaluate RUN` and `--resume` must not
         # depend on the directory they are run from
         options = dataclasses.replace(options, data=str(Path(data_arg).resolve()))
+    # checked here, not when options are made (a GPU run's options load on any machine); the
+    # run records the device it trains on ("auto" resolved), every Trainer of the task gets it
+    options = dataclasses.replace(options, device=train_device(
+        options.device, distributed.World.of().size))  # fmt: skip
     require(*task.requires, what=f"rnnkit train {task.run_name(options)}")
     out = Path(out)
     # before the data step: it may train (sequence-classify's automatic settings), and
@@ -144,7 +163,7 @@ def train(
         model = task.build(options, data)
         config = dataclasses.replace(task.train_config(options, data), progress=progress)
         extra = {"schema": SCHEMA, "task": task.name, "options": to_dict(options),
-                 "data": data.summary, "machine": machine()}  # fmt: skip
+                 "data": data.summary, "machine": machine(options.device)}  # fmt: skip
         ctx = Context(options, data, model, config, out, extra, console, say, resume,
                       resume_command=f"rnnkit train {task.name.replace('_', '-')} --resume "
                                      f"{shlex.quote(str(out))}")  # fmt: skip
@@ -266,7 +285,7 @@ def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None)
     trainer = Trainer(
         model, task.algorithm(ctx.options), config or ctx.config, run_dir=ctx.out,
         callbacks=[WriteFiles(), *callbacks], extra=ctx.extra, overwrite=True, console=ctx.console,
-        resume_command=ctx.resume_command,
+        resume_command=ctx.resume_command, device=ctx.options.device,
     )  # fmt: skip
     result = trainer.fit(train, val, resume=ctx.resume)
     if result.status == "diverged":
@@ -280,17 +299,18 @@ def fit_one(task: Task, ctx: Context, callbacks: tuple = (), config: Any = None)
 
 BUDGETS = ("steps", "epochs", "minutes")  # what a resumed run may be given anew
 # settings of this machine, not of the run (parallel_members: sequence-classify's members
-# trained at once; each member's seed and data are its own either way)
-MACHINE = ("threads", "parallel_members")
+# trained at once; each member's seed and data are its own either way; device: a checkpoint
+# continues on another, its model and optimiser state moved there)
+MACHINE = ("threads", "parallel_members", "device")
 
 
 def resumed_options(run_dir: str | Path, **changes: Any) -> tuple[Task, Any]:
     """(the Task that made the run, the options it was trained with, `changes` applied).
 
     A budget given (steps, epochs, minutes) replaces the run's whole budget: `steps=4000`
-    alone continues to step 4000 whatever epochs or minutes the run had. `threads` (and
-    `parallel_members`, where the task has it) may change too; nothing else may (the data and
-    the model must be the run's).
+    alone continues to step 4000 whatever epochs or minutes the run had. `threads`, `device`
+    (and `parallel_members`, where the task has it) may change too; nothing else may (the data
+    and the model must be the run's).
 
     Raises:
         RunError: `run_dir` is not a task's run, or has no checkpoint to continue.

@@ -193,6 +193,8 @@ def fit_parallel(task: Any, ctx: Any, n: int, fit: Any, jobs: int, threads: int)
         result, out = results[k], member_dir(ctx.out, k)
         model = load_run(out).model
         config = dataclasses.replace(ctx.config, seed=member_seed(ctx.options.seed, k))
+        # on the CPU, whatever --device: it trains nothing, and its model is the one evaluated
+        # (members train at once on the CPU alone: sequence_classify.ensemble_plan)
         trainer = Trainer(model, task.algorithm(ctx.options), config, run_dir=out,
                           extra=ctx.extra, overwrite=True, console=ctx.console,
                           resume_command=ctx.resume_command)  # fmt: skip

@@ -4,7 +4,8 @@ An application's options are a frozen dataclass made with `@options`. Every fiel
 help text and its bounds in `opt(...)`; the CLI derives its flags (`--hidden`, `--seq-len`)
 and their help from these fields, and `check_options` validates every field against them, so
 adding an option touches one line. Options shared by every training command (the vocabulary
-`--data --cell --hidden --layers --steps --epochs --minutes --lr --batch --seed --threads`)
+`--data --cell --hidden --layers --steps --epochs --minutes --lr --batch --seed --threads
+--device`)
 are declared once in `TrainOptions`; a task subclasses it and may give a field a new default
 (`hidden: int = 128`) or new choices (`cell: str = opt("gru", choices=("gru", "lstm"))`),
 keeping the help and bounds declared here.
@@ -191,6 +192,10 @@ class TrainOptions(Validated):
         None, "torch CPU threads, capped at the machine's cores (default: torch's).",
         ge=1, le=1 << 20,
     )
+    device: str = opt(
+        "cpu", "Where training runs: cpu, cuda, cuda:N, mps or auto (cuda when available, else "
+        "cpu). Evaluation and the saved model are on the CPU.",
+    )
 
     def check(self) -> None:
         if self.steps is None and self.epochs is None and self.minutes is None:
@@ -216,6 +221,42 @@ class TrainOptions(Validated):
             "seed": self.seed, "weight_decay": decay, "optimizer": "adamw" if decay else "adam",
             **fields,
         })  # fmt: skip
+
+
+def resolve_device(name: str) -> Any:
+    """The torch.device that `--device name` trains on, checked against this machine: "auto"
+    is the CUDA device when torch sees one, else the CPU; "cuda", "cuda:N" and "mps" must be
+    present here. Imports torch (this module otherwise does not); run at training time, so a
+    run trained on a GPU still loads its options on a machine without one.
+
+    Raises:
+        OptionError: (field "device") a name torch cannot parse, not a CPU, CUDA or MPS
+            device, or a device this machine does not have.
+    """
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    kinds = "cpu, cuda, cuda:N, mps or auto"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise OptionError("device", kinds, name) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise OptionError("device", "a device of this machine (torch sees no CUDA GPU; "
+                              "use cpu or auto)", name)  # fmt: skip
+        if (device.index or 0) >= count:
+            raise OptionError("device", f"a device of this machine (torch sees {count} CUDA "
+                              f"GPU(s): cuda:0 to cuda:{count - 1})", name)  # fmt: skip
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise OptionError("device", "a device of this machine (torch sees no MPS device; "
+                              "use cpu or auto)", name)  # fmt: skip
+    elif device.type != "cpu":
+        raise OptionError("device", kinds, name)
+    return device
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

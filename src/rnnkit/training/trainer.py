@@ -643,8 +643,10 @@ class Trainer:
         except (ValueError, KeyError) as err:
             raise RunError(f"{path}: checkpoint does not fit this optimiser ({err})") from err
         self.state = TrainerState.from_dict(state)
-        try:  # the global state of the streams, whatever number of ranks saved it
-            self.algorithm.load_carry(distributed.split_state(state["carry"], self.world))
+        try:  # the global state of the streams, whatever number of ranks saved it (read onto
+            # the CPU, whatever device saved it: moved to this one, as the model was)
+            carry = distributed.split_state(state["carry"], self.world)
+            self.algorithm.load_carry(distributed._map(lambda t: t.to(self.device), carry))
         except ValueError as err:
             raise RunError(f"{path}: {err}") from None
         self.window.load_state_dict(state["window"])

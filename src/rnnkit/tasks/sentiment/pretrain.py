@@ -134,11 +134,12 @@ def pretraining_texts(splits: Any, source: str, limit: int | None) -> tuple[list
 
 def pretrain(
     classifier: nn.Module, vocab: Vocab, texts: Sequence[str], settings: dict[str, Any],
-    console: Any = None, progress: bool = True,
+    console: Any = None, progress: bool = True, device: str = "cpu",
 ) -> dict[str, Any]:
     """Train `classifier`'s embedding and RNN as a bidirectional LM on `texts`, in place, or
     load them from the cache when the same texts, vocabulary and settings were pretrained
-    before. settings: epochs, lr, seed and the architecture (part of the cache key).
+    before. settings: epochs, lr, seed and the architecture (part of the cache key). It trains
+    on `device` (another than the CPU is part of the key too); `classifier` is left on the CPU.
 
     Returns {"sentences", "words", "steps", "seconds", "nll" (final, nats/word), "cached",
     "interrupted"}; an interrupted pretraining (Ctrl-C, SIGTERM) is not cached.
@@ -153,7 +154,9 @@ def pretrain(
 
     x = lm_tensors(vocab, texts)
     steps = max(1, round(settings["epochs"] * len(x[0]) / LM_BATCH))
-    key = cache_key(texts, vocab, {**settings, "steps": steps, "format": 1})
+    on = torch.device(device)
+    where = {} if on.type == "cpu" else {"device": on.type}  # CPU keys as before
+    key = cache_key(texts, vocab, {**settings, "steps": steps, "format": 1, **where})
     weights, meta = cache_dir() / f"{key}.pt", cache_dir() / f"{key}.json"
     parts = {"input": classifier.input, "rnn": classifier.rnn}
     if weights.is_file() and meta.is_file():
@@ -171,11 +174,13 @@ def pretrain(
     start = time.perf_counter()
     with torch.random.fork_rng():
         torch.manual_seed(settings["seed"])
-        fit = Trainer(lm, BPTT(), config, console=console).fit(random_batches(*x, LM_BATCH))
+        trainer = Trainer(lm, BPTT(), config, console=console, device=on)
+        fit = trainer.fit(random_batches(*x, LM_BATCH))
         with torch.no_grad():
             lm.eval()
             sample = random_batches(*x, 1024)(0, torch.Generator().manual_seed(0))
-            nll = float(lm.loss(sample).loss)
+            nll = float(lm.loss(Batch.of(sample).to(on)).loss)
+        lm.cpu()
     info = {"sentences": len(x[0]), "words": int(x[2].sum()), "steps": steps,
             "seconds": round(time.perf_counter() - start, 1), "nll": round(nll, 4)}  # fmt: skip
     if fit.status == "interrupted":

@@ -133,7 +133,7 @@ class SentimentTask(Task):
                 ctx.say(f"pretraining a bidirectional language model on "
                         f"{data.summary['vocab_from']}")  # fmt: skip
             p = pretrain(ctx.model, data.vocab, data.pretrain_texts, settings, ctx.console,
-                         ctx.config.progress)  # fmt: skip
+                         ctx.config.progress, o.device)  # fmt: skip
             if data.pretrained is None:
                 data.pretrained = p
                 ctx.say(f"language model: {p['nll']:.3f} nats/word after {p['steps']:,} steps"

@@ -125,7 +125,7 @@ class SequenceClassifyOptions(TrainOptions):
         None, "Ensemble members trained at once, each in its own process with an equal share "
         "of --threads (at least 1); a member's weights are the same either way at the same "
         "threads per member (default: one member per thread, at most --ensemble: in turn on "
-        "1 thread).", ge=1, le=1000,
+        "1 thread; in turn on a --device other than cpu).", ge=1, le=1000,
     )  # fmt: skip
     baselines: str = opt(
         "all", "all: 1-NN Euclidean, 1-NN DTW and MiniRocket (aeon); euclidean: only the "

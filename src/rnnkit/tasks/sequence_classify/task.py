@@ -210,9 +210,12 @@ def conv_frames(options: SequenceClassifyOptions, longest: int, patch: int) -> i
 
 def ensemble_plan(options: SequenceClassifyOptions) -> tuple[int, int]:
     """(members trained at once, torch threads of each): --parallel-members (default: one
-    per torch thread, at most --ensemble), sharing --threads (default: torch's)."""
+    per torch thread, at most --ensemble), sharing --threads (default: torch's); on another
+    device than the CPU, one at a time (members at once are CPU processes)."""
     threads = torch.get_num_threads() if options.threads is None else min(
         options.threads, os.cpu_count() or 1)  # as driver.cap_threads caps it
+    if torch.device(options.device).type != "cpu":
+        return 1, threads
     return member_plan(options.parallel_members, options.ensemble, threads)
 
 
@@ -293,7 +296,8 @@ def score(data: ClassificationData, options: SequenceClassifyOptions, front: str
     model = build_model(model_config(options, X.shape[2], len(data.classes), front, patch,
                                      dilation))  # fmt: skip
     config = step_config(options, len(X), steps or options.select_steps, val=True)
-    trainer = Trainer(model, BPTT(), dataclasses.replace(config, progress=False))
+    trainer = Trainer(model, BPTT(), dataclasses.replace(config, progress=False),
+                      device=options.device)  # fmt: skip
     result = trainer.fit(random_batches(X, y_tr, L, options.batch, batch_transform(options)),
                          fixed_batches(X_v, y_va, L_v))  # fmt: skip
     if result.status == "interrupted":
@@ -509,6 +513,10 @@ class SequenceClassifyTask(Task):
         ctx.say(f"front end {c.frontend}, normalise {c.normalise}, patch {c.patch} ({c.reason})")
         start = time.perf_counter()
         jobs, threads = ensemble_plan(ctx.options)
+        o = ctx.options
+        if o.ensemble > 1 and o.parallel_members != 1 and torch.device(o.device).type != "cpu":
+            ctx.say(f"the {o.ensemble} members train in turn on {o.device} (at once on the CPU "
+                    "alone)")  # fmt: skip
         fits, ended = driver.fit_members(self, ctx, ctx.options.ensemble, self.fit_member,
                                          jobs, threads)  # fmt: skip
         ctx.data.seconds["training"] = round(time.perf_counter() - start, 2)
