@@ -80,3 +80,20 @@ def test_a_corrupt_cached_build_is_rebuilt_with_a_warning(tmp_path, monkeypatch,
     assert len(calls) == 2 and calls[1][-1] == "-DRNNKIT_REBUILT"
     assert any("failed to load" in str(w.message) for w in caught)
     assert "rebuilding them" in capsys.readouterr().err
+
+
+def test_a_failed_build_is_reported_by_the_compilers_diagnostic():
+    """torch's message starts with the command line it ran; the reason names what went wrong."""
+    message = (
+        "Error building extension 'rnnkit_kernels': [1/6] /opt/gcc/bin/g++ -MMD -MF blas.o.d "
+        "-isystem /usr/include/python3.12 -fPIC -std=c++17 -O3 -c blas.cpp -o blas.o\n"
+        "In file included from torch/extension.h:9,\n"
+        "/usr/include/python3.12/pyconfig.h:3:12: fatal error: x86_64-linux-gnu/python3.12/"
+        "pyconfig.h: No such file or directory\n"
+        "compilation terminated.\nninja: build stopped: subcommand failed.\n"
+    )
+    reason = _build._first_line(RuntimeError(message))
+    assert reason.startswith("/usr/include/python3.12/pyconfig.h:3:12: fatal error:")
+    assert _build._first_line(RuntimeError("Error building extension 'x': ninja died")) == (
+        "Error building extension 'x': ninja died"
+    )

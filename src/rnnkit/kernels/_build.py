@@ -129,7 +129,14 @@ def _fallback_build() -> tuple[ModuleType | None, str]:
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = [ln for ln in str(exc).splitlines() if "error" in ln.lower()] or str(exc).splitlines()
+    """The line of a failed build that says why: the compiler's first diagnostic ("...: fatal
+    error: Python.h: No such file or directory") where there is one, not the first line of
+    torch's message (which is the command line it ran)."""
+    lines = str(exc).splitlines()
+    for pattern in (r"\berror:", r"error"):
+        found = [ln.strip() for ln in lines if re.search(pattern, ln, re.IGNORECASE)]
+        if found:
+            return found[0]
     return lines[0] if lines else type(exc).__name__
 
 
