@@ -23,7 +23,7 @@ say which (`impl_used`). Five parts, each a list of rows with a pass/fail where 
    "scan") against its step loop and cuDNN's GRU over long sequences.
 5. training: a character model trained 40 steps by the Trainer on the device, saved, loaded
    on the CPU (load_run), the CPU copy's outputs against the device model's; then the run
-   resumed on the device for 20 more steps.
+   resumed on the device for 20 more steps (--quick: 10 and 5, a smaller model).
 
 Writes a JSON file of every row (--out) and prints a summary table. Exit code 1 when a check
 fails.
@@ -171,7 +171,7 @@ def dtypes(device: torch.device, quick: bool) -> list[dict]:
                     loss = out.float().square().mean()
                 loss.backward()
                 grads_finite = all(torch.isfinite(p.grad).all() for p in layer.parameters())
-                rel = abs(float(loss) - want) / max(abs(want), 1e-12)
+                rel = abs(float(loss.detach()) - want) / max(abs(want), 1e-12)
                 row.update(impl_used=layer.impl_used, out_dtype=str(out.dtype), loss_rel=rel,
                            ok=bool(grads_finite and rel < 0.05))  # fmt: skip
             except Exception as err:  # noqa: BLE001 - the row records what failed
@@ -307,15 +307,17 @@ def training(device: torch.device, quick: bool) -> list[dict]:
     torch.manual_seed(0)
     V = 40
     text = torch.tensor([(i * 7 + i // 13) % V for i in range(40_000)])  # a learnable stream
+    hidden, steps = (32, 10) if quick else (128, 40)
     config = ManyToManyConfig(InputConfig("tokens", V, 32), HeadConfig("softmax", V),
-                              RNNConfig("lstm", 128, 2))  # fmt: skip
+                              RNNConfig("lstm", hidden, 2))  # fmt: skip
     model = build_model(config)
     train = stream_batches(text[:36_000], batch_size=32, seq_len=64)
     val = stream_batches(text[36_000:], batch_size=8, seq_len=64)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        cfg = TrainConfig(steps=40, lr=3e-3, eval_every=20, checkpoint_every=20, progress=False)
+        cfg = TrainConfig(steps=steps, lr=3e-3, eval_every=steps // 2,
+                          checkpoint_every=steps // 2, progress=False)  # fmt: skip
         start = time.perf_counter()
         result = Trainer(model, TBPTT(k1=32, k2=64), cfg, run_dir=run_dir,
                          device=device).fit(train, val)  # fmt: skip
@@ -333,7 +335,7 @@ def training(device: torch.device, quick: bool) -> list[dict]:
                      "best_val": result.best, "step": result.step,
                      "cpu_vs_device": diff, "ok": result.status == "completed" and diff < 1e-4})
         try:
-            again = resume(run_dir, train, val, steps=60, device=device)
+            again = resume(run_dir, train, val, steps=steps + steps // 2, device=device)
             rows.append({"case": "resume on device", "status": again.status,
                          "ok": again.status == "completed"})
         except Exception as err:  # noqa: BLE001
