@@ -333,7 +333,8 @@ def training(device: torch.device, quick: bool) -> list[dict]:
         rows.append({"case": "train on device, load on CPU", "status": result.status,
                      "trained_on": str(trained), "seconds": seconds,
                      "best_val": result.best, "step": result.step,
-                     "cpu_vs_device": diff, "ok": result.status == "completed" and diff < 1e-4})
+                     "cpu_vs_device": diff,
+                     "ok": result.status == "completed" and diff < 1e-4})  # fmt: skip
         try:
             again = resume(run_dir, train, val, steps=steps + steps // 2, device=device)
             rows.append({"case": "resume on device", "status": again.status,

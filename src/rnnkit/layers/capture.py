@@ -43,6 +43,8 @@ def vmapping() -> bool:
     """Whether a torch.func.vmap is active (torch.nn's RNN ops have no batching rule)."""
     if torch.compiler.is_compiling():
         return False  # dynamo cannot trace the query; vmap under torch.compile is out of scope
+    if torch._C._functorch.peek_interpreter_stack() is None:
+        return False  # no transform at all: the common case, without the import below
     from torch._C._functorch import TransformType, get_interpreter_stack
 
     return any(i.key() == TransformType.Vmap for i in get_interpreter_stack() or ())

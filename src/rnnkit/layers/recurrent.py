@@ -201,10 +201,12 @@ class Recurrent(nn.Module):
         capture = torch.compiler.is_compiling() or torch.compiler.is_exporting()
         traced = impl == "fused" and capture
         lengths = self._check_lengths(lengths, B, T, values=not traced)
+        self.__dict__["impl_used"] = impl  # not nn.Module.__setattr__: ~3 us a call
+        if impl == "torch" and state is None:  # torch.nn makes the zero state itself
+            return self._forward_torch(x, None, lengths)
         cells = self._cell_tuple()
         templates = [c.init_state(B, x.device, x.dtype) for c in cells]
         states = templates if state is None else unstack_state(state, templates, "Recurrent")
-        self.__dict__["impl_used"] = impl  # not nn.Module.__setattr__: ~3 us a call
         if impl == "reference" and torch.jit.is_tracing():
             raise RuntimeError(self._untraceable(T))
         if impl == "torch":
@@ -532,7 +534,14 @@ class Recurrent(nn.Module):
         return self._torch_config_unsupported()
 
     def _torch_config_unsupported(self) -> str | None:
-        """Why no torch.nn module has this layer's cells and shape (whatever the mode)."""
+        """Why no torch.nn module has this layer's cells and shape (whatever the mode); once
+        per layer, like _cell_tuple (the cells and their options are fixed once built)."""
+        why = self.__dict__.get("_torch_why", False)
+        if why is False:
+            why = self.__dict__["_torch_why"] = self._torch_config_why()
+        return why
+
+    def _torch_config_why(self) -> str | None:
         cells = self.cells
         first = cells[0]
         if any(type(c) is not type(first) for c in cells):
@@ -592,14 +601,16 @@ class Recurrent(nn.Module):
         for k, layer in enumerate(self.layers):
             for d, cell in enumerate(layer):
                 suffix = f"_l{k}" + ("_reverse" if d else "")
-                for name, p in cell.named_parameters(recurse=False):
-                    params[name + suffix] = p
+                for name, p in cell._parameters.items():  # named_parameters: ~4x the time
+                    if p is not None:
+                        params[name + suffix] = p
         return params
 
-    def _forward_torch(self, x: Tensor, states: list[Any], lengths: Tensor | None):
+    def _forward_torch(self, x: Tensor, states: list[Any] | None, lengths: Tensor | None):
         module = self._torch_module()
-        module.train(self.training)
-        hx = stack_states(states)
+        if module.training != self.training:
+            module.train(self.training)
+        hx = None if states is None else stack_states(states)
         inp = x
         if lengths is not None:
             inp = nn.utils.rnn.pack_padded_sequence(
