@@ -94,6 +94,7 @@ def test_a_failed_build_is_reported_by_the_compilers_diagnostic():
     )
     reason = _build._first_line(RuntimeError(message))
     assert reason.startswith("/usr/include/python3.12/pyconfig.h:3:12: fatal error:")
+    assert reason.endswith("(install Python's headers, e.g. apt install python3-dev)")
     assert _build._first_line(RuntimeError("Error building extension 'x': ninja died")) == (
         "Error building extension 'x': ninja died"
     )

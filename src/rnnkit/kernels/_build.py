@@ -136,7 +136,10 @@ def _first_line(exc: BaseException) -> str:
     for pattern in (r"\berror:", r"error"):
         found = [ln.strip() for ln in lines if re.search(pattern, ln, re.IGNORECASE)]
         if found:
-            return found[0]
+            line = found[0]
+            if re.search(r"Python\.h|pyconfig\.h", line):
+                line += " (install Python's headers, e.g. apt install python3-dev)"
+            return line
     return lines[0] if lines else type(exc).__name__
 
 
