@@ -441,7 +441,8 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
            "ensemble", "filters", "patch", "select_steps", "select_folds", "crop", "dilate",
-           "max_frames", "choose_dilate", "dilate_select_steps", "parallel_members", "warp"]  # fmt: skip
+           "max_frames", "choose_dilate", "dilate_select_steps", "parallel_members",
+           "warp"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
          ("seed", "0"), ("warp", "0")}  # fmt: skip
