@@ -128,6 +128,26 @@ def test_window_slicing_stretches_a_window_of_each_series_back_to_its_length():
         assert (out[b, n:] == 0).all()
 
 
+def test_time_warping_keeps_each_series_ends_and_order_and_moves_its_middle():
+    from rnnkit.tasks.sequence_classify.task import augmenter
+
+    L = torch.tensor([12, 7])
+    x = torch.arange(12.0).reshape(1, 12, 1).repeat(2, 1, 1) * (torch.arange(12) < L[:, None])[
+        ..., None]  # fmt: skip
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(augmenter(0.0, 1.0, 0.0)(x, L, gen), x)  # warp 0: unchanged
+    moved = 0.0
+    for _ in range(5):
+        out = augmenter(0.0, 1.0, 0.5)(x, L, gen)
+        for b, n in enumerate(L.tolist()):  # a ramp read at a monotone time map
+            seq = out[b, :n, 0]
+            assert abs(float(seq[0])) < 1e-5 and abs(float(seq[-1]) - (n - 1)) < 1e-4
+            assert (seq.diff() > 0).all()
+            assert (out[b, n:] == 0).all()
+            moved = max(moved, float((seq - torch.arange(float(n))).abs().max()))
+    assert moved > 0.5  # the map is not the identity
+
+
 def test_pooling_averages_windows_of_frames():
     from rnnkit.tasks.sequence_classify.task import pooled
 
@@ -421,10 +441,11 @@ def test_train_sequence_classify_bad_input(seq_csv, tmp_path):
 NUMERIC = ["hidden", "layers", "steps", "epochs", "minutes", "lr", "batch", "seed", "threads",
            "max_train", "max_test", "dropout", "weight_decay", "val_fraction", "augment",
            "ensemble", "filters", "patch", "select_steps", "select_folds", "crop", "dilate",
-           "max_frames", "choose_dilate", "dilate_select_steps", "parallel_members"]  # fmt: skip
+           "max_frames", "choose_dilate", "dilate_select_steps", "parallel_members",
+           "warp"]  # fmt: skip
 BAD = ["0", "-1", "nan", "inf", "1e30", "abc"]
 LEGAL = {("dropout", "0"), ("weight_decay", "0"), ("val_fraction", "0"), ("augment", "0"),
-         ("seed", "0")}  # fmt: skip
+         ("seed", "0"), ("warp", "0")}  # fmt: skip
 
 
 def test_numeric_options_cover_the_command():

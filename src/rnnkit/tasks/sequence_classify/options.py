@@ -116,6 +116,10 @@ class SequenceClassifyOptions(TrainOptions):
         1.0, "Training-time window slicing: each series cut to a random window of at least "
         "this fraction of its length, stretched back (1: none).", gt=0, le=1,
     )  # fmt: skip
+    warp: float = opt(
+        0.0, "Training-time time warping: each series read at a random smooth monotone time "
+        "map, its local speed exp(warp * N(0, 1)) (0: none).", ge=0, le=2,
+    )  # fmt: skip
     ensemble: int = opt(
         5, "Average the softmax of N independently seeded models (saved together; --minutes "
         "bounds their training together: each member gets --minutes / ceil(N / members at "

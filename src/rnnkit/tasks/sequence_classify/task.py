@@ -399,34 +399,53 @@ def encode(data: ClassificationData, choice: Choice) -> SequenceData:
 
 
 def batch_transform(options: SequenceClassifyOptions):
-    """The training batches' augmentation, or None when --augment 0 and --crop 1."""
-    if options.augment > 0 or options.crop < 1:
-        return augmenter(options.augment, options.crop)
+    """The training batches' augmentation, or None when --augment 0, --crop 1 and --warp 0."""
+    if options.augment > 0 or options.crop < 1 or options.warp > 0:
+        return augmenter(options.augment, options.crop, options.warp)
     return None
 
 
-def augmenter(augment: float, crop: float = 1.0):
-    """Window cropping, amplitude scaling and jitter of standardised frames.
+WARP_KNOTS = 4  # the random speed curve's knots inside each series (Um et al. 2017 use 4)
+
+
+def augmenter(augment: float, crop: float = 1.0, warp: float = 0.0):
+    """Window cropping, time warping, amplitude scaling and jitter of standardised frames.
 
     x (B, T, D) -> a random window of each series, a fraction U(crop, 1) of its length,
     stretched back to that length by linear interpolation (window slicing, Le Guennec et al.
-    2016; none at crop 1), then x · (1 + ε_scale) + ε_jitter with std `augment`, ε_scale
+    2016; none at crop 1); then, at warp > 0, each series read at a random smooth monotone time
+    map (time warping, Um et al. 2017): a speed exp(warp · N(0, 1)) at WARP_KNOTS + 2 knots
+    spread over the series, linear between them, integrated and scaled so the first and last
+    frames stay in place; then x · (1 + ε_scale) + ε_jitter with std `augment`, ε_scale
     (B, 1, D) per sequence and channel, ε_jitter (B, T, D) per frame; padded frames stay 0.
     """
 
+    def resample(x: torch.Tensor, pos: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        """x read at fractional frames pos (B, T), linearly between neighbours."""
+        B, T, D = x.shape
+        i0 = pos.floor().long()
+        w = (pos - i0)[..., None]
+        i1 = torch.minimum(i0 + 1, last.long())
+        return (1 - w) * x.gather(1, i0[..., None].expand(B, T, D)) + w * x.gather(
+            1, i1[..., None].expand(B, T, D))  # fmt: skip
+
     def aug(x: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         B, T, D = x.shape
+        last = (lengths - 1).clamp_min(0)[:, None].to(x.dtype)  # (B, 1)
+        t = (torch.arange(T, dtype=x.dtype)[None, :] / last.clamp_min(1)).clamp(max=1)  # [0, 1]
         if crop < 1:
             span = crop + (1 - crop) * torch.rand(B, 1, generator=gen)  # (B, 1) kept
             start = (1 - span) * torch.rand(B, 1, generator=gen)
-            last = (lengths - 1).clamp_min(0)[:, None].to(x.dtype)  # (B, 1)
-            t = torch.arange(T, dtype=x.dtype)[None, :] / last.clamp_min(1)  # (B, T) in [0, 1]
-            pos = ((start + span * t) * last).clamp(max=last)
-            i0 = pos.floor().long()
-            w = (pos - i0)[..., None]
-            i1 = torch.minimum(i0 + 1, last.long())
-            x = (1 - w) * x.gather(1, i0[..., None].expand(B, T, D)) + w * x.gather(
-                1, i1[..., None].expand(B, T, D))  # fmt: skip
+            x = resample(x, ((start + span * t) * last).clamp(max=last), last)
+        if warp > 0:
+            speed = (warp * torch.randn(B, WARP_KNOTS + 2, generator=gen)).exp().to(x.dtype)
+            u = t * (WARP_KNOTS + 1)  # (B, T) in knot units
+            k = u.floor().long().clamp(max=WARP_KNOTS)
+            f = u - k
+            v = (1 - f) * speed.gather(1, k) + f * speed.gather(1, k + 1)  # speed at each frame
+            c = v.cumsum(1) - v[:, :1]  # 0 at the first frame
+            total = c.gather(1, last.long()).clamp_min(1e-12)
+            x = resample(x, (c / total * last).clamp_min(0).minimum(last), last)
         scale = 1.0 + augment * torch.randn(B, 1, D, generator=gen)
         noise = augment * torch.randn(B, T, D, generator=gen)
         mask = (torch.arange(T)[None, :] < lengths[:, None]).unsqueeze(-1)  # (B, T, 1)
