@@ -123,3 +123,22 @@ def test_torch_compile_runs_every_impl(impl):
     assert (out - layer(x)[0]).abs().max() < 1e-6
     if impl == "reference":  # the cell loop compiles with no graph break
         torch.compile(layer, backend="eager", fullgraph=True)(x)
+
+
+def test_the_kernels_refuse_weights_off_the_cpu_when_no_input_is_given():
+    """streamer() and the run's recorded impl ask without an input: a layer moved to a GPU must
+    get the Python path, not CUDA pointers read as CPU memory (checked on a GPU in
+    benchmarks/gpu_check.py; here the weights only say they are elsewhere)."""
+    from types import SimpleNamespace
+
+    from rnnkit import kernels
+    from rnnkit.cells import impls_of
+
+    cell = GRU(4, 8).cells[0]
+    fused = impls_of(cell)["fused"]
+    if not kernels.available():
+        pytest.skip("native kernels unavailable")
+    assert fused.unsupported(cell, None) is None
+    away = SimpleNamespace(device=torch.device("cuda", 0), dtype=torch.float32)
+    elsewhere = SimpleNamespace(weight_hh=away, reset_after=True, activation="tanh")
+    assert "the weights are on cuda:0" in fused.unsupported(elsewhere, None)
