@@ -48,6 +48,7 @@ from torch import nn
 
 from rnnkit import RNNConfig
 from rnnkit.layers import Recurrent
+from rnnkit.layers.state import leaves
 
 CELLS = (
     ("elman-tanh", "elman", {"activation": "tanh"}),
@@ -63,14 +64,6 @@ CELLS = (
 )
 IMPLS = ("auto", "torch", "scan", "reference")
 TOL = 1e-4  # float32 against float64, relative to each tensor's largest magnitude
-
-
-def leaves(state) -> list[torch.Tensor]:
-    if isinstance(state, torch.Tensor):
-        return [state]
-    if isinstance(state, (list, tuple)):
-        return [t for s in state for t in leaves(s)]
-    return []
 
 
 def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
