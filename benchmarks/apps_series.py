@@ -111,6 +111,17 @@ for _k, _v in list(ENTRIES.items()):
     if _v[:2] == ["train", "forecast"] and not _k.startswith("am-"):
         ENTRIES[_k] = [*_v, "--no-hybrid-arima-mean"]
 
+# session 16: the default (am-*) on hourly temperatures nothing was chosen on: San Francisco's
+# 2010 (vega_datasets' sf-temps), and Seattle's first 5,956 hours, which end where the
+# validation tail of session 8's seattle-temps runs began (write_temps_early): the rule
+# --hybrid-arima-mean was found on seattle-temps' test part, and neither part is in this one
+TEMPS_EARLY = 5956  # = 8,759 - 1,752 test points - 1,051 validation points (val_fraction 0.15)
+ENTRIES["am-sftemps"] = ["train", "forecast", "--data", "sf-temps", "--horizon", "24",
+                         "--threads", "1", "--hybrid-arima-mean"]
+ENTRIES["am-temps-early"] = ["train", "forecast", "--data", str(RUNS / "seattle-temps-early.csv"),
+                             "--target", "temp", "--time", "date", "--horizon", "24",
+                             "--threads", "1", "--hybrid-arima-mean"]
+
 
 def entry_args(name: str) -> list[str]:
     """ENTRIES[name], or ENTRIES[base] + --seed N for a name written base@N."""
@@ -130,6 +141,18 @@ def write_kdd135() -> None:
     (RUNS / "kdd135.csv").write_text("t,value,label\n" + "\n".join(rows) + "\n")
     train = [r.rsplit(",", 1)[0] for r in rows[:1200]]
     (RUNS / "kdd135-train.csv").write_text("t,value\n" + "\n".join(train) + "\n")
+
+
+def write_temps_early() -> None:
+    """RUNS/seattle-temps-early.csv: the first TEMPS_EARLY hours of seattle-temps, the
+    lines of vega_datasets' file as they are."""
+    import importlib.resources
+
+    path = importlib.resources.files("vega_datasets") / "_data" / "seattle-temps.csv"
+    lines = path.read_text().splitlines()
+    assert len(lines) == 8760 and lines[0] == "date,temp", len(lines)  # TEMPS_EARLY's split
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / "seattle-temps-early.csv").write_text("\n".join(lines[: TEMPS_EARLY + 1]) + "\n")
 
 
 def write_elnino() -> None:
@@ -156,6 +179,8 @@ def run(name: str) -> dict:
         write_kdd135()
     if "elnino" in name:
         write_elnino()
+    if "temps-early" in name:
+        write_temps_early()
     out = RUNS / name.replace("@", "-s")
     if not name.startswith("anomalies"):
         args += ["--out", str(out), "--overwrite", "--quiet"]

@@ -141,3 +141,13 @@ def test_packaged_data_sets_load_offline():
     assert co2.gaps_filled == 59 and np.isfinite(co2.values).all() and co2.period == 52
     sun = load_series_source("sunspots")
     assert sun.default_test == (1921.0, 1987.0) and sun.index[0] == 1700
+
+
+def test_vega_hourly_temperatures_load_by_name():
+    """seattle-temps and sf-temps (vega_datasets, offline): a year of hours each, in time order,
+    the target column read from each file's own layout (sf-temps lists temp before date)."""
+    sea, sf = load_series_source("seattle-temps"), load_series_source("sf-temps")
+    assert (len(sea), len(sf)) == (8759, 8759) and sea.index_label == sf.index_label
+    assert np.all(np.diff(sf.index) > 0) and np.isfinite(sf.values).all()
+    assert sf.values[:2].tolist() == [47.8, 47.4] and sea.values[0] == 39.4
+    assert 40 < sf.values.mean() < 70 and sf.values.std() < sea.values.std()  # a milder climate

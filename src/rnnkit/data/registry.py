@@ -193,8 +193,9 @@ DATASETS: dict[str, Dataset] = {
             "5 series, 100-2,284 points", "pip", "statsmodels",
         ),
         Dataset(
-            "vega-datasets", "forecasting", "seattle-weather (daily), seattle-temps (hourly), "
-            "stocks (5 companies, monthly), bundled offline", "3 files, 123-8,759 points",
+            "vega-datasets", "forecasting", "seattle-weather (daily), seattle-temps and "
+            "sf-temps (hourly), stocks (5 companies, monthly), bundled offline",
+            "4 files, 123-8,760 points",
             "pip", "vega_datasets==0.9.0",
         ),
         Dataset(

@@ -2,7 +2,7 @@
 user's CSV column, optionally with covariate columns.
 
 `load_series_source(spec, target, time, period, covariates, key)`: sunspots, co2 or nile from
-statsmodels; seattle-weather (daily), seattle-temps (hourly) or stocks (monthly, five
+statsmodels; seattle-weather (daily), seattle-temps and sf-temps (hourly) or stocks (monthly, five
 companies: `key` picks one) from the files vega_datasets bundles; or a user CSV with a
 `target` column. `detect_period` finds a seasonal period from the ACF of a training part.
 Interior NaN gaps (co2 has 59) are filled by linear interpolation and counted;
@@ -65,6 +65,7 @@ STATSMODELS_SERIES = ("sunspots", "co2", "nile")
 VEGA_SERIES = {
     "seattle-weather": ("seattle-weather.csv", "date", "temp_max", None),
     "seattle-temps": ("seattle-temps.csv", "date", "temp", None),
+    "sf-temps": ("sf-temps.csv", "date", "temp", None),
     "stocks": ("stocks.csv", "date", "price", "symbol"),
 }
 NAMED_SERIES = (*STATSMODELS_SERIES, *VEGA_SERIES)
@@ -187,7 +188,8 @@ def load_vega_series(
     name: str, target: str | None, period: int | None, covariates: tuple[str, ...],
     key: str | None,
 ) -> Series:
-    """seattle-weather, seattle-temps or stocks from the files vega_datasets ships (offline)."""
+    """seattle-weather, seattle-temps, sf-temps or stocks from the files vega_datasets ships
+    (offline)."""
     import importlib.resources
 
     require_package("vega_datasets", VEGA_INSTALL, f"the {name} data set")

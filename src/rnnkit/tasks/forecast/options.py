@@ -25,8 +25,8 @@ class ForecastOptions(TrainOptions):
 
     data: str | None = opt(
         "sunspots", "sunspots (1700-2008; test 1921-1987 as in Zhang 2003), co2 (weekly, with "
-        "gaps), nile (statsmodels); seattle-weather (daily), seattle-temps (hourly), stocks "
-        "(monthly, with --series; vega_datasets); or a .csv file with --target."
+        "gaps), nile (statsmodels); seattle-weather (daily), seattle-temps and sf-temps "
+        "(hourly), stocks (monthly, with --series; vega_datasets); or a .csv file with --target."
     )  # fmt: skip
     target: str | None = opt(None, "CSV or vega data set: the column to forecast.")
     time: str | None = opt(None, "CSV: a time column (numbers or dates).")
