@@ -169,6 +169,18 @@ def test_diff_puts_each_channels_first_difference_beside_it_after_pooling():
     assert np.allclose(X[0].numpy(), scaler.transform(f), atol=1e-6)
 
 
+def assert_loads_to_its_test_accuracy(out, seq_csv, wrong_channels):
+    """The run in `out` loads to predictions with its recorded test accuracy, and refuses
+    series of another number of channels than the 2 it was trained on."""
+    res = json.loads((out / "results.json").read_text())
+    src = load_classification_source(str(seq_csv), time_column="t")
+    clf = sequence_classify.load(out)
+    pred = clf.predict_proba(src.X_test).argmax(1)
+    assert float((pred == src.y_test).mean()) == res["test_accuracy"]
+    with pytest.raises(Exception, match="reads 2 channels"):
+        clf.predict_proba([np.zeros((6, wrong_channels))])
+
+
 def test_diff_run_feeds_twice_the_channels_and_loads_to_the_same_predictions(seq_csv, tmp_path):
     out = tmp_path / "diff"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
@@ -176,18 +188,13 @@ def test_diff_run_feeds_twice_the_channels_and_loads_to_the_same_predictions(seq
     assert r.exit_code == 0, r.output
     assert json.loads((out / "config.json").read_text())["model"]["config"]["features"] == 4
     assert json.loads((out / "scaler.json").read_text())["diff"] is True
-    res = json.loads((out / "results.json").read_text())
-    src = load_classification_source(str(seq_csv), time_column="t")
-    clf = sequence_classify.load(out)
-    pred = clf.predict_proba(src.X_test).argmax(1)
-    assert float((pred == src.y_test).mean()) == res["test_accuracy"]
-    with pytest.raises(Exception, match="reads 2 channels"):
-        clf.predict_proba([np.zeros((6, 4))])
+    assert_loads_to_its_test_accuracy(out, seq_csv, wrong_channels=4)
     plain = tmp_path / "plain"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
                "--ensemble", 1, "--no-diff", "--out", plain, *TINY, *FIXED)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert json.loads((plain / "config.json").read_text())["model"]["config"]["features"] == 2
+    src = load_classification_source(str(seq_csv), time_column="t")
     assert sequence_classify.load(plain).predict_proba(src.X_test).shape == (8, 2)
 
 
@@ -219,13 +226,7 @@ def test_level_run_feeds_its_extra_channels_and_loads_to_the_same_predictions(se
     assert r.exit_code == 0, r.output
     assert json.loads((out / "config.json").read_text())["model"]["config"]["features"] == 8
     assert json.loads((out / "scaler.json").read_text())["normalise"] == "level"
-    res = json.loads((out / "results.json").read_text())
-    src = load_classification_source(str(seq_csv), time_column="t")
-    clf = sequence_classify.load(out)
-    pred = clf.predict_proba(src.X_test).argmax(1)
-    assert float((pred == src.y_test).mean()) == res["test_accuracy"]
-    with pytest.raises(Exception, match="reads 2 channels"):
-        clf.predict_proba([np.zeros((6, 3))])
+    assert_loads_to_its_test_accuracy(out, seq_csv, wrong_channels=3)
 
 
 def test_cv_folds_are_stratified():
