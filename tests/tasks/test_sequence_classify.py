@@ -105,7 +105,7 @@ def test_normalisation_is_chosen_only_when_it_changes_the_frames():
     z = [(s - s.mean(0)) / s.std(0, ddof=d) for s, d in zip(raw, (0, 1, 1), strict=True)]
     opts = SequenceClassifyOptions()
     assert candidates(opts, z) == [("conv", "series")]
-    assert candidates(opts, raw) == [("conv", "series"), ("conv", "global")]
+    assert candidates(opts, raw) == [("conv", "level"), ("conv", "global")]
     auto = dataclasses.replace(opts, frontend="auto")
     assert candidates(auto, z) == [("conv", "series"), ("none", "series")]
 
@@ -169,6 +169,18 @@ def test_diff_puts_each_channels_first_difference_beside_it_after_pooling():
     assert np.allclose(X[0].numpy(), scaler.transform(f), atol=1e-6)
 
 
+def assert_loads_to_its_test_accuracy(out, seq_csv, wrong_channels):
+    """The run in `out` loads to predictions with its recorded test accuracy, and refuses
+    series of another number of channels than the 2 it was trained on."""
+    res = json.loads((out / "results.json").read_text())
+    src = load_classification_source(str(seq_csv), time_column="t")
+    clf = sequence_classify.load(out)
+    pred = clf.predict_proba(src.X_test).argmax(1)
+    assert float((pred == src.y_test).mean()) == res["test_accuracy"]
+    with pytest.raises(Exception, match="reads 2 channels"):
+        clf.predict_proba([np.zeros((6, wrong_channels))])
+
+
 def test_diff_run_feeds_twice_the_channels_and_loads_to_the_same_predictions(seq_csv, tmp_path):
     out = tmp_path / "diff"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
@@ -176,19 +188,45 @@ def test_diff_run_feeds_twice_the_channels_and_loads_to_the_same_predictions(seq
     assert r.exit_code == 0, r.output
     assert json.loads((out / "config.json").read_text())["model"]["config"]["features"] == 4
     assert json.loads((out / "scaler.json").read_text())["diff"] is True
-    res = json.loads((out / "results.json").read_text())
-    src = load_classification_source(str(seq_csv), time_column="t")
-    clf = sequence_classify.load(out)
-    pred = clf.predict_proba(src.X_test).argmax(1)
-    assert float((pred == src.y_test).mean()) == res["test_accuracy"]
-    with pytest.raises(Exception, match="reads 2 channels"):
-        clf.predict_proba([np.zeros((6, 4))])
+    assert_loads_to_its_test_accuracy(out, seq_csv, wrong_channels=4)
     plain = tmp_path / "plain"
     r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
                "--ensemble", 1, "--no-diff", "--out", plain, *TINY, *FIXED)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert json.loads((plain / "config.json").read_text())["model"]["config"]["features"] == 2
+    src = load_classification_source(str(seq_csv), time_column="t")
     assert sequence_classify.load(plain).predict_proba(src.X_test).shape == (8, 2)
+
+
+def test_level_keeps_each_series_level_and_scale_beside_its_normalised_frames():
+    """normalise "level": the frames of "series" (and their differences), then per channel
+    asinh(mean) and log(std) of the series as it came, on every frame; two series that differ
+    only in scale give the same "series" frames and different "level" ones."""
+    from rnnkit.tasks.sequence_classify.task import frame_channels, frames
+
+    x = np.array([[1.0, 5], [3, 5], [2, 5], [6, 5]])  # channel 2 constant
+    f = frames([x], "level", 2, diff=True)[0]
+    assert f.shape == (2, 8) == (2, frame_channels(2, "level", True))
+    series = frames([x], "series", 2, diff=True)[0]
+    np.testing.assert_allclose(f[:, :4], series)
+    sd = x[:, 0].std()
+    np.testing.assert_allclose(f[0, 4:], [np.arcsinh(3.0), np.arcsinh(5.0), np.log(sd), 0.0])
+    np.testing.assert_allclose(f[1, 4:], f[0, 4:])
+    big = frames([100 * x], "level", 1)[0]
+    np.testing.assert_allclose(big[:, :2], frames([x], "series", 1)[0], atol=1e-12)
+    assert abs(big[0, 2 + 1] - frames([x], "level", 1)[0][0, 3]) > 1  # the scale is kept
+    assert frame_channels(3, "series", False) == 3 and frame_channels(3, "level", False) == 9
+
+
+def test_level_run_feeds_its_extra_channels_and_loads_to_the_same_predictions(seq_csv, tmp_path):
+    out = tmp_path / "level"
+    r = invoke("train", "sequence-classify", "--data", seq_csv, "--time-column", "t",
+               "--ensemble", 1, "--out", out, *TINY, "--frontend", "conv",
+               "--normalise", "level")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["model"]["config"]["features"] == 8
+    assert json.loads((out / "scaler.json").read_text())["normalise"] == "level"
+    assert_loads_to_its_test_accuracy(out, seq_csv, wrong_channels=3)
 
 
 def test_cv_folds_are_stratified():
@@ -207,7 +245,7 @@ def test_cli_train_sequence_classify(seq_csv, tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert 0 <= res["test_accuracy"] <= 1 and res["baselines"]["1nn_euclidean"] == 1.0
     auto = res["auto"]  # the candidates scored on the validation part of train only
-    assert sorted(auto["scores"]) == ["conv/global", "conv/series"]
+    assert sorted(auto["scores"]) == ["conv/global", "conv/level"]
     assert f"{auto['frontend']}/{auto['normalise']}" in auto["scores"] and auto["patch"] == 1
     best = max(v["val_accuracy"] for v in auto["scores"].values())
     assert auto["scores"][f"{auto['frontend']}/{auto['normalise']}"]["val_accuracy"] == best
@@ -237,7 +275,7 @@ def test_select_folds_validates_every_training_case_once(seq_csv):
     opts = SequenceClassifyOptions(hidden=4, filters=4, batch=8, threads=1, select_steps=2,
                                    select_folds=3)  # fmt: skip
     choice = choose(data, opts)
-    assert sorted(choice.scores) == ["conv/global", "conv/series"]
+    assert sorted(choice.scores) == ["conv/global", "conv/level"]
     for s in choice.scores.values():
         folds = s["folds"]
         assert len(folds) == 3 and sum(f["cases"] for f in folds) == s["cases"] == 16

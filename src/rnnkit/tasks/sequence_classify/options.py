@@ -16,7 +16,7 @@ HELP = (
     "report.html."
 )
 FRONTENDS = ("auto", "conv", "none")
-NORMALISATIONS = ("auto", "series", "global")
+NORMALISATIONS = ("auto", "series", "global", "level")
 BASELINES = ("all", "euclidean")
 CONV_ON = ("patches", "frames")
 LAYOUTS = ("serial", "parallel")
@@ -76,8 +76,10 @@ class SequenceClassifyOptions(TrainOptions):
     filters: int = opt(64, "Channels of each convolutional block.", ge=1, le=4096)
     normalise: str = opt(
         "auto", "series: each series to zero mean and unit variance per channel; global: each "
-        "channel by training-split statistics; auto: chosen on validation (series, without a "
-        "choice, when the training series already are so normalised).",
+        "channel by training-split statistics; level: as series, plus each series' level and "
+        "scale (asinh of its mean, log of its std) as constant channels; auto: chosen on "
+        "validation (series, without a choice, when the training series already are so "
+        "normalised).",
         choices=NORMALISATIONS,
     )  # fmt: skip
     patch: int | None = opt(

@@ -47,9 +47,12 @@ from ..metrics import classification_metrics
 from ..options import CELL_FAMILIES, HUGE, OptionError, to_dict
 from ..report import accuracy_section
 from ..task import Fitted, Task
-from .options import FRONTENDS, NAME, NORMALISATIONS, STEPS_TARGET, SequenceClassifyOptions
+from .options import FRONTENDS, NAME, STEPS_TARGET, SequenceClassifyOptions
 
 SCALER_FILE, CLASSES_FILE = "scaler.json", "classes.json"
+# what --normalise auto compares on series not already normalised per series: "level" (the
+# series normalised, its level and scale beside) in the place "series" held until session 16
+AUTO_NORMALISATIONS = ("level", "global")
 FALLBACK = ("conv", "series")  # the settings when nothing is validated (--val-fraction 0)
 
 
@@ -105,8 +108,9 @@ def load_data(options: SequenceClassifyOptions) -> ClassificationData:
 
 
 def normalised(seqs: Sequence[np.ndarray], mode: str) -> list[np.ndarray]:
-    """Mode "series": each (T_i, D) series to zero mean and unit variance per channel (a constant
-    channel only centred); "global": unchanged (the channel scaler does the work)."""
+    """Modes "series" and "level": each (T_i, D) series to zero mean and unit variance per
+    channel (a constant channel only centred); "global": unchanged (the channel scaler does the
+    work)."""
     if mode == "global":
         return list(seqs)
     out = []
@@ -137,10 +141,28 @@ def with_differences(seqs: Sequence[np.ndarray], diff: bool) -> list[np.ndarray]
     return [np.concatenate([s, np.diff(s, axis=0, prepend=s[:1])], axis=1) for s in seqs]
 
 
+def levels(s: np.ndarray) -> np.ndarray:
+    """A (T, D) series -> (2D,): per channel asinh(mean) and log(std) (std 1 for a constant
+    channel, as `normalised` divides): the level and scale that per-series normalisation
+    removes, in units that stay tame over orders of magnitude."""
+    sd = s.std(0)
+    return np.concatenate([np.arcsinh(s.mean(0)), np.log(np.where(sd > 1e-8, sd, 1.0))])
+
+
 def frames(seqs: Sequence[np.ndarray], mode: str, pool: int = 1, diff: bool = False):
-    """(T_i, D) arrays -> normalised, pooled, with their differences (--diff): the frames
-    before the channel scaler."""
-    return with_differences(pooled(normalised(seqs, mode), pool), diff)
+    """(T_i, D) arrays -> normalised, pooled, with their differences (--diff), and in mode
+    "level" each series' `levels` repeated on every frame beside them: the frames before the
+    channel scaler."""
+    out = with_differences(pooled(normalised(seqs, mode), pool), diff)
+    if mode != "level":
+        return out
+    return [np.concatenate([f, np.broadcast_to(levels(s), (len(f), 2 * s.shape[1]))], axis=1)
+            for f, s in zip(out, seqs, strict=True)]  # fmt: skip
+
+
+def frame_channels(channels: int, mode: str, diff: bool) -> int:
+    """The channels `frames` gives a model from series of `channels` channels."""
+    return channels * ((2 if diff else 1) + (2 if mode == "level" else 0))
 
 
 def tensors(seqs: Sequence[np.ndarray], scaler: StandardScaler, mode: str, pool: int = 1,
@@ -260,7 +282,7 @@ def candidates(options: SequenceClassifyOptions, seqs: Sequence[np.ndarray]
     elif series_normalised(seqs):
         norms = ["series"]
     else:
-        norms = [m for m in NORMALISATIONS if m != "auto"]
+        norms = list(AUTO_NORMALISATIONS)
     return list(itertools.product(fronts, norms))
 
 
@@ -472,9 +494,9 @@ class SequenceClassifier:
 
     def inputs(self, seqs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """(T_i, D) sequences -> what the models (and an exported graph) read: the frames
-        (N, T, D or 2D with --diff) normalised, pooled, differenced and scaled as in
-        training, zero-padded, and their lengths (N,)."""
-        D = len(self.scaler.mean) // (2 if self.diff else 1)
+        (N, T, `frame_channels`) normalised, pooled, differenced and scaled as in training,
+        zero-padded, and their lengths (N,)."""
+        D = len(self.scaler.mean) // frame_channels(1, self.normalise, self.diff)
         for i, s in enumerate(seqs):
             if s.ndim != 2 or s.shape[1] != D:
                 raise DataError(f"sequence {i} has shape {s.shape}; the model reads {D} channels")
