@@ -96,7 +96,7 @@ def baselines(name: str, rows: dict[tuple[str, int], dict]) -> dict | None:
         return here["baselines"]
     for path in BASELINE_FILES:
         before = done(path).get((name, 0))
-        if before is None or "minirocket" not in before["baselines"]:
+        if before is None or "minirocket" not in before.get("baselines", {}):  # screen rows
             continue
         ed = before["baselines"]["1nn_euclidean"]
         mine = (here or {}).get("baselines", {}).get("1nn_euclidean")

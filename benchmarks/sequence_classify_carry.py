@@ -3,7 +3,7 @@
     PYTHONPATH=src .venv/bin/python benchmarks/sequence_classify_carry.py \
         --choices results/sequence_classify.level16_choose.jsonl \
         --runs results/sequence_classify.level16.jsonl \
-        --previous results/sequence_classify.diff14.jsonl \
+        --previous results/sequence_classify.diff14.jsonl results/sequence_classify.fresh16.jsonl \
         --out results/sequence_classify.level16_table.jsonl
     PYTHONPATH=src .venv/bin/python benchmarks/sequence_classify.py --table \
         --results results/sequence_classify.level16_table.jsonl \
@@ -35,10 +35,16 @@ def rows(path: Path) -> dict[tuple[str, int], dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name in ("choices", "runs", "previous", "out"):
+    for name in ("choices", "runs", "out"):
         p.add_argument(f"--{name}", type=Path, required=True)
+    p.add_argument("--previous", type=Path, nargs="+", required=True,
+                   help="the old default's rows (several files: the first that has a pair)")
     args = p.parse_args()
-    choices, runs, previous = rows(args.choices), rows(args.runs), rows(args.previous)
+    choices, runs = rows(args.choices), rows(args.runs)
+    previous: dict[tuple[str, int], dict] = {}
+    for path in args.previous:
+        previous |= {k: {**r, "carried_from": path.name} for k, r in rows(path).items()
+                     if k not in previous}  # fmt: skip
     out, missing = [], []
     for key, choice in sorted(choices.items()):
         new = choice["auto"]["normalise"]
@@ -47,7 +53,7 @@ def main() -> None:
             assert runs[key]["auto"]["normalise"] == new, key  # the run made the same choice
             out.append(runs[key])
         elif old is not None and old["auto"]["normalise"] == new and new != "level":
-            out.append({**old, "carried_from": args.previous.name})
+            out.append(old)
         else:
             missing.append(key)
     (ROOT / args.out).write_text("".join(json.dumps(r) + "\n" for r in out))

@@ -5,8 +5,8 @@ classifiers with an optional convolutional front end, against 1-NN and MiniRocke
     rnnkit.data.archives) -> standard train/test split
     -> automatic settings, from the training split alone: pool = longest series / 512 and
        patch = longest pooled series / 64 (both rounded up); front end (conv or none) x
-       normalisation (per series or per channel) scored on a stratified validation part of
-       train (results.json["auto"] has every score)
+       normalisation (per series with its level and scale beside, or per channel) scored on
+       a stratified validation part of train (results.json["auto"] has every score)
     -> frames (B, T, D), each the mean of `pool` samples, beside their first differences
        (B, T, 2D; --no-diff: without) -> FCN conv blocks on every frame
        -> their mean over each patch of P frames (B, T/P, F) (--conv-on patches: the conv
