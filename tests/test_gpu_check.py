@@ -1,18 +1,13 @@
 """benchmarks/gpu_check.py stays runnable between the sessions that are lent a GPU: its CPU
 smoke run passes, and its equivalence check fails when the tolerance cannot be met."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+import benchscript
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchscript.load("gpu_check")
 
 
 def test_the_gpu_check_passes_on_the_cpu_and_records_every_row(tmp_path):
