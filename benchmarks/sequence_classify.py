@@ -183,8 +183,11 @@ def table(names: list[str], seeds: int) -> str:
                         (" held out", lambda n: n in HELD_OUT)):  # fmt: skip
         part = [g for g in gaps if keep(g[0])]
         if part and (label == "" or len(part) < len(gaps)):
-            worst = [n for n, _, ok, _ in part if not ok]
-            mean = [n for n, _, _, ok in part if not ok]
+            def shown(n: str) -> str:
+                return Path(n).stem if fresh(n) else n
+
+            worst = [shown(n) for n, _, ok, _ in part if not ok]
+            mean = [shown(n) for n, _, _, ok in part if not ok]
             out.append(f"\nMiniRocket minus rnnkit, mean over the {len(part)}{label} data "
                        f"sets: {100 * sum(g[1] for g in part) / len(part):.1f} points; worst "
                        f"seed below 1-NN DTW on: {', '.join(worst) or 'none'}; mean below "
