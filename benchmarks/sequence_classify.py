@@ -134,6 +134,11 @@ def fresh(name: str) -> bool:
     return name.endswith(".npz")
 
 
+def shown(name: str) -> str:
+    """How the tables name a problem: a fresh one by its file's stem."""
+    return Path(name).stem if fresh(name) else name
+
+
 def table(names: list[str], seeds: int) -> str:
     """The README table from the results file: mean and worst of `seeds` seeds."""
     rows = done()
@@ -168,7 +173,7 @@ def table(names: list[str], seeds: int) -> str:
             chosen[key] = chosen.get(key, 0) + 1
         secs = [r["seconds"]["selection"] + r["seconds"]["training"] for r in rs]
         mark = " (new)" if name in NEW else " (held out)" if name in HELD_OUT else ""
-        label = f"{Path(name).stem} (fresh)" if fresh(name) else name + mark
+        label = f"{shown(name)} (fresh)" if fresh(name) else name + mark
         out.append(
             f"| {label} | {d['train']}/{d['test']}, {d['classes']}, {d['channels']}, "
             f"{d['length']} | **{sum(acc) / len(acc):.3f}** | {min(acc):.3f} | "
@@ -183,9 +188,6 @@ def table(names: list[str], seeds: int) -> str:
                         (" held out", lambda n: n in HELD_OUT)):  # fmt: skip
         part = [g for g in gaps if keep(g[0])]
         if part and (label == "" or len(part) < len(gaps)):
-            def shown(n: str) -> str:
-                return Path(n).stem if fresh(n) else n
-
             worst = [shown(n) for n, _, ok, _ in part if not ok]
             mean = [shown(n) for n, _, _, ok in part if not ok]
             out.append(f"\nMiniRocket minus rnnkit, mean over the {len(part)}{label} data "
