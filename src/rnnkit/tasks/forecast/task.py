@@ -89,11 +89,13 @@ class ForecastData:
     partner_leads: list[bool] | None = None
 
 
-def data_pairs(data: ForecastData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def data_pairs(data: ForecastData, n: int, train: bool = False
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """The windows of values[:n] -> inputs (M, W, F) and per-step targets (M, W, O): the
     network alone reads [level, covariates] and forecasts the next values; a hybrid reads
     [level, classical one-step error / s, covariates] and forecasts the classical model's
-    errors (rnnkit.models.forecaster.HybridForecaster)."""
+    errors (rnnkit.models.forecaster.HybridForecaster). train: a hybrid's windows that start
+    after its classical model's `burn_in` only (what it trains on)."""
     zc = None
     if data.cov_scaler is not None:
         zc = data.cov_scaler.transform(data.series.covariates[:n])
@@ -108,7 +110,26 @@ def data_pairs(data: ForecastData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     ahead = values[origins[:, None] + np.arange(1, Hh + 1)[None, :]]
     r = (ahead - c.forecasts(values, origins, Hh)) / data.error_scale  # (n - Hh, Hh)
     idx = np.arange(len(x))[:, None] + np.arange(W)[None, :]  # origin of step t of window m
-    return x, torch.from_numpy(r[idx].astype(np.float32))
+    first = min(burn_in(c.spec), len(x) - 1) if train else 0
+    return x[first:], torch.from_numpy(r[idx[first:]].astype(np.float32))
+
+
+def burn_in(spec: dict[str, Any]) -> int:
+    """How many first points a classical model's one-step forecasts need before they mean
+    anything: its lags (AR(p): p), plus for a state-space model its differencing (d + D·s)
+    and one season for the seasonal states; a combination's, the longest of its parts'. A
+    SARIMA(2,1,1)(1,1,1)24's first season has one-step errors of 75 standard deviations
+    (sf-temps): left in, they set the hybrid's error scale and its training windows, and one
+    such window blew its training up."""
+    kind = spec["kind"]
+    if kind in ("combination", "per_lead"):
+        return max(burn_in(part["spec"]) for part in spec["parts"])
+    if kind == "ar":
+        return len(spec["params"]) - 1
+    if kind == "sarimax":
+        (p, d, q), (P, D, Q, s) = spec["order"], spec["seasonal"]
+        return d + D * s + max(p + P * s, q + Q * s) + 1
+    return (spec["seasonal"] or 0) + 2  # ets: the initial level, trend and season
 
 
 # the hybrid's shares of the network's correction tried on validation (HybridForecaster.weight);
@@ -442,7 +463,7 @@ class ForecastTask(Task):
             stops = [f.result.best_step or f.result.step for f in fits]
             last = dataclasses.replace(data, n_val=0,
                                        classical=data.refit_classical or data.classical)
-            x, y = data_pairs(last, data.n_train)
+            x, y = data_pairs(last, data.n_train, train=True)
             refits = ensemble(self._members(ctx, dataclasses.replace(last, x=x, y=y), out,
                                             stops))  # fmt: skip
             # the run's record is the validation stage's (steps, best step), unless interrupted
@@ -511,11 +532,11 @@ class ForecastTask(Task):
         ctx.say("choosing the hybrid's classical part by cross-validation on the training part")
         part, full, scores = choose(data.series.values, n_fit, data.n_train, o.horizon,
                                     data.period, o.auto_baselines, o.hybrid_per_lead)  # fmt: skip
-        errors = part.errors(data.series.values[:n_fit])[1:]
+        errors = part.errors(data.series.values[:n_fit])[max(1, burn_in(part.spec)):]
         d = dataclasses.replace(data, classical=part, refit_classical=full,
                                 head_horizon=o.horizon,
                                 error_scale=float(np.std(errors)) or 1.0)  # fmt: skip
-        x, y = data_pairs(d, n_fit)
+        x, y = data_pairs(d, n_fit, train=True)
         data.summary["model"] = {"classical": part.name, "classical_validation_mase": scores}
         return dataclasses.replace(d, x=x, y=y)
 
