@@ -115,21 +115,19 @@ def data_pairs(data: ForecastData, n: int, train: bool = False
 
 
 def burn_in(spec: dict[str, Any]) -> int:
-    """How many first points a classical model's one-step forecasts need before they mean
-    anything: its lags (AR(p): p), plus for a state-space model its differencing (d + D·s)
-    and one season for the seasonal states; a combination's, the longest of its parts'. A
-    SARIMA(2,1,1)(1,1,1)24's first season has one-step errors of 75 standard deviations
-    (sf-temps): left in, they set the hybrid's error scale and its training windows, and one
-    such window blew its training up."""
-    kind = spec["kind"]
-    if kind in ("combination", "per_lead"):
+    """How many first points a classical model's one-step errors are its initialisation,
+    not the series: a state-space model's differenced (diffuse) states, d + D·s; a
+    combination's, the longest of its parts'; none for AR(p), ETS and an undifferenced
+    ARIMA, whose first errors are of the size of the later ones (sunspots, nile). A
+    SARIMA(2,1,1)(1,1,1)24's error at t = 24 is 75 standard deviations (sf-temps): left in,
+    the first season set the hybrid's error scale and its training windows, and one such
+    window blew its training up."""
+    if spec["kind"] in ("combination", "per_lead"):
         return max(burn_in(part["spec"]) for part in spec["parts"])
-    if kind == "ar":
-        return len(spec["params"]) - 1
-    if kind == "sarimax":
-        (p, d, q), (P, D, Q, s) = spec["order"], spec["seasonal"]
-        return d + D * s + max(p + P * s, q + Q * s) + 1
-    return (spec["seasonal"] or 0) + 2  # ets: the initial level, trend and season
+    if spec["kind"] == "sarimax":
+        (_, d, _), (_, D, _, s) = spec["order"], spec["seasonal"]
+        return d + D * s
+    return 0
 
 
 # the hybrid's shares of the network's correction tried on validation (HybridForecaster.weight);
